@@ -1,0 +1,122 @@
+//! basalt: the Supabase backend as one binary. This crate holds the command line only; each
+//! command hands off to the crate that does the work.
+
+mod project;
+mod start;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "basalt", version, about = "The Supabase backend as one binary")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Start Postgres (embedded unless --db-url), apply migrations, serve every API.
+    Start(start::StartArgs),
+    /// Print the URLs and keys of the project again.
+    Status {
+        #[arg(long, default_value = ".")]
+        project: PathBuf,
+    },
+    /// Database commands.
+    Db {
+        #[command(subcommand)]
+        command: start::DbCmd,
+    },
+    /// Migration files and history.
+    Migration {
+        #[command(subcommand)]
+        command: start::MigrationCmd,
+    },
+    /// The REST API alone, configured by PostgREST's PGRST_* variables.
+    Rest,
+    /// The auth API alone, configured by GoTrue's GOTRUE_* variables.
+    Auth,
+    /// The storage API alone, configured by storage-api's variables.
+    Storage,
+    /// The realtime server alone.
+    Realtime,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(run(cli));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line.
+fn one_line(e: &anyhow::Error) -> String {
+    e.chain()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
+        .replace('\n', " ")
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BASALT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Cmd::Start(args) => start::start(args).await,
+        Cmd::Status { project } => start::status(&project),
+        Cmd::Db { command } => start::db(command).await,
+        Cmd::Migration { command } => start::migration(command).await,
+        Cmd::Rest => {
+            let config = basalt_rest::Config::from_env()?;
+            let addr = config.listen.unwrap_or(([127, 0, 0, 1], 3000).into());
+            standalone(addr, basalt_rest::router(config).await?).await
+        }
+        Cmd::Auth => {
+            let config = basalt_auth::Config::from_env()?;
+            let addr = config.listen.unwrap_or(([127, 0, 0, 1], 9999).into());
+            standalone(addr, basalt_auth::router(config).await?).await
+        }
+        Cmd::Storage => {
+            let config = basalt_storage::Config::from_env()?;
+            let addr = config.listen.unwrap_or(([127, 0, 0, 1], 5000).into());
+            standalone(addr, basalt_storage::router(config).await?).await
+        }
+        Cmd::Realtime => {
+            let config = basalt_realtime::Config::from_env()?;
+            let addr = config.listen.unwrap_or(([127, 0, 0, 1], 4000).into());
+            standalone(addr, basalt_realtime::router(config).await?).await
+        }
+    }
+}
+
+async fn standalone(addr: std::net::SocketAddr, router: axum::Router) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    basalt_gateway::serve(listener, router, basalt_gateway::shutdown_signal()).await?;
+    Ok(())
+}

@@ -1,0 +1,489 @@
+//! `basalt start`, `status`, `db …` and `migration …`: bring a project's database up (embedded
+//! cluster or `--db-url`), install the platform schema, apply migrations and seeds, and serve.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use basalt_pg::cluster::{Cluster, ClusterConfig};
+use clap::{Args, Subcommand};
+
+use crate::project::{api_keys, Project};
+
+#[derive(Args)]
+pub struct StartArgs {
+    /// The project directory (holds `supabase/`).
+    #[arg(long, default_value = ".")]
+    pub project: PathBuf,
+    /// Use this Postgres instead of starting the embedded cluster.
+    #[arg(long, env = "BASALT_DB_URL")]
+    pub db_url: Option<String>,
+    /// HTTP port (default: `[api] port`, 54321).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Postgres port of the embedded cluster (default: `[db] port`, 54322).
+    #[arg(long)]
+    pub db_port: Option<u16>,
+}
+
+#[derive(Subcommand)]
+pub enum DbCmd {
+    /// Drop the database, then re-apply the platform schema, every migration and the seed.
+    Reset(TargetArgs),
+    /// Apply pending migrations.
+    Push(TargetArgs),
+}
+
+#[derive(Subcommand)]
+pub enum MigrationCmd {
+    /// Local migration files and whether each is applied.
+    List(TargetArgs),
+    /// Create an empty migration file.
+    New {
+        name: String,
+        #[arg(long, default_value = ".")]
+        project: PathBuf,
+    },
+    /// Mark a version applied or reverted in the history without running it.
+    Repair {
+        version: String,
+        #[arg(long, value_parser = ["applied", "reverted"])]
+        status: String,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+}
+
+#[derive(Args, Clone)]
+pub struct TargetArgs {
+    #[arg(long, default_value = ".")]
+    pub project: PathBuf,
+    #[arg(long, env = "BASALT_DB_URL")]
+    pub db_url: Option<String>,
+    #[arg(long)]
+    pub db_port: Option<u16>,
+}
+
+/// What `basalt status` prints, saved by `start`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Status {
+    api_url: String,
+    db_url: String,
+    jwt_secret: String,
+    anon_key: String,
+    service_role_key: String,
+}
+
+impl Status {
+    fn print(&self) {
+        println!("         API URL: {}", self.api_url);
+        println!("     GraphQL URL: {}/graphql/v1", self.api_url);
+        println!("          DB URL: {}", self.db_url);
+        println!("      JWT secret: {}", self.jwt_secret);
+        println!("        anon key: {}", self.anon_key);
+        println!("service_role key: {}", self.service_role_key);
+    }
+}
+
+/// The database of a project: an embedded cluster this process runs, or an external URL.
+struct Database {
+    /// URL the services connect with (superuser, unix socket when embedded).
+    url: String,
+    /// URL printed for people (TCP with password).
+    public_url: String,
+    cluster: Option<Cluster>,
+}
+
+fn cluster_config(project: &Project, db_port: Option<u16>) -> anyhow::Result<ClusterConfig> {
+    let state = project.state_dir();
+    let mut data_dir = state.join("pg");
+    let mut socket_dir = state.join("run");
+    // Postgres runs as an unprivileged user when basalt is root: keep its files where that user
+    // can reach them, and keep the socket path within the 107-byte limit.
+    let run_as = basalt_pg::cluster::RunAs::resolve(project.config.basalt.pg_user.as_deref())?;
+    let reachable = run_as.map(|r| r.can_reach(&project.dir)).unwrap_or(true);
+    let fallback = PathBuf::from(format!(
+        "/var/tmp/basalt-{:016x}",
+        fnv(&project.dir.display().to_string())
+    ));
+    if !reachable {
+        data_dir = fallback.join("pg");
+    }
+    if !reachable || socket_dir.as_os_str().len() > 80 {
+        socket_dir = fallback.join("run");
+    }
+    if !reachable {
+        std::fs::create_dir_all(&fallback)?;
+        std::fs::create_dir_all(&state)?;
+        std::fs::write(state.join("pg-location"), data_dir.display().to_string())?;
+    }
+    let settings = project
+        .config
+        .basalt
+        .pg_settings
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                toml::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (k.clone(), v)
+        })
+        .collect();
+    Ok(ClusterConfig {
+        data_dir,
+        socket_dir,
+        port: db_port.unwrap_or(project.config.db.port),
+        listen_address: "127.0.0.1".into(),
+        password: "postgres".into(),
+        settings,
+        run_as_user: project.config.basalt.pg_user.clone(),
+    })
+}
+
+fn fnv(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100_0000_01b3);
+    }
+    h
+}
+
+async fn open_database(
+    project: &Project,
+    db_url: Option<String>,
+    db_port: Option<u16>,
+) -> anyhow::Result<Database> {
+    if let Some(url) = db_url {
+        return Ok(Database {
+            public_url: url.clone(),
+            url,
+            cluster: None,
+        });
+    }
+    let config = cluster_config(project, db_port)?;
+    let cluster = tokio::task::spawn_blocking(move || Cluster::start(config)).await??;
+    Ok(Database {
+        url: cluster.socket_url("postgres"),
+        public_url: cluster.tcp_url("postgres"),
+        cluster: Some(cluster),
+    })
+}
+
+/// Platform schema, then pending migrations, then the seed when it has never run.
+async fn prepare(project: &Project, url: &str, force_seed: bool) -> anyhow::Result<()> {
+    let mut client = basalt_pg::pool::connect(url).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot connect to the database: {}",
+            basalt_migrate::apply::pg_message(&e)
+        )
+    })?;
+    basalt_pg::platform::apply(&mut client).await?;
+    let migrations = basalt_migrate::scan(&project.migrations_dir())
+        .with_context(|| format!("read {}", project.migrations_dir().display()))?;
+    let applied = basalt_migrate::apply_pending(&mut client, &migrations).await?;
+    for v in &applied {
+        eprintln!("Applied migration {v}");
+    }
+    let seeds = project.seed_files();
+    let seeded: i64 = client
+        .query_one("SELECT count(*) FROM supabase_migrations.seed_files", &[])
+        .await?
+        .get(0);
+    if !seeds.is_empty() && (force_seed || seeded == 0) {
+        basalt_migrate::run_seed(&mut client, &seeds).await?;
+        eprintln!(
+            "Seeded data from {}",
+            seeds
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
+}
+
+pub async fn start(args: StartArgs) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let project = Project::load(&args.project)?;
+    let listen_ip: std::net::IpAddr = project
+        .config
+        .basalt
+        .listen_address
+        .as_deref()
+        .unwrap_or("127.0.0.1")
+        .parse()
+        .context("[basalt] listen_address")?;
+    let port = args.port.unwrap_or(project.config.api.port);
+    // Claim the HTTP port before touching the database, so a clash changes nothing.
+    let listener = tokio::net::TcpListener::bind((listen_ip, port))
+        .await
+        .map_err(|e| anyhow::anyhow!("port {port} is already in use or unavailable ({e}); stop what listens there or pass --port"))?;
+    let secret = project.jwt_secret()?;
+    let mut db = open_database(&project, args.db_url.clone(), args.db_port).await?;
+    if let Err(e) = prepare(&project, &db.url, false).await {
+        if let Some(c) = db.cluster.as_mut() {
+            c.stop();
+        }
+        return Err(e);
+    }
+    let api_url = format!("http://{listen_ip}:{port}");
+    let platform = basalt_pg::Platform {
+        db_url: db.url.clone(),
+        jwt_secret: secret.clone(),
+        api_url: api_url.clone(),
+        site_url: project.config.auth.site_url.clone(),
+        project_dir: project.dir.clone(),
+        config: project.raw.clone(),
+    };
+    let app = build_app(&platform).await?;
+    let (anon, service) = api_keys(&secret);
+    let status = Status {
+        api_url,
+        db_url: db.public_url.clone(),
+        jwt_secret: secret,
+        anon_key: anon,
+        service_role_key: service,
+    };
+    std::fs::create_dir_all(project.state_dir())?;
+    std::fs::write(
+        project.state_dir().join("status.json"),
+        serde_json::to_vec_pretty(&status)?,
+    )?;
+    println!("Started basalt in {} ms.\n", started.elapsed().as_millis());
+    status.print();
+    println!();
+    tracing::info!("ready");
+    let served = basalt_gateway::serve(listener, app, basalt_gateway::shutdown_signal()).await;
+    if let Some(mut c) = db.cluster.take() {
+        tokio::task::spawn_blocking(move || c.stop()).await?;
+    }
+    let _ = std::fs::remove_file(project.state_dir().join("status.json"));
+    eprintln!("Stopped basalt.");
+    served.map_err(Into::into)
+}
+
+/// Every service, mounted behind the gateway.
+pub async fn build_app(platform: &basalt_pg::Platform) -> anyhow::Result<axum::Router> {
+    use basalt_gateway::Mount;
+    let rest = basalt_rest::router(basalt_rest::Config::from_platform(platform)).await?;
+    let auth = basalt_auth::router(basalt_auth::Config::from_platform(platform)).await?;
+    let storage = basalt_storage::router(basalt_storage::Config::from_platform(platform)).await?;
+    let realtime =
+        basalt_realtime::router(basalt_realtime::Config::from_platform(platform)).await?;
+    let functions =
+        basalt_functions::router(basalt_functions::Config::from_platform(platform)).await?;
+    Ok(basalt_gateway::compose(
+        basalt_gateway::ApiKeys::new(&platform.jwt_secret),
+        vec![
+            Mount {
+                prefix: "/rest/v1",
+                router: rest,
+                needs_apikey: true,
+                open_paths: &[],
+            },
+            Mount {
+                prefix: "/auth/v1",
+                router: auth,
+                needs_apikey: true,
+                open_paths: &["/verify", "/callback", "/authorize", "/.well-known/"],
+            },
+            Mount {
+                prefix: "/storage/v1",
+                router: storage,
+                needs_apikey: false,
+                open_paths: &[],
+            },
+            Mount {
+                prefix: "/realtime/v1",
+                router: realtime,
+                needs_apikey: true,
+                open_paths: &[],
+            },
+            Mount {
+                prefix: "/functions/v1",
+                router: functions,
+                needs_apikey: true,
+                open_paths: &[],
+            },
+        ],
+    ))
+}
+
+pub fn status(project: &Path) -> anyhow::Result<()> {
+    let project = Project::load(project)?;
+    let path = project.state_dir().join("status.json");
+    let text = std::fs::read(&path)
+        .map_err(|_| anyhow::anyhow!("basalt is not running in {}", project.dir.display()))?;
+    let status: Status = serde_json::from_slice(&text)?;
+    status.print();
+    Ok(())
+}
+
+pub async fn db(cmd: DbCmd) -> anyhow::Result<()> {
+    match cmd {
+        DbCmd::Reset(t) => {
+            let project = Project::load(&t.project)?;
+            let mut db = open_database(&project, t.db_url.clone(), t.db_port).await?;
+            let result = async {
+                reset_database(&db.url).await?;
+                prepare(&project, &db.url, true).await
+            }
+            .await;
+            if let Some(c) = db.cluster.as_mut() {
+                c.stop();
+            }
+            result?;
+            eprintln!("Finished basalt db reset.");
+            Ok(())
+        }
+        DbCmd::Push(t) => {
+            let project = Project::load(&t.project)?;
+            let mut db = open_database(&project, t.db_url.clone(), t.db_port).await?;
+            let result = async {
+                let mut client = basalt_pg::pool::connect(&db.url).await?;
+                basalt_pg::platform::apply(&mut client).await?;
+                let migrations = basalt_migrate::scan(&project.migrations_dir())?;
+                let applied = basalt_migrate::apply_pending(&mut client, &migrations).await?;
+                if applied.is_empty() {
+                    eprintln!("Remote database is up to date.");
+                }
+                for v in applied {
+                    eprintln!("Applied migration {v}");
+                }
+                anyhow::Ok(())
+            }
+            .await;
+            if let Some(c) = db.cluster.as_mut() {
+                c.stop();
+            }
+            result
+        }
+    }
+}
+
+/// Drop and re-create the target database, connecting to `template1` of the same server.
+async fn reset_database(url: &str) -> anyhow::Result<()> {
+    let config: tokio_postgres::Config = url.parse()?;
+    let name = config.get_dbname().unwrap_or("postgres").to_string();
+    let admin_url = replace_db(url, "template1");
+    let admin = basalt_pg::pool::connect(&admin_url).await?;
+    let q = format!("\"{}\"", name.replace('"', "\"\""));
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)"))
+        .await?;
+    admin.batch_execute(&format!("CREATE DATABASE {q}")).await?;
+    Ok(())
+}
+
+fn replace_db(url: &str, db: &str) -> String {
+    // postgresql://user@host:port/DB?params  →  …/template1?params
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        let path_start = rest.find('/').map(|p| scheme_end + 3 + p);
+        let query_start = url.find('?').unwrap_or(url.len());
+        if let Some(ps) = path_start.filter(|p| *p < query_start) {
+            return format!("{}/{}{}", &url[..ps], db, &url[query_start..]);
+        }
+        return format!("{}/{}{}", &url[..query_start], db, &url[query_start..]);
+    }
+    format!("{url} dbname={db}")
+}
+
+pub async fn migration(cmd: MigrationCmd) -> anyhow::Result<()> {
+    match cmd {
+        MigrationCmd::New { name, project } => {
+            let project = Project::load(&project)?;
+            let path = basalt_migrate::new_migration(&project.migrations_dir(), &name)?;
+            println!("Created new migration at {}", path.display());
+            Ok(())
+        }
+        MigrationCmd::List(t) => {
+            let project = Project::load(&t.project)?;
+            let mut db = open_database(&project, t.db_url.clone(), t.db_port).await?;
+            let result = async {
+                let client = basalt_pg::pool::connect(&db.url).await?;
+                let remote = basalt_migrate::applied_versions(&client).await?;
+                let local = basalt_migrate::scan(&project.migrations_dir())?;
+                let mut versions: Vec<String> = local
+                    .iter()
+                    .map(|m| m.version.clone())
+                    .chain(remote.iter().map(|r| r.0.clone()))
+                    .collect();
+                versions.sort();
+                versions.dedup();
+                println!("  {:<16} | {:<16} | Name", "Local", "Remote");
+                for v in versions {
+                    let l = local.iter().find(|m| m.version == v);
+                    let r = remote.iter().find(|m| m.0 == v);
+                    let name = l
+                        .map(|m| m.name.clone())
+                        .or_else(|| r.and_then(|r| r.1.clone()))
+                        .unwrap_or_default();
+                    println!(
+                        "  {:<16} | {:<16} | {}",
+                        l.map(|_| v.as_str()).unwrap_or(""),
+                        r.map(|_| v.as_str()).unwrap_or(""),
+                        name
+                    );
+                }
+                anyhow::Ok(())
+            }
+            .await;
+            if let Some(c) = db.cluster.as_mut() {
+                c.stop();
+            }
+            result
+        }
+        MigrationCmd::Repair {
+            version,
+            status,
+            target,
+        } => {
+            let project = Project::load(&target.project)?;
+            let mut db = open_database(&project, target.db_url.clone(), target.db_port).await?;
+            let result = async {
+                let client = basalt_pg::pool::connect(&db.url).await?;
+                let local = basalt_migrate::scan(&project.migrations_dir())?;
+                let st = if status == "applied" {
+                    basalt_migrate::RepairStatus::Applied
+                } else {
+                    basalt_migrate::RepairStatus::Reverted
+                };
+                basalt_migrate::repair(&client, &local, &version, st).await?;
+                println!("Repaired migration history: {version} => {status}");
+                anyhow::Ok(())
+            }
+            .await;
+            if let Some(c) = db.cluster.as_mut() {
+                c.stop();
+            }
+            result
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_db;
+
+    #[test]
+    fn replaces_the_database_of_a_url() {
+        assert_eq!(
+            replace_db(
+                "postgresql://postgres@/postgres?host=%2Ftmp&port=5",
+                "template1"
+            ),
+            "postgresql://postgres@/template1?host=%2Ftmp&port=5"
+        );
+        assert_eq!(
+            replace_db("postgresql://u:p@h:1/app", "template1"),
+            "postgresql://u:p@h:1/template1"
+        );
+        assert_eq!(
+            replace_db("postgresql://u@h", "template1"),
+            "postgresql://u@h/template1"
+        );
+    }
+}

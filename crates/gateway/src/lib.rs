@@ -1,0 +1,171 @@
+//! basalt-gateway: the front door that Supabase's Kong container is in a hosted stack. It mounts
+//! each service under its prefix (`/rest/v1`, `/auth/v1`, …), checks the `apikey` the way the
+//! Supabase gateway does, answers CORS, tags every request with an `x-request-id` that appears in
+//! the logs, answers unknown paths with a JSON 404, and serves with a graceful shutdown. It knows
+//! nothing about the services themselves, so any of them can also run alone behind it.
+
+mod apikey;
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::IntoResponse;
+use axum::{Json, Router};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use apikey::ApiKeys;
+
+/// One service mounted behind the gateway.
+pub struct Mount {
+    /// Path prefix, e.g. `/rest/v1`.
+    pub prefix: &'static str,
+    pub router: Router,
+    /// Whether requests need a valid `apikey` (header or query parameter).
+    pub needs_apikey: bool,
+    /// Paths under the prefix that are open even when `needs_apikey` (browser redirects).
+    pub open_paths: &'static [&'static str],
+}
+
+/// The request id header, set when absent and echoed on the response.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Compose the services into one application.
+pub fn compose(keys: ApiKeys, mounts: Vec<Mount>) -> Router {
+    let mut app = Router::new().route("/health", axum::routing::get(health));
+    for m in mounts {
+        let router = if m.needs_apikey {
+            apikey::guard(m.router, keys.clone(), m.open_paths)
+        } else {
+            m.router
+        };
+        app = app.nest(m.prefix, router);
+    }
+    app.fallback(not_found)
+        .layer(cors())
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<axum::body::Body>| {
+                let id = req
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// CORS as Supabase's gateway answers it: any origin, the headers supabase-js sends.
+pub fn cors() -> CorsLayer {
+    let allow = [
+        "authorization",
+        "apikey",
+        "x-client-info",
+        "content-type",
+        "accept",
+        "accept-profile",
+        "content-profile",
+        "prefer",
+        "range",
+        "range-unit",
+        "x-upsert",
+        "x-metadata",
+        "cache-control",
+        "x-supabase-api-version",
+        "x-retry-count",
+        "x-region",
+        "x-request-id",
+        "if-none-match",
+        "tus-resumable",
+        "upload-length",
+        "upload-offset",
+        "upload-metadata",
+        "x-source",
+    ];
+    let expose = [
+        "content-range",
+        "x-total-count",
+        "link",
+        "x-supabase-api-version",
+        "x-relay-error",
+        "content-type",
+        "location",
+        "content-length",
+        "etag",
+        "x-request-id",
+        "preference-applied",
+        "upload-offset",
+        "upload-length",
+        "tus-resumable",
+    ];
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::mirror_request())
+        .allow_credentials(true)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::HEAD,
+            Method::OPTIONS,
+        ])
+        .allow_headers(allow.map(HeaderName::from_static))
+        .expose_headers(expose.map(HeaderName::from_static))
+        .max_age(Duration::from_secs(86400))
+}
+
+async fn health() -> impl IntoResponse {
+    Json(
+        serde_json::json!({ "status": "ok", "name": "basalt", "version": env!("CARGO_PKG_VERSION") }),
+    )
+}
+
+async fn not_found() -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        Json(serde_json::json!({ "message": "no Route matched with those values" })),
+    )
+}
+
+/// Serve until `shutdown` completes, then stop accepting and drain in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// A header value from a static string (for services building responses).
+pub fn hv(s: &'static str) -> HeaderValue {
+    HeaderValue::from_static(s)
+}

@@ -1,0 +1,245 @@
+//! Applying migrations and seeds to a database and keeping the history table.
+
+use std::path::{Path, PathBuf};
+
+use tokio_postgres::Client;
+
+use crate::files::Migration;
+use crate::split::split;
+
+/// What went wrong. Each variant renders as one line naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error("{file}: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}: statement {index} (line {line}): {message}")]
+    Statement {
+        file: String,
+        index: usize,
+        line: usize,
+        message: String,
+    },
+    #[error("migration history: {0}")]
+    History(String),
+    #[error("no migration file with version {0}")]
+    UnknownVersion(String),
+}
+
+fn history(e: tokio_postgres::Error) -> MigrateError {
+    MigrateError::History(pg_message(&e))
+}
+
+/// The Postgres error message with its detail/hint and position, on one line.
+pub fn pg_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut m = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+            if let Some(d) = db.detail() {
+                m.push_str(&format!("; detail: {d}"));
+            }
+            if let Some(h) = db.hint() {
+                m.push_str(&format!("; hint: {h}"));
+            }
+            m.replace('\n', " ")
+        }
+        None => e.to_string().replace('\n', " "),
+    }
+}
+
+/// Versions recorded in `supabase_migrations.schema_migrations`, oldest first.
+pub async fn applied_versions(
+    client: &Client,
+) -> Result<Vec<(String, Option<String>)>, MigrateError> {
+    ensure_history(client).await?;
+    let rows = client
+        .query(
+            "SELECT version, name FROM supabase_migrations.schema_migrations ORDER BY version",
+            &[],
+        )
+        .await
+        .map_err(history)?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+async fn ensure_history(client: &Client) -> Result<(), MigrateError> {
+    client
+        .batch_execute(
+            "CREATE SCHEMA IF NOT EXISTS supabase_migrations;
+             CREATE TABLE IF NOT EXISTS supabase_migrations.schema_migrations (
+               version text PRIMARY KEY, statements text[], name text);
+             CREATE TABLE IF NOT EXISTS supabase_migrations.seed_files (
+               path text PRIMARY KEY, hash text NOT NULL)",
+        )
+        .await
+        .map_err(history)
+}
+
+/// Apply every migration not yet recorded, in order, each in its own transaction. Returns the
+/// versions applied. On failure the failing migration is rolled back entirely and the error
+/// names its file, statement number and line.
+pub async fn apply_pending(
+    client: &mut Client,
+    migrations: &[Migration],
+) -> Result<Vec<String>, MigrateError> {
+    ensure_history(client).await?;
+    let done: std::collections::HashSet<String> = applied_versions(client)
+        .await?
+        .into_iter()
+        .map(|(v, _)| v)
+        .collect();
+    let mut applied = Vec::new();
+    for m in migrations.iter().filter(|m| !done.contains(&m.version)) {
+        apply_one(client, m).await?;
+        applied.push(m.version.clone());
+    }
+    Ok(applied)
+}
+
+async fn apply_one(client: &mut Client, m: &Migration) -> Result<(), MigrateError> {
+    let file = m.path.display().to_string();
+    let sql = std::fs::read_to_string(&m.path).map_err(|source| MigrateError::Read {
+        file: file.clone(),
+        source,
+    })?;
+    let statements = split(&sql);
+    let tx = client.transaction().await.map_err(history)?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1)",
+        &[&basalt_pg::platform::LOCK_KEY],
+    )
+    .await
+    .map_err(history)?;
+    for (i, st) in statements.iter().enumerate() {
+        if let Err(e) = tx.batch_execute(&st.text).await {
+            let line = e
+                .as_db_error()
+                .and_then(|db| match db.position() {
+                    Some(tokio_postgres::error::ErrorPosition::Original(p)) => Some(*p as usize),
+                    _ => None,
+                })
+                .map(|p| {
+                    st.line
+                        + st.text[..p.saturating_sub(1).min(st.text.len())]
+                            .matches('\n')
+                            .count()
+                })
+                .unwrap_or(st.line);
+            return Err(MigrateError::Statement {
+                file,
+                index: i + 1,
+                line,
+                message: pg_message(&e),
+            });
+        }
+    }
+    let texts: Vec<&str> = statements.iter().map(|s| s.text.as_str()).collect();
+    tx.execute(
+        "INSERT INTO supabase_migrations.schema_migrations (version, statements, name) VALUES ($1, $2, $3)",
+        &[&m.version, &texts, &m.name],
+    )
+    .await
+    .map_err(history)?;
+    tx.commit().await.map_err(history)
+}
+
+/// Run seed files (each in one transaction) and record them with their hash.
+pub async fn run_seed(client: &mut Client, files: &[PathBuf]) -> Result<usize, MigrateError> {
+    ensure_history(client).await?;
+    let mut n = 0;
+    for path in files {
+        let file = path.display().to_string();
+        let sql = std::fs::read_to_string(path).map_err(|source| MigrateError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        let tx = client.transaction().await.map_err(history)?;
+        for (i, st) in split(&sql).iter().enumerate() {
+            tx.batch_execute(&st.text)
+                .await
+                .map_err(|e| MigrateError::Statement {
+                    file: file.clone(),
+                    index: i + 1,
+                    line: st.line,
+                    message: pg_message(&e),
+                })?;
+        }
+        let hash = fnv(&sql);
+        tx.execute(
+            "INSERT INTO supabase_migrations.seed_files (path, hash) VALUES ($1, $2)
+             ON CONFLICT (path) DO UPDATE SET hash = excluded.hash",
+            &[&seed_key(path), &hash],
+        )
+        .await
+        .map_err(history)?;
+        tx.commit().await.map_err(history)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn seed_key(path: &Path) -> String {
+    path.file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn fnv(s: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// `migration repair`: mark a version applied or reverted without running it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepairStatus {
+    Applied,
+    Reverted,
+}
+
+/// Record (`Applied`) or forget (`Reverted`) `version` in the history.
+pub async fn repair(
+    client: &Client,
+    migrations: &[Migration],
+    version: &str,
+    status: RepairStatus,
+) -> Result<(), MigrateError> {
+    ensure_history(client).await?;
+    match status {
+        RepairStatus::Reverted => {
+            client
+                .execute(
+                    "DELETE FROM supabase_migrations.schema_migrations WHERE version = $1",
+                    &[&version],
+                )
+                .await
+                .map_err(history)?;
+        }
+        RepairStatus::Applied => {
+            let m = migrations
+                .iter()
+                .find(|m| m.version == version)
+                .ok_or_else(|| MigrateError::UnknownVersion(version.to_string()))?;
+            let sql = std::fs::read_to_string(&m.path).map_err(|source| MigrateError::Read {
+                file: m.path.display().to_string(),
+                source,
+            })?;
+            let texts: Vec<String> = split(&sql).into_iter().map(|s| s.text).collect();
+            client
+                .execute(
+                    "INSERT INTO supabase_migrations.schema_migrations (version, statements, name)
+                     VALUES ($1, $2, $3) ON CONFLICT (version) DO NOTHING",
+                    &[&m.version, &texts, &m.name],
+                )
+                .await
+                .map_err(history)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,41 @@
+//! basalt-pg: everything basalt knows about Postgres itself. It finds the server binaries and runs
+//! a private cluster (`cluster`), installs the Supabase-compatible platform schema — roles, the
+//! `auth`, `storage` and `realtime` schemas, claim helpers such as `auth.uid()` — idempotently and
+//! versioned (`platform`), builds connection pools (`pool`), and carries the settings every
+//! service receives when they run together under `basalt start` (`Platform`).
+
+pub mod cluster;
+pub mod platform;
+pub mod pool;
+
+use std::path::PathBuf;
+
+/// Settings shared by every service when they run together under `basalt start`.
+///
+/// Standalone commands (`basalt rest`, `basalt auth`, …) build their own configuration from their
+/// upstream's environment variables instead.
+#[derive(Debug, Clone)]
+pub struct Platform {
+    /// Connection string of the project database (a superuser or `postgres`-equivalent role).
+    pub db_url: String,
+    /// HS256 secret every service signs and verifies JWTs with.
+    pub jwt_secret: String,
+    /// Public base URL of the API, e.g. `http://127.0.0.1:54321`.
+    pub api_url: String,
+    /// Where the app lives (`[auth] site_url`), used in redirects and email links.
+    pub site_url: String,
+    /// The project directory (holds `supabase/` and `.basalt/`).
+    pub project_dir: PathBuf,
+    /// The whole `supabase/config.toml`, as JSON, for each service to read its own section from.
+    pub config: serde_json::Value,
+}
+
+impl Platform {
+    /// The `[section]` of `config.toml`, or an empty object.
+    pub fn section(&self, name: &str) -> serde_json::Value {
+        self.config
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| serde_json::Value::Object(Default::default()))
+    }
+}

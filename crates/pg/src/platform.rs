@@ -1,0 +1,85 @@
+//! The platform schema: roles, schemas, tables and functions Supabase projects expect to find.
+//!
+//! The SQL lives in `crates/pg/sql/*.sql`, one file per part, each idempotent. A version made of
+//! a hash of all parts is recorded in `basalt.platform_version`; `apply` runs the parts only when
+//! the recorded version differs, under an advisory lock so that several basalt nodes starting at
+//! once against one database do not race.
+
+use tokio_postgres::Client;
+
+/// The parts of the platform schema, in the order they are applied.
+pub const PARTS: &[(&str, &str)] = &[
+    (
+        "001_roles_schemas",
+        include_str!("../sql/001_roles_schemas.sql"),
+    ),
+    ("010_auth", include_str!("../sql/010_auth.sql")),
+    ("020_storage", include_str!("../sql/020_storage.sql")),
+    ("030_realtime", include_str!("../sql/030_realtime.sql")),
+];
+
+/// Advisory lock key basalt holds while installing the platform schema or running migrations.
+pub const LOCK_KEY: i64 = 0x6261_7361_6c74; // "basalt"
+
+/// A stable version string for the current platform SQL (FNV-1a over every part).
+pub fn version() -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (name, sql) in PARTS {
+        for b in name.bytes().chain(sql.bytes()) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// Failure while installing the platform schema.
+#[derive(Debug, thiserror::Error)]
+#[error("platform schema part {part}: {source}")]
+pub struct PlatformError {
+    pub part: String,
+    #[source]
+    pub source: tokio_postgres::Error,
+}
+
+/// Install or upgrade the platform schema. Returns `true` when something was applied.
+pub async fn apply(client: &mut Client) -> Result<bool, PlatformError> {
+    let err = |part: &str| {
+        let part = part.to_string();
+        move |source| PlatformError { part, source }
+    };
+    client
+        .batch_execute(
+            "CREATE SCHEMA IF NOT EXISTS basalt;
+             CREATE TABLE IF NOT EXISTS basalt.platform_version (
+               id boolean PRIMARY KEY DEFAULT true CHECK (id), version text NOT NULL,
+               applied_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .await
+        .map_err(err("bootstrap"))?;
+    let want = version();
+    let recorded = client
+        .query_opt("SELECT version FROM basalt.platform_version", &[])
+        .await
+        .map_err(err("version"))?
+        .map(|r| r.get::<_, String>(0));
+    if recorded.as_deref() == Some(want.as_str()) {
+        return Ok(false);
+    }
+    let tx = client.transaction().await.map_err(err("begin"))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
+        .await
+        .map_err(err("lock"))?;
+    for (name, sql) in PARTS {
+        tx.batch_execute(sql).await.map_err(err(name))?;
+    }
+    tx.execute(
+        "INSERT INTO basalt.platform_version (version) VALUES ($1)
+         ON CONFLICT (id) DO UPDATE SET version = excluded.version, applied_at = now()",
+        &[&want],
+    )
+    .await
+    .map_err(err("record"))?;
+    tx.commit().await.map_err(err("commit"))?;
+    Ok(true)
+}
