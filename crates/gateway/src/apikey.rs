@@ -59,29 +59,32 @@ fn reject(msg: &'static str) -> Response {
 
 /// Wrap `router` so requests without a valid key are refused, except preflights and `open`.
 pub fn guard(router: Router, keys: ApiKeys, open: &'static [&'static str]) -> Router {
-    router.layer(axum::middleware::from_fn(
-        move |req: Request, next: Next| {
-            let keys = keys.clone();
-            async move {
-                if req.method() == axum::http::Method::OPTIONS
-                    || open.iter().any(|p| req.uri().path().starts_with(p))
-                {
-                    return next.run(req).await;
+    // As a fallback service, so that the check also covers paths the service does not route.
+    Router::new()
+        .fallback_service(router)
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| {
+                let keys = keys.clone();
+                async move {
+                    if req.method() == axum::http::Method::OPTIONS
+                        || open.iter().any(|p| req.uri().path().starts_with(p))
+                    {
+                        return next.run(req).await;
+                    }
+                    let key = req
+                        .headers()
+                        .get("apikey")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                        .or_else(|| req.uri().query().and_then(from_query));
+                    match key {
+                        None => reject("No API key found in request"),
+                        Some(k) if keys.valid(k.trim()) => next.run(req).await,
+                        Some(_) => reject("Invalid API key"),
+                    }
                 }
-                let key = req
-                    .headers()
-                    .get("apikey")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned)
-                    .or_else(|| req.uri().query().and_then(from_query));
-                match key {
-                    None => reject("No API key found in request"),
-                    Some(k) if keys.valid(k.trim()) => next.run(req).await,
-                    Some(_) => reject("Invalid API key"),
-                }
-            }
-        },
-    ))
+            },
+        ))
 }
 
 #[cfg(test)]
