@@ -74,13 +74,15 @@ struct Status {
 }
 
 impl Status {
+    /// Print to stdout; a closed stdout (a supervisor that stopped reading) is not an error.
     fn print(&self) {
-        println!("         API URL: {}", self.api_url);
-        println!("     GraphQL URL: {}/graphql/v1", self.api_url);
-        println!("          DB URL: {}", self.db_url);
-        println!("      JWT secret: {}", self.jwt_secret);
-        println!("        anon key: {}", self.anon_key);
-        println!("service_role key: {}", self.service_role_key);
+        use std::io::Write;
+        let text = format!(
+            "         API URL: {}\n     GraphQL URL: {}/graphql/v1\n          DB URL: {}\n      JWT secret: {}\n        anon key: {}\nservice_role key: {}\n",
+            self.api_url, self.api_url, self.db_url, self.jwt_secret, self.anon_key, self.service_role_key
+        );
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
     }
 }
 
@@ -251,9 +253,8 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
         project.state_dir().join("status.json"),
         serde_json::to_vec_pretty(&status)?,
     )?;
-    println!("Started basalt in {} ms.\n", started.elapsed().as_millis());
+    eprintln!("Started basalt in {} ms.", started.elapsed().as_millis());
     status.print();
-    println!();
     tracing::info!("ready");
     let served = basalt_gateway::serve(listener, app, basalt_gateway::shutdown_signal()).await;
     if let Some(mut c) = db.cluster.take() {
