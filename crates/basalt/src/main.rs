@@ -34,12 +34,16 @@ enum Cmd {
         command: start::MigrationCmd,
     },
     /// The REST API alone, configured by PostgREST's PGRST_* variables.
+    #[cfg(feature = "rest")]
     Rest,
     /// The auth API alone, configured by GoTrue's GOTRUE_* variables.
+    #[cfg(feature = "auth")]
     Auth,
     /// The storage API alone, configured by storage-api's variables.
+    #[cfg(feature = "storage")]
     Storage,
     /// The realtime server alone.
+    #[cfg(feature = "realtime")]
     Realtime,
 }
 
@@ -90,21 +94,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Status { project } => start::status(&project),
         Cmd::Db { command } => start::db(command).await,
         Cmd::Migration { command } => start::migration(command).await,
+        #[cfg(feature = "rest")]
         Cmd::Rest => {
             let config = basalt_rest::Config::from_env()?;
             let addr = config.listen.unwrap_or(([127, 0, 0, 1], 3000).into());
             standalone(addr, basalt_rest::router(config).await?).await
         }
+        #[cfg(feature = "auth")]
         Cmd::Auth => {
             let config = basalt_auth::Config::from_env()?;
             let addr = config.listen.unwrap_or(([127, 0, 0, 1], 9999).into());
             standalone(addr, basalt_auth::router(config).await?).await
         }
+        #[cfg(feature = "storage")]
         Cmd::Storage => {
             let config = basalt_storage::Config::from_env()?;
             let addr = config.listen.unwrap_or(([127, 0, 0, 1], 5000).into());
             standalone(addr, basalt_storage::router(config).await?).await
         }
+        #[cfg(feature = "realtime")]
         Cmd::Realtime => {
             let config = basalt_realtime::Config::from_env()?;
             let addr = config.listen.unwrap_or(([127, 0, 0, 1], 4000).into());
@@ -113,6 +121,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+#[allow(dead_code)] // unused only when the binary is built without any service
 async fn standalone(addr: std::net::SocketAddr, router: axum::Router) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -208,6 +208,7 @@ async fn prepare(project: &Project, url: &str, force_seed: bool) -> anyhow::Resu
 
 pub async fn start(args: StartArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
+    let shutdown = basalt_gateway::shutdown_signal();
     let project = Project::load(&args.project)?;
     let listen_ip: std::net::IpAddr = project
         .config
@@ -256,7 +257,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
     eprintln!("Started basalt in {} ms.", started.elapsed().as_millis());
     status.print();
     tracing::info!("ready");
-    let served = basalt_gateway::serve(listener, app, basalt_gateway::shutdown_signal()).await;
+    let served = basalt_gateway::serve(listener, app, shutdown).await;
     if let Some(mut c) = db.cluster.take() {
         tokio::task::spawn_blocking(move || c.stop()).await?;
     }
@@ -265,50 +266,49 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
     served.map_err(Into::into)
 }
 
-/// Every service, mounted behind the gateway.
+/// Every service built into this binary, mounted behind the gateway.
 pub async fn build_app(platform: &basalt_pg::Platform) -> anyhow::Result<axum::Router> {
     use basalt_gateway::Mount;
-    let rest = basalt_rest::router(basalt_rest::Config::from_platform(platform)).await?;
-    let auth = basalt_auth::router(basalt_auth::Config::from_platform(platform)).await?;
-    let storage = basalt_storage::router(basalt_storage::Config::from_platform(platform)).await?;
-    let realtime =
-        basalt_realtime::router(basalt_realtime::Config::from_platform(platform)).await?;
-    let functions =
-        basalt_functions::router(basalt_functions::Config::from_platform(platform)).await?;
+    #[allow(unused_mut)]
+    let mut mounts: Vec<Mount> = Vec::new();
+    #[cfg(feature = "rest")]
+    mounts.push(Mount {
+        prefix: "/rest/v1",
+        router: basalt_rest::router(basalt_rest::Config::from_platform(platform)).await?,
+        needs_apikey: true,
+        open_paths: &[],
+    });
+    #[cfg(feature = "auth")]
+    mounts.push(Mount {
+        prefix: "/auth/v1",
+        router: basalt_auth::router(basalt_auth::Config::from_platform(platform)).await?,
+        needs_apikey: true,
+        open_paths: &["/verify", "/callback", "/authorize", "/.well-known/"],
+    });
+    #[cfg(feature = "storage")]
+    mounts.push(Mount {
+        prefix: "/storage/v1",
+        router: basalt_storage::router(basalt_storage::Config::from_platform(platform)).await?,
+        needs_apikey: false,
+        open_paths: &[],
+    });
+    #[cfg(feature = "realtime")]
+    mounts.push(Mount {
+        prefix: "/realtime/v1",
+        router: basalt_realtime::router(basalt_realtime::Config::from_platform(platform)).await?,
+        needs_apikey: true,
+        open_paths: &[],
+    });
+    #[cfg(feature = "functions")]
+    mounts.push(Mount {
+        prefix: "/functions/v1",
+        router: basalt_functions::router(basalt_functions::Config::from_platform(platform)).await?,
+        needs_apikey: true,
+        open_paths: &[],
+    });
     Ok(basalt_gateway::compose(
         basalt_gateway::ApiKeys::new(&platform.jwt_secret),
-        vec![
-            Mount {
-                prefix: "/rest/v1",
-                router: rest,
-                needs_apikey: true,
-                open_paths: &[],
-            },
-            Mount {
-                prefix: "/auth/v1",
-                router: auth,
-                needs_apikey: true,
-                open_paths: &["/verify", "/callback", "/authorize", "/.well-known/"],
-            },
-            Mount {
-                prefix: "/storage/v1",
-                router: storage,
-                needs_apikey: false,
-                open_paths: &[],
-            },
-            Mount {
-                prefix: "/realtime/v1",
-                router: realtime,
-                needs_apikey: true,
-                open_paths: &[],
-            },
-            Mount {
-                prefix: "/functions/v1",
-                router: functions,
-                needs_apikey: true,
-                open_paths: &[],
-            },
-        ],
+        mounts,
     ))
 }
 

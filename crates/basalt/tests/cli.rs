@@ -40,8 +40,14 @@ async fn broken_migration_stops_with_file_statement_and_error_and_keeps_earlier_
     project(
         dir.path(),
         &[
-            ("0001_ok.sql", "create table kept (id int primary key);\ninsert into kept values (1);"),
-            ("0002_broken.sql", "create table half (id int);\n\nselect * from\n  no_such_table;"),
+            (
+                "0001_ok.sql",
+                "create table kept (id int primary key);\ninsert into kept values (1);",
+            ),
+            (
+                "0002_broken.sql",
+                "create table half (id int);\n\nselect * from\n  no_such_table;",
+            ),
         ],
     );
     let p = dir.path().to_str().unwrap();
@@ -53,16 +59,26 @@ async fn broken_migration_stops_with_file_statement_and_error_and_keeps_earlier_
     assert!(line.contains("line 4"), "{line}");
     assert!(line.contains("no_such_table"), "{line}");
     let c = db.client().await;
-    let kept: i64 = c.query_one("SELECT count(*) FROM kept", &[]).await.unwrap().get(0);
+    let kept: i64 = c
+        .query_one("SELECT count(*) FROM kept", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(kept, 1);
     let half: i64 = c
-        .query_one("SELECT count(*) FROM pg_tables WHERE tablename = 'half'", &[])
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'half'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
     assert_eq!(half, 0, "the failing migration is rolled back entirely");
     let versions: Vec<String> = c
-        .query("SELECT version FROM supabase_migrations.schema_migrations", &[])
+        .query(
+            "SELECT version FROM supabase_migrations.schema_migrations",
+            &[],
+        )
         .await
         .unwrap()
         .iter()
@@ -71,7 +87,11 @@ async fn broken_migration_stops_with_file_statement_and_error_and_keeps_earlier_
     assert_eq!(versions, vec!["0001"]);
 
     // Fixing the file lets the next push continue from there.
-    std::fs::write(dir.path().join("supabase/migrations/0002_broken.sql"), "create table half (id int);").unwrap();
+    std::fs::write(
+        dir.path().join("supabase/migrations/0002_broken.sql"),
+        "create table half (id int);",
+    )
+    .unwrap();
     let out = basalt(&["db", "push", "--project", p, "--db-url", &db.url], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
@@ -85,7 +105,10 @@ fn corrupt_config_is_one_line() {
     assert!(!out.status.success());
     let line = error_line(&out);
     assert!(line.contains("config.toml"), "{line}");
-    assert!(!dir.path().join(".basalt/pg").exists(), "nothing was started");
+    assert!(
+        !dir.path().join(".basalt/pg").exists(),
+        "nothing was started"
+    );
 }
 
 #[test]
@@ -93,7 +116,13 @@ fn missing_postgres_binaries_name_the_package() {
     let dir = tempfile::tempdir().unwrap();
     project(dir.path(), &[]);
     let out = basalt(
-        &["start", "--project", dir.path().to_str().unwrap(), "--port", "0"],
+        &[
+            "start",
+            "--project",
+            dir.path().to_str().unwrap(),
+            "--port",
+            "0",
+        ],
         &[("BASALT_PG_BIN", "/nonexistent/bin")],
     );
     assert!(!out.status.success());
@@ -107,7 +136,16 @@ fn http_port_in_use_is_refused_before_touching_the_database() {
     let port = busy.local_addr().unwrap().port().to_string();
     let dir = tempfile::tempdir().unwrap();
     project(dir.path(), &[]);
-    let out = basalt(&["start", "--project", dir.path().to_str().unwrap(), "--port", &port], &[]);
+    let out = basalt(
+        &[
+            "start",
+            "--project",
+            dir.path().to_str().unwrap(),
+            "--port",
+            &port,
+        ],
+        &[],
+    );
     assert!(!out.status.success());
     let line = error_line(&out);
     assert!(line.contains(&port) && line.contains("in use"), "{line}");
@@ -117,7 +155,10 @@ fn http_port_in_use_is_refused_before_touching_the_database() {
 #[test]
 fn migration_new_list_and_repair() {
     let dir = tempfile::tempdir().unwrap();
-    project(dir.path(), &[("0001_first.sql", "create table t1 (id int);")]);
+    project(
+        dir.path(),
+        &[("0001_first.sql", "create table t1 (id int);")],
+    );
     let p = dir.path().to_str().unwrap();
     let out = basalt(&["migration", "new", "add_things", "--project", p], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -125,17 +166,61 @@ fn migration_new_list_and_repair() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(files.iter().any(|f| f.ends_with("_add_things.sql") && f.len() == "20240101000000_add_things.sql".len()), "{files:?}");
+    assert!(
+        files
+            .iter()
+            .any(|f| f.ends_with("_add_things.sql")
+                && f.len() == "20240101000000_add_things.sql".len()),
+        "{files:?}"
+    );
     let rt = tokio::runtime::Runtime::new().unwrap();
     let db = rt.block_on(basalt_testkit::fresh_db());
-    let out = basalt(&["migration", "repair", "0001", "--status", "applied", "--project", p, "--db-url", &db.url], &[]);
+    let out = basalt(
+        &[
+            "migration",
+            "repair",
+            "0001",
+            "--status",
+            "applied",
+            "--project",
+            p,
+            "--db-url",
+            &db.url,
+        ],
+        &[],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = basalt(&["migration", "list", "--project", p, "--db-url", &db.url], &[]);
+    let out = basalt(
+        &["migration", "list", "--project", p, "--db-url", &db.url],
+        &[],
+    );
     let listing = String::from_utf8_lossy(&out.stdout);
-    assert!(listing.lines().any(|l| l.matches("0001").count() == 2), "{listing}");
-    let out = basalt(&["migration", "repair", "0001", "--status", "reverted", "--project", p, "--db-url", &db.url], &[]);
+    assert!(
+        listing.lines().any(|l| l.matches("0001").count() == 2),
+        "{listing}"
+    );
+    let out = basalt(
+        &[
+            "migration",
+            "repair",
+            "0001",
+            "--status",
+            "reverted",
+            "--project",
+            p,
+            "--db-url",
+            &db.url,
+        ],
+        &[],
+    );
     assert!(out.status.success());
-    let out = basalt(&["migration", "list", "--project", p, "--db-url", &db.url], &[]);
+    let out = basalt(
+        &["migration", "list", "--project", p, "--db-url", &db.url],
+        &[],
+    );
     let listing = String::from_utf8_lossy(&out.stdout);
-    assert!(listing.lines().any(|l| l.matches("0001").count() == 1), "{listing}");
+    assert!(
+        listing.lines().any(|l| l.matches("0001").count() == 1),
+        "{listing}"
+    );
 }

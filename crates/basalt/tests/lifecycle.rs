@@ -7,7 +7,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, Stdio};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Running {
@@ -20,7 +24,12 @@ struct Running {
 fn start(dir: &std::path::Path, port: u16, db_port: u16) -> Running {
     let mut child = Command::new(env!("CARGO_BIN_EXE_basalt"))
         .args(["start", "--project", dir.to_str().unwrap()])
-        .args(["--port", &port.to_string(), "--db-port", &db_port.to_string()])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--db-port",
+            &db_port.to_string(),
+        ])
         .env("BASALT_LOG", "error")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -39,13 +48,25 @@ fn start(dir: &std::path::Path, port: u16, db_port: u16) -> Running {
     });
     rx.recv_timeout(std::time::Duration::from_secs(60))
         .expect("basalt printed its banner");
-    Running { child, stderr, stdout }
+    Running {
+        child,
+        stderr,
+        stdout,
+    }
 }
 
 /// SIGTERM, then the exit must be clean; returns what basalt wrote to stderr.
 fn stop(r: Running) -> String {
-    let Running { mut child, stderr, stdout } = r;
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let Running {
+        mut child,
+        stderr,
+        stdout,
+    } = r;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
     let status = child.wait().unwrap();
     let _ = stdout.join();
     let err = stderr.join().unwrap();
@@ -60,7 +81,11 @@ fn restart_reuses_the_cluster_and_applies_nothing_new() {
     let m = dir.path().join("supabase/migrations");
     std::fs::create_dir_all(&m).unwrap();
     std::fs::write(m.join("0001_t.sql"), "create table t (id int);").unwrap();
-    std::fs::write(dir.path().join("supabase/seed.sql"), "insert into t values (1);").unwrap();
+    std::fs::write(
+        dir.path().join("supabase/seed.sql"),
+        "insert into t values (1);",
+    )
+    .unwrap();
     let (port, db_port) = (free_port(), free_port());
 
     let child = start(dir.path(), port, db_port);
@@ -74,14 +99,22 @@ fn restart_reuses_the_cluster_and_applies_nothing_new() {
     let child = start(dir.path(), port, db_port);
     let second = stop(child);
     assert!(!second.contains("Applied migration"), "{second}");
-    assert!(!second.contains("Seeded data"), "the seed runs only on first start: {second}");
+    assert!(
+        !second.contains("Seeded data"),
+        "the seed runs only on first start: {second}"
+    );
 
     // A busy Postgres port: one line, non-zero exit, the cluster's data untouched.
     let busy = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
     let busy_port = busy.local_addr().unwrap().port();
     let out = Command::new(env!("CARGO_BIN_EXE_basalt"))
         .args(["start", "--project", dir.path().to_str().unwrap()])
-        .args(["--port", &free_port().to_string(), "--db-port", &busy_port.to_string()])
+        .args([
+            "--port",
+            &free_port().to_string(),
+            "--db-port",
+            &busy_port.to_string(),
+        ])
         .env("BASALT_LOG", "error")
         .output()
         .unwrap();
@@ -89,6 +122,9 @@ fn restart_reuses_the_cluster_and_applies_nothing_new() {
     let err = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(lines.len(), 1, "{err}");
-    assert!(lines[0].contains(&busy_port.to_string()) && lines[0].contains("in use"), "{err}");
+    assert!(
+        lines[0].contains(&busy_port.to_string()) && lines[0].contains("in use"),
+        "{err}"
+    );
     assert!(dir.path().join(".basalt/pg/PG_VERSION").exists());
 }

@@ -5,7 +5,9 @@ use basalt_testkit::fresh_db;
 
 /// The ```sql block under the heading that names `file` in the seed document.
 fn sql_block(doc: &str, file: &str) -> String {
-    let at = doc.find(&format!("### {file}")).expect("heading in seed doc");
+    let at = doc
+        .find(&format!("### {file}"))
+        .expect("heading in seed doc");
     let rest = &doc[at..];
     let start = rest.find("```sql").expect("sql block") + "```sql".len();
     let end = rest[start..].find("```").expect("end of sql block");
@@ -44,10 +46,15 @@ async fn saas_foundation_migrations_apply_and_isolate_users() {
     let mut client = db.client().await;
     let migrations = basalt_migrate::scan(dir.path()).unwrap();
     assert_eq!(migrations.len(), 3);
-    let applied = basalt_migrate::apply_pending(&mut client, &migrations).await.unwrap();
+    let applied = basalt_migrate::apply_pending(&mut client, &migrations)
+        .await
+        .unwrap();
     assert_eq!(applied, vec!["0001", "0002", "0003"]);
     // A second run applies nothing.
-    assert!(basalt_migrate::apply_pending(&mut client, &migrations).await.unwrap().is_empty());
+    assert!(basalt_migrate::apply_pending(&mut client, &migrations)
+        .await
+        .unwrap()
+        .is_empty());
     let recorded: Vec<(String, String, i32)> = client
         .query(
             "SELECT version, name, cardinality(statements) FROM supabase_migrations.schema_migrations ORDER BY version",
@@ -78,15 +85,40 @@ async fn saas_foundation_migrations_apply_and_isolate_users() {
     let alice = format!(r#"{{"sub":"{ALICE}","role":"authenticated"}}"#);
     let bob = format!(r#"{{"sub":"{BOB}","role":"authenticated"}}"#);
     let service = r#"{"role":"service_role"}"#;
-    for table in ["public.users", "public.subscriptions", "public.usage_counters", "storage.objects"] {
+    for table in [
+        "public.users",
+        "public.subscriptions",
+        "public.usage_counters",
+        "storage.objects",
+    ] {
         let count = format!("SELECT count(*) FROM {table}");
-        assert_eq!(visible(&client, &alice, "authenticated", &count).await, 1, "alice on {table}");
-        assert_eq!(visible(&client, &bob, "authenticated", &count).await, 1, "bob on {table}");
-        assert_eq!(visible(&client, service, "service_role", &count).await, 2, "service_role on {table}");
-        assert_eq!(visible(&client, "{}", "anon", &count).await, 0, "anon on {table}");
+        assert_eq!(
+            visible(&client, &alice, "authenticated", &count).await,
+            1,
+            "alice on {table}"
+        );
+        assert_eq!(
+            visible(&client, &bob, "authenticated", &count).await,
+            1,
+            "bob on {table}"
+        );
+        assert_eq!(
+            visible(&client, service, "service_role", &count).await,
+            2,
+            "service_role on {table}"
+        );
+        assert_eq!(
+            visible(&client, "{}", "anon", &count).await,
+            0,
+            "anon on {table}"
+        );
     }
     let own = format!("SELECT count(*) FROM public.users WHERE id = '{ALICE}'");
-    assert_eq!(visible(&client, &bob, "authenticated", &own).await, 0, "bob cannot see alice");
+    assert_eq!(
+        visible(&client, &bob, "authenticated", &own).await,
+        0,
+        "bob cannot see alice"
+    );
 
     // Bob cannot change Alice's profile: the update matches no row and changes nothing.
     client.batch_execute("BEGIN").await.unwrap();
@@ -107,7 +139,10 @@ async fn saas_foundation_migrations_apply_and_isolate_users() {
     client.batch_execute("COMMIT").await.unwrap();
     assert_eq!(n, 0);
     let email: String = client
-        .query_one(&format!("SELECT email FROM public.users WHERE id = '{ALICE}'"), &[])
+        .query_one(
+            &format!("SELECT email FROM public.users WHERE id = '{ALICE}'"),
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
