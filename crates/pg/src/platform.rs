@@ -16,6 +16,7 @@ pub const PARTS: &[(&str, &str)] = &[
     ("010_auth", include_str!("../sql/010_auth.sql")),
     ("020_storage", include_str!("../sql/020_storage.sql")),
     ("030_realtime", include_str!("../sql/030_realtime.sql")),
+    ("070_realtime", include_str!("../sql/070_realtime.sql")),
 ];
 
 /// Advisory lock key basalt holds while installing the platform schema or running migrations.

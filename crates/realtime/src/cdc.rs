@@ -1,0 +1,465 @@
+//! `postgres_changes` delivery: match a batch of committed changes against the subscriptions,
+//! ask Postgres which rows each *security context* may see, build each change's payload once,
+//! and hand it to every socket entitled to it.
+//!
+//! Subscribers are grouped by security context (role + claims). For each table touched by the
+//! batch, one call to `realtime.basalt_visible` checks every changed row for every context that
+//! has a matching subscription, each context with `role` and `request.jwt.claims` set so that the
+//! table's own policies decide. The cost grows with tables × contexts per batch, not with
+//! subscribers × changes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use deadpool_postgres::Pool;
+use serde_json::{json, Map, Value};
+
+use crate::filter::EventKind;
+use crate::hub::{CdcSub, SecurityContext};
+use crate::pgoutput::Cell;
+use crate::phoenix;
+
+/// What the service knows about a published table.
+#[derive(Debug, Clone)]
+pub struct RelInfo {
+    pub id: u32,
+    pub schema: String,
+    pub name: String,
+    /// (name, type name) of each column, in pgoutput order.
+    pub columns: Vec<(String, String)>,
+    /// Positions of the primary-key (or replica identity) columns.
+    pub key: Vec<usize>,
+    /// `REPLICA IDENTITY FULL`.
+    pub full_identity: bool,
+    /// Row level security is enabled on the table.
+    pub rls: bool,
+}
+
+impl RelInfo {
+    /// `columns` as the payload's `columns` array.
+    fn columns_json(&self) -> Value {
+        Value::Array(
+            self.columns
+                .iter()
+                .map(|(n, t)| json!({"name": n, "type": t}))
+                .collect(),
+        )
+    }
+
+    fn index(&self, col: &str) -> Option<usize> {
+        self.columns.iter().position(|(n, _)| n == col)
+    }
+}
+
+/// One committed row change.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub rel: Arc<RelInfo>,
+    pub kind: EventKind,
+    pub new: Option<Vec<Cell>>,
+    pub old: Option<Vec<Cell>>,
+    /// Commit time, microseconds since 2000-01-01.
+    pub commit_time: i64,
+}
+
+impl Change {
+    /// The row the filters look at: the new row, or the old one for deletes.
+    fn filter_row(&self) -> Option<&Vec<Cell>> {
+        match self.kind {
+            EventKind::Delete => self.old.as_ref(),
+            _ => self.new.as_ref(),
+        }
+    }
+
+    /// Key column values of the row, as a JSON object of text values.
+    fn key_json(&self) -> Option<Value> {
+        let row = self.filter_row()?;
+        let mut m = Map::new();
+        for &i in &self.rel.key {
+            let (name, _) = &self.rel.columns[i];
+            m.insert(name.clone(), json!(row.get(i)?.as_text()?));
+        }
+        Some(Value::Object(m))
+    }
+}
+
+/// Why a batch could not be checked (the caller retries it; nothing is delivered meanwhile).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("database unavailable: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("visibility query failed: {0}")]
+    Query(#[from] tokio_postgres::Error),
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` from microseconds since 2000-01-01.
+pub fn commit_timestamp(pg_micros: i64) -> String {
+    const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
+    let unix = pg_micros.saturating_add(PG_EPOCH_UNIX_MICROS);
+    chrono::DateTime::from_timestamp_micros(unix)
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+        .unwrap_or_default()
+}
+
+fn row_json(rel: &RelInfo, row: &[Cell], only: Option<&[usize]>) -> Value {
+    let mut m = Map::new();
+    for (i, (name, _)) in rel.columns.iter().enumerate() {
+        if let Some(only) = only {
+            if !only.contains(&i) {
+                continue;
+            }
+        }
+        match row.get(i) {
+            Some(Cell::Text(s)) => {
+                m.insert(name.clone(), Value::String(s.clone()));
+            }
+            Some(Cell::Null) => {
+                m.insert(name.clone(), Value::Null);
+            }
+            Some(Cell::Unchanged) | None => {}
+        }
+    }
+    Value::Object(m)
+}
+
+/// The `data` object of a `postgres_changes` event.
+pub fn payload(c: &Change) -> Value {
+    let rel = &c.rel;
+    let kind = match c.kind {
+        EventKind::Insert => "INSERT",
+        EventKind::Update => "UPDATE",
+        EventKind::Delete => "DELETE",
+        EventKind::All => "*",
+    };
+    let mut data = json!({
+        "schema": rel.schema,
+        "table": rel.name,
+        "commit_timestamp": commit_timestamp(c.commit_time),
+        "type": kind,
+        "columns": rel.columns_json(),
+        "errors": null,
+    });
+    // With row level security the old row could reveal what the subscriber may not see: it
+    // carries the key only, as in supabase/realtime.
+    let old_only = if rel.full_identity && !rel.rls {
+        None
+    } else {
+        Some(rel.key.as_slice())
+    };
+    if let (Some(o), Some(new)) = (data.as_object_mut(), &c.new) {
+        let mut record = row_json(rel, new, None);
+        // An unchanged TOASTed value is not in the WAL; take it from the old row when present.
+        if let (Some(old), Value::Object(r)) = (&c.old, &mut record) {
+            for (i, cell) in new.iter().enumerate() {
+                if *cell == Cell::Unchanged {
+                    if let (Some(Cell::Text(s)), Some((name, _))) = (old.get(i), rel.columns.get(i))
+                    {
+                        r.insert(name.clone(), Value::String(s.clone()));
+                    }
+                }
+            }
+        }
+        o.insert("record".into(), record);
+    }
+    if let Some(o) = data.as_object_mut() {
+        match (c.kind, &c.old, &c.new) {
+            (EventKind::Insert, _, _) => {}
+            (_, Some(old), _) => {
+                o.insert("old_record".into(), row_json(rel, old, old_only));
+            }
+            (EventKind::Update, None, Some(new)) => {
+                o.insert("old_record".into(), row_json(rel, new, Some(&rel.key)));
+            }
+            _ => {}
+        }
+    }
+    data
+}
+
+/// Whether `sub` wants change `c` (event, schema, table, filters).
+fn wants(sub: &CdcSub, c: &Change) -> bool {
+    let Some(row) = c.filter_row() else {
+        return false;
+    };
+    let rel = &c.rel;
+    sub.binding.matches(&rel.schema, &rel.name, c.kind, |col| {
+        let i = rel.index(col)?;
+        // A key-only old row does not carry the other columns: they cannot match.
+        if c.kind == EventKind::Delete && !rel.full_identity && !rel.key.contains(&i) {
+            return None;
+        }
+        let cell = row.get(i)?;
+        let v = match cell {
+            Cell::Text(s) => Some(s.as_str()),
+            Cell::Null => None,
+            Cell::Unchanged => return None,
+        };
+        Some((v, rel.columns[i].1.as_str()))
+    })
+}
+
+/// Subscriptions indexed for matching.
+#[derive(Default)]
+pub struct Index {
+    by_schema: HashMap<String, Vec<CdcSub>>,
+}
+
+impl Index {
+    /// Index a snapshot of subscriptions.
+    pub fn new(subs: Vec<CdcSub>) -> Index {
+        let mut by_schema: HashMap<String, Vec<CdcSub>> = HashMap::new();
+        for s in subs {
+            by_schema
+                .entry(s.binding.schema.clone())
+                .or_default()
+                .push(s);
+        }
+        Index { by_schema }
+    }
+
+    /// True when nobody subscribes to changes.
+    pub fn is_empty(&self) -> bool {
+        self.by_schema.is_empty()
+    }
+}
+
+/// Check and deliver a batch of changes, in order. Returns the number of frames handed to
+/// sockets.
+pub async fn deliver(pool: &Pool, index: &Index, changes: &[Change]) -> Result<usize, CheckError> {
+    if index.is_empty() || changes.is_empty() {
+        return Ok(0);
+    }
+    // Matching subscriptions of each change.
+    let matched: Vec<Vec<&CdcSub>> = changes
+        .iter()
+        .map(|c| {
+            index
+                .by_schema
+                .get(&c.rel.schema)
+                .map(|subs| subs.iter().filter(|s| wants(s, c)).collect())
+                .unwrap_or_default()
+        })
+        .collect();
+
+    // Per table: the changes to check and the contexts that want any of them.
+    struct Check<'a> {
+        rel: Arc<RelInfo>,
+        rows: Vec<usize>,
+        deletes: Vec<usize>,
+        ctxs: Vec<&'a SecurityContext>,
+        ctx_index: HashMap<&'a SecurityContext, usize>,
+    }
+    let mut checks: HashMap<u32, Check> = HashMap::new();
+    for (ci, subs) in matched.iter().enumerate() {
+        if subs.is_empty() {
+            continue;
+        }
+        let c = &changes[ci];
+        let ch = checks.entry(c.rel.id).or_insert_with(|| Check {
+            rel: c.rel.clone(),
+            rows: Vec::new(),
+            deletes: Vec::new(),
+            ctxs: Vec::new(),
+            ctx_index: HashMap::new(),
+        });
+        if c.kind == EventKind::Delete {
+            ch.deletes.push(ci);
+        } else {
+            ch.rows.push(ci);
+        }
+        for s in subs {
+            let ctx: &SecurityContext = &s.ctx;
+            if !ch.ctx_index.contains_key(ctx) {
+                ch.ctx_index.insert(ctx, ch.ctxs.len());
+                ch.ctxs.push(ctx);
+            }
+        }
+    }
+
+    // (change, context) pairs that may be seen.
+    let mut visible: HashMap<(usize, &SecurityContext), ()> = HashMap::new();
+    let futures = checks.values().map(|ch| async move {
+        let client = pool.get().await?;
+        let mut pairs = Vec::new();
+        let ctx_json = Value::Array(
+            ch.ctxs
+                .iter()
+                .map(|c| json!({"role": c.role, "claims": &*c.claims}))
+                .collect(),
+        );
+        if !ch.rows.is_empty() {
+            let keys: Vec<Value> = ch
+                .rows
+                .iter()
+                .map(|&ci| changes[ci].key_json().unwrap_or_else(|| json!({})))
+                .collect();
+            let key_cols: Vec<String> = ch.rel.key.iter().map(|&i| ch.rel.columns[i].0.clone()).collect();
+            let rows = client
+                .query(
+                    "SELECT ctx, idx FROM realtime.basalt_visible($1, $2, $3, $4)",
+                    &[&ch.rel.id, &key_cols, &Value::Array(keys), &ctx_json],
+                )
+                .await?;
+            for r in rows {
+                let (ctx, idx): (i32, i32) = (r.get(0), r.get(1));
+                if let (Some(&ci), Some(&cx)) = (ch.rows.get(idx as usize), ch.ctxs.get(ctx as usize)) {
+                    pairs.push((ci, cx));
+                }
+            }
+        }
+        if !ch.deletes.is_empty() {
+            // A deleted row cannot be checked against policies: like supabase/realtime, deletes
+            // go (key only when RLS is on) to contexts whose role may select from the table.
+            let roles: Vec<String> = ch.ctxs.iter().map(|c| c.role.clone()).collect();
+            let rows = client
+                .query(
+                    "SELECT (r.ordinality - 1)::int FROM unnest($1::text[]) WITH ORDINALITY AS r(name)
+                     WHERE EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r.name)
+                       AND has_table_privilege(r.name, $2::oid, 'SELECT')",
+                    &[&roles, &ch.rel.id],
+                )
+                .await?;
+            for r in rows {
+                let ctx: i32 = r.get(0);
+                if let Some(&cx) = ch.ctxs.get(ctx as usize) {
+                    for &ci in &ch.deletes {
+                        pairs.push((ci, cx));
+                    }
+                }
+            }
+        }
+        Ok::<_, CheckError>(pairs)
+    });
+    for r in futures::future::join_all(futures).await {
+        for p in r? {
+            visible.insert(p, ());
+        }
+    }
+
+    // Deliver in commit order: one frame per channel per change, listing its binding ids.
+    let mut frames = 0;
+    for (ci, subs) in matched.iter().enumerate() {
+        let mut per_member: Vec<(&CdcSub, Vec<u32>)> = Vec::new();
+        for s in subs {
+            if !visible.contains_key(&(ci, &*s.ctx)) {
+                continue;
+            }
+            match per_member.iter_mut().find(|(m, _)| m.member == s.member) {
+                Some((_, ids)) => {
+                    if !ids.contains(&s.id) {
+                        ids.push(s.id)
+                    }
+                }
+                None => per_member.push((s, vec![s.id])),
+            }
+        }
+        if per_member.is_empty() {
+            continue;
+        }
+        let data = payload(&changes[ci]).to_string();
+        for (s, ids) in per_member {
+            let ids = ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+            let body = format!(r#"{{"ids":[{ids}],"data":{data}}}"#);
+            if s.sink.text(phoenix::encode_raw(
+                s.sink.vsn,
+                None,
+                &s.topic,
+                "postgres_changes",
+                &body,
+            )) {
+                frames += 1;
+            }
+        }
+    }
+    Ok(frames)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rel(full: bool, rls: bool) -> Arc<RelInfo> {
+        Arc::new(RelInfo {
+            id: 1,
+            schema: "public".into(),
+            name: "t".into(),
+            columns: vec![("id".into(), "int8".into()), ("body".into(), "text".into())],
+            key: vec![0],
+            full_identity: full,
+            rls,
+        })
+    }
+
+    fn t(s: &str) -> Cell {
+        Cell::Text(s.into())
+    }
+
+    #[test]
+    fn insert_payload() {
+        let c = Change {
+            rel: rel(false, true),
+            kind: EventKind::Insert,
+            new: Some(vec![t("5"), Cell::Null]),
+            old: None,
+            commit_time: 0,
+        };
+        let p = payload(&c);
+        assert_eq!(p["type"], "INSERT");
+        assert_eq!(p["record"], json!({"id":"5","body":null}));
+        assert!(p.get("old_record").is_none());
+        assert_eq!(p["columns"][0], json!({"name":"id","type":"int8"}));
+        assert_eq!(p["commit_timestamp"], "2000-01-01T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn delete_payload_old_row_rules() {
+        let full_no_rls = Change {
+            rel: rel(true, false),
+            kind: EventKind::Delete,
+            new: None,
+            old: Some(vec![t("5"), t("secret")]),
+            commit_time: 0,
+        };
+        assert_eq!(
+            payload(&full_no_rls)["old_record"],
+            json!({"id":"5","body":"secret"})
+        );
+        assert!(payload(&full_no_rls).get("record").is_none());
+        let full_rls = Change {
+            rel: rel(true, true),
+            ..full_no_rls.clone()
+        };
+        assert_eq!(payload(&full_rls)["old_record"], json!({"id":"5"}));
+    }
+
+    #[test]
+    fn update_payload_fills_unchanged_toast_and_old_key() {
+        let c = Change {
+            rel: rel(false, false),
+            kind: EventKind::Update,
+            new: Some(vec![t("5"), Cell::Unchanged]),
+            old: None,
+            commit_time: 0,
+        };
+        let p = payload(&c);
+        assert_eq!(p["record"], json!({"id":"5"}));
+        assert_eq!(p["old_record"], json!({"id":"5"}));
+        let with_old = Change {
+            old: Some(vec![t("5"), t("big")]),
+            ..c
+        };
+        assert_eq!(payload(&with_old)["record"], json!({"id":"5","body":"big"}));
+    }
+
+    #[test]
+    fn key_json_uses_key_columns() {
+        let c = Change {
+            rel: rel(false, false),
+            kind: EventKind::Update,
+            new: Some(vec![t("7"), t("x")]),
+            old: None,
+            commit_time: 0,
+        };
+        assert_eq!(c.key_json(), Some(json!({"id":"7"})));
+    }
+}

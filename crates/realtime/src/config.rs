@@ -1,0 +1,178 @@
+//! The one typed configuration of the realtime service.
+
+use crate::Error;
+
+/// Configuration of the realtime service.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on when running standalone.
+    pub listen: Option<std::net::SocketAddr>,
+    /// Superuser (or replication-capable) connection string of the project database.
+    pub db_url: String,
+    /// HS256 secret that signs API keys and user tokens.
+    pub jwt_secret: String,
+    /// Publication whose tables feed `postgres_changes` (projects add tables to it).
+    pub publication: String,
+    /// Prefix of this node's replication slot; the node id follows it.
+    pub slot_prefix: String,
+    /// Identity of this node among the nodes that share the database.
+    pub node_id: String,
+    /// Connections for authorisation and visibility checks.
+    pub pool_size: usize,
+    /// Most changes checked and delivered in one batch.
+    pub max_batch: usize,
+    /// Frames a socket may have queued before it is considered too slow and disconnected.
+    pub socket_queue: usize,
+    /// How long a node may stay silent before other nodes drop its slot and presences.
+    pub node_timeout: std::time::Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: None,
+            db_url: String::new(),
+            jwt_secret: String::new(),
+            publication: "supabase_realtime".into(),
+            slot_prefix: "basalt_realtime".into(),
+            node_id: new_node_id(),
+            pool_size: 8,
+            max_batch: 2000,
+            socket_queue: 20_000,
+            node_timeout: std::time::Duration::from_secs(120),
+        }
+    }
+}
+
+/// A fresh random node id (lowercase hex, valid inside a slot name).
+pub fn new_node_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+impl Config {
+    /// Configuration from supabase/realtime's environment variables: `DATABASE_URL`, or
+    /// `DB_HOST`/`DB_PORT`/`DB_NAME`/`DB_USER`/`DB_PASSWORD`; `API_JWT_SECRET`; `PORT` (4000);
+    /// `SLOT_NAME_SUFFIX`; `DB_POOL_SIZE`; `PUBLICATION` (supabase_realtime).
+    pub fn from_env() -> Result<Config, Error> {
+        let mut c = Config::default();
+        c.db_url = match env("DATABASE_URL") {
+            Some(u) => u,
+            None => {
+                let host = env("DB_HOST").unwrap_or_else(|| "127.0.0.1".into());
+                let port = env("DB_PORT").unwrap_or_else(|| "5432".into());
+                let name = env("DB_NAME").unwrap_or_else(|| "postgres".into());
+                let user = env("DB_USER").unwrap_or_else(|| "postgres".into());
+                let password = env("DB_PASSWORD").unwrap_or_default();
+                port.parse::<u16>()
+                    .map_err(|_| Error::Config(format!("DB_PORT `{port}` is not a port")))?;
+                // Keep the key/value form so that passwords need no URL escaping.
+                format!(
+                    "host='{}' port={} dbname='{}' user='{}' password='{}'",
+                    esc(&host),
+                    port,
+                    esc(&name),
+                    esc(&user),
+                    esc(&password)
+                )
+            }
+        };
+        c.db_url
+            .parse::<tokio_postgres::Config>()
+            .map_err(|e| Error::Config(format!("database connection string: {e}")))?;
+        c.jwt_secret = env("API_JWT_SECRET")
+            .or_else(|| env("JWT_SECRET"))
+            .ok_or_else(|| Error::Config("API_JWT_SECRET is required".into()))?;
+        let port: u16 = match env("PORT") {
+            Some(p) => p
+                .parse()
+                .map_err(|_| Error::Config(format!("PORT `{p}` is not a port")))?,
+            None => 4000,
+        };
+        c.listen = Some(([0, 0, 0, 0], port).into());
+        if let Some(s) = env("SLOT_NAME_SUFFIX") {
+            c.node_id = s.to_ascii_lowercase();
+        }
+        if let Some(p) = env("PUBLICATION") {
+            c.publication = p;
+        }
+        if let Some(n) = env("DB_POOL_SIZE") {
+            c.pool_size = n
+                .parse()
+                .map_err(|_| Error::Config(format!("DB_POOL_SIZE `{n}` is not a number")))?;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Configuration under `basalt start`.
+    pub fn from_platform(platform: &basalt_pg::Platform) -> Config {
+        Config {
+            db_url: platform.db_url.clone(),
+            jwt_secret: platform.jwt_secret.clone(),
+            ..Config::default()
+        }
+    }
+
+    /// Reject settings the service cannot run with.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.db_url.is_empty() {
+            return Err(Error::Config("no database URL".into()));
+        }
+        if self.jwt_secret.is_empty() {
+            return Err(Error::Config("no JWT secret".into()));
+        }
+        let ok = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        };
+        if !ok(&self.node_id) || !ok(&self.slot_prefix) || self.slot_name().len() > 63 {
+            return Err(Error::Config(
+                "slot prefix and node id must be lowercase letters, digits and _ (63 bytes in all)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// This node's replication slot.
+    pub fn slot_name(&self) -> String {
+        format!("{}_{}", self.slot_prefix, self.node_id)
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\'', "\\'")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validates_slot_names() {
+        let mut c = Config {
+            db_url: "postgresql://x@localhost/db".into(),
+            jwt_secret: "s".into(),
+            ..Config::default()
+        };
+        assert!(c.validate().is_ok());
+        assert!(c.slot_name().starts_with("basalt_realtime_"));
+        c.node_id = "Bad-Name".into();
+        assert!(c.validate().is_err());
+        c.node_id = "n1".into();
+        c.jwt_secret.clear();
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn escapes_key_value_strings() {
+        assert_eq!(esc("a'b\\c"), "a\\'b\\\\c");
+        let s = format!("host=h password='{}'", esc("p'w"));
+        assert!(s.parse::<tokio_postgres::Config>().is_ok());
+    }
+}

@@ -1,0 +1,554 @@
+//! One WebSocket connection: Phoenix channels (join, leave, heartbeat), broadcast, presence,
+//! `postgres_changes` subscriptions, access-token refresh and expiry.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::ws::{Message as WsMessage, WebSocket};
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+
+use crate::authz::{self, Perms};
+use crate::filter::Binding;
+use crate::hub::{Broadcast, CdcSub, Member, MemberId, SecurityContext, Sink, TopicKey};
+use crate::phoenix::{self, BroadcastBody, BroadcastPush, Message, Vsn};
+use crate::token::{self, Token};
+use crate::State;
+
+/// One joined channel of this socket.
+struct Channel {
+    id: MemberId,
+    key: TopicKey,
+    join_ref: Option<String>,
+    token: Token,
+    perms: Perms,
+    presence_key: String,
+    ack: bool,
+}
+
+struct Conn {
+    state: Arc<State>,
+    sink: Sink,
+    vsn: Vsn,
+    /// The token from the `apikey` query parameter: used until a channel sends its own.
+    apikey: Token,
+    channels: HashMap<String, Channel>,
+}
+
+/// Stable id of a binding, the same for the same `event`/`schema`/`table`/`filter` (as
+/// supabase/realtime hashes the parameters).
+pub fn binding_id(entry: &Value) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for k in ["event", "schema", "table", "filter"] {
+        let v = entry.get(k).and_then(Value::as_str).unwrap_or("");
+        for b in k.bytes().chain(v.bytes()).chain([0u8]) {
+            h ^= u32::from(b);
+            h = h.wrapping_mul(0x0100_0193);
+        }
+    }
+    // Keep it a positive JavaScript-safe integer.
+    h & 0x7fff_ffff
+}
+
+/// Serve a socket until it closes.
+pub async fn run(state: Arc<State>, ws: WebSocket, vsn: Vsn, apikey: Token) {
+    let (sink, mut outbound) = Sink::new(vsn, state.config.socket_queue);
+    let (mut ws_tx, mut ws_rx) = ws.split();
+    let writer = tokio::spawn(async move {
+        while let Some(m) = outbound.recv().await {
+            let close = matches!(m, WsMessage::Close(_));
+            if ws_tx.send(m).await.is_err() || close {
+                break;
+            }
+        }
+        let _ = ws_tx.close().await;
+    });
+    let kill = sink.kill.clone();
+    let mut conn = Conn {
+        state,
+        sink,
+        vsn,
+        apikey,
+        channels: HashMap::new(),
+    };
+    loop {
+        let next_exp = conn.channels.values().map(|c| c.token.exp).min();
+        let expiry = async {
+            match next_exp {
+                Some(exp) => {
+                    let secs = (exp - token::now()).max(0) as u64;
+                    tokio::time::sleep(std::time::Duration::from_secs(secs)).await
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            frame = ws_rx.next() => match frame {
+                Some(Ok(WsMessage::Text(t))) => conn.on_text(t.as_str()).await,
+                Some(Ok(WsMessage::Binary(b))) => conn.on_binary(&b).await,
+                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+            _ = expiry => conn.expire(),
+            _ = kill.notified() => {
+                tracing::warn!("realtime socket too slow to keep up; disconnecting it");
+                break;
+            }
+        }
+    }
+    conn.leave_all();
+    drop(conn);
+    writer.abort();
+}
+
+impl Conn {
+    fn send(&self, s: String) {
+        self.sink.text(s);
+    }
+
+    fn reply(&self, m: &Message, ok: bool, response: Value) {
+        self.send(phoenix::reply(
+            self.vsn,
+            m.join_ref.as_deref(),
+            m.reference.as_deref(),
+            &m.topic,
+            ok,
+            response,
+        ));
+    }
+
+    fn system(
+        &self,
+        topic: &str,
+        join_ref: Option<&str>,
+        extension: &str,
+        ok: bool,
+        message: &str,
+    ) {
+        let channel = topic.strip_prefix("realtime:").unwrap_or(topic);
+        self.send(phoenix::encode(
+            self.vsn,
+            &Message {
+                join_ref: join_ref.map(str::to_owned),
+                reference: None,
+                topic: topic.to_owned(),
+                event: "system".into(),
+                payload: json!({
+                    "extension": extension,
+                    "status": if ok { "ok" } else { "error" },
+                    "message": message,
+                    "channel": channel,
+                }),
+            },
+        ));
+    }
+
+    async fn on_text(&mut self, text: &str) {
+        match phoenix::decode_text(self.vsn, text) {
+            Ok(m) => self.on_message(m).await,
+            Err(e) => tracing::debug!(error = %e, "ignoring unreadable realtime frame"),
+        }
+    }
+
+    async fn on_binary(&mut self, data: &[u8]) {
+        match phoenix::decode_binary(self.vsn, data) {
+            Ok(p) => self.on_broadcast_push(p),
+            Err(e) => tracing::debug!(error = %e, "ignoring unreadable binary realtime frame"),
+        }
+    }
+
+    async fn on_message(&mut self, m: Message) {
+        if m.topic == "phoenix" {
+            if m.event == "heartbeat" {
+                self.reply(&m, true, json!({}));
+            }
+            return;
+        }
+        match m.event.as_str() {
+            "phx_join" => self.join(m).await,
+            "phx_leave" => {
+                if let Some(c) = self.channels.remove(&m.topic) {
+                    self.state.hub.leave(&c.key, c.id);
+                }
+                self.reply(&m, true, json!({}));
+            }
+            "access_token" => self.refresh_token(m).await,
+            "broadcast" => {
+                let p = &m.payload;
+                let event = p.get("event").and_then(Value::as_str).unwrap_or("");
+                let body =
+                    BroadcastBody::Json(p.get("payload").cloned().unwrap_or(json!({})).to_string());
+                self.on_broadcast_push(BroadcastPush {
+                    join_ref: m.join_ref.clone(),
+                    reference: m.reference.clone(),
+                    topic: m.topic.clone(),
+                    event: event.to_owned(),
+                    meta: None,
+                    body,
+                });
+            }
+            "presence" => self.presence(m),
+            _ => {
+                if !self.channels.contains_key(&m.topic) {
+                    self.reply(&m, false, json!({"reason": "unmatched topic"}));
+                }
+            }
+        }
+    }
+
+    fn token_for(&self, payload: &Value) -> Result<Token, token::TokenError> {
+        match payload.get("access_token").and_then(Value::as_str) {
+            Some(t) if !t.starts_with("sb_") && !t.is_empty() => {
+                token::verify(t, &self.state.config.jwt_secret)
+            }
+            _ => {
+                if self.apikey.exp <= token::now() {
+                    return Err(token::TokenError::Expired(token::now() - self.apikey.exp));
+                }
+                Ok(self.apikey.clone())
+            }
+        }
+    }
+
+    async fn join(&mut self, m: Message) {
+        if let Some(old) = self.channels.remove(&m.topic) {
+            self.state.hub.leave(&old.key, old.id);
+        }
+        let config = m.payload.get("config").cloned().unwrap_or(json!({}));
+        let token = match self.token_for(&m.payload) {
+            Ok(t) => t,
+            Err(e) => {
+                self.reply(&m, false, json!({"reason": e.to_string()}));
+                return;
+            }
+        };
+        let private = config
+            .get("private")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let key = TopicKey {
+            topic: m.topic.clone(),
+            private,
+        };
+        let perms = if private {
+            match authz::check(&self.state.pool, &token, key.sub_topic()).await {
+                Ok(p) if p.can_join() => p,
+                Ok(_) => {
+                    self.reply(
+                        &m,
+                        false,
+                        json!({"reason": format!(
+                            "Unauthorized: You do not have permissions to read from this Channel topic: {}",
+                            key.sub_topic()
+                        )}),
+                    );
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "private channel authorisation failed");
+                    self.reply(
+                        &m,
+                        false,
+                        json!({"reason": "Realtime was unable to connect to the project database"}),
+                    );
+                    return;
+                }
+            }
+        } else {
+            Perms::ALL
+        };
+        let broadcast = config.get("broadcast").cloned().unwrap_or(json!({}));
+        let self_broadcast = broadcast
+            .get("self")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let ack = broadcast
+            .get("ack")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let presence = config.get("presence").cloned().unwrap_or(json!({}));
+        let presence_key = match presence.get("key").and_then(Value::as_str) {
+            Some(k) if !k.is_empty() => k.to_owned(),
+            _ => uuid::Uuid::new_v4().to_string(),
+        };
+        let presence_enabled = presence
+            .get("enabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+
+        // postgres_changes: echo every entry in order with its id; refuse invalid ones with a
+        // system error after the reply, as supabase/realtime does.
+        let entries: Vec<Value> = match config.get("postgres_changes") {
+            Some(Value::Array(a)) => a.clone(),
+            _ => Vec::new(),
+        };
+        let ctx = Arc::new(SecurityContext {
+            role: token.role.clone(),
+            claims: token.claims.clone(),
+        });
+        let id = self.state.hub.next_id();
+        let mut echoed = Vec::with_capacity(entries.len());
+        let mut subs = Vec::new();
+        let mut errors = Vec::new();
+        for entry in &entries {
+            let bid = binding_id(entry);
+            let mut e = entry.clone();
+            if let Value::Object(o) = &mut e {
+                o.insert("id".into(), json!(bid));
+            }
+            echoed.push(e);
+            match Binding::parse(entry) {
+                Ok(b) => subs.push(CdcSub {
+                    member: id,
+                    sink: self.sink.clone(),
+                    topic: m.topic.clone(),
+                    id: bid,
+                    binding: Arc::new(b),
+                    ctx: ctx.clone(),
+                }),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        self.state.hub.join(
+            &key,
+            id,
+            Member {
+                sink: self.sink.clone(),
+                join_ref: m.join_ref.clone().unwrap_or_default(),
+                self_broadcast,
+            },
+        );
+        let has_cdc = !subs.is_empty();
+        self.state.hub.set_cdc(id, subs);
+        self.channels.insert(
+            m.topic.clone(),
+            Channel {
+                id,
+                key: key.clone(),
+                join_ref: m.join_ref.clone(),
+                token,
+                perms,
+                presence_key,
+                ack,
+            },
+        );
+        let response = if entries.is_empty() {
+            json!({})
+        } else {
+            json!({"postgres_changes": echoed})
+        };
+        self.reply(&m, true, response);
+        if presence_enabled {
+            let state = if perms.presence_read {
+                self.state.hub.presence_state(&key)
+            } else {
+                json!({})
+            };
+            self.send(phoenix::encode(
+                self.vsn,
+                &Message {
+                    join_ref: m.join_ref.clone(),
+                    reference: None,
+                    topic: m.topic.clone(),
+                    event: "presence_state".into(),
+                    payload: state,
+                },
+            ));
+        }
+        if !errors.is_empty() {
+            self.system(
+                &m.topic,
+                m.join_ref.as_deref(),
+                "postgres_changes",
+                false,
+                &format!("Invalid postgres_changes binding: {}", errors.join("; ")),
+            );
+        } else if has_cdc {
+            self.system(
+                &m.topic,
+                m.join_ref.as_deref(),
+                "postgres_changes",
+                true,
+                "Subscribed to PostgreSQL",
+            );
+        }
+    }
+
+    fn on_broadcast_push(&mut self, p: BroadcastPush) {
+        let Some(c) = self.channels.get(&p.topic) else {
+            if let Some(r) = p.reference.as_deref() {
+                self.send(phoenix::reply(
+                    self.vsn,
+                    p.join_ref.as_deref(),
+                    Some(r),
+                    &p.topic,
+                    false,
+                    json!({"reason": "unmatched topic"}),
+                ));
+            }
+            return;
+        };
+        if !c.perms.broadcast_write {
+            if c.ack {
+                self.send(phoenix::reply(
+                    self.vsn,
+                    p.join_ref.as_deref(),
+                    p.reference.as_deref(),
+                    &p.topic,
+                    false,
+                    json!({"reason": "You do not have permissions to broadcast to this channel"}),
+                ));
+            }
+            return;
+        }
+        let msg = Broadcast {
+            event: p.event,
+            body: p.body,
+            meta: p.meta,
+        };
+        self.state.hub.broadcast(&c.key, Some(c.id), &msg, false);
+        if c.ack {
+            self.send(phoenix::reply(
+                self.vsn,
+                p.join_ref.as_deref(),
+                p.reference.as_deref(),
+                &p.topic,
+                true,
+                json!({}),
+            ));
+        }
+    }
+
+    fn presence(&mut self, m: Message) {
+        let Some(c) = self.channels.get(&m.topic) else {
+            self.reply(&m, false, json!({"reason": "unmatched topic"}));
+            return;
+        };
+        if !c.perms.presence_write {
+            self.reply(
+                &m,
+                false,
+                json!({"reason": "You do not have permissions to track presence on this channel"}),
+            );
+            return;
+        }
+        match m.payload.get("event").and_then(Value::as_str) {
+            Some("track") => {
+                let meta = m.payload.get("payload").cloned().unwrap_or(json!({}));
+                self.state.hub.track(&c.key, c.id, &c.presence_key, meta);
+                self.reply(&m, true, json!({}));
+            }
+            Some("untrack") => {
+                self.state.hub.untrack(&c.key, c.id);
+                self.reply(&m, true, json!({}));
+            }
+            _ => self.reply(
+                &m,
+                false,
+                json!({"reason": "presence event must be track or untrack"}),
+            ),
+        }
+    }
+
+    async fn refresh_token(&mut self, m: Message) {
+        let Some(raw) = m.payload.get("access_token").and_then(Value::as_str) else {
+            return;
+        };
+        if raw.starts_with("sb_") || !self.channels.contains_key(&m.topic) {
+            return;
+        }
+        let verified = token::verify(raw, &self.state.config.jwt_secret);
+        let token = match verified {
+            Ok(t) => t,
+            Err(e) => {
+                self.close_channel(&m.topic, &e.to_string());
+                return;
+            }
+        };
+        let Some(c) = self.channels.get(&m.topic) else {
+            return;
+        };
+        let perms = if c.key.private {
+            match authz::check(&self.state.pool, &token, c.key.sub_topic()).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "re-authorisation failed; keeping the old grant");
+                    c.perms
+                }
+            }
+        } else {
+            Perms::ALL
+        };
+        if !perms.can_join() {
+            let msg = format!(
+                "Unauthorized: You do not have permissions to read from this Channel topic: {}",
+                c.key.sub_topic()
+            );
+            self.close_channel(&m.topic, &msg);
+            return;
+        }
+        let ctx = Arc::new(SecurityContext {
+            role: token.role.clone(),
+            claims: token.claims.clone(),
+        });
+        self.state.hub.set_cdc_context(c.id, ctx);
+        if let Some(c) = self.channels.get_mut(&m.topic) {
+            c.token = token;
+            c.perms = perms;
+        }
+    }
+
+    /// Push a system error and `phx_close`, and forget the channel.
+    fn close_channel(&mut self, topic: &str, message: &str) {
+        let Some(c) = self.channels.remove(topic) else {
+            return;
+        };
+        self.state.hub.leave(&c.key, c.id);
+        self.system(topic, c.join_ref.as_deref(), "system", false, message);
+        self.send(phoenix::encode(
+            self.vsn,
+            &Message {
+                join_ref: c.join_ref.clone(),
+                reference: None,
+                topic: topic.to_owned(),
+                event: "phx_close".into(),
+                payload: json!({}),
+            },
+        ));
+    }
+
+    /// Close every channel whose token expired.
+    fn expire(&mut self) {
+        let now = token::now();
+        let expired: Vec<(String, i64)> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| c.token.exp <= now)
+            .map(|(t, c)| (t.clone(), now - c.token.exp))
+            .collect();
+        for (topic, ago) in expired {
+            self.close_channel(&topic, &token::TokenError::Expired(ago).to_string());
+        }
+    }
+
+    fn leave_all(&mut self) {
+        for (_, c) in self.channels.drain() {
+            self.state.hub.leave(&c.key, c.id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binding_ids_are_stable_and_distinct() {
+        let a =
+            json!({"event":"INSERT","schema":"public","table":"messages","filter":"room_id=eq.1"});
+        let b = json!({"event":"*","schema":"public"});
+        assert_eq!(binding_id(&a), binding_id(&a.clone()));
+        assert_ne!(binding_id(&a), binding_id(&b));
+        assert!(binding_id(&a) <= 0x7fff_ffff);
+    }
+}
