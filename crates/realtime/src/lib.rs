@@ -58,11 +58,81 @@ impl State {
     }
 }
 
+/// A running node's background tasks. Dropping it stops them; [`Node::shutdown`] also drops the
+/// node's replication slot and registration so that it holds no WAL.
+pub struct Node {
+    pub state: Arc<State>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Node {
+    /// Keep the tasks running for the life of the process.
+    pub fn detach(mut self) {
+        self.tasks.clear();
+    }
+
+    /// Stop the tasks, end this node's replication session and drop its slot and registration.
+    pub async fn shutdown(mut self) -> Result<(), Error> {
+        for t in self.tasks.drain(..) {
+            t.abort();
+            let _ = t.await;
+        }
+        let db = |e: tokio_postgres::Error| Error::Database(e.to_string());
+        let client = basalt_pg::pool::connect(&self.state.config.db_url)
+            .await
+            .map_err(db)?;
+        let slot = self.state.config.slot_name();
+        for _ in 0..100 {
+            client
+                .query(
+                    "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots
+                     WHERE slot_name = $1 AND active_pid IS NOT NULL",
+                    &[&slot],
+                )
+                .await
+                .map_err(db)?;
+            let dropped = client
+                .query(
+                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+                     WHERE slot_name = $1 AND NOT active",
+                    &[&slot],
+                )
+                .await;
+            let left = client
+                .query_opt(
+                    "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1",
+                    &[&slot],
+                )
+                .await
+                .map_err(db)?;
+            if dropped.is_ok() && left.is_none() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        client
+            .execute(
+                "DELETE FROM realtime.basalt_nodes WHERE id = $1",
+                &[&self.state.config.node_id],
+            )
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
 /// Start a node: register it, create its replication slot (so that every change committed after
-/// this returns is delivered), spawn its WAL reader, relay and heartbeat tasks, and return the
-/// routes relative to the mount point: `/websocket`, `/api/broadcast`,
-/// `/api/broadcast/{topic}/events/{event}`.
-pub async fn router(config: Config) -> Result<axum::Router, Error> {
+/// this returns is delivered), spawn its WAL reader, relay and heartbeat tasks. Returns the
+/// routes (see [`router`]) and the node's handle.
+pub async fn start(config: Config) -> Result<(axum::Router, Node), Error> {
     config.validate()?;
     let pool = basalt_pg::pool::build(&config.db_url, config.pool_size)
         .map_err(|e| Error::Database(e.to_string()))?;
@@ -77,15 +147,27 @@ pub async fn router(config: Config) -> Result<axum::Router, Error> {
     replication::ensure_slot(&state)
         .await
         .map_err(|e| Error::Database(e.to_string()))?;
-    tokio::spawn(replication::Reader::new(state.clone()).run());
-    tokio::spawn(node::emitter(state.clone(), relay_rx));
-    tokio::spawn(node::heartbeat(state.clone()));
-    Ok(axum::Router::new()
+    let tasks = vec![
+        tokio::spawn(replication::Reader::new(state.clone()).run()),
+        tokio::spawn(node::emitter(state.clone(), relay_rx)),
+        tokio::spawn(node::heartbeat(state.clone())),
+    ];
+    let router = axum::Router::new()
         .route("/websocket", get(http::websocket))
         .route("/api/broadcast", post(http::broadcast))
         .route(
             "/api/broadcast/{topic}/events/{event}",
             post(http::broadcast_event),
         )
-        .with_state(state))
+        .with_state(state.clone());
+    Ok((router, Node { state, tasks }))
+}
+
+/// The service's routes, relative to its mount point: `/websocket`, `/api/broadcast`,
+/// `/api/broadcast/{topic}/events/{event}`. The node's background tasks run for the life of the
+/// process.
+pub async fn router(config: Config) -> Result<axum::Router, Error> {
+    let (router, node) = start(config).await?;
+    node.detach();
+    Ok(router)
 }
