@@ -1,32 +1,91 @@
-//! basalt-auth: placeholder until the service lands. See the issue tracker.
+//! basalt-auth: a GoTrue-compatible `/auth/v1`, so supabase-js's `auth.*` calls work unchanged
+//! and the tokens it issues are the ones `/rest/v1`, storage and realtime trust. Users, sessions,
+//! refresh tokens, one-time tokens and MFA factors live in GoTrue's own `auth` tables, so a
+//! `pg_dump` of a Supabase project's `auth` schema (bcrypt hashes included) loads and signs in.
+//! Requests are parsed (`extract`), checked, turned into bind-parameter SQL run in one
+//! transaction (`users`, `sessions`, `onetime`, `flow`), and answered in GoTrue's JSON, errors
+//! included (`error`). Tokens are HS256 with the project secret or ES256 from a JWK set (`jwt`);
+//! TOTP is in `totp`; mail goes over SMTP or into a development mailbox in Postgres (`mail`);
+//! rate limits are counted in Postgres so that any number of nodes share them (`ratelimit`).
 
-/// Configuration of the auth service.
-#[derive(Debug, Clone, Default)]
-pub struct Config {
-    /// Address to listen on when running standalone.
-    pub listen: Option<std::net::SocketAddr>,
-}
+pub mod api;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod extract;
+pub mod flow;
+pub mod jwt;
+pub mod mail;
+pub mod onetime;
+pub mod password;
+pub mod ratelimit;
+pub mod sessions;
+pub mod state;
+pub mod totp;
+pub mod users;
+
+use axum::routing::{delete, get, post};
+use axum::Router;
+
+pub use config::Config;
+use error::ApiError;
+use state::AppState;
 
 /// Errors building the service.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("configuration: {0}")]
     Config(String),
-}
-
-impl Config {
-    /// Configuration from the upstream container's environment variables.
-    pub fn from_env() -> Result<Config, Error> {
-        Ok(Config::default())
-    }
-
-    /// Configuration under `basalt start`.
-    pub fn from_platform(_platform: &basalt_pg::Platform) -> Config {
-        Config::default()
-    }
+    #[error("database: {0}")]
+    Database(String),
 }
 
 /// The service's routes, relative to its mount point.
-pub async fn router(_config: Config) -> Result<axum::Router, Error> {
-    Ok(axum::Router::new())
+pub async fn router(config: Config) -> Result<Router, Error> {
+    let pool = basalt_pg::pool::build(&config.db_url, config.pool_size)
+        .map_err(|e| Error::Database(e.to_string()))?;
+    let keys = jwt::Keys::from_config(&config.jwt)?;
+    let mailer = mail::Mailer::new(config.mailer.smtp.as_ref())?;
+    let state = AppState::new(config, pool, keys, mailer);
+    use api::*;
+    Ok(Router::new()
+        .route("/health", get(meta::health))
+        .route("/settings", get(meta::settings))
+        .route("/.well-known/jwks.json", get(meta::jwks))
+        .route("/signup", post(signup::signup))
+        .route("/token", post(token::token))
+        .route("/logout", post(user::logout))
+        .route("/user", get(user::get_user).put(user::update_user))
+        .route("/reauthenticate", get(user::reauthenticate))
+        .route("/recover", post(otp::recover))
+        .route("/otp", post(otp::otp))
+        .route("/magiclink", post(otp::magiclink))
+        .route("/resend", post(otp::resend))
+        .route("/verify", get(verify::verify_get).post(verify::verify_post))
+        .route("/invite", post(admin::invite))
+        .route("/factors", post(mfa::enroll))
+        .route("/factors/{id}", delete(mfa::unenroll))
+        .route("/factors/{id}/challenge", post(mfa::challenge))
+        .route("/factors/{id}/verify", post(mfa::verify))
+        .route(
+            "/admin/users",
+            get(admin::list_users).post(admin::create_user),
+        )
+        .route(
+            "/admin/users/{id}",
+            get(admin::get_user)
+                .put(admin::update_user)
+                .delete(admin::delete_user),
+        )
+        .route("/admin/users/{id}/factors", get(admin::list_factors))
+        .route(
+            "/admin/users/{id}/factors/{factor}",
+            delete(admin::delete_factor),
+        )
+        .route("/admin/generate_link", post(admin::generate_link))
+        .route("/basalt/mail", get(meta::mailbox))
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn(error::version_layer))
+        .with_state(state))
 }

@@ -17,6 +17,7 @@ pub const PARTS: &[(&str, &str)] = &[
     ("020_storage", include_str!("../sql/020_storage.sql")),
     ("030_realtime", include_str!("../sql/030_realtime.sql")),
     ("070_realtime", include_str!("../sql/070_realtime.sql")),
+    ("050_auth_extra", include_str!("../sql/050_auth_extra.sql")),
 ];
 
 /// Advisory lock key basalt holds while installing the platform schema or running migrations.

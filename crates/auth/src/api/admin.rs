@@ -1,0 +1,644 @@
+//! The admin API, for tokens whose role is an admin role (the service key): users (list with
+//! pagination headers, create, get, update, delete), their MFA factors, `POST /invite` and
+//! `POST /admin/generate_link`.
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::api::signup::{hash, metadata};
+use crate::error::ApiError;
+use crate::extract::{redirect_target, require_admin, Body, Query};
+use crate::mail::Kind;
+use crate::onetime::{self, Slot};
+use crate::password;
+use crate::state::AppState;
+use crate::users::{self, NewUser, User};
+
+fn parse_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError::Validation("user_id must be an UUID".into()))
+}
+
+async fn load(db: &impl tokio_postgres::GenericClient, id: Uuid) -> Result<User, ApiError> {
+    users::by_id(db, id)
+        .await?
+        .ok_or(ApiError::UserNotFound("User not found"))
+}
+
+pub async fn list_users(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Query,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let page: i64 = match query.get("page") {
+        None => 1,
+        Some(p) => p
+            .parse()
+            .ok()
+            .filter(|p: &i64| *p > 0)
+            .ok_or_else(|| ApiError::Validation("Bad Pagination Parameters".into()))?,
+    };
+    let per_page: i64 = match query.get("per_page") {
+        None => 50,
+        Some(p) => p
+            .parse()
+            .ok()
+            .filter(|p: &i64| *p > 0)
+            .ok_or_else(|| ApiError::Validation("Bad Pagination Parameters".into()))?
+            .min(1000),
+    };
+    let filter = query
+        .get("filter")
+        .map(|f| format!("%{}%", f.replace(['%', '_'], "")));
+    let db = state.pool.get().await?;
+    let db: &tokio_postgres::Client = &db;
+    let total: i64 = db
+        .query_one(
+            "SELECT count(*) FROM auth.users WHERE ($1::text IS NULL OR email ILIKE $1 OR raw_user_meta_data ->> 'full_name' ILIKE $1)",
+            &[&filter],
+        )
+        .await?
+        .get(0);
+    let sql = format!(
+        "SELECT {} FROM auth.users \
+         WHERE ($1::text IS NULL OR email ILIKE $1 OR raw_user_meta_data ->> 'full_name' ILIKE $1) \
+         ORDER BY created_at DESC NULLS LAST, id LIMIT $2 OFFSET $3",
+        users::USER_COLUMNS
+    );
+    let rows = db
+        .query(&sql, &[&filter, &per_page, &((page - 1) * per_page)])
+        .await?;
+    let mut list = Vec::with_capacity(rows.len());
+    for r in &rows {
+        list.push(users::to_json(db, &User::from_row(r)).await?);
+    }
+    let last = ((total + per_page - 1) / per_page).max(1);
+    let mut links = Vec::new();
+    if last > page {
+        links.push(format!(
+            "</admin/users?page={}&per_page={per_page}>; rel=\"next\"",
+            page + 1
+        ));
+    }
+    links.push(format!(
+        "</admin/users?page={last}&per_page={per_page}>; rel=\"last\""
+    ));
+    let mut res = Json(json!({"users": list, "aud": state.config.jwt.aud})).into_response();
+    let h = res.headers_mut();
+    if let Ok(v) = http::HeaderValue::from_str(&links.join(", ")) {
+        h.insert("link", v);
+    }
+    h.insert("x-total-count", http::HeaderValue::from(total));
+    Ok(res)
+}
+
+/// The body of admin create and update.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct AdminUserParams {
+    pub id: Option<String>,
+    pub aud: Option<String>,
+    pub role: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub password: Option<String>,
+    pub password_hash: Option<String>,
+    pub email_confirm: Option<bool>,
+    pub phone_confirm: Option<bool>,
+    pub user_metadata: Option<Value>,
+    pub app_metadata: Option<Value>,
+    pub ban_duration: Option<String>,
+}
+
+/// Check a password hash handed in by an admin (bcrypt only).
+fn checked_hash(h: &str) -> Result<String, ApiError> {
+    if h.starts_with("$2a$") || h.starts_with("$2b$") || h.starts_with("$2y$") {
+        if bcrypt::verify("", h).is_ok() {
+            return Ok(h.to_string());
+        }
+    }
+    Err(ApiError::Validation(
+        "Invalid password hash: only bcrypt hashes are supported".into(),
+    ))
+}
+
+/// `none` lifts a ban, anything else is a Go duration from now.
+fn ban_until(d: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    if d == "none" {
+        return Ok(None);
+    }
+    let dur = crate::config::parse_duration(d)
+        .and_then(|d| chrono::Duration::from_std(d).ok())
+        .ok_or_else(|| ApiError::Validation("invalid format for ban duration".into()))?;
+    Ok(Some(chrono::Utc::now() + dur))
+}
+
+pub async fn create_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Body(p): Body<AdminUserParams>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let config = &state.config;
+    let email = p
+        .email
+        .as_deref()
+        .filter(|e| !e.is_empty())
+        .map(users::validate_email)
+        .transpose()?;
+    let phone = p
+        .phone
+        .as_deref()
+        .filter(|e| !e.is_empty())
+        .map(users::validate_phone)
+        .transpose()?;
+    if email.is_none() && phone.is_none() {
+        return Err(ApiError::Validation(
+            "Unable to validate email address: invalid format".into(),
+        ));
+    }
+    let encrypted = match (&p.password, &p.password_hash) {
+        (_, Some(h)) if !h.is_empty() => checked_hash(h)?,
+        (Some(pw), _) if !pw.is_empty() => {
+            password::check_strength(&config.password, pw)?;
+            hash(pw.clone()).await?
+        }
+        _ => String::new(),
+    };
+    let id = match p.id.as_deref() {
+        Some(s) => parse_id(s)?,
+        None => Uuid::new_v4(),
+    };
+    let provider = if email.is_some() { "email" } else { "phone" };
+    let mut app = json!({"provider": provider, "providers": [provider]});
+    if let Some(extra) = &p.app_metadata {
+        app = users::merge_metadata(&app, &metadata(Some(extra.clone()))?);
+    }
+    let user_meta = metadata(p.user_metadata.clone())?;
+    let banned = p
+        .ban_duration
+        .as_deref()
+        .map(ban_until)
+        .transpose()?
+        .flatten();
+    let mut conn = state.pool.get().await?;
+    let tx = crate::state::begin(&mut conn).await?;
+    if let Some(e) = &email {
+        if users::by_email(&tx, e).await?.is_some() {
+            return Err(ApiError::EmailExists);
+        }
+    }
+    if let Some(ph) = &phone {
+        if users::by_phone(&tx, ph).await?.is_some() {
+            return Err(ApiError::PhoneExists);
+        }
+    }
+    let aud = p.aud.clone().unwrap_or_else(|| config.jwt.aud.clone());
+    let role = p.role.clone().unwrap_or_else(|| "authenticated".into());
+    let user = users::insert(
+        &tx,
+        NewUser {
+            id,
+            aud: &aud,
+            role: &role,
+            email: email.as_deref(),
+            phone: phone.as_deref(),
+            encrypted_password: &encrypted,
+            app_metadata: app,
+            user_metadata: user_meta,
+            confirmed: p.email_confirm.unwrap_or(false) && email.is_some(),
+            phone_confirmed: p.phone_confirm.unwrap_or(false) && phone.is_some(),
+            is_anonymous: false,
+            invited: false,
+        },
+    )
+    .await?;
+    if p.email_confirm.unwrap_or(false) {
+        users::mark_email_verified(&tx, user.id).await?;
+    }
+    if banned.is_some() {
+        tx.execute(
+            "UPDATE auth.users SET banned_until = $2 WHERE id = $1",
+            &[&user.id, &banned],
+        )
+        .await?;
+    }
+    let user = load(&tx, user.id).await?;
+    let body = users::to_json(&tx, &user).await?;
+    tx.commit().await?;
+    Ok(Json(body).into_response())
+}
+
+pub async fn get_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let id = parse_id(&id)?;
+    let db = state.pool.get().await?;
+    let db: &tokio_postgres::Client = &db;
+    let user = load(db, id).await?;
+    Ok(Json(users::to_json(db, &user).await?).into_response())
+}
+
+pub async fn update_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Body(p): Body<AdminUserParams>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let id = parse_id(&id)?;
+    let config = &state.config;
+    let new_hash = match (&p.password, &p.password_hash) {
+        (_, Some(h)) if !h.is_empty() => Some(checked_hash(h)?),
+        (Some(pw), _) if !pw.is_empty() => {
+            password::check_strength(&config.password, pw)?;
+            Some(hash(pw.clone()).await?)
+        }
+        _ => None,
+    };
+    let mut conn = state.pool.get().await?;
+    let tx = crate::state::begin(&mut conn).await?;
+    let user = users::by_id_for_update(&tx, id)
+        .await?
+        .ok_or(ApiError::UserNotFound("User not found"))?;
+    if let Some(h) = new_hash {
+        tx.execute(
+            "UPDATE auth.users SET encrypted_password = $2, updated_at = now() WHERE id = $1",
+            &[&id, &h],
+        )
+        .await?;
+    }
+    if let Some(e) = p.email.as_deref().filter(|e| !e.is_empty()) {
+        let e = users::validate_email(e)?;
+        if e != user.email {
+            if users::by_email(&tx, &e).await?.is_some() {
+                return Err(ApiError::EmailExists);
+            }
+            crate::api::user::apply_email_change(&tx, &user, &e).await?;
+            if !p.email_confirm.unwrap_or(true) {
+                tx.execute(
+                    "UPDATE auth.users SET email_confirmed_at = NULL WHERE id = $1",
+                    &[&id],
+                )
+                .await?;
+            }
+        }
+    }
+    if let Some(ph) = p.phone.as_deref().filter(|e| !e.is_empty()) {
+        let ph = users::validate_phone(ph)?;
+        if ph != user.phone {
+            if users::by_phone(&tx, &ph).await?.is_some() {
+                return Err(ApiError::PhoneExists);
+            }
+            tx.execute(
+                "UPDATE auth.users SET phone = $2, updated_at = now() WHERE id = $1",
+                &[&id, &ph],
+            )
+            .await?;
+        }
+    }
+    if let Some(c) = p.email_confirm {
+        tx.execute(
+            "UPDATE auth.users SET email_confirmed_at = CASE WHEN $2 THEN coalesce(email_confirmed_at, now()) END, \
+               updated_at = now() WHERE id = $1",
+            &[&id, &c],
+        )
+        .await?;
+        if c {
+            users::mark_email_verified(&tx, id).await?;
+        }
+    }
+    if let Some(c) = p.phone_confirm {
+        tx.execute(
+            "UPDATE auth.users SET phone_confirmed_at = CASE WHEN $2 THEN coalesce(phone_confirmed_at, now()) END, \
+               updated_at = now() WHERE id = $1",
+            &[&id, &c],
+        )
+        .await?;
+    }
+    if let Some(meta) = p.user_metadata {
+        let merged = users::merge_metadata(&user.user_metadata, &metadata(Some(meta))?);
+        tx.execute(
+            "UPDATE auth.users SET raw_user_meta_data = $2, updated_at = now() WHERE id = $1",
+            &[&id, &merged],
+        )
+        .await?;
+    }
+    if let Some(meta) = p.app_metadata {
+        let merged = users::merge_metadata(&user.app_metadata, &metadata(Some(meta))?);
+        tx.execute(
+            "UPDATE auth.users SET raw_app_meta_data = $2, updated_at = now() WHERE id = $1",
+            &[&id, &merged],
+        )
+        .await?;
+    }
+    if let Some(role) = p.role {
+        tx.execute(
+            "UPDATE auth.users SET role = $2, updated_at = now() WHERE id = $1",
+            &[&id, &role],
+        )
+        .await?;
+    }
+    if let Some(d) = p.ban_duration {
+        let until = ban_until(&d)?;
+        tx.execute(
+            "UPDATE auth.users SET banned_until = $2, updated_at = now() WHERE id = $1",
+            &[&id, &until],
+        )
+        .await?;
+        if until.is_some() {
+            tx.execute("DELETE FROM auth.sessions WHERE user_id = $1", &[&id])
+                .await?;
+        }
+    }
+    let user = load(&tx, id).await?;
+    let body = users::to_json(&tx, &user).await?;
+    tx.commit().await?;
+    Ok(Json(body).into_response())
+}
+
+/// The body of admin delete.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct DeleteParams {
+    pub should_soft_delete: bool,
+}
+
+pub async fn delete_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Body(p): Body<DeleteParams>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let id = parse_id(&id)?;
+    let mut conn = state.pool.get().await?;
+    let tx = crate::state::begin(&mut conn).await?;
+    load(&tx, id).await?;
+    if p.should_soft_delete {
+        // The row stays (for foreign keys) but can no longer sign in or be found by address.
+        tx.execute(
+            "UPDATE auth.users SET deleted_at = now(), updated_at = now(), email = NULL, \
+               phone = NULL, encrypted_password = '', confirmation_token = '', \
+               recovery_token = '', email_change_token_new = '', email_change_token_current = '', \
+               raw_app_meta_data = '{}'::jsonb, raw_user_meta_data = '{}'::jsonb WHERE id = $1",
+            &[&id],
+        )
+        .await?;
+        tx.execute("DELETE FROM auth.identities WHERE user_id = $1", &[&id])
+            .await?;
+        tx.execute("DELETE FROM auth.sessions WHERE user_id = $1", &[&id])
+            .await?;
+        tx.execute("DELETE FROM auth.mfa_factors WHERE user_id = $1", &[&id])
+            .await?;
+    } else {
+        tx.execute("DELETE FROM auth.users WHERE id = $1", &[&id])
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(Json(json!({})).into_response())
+}
+
+pub async fn list_factors(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let id = parse_id(&id)?;
+    let db = state.pool.get().await?;
+    let db: &tokio_postgres::Client = &db;
+    load(db, id).await?;
+    Ok(Json(Value::Array(users::factors_json(db, id).await?)).into_response())
+}
+
+pub async fn delete_factor(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, factor)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let id = parse_id(&id)?;
+    let factor = Uuid::parse_str(&factor).map_err(|_| ApiError::FactorNotFound)?;
+    let mut conn = state.pool.get().await?;
+    let tx = crate::state::begin(&mut conn).await?;
+    let all = users::factors_json(&tx, id).await?;
+    let found = all
+        .into_iter()
+        .find(|f| f["id"] == factor.to_string())
+        .ok_or(ApiError::FactorNotFound)?;
+    tx.execute(
+        "DELETE FROM auth.mfa_factors WHERE id = $1 AND user_id = $2",
+        &[&factor, &id],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(found).into_response())
+}
+
+/// The body of `POST /invite`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct InviteParams {
+    pub email: Option<String>,
+    pub data: Option<Value>,
+}
+
+pub async fn invite(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Query,
+    Body(p): Body<InviteParams>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let email = users::validate_email(p.email.as_deref().unwrap_or(""))?;
+    let data = metadata(p.data)?;
+    let redirect = redirect_target(&state.config, query.get("redirect_to"));
+    let mut conn = state.pool.get().await?;
+    let tx = crate::state::begin(&mut conn).await?;
+    let user = invitee(&state, &tx, &email, data).await?;
+    onetime::send(
+        &state,
+        &tx,
+        &user,
+        Slot::Confirmation,
+        Kind::Invite,
+        &email,
+        &redirect,
+    )
+    .await?;
+    let user = load(&tx, user.id).await?;
+    let body = users::to_json(&tx, &user).await?;
+    tx.commit().await?;
+    Ok(Json(body).into_response())
+}
+
+/// The user an invitation goes to: existing and unconfirmed, or new.
+async fn invitee(
+    state: &AppState,
+    db: &impl tokio_postgres::GenericClient,
+    email: &str,
+    data: Value,
+) -> Result<User, ApiError> {
+    match users::by_email(db, email).await? {
+        Some(u) if u.is_confirmed() => Err(ApiError::EmailExists),
+        Some(u) => {
+            db.execute(
+                "UPDATE auth.users SET invited_at = now(), updated_at = now() WHERE id = $1",
+                &[&u.id],
+            )
+            .await?;
+            Ok(u)
+        }
+        None => {
+            users::insert(
+                db,
+                NewUser {
+                    id: Uuid::new_v4(),
+                    aud: &state.config.jwt.aud,
+                    role: "authenticated",
+                    email: Some(email),
+                    phone: None,
+                    encrypted_password: "",
+                    app_metadata: json!({"provider": "email", "providers": ["email"]}),
+                    user_metadata: data,
+                    confirmed: false,
+                    phone_confirmed: false,
+                    is_anonymous: false,
+                    invited: true,
+                },
+            )
+            .await
+        }
+    }
+}
+
+/// The body of `POST /admin/generate_link`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct GenerateLinkParams {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub email: Option<String>,
+    pub new_email: Option<String>,
+    pub password: Option<String>,
+    pub data: Option<Value>,
+    #[serde(rename = "redirectTo")]
+    pub redirect_to: Option<String>,
+}
+
+pub async fn generate_link(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Query,
+    Body(p): Body<GenerateLinkParams>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let config = &state.config;
+    let kind = p.kind.unwrap_or_default();
+    let email = users::validate_email(p.email.as_deref().unwrap_or(""))?;
+    let requested = query.get("redirect_to").or(p.redirect_to.as_deref());
+    let redirect = redirect_target(config, requested);
+    let data = metadata(p.data)?;
+    let hashed = match p.password.as_deref().filter(|pw| !pw.is_empty()) {
+        Some(pw) => {
+            password::check_strength(&config.password, pw)?;
+            Some(hash(pw.to_string()).await?)
+        }
+        None => None,
+    };
+    let mut conn = state.pool.get().await?;
+    let tx = crate::state::begin(&mut conn).await?;
+    let existing = users::by_email(&tx, &email).await?;
+    let (user, slot, address, link_type) = match kind.as_str() {
+        "signup" => {
+            let hashed = hashed.ok_or_else(|| {
+                ApiError::Validation("Password is required for signup links".into())
+            })?;
+            let user = match existing {
+                Some(u) if u.is_confirmed() => return Err(ApiError::EmailExists),
+                Some(u) => u,
+                None => {
+                    users::insert(
+                        &tx,
+                        NewUser {
+                            id: Uuid::new_v4(),
+                            aud: &config.jwt.aud,
+                            role: "authenticated",
+                            email: Some(&email),
+                            phone: None,
+                            encrypted_password: &hashed,
+                            app_metadata: json!({"provider": "email", "providers": ["email"]}),
+                            user_metadata: data,
+                            confirmed: false,
+                            phone_confirmed: false,
+                            is_anonymous: false,
+                            invited: false,
+                        },
+                    )
+                    .await?
+                }
+            };
+            (user, Slot::Confirmation, email.clone(), "signup")
+        }
+        "invite" => {
+            let user = invitee(&state, &tx, &email, data).await?;
+            (user, Slot::Confirmation, email.clone(), "invite")
+        }
+        "magiclink" | "recovery" => {
+            let user = existing.ok_or(ApiError::UserNotFound("User with this email not found"))?;
+            let t = if kind == "magiclink" {
+                "magiclink"
+            } else {
+                "recovery"
+            };
+            (user, Slot::Recovery, email.clone(), t)
+        }
+        "email_change_current" | "email_change_new" => {
+            let user = existing.ok_or(ApiError::UserNotFound("User with this email not found"))?;
+            let new_email = users::validate_email(p.new_email.as_deref().unwrap_or(""))?;
+            if users::by_email(&tx, &new_email).await?.is_some() {
+                return Err(ApiError::EmailExists);
+            }
+            tx.execute(
+                "UPDATE auth.users SET email_change = $2, email_change_confirm_status = 0, \
+                   updated_at = now() WHERE id = $1",
+                &[&user.id, &new_email],
+            )
+            .await?;
+            if kind == "email_change_current" {
+                (
+                    user,
+                    Slot::EmailChangeCurrent,
+                    email.clone(),
+                    "email_change",
+                )
+            } else {
+                (user, Slot::EmailChangeNew, new_email, "email_change")
+            }
+        }
+        _ => {
+            return Err(ApiError::Validation(
+                "Invalid email action link type requested".into(),
+            ))
+        }
+    };
+    let issued = onetime::issue(&state, &tx, user.id, slot, &address).await?;
+    let user = load(&tx, user.id).await?;
+    let mut body = users::to_json(&tx, &user).await?;
+    tx.commit().await?;
+    body["action_link"] = onetime::link(&state, &issued.hash, link_type, &redirect).into();
+    body["email_otp"] = issued.otp.into();
+    body["hashed_token"] = issued.hash.into();
+    body["verification_type"] = kind.into();
+    body["redirect_to"] = redirect.into();
+    Ok(Json(body).into_response())
+}

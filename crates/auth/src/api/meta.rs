@@ -1,0 +1,87 @@
+//! Endpoints about the service itself: `GET /health`, `GET /settings`,
+//! `GET /.well-known/jwks.json`, and the development mailbox `GET /basalt/mail`.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::extract::{require_admin, Query};
+use crate::state::AppState;
+
+pub async fn health() -> Response {
+    Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "name": "basalt-auth",
+        "description": "basalt's GoTrue-compatible auth API",
+    }))
+    .into_response()
+}
+
+pub async fn settings(State(state): State<AppState>) -> Response {
+    let c = &state.config;
+    let mut external = serde_json::Map::new();
+    for provider in [
+        "apple",
+        "azure",
+        "bitbucket",
+        "discord",
+        "facebook",
+        "figma",
+        "fly",
+        "github",
+        "gitlab",
+        "google",
+        "keycloak",
+        "kakao",
+        "linkedin",
+        "linkedin_oidc",
+        "notion",
+        "spotify",
+        "slack",
+        "slack_oidc",
+        "workos",
+        "twitch",
+        "twitter",
+        "x",
+        "zoom",
+    ] {
+        external.insert(provider.into(), false.into());
+    }
+    external.insert("email".into(), c.email_enabled.into());
+    external.insert("phone".into(), c.phone_enabled.into());
+    external.insert("anonymous_users".into(), c.anonymous_enabled.into());
+    Json(json!({
+        "external": external,
+        "disable_signup": c.disable_signup,
+        "mailer_autoconfirm": c.mailer.autoconfirm,
+        "phone_autoconfirm": c.phone_enabled,
+        "sms_provider": "",
+        "saml_enabled": false,
+    }))
+    .into_response()
+}
+
+pub async fn jwks(State(state): State<AppState>) -> Response {
+    Json(state.keys.jwks()).into_response()
+}
+
+/// The development mailbox, newest first (`?email=` filters by recipient, `?limit=` caps).
+pub async fn mailbox(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Query,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let limit = query
+        .get("limit")
+        .and_then(|l| l.parse::<i64>().ok())
+        .unwrap_or(50)
+        .clamp(1, 1000);
+    let db = state.pool.get().await?;
+    let db: &tokio_postgres::Client = &db;
+    let messages = crate::mail::list(db, query.get("email"), limit).await?;
+    Ok(Json(json!({ "messages": messages })).into_response())
+}

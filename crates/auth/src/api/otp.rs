@@ -1,0 +1,266 @@
+//! Emailed sign-in and recovery: `POST /otp` (magic link and code), `POST /magiclink`,
+//! `POST /recover` and `POST /resend`. Answers do not tell whether an address is registered:
+//! unknown addresses and per-user send intervals give the same `{}` as a sent message.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::extract::{redirect_target, Body, Client, Query};
+use crate::flow;
+use crate::mail::Kind;
+use crate::onetime::{self, Slot};
+use crate::ratelimit::{self, Limit};
+use crate::sessions::method;
+use crate::state::AppState;
+use crate::users::{self, NewUser};
+
+/// The body of `/otp`, `/magiclink`, `/recover` and `/resend`.
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct OtpParams {
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub data: Option<Value>,
+    pub create_user: bool,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+}
+
+impl Default for OtpParams {
+    fn default() -> Self {
+        OtpParams {
+            email: None,
+            phone: None,
+            data: None,
+            create_user: true,
+            kind: None,
+            code_challenge: None,
+            code_challenge_method: None,
+        }
+    }
+}
+
+/// A per-user interval refusal reads as success, so it does not reveal the address.
+fn quiet(result: Result<(), ApiError>) -> Result<(), ApiError> {
+    match result {
+        Err(ApiError::OverEmailSendRateLimit(msg)) if msg.starts_with("For security") => {
+            tracing::info!("email not sent: {msg}");
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+fn phone_unsupported() -> ApiError {
+    ApiError::PhoneProviderDisabled {
+        status: 422,
+        message: "Unsupported phone provider",
+    }
+}
+
+pub async fn otp(
+    State(state): State<AppState>,
+    client: Client,
+    query: Query,
+    Body(p): Body<OtpParams>,
+) -> Result<Response, ApiError> {
+    ratelimit::check(&state, Limit::Otp, client.ip).await?;
+    if p.phone.as_deref().is_some_and(|ph| !ph.is_empty()) && p.email.is_none() {
+        return Err(phone_unsupported());
+    }
+    magic(&state, &query, p).await
+}
+
+pub async fn magiclink(
+    State(state): State<AppState>,
+    client: Client,
+    query: Query,
+    Body(mut p): Body<OtpParams>,
+) -> Result<Response, ApiError> {
+    ratelimit::check(&state, Limit::Otp, client.ip).await?;
+    p.create_user = true;
+    magic(&state, &query, p).await
+}
+
+async fn magic(state: &AppState, query: &Query, p: OtpParams) -> Result<Response, ApiError> {
+    let config = &state.config;
+    if !config.email_enabled {
+        return Err(ApiError::EmailProviderDisabled {
+            status: 422,
+            message: "Email logins are disabled",
+        });
+    }
+    let email = users::validate_email(p.email.as_deref().unwrap_or(""))?;
+    let challenge = flow::challenge(
+        p.code_challenge_method.as_deref(),
+        p.code_challenge.as_deref(),
+    )?;
+    let data = crate::api::signup::metadata(p.data)?;
+    let redirect = redirect_target(config, query.get("redirect_to"));
+    let mut conn = state.pool.get().await?;
+    let tx = crate::state::begin(&mut conn).await?;
+    let user = match users::by_email(&tx, &email).await? {
+        Some(u) => u,
+        None => {
+            if !p.create_user || config.disable_signup {
+                // Same answer as for a known address.
+                return Ok(Json(json!({})).into_response());
+            }
+            users::insert(
+                &tx,
+                NewUser {
+                    id: Uuid::new_v4(),
+                    aud: &config.jwt.aud,
+                    role: "authenticated",
+                    email: Some(&email),
+                    phone: None,
+                    encrypted_password: "",
+                    app_metadata: json!({"provider": "email", "providers": ["email"]}),
+                    user_metadata: data,
+                    confirmed: false,
+                    phone_confirmed: false,
+                    is_anonymous: false,
+                    invited: false,
+                },
+            )
+            .await?
+        }
+    };
+    if user.is_banned() {
+        return Ok(Json(json!({})).into_response());
+    }
+    let sent = if user.is_confirmed() {
+        if let Some(c) = &challenge {
+            flow::create(&tx, user.id, method::MAGICLINK, c).await?;
+        }
+        onetime::send(
+            state,
+            &tx,
+            &user,
+            Slot::Recovery,
+            Kind::MagicLink,
+            &email,
+            &redirect,
+        )
+        .await
+        .map(drop)
+    } else {
+        if let Some(c) = &challenge {
+            flow::create(&tx, user.id, method::EMAIL_SIGNUP, c).await?;
+        }
+        onetime::send(
+            state,
+            &tx,
+            &user,
+            Slot::Confirmation,
+            Kind::Confirmation,
+            &email,
+            &redirect,
+        )
+        .await
+        .map(drop)
+    };
+    quiet(sent)?;
+    tx.commit().await?;
+    Ok(Json(json!({})).into_response())
+}
+
+pub async fn recover(
+    State(state): State<AppState>,
+    client: Client,
+    query: Query,
+    Body(p): Body<OtpParams>,
+) -> Result<Response, ApiError> {
+    ratelimit::check(&state, Limit::Otp, client.ip).await?;
+    let config = &state.config;
+    let email = users::validate_email(p.email.as_deref().unwrap_or(""))?;
+    let challenge = flow::challenge(
+        p.code_challenge_method.as_deref(),
+        p.code_challenge.as_deref(),
+    )?;
+    let redirect = redirect_target(config, query.get("redirect_to"));
+    let mut conn = state.pool.get().await?;
+    let tx = crate::state::begin(&mut conn).await?;
+    if let Some(user) = users::by_email(&tx, &email).await? {
+        if !user.is_banned() {
+            if let Some(c) = &challenge {
+                flow::create(&tx, user.id, method::RECOVERY, c).await?;
+            }
+            let sent = onetime::send(
+                &state,
+                &tx,
+                &user,
+                Slot::Recovery,
+                Kind::Recovery,
+                &email,
+                &redirect,
+            )
+            .await
+            .map(drop);
+            quiet(sent)?;
+        }
+    }
+    tx.commit().await?;
+    Ok(Json(json!({})).into_response())
+}
+
+pub async fn resend(
+    State(state): State<AppState>,
+    client: Client,
+    query: Query,
+    _headers: HeaderMap,
+    Body(p): Body<OtpParams>,
+) -> Result<Response, ApiError> {
+    ratelimit::check(&state, Limit::Otp, client.ip).await?;
+    let config = &state.config;
+    let kind = p.kind.as_deref().unwrap_or("");
+    match kind {
+        "signup" | "email_change" => {}
+        "sms" | "phone_change" => return Err(phone_unsupported()),
+        _ => {
+            return Err(ApiError::Validation(
+                "Missing one of these types: signup, email_change, sms, phone_change".into(),
+            ))
+        }
+    }
+    let email = users::validate_email(p.email.as_deref().unwrap_or(""))?;
+    let redirect = redirect_target(config, query.get("redirect_to"));
+    let mut conn = state.pool.get().await?;
+    let tx = crate::state::begin(&mut conn).await?;
+    if let Some(user) = users::by_email(&tx, &email).await? {
+        if kind == "signup" && !user.is_confirmed() {
+            onetime::send(
+                &state,
+                &tx,
+                &user,
+                Slot::Confirmation,
+                Kind::Confirmation,
+                &email,
+                &redirect,
+            )
+            .await?;
+        } else if kind == "email_change" && !user.email_change.is_empty() {
+            let new_email = user.email_change.clone();
+            onetime::send(
+                &state,
+                &tx,
+                &user,
+                Slot::EmailChangeNew,
+                Kind::EmailChange,
+                &new_email,
+                &redirect,
+            )
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(Json(json!({})).into_response())
+}

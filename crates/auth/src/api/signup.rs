@@ -1,0 +1,266 @@
+//! `POST /signup`: email or phone with a password, or — with neither — an anonymous sign-in.
+//! With autoconfirm the answer is a session; otherwise a confirmation email goes out and the
+//! answer is the bare user.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::extract::{redirect_target, Body, Client, Query};
+use crate::mail::Kind;
+use crate::onetime::{self, Slot};
+use crate::ratelimit::{self, Limit};
+use crate::sessions::{self, method};
+use crate::state::AppState;
+use crate::users::{self, NewUser};
+use crate::{flow, password};
+
+/// The body of `POST /signup`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SignupParams {
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub password: Option<String>,
+    pub data: Option<Value>,
+    pub channel: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+}
+
+/// User metadata from a request's `data`: an object, or nothing.
+pub fn metadata(data: Option<Value>) -> Result<Value, ApiError> {
+    match data {
+        None | Some(Value::Null) => Ok(json!({})),
+        Some(v @ Value::Object(_)) => Ok(v),
+        Some(_) => Err(ApiError::BadJson("data must be a JSON object".into())),
+    }
+}
+
+/// Hash a password off the async threads.
+pub async fn hash(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || crate::crypto::hash_password(&password))
+        .await
+        .map_err(|e| ApiError::internal("password hashing task", e))?
+        .map_err(|e| ApiError::internal("password hashing", e))
+}
+
+fn non_empty(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+pub async fn signup(
+    State(state): State<AppState>,
+    client: Client,
+    query: Query,
+    Body(p): Body<SignupParams>,
+) -> Result<Response, ApiError> {
+    let email = non_empty(p.email);
+    let phone = non_empty(p.phone);
+    if email.is_none() && phone.is_none() {
+        if !state.config.anonymous_enabled {
+            return Err(ApiError::AnonymousDisabled);
+        }
+        ratelimit::check(&state, Limit::Anonymous, client.ip).await?;
+        return anonymous(state, client, metadata(p.data)?).await;
+    }
+    ratelimit::check(&state, Limit::Otp, client.ip).await?;
+    let config = &state.config;
+    if config.disable_signup {
+        return Err(ApiError::SignupDisabled);
+    }
+    let password = p.password.unwrap_or_default();
+    if password.is_empty() {
+        return Err(ApiError::Validation(
+            "Signup requires a valid password".into(),
+        ));
+    }
+    password::check_strength(&config.password, &password)?;
+    let challenge = flow::challenge(
+        p.code_challenge_method.as_deref(),
+        p.code_challenge.as_deref(),
+    )?;
+    let data = metadata(p.data)?;
+    let (email, phone) = match (email, phone) {
+        (Some(e), None) => {
+            if !config.email_enabled {
+                return Err(ApiError::EmailProviderDisabled {
+                    status: 400,
+                    message: "Email signups are disabled",
+                });
+            }
+            (Some(users::validate_email(&e)?), None)
+        }
+        (None, Some(ph)) => {
+            if !config.phone_enabled {
+                return Err(ApiError::PhoneProviderDisabled {
+                    status: 400,
+                    message: "Phone signups are disabled",
+                });
+            }
+            if challenge.is_some() {
+                return Err(ApiError::Validation(
+                    "PKCE not supported for phone signups".into(),
+                ));
+            }
+            (None, Some(users::validate_phone(&ph)?))
+        }
+        _ => {
+            return Err(ApiError::Validation(
+                "Only an email address or phone number should be provided on signup.".into(),
+            ))
+        }
+    };
+    let redirect = redirect_target(config, query.get("redirect_to"));
+    let hashed = hash(password).await?;
+
+    let mut conn = state.pool.get().await?;
+    let tx = crate::state::begin(&mut conn).await?;
+    let existing = match (&email, &phone) {
+        (Some(e), _) => users::by_email(&tx, e).await?,
+        (_, Some(ph)) => users::by_phone(&tx, ph).await?,
+        _ => None,
+    };
+    let provider = if email.is_some() { "email" } else { "phone" };
+    if let Some(user) = existing {
+        let confirmed = if email.is_some() {
+            user.email_confirmed_at.is_some()
+        } else {
+            user.phone_confirmed_at.is_some()
+        };
+        if confirmed {
+            tx.commit().await?;
+            if config.mailer.autoconfirm || phone.is_some() {
+                return Err(ApiError::UserAlreadyExists);
+            }
+            return Ok(
+                Json(obfuscated(&user.aud, email.as_deref(), provider, &data)).into_response(),
+            );
+        }
+        // Unconfirmed: send the confirmation again; the claimed identity is not trusted enough
+        // to change the row.
+        if let Some(e) = &email {
+            if let Some(c) = &challenge {
+                flow::create(&tx, user.id, method::EMAIL_SIGNUP, c).await?;
+            }
+            onetime::send(
+                &state,
+                &tx,
+                &user,
+                Slot::Confirmation,
+                Kind::Confirmation,
+                e,
+                &redirect,
+            )
+            .await?;
+        }
+        let user = users::by_id(&tx, user.id)
+            .await?
+            .ok_or(ApiError::JwtUserNotFound)?;
+        let body = users::to_json(&tx, &user).await?;
+        tx.commit().await?;
+        return Ok(Json(body).into_response());
+    }
+    let confirmed_now = email.is_some() && config.mailer.autoconfirm;
+    let user = users::insert(
+        &tx,
+        NewUser {
+            id: Uuid::new_v4(),
+            aud: &config.jwt.aud,
+            role: "authenticated",
+            email: email.as_deref(),
+            phone: phone.as_deref(),
+            encrypted_password: &hashed,
+            app_metadata: json!({"provider": provider, "providers": [provider]}),
+            user_metadata: data,
+            confirmed: confirmed_now,
+            phone_confirmed: phone.is_some(),
+            is_anonymous: false,
+            invited: false,
+        },
+    )
+    .await?;
+    if confirmed_now || phone.is_some() {
+        if confirmed_now {
+            users::mark_email_verified(&tx, user.id).await?;
+        }
+        let session = sessions::start(&state, &tx, &user, method::PASSWORD, &client).await?;
+        tx.commit().await?;
+        return Ok(Json(session).into_response());
+    }
+    if let Some(c) = &challenge {
+        flow::create(&tx, user.id, method::EMAIL_SIGNUP, c).await?;
+    }
+    if let Some(e) = &email {
+        onetime::send(
+            &state,
+            &tx,
+            &user,
+            Slot::Confirmation,
+            Kind::Confirmation,
+            e,
+            &redirect,
+        )
+        .await?;
+    }
+    let user = users::by_id(&tx, user.id)
+        .await?
+        .ok_or(ApiError::JwtUserNotFound)?;
+    let body = users::to_json(&tx, &user).await?;
+    tx.commit().await?;
+    Ok(Json(body).into_response())
+}
+
+/// What a repeated sign-up of a confirmed address sees while confirmations are on: a user that
+/// looks new, so the answer does not reveal that the address is registered.
+fn obfuscated(aud: &str, email: Option<&str>, provider: &str, data: &Value) -> Value {
+    let now = users::ts(&Utc::now());
+    json!({
+        "id": Uuid::new_v4().to_string(),
+        "aud": if aud.is_empty() { "authenticated" } else { aud },
+        "role": "authenticated",
+        "email": email.unwrap_or(""),
+        "phone": "",
+        "confirmation_sent_at": now,
+        "app_metadata": {"provider": provider, "providers": [provider]},
+        "user_metadata": data,
+        "identities": [],
+        "created_at": now,
+        "updated_at": now,
+        "is_anonymous": false,
+    })
+}
+
+async fn anonymous(state: AppState, client: Client, data: Value) -> Result<Response, ApiError> {
+    if state.config.disable_signup {
+        return Err(ApiError::SignupDisabled);
+    }
+    let mut conn = state.pool.get().await?;
+    let tx = crate::state::begin(&mut conn).await?;
+    let user = users::insert(
+        &tx,
+        NewUser {
+            id: Uuid::new_v4(),
+            aud: &state.config.jwt.aud,
+            role: "authenticated",
+            email: None,
+            phone: None,
+            encrypted_password: "",
+            app_metadata: json!({}),
+            user_metadata: data,
+            confirmed: false,
+            phone_confirmed: false,
+            is_anonymous: true,
+            invited: false,
+        },
+    )
+    .await?;
+    let session = sessions::start(&state, &tx, &user, method::ANONYMOUS, &client).await?;
+    tx.commit().await?;
+    Ok(Json(session).into_response())
+}

@@ -1,0 +1,374 @@
+//! `GET /verify` (links in emails: verify, then 303 to `redirect_to` with the session in the
+//! fragment, or `?code=` for PKCE flows) and `POST /verify` (`verifyOtp`: a code with the email
+//! address, or a token hash; answers with the session).
+
+use axum::extract::State;
+use axum::http::header::LOCATION;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio_postgres::GenericClient;
+
+use crate::error::ApiError;
+use crate::extract::{redirect_target, Body, Client, Query};
+use crate::onetime::{self, Slot};
+use crate::ratelimit::{self, Limit};
+use crate::sessions::{self, method};
+use crate::state::AppState;
+use crate::users::{self, User, USER_COLUMNS};
+use crate::{crypto, flow};
+
+/// The body of `POST /verify`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct VerifyParams {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub token: Option<String>,
+    pub token_hash: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub redirect_to: Option<String>,
+}
+
+const SINGLE_CONFIRMATION: &str =
+    "Confirmation link accepted. Please proceed to confirm link sent to the other email";
+
+/// What a successful verification leads to.
+enum Outcome {
+    /// The user is verified; sign them in by `method`.
+    Verified { user: User, method: &'static str },
+    /// One of two email-change confirmations; the other is still to come.
+    Partial,
+}
+
+/// The token slots a verification type may match.
+fn slots(kind: &str) -> Result<&'static [Slot], ApiError> {
+    Ok(match kind {
+        "signup" | "invite" => &[Slot::Confirmation],
+        "recovery" | "magiclink" => &[Slot::Recovery, Slot::Confirmation],
+        "email" => &[Slot::Confirmation, Slot::Recovery],
+        "email_change" => &[Slot::EmailChangeNew, Slot::EmailChangeCurrent],
+        "sms" | "phone_change" => {
+            return Err(ApiError::Validation(
+                "Phone verification needs an SMS provider, which is not configured".into(),
+            ))
+        }
+        _ => return Err(ApiError::Validation("Unsupported verification type".into())),
+    })
+}
+
+fn column(slot: Slot) -> &'static str {
+    match slot {
+        Slot::Confirmation => "confirmation_token",
+        Slot::Recovery => "recovery_token",
+        Slot::EmailChangeNew => "email_change_token_new",
+        Slot::EmailChangeCurrent => "email_change_token_current",
+        Slot::Reauthentication => "reauthentication_token",
+    }
+}
+
+/// Find the user holding token hash `hash` in one of the slots.
+async fn by_hash(
+    db: &impl GenericClient,
+    kind: &str,
+    hash: &str,
+) -> Result<Option<(User, Slot)>, ApiError> {
+    if hash.is_empty() {
+        return Ok(None);
+    }
+    for &slot in slots(kind)? {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM auth.users WHERE {} = $1 FOR UPDATE",
+            column(slot)
+        );
+        if let Some(row) = db.query_opt(&sql, &[&hash]).await? {
+            return Ok(Some((User::from_row(&row), slot)));
+        }
+    }
+    Ok(None)
+}
+
+/// Find the user by address and check the code against each slot.
+async fn by_code(
+    db: &impl GenericClient,
+    kind: &str,
+    email: &str,
+    code: &str,
+) -> Result<Option<(User, Slot)>, ApiError> {
+    let email = users::validate_email(email)
+        .map_err(|_| ApiError::Unprocessable("Invalid email format".into()))?;
+    let mut candidates = Vec::new();
+    if let Some(u) = users::by_email(db, &email).await? {
+        candidates.push(u);
+    }
+    if kind == "email_change" {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM auth.users WHERE lower(email_change) = lower($1) LIMIT 1"
+        );
+        if let Some(row) = db.query_opt(&sql, &[&email]).await? {
+            candidates.push(User::from_row(&row));
+        }
+    }
+    for user in candidates {
+        for &slot in slots(kind)? {
+            let address = match slot {
+                Slot::EmailChangeNew => user.email_change.as_str(),
+                _ => user.email.as_str(),
+            };
+            let stored = slot.hash_of(&user);
+            let expected = crypto::token_hash(address, code);
+            if !stored.is_empty()
+                && crypto::constant_time_eq(stored.as_bytes(), expected.as_bytes())
+            {
+                let locked = users::by_id_for_update(db, user.id).await?;
+                return Ok(locked.map(|u| (u, slot)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Apply a verified token.
+async fn apply(
+    state: &AppState,
+    db: &impl GenericClient,
+    kind: &str,
+    user: User,
+    slot: Slot,
+) -> Result<Outcome, ApiError> {
+    if onetime::expired(state, slot.sent_at(&user)) {
+        return Err(ApiError::OtpExpired("Token has expired or is invalid"));
+    }
+    if user.is_banned() {
+        return Err(ApiError::UserBanned { status: 403 });
+    }
+    onetime::clear(db, user.id, slot).await?;
+    let auth_method = match slot {
+        Slot::Confirmation | Slot::Recovery => {
+            db.execute(
+                "UPDATE auth.users SET email_confirmed_at = coalesce(email_confirmed_at, now()), \
+                   updated_at = now() WHERE id = $1",
+                &[&user.id],
+            )
+            .await?;
+            users::mark_email_verified(db, user.id).await?;
+            match (kind, slot) {
+                ("invite", _) => method::INVITE,
+                ("recovery", _) => method::RECOVERY,
+                ("magiclink", Slot::Recovery) => method::MAGICLINK,
+                ("signup", _) => method::OTP,
+                _ => method::OTP,
+            }
+        }
+        Slot::EmailChangeNew | Slot::EmailChangeCurrent => {
+            let other = match slot {
+                Slot::EmailChangeNew => Slot::EmailChangeCurrent,
+                _ => Slot::EmailChangeNew,
+            };
+            if state.config.mailer.secure_email_change
+                && !other.hash_of(&user).is_empty()
+                && user.email_change_confirm_status == 0
+            {
+                db.execute(
+                    "UPDATE auth.users SET email_change_confirm_status = 1, updated_at = now() \
+                     WHERE id = $1",
+                    &[&user.id],
+                )
+                .await?;
+                return Ok(Outcome::Partial);
+            }
+            if user.email_change.is_empty() {
+                return Err(ApiError::OtpExpired("Token has expired or is invalid"));
+            }
+            crate::api::user::apply_email_change(db, &user, &user.email_change).await?;
+            method::EMAIL_CHANGE
+        }
+        Slot::Reauthentication => method::OTP,
+    };
+    let user = users::by_id(db, user.id)
+        .await?
+        .ok_or(ApiError::JwtUserNotFound)?;
+    Ok(Outcome::Verified {
+        user,
+        method: auth_method,
+    })
+}
+
+/// The flow-state method a verification of `kind` continues.
+fn flow_method(kind: &str, auth_method: &str) -> &'static str {
+    match kind {
+        "signup" => method::EMAIL_SIGNUP,
+        "recovery" => method::RECOVERY,
+        "magiclink" if auth_method == method::MAGICLINK => method::MAGICLINK,
+        "magiclink" => method::EMAIL_SIGNUP,
+        "email_change" => method::EMAIL_CHANGE,
+        "invite" => method::INVITE,
+        _ => method::OTP,
+    }
+}
+
+pub async fn verify_post(
+    State(state): State<AppState>,
+    client: Client,
+    Body(p): Body<VerifyParams>,
+) -> Result<Response, ApiError> {
+    ratelimit::check(&state, Limit::Verify, client.ip).await?;
+    let kind = p.kind.unwrap_or_default();
+    if kind.is_empty() {
+        return Err(ApiError::Validation(
+            "Verify requires a verification type".into(),
+        ));
+    }
+    let token = p.token.unwrap_or_default();
+    let token_hash = p.token_hash.unwrap_or_default();
+    if token.is_empty() == token_hash.is_empty() {
+        return Err(ApiError::Validation(
+            "Verify requires either a token or a token hash".into(),
+        ));
+    }
+    let email = p.email.unwrap_or_default();
+    if !token.is_empty() && email.is_empty() {
+        if p.phone.is_some_and(|ph| !ph.is_empty()) {
+            slots("sms")?;
+        }
+        return Err(ApiError::Validation(
+            "Only an email address or phone number should be provided on verify".into(),
+        ));
+    }
+    let mut conn = state.pool.get().await?;
+    let tx = crate::state::begin(&mut conn).await?;
+    let found = if token_hash.is_empty() {
+        by_code(&tx, &kind, &email, &token).await?
+    } else {
+        by_hash(&tx, &kind, &token_hash).await?
+    };
+    let (user, slot) = found.ok_or(ApiError::OtpExpired("Token has expired or is invalid"))?;
+    match apply(&state, &tx, &kind, user, slot).await {
+        Ok(Outcome::Partial) => {
+            tx.commit().await?;
+            Ok(Json(json!({"msg": SINGLE_CONFIRMATION, "code": 200})).into_response())
+        }
+        Ok(Outcome::Verified { user, method }) => {
+            let session = sessions::start(&state, &tx, &user, method, &client).await?;
+            tx.commit().await?;
+            Ok(Json(session).into_response())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn verify_get(
+    State(state): State<AppState>,
+    client: Client,
+    query: Query,
+) -> Result<Response, ApiError> {
+    let redirect = redirect_target(&state.config, query.get("redirect_to"));
+    if let Err(e) = ratelimit::check(&state, Limit::Verify, client.ip).await {
+        return Ok(error_redirect(&redirect, &e));
+    }
+    let kind = query.get("type").unwrap_or("").to_string();
+    let token = query.get("token").unwrap_or("").to_string();
+    match verify_link(&state, &client, &kind, &token).await {
+        Ok(Link::Session(session)) => {
+            let mut frag = form_urlencoded::Serializer::new(String::new());
+            for k in [
+                "access_token",
+                "expires_at",
+                "expires_in",
+                "refresh_token",
+                "token_type",
+            ] {
+                let v = match &session[k] {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                frag.append_pair(k, &v);
+            }
+            frag.append_pair("type", &kind);
+            Ok(see_other(&format!("{redirect}#{}", frag.finish())))
+        }
+        Ok(Link::Code(code)) => {
+            let sep = if redirect.contains('?') { '&' } else { '?' };
+            let q = form_urlencoded::Serializer::new(String::new())
+                .append_pair("code", &code)
+                .finish();
+            Ok(see_other(&format!("{redirect}{sep}{q}")))
+        }
+        Ok(Link::Partial) => {
+            let frag = form_urlencoded::Serializer::new(String::new())
+                .append_pair("message", SINGLE_CONFIRMATION)
+                .finish();
+            Ok(see_other(&format!("{redirect}#{frag}")))
+        }
+        Err(e) => Ok(error_redirect(&redirect, &e)),
+    }
+}
+
+/// Where a followed link leads.
+enum Link {
+    Session(Value),
+    Code(String),
+    Partial,
+}
+
+async fn verify_link(
+    state: &AppState,
+    client: &Client,
+    kind: &str,
+    token: &str,
+) -> Result<Link, ApiError> {
+    if kind.is_empty() {
+        return Err(ApiError::Validation(
+            "Verify requires a verification type".into(),
+        ));
+    }
+    let mut conn = state.pool.get().await?;
+    let tx = crate::state::begin(&mut conn).await?;
+    let (user, slot) = by_hash(&tx, kind, token)
+        .await?
+        .ok_or(ApiError::OtpExpired("Email link is invalid or has expired"))?;
+    let outcome = match apply(state, &tx, kind, user, slot).await {
+        Err(ApiError::OtpExpired(_)) => {
+            return Err(ApiError::OtpExpired("Email link is invalid or has expired"))
+        }
+        other => other?,
+    };
+    let link = match outcome {
+        Outcome::Partial => Link::Partial,
+        Outcome::Verified { user, method } => {
+            match flow::issue_code(&tx, user.id, flow_method(kind, method)).await? {
+                Some(code) => Link::Code(code),
+                None => Link::Session(sessions::start(state, &tx, &user, method, client).await?),
+            }
+        }
+    };
+    tx.commit().await?;
+    Ok(link)
+}
+
+fn see_other(location: &str) -> Response {
+    match http::HeaderValue::from_str(location) {
+        Ok(v) => (StatusCode::SEE_OTHER, [(LOCATION, v)]).into_response(),
+        Err(_) => ApiError::Validation("invalid redirect URL".into()).into_response(),
+    }
+}
+
+/// Redirect with the error in the query and the fragment, as GoTrue does.
+fn error_redirect(redirect: &str, e: &ApiError) -> Response {
+    let (status, code) = e.status_and_code();
+    let error = if status >= 500 {
+        "server_error"
+    } else {
+        "access_denied"
+    };
+    let params = form_urlencoded::Serializer::new(String::new())
+        .append_pair("error", error)
+        .append_pair("error_code", code)
+        .append_pair("error_description", &e.message())
+        .finish();
+    let sep = if redirect.contains('?') { '&' } else { '?' };
+    see_other(&format!("{redirect}{sep}{params}#{params}"))
+}

@@ -1,0 +1,559 @@
+//! The service's configuration, in one typed struct, read either from GoTrue's environment
+//! variables (`basalt auth`) or from the `[auth]` section of `supabase/config.toml`
+//! (`basalt start`). Defaults are GoTrue's, except where the Supabase CLI's local defaults
+//! differ and the source is `config.toml`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::Error;
+
+/// Configuration of the auth service.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on when running standalone.
+    pub listen: Option<SocketAddr>,
+    /// Connection string of the database holding the `auth` schema.
+    pub db_url: String,
+    /// Connections in the pool.
+    pub pool_size: usize,
+    /// Token signing and verification.
+    pub jwt: JwtConfig,
+    /// Where the app lives; the default redirect target.
+    pub site_url: String,
+    /// Other allowed redirect targets (exact URLs or globs with `*` and `**`).
+    pub uri_allow_list: Vec<String>,
+    /// Public URL of this API, e.g. `http://127.0.0.1:54321/auth/v1`; links in emails point here.
+    pub external_url: String,
+    /// Whether new users may sign up at all.
+    pub disable_signup: bool,
+    /// Whether email sign-up and sign-in are enabled.
+    pub email_enabled: bool,
+    /// Whether phone sign-up and sign-in are enabled.
+    pub phone_enabled: bool,
+    /// Whether anonymous sign-ins are enabled.
+    pub anonymous_enabled: bool,
+    /// Email settings.
+    pub mailer: MailerConfig,
+    /// Password rules.
+    pub password: PasswordConfig,
+    /// Require a reauthentication nonce to change a password.
+    pub secure_password_change: bool,
+    /// Refresh-token rotation.
+    pub refresh: RefreshConfig,
+    /// Rate limits.
+    pub rate_limits: RateLimits,
+    /// Multi-factor authentication.
+    pub mfa: MfaConfig,
+}
+
+/// JWT settings.
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    /// HS256 secret (always accepted for verification, used for signing unless `keys` has a
+    /// private key).
+    pub secret: String,
+    /// Access-token lifetime in seconds.
+    pub exp: i64,
+    /// The `aud` claim of issued tokens.
+    pub aud: String,
+    /// The `iss` claim of issued tokens.
+    pub issuer: String,
+    /// Roles that may use the admin API.
+    pub admin_roles: Vec<String>,
+    /// Asymmetric signing keys as a JWK set (JSON array or `{"keys":[…]}`), GoTrue's
+    /// `GOTRUE_JWT_KEYS`; the first private key signs.
+    pub keys: Option<String>,
+}
+
+/// Email settings.
+#[derive(Debug, Clone)]
+pub struct MailerConfig {
+    /// Confirm emails on sign-up without sending anything.
+    pub autoconfirm: bool,
+    /// Email changes need confirming from both the old and the new address.
+    pub secure_email_change: bool,
+    /// Lifetime of email links and codes.
+    pub otp_exp: Duration,
+    /// Digits in email codes.
+    pub otp_length: usize,
+    /// Minimum time between two emails of one kind to one user.
+    pub max_frequency: Duration,
+    /// SMTP server; without one, mail goes to the development mailbox.
+    pub smtp: Option<SmtpConfig>,
+}
+
+/// SMTP settings (`GOTRUE_SMTP_*`, `[auth.email.smtp]`).
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub pass: String,
+    pub admin_email: String,
+    pub sender_name: String,
+}
+
+/// Password rules.
+#[derive(Debug, Clone)]
+pub struct PasswordConfig {
+    pub min_length: usize,
+    /// Character sets a password must draw from (each a string of allowed characters).
+    pub required_characters: Vec<String>,
+}
+
+/// Refresh-token rotation.
+#[derive(Debug, Clone)]
+pub struct RefreshConfig {
+    pub rotation_enabled: bool,
+    /// Seconds during which a just-rotated token may be used again.
+    pub reuse_interval: i64,
+}
+
+/// Request limits per client IP address (and the global email limit), GoTrue's names.
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    /// Emails sent per hour, project-wide (`GOTRUE_RATE_LIMIT_EMAIL_SENT`).
+    pub email_sent: u32,
+    /// Anonymous sign-ins per hour per IP (`GOTRUE_RATE_LIMIT_ANONYMOUS_USERS`).
+    pub anonymous_users: u32,
+    /// Token requests per 5 minutes per IP (`GOTRUE_RATE_LIMIT_TOKEN_REFRESH`).
+    pub token_refresh: u32,
+    /// Sign-ups, OTP and recovery requests per 5 minutes per IP (`GOTRUE_RATE_LIMIT_OTP`).
+    pub otp: u32,
+    /// Verifications per 5 minutes per IP (`GOTRUE_RATE_LIMIT_VERIFY`).
+    pub verify: u32,
+    /// MFA challenges and verifications per minute per IP
+    /// (`GOTRUE_MFA_RATE_LIMIT_CHALLENGE_AND_VERIFY`).
+    pub mfa_challenge_and_verify: u32,
+}
+
+/// Multi-factor authentication settings.
+#[derive(Debug, Clone)]
+pub struct MfaConfig {
+    pub totp_enroll_enabled: bool,
+    pub totp_verify_enabled: bool,
+    pub max_enrolled_factors: usize,
+    /// Seconds a challenge stays valid.
+    pub challenge_expiry: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: None,
+            db_url: String::new(),
+            pool_size: 10,
+            jwt: JwtConfig {
+                secret: String::new(),
+                exp: 3600,
+                aud: "authenticated".into(),
+                issuer: String::new(),
+                admin_roles: vec!["service_role".into(), "supabase_admin".into()],
+                keys: None,
+            },
+            site_url: "http://localhost:3000".into(),
+            uri_allow_list: Vec::new(),
+            external_url: "http://localhost:9999".into(),
+            disable_signup: false,
+            email_enabled: true,
+            phone_enabled: false,
+            anonymous_enabled: false,
+            mailer: MailerConfig {
+                autoconfirm: false,
+                secure_email_change: true,
+                otp_exp: Duration::from_secs(86400),
+                otp_length: 6,
+                max_frequency: Duration::from_secs(60),
+                smtp: None,
+            },
+            password: PasswordConfig {
+                min_length: 6,
+                required_characters: Vec::new(),
+            },
+            secure_password_change: false,
+            refresh: RefreshConfig {
+                rotation_enabled: true,
+                reuse_interval: 10,
+            },
+            rate_limits: RateLimits {
+                email_sent: 30,
+                anonymous_users: 30,
+                token_refresh: 150,
+                otp: 30,
+                verify: 30,
+                mfa_challenge_and_verify: 15,
+            },
+            mfa: MfaConfig {
+                totp_enroll_enabled: true,
+                totp_verify_enabled: true,
+                max_enrolled_factors: 10,
+                challenge_expiry: 300,
+            },
+        }
+    }
+}
+
+impl Config {
+    /// Configuration from the upstream container's environment variables.
+    pub fn from_env() -> Result<Config, Error> {
+        Config::from_vars(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Configuration from GoTrue's variables, looked up with `var`.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
+        let mut c = Config::default();
+        let bad = |k: &str, v: &str| Error::Config(format!("{k}: invalid value {v:?}"));
+        let flag = |k: &str, default: bool| -> Result<bool, Error> {
+            match var(k) {
+                None => Ok(default),
+                Some(v) => parse_bool(&v).ok_or_else(|| bad(k, &v)),
+            }
+        };
+        let num = |k: &str, default: u64| -> Result<u64, Error> {
+            match var(k) {
+                None => Ok(default),
+                Some(v) => v
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|n| *n >= 0.0)
+                    .map(|n| n as u64)
+                    .ok_or_else(|| bad(k, &v)),
+            }
+        };
+        let dur = |k: &str, default: Duration| -> Result<Duration, Error> {
+            match var(k) {
+                None => Ok(default),
+                Some(v) => parse_duration(&v).ok_or_else(|| bad(k, &v)),
+            }
+        };
+        c.db_url = var("GOTRUE_DB_DATABASE_URL")
+            .or_else(|| var("DATABASE_URL"))
+            .ok_or_else(|| {
+                Error::Config("DATABASE_URL or GOTRUE_DB_DATABASE_URL is required".into())
+            })?;
+        c.jwt.secret = var("GOTRUE_JWT_SECRET")
+            .ok_or_else(|| Error::Config("GOTRUE_JWT_SECRET is required".into()))?;
+        c.jwt.exp = num("GOTRUE_JWT_EXP", 3600)? as i64;
+        if let Some(aud) = var("GOTRUE_JWT_AUD") {
+            c.jwt.aud = aud;
+        }
+        if let Some(roles) = var("GOTRUE_JWT_ADMIN_ROLES") {
+            c.jwt.admin_roles = split_list(&roles);
+        }
+        c.jwt.keys = var("GOTRUE_JWT_KEYS");
+        if let Some(site) = var("GOTRUE_SITE_URL") {
+            c.site_url = site;
+        }
+        if let Some(list) = var("GOTRUE_URI_ALLOW_LIST") {
+            c.uri_allow_list = split_list(&list);
+        }
+        let host = var("GOTRUE_API_HOST").unwrap_or_else(|| "127.0.0.1".into());
+        let port = var("PORT")
+            .or_else(|| var("GOTRUE_API_PORT"))
+            .map(|p| p.trim().parse::<u16>().map_err(|_| bad("PORT", &p)))
+            .transpose()?
+            .unwrap_or(9999);
+        let ip: std::net::IpAddr = if host.is_empty() || host == "localhost" {
+            [127, 0, 0, 1].into()
+        } else {
+            host.parse().map_err(|_| bad("GOTRUE_API_HOST", &host))?
+        };
+        c.listen = Some(SocketAddr::new(ip, port));
+        c.external_url = var("API_EXTERNAL_URL")
+            .unwrap_or_else(|| format!("http://localhost:{port}"))
+            .trim_end_matches('/')
+            .to_string();
+        c.jwt.issuer = var("GOTRUE_JWT_ISSUER").unwrap_or_else(|| c.external_url.clone());
+        c.disable_signup = flag("GOTRUE_DISABLE_SIGNUP", false)?;
+        c.email_enabled = flag("GOTRUE_EXTERNAL_EMAIL_ENABLED", true)?;
+        c.phone_enabled = flag("GOTRUE_EXTERNAL_PHONE_ENABLED", false)?;
+        c.anonymous_enabled = flag("GOTRUE_EXTERNAL_ANONYMOUS_USERS_ENABLED", false)?;
+        c.mailer.autoconfirm = flag("GOTRUE_MAILER_AUTOCONFIRM", false)?;
+        c.mailer.secure_email_change = flag("GOTRUE_MAILER_SECURE_EMAIL_CHANGE_ENABLED", true)?;
+        c.mailer.otp_exp = Duration::from_secs(num("GOTRUE_MAILER_OTP_EXP", 86400)?);
+        c.mailer.otp_length = num("GOTRUE_MAILER_OTP_LENGTH", 6)?.clamp(6, 10) as usize;
+        c.mailer.max_frequency = dur("GOTRUE_SMTP_MAX_FREQUENCY", Duration::from_secs(60))?;
+        if let Some(host) = var("GOTRUE_SMTP_HOST") {
+            c.mailer.smtp = Some(SmtpConfig {
+                host,
+                port: num("GOTRUE_SMTP_PORT", 587)? as u16,
+                user: var("GOTRUE_SMTP_USER").unwrap_or_default(),
+                pass: var("GOTRUE_SMTP_PASS").unwrap_or_default(),
+                admin_email: var("GOTRUE_SMTP_ADMIN_EMAIL")
+                    .unwrap_or_else(|| "admin@example.com".into()),
+                sender_name: var("GOTRUE_SMTP_SENDER_NAME").unwrap_or_default(),
+            });
+        }
+        c.password.min_length = num("GOTRUE_PASSWORD_MIN_LENGTH", 6)?.max(6) as usize;
+        if let Some(req) = var("GOTRUE_PASSWORD_REQUIRED_CHARACTERS") {
+            c.password.required_characters = parse_required_characters(&req);
+        }
+        c.secure_password_change = flag(
+            "GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION",
+            false,
+        )?;
+        c.refresh.rotation_enabled = flag("GOTRUE_SECURITY_REFRESH_TOKEN_ROTATION_ENABLED", true)?;
+        c.refresh.reuse_interval = num("GOTRUE_SECURITY_REFRESH_TOKEN_REUSE_INTERVAL", 10)? as i64;
+        let r = &mut c.rate_limits;
+        r.email_sent = num("GOTRUE_RATE_LIMIT_EMAIL_SENT", 30)? as u32;
+        r.anonymous_users = num("GOTRUE_RATE_LIMIT_ANONYMOUS_USERS", 30)? as u32;
+        r.token_refresh = num("GOTRUE_RATE_LIMIT_TOKEN_REFRESH", 150)? as u32;
+        r.otp = num("GOTRUE_RATE_LIMIT_OTP", 30)? as u32;
+        r.verify = num("GOTRUE_RATE_LIMIT_VERIFY", 30)? as u32;
+        r.mfa_challenge_and_verify = num("GOTRUE_MFA_RATE_LIMIT_CHALLENGE_AND_VERIFY", 15)? as u32;
+        c.mfa.totp_enroll_enabled = flag("GOTRUE_MFA_TOTP_ENROLL_ENABLED", true)?;
+        c.mfa.totp_verify_enabled = flag("GOTRUE_MFA_TOTP_VERIFY_ENABLED", true)?;
+        c.mfa.max_enrolled_factors = num("GOTRUE_MFA_MAX_ENROLLED_FACTORS", 10)? as usize;
+        c.mfa.challenge_expiry = num("GOTRUE_MFA_CHALLENGE_EXPIRY_DURATION", 300)? as i64;
+        c.pool_size = num("GOTRUE_DB_MAX_POOL_SIZE", 10)? as usize;
+        Ok(c)
+    }
+
+    /// Configuration under `basalt start`.
+    pub fn from_platform(platform: &basalt_pg::Platform) -> Config {
+        let external = format!("{}/auth/v1", platform.api_url.trim_end_matches('/'));
+        let mut c = Config::from_section(&platform.section("auth"), &external);
+        c.db_url = platform.db_url.clone();
+        c.jwt.secret = platform.jwt_secret.clone();
+        if !platform.site_url.is_empty() {
+            c.site_url = platform.site_url.clone();
+        }
+        c
+    }
+
+    /// Configuration from an `[auth]` table (as JSON), with the Supabase CLI's local defaults.
+    pub fn from_section(auth: &Value, external_url: &str) -> Config {
+        let mut c = Config::default();
+        let get =
+            |path: &[&str]| -> Option<&Value> { path.iter().try_fold(auth, |v, k| v.get(*k)) };
+        let b = |path: &[&str], d: bool| get(path).and_then(Value::as_bool).unwrap_or(d);
+        let n = |path: &[&str], d: u64| get(path).and_then(Value::as_u64).unwrap_or(d);
+        let s = |path: &[&str]| get(path).and_then(Value::as_str).map(str::to_string);
+        let d = |path: &[&str], dflt: Duration| {
+            get(path)
+                .and_then(|v| match v {
+                    Value::String(s) => parse_duration(s),
+                    Value::Number(n) => n.as_u64().map(Duration::from_secs),
+                    _ => None,
+                })
+                .unwrap_or(dflt)
+        };
+        c.external_url = external_url.trim_end_matches('/').to_string();
+        c.jwt.issuer = s(&["jwt_issuer"]).unwrap_or_else(|| c.external_url.clone());
+        c.jwt.exp = n(&["jwt_expiry"], 3600) as i64;
+        if let Some(site) = s(&["site_url"]) {
+            c.site_url = site;
+        }
+        if let Some(list) = get(&["additional_redirect_urls"]).and_then(Value::as_array) {
+            c.uri_allow_list = list
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect();
+        }
+        c.disable_signup = !b(&["enable_signup"], true);
+        c.email_enabled = b(&["email", "enable_signup"], true);
+        c.phone_enabled = b(&["sms", "enable_signup"], false);
+        c.anonymous_enabled = b(&["enable_anonymous_sign_ins"], false);
+        c.refresh.rotation_enabled = b(&["enable_refresh_token_rotation"], true);
+        c.refresh.reuse_interval = n(&["refresh_token_reuse_interval"], 10) as i64;
+        c.password.min_length = n(&["minimum_password_length"], 6).max(6) as usize;
+        if let Some(req) = s(&["password_requirements"]) {
+            c.password.required_characters = match req.as_str() {
+                "letters_digits" => parse_required_characters("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ:0123456789"),
+                "lower_upper_letters_digits" => parse_required_characters("abcdefghijklmnopqrstuvwxyz:ABCDEFGHIJKLMNOPQRSTUVWXYZ:0123456789"),
+                "lower_upper_letters_digits_symbols" => parse_required_characters("abcdefghijklmnopqrstuvwxyz:ABCDEFGHIJKLMNOPQRSTUVWXYZ:0123456789:!@#$%^&*()_+-=[]{};'\\\\:\"|<>?,./`~"),
+                _ => Vec::new(),
+            };
+        }
+        c.mailer.autoconfirm = !b(&["email", "enable_confirmations"], false);
+        c.mailer.secure_email_change = b(&["email", "double_confirm_changes"], true);
+        c.secure_password_change = b(&["email", "secure_password_change"], false);
+        c.mailer.max_frequency = d(&["email", "max_frequency"], Duration::from_secs(1));
+        c.mailer.otp_length = n(&["email", "otp_length"], 6).clamp(6, 10) as usize;
+        c.mailer.otp_exp = Duration::from_secs(n(&["email", "otp_expiry"], 3600));
+        if b(
+            &["email", "smtp", "enabled"],
+            get(&["email", "smtp", "host"]).is_some(),
+        ) {
+            if let Some(host) = s(&["email", "smtp", "host"]) {
+                c.mailer.smtp = Some(SmtpConfig {
+                    host,
+                    port: n(&["email", "smtp", "port"], 587) as u16,
+                    user: s(&["email", "smtp", "user"]).unwrap_or_default(),
+                    pass: s(&["email", "smtp", "pass"]).unwrap_or_default(),
+                    admin_email: s(&["email", "smtp", "admin_email"])
+                        .unwrap_or_else(|| "admin@email.com".into()),
+                    sender_name: s(&["email", "smtp", "sender_name"]).unwrap_or_default(),
+                });
+            }
+        }
+        let r = &mut c.rate_limits;
+        r.email_sent = n(&["rate_limit", "email_sent"], 30) as u32;
+        r.anonymous_users = n(&["rate_limit", "anonymous_users"], 30) as u32;
+        r.token_refresh = n(&["rate_limit", "token_refresh"], 150) as u32;
+        r.otp = n(&["rate_limit", "sign_in_sign_ups"], 30) as u32;
+        r.verify = n(&["rate_limit", "token_verifications"], 30) as u32;
+        c.mfa.max_enrolled_factors = n(&["mfa", "max_enrolled_factors"], 10) as usize;
+        c.mfa.totp_enroll_enabled = b(&["mfa", "totp", "enroll_enabled"], true);
+        c.mfa.totp_verify_enabled = b(&["mfa", "totp", "verify_enabled"], true);
+        c
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "t" | "true" | "yes" | "on" => Some(true),
+        "0" | "f" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+fn split_list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// GoTrue's required-characters syntax: sets separated by `:` (a `\:` is a literal colon).
+fn parse_required_characters(v: &str) -> Vec<String> {
+    let mut sets = Vec::new();
+    let mut cur = String::new();
+    let mut chars = v.chars().peekable();
+    while let Some(ch) = chars.next() {
+        match ch {
+            '\\' if chars.peek() == Some(&':') => {
+                cur.push(':');
+                chars.next();
+            }
+            ':' => sets.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    sets.push(cur);
+    sets.retain(|s| !s.is_empty());
+    sets
+}
+
+/// A Go-style duration (`1s`, `1m30s`, `1h`, `250ms`) or a plain number of seconds.
+pub fn parse_duration(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = v;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let split = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (num, tail) = rest.split_at(split);
+        let n: f64 = num.parse().ok()?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
+        let (unit, next) = tail.split_at(unit_len);
+        let secs = match unit {
+            "h" => n * 3600.0,
+            "m" => n * 60.0,
+            "s" => n,
+            "ms" => n / 1000.0,
+            _ => return None,
+        };
+        total += Duration::from_secs_f64(secs);
+        rest = next;
+    }
+    Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("60"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration(""), None);
+    }
+
+    #[test]
+    fn env_variables() {
+        let vars: HashMap<&str, &str> = [
+            ("DATABASE_URL", "postgres://x@localhost/db"),
+            ("GOTRUE_JWT_SECRET", "s3cret"),
+            ("GOTRUE_JWT_EXP", "600"),
+            ("GOTRUE_SITE_URL", "http://app.test"),
+            ("API_EXTERNAL_URL", "http://api.test/auth/v1/"),
+            ("GOTRUE_MAILER_AUTOCONFIRM", "true"),
+            ("PORT", "9998"),
+            ("GOTRUE_SMTP_HOST", "smtp.test"),
+            ("GOTRUE_SMTP_PORT", "2525"),
+            ("GOTRUE_RATE_LIMIT_EMAIL_SENT", "5"),
+            ("GOTRUE_PASSWORD_REQUIRED_CHARACTERS", "abc:123:\\:x"),
+        ]
+        .into_iter()
+        .collect();
+        let c = Config::from_vars(|k| vars.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(c.jwt.exp, 600);
+        assert_eq!(c.external_url, "http://api.test/auth/v1");
+        assert_eq!(c.jwt.issuer, "http://api.test/auth/v1");
+        assert!(c.mailer.autoconfirm);
+        assert_eq!(c.listen.unwrap().port(), 9998);
+        assert_eq!(c.mailer.smtp.as_ref().unwrap().port, 2525);
+        assert_eq!(c.rate_limits.email_sent, 5);
+        assert_eq!(c.password.required_characters, vec!["abc", "123", ":x"]);
+    }
+
+    #[test]
+    fn env_requires_secret_and_database() {
+        assert!(Config::from_vars(|_| None).is_err());
+        let bad = Config::from_vars(|k| match k {
+            "DATABASE_URL" => Some("x".into()),
+            "GOTRUE_JWT_SECRET" => Some("s".into()),
+            "GOTRUE_MAILER_AUTOCONFIRM" => Some("maybe".into()),
+            _ => None,
+        });
+        assert!(bad.is_err());
+    }
+
+    #[test]
+    fn config_toml_section() {
+        let auth = serde_json::json!({
+            "site_url": "http://localhost:3000",
+            "jwt_expiry": 120,
+            "enable_signup": true,
+            "enable_anonymous_sign_ins": true,
+            "minimum_password_length": 8,
+            "email": {"enable_confirmations": true, "max_frequency": "5s"},
+            "rate_limit": {"email_sent": 2, "sign_in_sign_ups": 7},
+            "mfa": {"totp": {"enroll_enabled": false}}
+        });
+        let c = Config::from_section(&auth, "http://127.0.0.1:54321/auth/v1");
+        assert_eq!(c.jwt.exp, 120);
+        assert!(c.anonymous_enabled);
+        assert!(!c.mailer.autoconfirm);
+        assert_eq!(c.password.min_length, 8);
+        assert_eq!(c.mailer.max_frequency, Duration::from_secs(5));
+        assert_eq!(c.rate_limits.email_sent, 2);
+        assert_eq!(c.rate_limits.otp, 7);
+        assert!(!c.mfa.totp_enroll_enabled);
+        assert_eq!(c.jwt.issuer, "http://127.0.0.1:54321/auth/v1");
+        // Local default: confirmations off, so sign-ups are confirmed at once.
+        let local = Config::from_section(&serde_json::json!({}), "http://x/auth/v1");
+        assert!(local.mailer.autoconfirm);
+    }
+}

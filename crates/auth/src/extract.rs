@@ -1,0 +1,317 @@
+//! Reading requests: JSON bodies (size-limited, GoTrue's `bad_json` on failure), query
+//! parameters, the bearer token and whom it authenticates, the client's address, and which
+//! `redirect_to` targets are allowed.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use http::request::Parts;
+use http::HeaderMap;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio_postgres::GenericClient;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::users::{self, User};
+
+/// Largest request body accepted (GoTrue's limit).
+pub const BODY_LIMIT: usize = 1 << 20;
+
+/// A JSON body. An empty body reads as `{}`.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::to_bytes(req.into_body(), BODY_LIMIT)
+            .await
+            .map_err(|_| ApiError::TooLarge)?;
+        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        serde_json::from_slice(text)
+            .map(Body)
+            .map_err(|e| ApiError::BadJson(e.to_string()))
+    }
+}
+
+/// Query parameters, decoded leniently (the last value of a repeated name wins).
+pub struct Query(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Query {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        Ok(Query(parse_query(parts.uri.query().unwrap_or(""))))
+    }
+}
+
+/// Decode a query string.
+pub fn parse_query(q: &str) -> HashMap<String, String> {
+    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+}
+
+impl Query {
+    /// A non-empty parameter.
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str).filter(|v| !v.is_empty())
+    }
+}
+
+/// Who sent the request: client address and user agent.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(Client {
+            ip: forwarded_ip(&parts.headers).or(peer),
+            user_agent: parts
+                .headers
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+        })
+    }
+}
+
+/// The first address of `X-Forwarded-For`, when it parses.
+fn forwarded_ip(headers: &HeaderMap) -> Option<IpAddr> {
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The bearer token of the request.
+pub fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(ApiError::NoAuthorization)?;
+    let (scheme, token) = value
+        .trim()
+        .split_once(' ')
+        .ok_or(ApiError::NoAuthorization)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::NoAuthorization);
+    }
+    Ok(token.trim())
+}
+
+/// The verified claims of the request's bearer token.
+pub fn claims(state: &AppState, headers: &HeaderMap) -> Result<Value, ApiError> {
+    let token = bearer(headers)?;
+    state.keys.verify(token).map_err(|e| {
+        ApiError::BadJwt(format!(
+            "invalid JWT: unable to parse or verify signature, {e}"
+        ))
+    })
+}
+
+/// A request made by a signed-in user.
+#[derive(Debug, Clone)]
+pub struct Authed {
+    pub claims: Value,
+    pub user: User,
+    /// The session of the token (absent for tokens minted without one).
+    pub session_id: Option<Uuid>,
+}
+
+impl Authed {
+    /// The token's `aal` claim.
+    pub fn aal(&self) -> &str {
+        self.claims
+            .get("aal")
+            .and_then(Value::as_str)
+            .unwrap_or("aal1")
+    }
+}
+
+/// Authenticate the request's bearer token against the user and session it names.
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    db: &impl GenericClient,
+) -> Result<Authed, ApiError> {
+    let claims = claims(state, headers)?;
+    let sub = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::BadJwt("invalid claim: missing sub claim".into()))?;
+    let id = Uuid::parse_str(sub)
+        .map_err(|_| ApiError::BadJwt("invalid claim: sub claim must be a UUID".into()))?;
+    let user = users::by_id(db, id)
+        .await?
+        .ok_or(ApiError::JwtUserNotFound)?;
+    let session_id = match claims.get("session_id").and_then(Value::as_str) {
+        None | Some("") => None,
+        Some(s) => {
+            let sid = Uuid::parse_str(s).map_err(|_| ApiError::SessionNotFound)?;
+            let exists = db
+                .query_opt(
+                    "SELECT 1 FROM auth.sessions WHERE id = $1 AND user_id = $2",
+                    &[&sid, &id],
+                )
+                .await?
+                .is_some();
+            if !exists {
+                return Err(ApiError::SessionNotFound);
+            }
+            Some(sid)
+        }
+    };
+    Ok(Authed {
+        claims,
+        user,
+        session_id,
+    })
+}
+
+/// Require a token whose role is one of the admin roles (the service key).
+pub fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<Value, ApiError> {
+    let claims = claims(state, headers)?;
+    let role = claims.get("role").and_then(Value::as_str).unwrap_or("");
+    if state.config.jwt.admin_roles.iter().any(|r| r == role) {
+        Ok(claims)
+    } else {
+        Err(ApiError::NotAdmin)
+    }
+}
+
+/// The redirect target for links and redirects: `requested` when the site URL or the allow
+/// list permits it, else the site URL.
+pub fn redirect_target(config: &crate::Config, requested: Option<&str>) -> String {
+    match requested {
+        Some(r) if redirect_allowed(config, r) => r.to_string(),
+        _ => config.site_url.clone(),
+    }
+}
+
+fn redirect_allowed(config: &crate::Config, requested: &str) -> bool {
+    let Ok(target) = url::Url::parse(requested) else {
+        return false;
+    };
+    if let Ok(site) = url::Url::parse(&config.site_url) {
+        if site.host_str().is_some()
+            && site.host_str() == target.host_str()
+            && site.port_or_known_default() == target.port_or_known_default()
+        {
+            return true;
+        }
+    }
+    config
+        .uri_allow_list
+        .iter()
+        .any(|pattern| pattern == requested || glob_match(pattern, requested))
+}
+
+/// Glob matching as GoTrue's allow list uses it: `**` matches anything, `*` anything but `.`
+/// and `/`; a pattern without wildcards also matches URLs it is a prefix of at a path boundary.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    if !pattern.contains('*') {
+        return text == pattern
+            || text
+                .strip_prefix(pattern.trim_end_matches('/'))
+                .is_some_and(|rest| rest.starts_with('/') || rest.starts_with('?'));
+    }
+    fn go(p: &[u8], t: &[u8]) -> bool {
+        match p {
+            [] => t.is_empty(),
+            [b'*', b'*', rest @ ..] => (0..=t.len()).any(|i| go(rest, &t[i..])),
+            [b'*', rest @ ..] => {
+                for i in 0..=t.len() {
+                    if go(rest, &t[i..]) {
+                        return true;
+                    }
+                    if i < t.len() && (t[i] == b'.' || t[i] == b'/') {
+                        return false;
+                    }
+                }
+                false
+            }
+            [c, rest @ ..] => t.first() == Some(c) && go(rest, &t[1..]),
+        }
+    }
+    go(pattern.as_bytes(), text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_parsing() {
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer(&h), Err(ApiError::NoAuthorization));
+        h.insert("authorization", "Bearer abc".parse().unwrap());
+        assert_eq!(bearer(&h), Ok("abc"));
+        h.insert("authorization", "bearer  xyz ".parse().unwrap());
+        assert_eq!(bearer(&h), Ok("xyz"));
+        h.insert("authorization", "Basic abc".parse().unwrap());
+        assert_eq!(bearer(&h), Err(ApiError::NoAuthorization));
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match(
+            "http://localhost:3000/**",
+            "http://localhost:3000/a/b"
+        ));
+        assert!(glob_match(
+            "https://*.example.com",
+            "https://app.example.com"
+        ));
+        assert!(!glob_match(
+            "https://*.example.com",
+            "https://a.b.example.com"
+        ));
+        assert!(glob_match("http://app.test", "http://app.test/callback"));
+        assert!(!glob_match("http://app.test", "http://app.test.evil.com"));
+    }
+
+    #[test]
+    fn redirects() {
+        let mut c = crate::Config::default();
+        c.site_url = "http://localhost:3000".into();
+        c.uri_allow_list = vec!["https://*.example.com/**".into()];
+        assert_eq!(
+            redirect_target(&c, Some("http://localhost:3000/welcome")),
+            "http://localhost:3000/welcome"
+        );
+        assert_eq!(
+            redirect_target(&c, Some("https://app.example.com/cb")),
+            "https://app.example.com/cb"
+        );
+        assert_eq!(
+            redirect_target(&c, Some("https://evil.test/")),
+            "http://localhost:3000"
+        );
+        assert_eq!(redirect_target(&c, None), "http://localhost:3000");
+    }
+
+    #[test]
+    fn forwarded_addresses() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", "203.0.113.7, 10.0.0.1".parse().unwrap());
+        assert_eq!(forwarded_ip(&h), Some("203.0.113.7".parse().unwrap()));
+        h.insert("x-forwarded-for", "garbage".parse().unwrap());
+        assert_eq!(forwarded_ip(&h), None);
+    }
+}

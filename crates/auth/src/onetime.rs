@@ -1,0 +1,198 @@
+//! One-time tokens for email links and codes. Each is a random numeric code sent to the user;
+//! only its hash (SHA-224 of address and code) is stored, in GoTrue's `auth.users` columns and
+//! in `auth.one_time_tokens`, and the links carry the hash. Sending respects the per-user
+//! minimum interval and the project-wide email limit.
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::GenericClient;
+use uuid::Uuid;
+
+use crate::crypto;
+use crate::error::ApiError;
+use crate::mail::{Kind, Mail};
+use crate::state::AppState;
+use crate::users::User;
+
+/// Which token of a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    Confirmation,
+    Recovery,
+    EmailChangeNew,
+    EmailChangeCurrent,
+    Reauthentication,
+}
+
+impl Slot {
+    /// Column of `auth.users` holding the hash (a fixed identifier, never client input).
+    fn column(self) -> &'static str {
+        match self {
+            Slot::Confirmation => "confirmation_token",
+            Slot::Recovery => "recovery_token",
+            Slot::EmailChangeNew => "email_change_token_new",
+            Slot::EmailChangeCurrent => "email_change_token_current",
+            Slot::Reauthentication => "reauthentication_token",
+        }
+    }
+
+    /// Column of `auth.users` holding when it was sent.
+    fn sent_at_column(self) -> &'static str {
+        match self {
+            Slot::Confirmation => "confirmation_sent_at",
+            Slot::Recovery => "recovery_sent_at",
+            Slot::EmailChangeNew | Slot::EmailChangeCurrent => "email_change_sent_at",
+            Slot::Reauthentication => "reauthentication_sent_at",
+        }
+    }
+
+    fn one_time_type(self) -> &'static str {
+        match self {
+            Slot::Confirmation => "confirmation_token",
+            Slot::Recovery => "recovery_token",
+            Slot::EmailChangeNew => "email_change_token_new",
+            Slot::EmailChangeCurrent => "email_change_token_current",
+            Slot::Reauthentication => "reauthentication_token",
+        }
+    }
+
+    /// The stored hash of this slot in a user row.
+    pub fn hash_of(self, user: &User) -> &str {
+        match self {
+            Slot::Confirmation => &user.confirmation_token,
+            Slot::Recovery => &user.recovery_token,
+            Slot::EmailChangeNew => &user.email_change_token_new,
+            Slot::EmailChangeCurrent => &user.email_change_token_current,
+            Slot::Reauthentication => &user.reauthentication_token,
+        }
+    }
+
+    /// When this slot's token was sent.
+    pub fn sent_at(self, user: &User) -> Option<DateTime<Utc>> {
+        match self {
+            Slot::Confirmation => user.confirmation_sent_at,
+            Slot::Recovery => user.recovery_sent_at,
+            Slot::EmailChangeNew | Slot::EmailChangeCurrent => user.email_change_sent_at,
+            Slot::Reauthentication => user.reauthentication_sent_at,
+        }
+    }
+}
+
+/// A token made for a user: the code to send and the hash the link carries.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub otp: String,
+    pub hash: String,
+}
+
+/// Make and store a new token in `slot` for `address`.
+pub async fn issue(
+    state: &AppState,
+    db: &impl GenericClient,
+    user_id: Uuid,
+    slot: Slot,
+    address: &str,
+) -> Result<Issued, ApiError> {
+    let otp = crypto::random_otp(state.config.mailer.otp_length);
+    let hash = crypto::token_hash(address, &otp);
+    let sql = format!(
+        "UPDATE auth.users SET {} = $2, {} = now(), updated_at = now() WHERE id = $1",
+        slot.column(),
+        slot.sent_at_column()
+    );
+    db.execute(&sql, &[&user_id, &hash]).await?;
+    db.execute(
+        "INSERT INTO auth.one_time_tokens (id, user_id, token_type, token_hash, relates_to) \
+         VALUES (gen_random_uuid(), $1, $2::text::auth.one_time_token_type, $3, $4) \
+         ON CONFLICT (user_id, token_type) DO UPDATE SET token_hash = excluded.token_hash, \
+           relates_to = excluded.relates_to, updated_at = now()",
+        &[&user_id, &slot.one_time_type(), &hash, &address],
+    )
+    .await?;
+    Ok(Issued { otp, hash })
+}
+
+/// Clear a used token.
+pub async fn clear(db: &impl GenericClient, user_id: Uuid, slot: Slot) -> Result<(), ApiError> {
+    let sql = format!(
+        "UPDATE auth.users SET {} = '', updated_at = now() WHERE id = $1",
+        slot.column()
+    );
+    db.execute(&sql, &[&user_id]).await?;
+    db.execute(
+        "DELETE FROM auth.one_time_tokens WHERE user_id = $1 AND token_type = $2::text::auth.one_time_token_type",
+        &[&user_id, &slot.one_time_type()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Whether a token of `slot` sent at `sent_at` has expired.
+pub fn expired(state: &AppState, sent_at: Option<DateTime<Utc>>) -> bool {
+    match sent_at {
+        None => true,
+        Some(t) => {
+            let exp = chrono::Duration::from_std(state.config.mailer.otp_exp)
+                .unwrap_or(chrono::Duration::days(1));
+            t + exp < Utc::now()
+        }
+    }
+}
+
+/// Refuse to send again to a user before the minimum interval has passed.
+pub fn check_frequency(state: &AppState, last: Option<DateTime<Utc>>) -> Result<(), ApiError> {
+    let Some(last) = last else {
+        return Ok(());
+    };
+    let min = chrono::Duration::from_std(state.config.mailer.max_frequency)
+        .unwrap_or(chrono::Duration::seconds(60));
+    let next = last + min;
+    let now = Utc::now();
+    if next > now {
+        let left = (next - now).num_seconds().max(1);
+        return Err(ApiError::OverEmailSendRateLimit(format!(
+            "For security purposes, you can only request this after {left} seconds."
+        )));
+    }
+    Ok(())
+}
+
+/// The verification link of a token.
+pub fn link(state: &AppState, hash: &str, kind: &str, redirect_to: &str) -> String {
+    let q = form_urlencoded::Serializer::new(String::new())
+        .append_pair("token", hash)
+        .append_pair("type", kind)
+        .append_pair("redirect_to", redirect_to)
+        .finish();
+    format!("{}/verify?{q}", state.config.external_url)
+}
+
+/// Make a token in `slot`, then email it as a `kind` message to `address`.
+pub async fn send(
+    state: &AppState,
+    db: &impl GenericClient,
+    user: &User,
+    slot: Slot,
+    kind: Kind,
+    address: &str,
+    redirect_to: &str,
+) -> Result<Issued, ApiError> {
+    check_frequency(state, slot.sent_at(user))?;
+    crate::ratelimit::email_sent(state).await?;
+    let issued = issue(state, db, user.id, slot, address).await?;
+    let link = (kind != Kind::Reauthentication)
+        .then(|| link(state, &issued.hash, kind.name(), redirect_to));
+    state
+        .mailer
+        .send(
+            db,
+            &Mail {
+                to: address.to_string(),
+                kind,
+                link,
+                otp: issued.otp.clone(),
+                site_url: state.config.site_url.clone(),
+            },
+        )
+        .await?;
+    Ok(issued)
+}

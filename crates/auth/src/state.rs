@@ -1,0 +1,51 @@
+//! What every handler shares: the configuration, the connection pool, the signing keys and the
+//! mailer. Nothing here holds per-user state, so any number of basalt nodes can serve one
+//! database.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use deadpool_postgres::Pool;
+
+use crate::config::Config;
+use crate::jwt::Keys;
+use crate::mail::Mailer;
+
+/// Shared state of the service, cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// The contents of [`AppState`].
+pub struct Inner {
+    pub config: Config,
+    pub pool: Pool,
+    pub keys: Keys,
+    pub mailer: Mailer,
+}
+
+impl AppState {
+    pub fn new(config: Config, pool: Pool, keys: Keys, mailer: Mailer) -> AppState {
+        AppState(Arc::new(Inner {
+            config,
+            pool,
+            keys,
+            mailer,
+        }))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// Begin a transaction on a pooled connection (the plain driver transaction, which every query
+/// helper takes).
+pub async fn begin(
+    conn: &mut deadpool_postgres::Object,
+) -> Result<tokio_postgres::Transaction<'_>, crate::error::ApiError> {
+    let client: &mut tokio_postgres::Client = conn;
+    Ok(client.transaction().await?)
+}
