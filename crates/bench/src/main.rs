@@ -1,0 +1,193 @@
+//! basalt-bench: the baselines basalt's benchmarks are measured against, in the same run. `sql`
+//! drives Postgres directly through tokio-postgres with the statements a REST request needs
+//! (begin, role and claims, the query, commit — pipelined in one round trip) at a given
+//! concurrency: the ceiling no HTTP layer can beat. `bcrypt` measures the password-hash ceiling.
+//! `jwt` mints the tokens the HTTP workloads send.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use rand::Rng;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run one workload's SQL straight against Postgres; prints JSON {rps, p50_ms, p99_ms, n}.
+    Sql {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        workload: String,
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Role to run as (`authenticated` or `anon`).
+        #[arg(long, default_value = "authenticated")]
+        role: String,
+        /// JWT claims JSON for `request.jwt.claims`.
+        #[arg(long, default_value = "{}")]
+        claims: String,
+        /// Number of rows of `items` (ids 1..=rows).
+        #[arg(long, default_value_t = 100_000)]
+        rows: i64,
+        /// Stop after this many operations in total (W2); otherwise run for `seconds`.
+        #[arg(long)]
+        count: Option<u64>,
+    },
+    /// Time one cost-10 bcrypt hash; prints JSON {hash_ms, cores, ceiling_per_s}.
+    Bcrypt,
+    /// Print an HS256 JWT for `claims` signed with `secret`.
+    Jwt {
+        #[arg(long)]
+        secret: String,
+        #[arg(long)]
+        claims: String,
+    },
+}
+
+/// The SQL of each workload: what basalt's REST layer runs for the matching HTTP request.
+fn workload_sql(name: &str) -> anyhow::Result<&'static str> {
+    Ok(match name {
+        "r1" => "SELECT coalesce(json_agg(t), '[]')::text FROM (SELECT * FROM public.items WHERE id = $1) t",
+        "r2" => "SELECT coalesce(json_agg(t), '[]')::text FROM (SELECT * FROM public.items WHERE category = ($1::bigint % 100)::int ORDER BY id DESC LIMIT 25) t",
+        "r3" => "SELECT coalesce(json_agg(t), '[]')::text FROM (SELECT p.*, coalesce((SELECT json_agg(c) FROM public.children c WHERE c.parent_id = p.id), '[]') AS children FROM public.parents p WHERE p.id = ($1::bigint % 10000) + 1) t",
+        "w1" => "INSERT INTO public.events (kind, payload) VALUES ('bench', json_build_object('n', $1::bigint)::jsonb)",
+        "w3" => "UPDATE public.items SET price = price + 1 WHERE id = $1",
+        other => anyhow::bail!("unknown workload {other}"),
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Sql {
+            url,
+            workload,
+            connections,
+            seconds,
+            role,
+            claims,
+            rows,
+            count,
+        } => {
+            let sql = workload_sql(&workload)?;
+            let report = run_sql(
+                &url,
+                sql,
+                connections,
+                Duration::from_secs_f64(seconds),
+                &role,
+                &claims,
+                rows,
+                count,
+            )
+            .await?;
+            println!("{report}");
+        }
+        Cmd::Bcrypt => {
+            let mut best = f64::MAX;
+            for _ in 0..5 {
+                let t = Instant::now();
+                bcrypt::hash("correct horse battery staple", 10)?;
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            let cores = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1);
+            println!(
+                "{}",
+                serde_json::json!({"hash_ms": best * 1000.0, "cores": cores, "ceiling_per_s": cores as f64 / best})
+            );
+        }
+        Cmd::Jwt { secret, claims } => {
+            let claims: serde_json::Value = serde_json::from_str(&claims)?;
+            let token = jsonwebtoken::encode(
+                &jsonwebtoken::Header::default(),
+                &claims,
+                &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+            )?;
+            println!("{token}");
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_sql(
+    url: &str,
+    sql: &str,
+    connections: usize,
+    duration: Duration,
+    role: &str,
+    claims: &str,
+    rows: i64,
+    count: Option<u64>,
+) -> anyhow::Result<serde_json::Value> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let remaining = Arc::new(std::sync::atomic::AtomicI64::new(
+        count.map(|c| c as i64).unwrap_or(i64::MAX),
+    ));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let client = basalt_pg::pool::connect(url).await?;
+        let (stop, remaining) = (stop.clone(), remaining.clone());
+        let (sql, role, claims) = (sql.to_string(), role.to_string(), claims.to_string());
+        tasks.push(tokio::spawn(async move {
+            let setup = client
+                .prepare("SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true)")
+                .await?;
+            let query = client.prepare(&sql).await?;
+            let mut latencies = Vec::new();
+            while !stop.load(Ordering::Relaxed) && remaining.fetch_sub(1, Ordering::Relaxed) > 0 {
+                let id: i64 = rand::thread_rng().gen_range(1..=rows);
+                let t = Instant::now();
+                // One round trip: the four messages are pipelined on the connection.
+                let setup_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&role, &claims];
+                let query_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id];
+                let (b, s, q, c) = futures::join!(
+                    client.batch_execute("BEGIN"),
+                    client.query(&setup, &setup_params),
+                    client.query(&query, &query_params),
+                    client.batch_execute("COMMIT"),
+                );
+                b?;
+                s?;
+                q?;
+                c?;
+                latencies.push(t.elapsed());
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    if count.is_none() {
+        tokio::time::sleep(duration).await;
+        stop.store(true, Ordering::Relaxed);
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    all.sort();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(0.0)
+    };
+    Ok(serde_json::json!({
+        "n": all.len(),
+        "seconds": elapsed,
+        "rps": all.len() as f64 / elapsed,
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+    }))
+}
