@@ -1,32 +1,54 @@
-//! basalt-storage: placeholder until the service lands. See the issue tracker.
+//! basalt-storage: a Supabase-compatible `/storage/v1` — buckets, objects, signed URLs and
+//! resumable (TUS) uploads as supabase-js's `storage.*` uses them — over a local directory or an
+//! S3-compatible bucket (through `object_store`). Object metadata lives in `storage.buckets` and
+//! `storage.objects`; every read and write of it runs in one transaction as the caller's role
+//! with the JWT claims set, so the project's RLS policies decide access exactly as in Supabase
+//! (the service role bypasses them). Bytes stream in both directions with a bounded buffer, size
+//! and MIME limits are enforced while streaming, and an upload becomes visible only when its
+//! bytes are durable and its row committed: bytes go to a fresh key named by the object's
+//! version, and the row pointing at them commits last. Leftovers of crashes are swept on start.
+//! Nodes keep no state of their own, so several can share one database and one S3 bucket.
 
-/// Configuration of the storage service.
-#[derive(Debug, Clone, Default)]
-pub struct Config {
-    /// Address to listen on when running standalone.
-    pub listen: Option<std::net::SocketAddr>,
-}
+mod app;
+mod auth;
+mod blob;
+mod buckets;
+mod config;
+mod db;
+mod download;
+mod error;
+mod limits;
+mod list;
+mod objects;
+mod route;
+mod signed;
+mod sweep;
+mod tus;
+mod upload;
+
+pub use config::{Backend, BucketSeed, Config, S3Config};
+pub use error::ApiError;
 
 /// Errors building the service.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("configuration: {0}")]
     Config(String),
+    #[error("database: {0}")]
+    Database(String),
 }
 
-impl Config {
-    /// Configuration from the upstream container's environment variables.
-    pub fn from_env() -> Result<Config, Error> {
-        Ok(Config::default())
-    }
-
-    /// Configuration under `basalt start`.
-    pub fn from_platform(_platform: &basalt_pg::Platform) -> Config {
-        Config::default()
-    }
+/// The service's routes, relative to its mount point. Connects to the database, opens the byte
+/// store, creates the buckets declared in the configuration and starts the sweep of leftovers.
+pub async fn router(config: Config) -> Result<axum::Router, Error> {
+    app::build(config).await
 }
 
-/// The service's routes, relative to its mount point.
-pub async fn router(_config: Config) -> Result<axum::Router, Error> {
-    Ok(axum::Router::new())
+/// Removes bytes no committed object references and unfinished resumable uploads, once. Runs on
+/// start by itself; exposed for tools and tests.
+pub async fn sweep_once(config: &Config) -> Result<sweep::SweepReport, Error> {
+    let state = app::State::connect(config.clone())?;
+    Ok(sweep::run(&state).await)
 }
+
+pub use sweep::SweepReport;

@@ -1,0 +1,223 @@
+//! Who is calling: the bearer JWT verified with the project secret becomes a [`Caller`] whose
+//! role and claims are handed to Postgres. Also the URL tokens of signed download and upload
+//! URLs, JWTs signed with the same secret.
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+/// The verified identity of a request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Caller {
+    /// Database role to `SET ROLE` to (`anon`, `authenticated`, `service_role`, …).
+    pub role: String,
+    /// All claims, as `request.jwt.claims`.
+    pub claims: serde_json::Value,
+}
+
+impl Caller {
+    /// The `sub` claim (the owner of what this caller uploads).
+    pub fn sub(&self) -> Option<&str> {
+        self.claims.get("sub").and_then(|v| v.as_str())
+    }
+
+    /// The caller's `sub` as a UUID, when it is one (the `owner` column is a uuid).
+    pub fn owner_uuid(&self) -> Option<uuid::Uuid> {
+        self.sub().and_then(|s| uuid::Uuid::parse_str(s).ok())
+    }
+}
+
+/// Keys derived from the project secret.
+#[derive(Clone)]
+pub struct Keys {
+    decoding: DecodingKey,
+    encoding: EncodingKey,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keys(..)")
+    }
+}
+
+/// Claims of a signed download URL's token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UrlClaims {
+    /// `"<bucket>/<object name>"`.
+    pub url: String,
+    pub iat: i64,
+    pub exp: i64,
+    /// Owner of the upload (signed upload URLs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Whether the signed upload may overwrite (signed upload URLs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upsert: Option<bool>,
+}
+
+fn validation() -> Validation {
+    let mut v = Validation::new(Algorithm::HS256);
+    v.validate_aud = false;
+    v.required_spec_claims.clear();
+    v.leeway = 5;
+    v
+}
+
+impl Keys {
+    pub fn new(secret: &str) -> Keys {
+        Keys {
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+        }
+    }
+
+    /// Verifies `Authorization: Bearer <jwt>`. A missing header or a bad token is refused with
+    /// storage-api's `AccessDenied` (HTTP 400, statusCode 403).
+    pub fn caller(&self, authorization: Option<&str>) -> Result<Caller, ApiError> {
+        let token = authorization
+            .map(|h| {
+                let h = h.trim();
+                match h.get(..7) {
+                    Some(p) if p.eq_ignore_ascii_case("bearer ") => h[7..].trim(),
+                    _ => h,
+                }
+            })
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::AccessDenied("No authorization header".into()))?;
+        let mut claims = self.decode_value(token)?;
+        let role = claims
+            .get("role")
+            .and_then(|r| r.as_str())
+            .filter(|r| !r.is_empty())
+            .unwrap_or("anon")
+            .to_string();
+        if let Some(obj) = claims.as_object_mut() {
+            obj.insert("role".into(), serde_json::Value::String(role.clone()));
+        }
+        Ok(Caller { role, claims })
+    }
+
+    fn decode_value(&self, token: &str) -> Result<serde_json::Value, ApiError> {
+        jsonwebtoken::decode::<serde_json::Value>(token, &self.decoding, &validation())
+            .map(|d| d.claims)
+            .map_err(|e| ApiError::AccessDenied(jwt_message(&e)))
+    }
+
+    /// Signs a URL token for `bucket/name`, valid for `expires_in` seconds.
+    pub fn sign_url(
+        &self,
+        url: String,
+        expires_in: i64,
+        owner: Option<String>,
+        upsert: Option<bool>,
+    ) -> Result<String, ApiError> {
+        let iat = chrono::Utc::now().timestamp();
+        let claims = UrlClaims {
+            url,
+            iat,
+            exp: iat.saturating_add(expires_in),
+            owner,
+            upsert,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| ApiError::Internal(format!("sign url token: {e}")))
+    }
+
+    /// Verifies a URL token and that it was issued for `expected_url`.
+    pub fn verify_url(&self, token: &str, expected_url: &str) -> Result<UrlClaims, ApiError> {
+        let claims = jsonwebtoken::decode::<UrlClaims>(token, &self.decoding, &validation())
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => ApiError::ExpiredToken,
+                _ => ApiError::InvalidJwt(jwt_message(&e)),
+            })?
+            .claims;
+        if claims.url != expected_url {
+            return Err(ApiError::InvalidSignature);
+        }
+        Ok(claims)
+    }
+}
+
+fn jwt_message(e: &jsonwebtoken::errors::Error) -> String {
+    use jsonwebtoken::errors::ErrorKind;
+    match e.kind() {
+        ErrorKind::ExpiredSignature => "jwt expired".into(),
+        ErrorKind::InvalidSignature => "invalid signature".into(),
+        ErrorKind::ImmatureSignature => "jwt not active".into(),
+        ErrorKind::InvalidAlgorithm => "invalid algorithm".into(),
+        _ => "jwt malformed".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(secret: &str, claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .expect("encode")
+    }
+
+    #[test]
+    fn caller_from_bearer() {
+        let keys = Keys::new("secret");
+        let exp = chrono::Utc::now().timestamp() + 60;
+        let t = token(
+            "secret",
+            serde_json::json!({"sub": "7f1a6e5c-0000-4000-8000-000000000001", "role": "authenticated", "exp": exp}),
+        );
+        let c = keys.caller(Some(&format!("Bearer {t}"))).expect("caller");
+        assert_eq!(c.role, "authenticated");
+        assert!(c.owner_uuid().is_some());
+        let anon = keys
+            .caller(Some(&format!(
+                "bearer {}",
+                token("secret", serde_json::json!({"exp": exp}))
+            )))
+            .expect("anon");
+        assert_eq!(anon.role, "anon");
+        assert_eq!(anon.claims["role"], "anon");
+    }
+
+    #[test]
+    fn caller_refused() {
+        let keys = Keys::new("secret");
+        assert!(matches!(keys.caller(None), Err(ApiError::AccessDenied(_))));
+        let wrong = token("other", serde_json::json!({"role": "service_role"}));
+        match keys.caller(Some(&format!("Bearer {wrong}"))) {
+            Err(ApiError::AccessDenied(m)) => assert_eq!(m, "invalid signature"),
+            other => panic!("expected refusal, got {other:?}"),
+        }
+        let expired = token("secret", serde_json::json!({"role": "anon", "exp": 1000}));
+        match keys.caller(Some(&format!("Bearer {expired}"))) {
+            Err(ApiError::AccessDenied(m)) => assert_eq!(m, "jwt expired"),
+            other => panic!("expected refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn url_tokens() {
+        let keys = Keys::new("secret");
+        let t = keys
+            .sign_url("b/a.png".into(), 60, None, None)
+            .expect("sign");
+        assert_eq!(keys.verify_url(&t, "b/a.png").expect("ok").url, "b/a.png");
+        assert!(matches!(
+            keys.verify_url(&t, "b/other.png"),
+            Err(ApiError::InvalidSignature)
+        ));
+        let old = keys
+            .sign_url("b/a.png".into(), -60, None, None)
+            .expect("sign");
+        assert!(matches!(
+            keys.verify_url(&old, "b/a.png"),
+            Err(ApiError::ExpiredToken)
+        ));
+        assert!(keys.verify_url("garbage", "b/a.png").is_err());
+    }
+}

@@ -1,0 +1,326 @@
+//! The storage service's configuration: one typed struct, built either from storage-api's
+//! environment variables (standalone) or from the platform settings of `basalt start`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::limits::parse_size;
+use crate::Error;
+
+/// Where object bytes live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// A directory on the local filesystem.
+    File { root: PathBuf },
+    /// An S3-compatible bucket.
+    S3(S3Config),
+}
+
+/// Settings of the S3 backend (storage-api's `GLOBAL_S3_*` and `AWS_*` variables).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct S3Config {
+    pub bucket: String,
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub force_path_style: bool,
+    /// Allow plain `http://` endpoints (MinIO and friends in development).
+    pub allow_http: bool,
+}
+
+/// A bucket declared in `config.toml` (`[storage.buckets.<name>]`), created or updated on start.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BucketSeed {
+    pub public: bool,
+    pub file_size_limit: Option<u64>,
+    pub allowed_mime_types: Option<Vec<String>>,
+}
+
+/// Configuration of the storage service.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on when running standalone.
+    pub listen: Option<std::net::SocketAddr>,
+    /// Connection string of the database (a role that may `SET ROLE` to the API roles).
+    pub db_url: String,
+    /// HS256 secret of the project: verifies callers' JWTs and signs URL tokens.
+    pub jwt_secret: String,
+    /// Object byte store.
+    pub backend: Backend,
+    /// Global upper bound of an object's size in bytes.
+    pub file_size_limit: u64,
+    /// Size of the connection pool. Uploads hold a connection while their body streams.
+    pub pool_size: usize,
+    /// Unreferenced bytes older than this are removed by the sweep on start.
+    pub orphan_grace: Duration,
+    /// Buckets to create or update on start.
+    pub buckets: BTreeMap<String, BucketSeed>,
+    /// Part size for streaming writes to the store.
+    pub part_size: usize,
+    /// How long a resumable upload may stay unfinished.
+    pub tus_expiry: Duration,
+}
+
+/// 50 MiB, storage-api's default `FILE_SIZE_LIMIT`.
+pub const DEFAULT_FILE_SIZE_LIMIT: u64 = 50 * 1024 * 1024;
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: None,
+            db_url: String::new(),
+            jwt_secret: String::new(),
+            backend: Backend::File {
+                root: PathBuf::from("./data"),
+            },
+            file_size_limit: DEFAULT_FILE_SIZE_LIMIT,
+            pool_size: 20,
+            orphan_grace: Duration::from_secs(3600),
+            buckets: BTreeMap::new(),
+            part_size: 8 * 1024 * 1024,
+            tus_expiry: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+impl Config {
+    /// Configuration from storage-api's environment variables.
+    pub fn from_env() -> Result<Config, Error> {
+        Config::from_vars(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Configuration from any source of environment variables (testable without the process
+    /// environment).
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
+        let first = |keys: &[&str]| keys.iter().find_map(|k| get(k));
+        let mut c = Config {
+            db_url: first(&["DATABASE_URL"])
+                .ok_or_else(|| Error::Config("DATABASE_URL is not set".into()))?,
+            jwt_secret: first(&["PGRST_JWT_SECRET", "AUTH_JWT_SECRET"]).ok_or_else(|| {
+                Error::Config("PGRST_JWT_SECRET or AUTH_JWT_SECRET is not set".into())
+            })?,
+            ..Config::default()
+        };
+        c.backend = backend_from_vars(
+            &get,
+            PathBuf::from(first(&["FILE_STORAGE_BACKEND_PATH"]).unwrap_or_else(|| "./data".into())),
+        )?;
+        if let Some(v) = first(&["FILE_SIZE_LIMIT"]) {
+            c.file_size_limit = parse_size(&v)
+                .ok_or_else(|| Error::Config(format!("FILE_SIZE_LIMIT: invalid size {v:?}")))?;
+        }
+        if let Some(v) = first(&["DATABASE_MAX_CONNECTIONS", "DB_POOL_SIZE"]) {
+            c.pool_size = v
+                .parse()
+                .map_err(|_| Error::Config(format!("pool size: invalid number {v:?}")))?;
+        }
+        if let Some(v) = first(&["PORT", "SERVER_PORT"]) {
+            let port: u16 = v
+                .parse()
+                .map_err(|_| Error::Config(format!("PORT: invalid port {v:?}")))?;
+            let host = first(&["SERVER_HOST", "HOST"]).unwrap_or_else(|| "0.0.0.0".into());
+            let addr = format!("{host}:{port}")
+                .parse()
+                .map_err(|_| Error::Config(format!("invalid listen address {host}:{port}")))?;
+            c.listen = Some(addr);
+        }
+        if let Some(v) = first(&["STORAGE_ORPHAN_GRACE_SECONDS"]) {
+            let secs: u64 = v
+                .parse()
+                .map_err(|_| Error::Config(format!("invalid grace {v:?}")))?;
+            c.orphan_grace = Duration::from_secs(secs);
+        }
+        Ok(c)
+    }
+
+    /// Configuration under `basalt start`: the project database and secret, bytes under
+    /// `<project>/.basalt/storage` (or S3 when `STORAGE_BACKEND=s3` is set), and the
+    /// `[storage]` section of `config.toml`.
+    pub fn from_platform(platform: &basalt_pg::Platform) -> Config {
+        let section = platform.section("storage");
+        let root = platform.project_dir.join(".basalt").join("storage");
+        let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let backend = match backend_from_vars(&get, root.clone()) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "storage: S3 settings incomplete, using local files");
+                Backend::File { root }
+            }
+        };
+        let file_size_limit = section
+            .get("file_size_limit")
+            .and_then(json_size)
+            .unwrap_or(DEFAULT_FILE_SIZE_LIMIT);
+        let mut buckets = BTreeMap::new();
+        if let Some(map) = section.get("buckets").and_then(|b| b.as_object()) {
+            for (name, b) in map {
+                buckets.insert(
+                    name.clone(),
+                    BucketSeed {
+                        public: b.get("public").and_then(|v| v.as_bool()).unwrap_or(false),
+                        file_size_limit: b.get("file_size_limit").and_then(json_size),
+                        allowed_mime_types: b
+                            .get("allowed_mime_types")
+                            .and_then(|v| v.as_array())
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(|s| s.as_str().map(str::to_string))
+                                    .collect()
+                            }),
+                    },
+                );
+            }
+        }
+        Config {
+            listen: None,
+            db_url: platform.db_url.clone(),
+            jwt_secret: platform.jwt_secret.clone(),
+            backend,
+            file_size_limit,
+            buckets,
+            ..Config::default()
+        }
+    }
+}
+
+/// A size given as a number of bytes or a string such as `"50MiB"`.
+fn json_size(v: &serde_json::Value) -> Option<u64> {
+    match v {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(s) => parse_size(s),
+        _ => None,
+    }
+}
+
+fn backend_from_vars(
+    get: &impl Fn(&str) -> Option<String>,
+    file_root: PathBuf,
+) -> Result<Backend, Error> {
+    match get("STORAGE_BACKEND").as_deref() {
+        None | Some("file") => Ok(Backend::File { root: file_root }),
+        Some("s3") => {
+            let bucket = get("GLOBAL_S3_BUCKET")
+                .ok_or_else(|| Error::Config("GLOBAL_S3_BUCKET is not set".into()))?;
+            let endpoint = get("GLOBAL_S3_ENDPOINT");
+            let truthy = |k: &str| get(k).is_some_and(|v| v == "true" || v == "1");
+            Ok(Backend::S3(S3Config {
+                bucket,
+                allow_http: endpoint
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("http://")),
+                endpoint,
+                region: get("REGION")
+                    .or_else(|| get("AWS_DEFAULT_REGION"))
+                    .or_else(|| get("AWS_REGION"))
+                    .unwrap_or_else(|| "us-east-1".into()),
+                access_key_id: get("AWS_ACCESS_KEY_ID"),
+                secret_access_key: get("AWS_SECRET_ACCESS_KEY"),
+                force_path_style: truthy("GLOBAL_S3_FORCE_PATH_STYLE"),
+            }))
+        }
+        Some(other) => Err(Error::Config(format!(
+            "STORAGE_BACKEND: unknown backend {other:?} (file or s3)"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn env_file_backend() {
+        let c = Config::from_vars(vars(&[
+            ("DATABASE_URL", "postgres://x"),
+            ("AUTH_JWT_SECRET", "s"),
+            ("FILE_STORAGE_BACKEND_PATH", "/tmp/st"),
+            ("FILE_SIZE_LIMIT", "1048576"),
+            ("SERVER_PORT", "5001"),
+        ]))
+        .expect("config");
+        assert_eq!(
+            c.backend,
+            Backend::File {
+                root: "/tmp/st".into()
+            }
+        );
+        assert_eq!(c.file_size_limit, 1048576);
+        assert_eq!(c.jwt_secret, "s");
+        assert_eq!(c.listen.map(|a| a.port()), Some(5001));
+    }
+
+    #[test]
+    fn env_s3_backend() {
+        let c = Config::from_vars(vars(&[
+            ("DATABASE_URL", "postgres://x"),
+            ("PGRST_JWT_SECRET", "s"),
+            ("STORAGE_BACKEND", "s3"),
+            ("GLOBAL_S3_BUCKET", "b"),
+            ("GLOBAL_S3_ENDPOINT", "http://minio:9000"),
+            ("GLOBAL_S3_FORCE_PATH_STYLE", "true"),
+            ("AWS_ACCESS_KEY_ID", "k"),
+        ]))
+        .expect("config");
+        match c.backend {
+            Backend::S3(s) => {
+                assert_eq!(s.bucket, "b");
+                assert!(s.force_path_style && s.allow_http);
+                assert_eq!(s.access_key_id.as_deref(), Some("k"));
+                assert_eq!(s.region, "us-east-1");
+            }
+            other => panic!("expected s3, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn env_errors() {
+        assert!(Config::from_vars(vars(&[("AUTH_JWT_SECRET", "s")])).is_err());
+        assert!(Config::from_vars(vars(&[
+            ("DATABASE_URL", "x"),
+            ("AUTH_JWT_SECRET", "s"),
+            ("STORAGE_BACKEND", "tape")
+        ]))
+        .is_err());
+        assert!(Config::from_vars(vars(&[
+            ("DATABASE_URL", "x"),
+            ("AUTH_JWT_SECRET", "s"),
+            ("FILE_SIZE_LIMIT", "lots")
+        ]))
+        .is_err());
+    }
+
+    #[test]
+    fn platform_section() {
+        let p = basalt_pg::Platform {
+            db_url: "postgres://x".into(),
+            jwt_secret: "s".into(),
+            api_url: "http://127.0.0.1:54321".into(),
+            site_url: "http://127.0.0.1:3000".into(),
+            project_dir: "/proj".into(),
+            config: serde_json::json!({"storage": {
+                "file_size_limit": "10MiB",
+                "buckets": {"avatars": {"public": true, "file_size_limit": "1MB",
+                                         "allowed_mime_types": ["image/png"]}}
+            }}),
+        };
+        let c = Config::from_platform(&p);
+        assert_eq!(c.file_size_limit, 10 * 1024 * 1024);
+        let b = &c.buckets["avatars"];
+        assert!(b.public);
+        assert_eq!(b.file_size_limit, Some(1_000_000));
+        assert_eq!(
+            b.allowed_mime_types.as_deref(),
+            Some(&["image/png".to_string()][..])
+        );
+    }
+}

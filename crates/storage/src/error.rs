@@ -1,0 +1,233 @@
+//! Every way a storage request can fail, and the one place that turns a failure into
+//! storage-api's error body: `{"statusCode":"404","code":"NoSuchKey","error":"not_found",
+//! "message":"Object not found"}`, sent with HTTP 400 for all but internal errors (500) and a
+//! few exceptions (416 for unsatisfiable ranges, TUS status codes), as supabase-js expects.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// A failed storage request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("Bucket not found")]
+    NoSuchBucket,
+    #[error("Object not found")]
+    NoSuchKey,
+    #[error("Upload not found")]
+    NoSuchUpload,
+    #[error("The resource already exists")]
+    Duplicate,
+    #[error("The bucket you tried to delete is not empty")]
+    BucketNotEmpty,
+    #[error("{0}")]
+    AccessDenied(String),
+    #[error("{0}")]
+    InvalidJwt(String),
+    #[error("Invalid key: {0}")]
+    InvalidKey(String),
+    #[error("Bucket name invalid")]
+    InvalidBucketName,
+    #[error("The object exceeded the maximum allowed size")]
+    EntityTooLarge,
+    #[error("mime type {0} is not supported")]
+    InvalidMimeType(String),
+    #[error("invalid range provided")]
+    InvalidRange { size: u64 },
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("Invalid file size format, hint: use 20GB / 20MB / 30KB / 3B")]
+    InvalidFileSizeLimit,
+    #[error("Missing Required Parameter {0}")]
+    MissingParameter(String),
+    #[error("The provided token has expired.")]
+    ExpiredToken,
+    #[error("Invalid signature")]
+    InvalidSignature,
+    #[error("{0}")]
+    NotFound(String),
+    /// A TUS protocol error with its own HTTP status.
+    #[error("{message}")]
+    Tus { status: u16, message: String },
+    #[error("Internal server error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The real status, as reported in the body's `statusCode`.
+    pub fn status(&self) -> u16 {
+        use ApiError::*;
+        match self {
+            NoSuchBucket | NoSuchKey | NoSuchUpload | NotFound(_) => 404,
+            Duplicate | BucketNotEmpty => 409,
+            AccessDenied(_) => 403,
+            EntityTooLarge => 413,
+            InvalidMimeType(_) => 415,
+            InvalidRange { .. } => 416,
+            Tus { status, .. } => *status,
+            Internal(_) => 500,
+            InvalidJwt(_) | InvalidKey(_) | InvalidBucketName | InvalidRequest(_)
+            | InvalidFileSizeLimit | MissingParameter(_) | ExpiredToken | InvalidSignature => 400,
+        }
+    }
+
+    /// storage-api's `code`.
+    pub fn code(&self) -> &'static str {
+        use ApiError::*;
+        match self {
+            NoSuchBucket => "NoSuchBucket",
+            NoSuchKey | NotFound(_) => "NoSuchKey",
+            NoSuchUpload => "NoSuchUpload",
+            Duplicate => "Duplicate",
+            BucketNotEmpty => "ResourceNotEmpty",
+            AccessDenied(_) => "AccessDenied",
+            InvalidJwt(_) => "InvalidJWT",
+            InvalidKey(_) => "InvalidKey",
+            InvalidBucketName => "InvalidBucketName",
+            EntityTooLarge => "EntityTooLarge",
+            InvalidMimeType(_) => "InvalidMimeType",
+            InvalidRange { .. } => "InvalidRange",
+            InvalidRequest(_) | InvalidFileSizeLimit => "InvalidRequest",
+            MissingParameter(_) => "MissingParameter",
+            ExpiredToken => "ExpiredToken",
+            InvalidSignature => "InvalidSignature",
+            Tus { .. } => "TusError",
+            Internal(_) => "InternalError",
+        }
+    }
+
+    /// storage-api's backwards-compatible `error` field.
+    pub fn error_name(&self) -> &'static str {
+        use ApiError::*;
+        match self {
+            NoSuchBucket => "Bucket not found",
+            NoSuchKey | NotFound(_) => "not_found",
+            Duplicate => "Duplicate",
+            AccessDenied(_) => "Unauthorized",
+            InvalidBucketName => "Invalid Input",
+            EntityTooLarge => "Payload too large",
+            InvalidMimeType(_) => "invalid_mime_type",
+            InvalidRange { .. } => "invalid_range",
+            other => other.code(),
+        }
+    }
+
+    /// The HTTP status actually sent.
+    pub fn http_status(&self) -> StatusCode {
+        match self {
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::InvalidRange { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            ApiError::Tus { status, .. } => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST)
+            }
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({
+            "statusCode": self.status().to_string(),
+            "code": self.code(),
+            "error": self.error_name(),
+            "message": self.to_string(),
+        })
+    }
+
+    /// Maps a database error the way storage-api does: RLS refusals become `AccessDenied`,
+    /// unique violations `Duplicate`, foreign-key violations on delete `ResourceNotEmpty`.
+    pub fn from_db(e: &tokio_postgres::Error) -> ApiError {
+        use tokio_postgres::error::SqlState;
+        let Some(db) = e.as_db_error() else {
+            return ApiError::Internal(e.to_string());
+        };
+        let code = db.code();
+        if *code == SqlState::INSUFFICIENT_PRIVILEGE {
+            let msg = if db.message().contains("row-level security") {
+                "new row violates row-level security policy".to_string()
+            } else {
+                db.message().to_string()
+            };
+            ApiError::AccessDenied(msg)
+        } else if *code == SqlState::UNIQUE_VIOLATION {
+            ApiError::Duplicate
+        } else if *code == SqlState::FOREIGN_KEY_VIOLATION {
+            ApiError::BucketNotEmpty
+        } else if *code == SqlState::INVALID_PARAMETER_VALUE || *code == SqlState::UNDEFINED_OBJECT
+        {
+            // `set_config('role', …)` with a role that does not exist.
+            ApiError::AccessDenied(db.message().to_string())
+        } else if *code == SqlState::QUERY_CANCELED {
+            ApiError::Internal("The connection to the database timed out".into())
+        } else {
+            ApiError::Internal(format!("{}: {}", code.code(), db.message()))
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for ApiError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        ApiError::from_db(&e)
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for ApiError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        ApiError::Internal(format!("database pool: {e}"))
+    }
+}
+
+impl From<object_store::Error> for ApiError {
+    fn from(e: object_store::Error) -> Self {
+        match e {
+            object_store::Error::NotFound { .. } => ApiError::NoSuchKey,
+            other => ApiError::Internal(format!("object store: {other}")),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(error = %detail, "storage: internal error");
+        }
+        let mut resp = (self.http_status(), axum::Json(self.body())).into_response();
+        if let ApiError::InvalidRange { size } = &self {
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                resp.headers_mut().insert(http::header::CONTENT_RANGE, v);
+            }
+        }
+        if matches!(self, ApiError::Tus { .. }) {
+            resp.headers_mut()
+                .insert("tus-resumable", HeaderValue::from_static("1.0.0"));
+        }
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendering() {
+        let e = ApiError::NoSuchKey;
+        assert_eq!(e.http_status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            e.body(),
+            serde_json::json!({"statusCode":"404","code":"NoSuchKey","error":"not_found","message":"Object not found"})
+        );
+        let d = ApiError::Duplicate.body();
+        assert_eq!(d["statusCode"], "409");
+        assert_eq!(d["error"], "Duplicate");
+        assert_eq!(d["message"], "The resource already exists");
+        assert_eq!(
+            ApiError::Internal("x".into()).http_status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(ApiError::EntityTooLarge.body()["statusCode"], "413");
+        assert_eq!(
+            ApiError::InvalidMimeType("a/b".into()).body()["message"],
+            "mime type a/b is not supported"
+        );
+    }
+}

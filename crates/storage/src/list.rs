@@ -1,0 +1,166 @@
+//! Listing a "folder": the direct children of a prefix, with deeper names folded into folder
+//! entries, as storage-api's `storage.search()` returns them. The options are parsed and
+//! validated here and turned into one SQL statement with bind parameters; sort columns come
+//! from a fixed list.
+
+use serde::Deserialize;
+
+use crate::error::ApiError;
+
+/// `sortBy` of a list request.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+pub struct SortBy {
+    pub column: Option<String>,
+    pub order: Option<String>,
+}
+
+/// The body of `POST /object/list/{bucket}`.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ListOptions {
+    #[serde(default)]
+    pub prefix: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+    pub sort_by: Option<SortBy>,
+    pub search: Option<String>,
+}
+
+/// A planned list query: SQL plus its parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListPlan {
+    pub sql: String,
+    /// The prefix, ending in `/` unless empty.
+    pub prefix: String,
+    /// LIKE pattern matching the children's names.
+    pub pattern: String,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// Plans a list query. Parameters: `$1` bucket, `$2` prefix, `$3` pattern, `$4` limit,
+/// `$5` offset.
+pub fn plan(opts: &ListOptions) -> Result<ListPlan, ApiError> {
+    let mut prefix = opts.prefix.clone().unwrap_or_default();
+    prefix = prefix.trim_start_matches('/').to_string();
+    if !prefix.is_empty() && !prefix.ends_with('/') {
+        prefix.push('/');
+    }
+    let limit = opts.limit.unwrap_or(100).clamp(1, 1000);
+    let offset = opts.offset.unwrap_or(0).max(0);
+    let sort = opts.sort_by.clone().unwrap_or_default();
+    let column = match sort.column.as_deref().unwrap_or("name") {
+        "name" => "name",
+        "updated_at" => "updated_at",
+        "created_at" => "created_at",
+        "last_accessed_at" => "last_accessed_at",
+        other => {
+            return Err(ApiError::InvalidRequest(format!(
+                "Invalid sort column: {other}"
+            )))
+        }
+    };
+    let order = match sort
+        .order
+        .as_deref()
+        .unwrap_or("asc")
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "asc" => "ASC",
+        "desc" => "DESC",
+        other => {
+            return Err(ApiError::InvalidRequest(format!(
+                "Invalid sort order: {other}"
+            )))
+        }
+    };
+    let search = opts.search.clone().unwrap_or_default();
+    let pattern = format!("{}%", escape_like(&search));
+    let tie = if column == "name" { "" } else { ", name" };
+    let sql = format!(
+        "WITH m AS ( \
+           SELECT o.id, o.updated_at, o.created_at, o.last_accessed_at, o.metadata, \
+                  substr(o.name, char_length($2::text) + 1) AS rest \
+           FROM storage.objects o \
+           WHERE o.bucket_id = $1 AND starts_with(o.name, $2::text) \
+         ), e AS ( \
+           SELECT split_part(rest, '/', 1) AS name, NULL::uuid AS id, NULL::timestamptz AS updated_at, \
+                  NULL::timestamptz AS created_at, NULL::timestamptz AS last_accessed_at, NULL::jsonb AS metadata \
+           FROM m WHERE strpos(rest, '/') > 0 GROUP BY 1 \
+           UNION ALL \
+           SELECT rest, id, updated_at, created_at, last_accessed_at, metadata FROM m WHERE strpos(rest, '/') = 0 \
+         ) \
+         SELECT coalesce(json_agg(json_build_object('name', name, 'id', id, \
+                  'updated_at', {u}, 'created_at', {c}, 'last_accessed_at', {l}, 'metadata', metadata) \
+                  ORDER BY \"{column}\" {order} NULLS FIRST{tie}), '[]'::json) \
+         FROM (SELECT * FROM e WHERE name ILIKE $3 ORDER BY \"{column}\" {order} NULLS FIRST{tie} \
+               LIMIT $4 OFFSET $5) page",
+        u = crate::db::iso("updated_at"),
+        c = crate::db::iso("created_at"),
+        l = crate::db::iso("last_accessed_at"),
+    );
+    Ok(ListPlan {
+        sql,
+        prefix,
+        pattern,
+        limit,
+        offset,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let p = plan(&ListOptions::default()).expect("plan");
+        assert_eq!(p.prefix, "");
+        assert_eq!(p.pattern, "%");
+        assert_eq!((p.limit, p.offset), (100, 0));
+        assert!(p.sql.contains("ORDER BY \"name\" ASC"));
+    }
+
+    #[test]
+    fn options() {
+        let opts: ListOptions = serde_json::from_value(serde_json::json!({
+            "prefix": "folder", "limit": 10, "offset": 5,
+            "sortBy": {"column": "created_at", "order": "desc"}, "search": "a_b"
+        }))
+        .expect("parse");
+        let p = plan(&opts).expect("plan");
+        assert_eq!(p.prefix, "folder/");
+        assert_eq!(p.pattern, "a\\_b%");
+        assert_eq!((p.limit, p.offset), (10, 5));
+        assert!(p
+            .sql
+            .contains("ORDER BY \"created_at\" DESC NULLS FIRST, name"));
+    }
+
+    #[test]
+    fn refuses_unknown_columns() {
+        let opts = ListOptions {
+            sort_by: Some(SortBy {
+                column: Some("name; drop table storage.objects".into()),
+                order: None,
+            }),
+            ..Default::default()
+        };
+        assert!(plan(&opts).is_err());
+        let opts = ListOptions {
+            sort_by: Some(SortBy {
+                column: None,
+                order: Some("sideways".into()),
+            }),
+            ..Default::default()
+        };
+        assert!(plan(&opts).is_err());
+    }
+}

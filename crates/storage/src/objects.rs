@@ -1,0 +1,378 @@
+//! Object metadata endpoints: info, list, remove, move and copy. Each runs in one transaction as
+//! the caller; bytes that a committed change made unreachable are removed after the commit.
+
+use axum::body::Body;
+use axum::response::Response;
+use http::HeaderMap;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::app::{json, typed_body, State};
+use crate::blob::object_key;
+use crate::db::{act_as, iso};
+use crate::error::ApiError;
+use crate::limits::{normalize_key, valid_bucket_name, valid_key};
+use crate::list::{plan, ListOptions};
+use crate::route::Access;
+
+/// The full object row as JSON (`FileObject`), from a row aliased `o`.
+pub fn object_json() -> String {
+    format!(
+        "json_build_object('name', o.name, 'id', o.id, 'bucket_id', o.bucket_id, 'owner', coalesce(o.owner_id, o.owner::text), \
+         'version', o.version, 'updated_at', {}, 'created_at', {}, 'last_accessed_at', {}, \
+         'metadata', o.metadata, 'user_metadata', o.user_metadata)",
+        iso("o.updated_at"),
+        iso("o.created_at"),
+        iso("o.last_accessed_at")
+    )
+}
+
+pub async fn info(
+    state: &State,
+    h: &HeaderMap,
+    bucket: &str,
+    name: &str,
+    access: Access,
+) -> Result<Response, ApiError> {
+    let mut conn = state.db.conn().await?;
+    let tx = conn.transaction().await?;
+    match access {
+        Access::Authenticated => act_as(&tx, &state.caller(h)?).await?,
+        Access::Public => {
+            let public: Option<bool> = tx
+                .query_opt(
+                    "SELECT public FROM storage.buckets WHERE id = $1",
+                    &[&bucket],
+                )
+                .await?
+                .map(|r| r.get::<_, Option<bool>>(0).unwrap_or(false));
+            if public != Some(true) {
+                return Err(ApiError::NoSuchBucket);
+            }
+        }
+    }
+    let sql = format!(
+        "SELECT json_build_object('id', o.id, 'version', o.version, 'name', o.name, 'bucket_id', o.bucket_id, \
+           'size', (o.metadata->>'size')::bigint, 'content_type', o.metadata->>'mimetype', \
+           'cache_control', o.metadata->>'cacheControl', 'etag', o.metadata->>'eTag', \
+           'metadata', coalesce(o.user_metadata, '{{}}'::jsonb), 'last_modified', {}, 'created_at', {}) \
+         FROM storage.objects o WHERE o.bucket_id = $1 AND o.name = $2",
+        iso("o.updated_at"),
+        iso("o.created_at")
+    );
+    let row = tx.query_opt(&sql, &[&bucket, &name]).await?;
+    tx.commit().await?;
+    row.map(|r| json(r.get::<_, Value>(0)))
+        .ok_or(ApiError::NoSuchKey)
+}
+
+pub async fn delete_one(
+    state: &State,
+    h: &HeaderMap,
+    bucket: &str,
+    name: &str,
+) -> Result<Response, ApiError> {
+    let caller = state.caller(h)?;
+    let mut conn = state.db.conn().await?;
+    let tx = conn.transaction().await?;
+    act_as(&tx, &caller).await?;
+    let rows = tx
+        .query(
+            "DELETE FROM storage.objects WHERE bucket_id = $1 AND name = $2 RETURNING version",
+            &[&bucket, &name],
+        )
+        .await?;
+    tx.commit().await?;
+    if rows.is_empty() {
+        return Err(ApiError::NoSuchKey);
+    }
+    remove_versions(state, &rows, 0).await;
+    Ok(json(
+        serde_json::json!({ "message": "Successfully deleted" }),
+    ))
+}
+
+/// Removes the bytes of versions whose rows were deleted (column `col` of `rows`).
+async fn remove_versions(state: &State, rows: &[tokio_postgres::Row], col: usize) {
+    let mut keys = Vec::with_capacity(rows.len());
+    for r in rows {
+        if let Some(v) = r.get::<_, Option<String>>(col) {
+            keys.push(object_key(&v));
+        }
+    }
+    state.blobs.delete_quietly(keys).await;
+}
+
+#[derive(Deserialize)]
+struct Prefixes {
+    prefixes: Vec<String>,
+}
+
+pub async fn delete_many(
+    state: &State,
+    h: &HeaderMap,
+    bucket: &str,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let caller = state.caller(h)?;
+    let Prefixes { prefixes } = typed_body(body).await?;
+    if prefixes.is_empty() || prefixes.len() > 1000 {
+        return Err(ApiError::InvalidRequest(
+            "body/prefixes must contain between 1 and 1000 items".into(),
+        ));
+    }
+    let mut conn = state.db.conn().await?;
+    let tx = conn.transaction().await?;
+    act_as(&tx, &caller).await?;
+    let sql = format!(
+        "DELETE FROM storage.objects o WHERE o.bucket_id = $1 AND o.name = ANY($2) \
+         RETURNING {}, o.version",
+        object_json()
+    );
+    let rows = tx.query(&sql, &[&bucket, &prefixes]).await?;
+    tx.commit().await?;
+    let deleted: Vec<Value> = rows.iter().map(|r| r.get::<_, Value>(0)).collect();
+    remove_versions(state, &rows, 1).await;
+    Ok(json(Value::Array(deleted)))
+}
+
+pub async fn list(
+    state: &State,
+    h: &HeaderMap,
+    bucket: &str,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let caller = state.caller(h)?;
+    let opts: ListOptions = typed_body(body).await?;
+    let p = plan(&opts)?;
+    let mut conn = state.db.conn().await?;
+    let tx = conn.transaction().await?;
+    act_as(&tx, &caller).await?;
+    let row = tx
+        .query_one(
+            &p.sql,
+            &[&bucket, &p.prefix, &p.pattern, &p.limit, &p.offset],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(json(row.get::<_, Value>(0)))
+}
+
+#[derive(Deserialize, Default)]
+struct ListV2Options {
+    prefix: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+    with_delimiter: Option<bool>,
+}
+
+/// `listV2`: names after `cursor` in name order, with folders when `with_delimiter`.
+pub async fn list_v2(
+    state: &State,
+    h: &HeaderMap,
+    bucket: &str,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let caller = state.caller(h)?;
+    let o: ListV2Options = typed_body(body).await?;
+    let prefix = o.prefix.unwrap_or_default();
+    let limit = o.limit.unwrap_or(1000).clamp(1, 1000);
+    let cursor = o.cursor.unwrap_or_default();
+    let delimiter = o.with_delimiter.unwrap_or(false);
+    let mut conn = state.db.conn().await?;
+    let tx = conn.transaction().await?;
+    act_as(&tx, &caller).await?;
+    let sql = format!(
+        "WITH m AS (SELECT o.*, substr(o.name, char_length($2::text) + 1) AS rest FROM storage.objects o \
+           WHERE o.bucket_id = $1 AND starts_with(o.name, $2::text)), \
+         e AS ( \
+           SELECT CASE WHEN $5 AND strpos(rest, '/') > 0 THEN $2 || split_part(rest, '/', 1) || '/' ELSE name END AS key, \
+                  bool_or($5 AND strpos(rest, '/') > 0) AS folder, \
+                  (array_agg({obj}))[1] AS obj \
+           FROM m o GROUP BY 1) \
+         SELECT key, folder, obj FROM e WHERE key COLLATE \"C\" > $3 ORDER BY key COLLATE \"C\" LIMIT $4",
+        obj = object_json()
+    );
+    let rows = tx
+        .query(&sql, &[&bucket, &prefix, &cursor, &(limit + 1), &delimiter])
+        .await?;
+    tx.commit().await?;
+    let has_next = rows.len() as i64 > limit;
+    let mut folders = Vec::new();
+    let mut objects = Vec::new();
+    let mut last = None;
+    for r in rows.iter().take(limit as usize) {
+        let key: String = r.get(0);
+        let folder: bool = r.get(1);
+        if folder {
+            let name = key
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            folders.push(serde_json::json!({ "name": name, "key": key }));
+        } else {
+            let mut obj: Value = r.get(2);
+            if let Some(m) = obj.as_object_mut() {
+                m.insert("key".into(), Value::String(key.clone()));
+            }
+            objects.push(obj);
+        }
+        last = Some(key);
+    }
+    let mut out =
+        serde_json::json!({ "hasNext": has_next, "folders": folders, "objects": objects });
+    if has_next {
+        out["nextCursor"] = Value::from(last);
+    }
+    Ok(json(out))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MoveCopy {
+    bucket_id: String,
+    source_key: String,
+    destination_key: String,
+    destination_bucket: Option<String>,
+}
+
+impl MoveCopy {
+    fn checked(self) -> Result<(String, String, String, String), ApiError> {
+        let dest_bucket = self
+            .destination_bucket
+            .filter(|b| !b.is_empty())
+            .unwrap_or_else(|| self.bucket_id.clone());
+        let src = normalize_key(&self.source_key);
+        let dst = normalize_key(&self.destination_key);
+        for k in [&src, &dst] {
+            if !valid_key(k) {
+                return Err(ApiError::InvalidKey(k.clone()));
+            }
+        }
+        if !valid_bucket_name(&self.bucket_id) || !valid_bucket_name(&dest_bucket) {
+            return Err(ApiError::InvalidBucketName);
+        }
+        Ok((self.bucket_id, src, dest_bucket, dst))
+    }
+}
+
+async fn bucket_exists(
+    tx: &deadpool_postgres::Transaction<'_>,
+    id: &str,
+) -> Result<bool, ApiError> {
+    Ok(tx
+        .query_opt("SELECT 1 FROM storage.buckets WHERE id = $1", &[&id])
+        .await?
+        .is_some())
+}
+
+/// Renames an object: a metadata update only, since bytes are keyed by version.
+pub async fn move_object(state: &State, h: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let caller = state.caller(h)?;
+    let (src_bucket, src, dst_bucket, dst) = typed_body::<MoveCopy>(body).await?.checked()?;
+    let mut conn = state.db.conn().await?;
+    let tx = conn.transaction().await?;
+    if !bucket_exists(&tx, &dst_bucket).await? {
+        return Err(ApiError::NoSuchBucket);
+    }
+    act_as(&tx, &caller).await?;
+    let n = tx
+        .execute(
+            "UPDATE storage.objects SET bucket_id = $3, name = $4, updated_at = now() \
+             WHERE bucket_id = $1 AND name = $2",
+            &[&src_bucket, &src, &dst_bucket, &dst],
+        )
+        .await?;
+    if n == 0 {
+        return Err(ApiError::NoSuchKey);
+    }
+    tx.commit().await?;
+    Ok(json(serde_json::json!({ "message": "Successfully moved" })))
+}
+
+/// Copies an object: a new row (the caller's insert policy decides) pointing at a copy of the
+/// bytes under a fresh version.
+pub async fn copy_object(state: &State, h: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let caller = state.caller(h)?;
+    let upsert = crate::upload::upsert_header(h);
+    let (src_bucket, src, dst_bucket, dst) = typed_body::<MoveCopy>(body).await?.checked()?;
+    let mut conn = state.db.conn().await?;
+    let tx = conn.transaction().await?;
+    if !bucket_exists(&tx, &dst_bucket).await? {
+        return Err(ApiError::NoSuchBucket);
+    }
+    let existing = crate::upload::existing_row(&tx, &dst_bucket, &dst).await?;
+    if existing.is_some() && !upsert {
+        return Err(ApiError::Duplicate);
+    }
+    act_as(&tx, &caller).await?;
+    let source = tx
+        .query_opt(
+            "SELECT version, metadata, user_metadata FROM storage.objects WHERE bucket_id = $1 AND name = $2",
+            &[&src_bucket, &src],
+        )
+        .await?
+        .ok_or(ApiError::NoSuchKey)?;
+    let src_version: Option<String> = source.get(0);
+    let src_version = src_version.ok_or(ApiError::NoSuchKey)?;
+    let metadata: Option<Value> = source.get(1);
+    let user_metadata: Option<Value> = source.get(2);
+    let version = uuid::Uuid::new_v4().simple().to_string();
+    let metadata = metadata.map(|mut m| {
+        if let Some(o) = m.as_object_mut() {
+            o.insert("eTag".into(), Value::String(format!("\"{version}\"")));
+            o.insert(
+                "lastModified".into(),
+                Value::String(crate::upload::now_iso()),
+            );
+        }
+        m
+    });
+    let id = match &existing {
+        Some((id, _)) => {
+            let n = tx
+                .execute(
+                    "UPDATE storage.objects SET version = $3, metadata = $4, user_metadata = $5, owner = $6, \
+                     owner_id = $7, updated_at = now(), last_accessed_at = now() WHERE bucket_id = $1 AND name = $2",
+                    &[&dst_bucket, &dst, &version, &metadata, &user_metadata, &caller.owner_uuid(), &caller.sub()],
+                )
+                .await?;
+            if n == 0 {
+                return Err(ApiError::AccessDenied(
+                    "new row violates row-level security policy".into(),
+                ));
+            }
+            *id
+        }
+        None => {
+            let id = uuid::Uuid::new_v4();
+            tx.execute(
+                "INSERT INTO storage.objects (id, bucket_id, name, owner, owner_id, version, metadata, user_metadata) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[&id, &dst_bucket, &dst, &caller.owner_uuid(), &caller.sub(), &version, &metadata, &user_metadata],
+            )
+            .await?;
+            id
+        }
+    };
+    let new_key = object_key(&version);
+    state
+        .blobs
+        .copy(&object_key(&src_version), &new_key)
+        .await?;
+    if let Err(e) = tx.commit().await {
+        state.blobs.delete_quietly([new_key]).await;
+        return Err(e.into());
+    }
+    if let Some((_, Some(old))) = existing {
+        state.blobs.delete_quietly([object_key(&old)]).await;
+    }
+    Ok(json(serde_json::json!({
+        "Id": id,
+        "Key": format!("{dst_bucket}/{dst}"),
+        "name": dst,
+        "bucket_id": dst_bucket,
+    })))
+}

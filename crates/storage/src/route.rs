@@ -1,0 +1,400 @@
+//! Request routing as pure data: a method and a path (relative to `/storage/v1`) become a
+//! [`Route`]. Object names contain `/`, and static words such as `list`, `sign` or `public`
+//! share positions with bucket ids, so the path is matched by hand, in storage-api's order.
+
+use http::Method;
+
+use crate::error::ApiError;
+use crate::limits::normalize_key;
+
+/// How an object read is authorised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// By the caller's JWT and RLS.
+    Authenticated,
+    /// Without a token, when the bucket is public.
+    Public,
+}
+
+/// Whether an upload may create, replace, or only replace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadMode {
+    /// `POST` without `x-upsert: true`: refuse an existing object.
+    Create,
+    /// `POST` with `x-upsert: true`: create or replace.
+    Upsert,
+    /// `PUT`: replace an existing object.
+    Update,
+}
+
+/// Every storage endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    ListBuckets,
+    CreateBucket,
+    GetBucket(String),
+    UpdateBucket(String),
+    DeleteBucket(String),
+    EmptyBucket(String),
+    Upload {
+        bucket: String,
+        name: String,
+        put: bool,
+    },
+    Download {
+        bucket: String,
+        name: String,
+        access: Access,
+    },
+    Info {
+        bucket: String,
+        name: String,
+        access: Access,
+    },
+    DeleteObject {
+        bucket: String,
+        name: String,
+    },
+    DeleteObjects {
+        bucket: String,
+    },
+    List {
+        bucket: String,
+    },
+    ListV2 {
+        bucket: String,
+    },
+    Move,
+    Copy,
+    SignUrl {
+        bucket: String,
+        name: String,
+    },
+    SignUrls {
+        bucket: String,
+    },
+    SignedDownload {
+        bucket: String,
+        name: String,
+    },
+    SignUploadUrl {
+        bucket: String,
+        name: String,
+    },
+    SignedUpload {
+        bucket: String,
+        name: String,
+    },
+    TusCreate,
+    TusOptions,
+    TusHead(String),
+    TusPatch(String),
+    TusDelete(String),
+}
+
+fn decode(seg: &str) -> Result<String, ApiError> {
+    percent_encoding::percent_decode_str(seg)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| ApiError::InvalidKey(seg.to_string()))
+}
+
+/// `bucket` and the object name from the remaining segments.
+fn bucket_and_name(rest: &[String]) -> Option<(String, String)> {
+    let (bucket, tail) = rest.split_first()?;
+    let name = normalize_key(&tail.join("/"));
+    if bucket.is_empty() || name.is_empty() {
+        return None;
+    }
+    Some((bucket.clone(), name))
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("Route not found".into())
+}
+
+/// Resolves a request. Path segments are percent-decoded.
+pub fn resolve(method: &Method, path: &str) -> Result<Route, ApiError> {
+    let segs: Vec<String> = path
+        .trim_start_matches('/')
+        .split('/')
+        .map(decode)
+        .collect::<Result<_, _>>()?;
+    let s: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let m = method.clone();
+    let get_like = m == Method::GET || m == Method::HEAD;
+    let route = match s.as_slice() {
+        ["bucket"] | ["bucket", ""] if m == Method::GET => Route::ListBuckets,
+        ["bucket"] | ["bucket", ""] if m == Method::POST => Route::CreateBucket,
+        ["bucket", id, "empty"] if m == Method::POST => Route::EmptyBucket(id.to_string()),
+        ["bucket", id] if !id.is_empty() => match m {
+            Method::GET => Route::GetBucket(id.to_string()),
+            Method::PUT => Route::UpdateBucket(id.to_string()),
+            Method::DELETE => Route::DeleteBucket(id.to_string()),
+            _ => return Err(not_found()),
+        },
+        ["upload", "resumable"] | ["upload", "resumable", ""] => match m {
+            Method::POST => Route::TusCreate,
+            Method::OPTIONS => Route::TusOptions,
+            _ => return Err(not_found()),
+        },
+        ["upload", "resumable", id] if !id.is_empty() => match m {
+            Method::HEAD => Route::TusHead(id.to_string()),
+            Method::PATCH => Route::TusPatch(id.to_string()),
+            Method::DELETE => Route::TusDelete(id.to_string()),
+            Method::OPTIONS => Route::TusOptions,
+            _ => return Err(not_found()),
+        },
+        ["object", "move"] if m == Method::POST => Route::Move,
+        ["object", "copy"] if m == Method::POST => Route::Copy,
+        ["object", "list", bucket] if m == Method::POST => Route::List {
+            bucket: bucket.to_string(),
+        },
+        ["object", "list-v2", bucket] if m == Method::POST => Route::ListV2 {
+            bucket: bucket.to_string(),
+        },
+        ["object", "sign", bucket] if m == Method::POST => Route::SignUrls {
+            bucket: bucket.to_string(),
+        },
+        ["object", "sign", ..] if m == Method::POST || get_like => {
+            let (bucket, name) = bucket_and_name(&segs[2..]).ok_or_else(not_found)?;
+            if m == Method::POST {
+                Route::SignUrl { bucket, name }
+            } else {
+                Route::SignedDownload { bucket, name }
+            }
+        }
+        ["object", "upload", "sign", ..] if m == Method::POST || m == Method::PUT => {
+            let (bucket, name) = bucket_and_name(&segs[3..]).ok_or_else(not_found)?;
+            if m == Method::POST {
+                Route::SignUploadUrl { bucket, name }
+            } else {
+                Route::SignedUpload { bucket, name }
+            }
+        }
+        ["object", "info", kind, ..]
+            if get_like && (*kind == "public" || *kind == "authenticated") =>
+        {
+            let (bucket, name) = bucket_and_name(&segs[3..]).ok_or_else(not_found)?;
+            let access = if *kind == "public" {
+                Access::Public
+            } else {
+                Access::Authenticated
+            };
+            Route::Info {
+                bucket,
+                name,
+                access,
+            }
+        }
+        ["object", "info", ..] if get_like => {
+            let (bucket, name) = bucket_and_name(&segs[2..]).ok_or_else(not_found)?;
+            Route::Info {
+                bucket,
+                name,
+                access: Access::Authenticated,
+            }
+        }
+        ["object", "public", ..] if get_like => {
+            let (bucket, name) = bucket_and_name(&segs[2..]).ok_or_else(not_found)?;
+            Route::Download {
+                bucket,
+                name,
+                access: Access::Public,
+            }
+        }
+        ["object", "authenticated", ..] if get_like => {
+            let (bucket, name) = bucket_and_name(&segs[2..]).ok_or_else(not_found)?;
+            Route::Download {
+                bucket,
+                name,
+                access: Access::Authenticated,
+            }
+        }
+        ["object", bucket] | ["object", bucket, ""] if m == Method::DELETE => {
+            Route::DeleteObjects {
+                bucket: bucket.to_string(),
+            }
+        }
+        ["object", ..] => {
+            let (bucket, name) = bucket_and_name(&segs[1..]).ok_or_else(not_found)?;
+            match m {
+                Method::GET | Method::HEAD => Route::Download {
+                    bucket,
+                    name,
+                    access: Access::Authenticated,
+                },
+                Method::POST => Route::Upload {
+                    bucket,
+                    name,
+                    put: false,
+                },
+                Method::PUT => Route::Upload {
+                    bucket,
+                    name,
+                    put: true,
+                },
+                Method::DELETE => Route::DeleteObject { bucket, name },
+                _ => return Err(not_found()),
+            }
+        }
+        _ => return Err(not_found()),
+    };
+    Ok(route)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(m: Method, p: &str) -> Route {
+        resolve(&m, p).unwrap_or_else(|e| panic!("{m} {p}: {e}"))
+    }
+
+    #[test]
+    fn buckets() {
+        assert_eq!(r(Method::GET, "/bucket"), Route::ListBuckets);
+        assert_eq!(r(Method::POST, "/bucket"), Route::CreateBucket);
+        assert_eq!(r(Method::GET, "/bucket/av"), Route::GetBucket("av".into()));
+        assert_eq!(
+            r(Method::PUT, "/bucket/av"),
+            Route::UpdateBucket("av".into())
+        );
+        assert_eq!(
+            r(Method::DELETE, "/bucket/av"),
+            Route::DeleteBucket("av".into())
+        );
+        assert_eq!(
+            r(Method::POST, "/bucket/av/empty"),
+            Route::EmptyBucket("av".into())
+        );
+    }
+
+    #[test]
+    fn objects() {
+        assert_eq!(
+            r(Method::POST, "/object/av/folder/a%20b.png"),
+            Route::Upload {
+                bucket: "av".into(),
+                name: "folder/a b.png".into(),
+                put: false
+            }
+        );
+        assert_eq!(
+            r(Method::PUT, "/object/av//x/"),
+            Route::Upload {
+                bucket: "av".into(),
+                name: "x".into(),
+                put: true
+            }
+        );
+        assert_eq!(
+            r(Method::GET, "/object/public/av/a.png"),
+            Route::Download {
+                bucket: "av".into(),
+                name: "a.png".into(),
+                access: Access::Public
+            }
+        );
+        assert_eq!(
+            r(Method::HEAD, "/object/authenticated/av/a.png"),
+            Route::Download {
+                bucket: "av".into(),
+                name: "a.png".into(),
+                access: Access::Authenticated
+            }
+        );
+        assert_eq!(
+            r(Method::GET, "/object/info/av/f/a.png"),
+            Route::Info {
+                bucket: "av".into(),
+                name: "f/a.png".into(),
+                access: Access::Authenticated
+            }
+        );
+        assert_eq!(
+            r(Method::GET, "/object/info/public/av/a.png"),
+            Route::Info {
+                bucket: "av".into(),
+                name: "a.png".into(),
+                access: Access::Public
+            }
+        );
+        assert_eq!(
+            r(Method::DELETE, "/object/av"),
+            Route::DeleteObjects {
+                bucket: "av".into()
+            }
+        );
+        assert_eq!(
+            r(Method::DELETE, "/object/av/a.png"),
+            Route::DeleteObject {
+                bucket: "av".into(),
+                name: "a.png".into()
+            }
+        );
+        assert_eq!(
+            r(Method::POST, "/object/list/av"),
+            Route::List {
+                bucket: "av".into()
+            }
+        );
+        assert_eq!(r(Method::POST, "/object/move"), Route::Move);
+        assert_eq!(r(Method::POST, "/object/copy"), Route::Copy);
+    }
+
+    #[test]
+    fn signing() {
+        assert_eq!(
+            r(Method::POST, "/object/sign/av"),
+            Route::SignUrls {
+                bucket: "av".into()
+            }
+        );
+        assert_eq!(
+            r(Method::POST, "/object/sign/av/f/a b.png"),
+            Route::SignUrl {
+                bucket: "av".into(),
+                name: "f/a b.png".into()
+            }
+        );
+        assert_eq!(
+            r(Method::GET, "/object/sign/av/f/a%20b.png"),
+            Route::SignedDownload {
+                bucket: "av".into(),
+                name: "f/a b.png".into()
+            }
+        );
+        assert_eq!(
+            r(Method::POST, "/object/upload/sign/av/d.png"),
+            Route::SignUploadUrl {
+                bucket: "av".into(),
+                name: "d.png".into()
+            }
+        );
+        assert_eq!(
+            r(Method::PUT, "/object/upload/sign/av/d.png"),
+            Route::SignedUpload {
+                bucket: "av".into(),
+                name: "d.png".into()
+            }
+        );
+    }
+
+    #[test]
+    fn tus_and_unknown() {
+        assert_eq!(r(Method::POST, "/upload/resumable"), Route::TusCreate);
+        assert_eq!(
+            r(Method::PATCH, "/upload/resumable/abc"),
+            Route::TusPatch("abc".into())
+        );
+        assert_eq!(
+            r(Method::HEAD, "/upload/resumable/abc"),
+            Route::TusHead("abc".into())
+        );
+        assert!(resolve(&Method::GET, "/nowhere").is_err());
+        assert!(resolve(&Method::GET, "/object/av").is_err());
+        assert!(resolve(&Method::GET, "/object/av/%ff").is_err());
+        assert!(resolve(&Method::PATCH, "/object/av/a.png").is_err());
+    }
+}

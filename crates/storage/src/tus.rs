@@ -1,0 +1,389 @@
+//! Resumable uploads over TUS 1.0.0 (`/upload/resumable`), as Supabase serves them to
+//! tus-js-client: creation (with `Upload-Metadata` naming `bucketName`, `objectName`,
+//! `contentType`, `cacheControl`, `metadata`), creation-with-upload, `HEAD` for the offset,
+//! `PATCH` to append, and termination.
+//!
+//! Nodes keep no state: an upload is a description (`uploads/<id>/info`) and one key per
+//! appended chunk (`uploads/<id>/p<offset>`) in the shared store, so any node can continue it.
+//! When the last byte arrives the chunks stream, in order, through the ordinary upload path
+//! (RLS check, limits, versioned key, commit) and are then removed.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::response::Response;
+use base64::Engine;
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use object_store::path::Path;
+use serde::{Deserialize, Serialize};
+
+use crate::app::State;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::limits::{normalize_key, valid_bucket_name, valid_key};
+use crate::route::UploadMode;
+use crate::upload::{cache_control_value, probe, store, upsert_header, Incoming, Target};
+
+/// What an upload was created for.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UploadInfo {
+    pub bucket: String,
+    pub name: String,
+    pub content_type: String,
+    pub cache_control: String,
+    pub user_metadata: Option<serde_json::Value>,
+    pub length: u64,
+    pub upsert: bool,
+    /// `sub` of the creator; only the same subject may continue the upload.
+    pub owner: Option<String>,
+}
+
+fn tus_err(status: u16, message: &str) -> ApiError {
+    ApiError::Tus {
+        status,
+        message: message.to_string(),
+    }
+}
+
+/// Parses `Upload-Metadata`: `key base64,key base64,key`.
+pub fn parse_metadata(h: &str) -> Result<HashMap<String, String>, ApiError> {
+    let mut out = HashMap::new();
+    for pair in h.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once(' ').unwrap_or((pair, ""));
+        let v = base64::engine::general_purpose::STANDARD
+            .decode(v.trim())
+            .map_err(|_| tus_err(400, "Upload-Metadata is invalid"))?;
+        let v = String::from_utf8(v).map_err(|_| tus_err(400, "Upload-Metadata is invalid"))?;
+        out.insert(k.to_string(), v);
+    }
+    Ok(out)
+}
+
+fn info_key(id: &str) -> Path {
+    Path::from(format!("uploads/{id}/info"))
+}
+
+fn part_key(id: &str, offset: u64) -> Path {
+    Path::from(format!("uploads/{id}/p{offset:020}"))
+}
+
+fn valid_id(id: &str) -> bool {
+    uuid::Uuid::parse_str(id).is_ok()
+}
+
+fn tus_response(status: StatusCode) -> Response {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert("tus-resumable", HeaderValue::from_static("1.0.0"));
+    r
+}
+
+/// `OPTIONS`: what this server supports.
+pub fn options() -> Response {
+    let mut r = tus_response(StatusCode::NO_CONTENT);
+    let h = r.headers_mut();
+    h.insert("tus-version", HeaderValue::from_static("1.0.0"));
+    h.insert(
+        "tus-extension",
+        HeaderValue::from_static("creation,creation-with-upload,termination"),
+    );
+    r
+}
+
+fn header_u64(h: &HeaderMap, name: &str) -> Option<u64> {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// `POST /upload/resumable`.
+pub async fn create(
+    state: &State,
+    h: &HeaderMap,
+    base_path: &str,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let caller = state.caller(h)?;
+    let length = header_u64(h, "upload-length")
+        .ok_or_else(|| tus_err(400, "Upload-Length or Upload-Defer-Length header required"))?;
+    let meta = parse_metadata(
+        h.get("upload-metadata")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+    )?;
+    let bucket = meta
+        .get("bucketName")
+        .cloned()
+        .ok_or_else(|| ApiError::MissingParameter("bucketName".into()))?;
+    let name = normalize_key(
+        meta.get("objectName")
+            .ok_or_else(|| ApiError::MissingParameter("objectName".into()))?,
+    );
+    if !valid_bucket_name(&bucket) {
+        return Err(ApiError::InvalidBucketName);
+    }
+    if !valid_key(&name) {
+        return Err(ApiError::InvalidKey(name));
+    }
+    let user_metadata = meta
+        .get("metadata")
+        .map(|m| {
+            serde_json::from_str(m).map_err(|_| ApiError::InvalidRequest("Invalid metadata".into()))
+        })
+        .transpose()?;
+    let info = UploadInfo {
+        content_type: meta
+            .get("contentType")
+            .cloned()
+            .unwrap_or_else(|| "application/octet-stream".into()),
+        cache_control: meta
+            .get("cacheControl")
+            .map(|c| cache_control_value(c))
+            .unwrap_or_else(|| "no-cache".into()),
+        user_metadata,
+        length,
+        upsert: upsert_header(h),
+        owner: caller.sub().map(str::to_string),
+        bucket,
+        name,
+    };
+    probe(
+        state,
+        &target(&caller, &info),
+        Some((&info.content_type, info.length)),
+    )
+    .await?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let bytes = serde_json::to_vec(&info).map_err(|e| ApiError::Internal(e.to_string()))?;
+    state
+        .blobs
+        .put_small(&info_key(&id), Bytes::from(bytes))
+        .await?;
+
+    let location = format!("{}/{id}", base_path.trim_end_matches('/'));
+    let has_body = h
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/offset+octet-stream"));
+    let offset = if has_body {
+        append(state, &caller, &id, &info, 0, body).await?
+    } else {
+        0
+    };
+    let mut r = tus_response(StatusCode::CREATED);
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        r.headers_mut().insert(http::header::LOCATION, v);
+    }
+    r.headers_mut()
+        .insert("upload-offset", HeaderValue::from(offset));
+    Ok(r)
+}
+
+fn target<'a>(caller: &'a Caller, info: &'a UploadInfo) -> Target<'a> {
+    Target {
+        bucket: &info.bucket,
+        name: &info.name,
+        caller: Some(caller),
+        owner: info.owner.clone(),
+        mode: if info.upsert {
+            UploadMode::Upsert
+        } else {
+            UploadMode::Create
+        },
+    }
+}
+
+/// The upload's description, visible only to the subject who created it.
+async fn load(state: &State, caller: &Caller, id: &str) -> Result<UploadInfo, ApiError> {
+    if !valid_id(id) {
+        return Err(ApiError::NoSuchUpload);
+    }
+    let raw = state
+        .blobs
+        .get_small(&info_key(id))
+        .await
+        .map_err(|e| match e {
+            ApiError::NoSuchKey => ApiError::NoSuchUpload,
+            other => other,
+        })?;
+    let info: UploadInfo =
+        serde_json::from_slice(&raw).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if info.owner.as_deref() != caller.sub() {
+        return Err(ApiError::NoSuchUpload);
+    }
+    Ok(info)
+}
+
+/// Stored chunks in order, stopping at the first gap; and the offset they reach.
+async fn chunks(state: &State, id: &str) -> Result<(Vec<(u64, Path)>, u64), ApiError> {
+    let mut parts: Vec<(u64, Path, u64)> = state
+        .blobs
+        .list(&Path::from(format!("uploads/{id}")))
+        .await?
+        .into_iter()
+        .filter_map(|m| {
+            let file = m.location.filename()?.to_string();
+            let off = file.strip_prefix('p')?.parse::<u64>().ok()?;
+            Some((off, m.location, m.size))
+        })
+        .collect();
+    parts.sort_by_key(|p| p.0);
+    let mut offset = 0;
+    let mut out = Vec::new();
+    for (off, path, size) in parts {
+        if off != offset {
+            break;
+        }
+        offset += size;
+        out.push((off, path));
+    }
+    Ok((out, offset))
+}
+
+/// `HEAD /upload/resumable/{id}`.
+pub async fn head(state: &State, h: &HeaderMap, id: &str) -> Result<Response, ApiError> {
+    let caller = state.caller(h)?;
+    let info = load(state, &caller, id).await?;
+    let (_, offset) = chunks(state, id).await?;
+    let mut r = tus_response(StatusCode::OK);
+    let hs = r.headers_mut();
+    hs.insert("upload-offset", HeaderValue::from(offset));
+    hs.insert("upload-length", HeaderValue::from(info.length));
+    hs.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    Ok(r)
+}
+
+/// `PATCH /upload/resumable/{id}`.
+pub async fn patch(
+    state: &State,
+    h: &HeaderMap,
+    id: &str,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let caller = state.caller(h)?;
+    let ct_ok = h
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/offset+octet-stream"));
+    if !ct_ok {
+        return Err(tus_err(
+            415,
+            "Content-Type must be application/offset+octet-stream",
+        ));
+    }
+    let claimed = header_u64(h, "upload-offset")
+        .ok_or_else(|| tus_err(400, "Upload-Offset header required"))?;
+    let info = load(state, &caller, id).await?;
+    let offset = append(state, &caller, id, &info, claimed, body).await?;
+    let mut r = tus_response(StatusCode::NO_CONTENT);
+    r.headers_mut()
+        .insert("upload-offset", HeaderValue::from(offset));
+    Ok(r)
+}
+
+/// Appends a chunk at `claimed`; completes the upload when it is whole. Returns the new offset.
+async fn append(
+    state: &State,
+    caller: &Caller,
+    id: &str,
+    info: &UploadInfo,
+    claimed: u64,
+    body: Body,
+) -> Result<u64, ApiError> {
+    let (_, offset) = chunks(state, id).await?;
+    if claimed != offset {
+        return Err(tus_err(409, "Upload-Offset conflict"));
+    }
+    let remaining = info.length.saturating_sub(offset);
+    let stream = body
+        .into_data_stream()
+        .map_err(|e| ApiError::InvalidRequest(format!("request body: {e}")));
+    let n = if remaining == 0 {
+        0
+    } else {
+        state
+            .blobs
+            .write(&part_key(id, offset), stream, remaining)
+            .await
+            .map_err(|e| match e {
+                ApiError::EntityTooLarge => tus_err(413, "Maximum size exceeded"),
+                other => other,
+            })?
+    };
+    let new_offset = offset + n;
+    if new_offset == info.length {
+        finish(state, caller, id, info).await?;
+    }
+    Ok(new_offset)
+}
+
+/// Streams the chunks, in order, through the ordinary upload path, then removes them.
+async fn finish(
+    state: &State,
+    caller: &Caller,
+    id: &str,
+    info: &UploadInfo,
+) -> Result<(), ApiError> {
+    let (parts, _) = chunks(state, id).await?;
+    let blobs = state.blobs.clone();
+    let paths: Vec<Path> = parts.iter().map(|(_, p)| p.clone()).collect();
+    let stream = futures::stream::iter(paths.clone())
+        .then(move |p| {
+            let blobs = blobs.clone();
+            async move { blobs.read(&p, None).await }
+        })
+        .map_ok(|d| {
+            d.stream
+                .map_err(|e| ApiError::Internal(format!("read chunk: {e}")))
+        })
+        .try_flatten()
+        .boxed();
+    let inc = Incoming {
+        content_type: info.content_type.clone(),
+        cache_control: info.cache_control.clone(),
+        user_metadata: info.user_metadata.clone(),
+        content_length: Some(info.length),
+        stream,
+    };
+    store(state, &target(caller, info), inc).await?;
+    let mut all = paths;
+    all.push(info_key(id));
+    state.blobs.delete_quietly(all).await;
+    Ok(())
+}
+
+/// `DELETE /upload/resumable/{id}`.
+pub async fn delete(state: &State, h: &HeaderMap, id: &str) -> Result<Response, ApiError> {
+    let caller = state.caller(h)?;
+    load(state, &caller, id).await?;
+    let (parts, _) = chunks(state, id).await?;
+    let mut all: Vec<Path> = parts.into_iter().map(|(_, p)| p).collect();
+    all.push(info_key(id));
+    state.blobs.delete_quietly(all).await;
+    Ok(tus_response(StatusCode::NO_CONTENT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_header() {
+        let b = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let h = format!("bucketName {},objectName {},empty", b("av"), b("u/a.png"));
+        let m = parse_metadata(&h).expect("parse");
+        assert_eq!(m["bucketName"], "av");
+        assert_eq!(m["objectName"], "u/a.png");
+        assert_eq!(m["empty"], "");
+        assert!(parse_metadata("bucketName !!!").is_err());
+        assert_eq!(part_key("x", 5).as_ref(), "uploads/x/p00000000000000000005");
+        assert!(valid_id("8b8c6a4e-3c8d-4e5f-9a0b-1c2d3e4f5a6b"));
+        assert!(!valid_id("../etc"));
+    }
+}
