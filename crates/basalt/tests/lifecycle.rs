@@ -89,6 +89,21 @@ fn restart_reuses_the_cluster_and_applies_nothing_new() {
     let (port, db_port) = (free_port(), free_port());
 
     let child = start(dir.path(), port, db_port);
+    // pg_cron is preloaded when installed, so Supabase migrations that create it work.
+    if std::path::Path::new("/usr/share/postgresql/15/extension/pg_cron.control").exists() {
+        let url = format!("postgresql://postgres:postgres@127.0.0.1:{db_port}/postgres");
+        let out = Command::new("psql")
+            .args([url.as_str(), "-Atc", "create extension if not exists pg_cron; select cron.schedule('n', '0 3 * * *', 'select 1')"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        eprintln!("pg_cron not installed: preload not checked");
+    }
     let first = stop(child);
     assert!(first.contains("Applied migration 0001"), "{first}");
     assert!(first.contains("Seeded data"), "{first}");
@@ -103,6 +118,25 @@ fn restart_reuses_the_cluster_and_applies_nothing_new() {
         !second.contains("Seeded data"),
         "the seed runs only on first start: {second}"
     );
+
+    // A stale postmaster.pid (crash) naming a process that is gone is cleared.
+    std::fs::write(&pid_file, "999999\n/nonexistent\n").unwrap();
+    let child = start(dir.path(), port, db_port);
+    stop(child);
+
+    // basalt killed with SIGKILL leaves its Postgres running; the next start takes it over.
+    let child = start(dir.path(), port, db_port);
+    let Running {
+        mut child,
+        stderr,
+        stdout,
+    } = child;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _ = (stderr.join(), stdout.join());
+    assert!(pid_file.exists(), "the orphaned postgres is still running");
+    let child = start(dir.path(), port, db_port);
+    stop(child);
 
     // A busy Postgres port: one line, non-zero exit, the cluster's data untouched.
     let busy = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
