@@ -128,8 +128,12 @@ impl Keys {
                 }));
                 if field("d").is_some() && signer.is_none() {
                     use p256::pkcs8::EncodePrivateKey;
-                    let secret = p256::SecretKey::from_jwk_str(&jwk.to_string())
-                        .map_err(|e| bad(e.to_string()))?;
+                    // Only the key's own members: the parser refuses `kid`, `alg` and friends.
+                    let bare = serde_json::json!({
+                        "kty": "EC", "crv": "P-256", "x": x, "y": y, "d": field("d"),
+                    });
+                    let secret = p256::SecretKey::from_jwk_str(&bare.to_string())
+                        .map_err(|e| bad(format!("private key: {e}")))?;
                     let der = secret.to_pkcs8_der().map_err(|e| bad(e.to_string()))?;
                     *signer = Some(Signing::Asymmetric {
                         alg: Algorithm::ES256,

@@ -1,0 +1,586 @@
+//! The core supabase-js flows against a real database: sign-up, password sign-in, refresh with
+//! rotation, the user endpoints, logout, settings, health and the admin users API.
+
+mod common;
+
+use common::*;
+use reqwest::Method;
+use serde_json::json;
+
+#[tokio::test]
+async fn signup_with_autoconfirm_returns_a_session_and_the_user() {
+    let a = start(|_| {}).await;
+    let r = a
+        .post(
+            "/signup",
+            json!({"email": "Ann@Example.com", "password": "secret123", "data": {"name": "Ann"}, "gotrue_meta_security": {}, "code_challenge": null, "code_challenge_method": null}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let b = &r.body;
+    assert_eq!(b["token_type"], "bearer");
+    assert_eq!(b["expires_in"], 3600);
+    assert!(b["expires_at"].as_i64().unwrap() > chrono::Utc::now().timestamp());
+    assert!(b["refresh_token"].as_str().unwrap().len() >= 12);
+    let user = &b["user"];
+    assert_eq!(user["email"], "ann@example.com");
+    assert_eq!(user["aud"], "authenticated");
+    assert_eq!(user["role"], "authenticated");
+    assert_eq!(user["user_metadata"]["name"], "Ann");
+    assert_eq!(
+        user["app_metadata"],
+        json!({"provider": "email", "providers": ["email"]})
+    );
+    assert_eq!(user["identities"][0]["provider"], "email");
+    assert_eq!(
+        user["identities"][0]["identity_data"]["email_verified"],
+        true
+    );
+    assert!(user["email_confirmed_at"].is_string());
+    assert_eq!(user["is_anonymous"], false);
+
+    let claims = claims_of(b["access_token"].as_str().unwrap());
+    assert_eq!(claims["sub"], user["id"]);
+    assert_eq!(claims["role"], "authenticated");
+    assert_eq!(claims["aud"], "authenticated");
+    assert_eq!(claims["aal"], "aal1");
+    assert_eq!(claims["email"], "ann@example.com");
+    assert_eq!(claims["amr"][0]["method"], "password");
+    assert_eq!(claims["iss"], "http://127.0.0.1:54321/auth/v1");
+    assert_eq!(claims["is_anonymous"], false);
+    assert!(claims["session_id"].is_string());
+
+    let me = a.get_as("/user", b["access_token"].as_str().unwrap()).await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.body["id"], user["id"]);
+
+    // Signing up again is refused while autoconfirm is on.
+    let again = a.signup("ann@example.com", "secret123").await;
+    assert_eq!(again.status, 422);
+    assert_eq!(again.body["code"], "user_already_exists");
+}
+
+#[tokio::test]
+async fn password_sign_in_and_wrong_passwords() {
+    let a = start(|_| {}).await;
+    assert_eq!(
+        a.signup("bob@example.com", "correct-horse").await.status,
+        200
+    );
+    let ok = a.sign_in("BOB@example.com", "correct-horse").await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert!(ok.body["access_token"].is_string());
+    assert!(ok.body["user"]["last_sign_in_at"].is_string());
+    assert!(ok.body.get("weak_password").is_none());
+
+    let bad = a.sign_in("bob@example.com", "wrong-horse").await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(
+        bad.body,
+        json!({"code": "invalid_credentials", "message": "Invalid login credentials"})
+    );
+    assert_eq!(
+        bad.headers.get("x-supabase-api-version").unwrap(),
+        "2024-01-01"
+    );
+    let unknown = a.sign_in("nobody@example.com", "whatever").await;
+    assert_eq!(unknown.status, 400);
+    assert_eq!(unknown.body["code"], "invalid_credentials");
+
+    // Without the version header: the older error shape.
+    let res = a
+        .http
+        .post(format!("{}/token?grant_type=password", a.server.url))
+        .json(&json!({"email": "bob@example.com", "password": "nope-nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get("x-supabase-api-version").is_none());
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"code": 400, "error_code": "invalid_credentials", "msg": "Invalid login credentials"})
+    );
+}
+
+#[tokio::test]
+async fn weak_passwords_and_bad_signups() {
+    let a = start(|c| c.password.min_length = 8).await;
+    let weak = a.signup("c@example.com", "short").await;
+    assert_eq!(weak.status, 422);
+    assert_eq!(weak.body["code"], "weak_password");
+    assert_eq!(weak.body["weak_password"]["reasons"], json!(["length"]));
+    assert_eq!(
+        weak.body["message"],
+        "Password should be at least 8 characters."
+    );
+    let long = a.signup("c@example.com", &"x".repeat(73)).await;
+    assert_eq!(long.status, 400);
+    assert_eq!(long.body["code"], "validation_failed");
+    let bad_email = a.signup("not-an-email", "long-enough").await;
+    assert_eq!(bad_email.status, 400);
+    assert_eq!(bad_email.body["code"], "validation_failed");
+    let no_password = a.post("/signup", json!({"email": "d@example.com"})).await;
+    assert_eq!(no_password.status, 400);
+    assert_eq!(
+        no_password.body["message"],
+        "Signup requires a valid password"
+    );
+    let phone = a
+        .post(
+            "/signup",
+            json!({"phone": "+15555550100", "password": "long-enough", "channel": "sms"}),
+        )
+        .await;
+    assert_eq!(phone.status, 400);
+    assert_eq!(phone.body["code"], "phone_provider_disabled");
+}
+
+#[tokio::test]
+async fn signups_can_be_disabled() {
+    let a = start(|c| c.disable_signup = true).await;
+    let r = a.signup("e@example.com", "long-enough").await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.body["code"], "signup_disabled");
+    let s = a.get_as("/settings", &a.anon.clone()).await;
+    assert_eq!(s.body["disable_signup"], true);
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_tolerates_a_quick_retry() {
+    let a = start(|_| {}).await;
+    let s = a.signup("f@example.com", "long-enough").await.body;
+    let rt0 = s["refresh_token"].as_str().unwrap().to_string();
+    let r1 = a
+        .post(
+            "/token?grant_type=refresh_token",
+            json!({"refresh_token": rt0}),
+        )
+        .await;
+    assert_eq!(r1.status, 200, "{}", r1.body);
+    let rt1 = r1.body["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(rt0, rt1);
+    assert_eq!(
+        claims_of(r1.body["access_token"].as_str().unwrap())["session_id"],
+        claims_of(s["access_token"].as_str().unwrap())["session_id"]
+    );
+    // A second tab refreshing with the old token within the reuse interval gets the same child.
+    let again = a
+        .post(
+            "/token?grant_type=refresh_token",
+            json!({"refresh_token": rt0}),
+        )
+        .await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["refresh_token"], rt1.as_str());
+    // The child keeps working.
+    let r2 = a
+        .post(
+            "/token?grant_type=refresh_token",
+            json!({"refresh_token": rt1}),
+        )
+        .await;
+    assert_eq!(r2.status, 200);
+    let missing = a
+        .post(
+            "/token?grant_type=refresh_token",
+            json!({"refresh_token": "nope"}),
+        )
+        .await;
+    assert_eq!(missing.status, 400);
+    assert_eq!(missing.body["code"], "refresh_token_not_found");
+    assert_eq!(
+        missing.body["message"],
+        "Invalid Refresh Token: Refresh Token Not Found"
+    );
+}
+
+#[tokio::test]
+async fn refresh_token_reuse_past_the_interval_revokes_the_session() {
+    let a = start(|c| c.refresh.reuse_interval = 0).await;
+    let s = a.signup("g@example.com", "long-enough").await.body;
+    let rt0 = s["refresh_token"].as_str().unwrap().to_string();
+    let r1 = a
+        .post(
+            "/token?grant_type=refresh_token",
+            json!({"refresh_token": rt0}),
+        )
+        .await;
+    let rt1 = r1.body["refresh_token"].as_str().unwrap().to_string();
+    let reuse = a
+        .post(
+            "/token?grant_type=refresh_token",
+            json!({"refresh_token": rt0}),
+        )
+        .await;
+    assert_eq!(reuse.status, 400);
+    assert_eq!(reuse.body["code"], "refresh_token_already_used");
+    // The whole family is gone: the legitimate child no longer works either.
+    let child = a
+        .post(
+            "/token?grant_type=refresh_token",
+            json!({"refresh_token": rt1}),
+        )
+        .await;
+    assert_eq!(child.status, 400);
+    assert_eq!(child.body["code"], "refresh_token_already_used");
+}
+
+#[tokio::test]
+async fn update_user_metadata_password_and_email() {
+    let a = start(|_| {}).await;
+    let s = a.signup("h@example.com", "first-password").await.body;
+    let token = s["access_token"].as_str().unwrap().to_string();
+    let r = a
+        .call(Method::PUT, "/user", &token, Some(json!({"data": {"name": "H", "drop": null}, "code_challenge": null, "code_challenge_method": null})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["user_metadata"], json!({"name": "H"}));
+
+    let same = a
+        .call(
+            Method::PUT,
+            "/user",
+            &token,
+            Some(json!({"password": "first-password"})),
+        )
+        .await;
+    assert_eq!(same.status, 422);
+    assert_eq!(same.body["code"], "same_password");
+    let weak = a
+        .call(Method::PUT, "/user", &token, Some(json!({"password": "x"})))
+        .await;
+    assert_eq!(weak.body["code"], "weak_password");
+    let pw = a
+        .call(
+            Method::PUT,
+            "/user",
+            &token,
+            Some(json!({"password": "second-password"})),
+        )
+        .await;
+    assert_eq!(pw.status, 200);
+    assert_eq!(
+        a.sign_in("h@example.com", "first-password").await.status,
+        400
+    );
+    assert_eq!(
+        a.sign_in("h@example.com", "second-password").await.status,
+        200
+    );
+
+    // Autoconfirm: the email changes at once.
+    let em = a
+        .call(
+            Method::PUT,
+            "/user",
+            &token,
+            Some(json!({"email": "h2@example.com"})),
+        )
+        .await;
+    assert_eq!(em.status, 200, "{}", em.body);
+    assert_eq!(em.body["email"], "h2@example.com");
+    assert_eq!(
+        a.sign_in("h2@example.com", "second-password").await.status,
+        200
+    );
+    // Taken addresses are refused.
+    a.signup("taken@example.com", "long-enough").await;
+    let taken = a
+        .call(
+            Method::PUT,
+            "/user",
+            &token,
+            Some(json!({"email": "taken@example.com"})),
+        )
+        .await;
+    assert_eq!(taken.status, 422);
+    assert_eq!(taken.body["code"], "email_exists");
+    let admin_only = a
+        .call(
+            Method::PUT,
+            "/user",
+            &token,
+            Some(json!({"app_metadata": {"role": "x"}})),
+        )
+        .await;
+    assert_eq!(admin_only.status, 403);
+}
+
+#[tokio::test]
+async fn logout_scopes() {
+    let a = start(|_| {}).await;
+    a.signup("i@example.com", "long-enough").await;
+    let s1 = a.sign_in("i@example.com", "long-enough").await.body;
+    let s2 = a.sign_in("i@example.com", "long-enough").await.body;
+    let s3 = a.sign_in("i@example.com", "long-enough").await.body;
+    let t = |s: &serde_json::Value| s["access_token"].as_str().unwrap().to_string();
+    let bad = a
+        .call(Method::POST, "/logout?scope=everything", &t(&s1), None)
+        .await;
+    assert_eq!(bad.status, 400);
+    // others: s1 stays, s2 and s3 go.
+    let r = a
+        .call(Method::POST, "/logout?scope=others", &t(&s1), None)
+        .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(a.get_as("/user", &t(&s1)).await.status, 200);
+    let gone = a.get_as("/user", &t(&s2)).await;
+    assert_eq!(gone.status, 403);
+    assert_eq!(gone.body["code"], "session_not_found");
+    let refresh3 = a
+        .post(
+            "/token?grant_type=refresh_token",
+            json!({"refresh_token": s3["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(refresh3.status, 400);
+    // local: only s1's session.
+    let s4 = a.sign_in("i@example.com", "long-enough").await.body;
+    assert_eq!(
+        a.call(Method::POST, "/logout?scope=local", &t(&s1), None)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(a.get_as("/user", &t(&s1)).await.status, 403);
+    assert_eq!(a.get_as("/user", &t(&s4)).await.status, 200);
+    // global (default): everything.
+    let s5 = a.sign_in("i@example.com", "long-enough").await.body;
+    assert_eq!(
+        a.call(Method::POST, "/logout", &t(&s4), None).await.status,
+        204
+    );
+    assert_eq!(a.get_as("/user", &t(&s5)).await.status, 403);
+}
+
+#[tokio::test]
+async fn settings_health_and_unknown_paths() {
+    let a = start(|c| c.anonymous_enabled = true).await;
+    let anon = a.anon.clone();
+    let s = a.get_as("/settings", &anon).await;
+    assert_eq!(s.status, 200);
+    assert_eq!(s.body["external"]["email"], true);
+    assert_eq!(s.body["external"]["anonymous_users"], true);
+    assert_eq!(s.body["external"]["github"], false);
+    assert_eq!(s.body["mailer_autoconfirm"], true);
+    let h = a.get_as("/health", &anon).await;
+    assert_eq!(h.status, 200);
+    assert!(h.body["version"].is_string());
+    let nf = a.get_as("/nope", &anon).await;
+    assert_eq!(nf.status, 404);
+    assert_eq!(nf.body["code"], "not_found");
+    let m = a.call(Method::DELETE, "/signup", &anon, None).await;
+    assert_eq!(m.status, 405);
+    let jwks = a.get_as("/.well-known/jwks.json", &anon).await;
+    assert_eq!(jwks.body, json!({"keys": []}));
+}
+
+#[tokio::test]
+async fn admin_users_api() {
+    let a = start(|_| {}).await;
+    let service = a.service.clone();
+    let anon = a.anon.clone();
+    // Not for the anon key or users.
+    let denied = a.get_as("/admin/users", &anon).await;
+    assert_eq!(denied.status, 403);
+    assert_eq!(denied.body["code"], "not_admin");
+    let user_token = a.signup("j@example.com", "long-enough").await.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(a.get_as("/admin/users", &user_token).await.status, 403);
+
+    let created = a
+        .call(
+            Method::POST,
+            "/admin/users",
+            &service,
+            Some(json!({"email": "k@example.com", "password": "long-enough", "email_confirm": true, "user_metadata": {"a": 1}, "app_metadata": {"plan": "pro"}})),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    assert_eq!(created.body["user_metadata"], json!({"a": 1}));
+    assert_eq!(created.body["app_metadata"]["plan"], "pro");
+    assert_eq!(created.body["app_metadata"]["provider"], "email");
+    assert_eq!(a.sign_in("k@example.com", "long-enough").await.status, 200);
+    let dup = a
+        .call(
+            Method::POST,
+            "/admin/users",
+            &service,
+            Some(json!({"email": "k@example.com"})),
+        )
+        .await;
+    assert_eq!(dup.status, 422);
+    assert_eq!(dup.body["code"], "email_exists");
+    for n in 0..3 {
+        a.call(
+            Method::POST,
+            "/admin/users",
+            &service,
+            Some(json!({"email": format!("p{n}@example.com")})),
+        )
+        .await;
+    }
+
+    let page = a.get_as("/admin/users?page=1&per_page=2", &service).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.body["aud"], "authenticated");
+    assert_eq!(page.body["users"].as_array().unwrap().len(), 2);
+    assert_eq!(page.headers.get("x-total-count").unwrap(), "5");
+    assert_eq!(
+        page.headers.get("link").unwrap(),
+        "</admin/users?page=2&per_page=2>; rel=\"next\", </admin/users?page=3&per_page=2>; rel=\"last\""
+    );
+    // supabase-js sends empty parameters when none are given.
+    let empty = a.get_as("/admin/users?page=&per_page=", &service).await;
+    assert_eq!(empty.status, 200);
+    assert_eq!(empty.body["users"].as_array().unwrap().len(), 5);
+
+    let got = a.get_as(&format!("/admin/users/{id}"), &service).await;
+    assert_eq!(got.body["email"], "k@example.com");
+    let bad_id = a.get_as("/admin/users/not-a-uuid", &service).await;
+    assert_eq!(bad_id.status, 400);
+    let missing = a
+        .get_as(&format!("/admin/users/{}", uuid::Uuid::new_v4()), &service)
+        .await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.body["code"], "user_not_found");
+
+    let updated = a
+        .call(
+            Method::PUT,
+            &format!("/admin/users/{id}"),
+            &service,
+            Some(json!({"app_metadata": {"role": "x"}, "user_metadata": {"b": 2}, "password": "another-password", "ban_duration": "24h"})),
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.body);
+    assert_eq!(updated.body["app_metadata"]["role"], "x");
+    assert_eq!(updated.body["user_metadata"], json!({"a": 1, "b": 2}));
+    assert!(updated.body["banned_until"].is_string());
+    let banned = a.sign_in("k@example.com", "another-password").await;
+    assert_eq!(banned.status, 400);
+    assert_eq!(banned.body["code"], "user_banned");
+    a.call(
+        Method::PUT,
+        &format!("/admin/users/{id}"),
+        &service,
+        Some(json!({"ban_duration": "none"})),
+    )
+    .await;
+    assert_eq!(
+        a.sign_in("k@example.com", "another-password").await.status,
+        200
+    );
+
+    let del = a
+        .call(
+            Method::DELETE,
+            &format!("/admin/users/{id}"),
+            &service,
+            Some(json!({"should_soft_delete": false})),
+        )
+        .await;
+    assert_eq!(del.status, 200);
+    assert_eq!(del.body, json!({}));
+    assert_eq!(
+        a.get_as(&format!("/admin/users/{id}"), &service)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        a.sign_in("k@example.com", "another-password").await.status,
+        400
+    );
+}
+
+#[tokio::test]
+async fn users_made_by_other_tools_sign_in() {
+    let a = start(|_| {}).await;
+    let db = a.db.client().await;
+    let id = uuid::Uuid::new_v4();
+    // As Supabase seed files make them: pgcrypto's bcrypt, NULLs where GoTrue has defaults.
+    db.execute(
+        "INSERT INTO auth.users (instance_id, id, aud, role, email, encrypted_password, \
+           email_confirmed_at, raw_app_meta_data, raw_user_meta_data, created_at, updated_at) \
+         VALUES ('00000000-0000-0000-0000-000000000000', $1, 'authenticated', 'authenticated', \
+           'seeded@example.com', extensions.crypt('seeded-password', extensions.gen_salt('bf')), \
+           now(), '{\"provider\":\"email\",\"providers\":[\"email\"]}', '{}', now(), now())",
+        &[&id],
+    )
+    .await
+    .unwrap();
+    // And one with a fixed $2a$ hash from the OpenBSD test vectors.
+    db.execute(
+        "INSERT INTO auth.users (id, aud, role, email, encrypted_password, email_confirmed_at, created_at, updated_at) \
+         VALUES (gen_random_uuid(), 'authenticated', 'authenticated', 'vector@example.com', \
+           '$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW', now(), now(), now())",
+        &[],
+    )
+    .await
+    .unwrap();
+    let r = a.sign_in("seeded@example.com", "seeded-password").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["user"]["id"], id.to_string());
+    assert_eq!(r.body["user"]["identities"], json!([]));
+    let v = a.sign_in("vector@example.com", "U*U").await;
+    assert_eq!(v.status, 200, "{}", v.body);
+    // A weak (short) password still signs in, with the warning supabase-js shows.
+    assert_eq!(v.body["weak_password"]["reasons"], json!(["length"]));
+    assert_eq!(a.sign_in("seeded@example.com", "wrong").await.status, 400);
+}
+
+#[tokio::test]
+async fn access_tokens_make_auth_uid_work_under_rls() {
+    let a = start(|_| {}).await;
+    let s = a.signup("rls@example.com", "long-enough").await.body;
+    let token = s["access_token"].as_str().unwrap();
+    let user_id = s["user"]["id"].as_str().unwrap();
+    let mut db = a.db.client().await;
+    db.batch_execute(
+        "CREATE TABLE public.notes (id serial PRIMARY KEY, owner uuid NOT NULL, body text);
+         ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY own ON public.notes USING (owner = auth.uid());
+         GRANT ALL ON public.notes TO authenticated;",
+    )
+    .await
+    .unwrap();
+    db.execute(
+        "INSERT INTO public.notes (owner, body) VALUES ($1::text::uuid, 'mine'), (gen_random_uuid(), 'theirs')",
+        &[&user_id],
+    )
+    .await
+    .unwrap();
+    // What the REST layer does with a verified token: role and claims for the transaction.
+    let claims = claims_of(token);
+    let tx = db.transaction().await.unwrap();
+    tx.execute(
+        "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true)",
+        &[&claims["role"].as_str().unwrap(), &claims.to_string()],
+    )
+    .await
+    .unwrap();
+    let uid: String = tx
+        .query_one("SELECT auth.uid()::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(uid, user_id);
+    let role: String = tx
+        .query_one("SELECT auth.role()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(role, "authenticated");
+    let rows = tx
+        .query("SELECT body FROM public.notes", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, String>(0), "mine");
+}
