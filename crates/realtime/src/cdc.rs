@@ -245,7 +245,7 @@ pub async fn deliver(pool: &Pool, index: &Index, changes: &[Change]) -> Result<u
     struct Check<'a> {
         rel: Arc<RelInfo>,
         rows: Vec<usize>,
-        deletes: Vec<usize>,
+        by_privilege: Vec<usize>,
         ctxs: Vec<&'a SecurityContext>,
         ctx_index: HashMap<&'a SecurityContext, usize>,
     }
@@ -258,12 +258,13 @@ pub async fn deliver(pool: &Pool, index: &Index, changes: &[Change]) -> Result<u
         let ch = checks.entry(c.rel.id).or_insert_with(|| Check {
             rel: c.rel.clone(),
             rows: Vec::new(),
-            deletes: Vec::new(),
+            by_privilege: Vec::new(),
             ctxs: Vec::new(),
             ctx_index: HashMap::new(),
         });
-        if c.kind == EventKind::Delete {
-            ch.deletes.push(ci);
+        // Without row level security, or for a row that is gone, the table privilege decides.
+        if c.kind == EventKind::Delete || !c.rel.rls {
+            ch.by_privilege.push(ci);
         } else {
             ch.rows.push(ci);
         }
@@ -307,9 +308,10 @@ pub async fn deliver(pool: &Pool, index: &Index, changes: &[Change]) -> Result<u
                 }
             }
         }
-        if !ch.deletes.is_empty() {
-            // A deleted row cannot be checked against policies: like supabase/realtime, deletes
-            // go (key only when RLS is on) to contexts whose role may select from the table.
+        if !ch.by_privilege.is_empty() {
+            // Tables without RLS: the SELECT privilege decides. A deleted row cannot be checked
+            // against policies: like supabase/realtime, by_privilege go (key only when RLS is on) to
+            // contexts whose role may select from the table.
             let roles: Vec<String> = ch.ctxs.iter().map(|c| c.role.clone()).collect();
             let rows = client
                 .query(
@@ -322,7 +324,7 @@ pub async fn deliver(pool: &Pool, index: &Index, changes: &[Change]) -> Result<u
             for r in rows {
                 let ctx: i32 = r.get(0);
                 if let Some(&cx) = ch.ctxs.get(ctx as usize) {
-                    for &ci in &ch.deletes {
+                    for &ci in &ch.by_privilege {
                         pairs.push((ci, cx));
                     }
                 }
