@@ -56,11 +56,12 @@ pub struct UrlClaims {
     pub upsert: Option<bool>,
 }
 
-fn validation() -> Validation {
+/// HS256 validation; `leeway` seconds of clock skew are tolerated on `exp`/`nbf`.
+fn validation(leeway: u64) -> Validation {
     let mut v = Validation::new(Algorithm::HS256);
     v.validate_aud = false;
     v.required_spec_claims.clear();
-    v.leeway = 5;
+    v.leeway = leeway;
     v
 }
 
@@ -99,7 +100,7 @@ impl Keys {
     }
 
     fn decode_value(&self, token: &str) -> Result<serde_json::Value, ApiError> {
-        jsonwebtoken::decode::<serde_json::Value>(token, &self.decoding, &validation())
+        jsonwebtoken::decode::<serde_json::Value>(token, &self.decoding, &validation(5))
             .map(|d| d.claims)
             .map_err(|e| ApiError::AccessDenied(jwt_message(&e)))
     }
@@ -126,7 +127,8 @@ impl Keys {
 
     /// Verifies a URL token and that it was issued for `expected_url`.
     pub fn verify_url(&self, token: &str, expected_url: &str) -> Result<UrlClaims, ApiError> {
-        let claims = jsonwebtoken::decode::<UrlClaims>(token, &self.decoding, &validation())
+        // URL tokens are issued by this service's clock: they expire exactly.
+        let claims = jsonwebtoken::decode::<UrlClaims>(token, &self.decoding, &validation(0))
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => ApiError::ExpiredToken,
                 _ => ApiError::InvalidJwt(jwt_message(&e)),

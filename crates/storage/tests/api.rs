@@ -829,7 +829,7 @@ async fn signed_urls_work_until_they_expire() {
         env.http.get(&short).send().await.expect("get").status(),
         200
     );
-    tokio::time::sleep(std::time::Duration::from_millis(7500)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let r = env.http.get(&short).send().await.expect("expired");
     let body = expect_error(r, "400").await;
     assert_eq!(body["code"], "ExpiredToken");
