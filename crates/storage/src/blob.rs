@@ -29,6 +29,10 @@ use crate::Error;
 const PARTS_IN_FLIGHT: usize = 4;
 /// Read size when streaming a local file out.
 const READ_CHUNK: usize = 256 * 1024;
+/// Part size on the local filesystem, where parts need not be large (S3 wants at least 5 MiB).
+const LOCAL_PART: usize = 1024 * 1024;
+/// Smallest part S3 accepts (all but the last).
+const S3_MIN_PART: usize = 5 * 1024 * 1024;
 
 /// The byte store.
 #[derive(Clone)]
@@ -76,7 +80,7 @@ impl Blobs {
                 Ok(Blobs {
                     store: Arc::new(fs),
                     local_root: Some(root),
-                    part_size,
+                    part_size: part_size.min(LOCAL_PART),
                 })
             }
             Backend::S3(s3) => {
@@ -100,7 +104,7 @@ impl Blobs {
                 Ok(Blobs {
                     store: Arc::new(store),
                     local_root: None,
-                    part_size,
+                    part_size: part_size.max(S3_MIN_PART),
                 })
             }
         }
