@@ -7,10 +7,13 @@
 //! database holds what the project declares. Pure parts (rules, rendering) are tested without a
 //! database; every command that talks to Postgres is tested against a real one.
 
+pub mod advisors;
 pub mod ast;
+pub mod db;
 pub mod error;
 pub mod finding;
 pub mod lint;
+pub mod policy_expr;
 pub mod source;
 
 pub use error::Error;

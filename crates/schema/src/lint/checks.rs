@@ -12,6 +12,7 @@ use pg_query::NodeEnum;
 use super::facts::{constraints, security_invoker, sets_search_path, Facts};
 use super::rules::{self, Rule};
 use crate::ast::{self, strings, QualName};
+use crate::policy_expr;
 use crate::source::{SqlFile, Statement};
 
 /// A finding before positions and ignore comments are applied.
@@ -34,15 +35,6 @@ pub struct FileCheck<'a> {
     work_statements: usize,
     pub out: Vec<RawFinding>,
 }
-
-/// The functions whose value is the same for every row of a statement.
-const PER_STATEMENT_CALLS: &[&str] = &[
-    "auth.uid",
-    "auth.jwt",
-    "auth.role",
-    "auth.email",
-    "current_setting",
-];
 
 impl<'a> FileCheck<'a> {
     pub fn new(
@@ -413,34 +405,13 @@ impl<'a> FileCheck<'a> {
         let mut per_row = Vec::new();
         let mut metadata = false;
         for e in &exprs {
-            let json = ast::to_json(*e);
-            ast::walk(&json, &mut |kind, body, in_sub| match kind {
-                "FuncCall" if !in_sub => {
-                    let name = ast::func_name(body);
-                    if PER_STATEMENT_CALLS.contains(&name.as_str()) {
-                        let loc = body.get("location").and_then(|l| l.as_i64()).unwrap_or(-1);
-                        per_row.push((name, loc));
-                    }
-                }
-                "ColumnRef" => {
-                    let text = body.to_string();
-                    if text.contains("\"raw_user_meta_data\"") {
-                        metadata = true;
-                    }
-                }
-                _ => {}
-            });
-            if ast::string_constants(&json)
-                .iter()
-                .any(|s| s == "user_metadata" || s.contains("user_metadata"))
-            {
-                metadata = true;
-            }
+            per_row.extend(policy_expr::per_row_calls(e));
+            metadata |= policy_expr::uses_user_metadata(e);
         }
         for (name, loc) in per_row {
             self.push(
                 &rules::POLICY_AUTH_CALL_PER_ROW,
-                self.at(loc as i32, at),
+                self.at(loc, at),
                 format!("policy \"{}\" on {table} calls {name}() for every row; write (select {name}(…)) so it runs once", p.policy_name),
             );
         }
