@@ -1,32 +1,42 @@
-//! basalt-rest: placeholder until the service lands. See the issue tracker.
+//! basalt-rest: the PostgREST-compatible data API (`/rest/v1`). A request flows parse
+//! ([`request`], [`grammar`]) → plan against the schema cache ([`plan`], [`schema`]) → SQL with
+//! bind parameters only ([`sql`], [`mutate`], [`rpc`]) → one transaction under the caller's role
+//! with the request GUCs set ([`db`]) → a response whose JSON body Postgres rendered
+//! ([`handler`]). Security lives in Postgres: the role switch and `request.jwt.claims` let RLS
+//! decide. Configured by PostgREST's `PGRST_*` variables standalone, or by the platform under
+//! `basalt start` ([`config`]).
 
-/// Configuration of the rest service.
-#[derive(Debug, Clone, Default)]
-pub struct Config {
-    /// Address to listen on when running standalone.
-    pub listen: Option<std::net::SocketAddr>,
-}
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod grammar;
+pub mod handler;
+pub mod mutate;
+pub mod openapi;
+pub mod plan;
+pub mod request;
+pub mod rpc;
+pub mod schema;
+pub mod sql;
+
+pub use config::Config;
 
 /// Errors building the service.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("configuration: {0}")]
     Config(String),
-}
-
-impl Config {
-    /// Configuration from the upstream container's environment variables.
-    pub fn from_env() -> Result<Config, Error> {
-        Ok(Config::default())
-    }
-
-    /// Configuration under `basalt start`.
-    pub fn from_platform(_platform: &basalt_pg::Platform) -> Config {
-        Config::default()
-    }
+    #[error("database: {0}")]
+    Database(String),
 }
 
 /// The service's routes, relative to its mount point.
-pub async fn router(_config: Config) -> Result<axum::Router, Error> {
-    Ok(axum::Router::new())
+pub async fn router(config: Config) -> Result<axum::Router, Error> {
+    let app = app::App::start(config).await?;
+    Ok(axum::Router::new()
+        .route("/", axum::routing::any(handler::handle))
+        .route("/{*path}", axum::routing::any(handler::handle))
+        .with_state(app))
 }

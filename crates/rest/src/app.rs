@@ -1,0 +1,113 @@
+//! The running service: configuration, pool, JWT keys and the schema cache, plus the listener
+//! that reloads the cache on `NOTIFY pgrst, 'reload schema'` (sent by basalt's DDL event trigger).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use futures::StreamExt;
+use parking_lot::RwLock;
+use tokio_postgres::AsyncMessage;
+
+use crate::auth::Verifier;
+use crate::config::Config;
+use crate::db::Generations;
+use crate::schema::SchemaCache;
+use crate::Error;
+
+/// Shared state of the service.
+pub struct App {
+    pub config: Config,
+    pub pool: Pool,
+    pub verifier: Option<Verifier>,
+    pub gens: Arc<Generations>,
+    cache: RwLock<Arc<SchemaCache>>,
+}
+
+impl App {
+    /// Connect, load the schema cache and start the reload listener.
+    pub async fn start(config: Config) -> Result<Arc<App>, Error> {
+        let verifier = Verifier::from_config(&config)?;
+        let pool = basalt_pg::pool::build(&config.db_uri, config.pool_size)
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let cache = load(&pool, &config.schemas).await?;
+        let app = Arc::new(App {
+            config,
+            pool,
+            verifier,
+            gens: Arc::new(Generations::default()),
+            cache: RwLock::new(Arc::new(cache)),
+        });
+        tokio::spawn(listen(Arc::downgrade(&app)));
+        Ok(app)
+    }
+
+    /// The current schema cache.
+    pub fn cache(&self) -> Arc<SchemaCache> {
+        self.cache.read().clone()
+    }
+
+    /// Reload the schema cache now.
+    pub async fn reload(&self) -> Result<(), Error> {
+        let cache = load(&self.pool, &self.config.schemas).await?;
+        *self.cache.write() = Arc::new(cache);
+        self.gens
+            .current
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+async fn load(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, Error> {
+    let client = pool
+        .get()
+        .await
+        .map_err(|e| Error::Database(e.to_string()))?;
+    SchemaCache::load(&client, schemas)
+        .await
+        .map_err(|e| Error::Database(e.to_string()))
+}
+
+/// LISTEN on `pgrst`; reload on `reload schema` (or an empty payload). Reconnects on failure.
+async fn listen(app: std::sync::Weak<App>) {
+    loop {
+        let Some(url) = app.upgrade().map(|a| a.config.db_uri.clone()) else {
+            return;
+        };
+        match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+            Ok((client, mut conn)) => {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+                let driver = tokio::spawn(async move {
+                    let mut stream = futures::stream::poll_fn(move |cx| conn.poll_message(cx));
+                    while let Some(msg) = stream.next().await {
+                        match msg {
+                            Ok(AsyncMessage::Notification(n)) => {
+                                if tx.send(n.payload().to_string()).is_err() {
+                                    break;
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(_) => break,
+                        }
+                    }
+                });
+                if client.batch_execute("LISTEN pgrst").await.is_ok() {
+                    while let Some(payload) = rx.recv().await {
+                        if payload.is_empty() || payload == "reload schema" {
+                            // Coalesce bursts of notifications (one DDL script, many events).
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            while rx.try_recv().is_ok() {}
+                            let Some(a) = app.upgrade() else { return };
+                            if let Err(e) = a.reload().await {
+                                tracing::warn!(error = %e, "schema cache reload failed");
+                            }
+                        }
+                    }
+                }
+                driver.abort();
+            }
+            Err(e) => tracing::debug!(error = %e, "schema listener cannot connect"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

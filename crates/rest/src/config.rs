@@ -1,0 +1,437 @@
+//! The service's configuration, in one typed struct, read from PostgREST's `PGRST_*` environment
+//! variables (standalone) or from the platform settings (`basalt start`).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use crate::Error;
+
+/// What happens to each request's transaction at its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TxEnd {
+    #[default]
+    Commit,
+    CommitAllowOverride,
+    Rollback,
+    RollbackAllowOverride,
+}
+
+/// Which objects the OpenAPI document lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OpenApiMode {
+    #[default]
+    FollowPrivileges,
+    IgnorePrivileges,
+    Disabled,
+}
+
+/// CORS handling when running standalone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cors {
+    /// No CORS headers at all (the gateway answers CORS).
+    Off,
+    /// Any origin (`*`).
+    AnyOrigin,
+    /// Only these origins.
+    Origins(Vec<String>),
+}
+
+/// A step of the role claim path (`.role`, `."https://x/role"`, `.roles[0]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimStep {
+    Key(String),
+    Index(usize),
+}
+
+/// Configuration of the rest service.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on when running standalone.
+    pub listen: Option<SocketAddr>,
+    /// Connection string of the database (the connecting role switches role per request).
+    pub db_uri: String,
+    /// Exposed schemas; the first is the default.
+    pub schemas: Vec<String>,
+    /// Role for requests without a JWT.
+    pub anon_role: Option<String>,
+    /// JWT verification keys (HS secret, or public keys as JWK/JWKS/PEM); empty = no JWT support.
+    pub jwt_secret: Option<String>,
+    /// Whether `jwt_secret` is base64-encoded.
+    pub jwt_secret_is_base64: bool,
+    /// Expected `aud`, if any.
+    pub jwt_aud: Option<String>,
+    /// Path of the role claim in the JWT payload.
+    pub role_claim: Vec<ClaimStep>,
+    /// Function called before every request (`schema.fn`).
+    pub pre_request: Option<String>,
+    pub tx_end: TxEnd,
+    /// Cap on rows a read returns.
+    pub max_rows: Option<i64>,
+    /// Per-schema caps (extension `PGRST_DB_MAX_ROWS_PER_SCHEMA`).
+    pub max_rows_per_schema: HashMap<String, i64>,
+    /// Schemas appended to every request's search path.
+    pub extra_search_path: Vec<String>,
+    pub pool_size: usize,
+    /// `Accept: application/vnd.pgrst.plan` allowed.
+    pub plan_enabled: bool,
+    /// Aggregate functions in `select` allowed.
+    pub aggregates_enabled: bool,
+    /// Function answering `GET /` instead of the OpenAPI document.
+    pub root_spec: Option<String>,
+    pub openapi_mode: OpenApiMode,
+    pub openapi_security_active: bool,
+    pub cors: Cors,
+    pub server_timing: bool,
+    /// Request header echoed on responses (e.g. `X-Request-Id`).
+    pub trace_header: Option<String>,
+    /// Profile label → schema.
+    pub schema_aliases: HashMap<String, String>,
+    /// Schema used when no profile is given (extension).
+    pub profile_default: Option<String>,
+    /// Schemas whose name is echoed in `Content-Profile` (extension).
+    pub profile_schemas: Vec<String>,
+    /// Relations where unfiltered PATCH/DELETE fail like pg-safeupdate.
+    pub safe_update_tables: Vec<String>,
+    /// Whether auth is configured at all (a JWT secret or an anonymous role). Without it requests
+    /// run as the connecting role (conformance "bulk" convention).
+    pub auth_configured: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: None,
+            db_uri: "postgresql://".into(),
+            schemas: vec!["public".into()],
+            anon_role: None,
+            jwt_secret: None,
+            jwt_secret_is_base64: false,
+            jwt_aud: None,
+            role_claim: vec![ClaimStep::Key("role".into())],
+            pre_request: None,
+            tx_end: TxEnd::Commit,
+            max_rows: None,
+            max_rows_per_schema: HashMap::new(),
+            extra_search_path: vec!["public".into()],
+            pool_size: 10,
+            plan_enabled: false,
+            aggregates_enabled: false,
+            root_spec: None,
+            openapi_mode: OpenApiMode::FollowPrivileges,
+            openapi_security_active: false,
+            cors: Cors::AnyOrigin,
+            server_timing: false,
+            trace_header: None,
+            schema_aliases: HashMap::new(),
+            profile_default: None,
+            profile_schemas: Vec::new(),
+            safe_update_tables: Vec::new(),
+            auth_configured: false,
+        }
+    }
+}
+
+fn list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(|x| x.trim().to_string())
+        .filter(|x| !x.is_empty())
+        .collect()
+}
+
+fn boolean(key: &str, s: &str) -> Result<bool, Error> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "on" | "yes" | "1" => Ok(true),
+        "false" | "off" | "no" | "0" => Ok(false),
+        _ => Err(Error::Config(format!(
+            "{key}: expected true or false, got {s:?}"
+        ))),
+    }
+}
+
+/// Parse `.role`, `."a.b".c`, `.roles[0]`.
+pub fn parse_role_claim(s: &str) -> Result<Vec<ClaimStep>, Error> {
+    let bad = || Error::Config(format!("failed to parse role-claim-key value ({s})"));
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    let mut out = Vec::new();
+    while i < chars.len() {
+        match chars[i] {
+            '.' => {
+                i += 1;
+                if i < chars.len() && chars[i] == '"' {
+                    i += 1;
+                    let start = i;
+                    while i < chars.len() && chars[i] != '"' {
+                        i += 1;
+                    }
+                    if i >= chars.len() {
+                        return Err(bad());
+                    }
+                    out.push(ClaimStep::Key(chars[start..i].iter().collect()));
+                    i += 1;
+                } else {
+                    let start = i;
+                    while i < chars.len()
+                        && (chars[i].is_alphanumeric() || "_$@-".contains(chars[i]))
+                    {
+                        i += 1;
+                    }
+                    if start == i {
+                        return Err(bad());
+                    }
+                    out.push(ClaimStep::Key(chars[start..i].iter().collect()));
+                }
+            }
+            '[' => {
+                let start = i + 1;
+                i += 1;
+                while i < chars.len() && chars[i].is_ascii_digit() {
+                    i += 1;
+                }
+                if i >= chars.len() || chars[i] != ']' {
+                    return Err(bad());
+                }
+                let n: String = chars[start..i].iter().collect();
+                out.push(ClaimStep::Index(n.parse().map_err(|_| bad())?));
+                i += 1;
+            }
+            _ => return Err(bad()),
+        }
+    }
+    if out.is_empty() {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
+fn pairs(s: &str) -> HashMap<String, String> {
+    s.split(',')
+        .filter_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            Some((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+impl Config {
+    /// Configuration from PostgREST's environment variables.
+    pub fn from_env() -> Result<Config, Error> {
+        Self::from_vars(|k| std::env::var(k).ok())
+    }
+
+    /// Configuration from a lookup of `PGRST_*` variables (testable without the process env).
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
+        let mut c = Config::default();
+        let var = |k: &str| get(&format!("PGRST_{k}"));
+        if let Some(v) = var("DB_URI") {
+            c.db_uri = v;
+        }
+        if let Some(v) = var("DB_SCHEMAS").or_else(|| var("DB_SCHEMA")) {
+            c.schemas = list(&v);
+            if c.schemas.is_empty() {
+                return Err(Error::Config("PGRST_DB_SCHEMAS is empty".into()));
+            }
+        }
+        c.anon_role = var("DB_ANON_ROLE").filter(|s| !s.is_empty());
+        c.jwt_secret = var("JWT_SECRET").filter(|s| !s.is_empty());
+        if let Some(v) = var("JWT_SECRET_IS_BASE64") {
+            c.jwt_secret_is_base64 = boolean("PGRST_JWT_SECRET_IS_BASE64", &v)?;
+        }
+        if let Some(secret) = &c.jwt_secret {
+            let looks_like_key =
+                secret.trim_start().starts_with('{') || secret.contains("-----BEGIN");
+            if !looks_like_key && !c.jwt_secret_is_base64 && secret.len() < 32 {
+                return Err(Error::Config(
+                    "The JWT secret must be at least 32 characters long.".into(),
+                ));
+            }
+        }
+        c.jwt_aud = var("JWT_AUD").filter(|s| !s.is_empty());
+        if let Some(v) = var("JWT_ROLE_CLAIM_KEY").filter(|s| !s.is_empty()) {
+            c.role_claim = parse_role_claim(&v)?;
+        }
+        c.pre_request = var("DB_PRE_REQUEST").filter(|s| !s.is_empty());
+        if let Some(v) = var("DB_TX_END").filter(|s| !s.is_empty()) {
+            c.tx_end = match v.as_str() {
+                "commit" => TxEnd::Commit,
+                "commit-allow-override" => TxEnd::CommitAllowOverride,
+                "rollback" => TxEnd::Rollback,
+                "rollback-allow-override" => TxEnd::RollbackAllowOverride,
+                _ => {
+                    return Err(Error::Config(format!(
+                        "PGRST_DB_TX_END: unknown value {v:?}"
+                    )))
+                }
+            };
+        }
+        c.max_rows = var("DB_MAX_ROWS").and_then(|s| s.trim().parse().ok());
+        if let Some(v) = var("DB_MAX_ROWS_PER_SCHEMA") {
+            c.max_rows_per_schema = pairs(&v)
+                .into_iter()
+                .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
+                .collect();
+        }
+        if let Some(v) = var("DB_EXTRA_SEARCH_PATH") {
+            c.extra_search_path = list(&v);
+        }
+        if let Some(v) = var("DB_POOL") {
+            c.pool_size = v
+                .trim()
+                .parse()
+                .map_err(|_| Error::Config(format!("PGRST_DB_POOL: not a number: {v:?}")))?;
+        }
+        if let Some(v) = var("DB_PLAN_ENABLED") {
+            c.plan_enabled = boolean("PGRST_DB_PLAN_ENABLED", &v)?;
+        }
+        if let Some(v) = var("DB_AGGREGATES_ENABLED") {
+            c.aggregates_enabled = boolean("PGRST_DB_AGGREGATES_ENABLED", &v)?;
+        }
+        c.root_spec = var("DB_ROOT_SPEC").filter(|s| !s.is_empty());
+        if let Some(v) = var("OPENAPI_MODE") {
+            c.openapi_mode = match v.as_str() {
+                "follow-privileges" => OpenApiMode::FollowPrivileges,
+                "ignore-privileges" => OpenApiMode::IgnorePrivileges,
+                "disabled" => OpenApiMode::Disabled,
+                _ => {
+                    return Err(Error::Config(format!(
+                        "PGRST_OPENAPI_MODE: unknown value {v:?}"
+                    )))
+                }
+            };
+        }
+        if let Some(v) = var("OPENAPI_SECURITY_ACTIVE") {
+            c.openapi_security_active = boolean("PGRST_OPENAPI_SECURITY_ACTIVE", &v)?;
+        }
+        if let Some(v) = var("SERVER_CORS_ALLOWED_ORIGINS") {
+            let origins = list(&v);
+            c.cors = if origins.is_empty() {
+                Cors::AnyOrigin
+            } else {
+                Cors::Origins(origins)
+            };
+        }
+        if let Some(v) = var("SERVER_TIMING_ENABLED") {
+            c.server_timing = boolean("PGRST_SERVER_TIMING_ENABLED", &v)?;
+        }
+        c.trace_header = var("SERVER_TRACE_HEADER").filter(|s| !s.is_empty());
+        if let Some(v) = var("DB_SCHEMA_ALIASES") {
+            c.schema_aliases = pairs(&v);
+        }
+        c.profile_default = var("DB_PROFILE_DEFAULT").filter(|s| !s.is_empty());
+        if let Some(v) = var("DB_PROFILE_SCHEMAS") {
+            c.profile_schemas = list(&v);
+        }
+        if let Some(v) = var("DB_SAFE_UPDATE_TABLES") {
+            c.safe_update_tables = list(&v);
+        }
+        let host = var("SERVER_HOST").unwrap_or_else(|| "127.0.0.1".into());
+        let host = match host.as_str() {
+            "!4" | "*4" | "*" | "!6" | "*6" | "" => "0.0.0.0".to_string(),
+            h => h.to_string(),
+        };
+        let port: u16 = match var("SERVER_PORT") {
+            Some(p) => p
+                .trim()
+                .parse()
+                .map_err(|_| Error::Config(format!("PGRST_SERVER_PORT: not a port: {p:?}")))?,
+            None => 3000,
+        };
+        c.listen = format!("{host}:{port}")
+            .parse()
+            .ok()
+            .or_else(|| Some(SocketAddr::from(([127, 0, 0, 1], port))));
+        c.auth_configured = c.jwt_secret.is_some() || c.anon_role.is_some();
+        Ok(c)
+    }
+
+    /// Configuration under `basalt start`.
+    pub fn from_platform(platform: &basalt_pg::Platform) -> Config {
+        let api = platform.section("api");
+        let schemas = api
+            .get("schemas")
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect::<Vec<_>>()
+            })
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| vec!["public".into(), "graphql_public".into()]);
+        let extra = api
+            .get("extra_search_path")
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_else(|| vec!["public".into(), "extensions".into()]);
+        let max_rows = api.get("max_rows").and_then(|v| v.as_i64()).unwrap_or(1000);
+        Config {
+            listen: None,
+            db_uri: platform.db_url.clone(),
+            schemas,
+            anon_role: Some("anon".into()),
+            jwt_secret: Some(platform.jwt_secret.clone()),
+            extra_search_path: extra,
+            max_rows: Some(max_rows),
+            tx_end: TxEnd::Commit,
+            cors: Cors::Off,
+            auth_configured: true,
+            ..Config::default()
+        }
+    }
+
+    /// The row cap for requests on `schema`.
+    pub fn max_rows_for(&self, schema: &str) -> Option<i64> {
+        self.max_rows_per_schema
+            .get(schema)
+            .copied()
+            .or(self.max_rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_claim_paths() {
+        assert_eq!(
+            parse_role_claim(".role").expect("ok"),
+            vec![ClaimStep::Key("role".into())]
+        );
+        assert_eq!(
+            parse_role_claim(".\"https://x.y/role\".a[1]").expect("ok"),
+            vec![
+                ClaimStep::Key("https://x.y/role".into()),
+                ClaimStep::Key("a".into()),
+                ClaimStep::Index(1)
+            ]
+        );
+        assert!(parse_role_claim("role.other").is_err());
+    }
+
+    #[test]
+    fn env_vars() {
+        let env: HashMap<&str, &str> = [
+            ("PGRST_DB_SCHEMAS", "test, v1"),
+            ("PGRST_DB_TX_END", "rollback"),
+            ("PGRST_DB_MAX_ROWS_PER_SCHEMA", "config=2"),
+            ("PGRST_SERVER_PORT", "4444"),
+            ("PGRST_SERVER_CORS_ALLOWED_ORIGINS", ""),
+        ]
+        .into_iter()
+        .collect();
+        let c = Config::from_vars(|k| env.get(k).map(|s| s.to_string())).expect("ok");
+        assert_eq!(c.schemas, vec!["test", "v1"]);
+        assert_eq!(c.tx_end, TxEnd::Rollback);
+        assert_eq!(c.max_rows_for("config"), Some(2));
+        assert_eq!(c.max_rows_for("test"), None);
+        assert_eq!(c.listen.map(|a| a.port()), Some(4444));
+        assert_eq!(c.cors, Cors::AnyOrigin);
+        assert!(!c.auth_configured);
+        let short = Config::from_vars(|k| (k == "PGRST_JWT_SECRET").then(|| "short".to_string()));
+        assert!(short.is_err());
+    }
+}

@@ -1,0 +1,1101 @@
+//! The PostgREST query language: `select`, filters, `order`, logic trees (`or=(…)`), and the
+//! query-string keys that carry them. Pure functions from strings to syntax trees; nothing here
+//! knows the database. Every failure is a [`ApiError`] of code PGRST100 (400).
+
+use crate::error::ApiError;
+
+/// One JSON path step: `->key`, `->>key`, `->0`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonStep {
+    /// `true` for `->>` (text), `false` for `->` (json).
+    pub text: bool,
+    pub key: JsonKey,
+}
+
+/// The operand of a JSON path step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonKey {
+    Key(String),
+    Index(i64),
+}
+
+/// A column, possibly followed by a JSON path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    pub name: String,
+    pub path: Vec<JsonStep>,
+}
+
+impl Field {
+    /// The key a selected field gets in the output when it has no alias.
+    pub fn output_name(&self) -> String {
+        match self.path.last() {
+            Some(JsonStep {
+                key: JsonKey::Key(k),
+                ..
+            }) => k.clone(),
+            Some(JsonStep {
+                key: JsonKey::Index(i),
+                ..
+            }) => i.to_string(),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// Aggregate functions available in `select` (when enabled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregate {
+    Count,
+    Sum,
+    Avg,
+    Max,
+    Min,
+}
+
+impl Aggregate {
+    pub fn sql_name(self) -> &'static str {
+        match self {
+            Aggregate::Count => "count",
+            Aggregate::Sum => "sum",
+            Aggregate::Avg => "avg",
+            Aggregate::Max => "max",
+            Aggregate::Min => "min",
+        }
+    }
+    fn parse(s: &str) -> Option<Aggregate> {
+        Some(match s {
+            "count" => Aggregate::Count,
+            "sum" => Aggregate::Sum,
+            "avg" => Aggregate::Avg,
+            "max" => Aggregate::Max,
+            "min" => Aggregate::Min,
+            _ => return None,
+        })
+    }
+}
+
+/// How an embedded resource is joined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinKind {
+    Left,
+    Inner,
+}
+
+/// One item of the `select` parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SelectItem {
+    /// `*`
+    Star,
+    /// A column (or `count()` when `field` is `None`), with alias, cast and aggregate.
+    Field {
+        alias: Option<String>,
+        field: Option<Field>,
+        cast: Option<String>,
+        aggregate: Option<Aggregate>,
+        aggregate_cast: Option<String>,
+    },
+    /// An embedded resource.
+    Embed(Embed),
+}
+
+/// `alias:name!hint!inner(select)` or `...name(select)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Embed {
+    pub alias: Option<String>,
+    pub name: String,
+    pub hint: Option<String>,
+    pub join: Option<JoinKind>,
+    pub spread: bool,
+    pub select: Vec<SelectItem>,
+}
+
+/// Filter operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Neq,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    Like,
+    Ilike,
+    Match,
+    Imatch,
+    Is,
+    IsDistinct,
+    In,
+    Cs,
+    Cd,
+    Ov,
+    Sl,
+    Sr,
+    Nxl,
+    Nxr,
+    Adj,
+    Fts,
+    Plfts,
+    Phfts,
+    Wfts,
+}
+
+impl Op {
+    pub fn parse(s: &str) -> Option<Op> {
+        Some(match s {
+            "eq" => Op::Eq,
+            "neq" => Op::Neq,
+            "gt" => Op::Gt,
+            "gte" => Op::Gte,
+            "lt" => Op::Lt,
+            "lte" => Op::Lte,
+            "like" => Op::Like,
+            "ilike" => Op::Ilike,
+            "match" => Op::Match,
+            "imatch" => Op::Imatch,
+            "is" => Op::Is,
+            "isdistinct" => Op::IsDistinct,
+            "in" => Op::In,
+            "cs" => Op::Cs,
+            "cd" => Op::Cd,
+            "ov" => Op::Ov,
+            "sl" => Op::Sl,
+            "sr" => Op::Sr,
+            "nxl" => Op::Nxl,
+            "nxr" => Op::Nxr,
+            "adj" => Op::Adj,
+            "fts" => Op::Fts,
+            "plfts" => Op::Plfts,
+            "phfts" => Op::Phfts,
+            "wfts" => Op::Wfts,
+            _ => return None,
+        })
+    }
+    /// The SQL operator for the simple binary operators.
+    pub fn sql(self) -> &'static str {
+        match self {
+            Op::Eq => "=",
+            Op::Neq => "<>",
+            Op::Gt => ">",
+            Op::Gte => ">=",
+            Op::Lt => "<",
+            Op::Lte => "<=",
+            Op::Like => "LIKE",
+            Op::Ilike => "ILIKE",
+            Op::Match => "~",
+            Op::Imatch => "~*",
+            Op::Cs => "@>",
+            Op::Cd => "<@",
+            Op::Ov => "&&",
+            Op::Sl => "<<",
+            Op::Sr => ">>",
+            Op::Nxl => "&<",
+            Op::Nxr => "&>",
+            Op::Adj => "-|-",
+            Op::Is | Op::IsDistinct | Op::In | Op::Fts | Op::Plfts | Op::Phfts | Op::Wfts => "",
+        }
+    }
+    fn quantifiable(self) -> bool {
+        matches!(
+            self,
+            Op::Eq
+                | Op::Neq
+                | Op::Gt
+                | Op::Gte
+                | Op::Lt
+                | Op::Lte
+                | Op::Like
+                | Op::Ilike
+                | Op::Match
+                | Op::Imatch
+        )
+    }
+}
+
+/// `any`/`all` modifier of an operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quantifier {
+    Any,
+    All,
+}
+
+/// The value of `is.`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IsValue {
+    Null,
+    NotNull,
+    True,
+    False,
+    Unknown,
+}
+
+/// The right-hand side of a filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operand {
+    /// A single value, sent as a bind parameter.
+    Value(String),
+    /// `in.(a,b)` and `op(any).{a,b}`: the list items.
+    List(Vec<String>),
+    Is(IsValue),
+    /// Full-text search with an optional language.
+    Fts {
+        lang: Option<String>,
+        query: String,
+    },
+}
+
+/// `op.value`, possibly negated and quantified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpExpr {
+    pub negated: bool,
+    pub op: Op,
+    pub quantifier: Option<Quantifier>,
+    pub operand: Operand,
+}
+
+/// A filter on a field of some (possibly embedded) resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    /// Embedded resource path (`clients.projects.id=…` has `["clients","projects"]`).
+    pub path: Vec<String>,
+    pub field: Field,
+    pub expr: OpExpr,
+}
+
+/// A boolean tree of filters from `or=(…)`/`and=(…)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Logic {
+    Filter(Filter),
+    Tree {
+        negated: bool,
+        or: bool,
+        children: Vec<Logic>,
+    },
+}
+
+/// Sort direction and null placement of one `order` term.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderTerm {
+    /// `Some(rel)` for `rel(col)` (order by a to-one embedded column).
+    pub relation: Option<String>,
+    pub field: Field,
+    pub desc: bool,
+    pub nulls_first: Option<bool>,
+}
+
+fn err(what: &str, input: &str, details: impl Into<String>) -> ApiError {
+    ApiError::parse(
+        format!("\"failed to parse {what} ({input})\""),
+        details.into(),
+    )
+}
+
+fn err_at(what: &str, input: &str, col: usize, details: impl Into<String>) -> ApiError {
+    ApiError::parse(
+        format!("\"failed to parse {what} ({input})\" (line 1, column {col})"),
+        details.into(),
+    )
+}
+
+/// A character cursor with 1-based column numbers for error messages.
+struct Cursor<'a> {
+    chars: Vec<char>,
+    pos: usize,
+    what: &'a str,
+    input: &'a str,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(what: &'a str, input: &'a str) -> Self {
+        Cursor {
+            chars: input.chars().collect(),
+            pos: 0,
+            what,
+            input,
+        }
+    }
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.pos).copied()
+    }
+    fn peek_at(&self, n: usize) -> Option<char> {
+        self.chars.get(self.pos + n).copied()
+    }
+    fn starts_with(&self, s: &str) -> bool {
+        s.chars()
+            .enumerate()
+            .all(|(i, c)| self.peek_at(i) == Some(c))
+    }
+    fn eat(&mut self, s: &str) -> bool {
+        if self.starts_with(s) {
+            self.pos += s.chars().count();
+            true
+        } else {
+            false
+        }
+    }
+    fn done(&self) -> bool {
+        self.pos >= self.chars.len()
+    }
+    fn skip_ws(&mut self) {
+        while matches!(self.peek(), Some(c) if c.is_whitespace()) {
+            self.pos += 1;
+        }
+    }
+    fn error(&self, details: impl Into<String>) -> ApiError {
+        err_at(self.what, self.input, self.pos + 1, details)
+    }
+    fn unexpected(&self, expecting: &str) -> ApiError {
+        match self.peek() {
+            Some(c) => self.error(format!("unexpected {c:?} expecting {expecting}")),
+            None => self.error(format!("unexpected end of input expecting {expecting}")),
+        }
+    }
+    /// An identifier: a quoted `"name"` or a run of characters other than the delimiters.
+    fn ident(&mut self, stops: &[char]) -> Result<String, ApiError> {
+        self.skip_ws();
+        if self.peek() == Some('"') {
+            self.pos += 1;
+            let mut out = String::new();
+            loop {
+                match self.peek() {
+                    None => return Err(self.unexpected("\"\\\"\"")),
+                    Some('"') => {
+                        self.pos += 1;
+                        break;
+                    }
+                    Some('\\') if self.peek_at(1).is_some() => {
+                        out.push(self.peek_at(1).unwrap_or('\\'));
+                        self.pos += 2;
+                    }
+                    Some(c) => {
+                        out.push(c);
+                        self.pos += 1;
+                    }
+                }
+            }
+            self.skip_ws();
+            return Ok(out);
+        }
+        let mut out = String::new();
+        while let Some(c) = self.peek() {
+            if stops.contains(&c) || c.is_whitespace() {
+                break;
+            }
+            if c == '-' && matches!(self.peek_at(1), Some('>')) {
+                break;
+            }
+            if c == ':' && self.peek_at(1) == Some(':') {
+                break;
+            }
+            out.push(c);
+            self.pos += 1;
+        }
+        if out.is_empty() {
+            return Err(self.unexpected("field name (* or [a..z0..9_$])"));
+        }
+        self.skip_ws();
+        Ok(out)
+    }
+    /// A type name after `::`.
+    fn type_name(&mut self) -> Result<String, ApiError> {
+        let mut out = String::new();
+        while let Some(c) = self.peek() {
+            if c.is_alphanumeric() || c == '_' || c == '[' || c == ']' || c == ' ' && false {
+                out.push(c);
+                self.pos += 1;
+            } else {
+                break;
+            }
+        }
+        if out.is_empty() {
+            return Err(self.unexpected("letter or digit"));
+        }
+        Ok(out)
+    }
+    /// JSON path steps after a field name.
+    fn json_path(&mut self, stops: &[char]) -> Result<Vec<JsonStep>, ApiError> {
+        let mut path = Vec::new();
+        loop {
+            let text = if self.eat("->>") {
+                true
+            } else if self.eat("->") {
+                false
+            } else {
+                break;
+            };
+            let key = if matches!(self.peek(), Some(c) if c.is_ascii_digit())
+                || self.peek() == Some('-')
+            {
+                let start = self.pos;
+                if self.peek() == Some('-') {
+                    self.pos += 1;
+                    if !matches!(self.peek(), Some(c) if c.is_ascii_digit()) {
+                        return Err(self.unexpected("digit"));
+                    }
+                }
+                while matches!(self.peek(), Some(c) if c.is_ascii_digit()) {
+                    self.pos += 1;
+                }
+                let s: String = self.chars[start..self.pos].iter().collect();
+                // A key such as `1a` is a key, not an index.
+                if matches!(self.peek(), Some(c) if !stops.contains(&c) && c != '-' && c != ':' && !c.is_whitespace())
+                {
+                    let mut k = s;
+                    k.push_str(&self.ident(stops)?);
+                    JsonKey::Key(k)
+                } else {
+                    match s.parse::<i64>() {
+                        Ok(i) => JsonKey::Index(i),
+                        Err(_) => JsonKey::Key(s),
+                    }
+                }
+            } else {
+                JsonKey::Key(self.ident(stops)?)
+            };
+            path.push(JsonStep { text, key });
+        }
+        Ok(path)
+    }
+}
+
+const SELECT_STOPS: &[char] = &[',', '(', ')', ':', '!', '.'];
+
+/// Parse the `select` parameter.
+pub fn parse_select(input: &str) -> Result<Vec<SelectItem>, ApiError> {
+    let mut c = Cursor::new("select parameter", input);
+    let items = select_list(&mut c)?;
+    c.skip_ws();
+    if !c.done() {
+        return Err(c.unexpected("\",\" or end of input"));
+    }
+    Ok(items)
+}
+
+fn select_list(c: &mut Cursor) -> Result<Vec<SelectItem>, ApiError> {
+    let mut items = Vec::new();
+    c.skip_ws();
+    if c.done() || c.peek() == Some(')') {
+        return Ok(items);
+    }
+    loop {
+        items.push(select_item(c)?);
+        c.skip_ws();
+        if !c.eat(",") {
+            break;
+        }
+    }
+    Ok(items)
+}
+
+fn select_item(c: &mut Cursor) -> Result<SelectItem, ApiError> {
+    c.skip_ws();
+    if c.eat("*") {
+        c.skip_ws();
+        return Ok(SelectItem::Star);
+    }
+    let spread = c.eat("...");
+    let first = c.ident(SELECT_STOPS)?;
+    // alias?
+    let (alias, name) = if c.peek() == Some(':') && c.peek_at(1) != Some(':') {
+        c.pos += 1;
+        if spread {
+            return Err(c.unexpected("field name"));
+        }
+        let n = c.ident(SELECT_STOPS)?;
+        (Some(first), n)
+    } else {
+        (None, first)
+    };
+    // count()
+    if name == "count" && c.starts_with("()") {
+        c.pos += 2;
+        let cast = if c.eat("::") {
+            Some(c.type_name()?)
+        } else {
+            None
+        };
+        c.skip_ws();
+        return Ok(SelectItem::Field {
+            alias,
+            field: None,
+            cast: None,
+            aggregate: Some(Aggregate::Count),
+            aggregate_cast: cast,
+        });
+    }
+    // embed?
+    if c.peek() == Some('!') || c.peek() == Some('(') {
+        let mut hint = None;
+        let mut join = None;
+        while c.eat("!") {
+            let h = c.ident(SELECT_STOPS)?;
+            match h.as_str() {
+                "inner" => join = Some(JoinKind::Inner),
+                "left" => join = Some(JoinKind::Left),
+                _ => hint = Some(h),
+            }
+        }
+        if !c.eat("(") {
+            return Err(c.unexpected("\"(\""));
+        }
+        let select = select_list(c)?;
+        c.skip_ws();
+        if !c.eat(")") {
+            return Err(c.unexpected("\")\""));
+        }
+        c.skip_ws();
+        return Ok(SelectItem::Embed(Embed {
+            alias,
+            name,
+            hint,
+            join,
+            spread,
+            select,
+        }));
+    }
+    if spread {
+        return Err(c.unexpected("\"(\""));
+    }
+    let path = c.json_path(SELECT_STOPS)?;
+    let mut cast = if c.eat("::") {
+        Some(c.type_name()?)
+    } else {
+        None
+    };
+    let mut aggregate = None;
+    let mut aggregate_cast = None;
+    if c.peek() == Some('.') {
+        c.pos += 1;
+        let agg = c.ident(SELECT_STOPS)?;
+        let a = Aggregate::parse(&agg)
+            .filter(|_| c.starts_with("()"))
+            .ok_or_else(|| c.unexpected("aggregate function"))?;
+        c.pos += 2;
+        aggregate = Some(a);
+        if c.eat("::") {
+            aggregate_cast = Some(c.type_name()?);
+        }
+    } else if cast.is_none() && c.eat("::") {
+        cast = Some(c.type_name()?);
+    }
+    c.skip_ws();
+    Ok(SelectItem::Field {
+        alias,
+        field: Some(Field { name, path }),
+        cast,
+        aggregate,
+        aggregate_cast,
+    })
+}
+
+/// Parse a field (column with JSON path) used as a filter key or order term.
+pub fn parse_field(input: &str, what: &str) -> Result<Field, ApiError> {
+    let mut c = Cursor::new(what, input);
+    let name = c.ident(&[',', '(', ')'])?;
+    let path = c.json_path(&[',', '(', ')'])?;
+    if !c.done() {
+        return Err(c.unexpected("end of input"));
+    }
+    Ok(Field { name, path })
+}
+
+/// Split a filter value `not.op(mod).rest` into an [`OpExpr`].
+pub fn parse_op_expr(value: &str) -> Result<OpExpr, ApiError> {
+    let (negated, rest) = match value.strip_prefix("not.") {
+        Some(r) => (true, r),
+        None => (false, value),
+    };
+    let (op_part, operand) = match rest.find('.') {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => {
+            return Err(err(
+                "filter",
+                value,
+                "unexpected end of input expecting operator (eq, gt, ...)",
+            ))
+        }
+    };
+    let (op_name, modifier) = match op_part.find('(') {
+        Some(i) if op_part.ends_with(')') => {
+            (&op_part[..i], Some(&op_part[i + 1..op_part.len() - 1]))
+        }
+        _ => (op_part, None),
+    };
+    let op = Op::parse(op_name)
+        .ok_or_else(|| err("filter", value, format!("unknown operator \"{op_name}\"")))?;
+    let filter_err = |d: &str| err("filter", value, d.to_string());
+    let expr = match op {
+        Op::Fts | Op::Plfts | Op::Phfts | Op::Wfts => OpExpr {
+            negated,
+            op,
+            quantifier: None,
+            operand: Operand::Fts {
+                lang: modifier.map(str::to_string),
+                query: operand.to_string(),
+            },
+        },
+        Op::Is => {
+            if modifier.is_some() {
+                return Err(filter_err("unexpected modifier"));
+            }
+            let v =
+                match operand.to_ascii_lowercase().as_str() {
+                    "null" => IsValue::Null,
+                    "not_null" => IsValue::NotNull,
+                    "true" => IsValue::True,
+                    "false" => IsValue::False,
+                    "unknown" => IsValue::Unknown,
+                    _ => return Err(err(
+                        "filter",
+                        value,
+                        "unexpected value expecting null or trilean value (unknown, true, false)",
+                    )),
+                };
+            OpExpr {
+                negated,
+                op,
+                quantifier: None,
+                operand: Operand::Is(v),
+            }
+        }
+        Op::In => {
+            if modifier.is_some() {
+                return Err(filter_err("unexpected modifier"));
+            }
+            OpExpr {
+                negated,
+                op,
+                quantifier: None,
+                operand: Operand::List(parse_list(operand, '(', ')', value)?),
+            }
+        }
+        _ => match modifier {
+            None => OpExpr {
+                negated,
+                op,
+                quantifier: None,
+                operand: Operand::Value(operand.to_string()),
+            },
+            Some(m) => {
+                let q = match m {
+                    "any" => Quantifier::Any,
+                    "all" => Quantifier::All,
+                    _ => return Err(filter_err("unknown modifier, expecting any or all")),
+                };
+                if !op.quantifiable() {
+                    return Err(filter_err("operator does not accept a modifier"));
+                }
+                OpExpr {
+                    negated,
+                    op,
+                    quantifier: Some(q),
+                    operand: Operand::List(parse_list(operand, '{', '}', value)?),
+                }
+            }
+        },
+    };
+    Ok(expr)
+}
+
+/// `(a,"b,c",d)` → items; double quotes group, `\` escapes inside quotes.
+fn parse_list(s: &str, open: char, close: char, whole: &str) -> Result<Vec<String>, ApiError> {
+    let inner = s
+        .trim()
+        .strip_prefix(open)
+        .and_then(|r| r.strip_suffix(close))
+        .ok_or_else(|| {
+            err(
+                "filter",
+                whole,
+                format!("expecting a list enclosed in {open}{close}"),
+            )
+        })?;
+    let mut items = Vec::new();
+    if inner.trim().is_empty() {
+        return Ok(items);
+    }
+    let chars: Vec<char> = inner.chars().collect();
+    let mut i = 0;
+    loop {
+        while i < chars.len() && chars[i] == ' ' {
+            i += 1;
+        }
+        let mut item = String::new();
+        if i < chars.len() && chars[i] == '"' {
+            i += 1;
+            while i < chars.len() && chars[i] != '"' {
+                if chars[i] == '\\' && i + 1 < chars.len() {
+                    i += 1;
+                }
+                item.push(chars[i]);
+                i += 1;
+            }
+            if i >= chars.len() {
+                return Err(err("filter", whole, "unterminated quoted value"));
+            }
+            i += 1;
+            while i < chars.len() && chars[i] == ' ' {
+                i += 1;
+            }
+        } else {
+            while i < chars.len() && chars[i] != ',' {
+                item.push(chars[i]);
+                i += 1;
+            }
+            item = item.trim().to_string();
+        }
+        items.push(item);
+        if i >= chars.len() {
+            break;
+        }
+        if chars[i] != ',' {
+            return Err(err("filter", whole, "expecting \",\" between list items"));
+        }
+        i += 1;
+    }
+    Ok(items)
+}
+
+/// Parse a logic tree value such as `(a.eq.1,and(b.gt.2,c.lt.3))` for key `or`/`and`.
+pub fn parse_logic(negated: bool, or: bool, value: &str) -> Result<Logic, ApiError> {
+    let what_key = if or { "or" } else { "and" };
+    let whole = format!("{what_key}={value}");
+    let mut c = Cursor::new("logic tree", &whole);
+    c.pos = what_key.len() + 1;
+    let children = logic_children(&mut c)?;
+    c.skip_ws();
+    if !c.done() {
+        return Err(c.unexpected("end of input"));
+    }
+    Ok(Logic::Tree {
+        negated,
+        or,
+        children,
+    })
+}
+
+fn logic_children(c: &mut Cursor) -> Result<Vec<Logic>, ApiError> {
+    c.skip_ws();
+    if !c.eat("(") {
+        return Err(c.unexpected("\"(\""));
+    }
+    let mut out = Vec::new();
+    loop {
+        c.skip_ws();
+        out.push(logic_item(c)?);
+        c.skip_ws();
+        if c.eat(",") {
+            continue;
+        }
+        if c.eat(")") {
+            break;
+        }
+        return Err(c.unexpected("\",\" or \")\""));
+    }
+    Ok(out)
+}
+
+fn logic_item(c: &mut Cursor) -> Result<Logic, ApiError> {
+    for (prefix, negated, or) in [
+        ("not.and(", true, false),
+        ("not.or(", true, true),
+        ("and(", false, false),
+        ("or(", false, true),
+    ] {
+        if c.starts_with(prefix) {
+            c.pos += prefix.len() - 1;
+            let children = logic_children(c)?;
+            return Ok(Logic::Tree {
+                negated,
+                or,
+                children,
+            });
+        }
+    }
+    // field[.embed...].[not.]op.value  — value runs to the next top-level `,` or `)`.
+    let start = c.pos;
+    let mut segments: Vec<String> = Vec::new();
+    let field = loop {
+        let name = c.ident(&[',', '(', ')', '.'])?;
+        let path = c.json_path(&[',', '(', ')', '.'])?;
+        if !c.eat(".") {
+            return Err(c.unexpected("\".\""));
+        }
+        // Is what follows an operator?
+        let rest: String = c.chars[c.pos..].iter().collect();
+        let next = rest
+            .split(['.', '(', ',', ')'])
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        if Op::parse(&next).is_some() || next == "not" {
+            break Field { name, path };
+        }
+        if !path.is_empty() {
+            return Err(c.unexpected("operator"));
+        }
+        segments.push(name);
+    };
+    let vstart = c.pos;
+    let mut depth = 0i32;
+    let mut in_quotes = false;
+    while let Some(ch) = c.peek() {
+        if in_quotes {
+            if ch == '\\' {
+                c.pos += 1;
+            } else if ch == '"' {
+                in_quotes = false;
+            }
+        } else if ch == '"' {
+            in_quotes = true;
+        } else if ch == '(' || ch == '{' || ch == '[' {
+            depth += 1;
+        } else if ch == ')' || ch == '}' || ch == ']' {
+            if depth == 0 && ch == ')' {
+                break;
+            }
+            depth -= 1;
+        } else if ch == ',' && depth == 0 {
+            break;
+        }
+        c.pos += 1;
+    }
+    let raw: String = c.chars[vstart..c.pos].iter().collect();
+    if raw.is_empty() {
+        c.pos = start;
+        return Err(c.unexpected("filter"));
+    }
+    let mut expr = parse_op_expr(&raw)?;
+    if let Operand::Value(v) = &expr.operand {
+        expr.operand = Operand::Value(unquote(v));
+    }
+    if let Operand::Fts { lang, query } = &expr.operand {
+        expr.operand = Operand::Fts {
+            lang: lang.clone(),
+            query: unquote(query),
+        };
+    }
+    Ok(Logic::Filter(Filter {
+        path: segments,
+        field,
+        expr,
+    }))
+}
+
+/// Strip surrounding double quotes from a logic-tree value, resolving `\` escapes.
+fn unquote(v: &str) -> String {
+    let t = v.trim();
+    if t.len() >= 2 && t.starts_with('"') && t.ends_with('"') {
+        let mut out = String::new();
+        let mut it = t[1..t.len() - 1].chars();
+        while let Some(ch) = it.next() {
+            if ch == '\\' {
+                if let Some(n) = it.next() {
+                    out.push(n);
+                }
+            } else {
+                out.push(ch);
+            }
+        }
+        out
+    } else {
+        v.to_string()
+    }
+}
+
+/// Parse the `order` parameter.
+pub fn parse_order(input: &str) -> Result<Vec<OrderTerm>, ApiError> {
+    let mut terms = Vec::new();
+    let mut c = Cursor::new("order", input);
+    loop {
+        c.skip_ws();
+        let first = c.ident(&[',', '(', ')', '.'])?;
+        let (relation, field) = if c.eat("(") {
+            let name = c.ident(&[',', '(', ')', '.'])?;
+            let path = c.json_path(&[',', '(', ')', '.'])?;
+            if !c.eat(")") {
+                return Err(c.unexpected("\")\""));
+            }
+            (Some(first), Field { name, path })
+        } else {
+            let path = c.json_path(&[',', '(', ')', '.'])?;
+            (None, Field { name: first, path })
+        };
+        let mut desc = false;
+        let mut nulls_first = None;
+        while c.eat(".") {
+            let m = c.ident(&[',', '(', ')', '.'])?;
+            match m.as_str() {
+                "asc" => desc = false,
+                "desc" => desc = true,
+                "nullsfirst" => nulls_first = Some(true),
+                "nullslast" => nulls_first = Some(false),
+                _ => {
+                    return Err(c.error(format!(
+                        "unexpected \"{m}\" expecting \"asc\", \"desc\", \"nullsfirst\" or \"nullslast\""
+                    )))
+                }
+            }
+        }
+        terms.push(OrderTerm {
+            relation,
+            field,
+            desc,
+            nulls_first,
+        });
+        c.skip_ws();
+        if c.done() {
+            break;
+        }
+        if !c.eat(",") {
+            return Err(c.unexpected("\",\""));
+        }
+    }
+    Ok(terms)
+}
+
+/// Parse a comma-separated column list (`columns=`, `on_conflict=`).
+pub fn parse_columns(input: &str, what: &str) -> Result<Vec<String>, ApiError> {
+    let mut c = Cursor::new(what, input);
+    let mut out = Vec::new();
+    loop {
+        out.push(c.ident(&[',', '(', ')'])?);
+        if c.done() {
+            break;
+        }
+        if !c.eat(",") {
+            return Err(c.unexpected("\",\""));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn select_with_embeds_aliases_casts() {
+        let s = parse_select("id, name:n::text, clients!inner(*), ...tasks(id,x:data->a->>0)")
+            .expect("parses");
+        assert_eq!(s.len(), 4);
+        match &s[1] {
+            SelectItem::Field {
+                alias, field, cast, ..
+            } => {
+                assert_eq!(alias.as_deref(), Some("name"));
+                assert_eq!(field.as_ref().map(|f| f.name.as_str()), Some("n"));
+                assert_eq!(cast.as_deref(), Some("text"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        match &s[3] {
+            SelectItem::Embed(e) => {
+                assert!(e.spread);
+                assert_eq!(e.select.len(), 2);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn select_bad_json_path_matches_postgrest() {
+        let e = parse_select("data->>--34").expect_err("fails");
+        assert_eq!(
+            e.message(),
+            "\"failed to parse select parameter (data->>--34)\" (line 1, column 9)"
+        );
+        assert_eq!(
+            e.details().as_deref(),
+            Some("unexpected \"-\" expecting digit")
+        );
+    }
+
+    #[test]
+    fn aggregates() {
+        let s = parse_select("total:invoice_total.sum()::text,count()").expect("parses");
+        assert!(matches!(
+            &s[0],
+            SelectItem::Field { aggregate: Some(Aggregate::Sum), aggregate_cast: Some(t), .. } if t == "text"
+        ));
+        assert!(matches!(&s[1], SelectItem::Field { field: None, .. }));
+    }
+
+    #[test]
+    fn filters() {
+        let e = parse_op_expr("not.in.(1,\"a,b\",3)").expect("parses");
+        assert!(e.negated);
+        assert_eq!(
+            e.operand,
+            Operand::List(vec!["1".into(), "a,b".into(), "3".into()])
+        );
+        let e = parse_op_expr("like(any).{a*,b*}").expect("parses");
+        assert_eq!(e.quantifier, Some(Quantifier::Any));
+        let e = parse_op_expr("is.NoT_NuLl").expect("parses");
+        assert_eq!(e.operand, Operand::Is(IsValue::NotNull));
+        assert!(parse_op_expr("foo.bar").is_err());
+        assert!(parse_op_expr("eq").is_err());
+    }
+
+    #[test]
+    fn logic_trees() {
+        let l = parse_logic(
+            false,
+            false,
+            "( and ( id.in.( 1, 2, 3 ) , id.eq.3 ) , or ( id.eq.2 , id.eq.3 ) )",
+        )
+        .expect("parses");
+        match l {
+            Logic::Tree { children, .. } => assert_eq!(children.len(), 2),
+            _ => panic!("tree expected"),
+        }
+        let l = parse_logic(
+            false,
+            true,
+            "(name.eq.\"(grandchild,entity,4)\",jsonb_col->a->>b.eq.foo,rel.col.not.is.null)",
+        )
+        .expect("parses");
+        let Logic::Tree { children, .. } = l else {
+            panic!("tree expected")
+        };
+        let Logic::Filter(f) = &children[0] else {
+            panic!("filter expected")
+        };
+        assert_eq!(
+            f.expr.operand,
+            Operand::Value("(grandchild,entity,4)".into())
+        );
+        let Logic::Filter(f) = &children[2] else {
+            panic!("filter expected")
+        };
+        assert_eq!(f.path, vec!["rel".to_string()]);
+    }
+
+    #[test]
+    fn order_terms() {
+        let o = parse_order("client_id.desc.nullslast,clients(name).nullsfirst,data->>x")
+            .expect("parses");
+        assert_eq!(o.len(), 3);
+        assert!(o[0].desc);
+        assert_eq!(o[1].relation.as_deref(), Some("clients"));
+        assert_eq!(o[2].field.path.len(), 1);
+        assert!(parse_order("id.sideways").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn select_parser_never_panics(s in "\\PC{0,40}") {
+            let _ = parse_select(&s);
+        }
+        #[test]
+        fn select_grammar_chars_never_panic(s in "[a-z*!:.,()\"\\->0-9 ]{0,40}") {
+            if let Err(e) = parse_select(&s) { proptest::prop_assert_eq!(e.code(), "PGRST100"); }
+        }
+        #[test]
+        fn filter_parser_never_panics(s in "[a-z.(),{}\"\\\\*0-9 ]{0,40}") {
+            let _ = parse_op_expr(&s);
+            let _ = parse_logic(false, true, &s);
+            let _ = parse_order(&s);
+        }
+    }
+}

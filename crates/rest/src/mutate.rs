@@ -1,0 +1,380 @@
+//! Writes: request bodies (JSON or CSV) to a payload, and the data-modifying CTE of INSERT,
+//! UPSERT, PUT, PATCH and DELETE. The CTE is named `pgrst_source`; the response is then read from
+//! it by the ordinary read renderer, so one statement writes and renders the answer.
+
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+use crate::plan::{Cond, ReadPlan};
+use crate::request::Resolution;
+use crate::schema::Relation;
+use crate::sql::{ident, qi, Sql};
+
+/// A parsed write body: rows of one set of columns.
+#[derive(Debug, Clone)]
+pub struct Payload {
+    /// The JSON array text sent as one parameter.
+    pub json: String,
+    /// Columns written.
+    pub columns: Vec<String>,
+    /// Number of rows.
+    pub rows: usize,
+    /// The rows (for PUT checks and Location).
+    pub values: Vec<Map<String, Value>>,
+}
+
+/// Parse a JSON body. `columns` (from `columns=`) fixes the column list; otherwise every object
+/// must have the same keys.
+pub fn json_payload(body: &[u8], columns: Option<&[String]>) -> Result<Payload, ApiError> {
+    let v: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::body("Empty or invalid json"));
+    } else {
+        serde_json::from_slice(body).map_err(|_| ApiError::body("Empty or invalid json"))?
+    };
+    let rows: Vec<Map<String, Value>> = match v {
+        Value::Object(m) => vec![m],
+        Value::Array(a) => {
+            let mut out = Vec::with_capacity(a.len());
+            for x in a {
+                match x {
+                    Value::Object(m) => out.push(m),
+                    _ => return Err(ApiError::body("All object keys must match")),
+                }
+            }
+            out
+        }
+        _ => return Err(ApiError::body("Empty or invalid json")),
+    };
+    payload_from_rows(rows, columns)
+}
+
+fn payload_from_rows(
+    rows: Vec<Map<String, Value>>,
+    columns: Option<&[String]>,
+) -> Result<Payload, ApiError> {
+    let cols: Vec<String> = match columns {
+        Some(c) => c.to_vec(),
+        None => {
+            let first: Vec<String> = rows
+                .first()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default();
+            for r in &rows[1.min(rows.len())..] {
+                if r.len() != first.len() || !first.iter().all(|k| r.contains_key(k)) {
+                    return Err(ApiError::body("All object keys must match"));
+                }
+            }
+            first
+        }
+    };
+    let json = Value::Array(rows.iter().cloned().map(Value::Object).collect()).to_string();
+    Ok(Payload {
+        json,
+        columns: cols,
+        rows: rows.len(),
+        values: rows,
+    })
+}
+
+/// Parse a CSV body (header line, then rows; `NULL` is SQL null).
+pub fn csv_payload(body: &[u8], columns: Option<&[String]>) -> Result<Payload, ApiError> {
+    let text = std::str::from_utf8(body).map_err(|_| ApiError::body("Invalid CSV"))?;
+    let mut lines = parse_csv(text);
+    if lines.is_empty() {
+        return payload_from_rows(Vec::new(), columns);
+    }
+    let header = lines.remove(0);
+    let mut rows = Vec::new();
+    for l in lines {
+        if l.len() == 1 && l[0].as_deref() == Some("") {
+            continue;
+        }
+        if l.len() != header.len() {
+            return Err(ApiError::body("All lines must have same number of fields"));
+        }
+        let mut m = Map::new();
+        for (k, v) in header.iter().zip(l) {
+            m.insert(
+                k.clone().unwrap_or_default(),
+                match v {
+                    Some(s) if s == "NULL" => Value::Null,
+                    Some(s) => Value::String(s),
+                    None => Value::Null,
+                },
+            );
+        }
+        rows.push(m);
+    }
+    payload_from_rows(rows, columns)
+}
+
+/// RFC 4180-ish CSV: quoted fields with doubled quotes.
+fn parse_csv(text: &str) -> Vec<Vec<Option<String>>> {
+    let mut out = Vec::new();
+    let mut row = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    let mut any = false;
+    while let Some(c) = chars.next() {
+        any = true;
+        if quoted {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    field.push('"');
+                    chars.next();
+                } else {
+                    quoted = false;
+                }
+            } else {
+                field.push(c);
+            }
+            continue;
+        }
+        match c {
+            '"' => quoted = true,
+            ',' => row.push(Some(std::mem::take(&mut field))),
+            '\r' => {}
+            '\n' => {
+                row.push(Some(std::mem::take(&mut field)));
+                out.push(std::mem::take(&mut row));
+            }
+            c => field.push(c),
+        }
+    }
+    if any && (!field.is_empty() || !row.is_empty()) {
+        row.push(Some(field));
+        out.push(row);
+    }
+    out
+}
+
+/// Check every written column exists (PGRST204).
+pub fn check_columns(rel: &Relation, cols: &[String]) -> Result<(), ApiError> {
+    for c in cols {
+        if rel.column(c).is_none() {
+            return Err(ApiError::column_not_found(&rel.qi.name, c));
+        }
+    }
+    Ok(())
+}
+
+/// The conflict handling of an insert.
+#[derive(Debug, Clone)]
+pub struct OnConflict {
+    pub columns: Vec<String>,
+    pub resolution: Resolution,
+}
+
+/// `pgrst_source AS (INSERT …)`; returns the CTE text. Adds `pgrst_ins` (row was inserted)
+/// when `track_inserts`.
+pub fn insert_cte(
+    sql: &mut Sql,
+    rel: &Relation,
+    payload: &Payload,
+    missing_default: bool,
+    on_conflict: Option<&OnConflict>,
+    track_inserts: bool,
+) -> String {
+    let t = ident(&rel.qi.name);
+    let cols: Vec<String> = payload.columns.iter().map(|c| ident(c)).collect();
+    let p = sql.bind(payload.json.clone());
+    let select = if missing_default {
+        let exprs: Vec<String> = payload
+            .columns
+            .iter()
+            .map(|c| {
+                let key = sql.bind(c.clone());
+                let default = rel
+                    .column(c)
+                    .and_then(|col| col.default.clone())
+                    .unwrap_or_else(|| "NULL".into());
+                format!(
+                    "CASE WHEN \"pgrst_e\".\"j\"::jsonb ? {key}::text THEN \"pgrst_r\".{} ELSE {default} END",
+                    ident(c)
+                )
+            })
+            .collect();
+        format!(
+            "SELECT {} FROM json_array_elements({p}::json) AS \"pgrst_e\"(\"j\"), LATERAL json_populate_record(NULL::{}, \"pgrst_e\".\"j\") AS \"pgrst_r\"",
+            exprs.join(", "),
+            qi(&rel.qi)
+        )
+    } else {
+        format!(
+            "SELECT {} FROM json_populate_recordset(NULL::{}, {p}::json) AS \"pgrst_r\"",
+            if cols.is_empty() {
+                "".to_string()
+            } else {
+                cols.iter()
+                    .map(|c| format!("\"pgrst_r\".{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            qi(&rel.qi)
+        )
+    };
+    let mut text = if cols.is_empty() {
+        format!("INSERT INTO {} AS {t} DEFAULT VALUES", qi(&rel.qi))
+    } else {
+        format!(
+            "INSERT INTO {} AS {t} ({}) {select}",
+            qi(&rel.qi),
+            cols.join(", ")
+        )
+    };
+    if let Some(oc) = on_conflict {
+        let target: Vec<String> = oc.columns.iter().map(|c| ident(c)).collect();
+        match oc.resolution {
+            Resolution::IgnoreDuplicates => {
+                text.push_str(&format!(" ON CONFLICT ({}) DO NOTHING", target.join(", ")))
+            }
+            Resolution::MergeDuplicates => {
+                let sets: Vec<String> =
+                    cols.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();
+                if sets.is_empty() {
+                    text.push_str(&format!(" ON CONFLICT ({}) DO NOTHING", target.join(", ")));
+                } else {
+                    text.push_str(&format!(
+                        " ON CONFLICT ({}) DO UPDATE SET {}",
+                        target.join(", "),
+                        sets.join(", ")
+                    ));
+                }
+            }
+        }
+    }
+    text.push_str(&format!(" RETURNING {t}.*"));
+    if track_inserts {
+        text.push_str(&format!(", ({t}.xmax = 0) AS \"pgrst_ins\""));
+    }
+    format!("\"pgrst_source\" AS ({text})")
+}
+
+/// `pgrst_source AS (UPDATE …)` with the request's top-level conditions.
+pub fn update_cte(
+    sql: &mut Sql,
+    rel: &Relation,
+    payload: &Payload,
+    plan: &ReadPlan,
+    where_: &str,
+) -> String {
+    let t = ident(&rel.qi.name);
+    if payload.columns.is_empty() {
+        return format!(
+            "\"pgrst_source\" AS (SELECT {t}.* FROM {} AS {t} WHERE FALSE)",
+            qi(&rel.qi)
+        );
+    }
+    let _ = plan;
+    let p = sql.bind(payload.json.clone());
+    let sets: Vec<String> = payload
+        .columns
+        .iter()
+        .map(|c| format!("{} = \"pgrst_r\".{}", ident(c), ident(c)))
+        .collect();
+    format!(
+        "\"pgrst_source\" AS (UPDATE {} AS {t} SET {} FROM (SELECT * FROM json_populate_record(NULL::{}, ({p}::json)->0)) AS \"pgrst_r\"{where_} RETURNING {t}.*)",
+        qi(&rel.qi),
+        sets.join(", "),
+        qi(&rel.qi)
+    )
+}
+
+/// `pgrst_source AS (DELETE …)`.
+pub fn delete_cte(rel: &Relation, where_: &str) -> String {
+    let t = ident(&rel.qi.name);
+    format!(
+        "\"pgrst_source\" AS (DELETE FROM {} AS {t}{where_} RETURNING {t}.*)",
+        qi(&rel.qi)
+    )
+}
+
+/// Whether a top-level condition list is `pk=eq.value` for exactly the primary key columns;
+/// returns the values by column.
+pub fn pk_eq_values(conds: &[Cond], pk: &[String]) -> Option<Vec<(String, String)>> {
+    use crate::grammar::{Op, Operand};
+    let mut out = Vec::new();
+    for c in conds {
+        match c {
+            Cond::Filter { field, expr }
+                if field.path.is_empty()
+                    && field.computed.is_none()
+                    && expr.op == Op::Eq
+                    && !expr.negated
+                    && expr.quantifier.is_none() =>
+            {
+                if let Operand::Value(v) = &expr.operand {
+                    out.push((field.column.clone(), v.clone()));
+                } else {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+    let mut cols: Vec<&String> = out.iter().map(|(c, _)| c).collect();
+    cols.sort();
+    cols.dedup();
+    let mut want: Vec<&String> = pk.iter().collect();
+    want.sort();
+    if cols == want && out.len() == pk.len() {
+        Some(out)
+    } else {
+        None
+    }
+}
+
+/// Text of a JSON value as Postgres would print it for comparisons with URL values.
+pub fn json_scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_bodies() {
+        let p = json_payload(br#"[{"a":1,"b":2},{"b":3,"a":4}]"#, None).expect("ok");
+        assert_eq!(p.rows, 2);
+        assert_eq!(p.columns, vec!["a", "b"]);
+        assert_eq!(
+            json_payload(br#"[{"a":1},{"a":1,"b":2}]"#, None)
+                .expect_err("mismatch")
+                .message,
+            "All object keys must match"
+        );
+        assert_eq!(
+            json_payload(b"}{ x = 2", None)
+                .expect_err("invalid")
+                .message,
+            "Empty or invalid json"
+        );
+        let cols = vec!["a".to_string()];
+        assert_eq!(
+            json_payload(br#"[{"a":1},{"a":1,"b":2}]"#, Some(&cols))
+                .expect("columns")
+                .columns,
+            cols
+        );
+    }
+
+    #[test]
+    fn csv_bodies() {
+        let p = csv_payload(b"a,b\nbar,\"baz, qux\"\nNULL,x", None).expect("ok");
+        assert_eq!(p.rows, 2);
+        assert_eq!(p.values[0]["b"], Value::String("baz, qux".into()));
+        assert_eq!(p.values[1]["a"], Value::Null);
+        assert_eq!(
+            csv_payload(b"a,b\nfoo,bar\nbaz", None)
+                .expect_err("ragged")
+                .message,
+            "All lines must have same number of fields"
+        );
+    }
+}

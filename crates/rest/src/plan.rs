@@ -1,0 +1,635 @@
+//! Planning: a parsed request resolved against the schema cache. Embeds become relationships,
+//! filters and orders are attached to the resource they address, computed columns are found.
+//! Pure: the result is rendered to SQL by [`crate::sql`].
+
+use crate::error::ApiError;
+use crate::grammar::{
+    Aggregate, Field, Filter, IsValue, JoinKind, JsonStep, Logic, OpExpr, Operand, OrderTerm,
+    SelectItem,
+};
+use crate::request::QueryParams;
+use crate::schema::{Qi, Relation, Relationship, SchemaCache};
+
+/// Where a read takes its rows from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A table or view.
+    Relation(Qi),
+    /// A common table expression of the statement (rows written by a mutation).
+    Cte(String),
+    /// A set-returning function call, rendered by the caller (`FROM "s"."f"(args)`).
+    Function {
+        routine: Qi,
+        args: Vec<(String, Option<String>, bool)>,
+    },
+    /// A computed relationship `fn(parent_row)`.
+    Computed(Qi),
+}
+
+/// A column or computed column, possibly with a JSON path.
+#[derive(Debug, Clone)]
+pub struct FieldRef {
+    pub column: String,
+    /// `fn(row)` computing the column.
+    pub computed: Option<Qi>,
+    pub path: Vec<JsonStep>,
+    /// The column is `json`/`jsonb` (else JSON paths go through `to_jsonb`).
+    pub is_json: bool,
+    /// The column is a `tsvector` (full-text search needs no `to_tsvector`).
+    pub is_tsvector: bool,
+}
+
+/// One output item of a read.
+#[derive(Debug, Clone)]
+pub enum Item {
+    /// `*`: every column (listed when known).
+    Star(Option<Vec<String>>),
+    Field {
+        field: FieldRef,
+        cast: Option<String>,
+        aggregate: Option<Aggregate>,
+        aggregate_cast: Option<String>,
+        name: String,
+    },
+    /// `count()`
+    CountAll { cast: Option<String>, name: String },
+    /// An embedded resource (index into `embeds`).
+    Embed(usize),
+}
+
+/// A condition of a `WHERE` clause.
+#[derive(Debug, Clone)]
+pub enum Cond {
+    Filter {
+        field: FieldRef,
+        expr: OpExpr,
+    },
+    /// `embed=is.null` / `embed=not.is.null`.
+    EmbedNull {
+        embed: usize,
+        is_null: bool,
+    },
+    Tree {
+        negated: bool,
+        or: bool,
+        children: Vec<Cond>,
+    },
+}
+
+/// An `ORDER BY` term.
+#[derive(Debug, Clone)]
+pub struct Order {
+    /// For `rel(col)`: the embed index whose column is ordered by.
+    pub embed: Option<usize>,
+    pub field: FieldRef,
+    pub desc: bool,
+    pub nulls_first: Option<bool>,
+}
+
+/// An embedded resource.
+#[derive(Debug, Clone)]
+pub struct EmbedPlan {
+    pub rel: Relationship,
+    pub plan: ReadPlan,
+    /// Output key.
+    pub name: String,
+    pub inner: bool,
+    pub spread: bool,
+    /// `rel()` with an empty select: used only for filtering.
+    pub hidden: bool,
+}
+
+/// A resolved read of one resource.
+#[derive(Debug, Clone)]
+pub struct ReadPlan {
+    pub source: Source,
+    /// The relation whose columns the read sees (for column lists), if known.
+    pub relation: Option<Qi>,
+    /// Table alias in SQL.
+    pub alias: String,
+    pub items: Vec<Item>,
+    pub conds: Vec<Cond>,
+    pub order: Vec<Order>,
+    pub limit: Option<i64>,
+    pub offset: i64,
+    pub embeds: Vec<EmbedPlan>,
+}
+
+impl ReadPlan {
+    /// Whether any item aggregates (then plain fields form the `GROUP BY`).
+    pub fn has_aggregates(&self) -> bool {
+        self.items.iter().any(|i| {
+            matches!(
+                i,
+                Item::Field {
+                    aggregate: Some(_),
+                    ..
+                } | Item::CountAll { .. }
+            )
+        })
+    }
+
+    /// Output column names (for spreads and related orders).
+    pub fn output_names(&self, cache: &SchemaCache) -> Vec<String> {
+        let mut out = Vec::new();
+        for i in &self.items {
+            match i {
+                Item::Star(cols) => {
+                    if let Some(c) = cols {
+                        out.extend(c.iter().cloned());
+                    } else if let Some(r) =
+                        self.relation.as_ref().and_then(|q| cache.relations.get(q))
+                    {
+                        out.extend(r.columns.iter().map(|c| c.name.clone()));
+                    }
+                }
+                Item::Field { name, .. } | Item::CountAll { name, .. } => out.push(name.clone()),
+                Item::Embed(e) => {
+                    let emb = &self.embeds[*e];
+                    if emb.hidden {
+                        continue;
+                    }
+                    if emb.spread {
+                        out.extend(emb.plan.output_names(cache));
+                    } else {
+                        out.push(emb.name.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Context shared while planning one request.
+pub struct Planner<'a> {
+    pub cache: &'a SchemaCache,
+    pub schema: &'a str,
+    pub aggregates_enabled: bool,
+    counter: usize,
+}
+
+fn is_json_type(t: &str) -> bool {
+    t == "json" || t == "jsonb"
+}
+
+impl<'a> Planner<'a> {
+    pub fn new(cache: &'a SchemaCache, schema: &'a str, aggregates_enabled: bool) -> Planner<'a> {
+        Planner {
+            cache,
+            schema,
+            aggregates_enabled,
+            counter: 0,
+        }
+    }
+
+    /// Find a relation of the request's schema (PGRST205 when missing).
+    pub fn relation(&self, name: &str) -> Result<&'a Relation, ApiError> {
+        self.cache
+            .relations
+            .get(&Qi::new(self.schema, name))
+            .ok_or_else(|| ApiError::table_not_found(self.schema, name))
+    }
+
+    fn field(&self, rel: Option<&Qi>, f: &Field) -> FieldRef {
+        let relation = rel.and_then(|q| self.cache.relations.get(q));
+        let column = relation.and_then(|r| r.column(&f.name));
+        let computed = if column.is_none() {
+            rel.and_then(|q| self.cache.computed.get(q))
+                .and_then(|m| m.get(&f.name))
+                .map(|r| r.qi.clone())
+        } else {
+            None
+        };
+        let type_name = column.map(|c| c.base_type.as_str()).unwrap_or("");
+        FieldRef {
+            column: f.name.clone(),
+            computed,
+            path: f.path.clone(),
+            is_json: is_json_type(type_name) || column.is_none(),
+            is_tsvector: type_name == "tsvector",
+        }
+    }
+
+    /// Plan a read of `source` (a relation `rel`) with the request's select/filters/order.
+    pub fn read(
+        &mut self,
+        source: Source,
+        rel: Option<Qi>,
+        q: &QueryParams,
+        default_select: bool,
+    ) -> Result<ReadPlan, ApiError> {
+        let select = match &q.select {
+            Some(s) => s.clone(),
+            None => vec![SelectItem::Star],
+        };
+        let _ = default_select;
+        let alias = match &rel {
+            Some(r) => r.name.clone(),
+            None => "pgrst_rpc".to_string(),
+        };
+        let mut plan = self.node(source, rel, alias, &select, &[])?;
+        self.attach(&mut plan, q, &[])?;
+        Ok(plan)
+    }
+
+    fn next_alias(&mut self, name: &str) -> String {
+        self.counter += 1;
+        format!("{}_{}", name, self.counter)
+    }
+
+    fn node(
+        &mut self,
+        source: Source,
+        rel: Option<Qi>,
+        alias: String,
+        select: &[SelectItem],
+        _path: &[String],
+    ) -> Result<ReadPlan, ApiError> {
+        let mut plan = ReadPlan {
+            source,
+            relation: rel.clone(),
+            alias,
+            items: Vec::new(),
+            conds: Vec::new(),
+            order: Vec::new(),
+            limit: None,
+            offset: 0,
+            embeds: Vec::new(),
+        };
+        for item in select {
+            match item {
+                SelectItem::Star => {
+                    let cols = rel
+                        .as_ref()
+                        .and_then(|q| self.cache.relations.get(q))
+                        .map(|r| r.columns.iter().map(|c| c.name.clone()).collect());
+                    plan.items.push(Item::Star(cols));
+                }
+                SelectItem::Field {
+                    alias,
+                    field,
+                    cast,
+                    aggregate,
+                    aggregate_cast,
+                } => {
+                    if aggregate.is_some() && !self.aggregates_enabled {
+                        return Err(ApiError::new(
+                            400,
+                            "PGRST123",
+                            "Use of aggregate functions is not allowed",
+                        ));
+                    }
+                    match field {
+                        None => plan.items.push(Item::CountAll {
+                            cast: aggregate_cast.clone(),
+                            name: alias.clone().unwrap_or_else(|| "count".into()),
+                        }),
+                        Some(f) => {
+                            let name = alias.clone().unwrap_or_else(|| match aggregate {
+                                Some(a) => a.sql_name().to_string(),
+                                None => f.output_name(),
+                            });
+                            plan.items.push(Item::Field {
+                                field: self.field(rel.as_ref(), f),
+                                cast: cast.clone(),
+                                aggregate: *aggregate,
+                                aggregate_cast: aggregate_cast.clone(),
+                                name,
+                            });
+                        }
+                    }
+                }
+                SelectItem::Embed(e) => {
+                    let Some(src) = rel.clone() else {
+                        return Err(ApiError::new(
+                            400,
+                            "PGRST200",
+                            format!("Could not find a relationship between '{}' and '{}' in the schema cache", plan.alias, e.name),
+                        ));
+                    };
+                    let found = self
+                        .cache
+                        .find_relationships(&src, &e.name, e.hint.as_deref());
+                    let relationship = match found.len() {
+                        0 => {
+                            let details = match &e.hint {
+                                Some(h) => format!(
+                                    "Searched for a foreign key relationship between '{}' and '{}' using the hint '{}' in the schema '{}', but no matches were found.",
+                                    src.name, e.name, h, self.schema
+                                ),
+                                None => format!(
+                                    "Searched for a foreign key relationship between '{}' and '{}' in the schema '{}', but no matches were found.",
+                                    src.name, e.name, self.schema
+                                ),
+                            };
+                            return Err(ApiError::new(
+                                400,
+                                "PGRST200",
+                                format!(
+                                    "Could not find a relationship between '{}' and '{}' in the schema cache",
+                                    src.name, e.name
+                                ),
+                            )
+                            .with_details(details));
+                        }
+                        1 => found[0].clone(),
+                        _ => return Err(ambiguous(&src, &e.name, &found)),
+                    };
+                    let target = relationship.target.clone();
+                    let name = e.alias.clone().unwrap_or_else(|| e.name.clone());
+                    let source = match &relationship.computed {
+                        Some(f) => Source::Computed(f.clone()),
+                        None => Source::Relation(target.clone()),
+                    };
+                    let alias = self.next_alias(&target.name);
+                    let hidden = e.select.is_empty();
+                    let child = self.node(source, Some(target), alias, &e.select, &[])?;
+                    plan.embeds.push(EmbedPlan {
+                        rel: relationship,
+                        plan: child,
+                        name,
+                        inner: e.join == Some(JoinKind::Inner),
+                        spread: e.spread,
+                        hidden,
+                    });
+                    plan.items.push(Item::Embed(plan.embeds.len() - 1));
+                }
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Attach filters, logic trees, orders, limits and offsets to the plan nodes they address.
+    fn attach(
+        &mut self,
+        plan: &mut ReadPlan,
+        q: &QueryParams,
+        _root: &[String],
+    ) -> Result<(), ApiError> {
+        for f in &q.filters {
+            let node = find_node(plan, &f.path)?;
+            let cond = self.filter_cond(node, f)?;
+            node.conds.push(cond);
+        }
+        for (path, logic) in &q.logic {
+            let node = find_node(plan, path)?;
+            let cond = self.logic_cond(node, logic)?;
+            node.conds.push(cond);
+        }
+        for (path, terms) in &q.order {
+            let node = find_node(plan, path)?;
+            for t in terms {
+                let o = self.order(node, t)?;
+                node.order.push(o);
+            }
+        }
+        for (path, n) in &q.limit {
+            find_node(plan, path)?.limit = Some(*n);
+        }
+        for (path, n) in &q.offset {
+            find_node(plan, path)?.offset = (*n).max(0);
+        }
+        Ok(())
+    }
+
+    fn filter_cond(&self, node: &ReadPlan, f: &Filter) -> Result<Cond, ApiError> {
+        if f.field.path.is_empty() {
+            if let Some(idx) = node.embeds.iter().position(|e| e.name == f.field.name) {
+                return match (&f.expr.op, &f.expr.operand) {
+                    (crate::grammar::Op::Is, Operand::Is(IsValue::Null)) => Ok(Cond::EmbedNull {
+                        embed: idx,
+                        is_null: !f.expr.negated,
+                    }),
+                    (crate::grammar::Op::Is, Operand::Is(IsValue::NotNull)) => {
+                        Ok(Cond::EmbedNull {
+                            embed: idx,
+                            is_null: f.expr.negated,
+                        })
+                    }
+                    _ => Err(ApiError::new(
+                        400,
+                        "PGRST120",
+                        "Only is null or not is null filters are allowed on embedded resources",
+                    )),
+                };
+            }
+        }
+        Ok(Cond::Filter {
+            field: self.field(node.relation.as_ref(), &f.field),
+            expr: f.expr.clone(),
+        })
+    }
+
+    fn logic_cond(&self, node: &ReadPlan, l: &Logic) -> Result<Cond, ApiError> {
+        match l {
+            Logic::Filter(f) => {
+                if !f.path.is_empty() {
+                    let (first, rest) = f
+                        .path
+                        .split_first()
+                        .ok_or_else(|| ApiError::internal("empty path"))?;
+                    let idx = node
+                        .embeds
+                        .iter()
+                        .position(|e| &e.name == first)
+                        .ok_or_else(|| not_embedded(first))?;
+                    let child = &node.embeds[idx].plan;
+                    let inner = Filter {
+                        path: rest.to_vec(),
+                        field: f.field.clone(),
+                        expr: f.expr.clone(),
+                    };
+                    // A filter on an embedded column inside a tree: EXISTS-style via the lateral.
+                    let c = self.logic_cond(child, &Logic::Filter(inner))?;
+                    let _ = c;
+                    return Err(
+                        ApiError::new(400, "PGRST100", "\"failed to parse logic tree\"")
+                            .with_details(
+                            "filters on embedded resources inside logic trees are not supported",
+                        ),
+                    );
+                }
+                self.filter_cond(node, f)
+            }
+            Logic::Tree {
+                negated,
+                or,
+                children,
+            } => Ok(Cond::Tree {
+                negated: *negated,
+                or: *or,
+                children: children
+                    .iter()
+                    .map(|c| self.logic_cond(node, c))
+                    .collect::<Result<_, _>>()?,
+            }),
+        }
+    }
+
+    fn order(&self, node: &ReadPlan, t: &OrderTerm) -> Result<Order, ApiError> {
+        match &t.relation {
+            None => Ok(Order {
+                embed: None,
+                field: self.field(node.relation.as_ref(), &t.field),
+                desc: t.desc,
+                nulls_first: t.nulls_first,
+            }),
+            Some(r) => {
+                let idx = node
+                    .embeds
+                    .iter()
+                    .position(|e| &e.name == r)
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            400,
+                            "PGRST108",
+                            format!("'{r}' is not an embedded resource in this request"),
+                        )
+                        .with_hint(format!(
+                            "Verify that '{r}' is included in the 'select' query parameter."
+                        ))
+                    })?;
+                let emb = &node.embeds[idx];
+                if !emb.rel.to_one() {
+                    return Err(ApiError::new(
+                        400,
+                        "PGRST118",
+                        format!("A related order on '{r}' is not possible"),
+                    )
+                    .with_details(format!(
+                        "'{}' and '{}' do not form a many-to-one or one-to-one relationship",
+                        node.relation
+                            .as_ref()
+                            .map(|q| q.name.as_str())
+                            .unwrap_or(""),
+                        emb.rel.target.name
+                    )));
+                }
+                Ok(Order {
+                    embed: Some(idx),
+                    field: self.field(Some(&emb.rel.target), &t.field),
+                    desc: t.desc,
+                    nulls_first: t.nulls_first,
+                })
+            }
+        }
+    }
+}
+
+fn not_embedded(name: &str) -> ApiError {
+    ApiError::new(
+        400,
+        "PGRST108",
+        format!("'{name}' is not an embedded resource in this request"),
+    )
+    .with_hint(format!(
+        "Verify that '{name}' is included in the 'select' query parameter."
+    ))
+}
+
+fn find_node<'p>(plan: &'p mut ReadPlan, path: &[String]) -> Result<&'p mut ReadPlan, ApiError> {
+    let mut node = plan;
+    for seg in path {
+        let idx = node
+            .embeds
+            .iter()
+            .position(|e| &e.name == seg)
+            .ok_or_else(|| not_embedded(seg))?;
+        node = &mut node.embeds[idx].plan;
+    }
+    Ok(node)
+}
+
+fn ambiguous(src: &Qi, name: &str, found: &[&Relationship]) -> ApiError {
+    use crate::schema::Cardinality;
+    let details: Vec<serde_json::Value> = found
+        .iter()
+        .map(|r| {
+            let (card, rel) = match &r.cardinality {
+                Cardinality::ManyToOne => (
+                    "many-to-one",
+                    format!(
+                        "{} using {}({}) and {}({})",
+                        r.constraint,
+                        r.source.name,
+                        cols(&r.columns, true),
+                        r.target.name,
+                        cols(&r.columns, false)
+                    ),
+                ),
+                Cardinality::OneToMany => (
+                    "one-to-many",
+                    format!(
+                        "{} using {}({}) and {}({})",
+                        r.constraint,
+                        r.source.name,
+                        cols(&r.columns, true),
+                        r.target.name,
+                        cols(&r.columns, false)
+                    ),
+                ),
+                Cardinality::OneToOne => (
+                    "one-to-one",
+                    format!(
+                        "{} using {}({}) and {}({})",
+                        r.constraint,
+                        r.source.name,
+                        cols(&r.columns, true),
+                        r.target.name,
+                        cols(&r.columns, false)
+                    ),
+                ),
+                Cardinality::ManyToMany {
+                    junction,
+                    source_constraint,
+                    target_constraint,
+                    ..
+                } => (
+                    "many-to-many",
+                    format!(
+                        "{}.{} using {} and {}",
+                        junction.schema, junction.name, source_constraint, target_constraint
+                    ),
+                ),
+            };
+            serde_json::json!({
+                "cardinality": card,
+                "embedding": format!("{} with {}", src.name, r.target.name),
+                "relationship": rel,
+            })
+        })
+        .collect();
+    let options: Vec<String> = found
+        .iter()
+        .map(|r| match &r.cardinality {
+            Cardinality::ManyToMany { junction, .. } => format!("'{}!{}'", name, junction.name),
+            _ => format!("'{}!{}'", name, r.constraint),
+        })
+        .collect();
+    let mut e = ApiError::new(
+        300,
+        "PGRST201",
+        format!("Could not embed because more than one relationship was found for '{}' and '{}'", src.name, name),
+    )
+    .with_hint(format!(
+        "Try changing '{}' to one of the following: {}. Find the desired relationship in the 'details' key.",
+        name,
+        options.join(", ")
+    ));
+    e.body = Some(serde_json::json!({
+        "code": "PGRST201",
+        "details": details,
+        "hint": e.hint,
+        "message": e.message,
+    }));
+    e
+}
+
+fn cols(pairs: &[(String, String)], source: bool) -> String {
+    pairs
+        .iter()
+        .map(|(a, b)| if source { a.clone() } else { b.clone() })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,628 @@
+//! From an HTTP request to an [`ApiRequest`]: the target (root, relation, function), the schema
+//! (profile headers), `Prefer`, the negotiated media type, `Range`, and the query string split
+//! into PostgREST's parameters. Pure: no database, no configuration beyond what is passed in.
+
+use std::collections::HashMap;
+
+use axum::http::{HeaderMap, Method};
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::grammar::{self, Filter, Logic, OrderTerm, SelectItem};
+
+/// What the path names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Root,
+    Relation(String),
+    Rpc(String),
+}
+
+/// Media types the API produces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Media {
+    Json,
+    /// `application/vnd.pgrst.object+json`
+    Object {
+        strip_nulls: bool,
+    },
+    /// `application/vnd.pgrst.array+json;nulls=stripped`
+    ArrayStripped,
+    Csv,
+    OpenApi,
+    GeoJson,
+    OctetStream,
+    TextPlain,
+    /// `application/vnd.pgrst.plan`
+    Plan {
+        json: bool,
+        for_media: String,
+        options: Vec<String>,
+    },
+}
+
+impl Media {
+    /// The `Content-Type` of a successful response.
+    pub fn content_type(&self) -> String {
+        match self {
+            Media::Json => "application/json; charset=utf-8".into(),
+            Media::Object { strip_nulls: false } => {
+                "application/vnd.pgrst.object+json; charset=utf-8".into()
+            }
+            Media::Object { strip_nulls: true } => {
+                "application/vnd.pgrst.object+json;nulls=stripped; charset=utf-8".into()
+            }
+            Media::ArrayStripped => {
+                "application/vnd.pgrst.array+json;nulls=stripped; charset=utf-8".into()
+            }
+            Media::Csv => "text/csv; charset=utf-8".into(),
+            Media::OpenApi => "application/openapi+json; charset=utf-8".into(),
+            Media::GeoJson => "application/geo+json; charset=utf-8".into(),
+            Media::OctetStream => "application/octet-stream".into(),
+            Media::TextPlain => "text/plain; charset=utf-8".into(),
+            Media::Plan {
+                json,
+                for_media,
+                options,
+            } => {
+                let mut s = format!(
+                    "application/vnd.pgrst.plan+{}; for=\"{}\"",
+                    if *json { "json" } else { "text" },
+                    for_media
+                );
+                if !options.is_empty() {
+                    s.push_str(&format!("; options={}", options.join("|")));
+                }
+                s.push_str("; charset=utf-8");
+                s
+            }
+        }
+    }
+    pub fn is_singular(&self) -> bool {
+        matches!(self, Media::Object { .. })
+    }
+}
+
+/// One entry of the `Accept` header.
+#[derive(Debug, Clone)]
+struct AcceptItem {
+    ty: String,
+    params: HashMap<String, String>,
+    q: f32,
+}
+
+fn parse_accept(h: &str) -> Vec<AcceptItem> {
+    let mut items: Vec<AcceptItem> = h
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|part| {
+            let mut it = part.split(';');
+            let ty = it.next().unwrap_or("").trim().to_ascii_lowercase();
+            let mut params = HashMap::new();
+            let mut q = 1.0;
+            for p in it {
+                if let Some((k, v)) = p.split_once('=') {
+                    let k = k.trim().to_ascii_lowercase();
+                    let v = v.trim().trim_matches('"').to_string();
+                    if k == "q" {
+                        q = v.parse().unwrap_or(1.0);
+                    } else {
+                        params.insert(k, v);
+                    }
+                }
+            }
+            AcceptItem { ty, params, q }
+        })
+        .collect();
+    items.sort_by(|a, b| b.q.partial_cmp(&a.q).unwrap_or(std::cmp::Ordering::Equal));
+    items
+}
+
+/// What the endpoint can produce, in preference order for wildcards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Producer {
+    Root,
+    Relation,
+    /// RPC returning a scalar of this kind.
+    Rpc {
+        bytea: bool,
+        text: bool,
+    },
+}
+
+/// Pick the response media type; `None` when nothing matches (→ 406 PGRST107).
+pub fn negotiate(
+    accept: Option<&str>,
+    producer: Producer,
+    plan_enabled: bool,
+) -> Result<Media, ApiError> {
+    let raw = accept.unwrap_or("*/*");
+    let items = parse_accept(raw);
+    if items.is_empty() {
+        return Ok(default_media(producer));
+    }
+    for item in &items {
+        let strip = item
+            .params
+            .get("nulls")
+            .map(|v| v == "stripped")
+            .unwrap_or(false);
+        let m = match item.ty.as_str() {
+            "*/*" | "application/*" => Some(default_media(producer)),
+            "application/json" => match producer {
+                Producer::Root => Some(Media::OpenApi),
+                _ => Some(Media::Json),
+            },
+            "application/openapi+json" if producer == Producer::Root => Some(Media::OpenApi),
+            "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object"
+                if producer != Producer::Root =>
+            {
+                Some(Media::Object { strip_nulls: strip })
+            }
+            "application/vnd.pgrst.array+json" | "application/vnd.pgrst.array"
+                if producer != Producer::Root =>
+            {
+                Some(if strip {
+                    Media::ArrayStripped
+                } else {
+                    Media::Json
+                })
+            }
+            "text/csv" if producer != Producer::Root => Some(Media::Csv),
+            "application/geo+json" if producer != Producer::Root => Some(Media::GeoJson),
+            "application/octet-stream" => match producer {
+                Producer::Rpc { bytea: true, .. } => Some(Media::OctetStream),
+                _ => None,
+            },
+            "text/plain" => match producer {
+                Producer::Rpc { text: true, .. } => Some(Media::TextPlain),
+                _ => None,
+            },
+            t if (t == "application/vnd.pgrst.plan"
+                || t == "application/vnd.pgrst.plan+json"
+                || t == "application/vnd.pgrst.plan+text")
+                && plan_enabled
+                && producer != Producer::Root =>
+            {
+                let for_media = match item.params.get("for").map(String::as_str) {
+                    Some("application/vnd.pgrst.object")
+                    | Some("application/vnd.pgrst.object+json") => {
+                        "application/vnd.pgrst.object+json".to_string()
+                    }
+                    Some("text/csv") => "text/csv".to_string(),
+                    _ => "application/json".to_string(),
+                };
+                let options = item
+                    .params
+                    .get("options")
+                    .map(|o| {
+                        o.split('|')
+                            .map(|s| s.trim().to_string())
+                            .filter(|s| {
+                                matches!(
+                                    s.as_str(),
+                                    "analyze" | "verbose" | "settings" | "buffers" | "wal"
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Some(Media::Plan {
+                    json: !t.ends_with("+text"),
+                    for_media,
+                    options,
+                })
+            }
+            _ => None,
+        };
+        if let Some(m) = m {
+            return Ok(m);
+        }
+    }
+    let list: Vec<&str> = raw.split(',').map(str::trim).collect();
+    Err(ApiError::new(
+        406,
+        "PGRST107",
+        format!(
+            "None of these media types are available: {}",
+            list.join(", ")
+        ),
+    ))
+}
+
+fn default_media(p: Producer) -> Media {
+    match p {
+        Producer::Root => Media::OpenApi,
+        _ => Media::Json,
+    }
+}
+
+/// `Prefer: return=…`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Return {
+    #[default]
+    Minimal,
+    Representation,
+    HeadersOnly,
+}
+
+/// `Prefer: count=…`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    Exact,
+    Planned,
+    Estimated,
+}
+
+/// `Prefer: resolution=…`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    MergeDuplicates,
+    IgnoreDuplicates,
+}
+
+/// The parsed `Prefer` header(s).
+#[derive(Debug, Clone, Default)]
+pub struct Prefer {
+    pub return_: Option<Return>,
+    pub count: Option<Count>,
+    pub resolution: Option<Resolution>,
+    pub missing_default: bool,
+    pub strict: bool,
+    pub lenient: bool,
+    pub max_affected: Option<i64>,
+    /// `Some(true)` commit, `Some(false)` rollback.
+    pub tx_commit: Option<bool>,
+    pub timezone: Option<String>,
+    pub single_object: bool,
+    /// Tokens that were not understood.
+    pub invalid: Vec<String>,
+}
+
+impl Prefer {
+    pub fn parse(headers: &HeaderMap) -> Prefer {
+        let mut p = Prefer::default();
+        for v in headers.get_all("prefer") {
+            let Ok(v) = v.to_str() else { continue };
+            for tok in v.split(',') {
+                let tok = tok.trim();
+                if tok.is_empty() {
+                    continue;
+                }
+                match tok {
+                    "return=minimal" => p.return_ = Some(Return::Minimal),
+                    "return=representation" => p.return_ = Some(Return::Representation),
+                    "return=headers-only" => p.return_ = Some(Return::HeadersOnly),
+                    "count=exact" => p.count = Some(Count::Exact),
+                    "count=planned" => p.count = Some(Count::Planned),
+                    "count=estimated" => p.count = Some(Count::Estimated),
+                    "count=none" => p.count = None,
+                    "resolution=merge-duplicates" => {
+                        p.resolution = Some(Resolution::MergeDuplicates)
+                    }
+                    "resolution=ignore-duplicates" => {
+                        p.resolution = Some(Resolution::IgnoreDuplicates)
+                    }
+                    "missing=default" => p.missing_default = true,
+                    "missing=null" => p.missing_default = false,
+                    "handling=strict" => p.strict = true,
+                    "handling=lenient" => p.lenient = true,
+                    "tx=commit" => p.tx_commit = Some(true),
+                    "tx=rollback" => p.tx_commit = Some(false),
+                    "params=single-object" => p.single_object = true,
+                    t => {
+                        if let Some(n) = t.strip_prefix("max-affected=") {
+                            match n.parse() {
+                                Ok(n) => p.max_affected = Some(n),
+                                Err(_) => p.invalid.push(t.to_string()),
+                            }
+                        } else if let Some(tz) = t.strip_prefix("timezone=") {
+                            p.timezone = Some(tz.to_string());
+                        } else {
+                            p.invalid.push(t.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        p
+    }
+}
+
+/// Query-string parameters, split by meaning.
+#[derive(Debug, Clone, Default)]
+pub struct QueryParams {
+    pub select: Option<Vec<SelectItem>>,
+    /// Filters with their embed path.
+    pub filters: Vec<Filter>,
+    /// Logic trees with their embed path.
+    pub logic: Vec<(Vec<String>, Logic)>,
+    pub order: Vec<(Vec<String>, Vec<OrderTerm>)>,
+    pub limit: Vec<(Vec<String>, i64)>,
+    pub offset: Vec<(Vec<String>, i64)>,
+    pub columns: Option<Vec<String>>,
+    pub on_conflict: Option<Vec<String>>,
+    /// Every non-reserved `key=value` pair, raw (RPC arguments for GET).
+    pub raw: Vec<(String, String)>,
+    /// Whether the query string had any filter (for safe updates).
+    pub has_filters: bool,
+}
+
+fn split_key(key: &str) -> (Vec<String>, String) {
+    // The last dotted segment is the parameter; dots inside `->` paths are not expected.
+    let mut parts: Vec<String> = key.split('.').map(str::to_string).collect();
+    if parts.len() >= 2 && parts[parts.len() - 2] == "not" {
+        let last = parts.pop().unwrap_or_default();
+        parts.pop();
+        return (parts, format!("not.{last}"));
+    }
+    let last = parts.pop().unwrap_or_default();
+    (parts, last)
+}
+
+/// Split `(key, value)` pairs into PostgREST parameters. `rpc_get` keeps unparseable values as
+/// raw arguments instead of failing.
+pub fn parse_query(pairs: &[(String, String)], rpc: bool) -> Result<QueryParams, ApiError> {
+    let mut q = QueryParams::default();
+    for (k, v) in pairs {
+        let (path, last) = split_key(k);
+        match last.as_str() {
+            "select" if path.is_empty() => q.select = Some(grammar::parse_select(v)?),
+            "order" => {
+                if !v.is_empty() {
+                    q.order.push((path, grammar::parse_order(v)?));
+                }
+            }
+            "limit" => {
+                let n = v.trim().parse::<i64>().map_err(|_| {
+                    ApiError::parse(
+                        format!("\"failed to parse limit parameter ({v})\""),
+                        "expecting an integer".into(),
+                    )
+                })?;
+                q.limit.push((path, n));
+            }
+            "offset" => {
+                let n = v.trim().parse::<i64>().map_err(|_| {
+                    ApiError::parse(
+                        format!("\"failed to parse offset parameter ({v})\""),
+                        "expecting an integer".into(),
+                    )
+                })?;
+                q.offset.push((path, n));
+            }
+            "columns" if path.is_empty() => {
+                q.columns = Some(grammar::parse_columns(v, "columns parameter")?)
+            }
+            "on_conflict" if path.is_empty() => {
+                q.on_conflict = Some(grammar::parse_columns(v, "on_conflict parameter")?)
+            }
+            "or" | "and" | "not.or" | "not.and" => {
+                let negated = last.starts_with("not.");
+                let or = last.ends_with("or");
+                q.logic.push((path, grammar::parse_logic(negated, or, v)?));
+                q.has_filters = true;
+            }
+            _ => {
+                q.raw.push((k.clone(), v.clone()));
+                if rpc {
+                    // Arguments or filters: decided later against the function's parameters.
+                    continue;
+                }
+                let field = grammar::parse_field(&last, "filter")?;
+                let expr = grammar::parse_op_expr(v)?;
+                q.filters.push(Filter { path, field, expr });
+                q.has_filters = true;
+            }
+        }
+    }
+    Ok(q)
+}
+
+/// Re-parse the raw pairs of an RPC GET that are not arguments as filters.
+pub fn rpc_filters(q: &mut QueryParams, args: &[String]) -> Result<(), ApiError> {
+    for (k, v) in q.raw.clone() {
+        if args.contains(&k) {
+            continue;
+        }
+        let (path, last) = split_key(&k);
+        let field = grammar::parse_field(&last, "filter")?;
+        let expr = grammar::parse_op_expr(&v)?;
+        q.filters.push(Filter { path, field, expr });
+        q.has_filters = true;
+    }
+    Ok(())
+}
+
+/// Decode a query string: `+` is a space, `%XX` escapes.
+pub fn query_pairs(query: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .collect()
+}
+
+/// Parse the path (relative to the mount point) into a target.
+pub fn parse_target(path: &str) -> Result<Target, ApiError> {
+    let decoded: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    match decoded.as_slice() {
+        [] => Ok(Target::Root),
+        [rel] => Ok(Target::Relation(rel.clone())),
+        [rpc, f] if rpc == "rpc" => Ok(Target::Rpc(f.clone())),
+        _ => Err(ApiError::new(
+            404,
+            "PGRST125",
+            "Invalid path specified in request URL",
+        )),
+    }
+}
+
+/// The schema a request runs against and the `Content-Profile` to echo.
+pub fn resolve_schema(
+    config: &Config,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<(String, Option<String>), ApiError> {
+    let get = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let profile = if method == Method::GET || method == Method::HEAD {
+        get("accept-profile")
+    } else {
+        get("content-profile").or_else(|| get("accept-profile"))
+    };
+    let default_schema = config.schemas[0].clone();
+    let Some(profile) = profile else {
+        return Ok((default_schema, None));
+    };
+    if let Some(s) = config.schema_aliases.get(&profile) {
+        return Ok((s.clone(), None));
+    }
+    if profile == "headers" || profile == "multi" {
+        let schema = if config.schemas.contains(&profile) {
+            profile.clone()
+        } else {
+            config.profile_default.clone().unwrap_or(default_schema)
+        };
+        return Ok((schema, config.profile_default.clone()));
+    }
+    if config.schemas.contains(&profile) {
+        let echo = if config.profile_schemas.is_empty() {
+            (config.schemas.len() > 1).then(|| profile.clone())
+        } else {
+            config
+                .profile_schemas
+                .contains(&profile)
+                .then(|| profile.clone())
+        };
+        return Ok((profile, echo));
+    }
+    let listed = if config.profile_schemas.is_empty() {
+        &config.schemas
+    } else {
+        &config.profile_schemas
+    };
+    Err(
+        ApiError::new(406, "PGRST106", format!("Invalid schema: {profile}")).with_hint(format!(
+            "Only the following schemas are exposed: {}",
+            listed.join(", ")
+        )),
+    )
+}
+
+/// `Range: 0-9` (with `Range-Unit: items`) as (offset, optional last index).
+pub fn parse_range(headers: &HeaderMap) -> Result<Option<(i64, Option<i64>)>, ApiError> {
+    let Some(r) = headers.get("range").and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    let r = r.trim();
+    let r = r.strip_prefix("items=").unwrap_or(r);
+    let Some((a, b)) = r.split_once('-') else {
+        return Ok(None);
+    };
+    let Ok(from) = a.trim().parse::<i64>() else {
+        return Ok(None);
+    };
+    let to = if b.trim().is_empty() {
+        None
+    } else {
+        match b.trim().parse::<i64>() {
+            Ok(t) => Some(t),
+            Err(_) => return Ok(None),
+        }
+    };
+    if let Some(t) = to {
+        if t < from {
+            return Err(ApiError::new(416, "PGRST103", "Requested range not satisfiable").with_details(
+                "The lower boundary must be lower than or equal to the upper boundary in the Range header.",
+            ));
+        }
+    }
+    Ok(Some((from, to)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        assert_eq!(parse_target("/").expect("root"), Target::Root);
+        assert_eq!(
+            parse_target("/items").expect("rel"),
+            Target::Relation("items".into())
+        );
+        assert_eq!(
+            parse_target("/rpc/f").expect("rpc"),
+            Target::Rpc("f".into())
+        );
+        assert_eq!(parse_target("/a/b/c").expect_err("bad").code, "PGRST125");
+    }
+
+    #[test]
+    fn accept_negotiation() {
+        let p = Producer::Relation;
+        assert_eq!(
+            negotiate(Some("text/csv, */*"), p, false).expect("csv"),
+            Media::Csv
+        );
+        assert_eq!(
+            negotiate(
+                Some("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+                p,
+                false
+            )
+            .expect("json"),
+            Media::Json
+        );
+        assert_eq!(
+            negotiate(Some("application/octet-stream"), p, false)
+                .expect_err("406")
+                .code,
+            "PGRST107"
+        );
+        assert_eq!(
+            negotiate(None, Producer::Root, false).expect("root"),
+            Media::OpenApi
+        );
+    }
+
+    #[test]
+    fn query_split() {
+        let pairs = query_pairs(
+            "select=id&id=eq.1&tasks.order=name.asc&tasks.limit=2&or=(a.eq.1,b.eq.2)&name=eq.a+b",
+        );
+        let q = parse_query(&pairs, false).expect("parses");
+        assert_eq!(q.filters.len(), 2);
+        assert_eq!(q.order[0].0, vec!["tasks".to_string()]);
+        assert_eq!(q.limit[0], (vec!["tasks".to_string()], 2));
+        assert_eq!(q.logic.len(), 1);
+        assert!(matches!(&q.filters[1].expr.operand, grammar::Operand::Value(v) if v == "a b"));
+    }
+
+    #[test]
+    fn prefer_tokens() {
+        let mut h = HeaderMap::new();
+        h.append(
+            "prefer",
+            "return=representation, count=exact".parse().expect("hv"),
+        );
+        h.append("prefer", "max-affected=5, bogus".parse().expect("hv"));
+        let p = Prefer::parse(&h);
+        assert_eq!(p.return_, Some(Return::Representation));
+        assert_eq!(p.count, Some(Count::Exact));
+        assert_eq!(p.max_affected, Some(5));
+        assert_eq!(p.invalid, vec!["bogus".to_string()]);
+    }
+}

@@ -1,0 +1,304 @@
+//! Functions called through `/rpc/name`: choosing the overload that fits the given argument
+//! names, and turning JSON or query-string arguments into named bind parameters.
+
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+use crate::schema::{Qi, Routine, SchemaCache};
+use crate::sql::array_literal;
+
+/// Arguments as given by the client.
+#[derive(Debug, Clone)]
+pub enum Args {
+    /// Named arguments (JSON object keys or query-string keys; repeated keys keep every value).
+    Named(Vec<(String, Value)>),
+    /// The whole body for a function with a single unnamed parameter.
+    Single(Value),
+    /// A raw body (`bytea`/`text` single unnamed parameter).
+    Raw(Vec<u8>),
+}
+
+/// The chosen function and its call arguments `(name, text value, variadic)`.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub routine: Routine,
+    pub args: Vec<(String, Option<String>, bool)>,
+}
+
+fn value_text(v: &Value, type_name: &str) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Array(items) if type_name.ends_with("[]") => {
+            let texts: Vec<String> = items
+                .iter()
+                .map(|i| match i {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect();
+            Some(array_literal(&texts))
+        }
+        other => Some(other.to_string()),
+    }
+}
+
+fn signature(qi: &Qi, names: &[String]) -> String {
+    format!("{}.{}({})", qi.schema, qi.name, names.join(", "))
+}
+
+/// Pick the function `name` in `schema` that accepts `args`.
+pub fn resolve(
+    cache: &SchemaCache,
+    schema: &str,
+    name: &str,
+    args: &Args,
+) -> Result<Call, ApiError> {
+    let qi = Qi::new(schema, name);
+    let candidates: Vec<&Routine> = cache
+        .routines
+        .get(&qi)
+        .map(|v| v.iter().collect())
+        .unwrap_or_default();
+    let given: Vec<String> = match args {
+        Args::Named(a) => {
+            let mut n: Vec<String> = Vec::new();
+            for (k, _) in a {
+                if !n.contains(k) {
+                    n.push(k.clone());
+                }
+            }
+            n
+        }
+        _ => Vec::new(),
+    };
+    let mut sorted_given = given.clone();
+    sorted_given.sort();
+    let fits = |r: &&Routine| -> bool {
+        match args {
+            Args::Named(_) => {
+                given.iter().all(|g| r.params.iter().any(|p| &p.name == g))
+                    && r.params
+                        .iter()
+                        .all(|p| p.has_default || p.variadic || given.contains(&p.name))
+            }
+            Args::Single(_) => {
+                r.params.len() == 1
+                    && r.params[0].name.is_empty()
+                    && matches!(r.params[0].type_name.as_str(), "json" | "jsonb")
+            }
+            Args::Raw(_) => {
+                r.params.len() == 1
+                    && r.params[0].name.is_empty()
+                    && matches!(r.params[0].type_name.as_str(), "bytea" | "text" | "xml")
+            }
+        }
+    };
+    let mut matching: Vec<&Routine> = candidates.iter().copied().filter(fits).collect();
+    // A JSON object body may also go to a single unnamed json parameter.
+    if matching.is_empty() {
+        if let Args::Named(a) = args {
+            let single: Vec<&Routine> = candidates
+                .iter()
+                .copied()
+                .filter(|r| {
+                    r.params.len() == 1
+                        && r.params[0].name.is_empty()
+                        && matches!(r.params[0].type_name.as_str(), "json" | "jsonb")
+                })
+                .collect();
+            if single.len() == 1 {
+                let obj: Map<String, Value> = a.iter().cloned().collect();
+                return Ok(Call {
+                    routine: single[0].clone(),
+                    args: vec![(String::new(), Some(Value::Object(obj).to_string()), false)],
+                });
+            }
+        }
+    }
+    if matching.len() > 1 {
+        // Prefer the overload with the fewest parameters (no defaults needed).
+        matching.sort_by_key(|r| r.params.len());
+        if matching[0].params.len() == matching[1].params.len() {
+            return Err(ApiError::new(
+                300,
+                "PGRST203",
+                format!(
+                    "Could not choose the best candidate function between: {}",
+                    matching
+                        .iter()
+                        .map(|r| format!(
+                            "{}({})",
+                            format!("{}.{}", r.qi.schema, r.qi.name),
+                            r.params
+                                .iter()
+                                .map(|p| format!("{} => {}", p.name, p.type_name))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+            .with_hint("Try renaming the parameters or the function itself in the database so function overloading can be resolved"));
+        }
+    }
+    let Some(routine) = matching.first().copied() else {
+        let with_single = matches!(args, Args::Named(_));
+        let details = if with_single && !given.is_empty() {
+            format!(
+                "Searched for the function {}.{} with parameters {} or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.",
+                schema,
+                name,
+                given.join(", ")
+            )
+        } else if given.is_empty() {
+            format!(
+                "Searched for the function {}.{} without parameters or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.",
+                schema, name
+            )
+        } else {
+            format!(
+                "Searched for the function {}.{} with parameters {}, but no matches were found in the schema cache.",
+                schema,
+                name,
+                given.join(", ")
+            )
+        };
+        let hint = candidates.first().map(|r| {
+            format!(
+                "Perhaps you meant to call the function {}",
+                signature(
+                    &r.qi,
+                    &r.params.iter().map(|p| p.name.clone()).collect::<Vec<_>>()
+                )
+            )
+        });
+        let mut e = ApiError::new(
+            404,
+            "PGRST202",
+            format!(
+                "Could not find the function {} in the schema cache",
+                signature(&qi, &given)
+            ),
+        )
+        .with_details(details);
+        e.hint = hint;
+        return Err(e);
+    };
+    let call_args = match args {
+        Args::Named(a) => {
+            let mut out = Vec::new();
+            for p in &routine.params {
+                let values: Vec<&Value> = a
+                    .iter()
+                    .filter(|(k, _)| k == &p.name)
+                    .map(|(_, v)| v)
+                    .collect();
+                if values.is_empty() {
+                    continue;
+                }
+                let v = if p.variadic {
+                    match values.as_slice() {
+                        [Value::Array(_)] => values[0].clone(),
+                        _ => Value::Array(values.iter().map(|v| (*v).clone()).collect()),
+                    }
+                } else {
+                    values[values.len() - 1].clone()
+                };
+                out.push((p.name.clone(), value_text(&v, &p.type_name), p.variadic));
+            }
+            out
+        }
+        Args::Single(v) => vec![(String::new(), Some(v.to_string()), false)],
+        Args::Raw(bytes) => {
+            let text = if routine.params[0].type_name == "bytea" {
+                let mut s = String::from("\\x");
+                for b in bytes {
+                    s.push_str(&format!("{b:02x}"));
+                }
+                s
+            } else {
+                String::from_utf8_lossy(bytes).into_owned()
+            };
+            vec![(String::new(), Some(text), false)]
+        }
+    };
+    Ok(Call {
+        routine: routine.clone(),
+        args: call_args,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::Param;
+    use serde_json::json;
+
+    fn routine(name: &str, params: &[(&str, &str, bool)]) -> Routine {
+        Routine {
+            qi: Qi::new("s", name),
+            params: params
+                .iter()
+                .map(|(n, t, d)| Param {
+                    name: n.to_string(),
+                    type_name: t.to_string(),
+                    has_default: *d,
+                    variadic: false,
+                })
+                .collect(),
+            returns_set: false,
+            return_type: "integer".into(),
+            return_relation: None,
+            returns_composite: false,
+            returns_void: false,
+            volatility: 'i',
+            rows: 0.0,
+            description: None,
+            single_row_arg: None,
+        }
+    }
+
+    #[test]
+    fn overloads_and_errors() {
+        let mut c = SchemaCache::default();
+        c.routines.insert(
+            Qi::new("s", "f"),
+            vec![
+                routine("f", &[]),
+                routine("f", &[("a", "integer", false), ("b", "integer", false)]),
+            ],
+        );
+        let none = resolve(&c, "s", "f", &Args::Named(vec![])).expect("no args");
+        assert!(none.routine.params.is_empty());
+        let two = resolve(
+            &c,
+            "s",
+            "f",
+            &Args::Named(vec![("a".into(), json!(1)), ("b".into(), json!(2))]),
+        )
+        .expect("two args");
+        assert_eq!(two.args.len(), 2);
+        let e =
+            resolve(&c, "s", "f", &Args::Named(vec![("x".into(), json!(1))])).expect_err("none");
+        assert_eq!(e.code, "PGRST202");
+        assert_eq!(
+            e.message,
+            "Could not find the function s.f(x) in the schema cache"
+        );
+    }
+
+    #[test]
+    fn arrays_become_literals() {
+        assert_eq!(
+            value_text(&json!(["hi", "a\"b"]), "text[]").as_deref(),
+            Some("{\"hi\",\"a\\\"b\"}")
+        );
+        assert_eq!(
+            value_text(&json!({"a": 1}), "json").as_deref(),
+            Some("{\"a\":1}")
+        );
+        assert_eq!(value_text(&json!(null), "int"), None);
+    }
+}

@@ -1,0 +1,603 @@
+//! SQL rendering: plans become statement text with `$n` bind parameters. Identifiers are always
+//! quoted; values are always parameters, sent in text format so that Postgres parses them with
+//! the type it infers (exactly like an untyped literal). Nothing here talks to the database.
+
+use bytes::BytesMut;
+use postgres_types::{to_sql_checked, Format, IsNull, ToSql, Type};
+
+use crate::grammar::{IsValue, JsonKey, Op, OpExpr, Operand, Quantifier};
+use crate::plan::{Cond, EmbedPlan, FieldRef, Item, Order, ReadPlan, Source};
+use crate::schema::{Cardinality, Qi, SchemaCache};
+
+/// A statement under construction.
+#[derive(Debug, Clone, Default)]
+pub struct Sql {
+    pub text: String,
+    pub params: Vec<TextParam>,
+}
+
+impl Sql {
+    /// Add a parameter and return its placeholder.
+    pub fn bind(&mut self, v: impl Into<String>) -> String {
+        self.params.push(TextParam(Some(v.into())));
+        format!("${}", self.params.len())
+    }
+    /// Add a parameter that may be SQL NULL.
+    pub fn bind_opt(&mut self, v: Option<String>) -> String {
+        self.params.push(TextParam(v));
+        format!("${}", self.params.len())
+    }
+}
+
+/// A parameter sent in text format, for any type Postgres infers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextParam(pub Option<String>);
+
+impl ToSql for TextParam {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match &self.0 {
+            Some(s) => {
+                out.extend_from_slice(s.as_bytes());
+                Ok(IsNull::No)
+            }
+            None => Ok(IsNull::Yes),
+        }
+    }
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+    fn encode_format(&self, _ty: &Type) -> Format {
+        Format::Text
+    }
+    to_sql_checked!();
+}
+
+/// A quoted identifier.
+pub fn ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// A quoted schema-qualified name.
+pub fn qi(q: &Qi) -> String {
+    format!("{}.{}", ident(&q.schema), ident(&q.name))
+}
+
+/// A Postgres array literal with every element quoted.
+pub fn array_literal(items: &[String]) -> String {
+    let mut s = String::from("{");
+    for (i, it) in items.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push('"');
+        for c in it.chars() {
+            if c == '"' || c == '\\' {
+                s.push('\\');
+            }
+            s.push(c);
+        }
+        s.push('"');
+    }
+    s.push('}');
+    s
+}
+
+/// The SQL of a field (column, computed column, JSON path) of the row `alias`.
+pub fn field_sql(sql: &mut Sql, alias: &str, f: &FieldRef) -> String {
+    let mut e = match &f.computed {
+        Some(func) => format!("{}({})", qi(func), ident(alias)),
+        None => format!("{}.{}", ident(alias), ident(&f.column)),
+    };
+    if !f.path.is_empty() && !f.is_json {
+        e = format!("to_jsonb({e})");
+    }
+    for step in &f.path {
+        let op = if step.text { "->>" } else { "->" };
+        match &step.key {
+            JsonKey::Key(k) => {
+                let p = sql.bind(k.clone());
+                e = format!("{e}{op}{p}::text");
+            }
+            JsonKey::Index(i) => e = format!("{e}{op}({i})"),
+        }
+    }
+    e
+}
+
+fn like_pattern(v: &str) -> String {
+    v.replace('*', "%")
+}
+
+/// Render one filter expression on `lhs`.
+pub fn op_sql(sql: &mut Sql, lhs: &str, f: &FieldRef, e: &OpExpr) -> String {
+    let body = match (&e.op, &e.operand) {
+        (Op::Is, Operand::Is(v)) => {
+            let k = match v {
+                IsValue::Null => "NULL",
+                IsValue::NotNull => "NOT NULL",
+                IsValue::True => "TRUE",
+                IsValue::False => "FALSE",
+                IsValue::Unknown => "UNKNOWN",
+            };
+            format!("{lhs} IS {k}")
+        }
+        (Op::In, Operand::List(items)) => {
+            let p = sql.bind(array_literal(items));
+            format!("{lhs} = ANY({p})")
+        }
+        (Op::Fts | Op::Plfts | Op::Phfts | Op::Wfts, Operand::Fts { lang, query }) => {
+            let func = match e.op {
+                Op::Fts => "to_tsquery",
+                Op::Plfts => "plainto_tsquery",
+                Op::Phfts => "phraseto_tsquery",
+                _ => "websearch_to_tsquery",
+            };
+            let (l1, l2) = match lang {
+                Some(l) => {
+                    let a = sql.bind(l.clone());
+                    let b = sql.bind(l.clone());
+                    (format!("{a}::regconfig, "), format!("{b}::regconfig, "))
+                }
+                None => (String::new(), String::new()),
+            };
+            let q = sql.bind(query.clone());
+            let vec = if f.is_tsvector && f.path.is_empty() {
+                lhs.to_string()
+            } else {
+                format!("to_tsvector({l1}{lhs})")
+            };
+            format!("{vec} @@ {func}({l2}{q})")
+        }
+        (Op::IsDistinct, Operand::Value(v)) => {
+            let p = sql.bind(v.clone());
+            format!("{lhs} IS DISTINCT FROM {p}")
+        }
+        (op, Operand::List(items)) => {
+            let items: Vec<String> = if matches!(op, Op::Like | Op::Ilike) {
+                items.iter().map(|i| like_pattern(i)).collect()
+            } else {
+                items.clone()
+            };
+            let p = sql.bind(array_literal(&items));
+            let q = match e.quantifier {
+                Some(Quantifier::All) => "ALL",
+                _ => "ANY",
+            };
+            format!("{lhs} {} {q}({p})", op.sql())
+        }
+        (op, Operand::Value(v)) => {
+            let v = if matches!(op, Op::Like | Op::Ilike) {
+                like_pattern(v)
+            } else {
+                v.clone()
+            };
+            let p = sql.bind(v);
+            format!("{lhs} {} {p}", op.sql())
+        }
+        // Parser guarantees the operand fits the operator; keep a false condition otherwise.
+        _ => "FALSE".to_string(),
+    };
+    if e.negated {
+        format!("NOT ({body})")
+    } else {
+        body
+    }
+}
+
+fn lateral_alias(plan: &ReadPlan, idx: usize) -> String {
+    format!("{}_lat_{}", plan.alias, idx)
+}
+
+fn cond_sql(sql: &mut Sql, plan: &ReadPlan, c: &Cond) -> String {
+    match c {
+        Cond::Filter { field, expr } => {
+            let lhs = field_sql(sql, &plan.alias, field);
+            op_sql(sql, &lhs, field, expr)
+        }
+        Cond::EmbedNull { embed, is_null } => format!(
+            "{}.\"pgrst_body\" IS {}NULL",
+            ident(&lateral_alias(plan, *embed)),
+            if *is_null { "" } else { "NOT " }
+        ),
+        Cond::Tree {
+            negated,
+            or,
+            children,
+        } => {
+            let parts: Vec<String> = children.iter().map(|c| cond_sql(sql, plan, c)).collect();
+            let joined = if parts.is_empty() {
+                "TRUE".to_string()
+            } else {
+                parts.join(if *or { " OR " } else { " AND " })
+            };
+            if *negated {
+                format!("NOT ({joined})")
+            } else {
+                format!("({joined})")
+            }
+        }
+    }
+}
+
+fn order_sql(sql: &mut Sql, plan: &ReadPlan, o: &Order) -> String {
+    let e = match o.embed {
+        Some(i) => {
+            let alias = lateral_alias(plan, i);
+            field_sql(sql, &alias, &o.field)
+        }
+        None => field_sql(sql, &plan.alias, &o.field),
+    };
+    let mut s = format!("{e} {}", if o.desc { "DESC" } else { "ASC" });
+    match o.nulls_first {
+        Some(true) => s.push_str(" NULLS FIRST"),
+        Some(false) => s.push_str(" NULLS LAST"),
+        None => {}
+    }
+    s
+}
+
+/// How the top of a read is rendered.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadOptions {
+    /// Leave out top-level conditions (already applied by a mutation).
+    pub skip_conds: bool,
+    /// Leave out top-level ORDER/LIMIT/OFFSET.
+    pub skip_paging: bool,
+    /// Extra cap on the number of rows (db-max-rows).
+    pub max_rows: Option<i64>,
+}
+
+/// The source expression of a plan, with `parent` the alias of the embedding row.
+fn source_sql(sql: &mut Sql, plan: &ReadPlan, parent: Option<&str>) -> String {
+    match &plan.source {
+        Source::Relation(q) => qi(q),
+        Source::Cte(name) => ident(name),
+        Source::Function { routine, args } => {
+            let parts: Vec<String> = args
+                .iter()
+                .map(|(name, value, variadic)| {
+                    let p = sql.bind_opt(value.clone());
+                    let v = if *variadic { "VARIADIC " } else { "" };
+                    if name.is_empty() {
+                        format!("{v}{p}")
+                    } else {
+                        format!("{v}{} := {p}", ident(name))
+                    }
+                })
+                .collect();
+            format!("{}({})", qi(routine), parts.join(", "))
+        }
+        Source::Computed(f) => format!("{}({})", qi(f), ident(parent.unwrap_or(""))),
+    }
+}
+
+/// Render the `SELECT` of a read. `parent` is `(alias of parent row, embed)` for embedded reads.
+pub fn read_sql(
+    sql: &mut Sql,
+    cache: &SchemaCache,
+    plan: &ReadPlan,
+    parent: Option<(&str, &EmbedPlan)>,
+    opts: ReadOptions,
+) -> String {
+    let alias = ident(&plan.alias);
+    let mut select = Vec::new();
+    let mut group = Vec::new();
+    let aggregating = plan.has_aggregates();
+    for item in &plan.items {
+        match item {
+            Item::Star(Some(cols)) => {
+                for c in cols {
+                    let e = format!("{alias}.{}", ident(c));
+                    if aggregating {
+                        group.push(e.clone());
+                    }
+                    select.push(e);
+                }
+            }
+            Item::Star(None) => select.push(format!("{alias}.*")),
+            Item::Field {
+                field,
+                cast,
+                aggregate,
+                aggregate_cast,
+                name,
+            } => {
+                let mut e = field_sql(sql, &plan.alias, field);
+                if let Some(t) = cast {
+                    e = format!("CAST({e} AS {t})");
+                }
+                match aggregate {
+                    Some(a) => {
+                        e = format!("{}({e})", a.sql_name());
+                        if let Some(t) = aggregate_cast {
+                            e = format!("CAST({e} AS {t})");
+                        }
+                    }
+                    None => {
+                        if aggregating {
+                            group.push(e.clone());
+                        }
+                    }
+                }
+                select.push(format!("{e} AS {}", ident(name)));
+            }
+            Item::CountAll { cast, name } => {
+                let mut e = "pg_catalog.count(*)".to_string();
+                if let Some(t) = cast {
+                    e = format!("CAST({e} AS {t})");
+                }
+                select.push(format!("{e} AS {}", ident(name)));
+            }
+            Item::Embed(i) => {
+                let emb = &plan.embeds[*i];
+                if emb.hidden {
+                    continue;
+                }
+                let lat = ident(&lateral_alias(plan, *i));
+                if emb.spread {
+                    for n in emb.plan.output_names(cache) {
+                        select.push(format!("{lat}.{} AS {}", ident(&n), ident(&n)));
+                    }
+                } else if emb.rel.to_one() {
+                    select.push(format!("{lat}.\"pgrst_body\" AS {}", ident(&emb.name)));
+                } else {
+                    select.push(format!(
+                        "COALESCE({lat}.\"pgrst_body\", '[]'::json) AS {}",
+                        ident(&emb.name)
+                    ));
+                }
+            }
+        }
+    }
+    if select.is_empty() {
+        // `select=` with only hidden embeds still yields one (empty) object per row.
+        select.push("NULL::int AS \"pgrst_nothing\"".into());
+    }
+    let from = source_sql(sql, plan, parent.map(|(a, _)| a));
+    let mut text = format!("SELECT {} FROM {from} AS {alias}", select.join(", "));
+    // Embeds as lateral joins.
+    let mut where_ = Vec::new();
+    for (i, emb) in plan.embeds.iter().enumerate() {
+        let lat = ident(&lateral_alias(plan, i));
+        let child = read_sql(
+            sql,
+            cache,
+            &emb.plan,
+            Some((&plan.alias, emb)),
+            ReadOptions::default(),
+        );
+        let to_one = emb.rel.to_one();
+        let body = if to_one {
+            format!("SELECT row_to_json(\"pgrst_x\".*) AS \"pgrst_body\", \"pgrst_x\".* FROM ({child}) AS \"pgrst_x\"")
+        } else {
+            format!("SELECT json_agg(\"pgrst_x\") AS \"pgrst_body\" FROM ({child}) AS \"pgrst_x\"")
+        };
+        let join = if emb.inner && to_one {
+            "JOIN"
+        } else {
+            "LEFT JOIN"
+        };
+        text.push_str(&format!(" {join} LATERAL ({body}) AS {lat} ON TRUE"));
+        if emb.inner && !to_one {
+            where_.push(format!("{lat}.\"pgrst_body\" IS NOT NULL"));
+        }
+    }
+    // Join condition with the parent.
+    if let Some((palias, emb)) = parent {
+        let p = ident(palias);
+        match &emb.rel.cardinality {
+            _ if emb.rel.computed.is_some() => {}
+            Cardinality::ManyToMany {
+                junction,
+                source_cols,
+                target_cols,
+                ..
+            } => {
+                let j = ident("pgrst_junction");
+                let mut conds = Vec::new();
+                for (scol, jcol) in source_cols {
+                    conds.push(format!("{j}.{} = {p}.{}", ident(jcol), ident(scol)));
+                }
+                for (jcol, tcol) in target_cols {
+                    conds.push(format!("{j}.{} = {alias}.{}", ident(jcol), ident(tcol)));
+                }
+                where_.push(format!(
+                    "EXISTS (SELECT 1 FROM {} AS {j} WHERE {})",
+                    qi(junction),
+                    conds.join(" AND ")
+                ));
+            }
+            _ => {
+                for (scol, tcol) in &emb.rel.columns {
+                    where_.push(format!("{alias}.{} = {p}.{}", ident(tcol), ident(scol)));
+                }
+            }
+        }
+    }
+    if !(opts.skip_conds && parent.is_none()) {
+        for c in &plan.conds {
+            where_.push(cond_sql(sql, plan, c));
+        }
+    }
+    if !where_.is_empty() {
+        text.push_str(&format!(" WHERE {}", where_.join(" AND ")));
+    }
+    if aggregating && !group.is_empty() {
+        text.push_str(&format!(" GROUP BY {}", group.join(", ")));
+    }
+    if opts.skip_paging && parent.is_none() {
+        return text;
+    }
+    if !plan.order.is_empty() {
+        let terms: Vec<String> = plan.order.iter().map(|o| order_sql(sql, plan, o)).collect();
+        text.push_str(&format!(" ORDER BY {}", terms.join(", ")));
+    }
+    let limit = match (plan.limit, opts.max_rows) {
+        (Some(l), Some(m)) => Some(l.min(m)),
+        (l, m) => l.or(m),
+    };
+    if let Some(l) = limit {
+        text.push_str(&format!(" LIMIT {}", l.max(0)));
+    }
+    if plan.offset > 0 {
+        text.push_str(&format!(" OFFSET {}", plan.offset));
+    }
+    text
+}
+
+/// How the rows of a response body are rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyShape {
+    /// A JSON array.
+    Array,
+    /// A JSON array with null-valued keys removed.
+    ArrayStripped,
+    /// The first row as one object (the caller checks there is exactly one).
+    Object { strip_nulls: bool },
+}
+
+/// The expression rendering `_postgrest_t` rows as the body text.
+pub fn body_expr(shape: BodyShape) -> &'static str {
+    match shape {
+        BodyShape::Array => "coalesce(json_agg(\"_postgrest_t\"), '[]')::text",
+        BodyShape::ArrayStripped => {
+            "coalesce(json_agg(json_strip_nulls(row_to_json(\"_postgrest_t\"))), '[]')::text"
+        }
+        BodyShape::Object { strip_nulls: false } => {
+            "coalesce((json_agg(\"_postgrest_t\")->0)::text, '')"
+        }
+        BodyShape::Object { strip_nulls: true } => {
+            "coalesce(json_strip_nulls(json_agg(\"_postgrest_t\")->0)::text, '')"
+        }
+    }
+}
+
+/// Columns every main statement returns, after the body: response GUCs.
+pub const GUC_COLUMNS: &str = "nullif(current_setting('response.headers', true), '') AS \"pgrst_headers\", nullif(current_setting('response.status', true), '') AS \"pgrst_status\"";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grammar;
+    use crate::plan::Planner;
+    use crate::request::{parse_query, query_pairs};
+    use crate::schema::{Column, Relation, Relationship};
+
+    fn col(name: &str, ty: &str) -> Column {
+        Column {
+            name: name.into(),
+            type_name: ty.into(),
+            base_type: ty.into(),
+            category: "N".into(),
+            nullable: true,
+            default: None,
+            description: None,
+            enum_values: vec![],
+        }
+    }
+
+    fn cache() -> SchemaCache {
+        let mut c = SchemaCache::default();
+        for (name, cols) in [
+            (
+                "projects",
+                vec![
+                    col("id", "integer"),
+                    col("name", "text"),
+                    col("client_id", "integer"),
+                ],
+            ),
+            ("clients", vec![col("id", "integer"), col("name", "text")]),
+        ] {
+            c.relations.insert(
+                Qi::new("s", name),
+                Relation {
+                    qi: Qi::new("s", name),
+                    oid: 0,
+                    is_view: false,
+                    columns: cols,
+                    pk: vec!["id".into()],
+                    description: None,
+                    insertable: true,
+                    updatable: true,
+                    deletable: true,
+                },
+            );
+        }
+        c.relationships.insert(
+            Qi::new("s", "projects"),
+            vec![Relationship {
+                source: Qi::new("s", "projects"),
+                target: Qi::new("s", "clients"),
+                cardinality: Cardinality::ManyToOne,
+                columns: vec![("client_id".into(), "id".into())],
+                constraint: "fk".into(),
+                computed: None,
+                computed_single: false,
+            }],
+        );
+        c
+    }
+
+    #[test]
+    fn values_are_parameters_and_identifiers_quoted() {
+        let c = cache();
+        let q = parse_query(
+            &query_pairs(
+                "select=id,clients(name)&name=eq.x';drop table y;--&id=in.(1,2)&order=id.desc",
+            ),
+            false,
+        )
+        .expect("parses");
+        let mut p = Planner::new(&c, "s", false);
+        let plan = p
+            .read(
+                Source::Relation(Qi::new("s", "projects")),
+                Some(Qi::new("s", "projects")),
+                &q,
+                true,
+            )
+            .expect("plans");
+        let mut sql = Sql::default();
+        let text = read_sql(&mut sql, &c, &plan, None, ReadOptions::default());
+        assert!(!text.contains("drop table"), "{text}");
+        assert!(text.contains("\"projects\".\"name\" = $"), "{text}");
+        assert!(text.contains("= ANY($"), "{text}");
+        assert!(text.contains("LEFT JOIN LATERAL"), "{text}");
+        assert!(text.contains("ORDER BY \"projects\".\"id\" DESC"), "{text}");
+        assert!(sql
+            .params
+            .contains(&TextParam(Some("{\"1\",\"2\"}".into()))));
+        assert!(sql
+            .params
+            .contains(&TextParam(Some("x';drop table y;--".into()))));
+    }
+
+    #[test]
+    fn array_literals_escape() {
+        assert_eq!(
+            array_literal(&["a\"b".into(), "c\\".into()]),
+            "{\"a\\\"b\",\"c\\\\\"}"
+        );
+    }
+
+    #[test]
+    fn json_paths_bind_keys() {
+        let mut sql = Sql::default();
+        let f = FieldRef {
+            column: "data".into(),
+            computed: None,
+            path: grammar::parse_field("data->a->>-3", "f").expect("ok").path,
+            is_json: true,
+            is_tsvector: false,
+        };
+        assert_eq!(
+            field_sql(&mut sql, "t", &f),
+            "\"t\".\"data\"->$1::text->>(-3)"
+        );
+    }
+}
