@@ -87,7 +87,10 @@ REVOKE ALL ON realtime.basalt_nodes FROM anon, authenticated, service_role;
 -- context the keys are looked up in `p_table` as that role with those claims, so that the
 -- table's policies (and grants) decide; returns the (context, row) index pairs that are visible
 -- (0-based). A context whose check fails (no privilege, a policy error) sees nothing.
-CREATE OR REPLACE FUNCTION realtime.basalt_visible(p_table oid, p_key text[], p_rows jsonb, p_contexts jsonb)
+-- A commit reaches the WAL (and so the realtime service) a moment before other sessions can see
+-- it: the call first waits until the transactions `p_xids` (32-bit ids) are visible.
+DROP FUNCTION IF EXISTS realtime.basalt_visible(oid, text[], jsonb, jsonb);
+CREATE OR REPLACE FUNCTION realtime.basalt_visible(p_table oid, p_key text[], p_rows jsonb, p_contexts jsonb, p_xids bigint[])
 RETURNS TABLE (ctx int, idx int) LANGUAGE plpgsql AS $$
 DECLARE
   qual text;
@@ -96,6 +99,13 @@ DECLARE
   c record;
   vis int[];
 BEGIN
+  FOR attempt IN 1..5000 LOOP
+    EXIT WHEN NOT EXISTS (
+      SELECT 1 FROM unnest(p_xids) AS t, pg_current_snapshot() AS s
+      WHERE ((t - (pg_snapshot_xmax(s)::text::bigint & 4294967295) + 4294967296) % 4294967296) < 2147483648
+         OR t IN (SELECT x::text::bigint & 4294967295 FROM pg_snapshot_xip(s) AS x));
+    PERFORM pg_sleep(0.001);
+  END LOOP;
   SELECT format('%I.%I', n.nspname, r.relname) INTO qual
     FROM pg_class r JOIN pg_namespace n ON n.oid = r.relnamespace WHERE r.oid = p_table;
   IF qual IS NULL OR coalesce(array_length(p_key, 1), 0) = 0 THEN
@@ -123,4 +133,4 @@ BEGIN
   PERFORM set_config('request.jwt.claims', '', true);
 END
 $$;
-REVOKE ALL ON FUNCTION realtime.basalt_visible(oid, text[], jsonb, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION realtime.basalt_visible(oid, text[], jsonb, jsonb, bigint[]) FROM PUBLIC;

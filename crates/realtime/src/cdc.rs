@@ -60,6 +60,8 @@ pub struct Change {
     pub old: Option<Vec<Cell>>,
     /// Commit time, microseconds since 2000-01-01.
     pub commit_time: i64,
+    /// Id of the transaction.
+    pub xid: u32,
 }
 
 impl Change {
@@ -294,11 +296,14 @@ pub async fn deliver(pool: &Pool, index: &Index, changes: &[Change]) -> Result<u
                 .iter()
                 .map(|&ci| changes[ci].key_json().unwrap_or_else(|| json!({})))
                 .collect();
+            let mut xids: Vec<i64> = ch.rows.iter().map(|&ci| i64::from(changes[ci].xid)).collect();
+            xids.sort_unstable();
+            xids.dedup();
             let key_cols: Vec<String> = ch.rel.key.iter().map(|&i| ch.rel.columns[i].0.clone()).collect();
             let rows = client
                 .query(
-                    "SELECT ctx, idx FROM realtime.basalt_visible($1, $2, $3, $4)",
-                    &[&ch.rel.id, &key_cols, &Value::Array(keys), &ctx_json],
+                    "SELECT ctx, idx FROM realtime.basalt_visible($1, $2, $3, $4, $5)",
+                    &[&ch.rel.id, &key_cols, &Value::Array(keys), &ctx_json, &xids],
                 )
                 .await?;
             for r in rows {
@@ -404,6 +409,7 @@ mod tests {
             new: Some(vec![t("5"), Cell::Null]),
             old: None,
             commit_time: 0,
+            xid: 1,
         };
         let p = payload(&c);
         assert_eq!(p["type"], "INSERT");
@@ -421,6 +427,7 @@ mod tests {
             new: None,
             old: Some(vec![t("5"), t("secret")]),
             commit_time: 0,
+            xid: 1,
         };
         assert_eq!(
             payload(&full_no_rls)["old_record"],
@@ -442,6 +449,7 @@ mod tests {
             new: Some(vec![t("5"), Cell::Unchanged]),
             old: None,
             commit_time: 0,
+            xid: 1,
         };
         let p = payload(&c);
         assert_eq!(p["record"], json!({"id":"5"}));
@@ -461,6 +469,7 @@ mod tests {
             new: Some(vec![t("7"), t("x")]),
             old: None,
             commit_time: 0,
+            xid: 1,
         };
         assert_eq!(c.key_json(), Some(json!({"id":"7"})));
     }

@@ -106,6 +106,7 @@ fn replication_config(state: &State) -> Result<ReplicationConfig, ReplError> {
 /// A transaction being read.
 struct Tx {
     commit_time: i64,
+    xid: u32,
     changes: Vec<Change>,
     broadcasts: Vec<(TopicKey, Broadcast)>,
     relays: Vec<bytes::Bytes>,
@@ -184,10 +185,13 @@ impl Reader {
             };
             match ev {
                 ReplicationEvent::Begin {
-                    commit_time_micros, ..
+                    commit_time_micros,
+                    xid,
+                    ..
                 } => {
                     open = Some(Tx {
                         commit_time: commit_time_micros,
+                        xid,
                         changes: Vec::new(),
                         broadcasts: Vec::new(),
                         relays: Vec::new(),
@@ -297,6 +301,7 @@ impl Reader {
                     new: Some(new),
                     old: None,
                     commit_time: tx.commit_time,
+                    xid: tx.xid,
                 });
             }
             PgOutput::Update { rel, old, new } => {
@@ -312,6 +317,7 @@ impl Reader {
                     new: Some(new),
                     old,
                     commit_time: tx.commit_time,
+                    xid: tx.xid,
                 });
             }
             PgOutput::Delete { rel, old } => {
@@ -327,6 +333,7 @@ impl Reader {
                     new: None,
                     old: Some(old),
                     commit_time: tx.commit_time,
+                    xid: tx.xid,
                 });
             }
             PgOutput::Truncate { .. } | PgOutput::Origin | PgOutput::Other(_) => {}
