@@ -45,6 +45,19 @@ enum Cmd {
     /// The realtime server alone.
     #[cfg(feature = "realtime")]
     Realtime,
+    /// The development mailbox: emails kept by the auth service while no SMTP server is set.
+    Mail {
+        #[arg(long, default_value = ".")]
+        project: PathBuf,
+        /// Read this database instead of the running project's.
+        #[arg(long, env = "BASALT_DB_URL")]
+        db_url: Option<String>,
+        /// Only messages to this address.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -111,6 +124,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = basalt_storage::Config::from_env()?;
             let addr = config.listen.unwrap_or(([127, 0, 0, 1], 5000).into());
             standalone(addr, basalt_storage::router(config).await?).await
+        }
+        Cmd::Mail {
+            project,
+            db_url,
+            to,
+            limit,
+        } => {
+            let url = match db_url {
+                Some(u) => u,
+                None => {
+                    let path = project::Project::load(&project)?
+                        .state_dir()
+                        .join("status.json");
+                    let text = std::fs::read(&path).map_err(|_| {
+                        anyhow::anyhow!("basalt is not running in {}", project.display())
+                    })?;
+                    let status: serde_json::Value = serde_json::from_slice(&text)?;
+                    status["db_url"].as_str().unwrap_or_default().to_string()
+                }
+            };
+            let text = basalt_auth::mail::print_mailbox(&url, to.as_deref(), limit)
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
+            print!("{text}");
+            Ok(())
         }
         #[cfg(feature = "realtime")]
         Cmd::Realtime => {
