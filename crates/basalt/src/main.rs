@@ -3,6 +3,7 @@
 
 mod project;
 mod start;
+mod tooling;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

@@ -31,6 +31,8 @@ pub enum DbCmd {
     Reset(TargetArgs),
     /// Apply pending migrations.
     Push(TargetArgs),
+    #[command(flatten)]
+    Tooling(crate::tooling::DbTooling),
 }
 
 #[derive(Subcommand)]
@@ -87,12 +89,12 @@ impl Status {
 }
 
 /// The database of a project: an embedded cluster this process runs, or an external URL.
-struct Database {
+pub(crate) struct Database {
     /// URL the services connect with (superuser, unix socket when embedded).
-    url: String,
+    pub(crate) url: String,
     /// URL printed for people (TCP with password).
     public_url: String,
-    cluster: Option<Cluster>,
+    pub(crate) cluster: Option<Cluster>,
 }
 
 fn cluster_config(project: &Project, db_port: Option<u16>) -> anyhow::Result<ClusterConfig> {
@@ -151,7 +153,7 @@ fn fnv(s: &str) -> u64 {
     h
 }
 
-async fn open_database(
+pub(crate) async fn open_database(
     project: &Project,
     db_url: Option<String>,
     db_port: Option<u16>,
@@ -324,6 +326,7 @@ pub fn status(project: &Path) -> anyhow::Result<()> {
 
 pub async fn db(cmd: DbCmd) -> anyhow::Result<()> {
     match cmd {
+        DbCmd::Tooling(t) => crate::tooling::db(t).await,
         DbCmd::Reset(t) => {
             let project = Project::load(&t.project)?;
             let mut db = open_database(&project, t.db_url.clone(), t.db_port).await?;

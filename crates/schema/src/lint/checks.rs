@@ -412,7 +412,7 @@ impl<'a> FileCheck<'a> {
             self.push(
                 &rules::POLICY_AUTH_CALL_PER_ROW,
                 self.at(loc, at),
-                format!("policy \"{}\" on {table} calls {name}() for every row; write (select {name}(…)) so it runs once", p.policy_name),
+                format!("policy \"{}\" on {table} calls {name}() for every row; write (select {name}()) so it runs once", p.policy_name),
             );
         }
         if metadata {
@@ -448,18 +448,10 @@ impl<'a> FileCheck<'a> {
                 &rules::POLICY_ALWAYS_TRUE,
                 at,
                 format!(
-                    "policy \"{}\" lets {roles} {} every row of {table}{}",
+                    "policy \"{}\" lets {}{roles}) {} every row of {table}",
                     p.policy_name,
-                    if cmd == "all" {
-                        "write".to_string()
-                    } else {
-                        cmd.clone()
-                    },
-                    if anon {
-                        ", including anonymous callers"
-                    } else {
-                        ""
-                    }
+                    if anon { "anonymous callers (" } else { "(" },
+                    if cmd == "all" { "write" } else { cmd.as_str() },
                 ),
             );
         }

@@ -1,0 +1,179 @@
+//! `basalt db lint|advisors|verify`, `basalt gen types` and `basalt test rls`: the command line
+//! of the schema tooling. Each command parses its arguments, reaches the database the way
+//! `basalt db push` does (the project's embedded cluster, or `--db-url`), and hands off to
+//! `basalt-schema`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use basalt_schema::{FailOn, Level};
+use clap::{Args, Subcommand, ValueEnum};
+
+use crate::project::Project;
+use crate::start::{open_database, TargetArgs};
+
+/// Schema commands under `basalt db`.
+#[derive(Subcommand)]
+pub enum DbTooling {
+    /// Lint migration files statically (default: supabase/migrations/*.sql).
+    Lint(LintArgs),
+    /// Check a live database for security and performance problems (splinter lint names).
+    Advisors(AdvisorsArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Args)]
+pub struct LintArgs {
+    /// Files to lint, in the order they apply (default: the project's migrations).
+    pub files: Vec<PathBuf>,
+    #[arg(long, default_value = ".")]
+    pub project: PathBuf,
+    /// Schemas served over the API (default: `[api] schemas`).
+    #[arg(long = "schema", short = 's', value_delimiter = ',')]
+    pub schemas: Vec<String>,
+    /// Leave out findings below this level: info, warning, error.
+    #[arg(long, default_value = "info")]
+    pub level: String,
+    /// Exit non-zero on findings at this level or above: none, info, warning, error.
+    #[arg(long, default_value = "error")]
+    pub fail_on: String,
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    pub output: Output,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum AdvisorType {
+    All,
+    Security,
+    Performance,
+}
+
+#[derive(Args)]
+pub struct AdvisorsArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Which advisors: all, security, performance.
+    #[arg(long = "type", value_enum, default_value = "all")]
+    pub kind: AdvisorType,
+    /// Schemas served over the API when the database sets no pgrst.db_schemas.
+    #[arg(long = "schema", short = 's', value_delimiter = ',')]
+    pub schemas: Vec<String>,
+    /// Leave out findings below this level: info, warn, error.
+    #[arg(long, default_value = "info")]
+    pub level: String,
+    /// Exit non-zero on findings at this level or above: none, info, warn, error.
+    #[arg(long, default_value = "none")]
+    pub fail_on: String,
+    /// Leave out findings with this cache_key (repeatable).
+    #[arg(long)]
+    pub ignore: Vec<String>,
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    pub output: Output,
+}
+
+fn level(s: &str) -> anyhow::Result<Level> {
+    Level::parse(s)
+        .ok_or_else(|| anyhow::anyhow!("unknown level {s:?}: use info, warning or error"))
+}
+
+fn fail_on(s: &str) -> anyhow::Result<FailOn> {
+    FailOn::parse(s)
+        .ok_or_else(|| anyhow::anyhow!("unknown --fail-on {s:?}: use none, info, warning or error"))
+}
+
+/// The exposed schemas: those given, else the project's `[api] schemas`.
+fn exposed(project: &Project, given: &[String]) -> Vec<String> {
+    if given.is_empty() {
+        project.config.api.schemas.clone()
+    } else {
+        given.to_vec()
+    }
+}
+
+/// Run `f` with a superuser URL of the target database, stopping an embedded cluster after.
+async fn with_database<T>(
+    target: &TargetArgs,
+    f: impl AsyncFnOnce(&Project, &str) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let project = Project::load(&target.project)?;
+    let mut db = open_database(&project, target.db_url.clone(), target.db_port).await?;
+    let result = f(&project, &db.url).await;
+    if let Some(c) = db.cluster.as_mut() {
+        c.stop();
+    }
+    result
+}
+
+pub async fn db(cmd: DbTooling) -> anyhow::Result<()> {
+    match cmd {
+        DbTooling::Lint(a) => lint(a),
+        DbTooling::Advisors(a) => advisors(a).await,
+    }
+}
+
+fn lint(a: LintArgs) -> anyhow::Result<()> {
+    let project = Project::load(&a.project)?;
+    let options = basalt_schema::lint::LintOptions {
+        files: a.files.clone(),
+        project: a.project.clone(),
+        exposed_schemas: exposed(&project, &a.schemas),
+        min_level: level(&a.level)?,
+    };
+    let threshold = fail_on(&a.fail_on)?;
+    let report = basalt_schema::lint::run(&options)?;
+    match a.output {
+        Output::Text => print!("{}", report.to_text()),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
+    let failing = report
+        .findings
+        .iter()
+        .filter(|f| threshold.fails(f.level))
+        .count();
+    if failing > 0 {
+        anyhow::bail!(
+            "db lint: {failing} finding(s) at or above --fail-on {}",
+            a.fail_on
+        );
+    }
+    Ok(())
+}
+
+async fn advisors(a: AdvisorsArgs) -> anyhow::Result<()> {
+    let min_level = level(&a.level)?;
+    let threshold = fail_on(&a.fail_on)?;
+    let found = with_database(&a.target, async |project, url| {
+        let client = basalt_schema::db::connect(url).await?;
+        let options = basalt_schema::advisors::AdvisorOptions {
+            exposed_schemas: exposed(project, &a.schemas),
+            category: match a.kind {
+                AdvisorType::All => None,
+                AdvisorType::Security => Some(basalt_schema::advisors::Category::Security),
+                AdvisorType::Performance => Some(basalt_schema::advisors::Category::Performance),
+            },
+            min_level,
+            ignore: a.ignore.clone(),
+        };
+        basalt_schema::advisors::run(&client, &options)
+            .await
+            .context("db advisors")
+    })
+    .await?;
+    match a.output {
+        Output::Text => print!("{}", basalt_schema::advisors::to_text(&found)),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&found)?),
+    }
+    let failing = found.iter().filter(|f| threshold.fails(f.severity)).count();
+    if failing > 0 {
+        anyhow::bail!(
+            "db advisors: {failing} finding(s) at or above --fail-on {}",
+            a.fail_on
+        );
+    }
+    Ok(())
+}
