@@ -52,6 +52,11 @@ pub async fn router(config: Config) -> Result<Router, Error> {
         .route("/health", get(meta::health))
         .route("/settings", get(meta::settings))
         .route("/.well-known/jwks.json", get(meta::jwks))
+        .route(
+            "/.well-known/openid-configuration",
+            get(meta::openid_configuration),
+        )
+        .route("/authorize", get(meta::authorize))
         .route("/signup", post(signup::signup))
         .route("/token", post(token::token))
         .route("/logout", post(user::logout))

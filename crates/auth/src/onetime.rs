@@ -177,7 +177,7 @@ pub async fn send(
     redirect_to: &str,
 ) -> Result<Issued, ApiError> {
     check_frequency(state, slot.sent_at(user))?;
-    crate::ratelimit::email_sent(state).await?;
+    crate::ratelimit::email_sent(state, db).await?;
     let issued = issue(state, db, user.id, slot, address).await?;
     let link = (kind != Kind::Reauthentication)
         .then(|| link(state, &issued.hash, kind.name(), redirect_to));

@@ -2,14 +2,14 @@
 //! serving one database shares them: a fixed window per key, advanced by one atomic upsert.
 //! Keys are a limit's name plus the client's IP address (or `global` for project-wide limits).
 
-use deadpool_postgres::Pool;
+use tokio_postgres::GenericClient;
 
 use crate::error::ApiError;
 
 /// Count one hit on `key`; fails with `over` once more than `limit` hits fall in the current
 /// window of `window_secs` seconds. A limit of 0 disables the check.
 pub async fn hit(
-    pool: &Pool,
+    db: &impl GenericClient,
     key: &str,
     limit: u32,
     window_secs: i64,
@@ -18,7 +18,6 @@ pub async fn hit(
     if limit == 0 {
         return Ok(());
     }
-    let db = pool.get().await?;
     let hits: i32 = db
         .query_one(
             "INSERT INTO basalt.auth_rate_limits AS r (key, window_start, hits) \
@@ -92,8 +91,10 @@ pub async fn check(
         .map(|i| i.to_string())
         .unwrap_or_else(|| "unknown".into());
     let key = format!("{}:{who}", limit.name());
+    let db = state.pool.get().await?;
+    let db: &tokio_postgres::Client = &db;
     hit(
-        &state.pool,
+        db,
         &key,
         max,
         limit.window(),
@@ -102,10 +103,14 @@ pub async fn check(
     .await
 }
 
-/// Count one email against the project-wide hourly limit.
-pub async fn email_sent(state: &crate::state::AppState) -> Result<(), ApiError> {
+/// Count one email against the project-wide hourly limit, in the transaction that sends it
+/// (so a failed request does not count, and no second connection is needed).
+pub async fn email_sent(
+    state: &crate::state::AppState,
+    db: &impl GenericClient,
+) -> Result<(), ApiError> {
     hit(
-        &state.pool,
+        db,
         "email_sent:global",
         state.config.rate_limits.email_sent,
         3600,

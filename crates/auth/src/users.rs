@@ -176,6 +176,32 @@ pub struct NewUser<'a> {
     pub invited: bool,
 }
 
+impl<'a> NewUser<'a> {
+    /// An unconfirmed email user with the `email` provider in `app_metadata`; adjust the rest
+    /// with struct update syntax.
+    pub fn email(
+        aud: &'a str,
+        email: &'a str,
+        encrypted_password: &'a str,
+        user_metadata: Value,
+    ) -> NewUser<'a> {
+        NewUser {
+            id: Uuid::new_v4(),
+            aud,
+            role: "authenticated",
+            email: Some(email),
+            phone: None,
+            encrypted_password,
+            app_metadata: json!({"provider": "email", "providers": ["email"]}),
+            user_metadata,
+            confirmed: false,
+            phone_confirmed: false,
+            is_anonymous: false,
+            invited: false,
+        }
+    }
+}
+
 /// Insert a user row and, for email or phone users, their identity. Returns the row.
 pub async fn insert(db: &impl GenericClient, u: NewUser<'_>) -> Result<User, ApiError> {
     let sql = format!(

@@ -375,6 +375,15 @@ async fn settings_health_and_unknown_paths() {
     assert_eq!(m.status, 405);
     let jwks = a.get_as("/.well-known/jwks.json", &anon).await;
     assert_eq!(jwks.body, json!({"keys": []}));
+    let oidc = a.get_as("/.well-known/openid-configuration", &anon).await;
+    assert_eq!(oidc.body["issuer"], "http://127.0.0.1:54321/auth/v1");
+    assert_eq!(
+        oidc.body["jwks_uri"],
+        "http://127.0.0.1:54321/auth/v1/.well-known/jwks.json"
+    );
+    let oauth = a.get_as("/authorize?provider=github", &anon).await;
+    assert_eq!(oauth.status, 400);
+    assert_eq!(oauth.body["code"], "validation_failed");
 }
 
 #[tokio::test]

@@ -502,18 +502,8 @@ async fn invitee(
             users::insert(
                 db,
                 NewUser {
-                    id: Uuid::new_v4(),
-                    aud: &state.config.jwt.aud,
-                    role: "authenticated",
-                    email: Some(email),
-                    phone: None,
-                    encrypted_password: "",
-                    app_metadata: json!({"provider": "email", "providers": ["email"]}),
-                    user_metadata: data,
-                    confirmed: false,
-                    phone_confirmed: false,
-                    is_anonymous: false,
                     invited: true,
+                    ..NewUser::email(&state.config.jwt.aud, email, "", data)
                 },
             )
             .await
@@ -567,24 +557,8 @@ pub async fn generate_link(
                 Some(u) if u.is_confirmed() => return Err(ApiError::EmailExists),
                 Some(u) => u,
                 None => {
-                    users::insert(
-                        &tx,
-                        NewUser {
-                            id: Uuid::new_v4(),
-                            aud: &config.jwt.aud,
-                            role: "authenticated",
-                            email: Some(&email),
-                            phone: None,
-                            encrypted_password: &hashed,
-                            app_metadata: json!({"provider": "email", "providers": ["email"]}),
-                            user_metadata: data,
-                            confirmed: false,
-                            phone_confirmed: false,
-                            is_anonymous: false,
-                            invited: false,
-                        },
-                    )
-                    .await?
+                    users::insert(&tx, NewUser::email(&config.jwt.aud, &email, &hashed, data))
+                        .await?
                 }
             };
             (user, Slot::Confirmation, email.clone(), "signup")

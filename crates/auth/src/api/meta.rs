@@ -85,3 +85,27 @@ pub async fn mailbox(
     let messages = crate::mail::list(db, query.get("email"), limit).await?;
     Ok(Json(json!({ "messages": messages })).into_response())
 }
+
+/// OpenID discovery: where the keys and endpoints are.
+pub async fn openid_configuration(State(state): State<AppState>) -> Response {
+    let base = &state.config.external_url;
+    Json(json!({
+        "issuer": state.config.jwt.issuer,
+        "jwks_uri": format!("{base}/.well-known/jwks.json"),
+        "authorization_endpoint": format!("{base}/authorize"),
+        "token_endpoint": format!("{base}/token"),
+        "userinfo_endpoint": format!("{base}/user"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256", "HS256"],
+    }))
+    .into_response()
+}
+
+/// `GET /authorize`: no external OAuth provider is configured, so every provider is unknown.
+pub async fn authorize(query: Query) -> Result<Response, ApiError> {
+    let provider = query.get("provider").unwrap_or("");
+    Err(ApiError::Validation(format!(
+        "Unsupported provider: Provider {provider} could not be found"
+    )))
+}

@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::extract::{redirect_target, Body, Client, Query};
@@ -114,24 +113,7 @@ async fn magic(state: &AppState, query: &Query, p: OtpParams) -> Result<Response
                 // Same answer as for a known address.
                 return Ok(Json(json!({})).into_response());
             }
-            users::insert(
-                &tx,
-                NewUser {
-                    id: Uuid::new_v4(),
-                    aud: &config.jwt.aud,
-                    role: "authenticated",
-                    email: Some(&email),
-                    phone: None,
-                    encrypted_password: "",
-                    app_metadata: json!({"provider": "email", "providers": ["email"]}),
-                    user_metadata: data,
-                    confirmed: false,
-                    phone_confirmed: false,
-                    is_anonymous: false,
-                    invited: false,
-                },
-            )
-            .await?
+            users::insert(&tx, NewUser::email(&config.jwt.aud, &email, "", data)).await?
         }
     };
     if user.is_banned() {

@@ -170,18 +170,12 @@ pub async fn signup(
     let user = users::insert(
         &tx,
         NewUser {
-            id: Uuid::new_v4(),
-            aud: &config.jwt.aud,
-            role: "authenticated",
             email: email.as_deref(),
             phone: phone.as_deref(),
-            encrypted_password: &hashed,
             app_metadata: json!({"provider": provider, "providers": [provider]}),
-            user_metadata: data,
             confirmed: confirmed_now,
             phone_confirmed: phone.is_some(),
-            is_anonymous: false,
-            invited: false,
+            ..NewUser::email(&config.jwt.aud, "", &hashed, data)
         },
     )
     .await?;
@@ -245,18 +239,10 @@ async fn anonymous(state: AppState, client: Client, data: Value) -> Result<Respo
     let user = users::insert(
         &tx,
         NewUser {
-            id: Uuid::new_v4(),
-            aud: &state.config.jwt.aud,
-            role: "authenticated",
             email: None,
-            phone: None,
-            encrypted_password: "",
             app_metadata: json!({}),
-            user_metadata: data,
-            confirmed: false,
-            phone_confirmed: false,
             is_anonymous: true,
-            invited: false,
+            ..NewUser::email(&state.config.jwt.aud, "", "", data)
         },
     )
     .await?;

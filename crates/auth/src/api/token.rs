@@ -55,6 +55,7 @@ async fn password_grant(
     let pass = p.password.unwrap_or_default();
     let mut conn = state.pool.get().await?;
     let tx = crate::state::begin(&mut conn).await?;
+    let by_email = email.is_some();
     let user = match (email, phone) {
         (Some(_), Some(_)) => {
             return Err(ApiError::Validation(
@@ -103,13 +104,10 @@ async fn password_grant(
     if user.is_banned() {
         return Err(ApiError::UserBanned { status: 400 });
     }
-    if !user.email.is_empty()
-        && user.email_confirmed_at.is_none()
-        && user.phone_confirmed_at.is_none()
-    {
+    if by_email && user.email_confirmed_at.is_none() {
         return Err(ApiError::EmailNotConfirmed);
     }
-    if user.email.is_empty() && user.phone_confirmed_at.is_none() {
+    if !by_email && user.phone_confirmed_at.is_none() {
         return Err(ApiError::PhoneNotConfirmed);
     }
     let mut session = sessions::start(state, &tx, &user, method::PASSWORD, client).await?;

@@ -167,7 +167,7 @@ pub async fn update_user(
                     let issued =
                         onetime::issue(&state, &tx, user.id, Slot::EmailChangeCurrent, &user.email)
                             .await?;
-                    crate::ratelimit::email_sent(&state).await?;
+                    crate::ratelimit::email_sent(&state, &tx).await?;
                     state
                         .mailer
                         .send(
