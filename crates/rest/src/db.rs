@@ -10,7 +10,7 @@ use tokio_postgres::Row;
 
 use crate::auth::Identity;
 use crate::error::ApiError;
-use crate::sql::{ident, Sql, TextParam};
+use crate::sql::{ident, Sql};
 
 /// Settings applied at the start of the transaction.
 #[derive(Debug, Clone, Default)]
@@ -260,7 +260,3 @@ pub async fn run(
         plan: None,
     })
 }
-
-/// Keep this module's `TextParam` import used for the params slice type.
-#[allow(dead_code)]
-fn _param_type(_: &TextParam) {}

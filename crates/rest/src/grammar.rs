@@ -189,8 +189,8 @@ impl Op {
             Op::Ov => "&&",
             Op::Sl => "<<",
             Op::Sr => ">>",
-            Op::Nxl => "&<",
-            Op::Nxr => "&>",
+            Op::Nxl => "&>",
+            Op::Nxr => "&<",
             Op::Adj => "-|-",
             Op::Is | Op::IsDistinct | Op::In | Op::Fts | Op::Plfts | Op::Phfts | Op::Wfts => "",
         }
@@ -346,7 +346,7 @@ impl<'a> Cursor<'a> {
     }
     fn unexpected(&self, expecting: &str) -> ApiError {
         match self.peek() {
-            Some(c) => self.error(format!("unexpected {c:?} expecting {expecting}")),
+            Some(c) => self.error(format!("unexpected \"{c}\" expecting {expecting}")),
             None => self.error(format!("unexpected end of input expecting {expecting}")),
         }
     }
@@ -797,19 +797,24 @@ fn logic_children(c: &mut Cursor) -> Result<Vec<Logic>, ApiError> {
 
 fn logic_item(c: &mut Cursor) -> Result<Logic, ApiError> {
     for (prefix, negated, or) in [
-        ("not.and(", true, false),
-        ("not.or(", true, true),
-        ("and(", false, false),
-        ("or(", false, true),
+        ("not.and", true, false),
+        ("not.or", true, true),
+        ("and", false, false),
+        ("or", false, true),
     ] {
         if c.starts_with(prefix) {
-            c.pos += prefix.len() - 1;
-            let children = logic_children(c)?;
-            return Ok(Logic::Tree {
-                negated,
-                or,
-                children,
-            });
+            let save = c.pos;
+            c.pos += prefix.len();
+            c.skip_ws();
+            if c.peek() == Some('(') {
+                let children = logic_children(c)?;
+                return Ok(Logic::Tree {
+                    negated,
+                    or,
+                    children,
+                });
+            }
+            c.pos = save;
         }
     }
     // field[.embed...].[not.]op.value  — value runs to the next top-level `,` or `)`.
@@ -861,6 +866,7 @@ fn logic_item(c: &mut Cursor) -> Result<Logic, ApiError> {
         c.pos += 1;
     }
     let raw: String = c.chars[vstart..c.pos].iter().collect();
+    let raw = raw.trim_end().to_string();
     if raw.is_empty() {
         c.pos = start;
         return Err(c.unexpected("filter"));

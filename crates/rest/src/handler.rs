@@ -101,7 +101,8 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     }
     if is_head {
         let (parts, _) = resp.into_parts();
-        let mut r = Response::from_parts(parts, Body::empty());
+        let empty = futures::stream::empty::<Result<Bytes, std::convert::Infallible>>();
+        let mut r = Response::from_parts(parts, Body::from_stream(empty));
         r.headers_mut().remove(header::CONTENT_LENGTH);
         return r;
     }
@@ -586,11 +587,12 @@ fn plan_job(media: &Media) -> Option<(bool, Vec<String>)> {
 
 async fn read(ctx: &Ctx<'_>, name: &str, timing: &mut Timing) -> Result<Response, ApiError> {
     let t = Instant::now();
+
+    let media = ctx.media(Producer::Relation)?;
     let rel = Planner::new(&ctx.cache, &ctx.schema, false)
         .relation(name)?
         .qi
         .clone();
-    let media = ctx.media(Producer::Relation)?;
     let mut q = ctx.query_params(false)?;
     let range = request::parse_range(ctx.headers)?;
     if let Some((from, to)) = range {
@@ -880,7 +882,9 @@ async fn write(
     } else if status == StatusCode::NO_CONTENT {
         status.into_response()
     } else {
-        (status, "").into_response()
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = status;
+        r
     };
     let total = match ctx.prefer.count {
         Some(_) => format!("*/{}", row.page),
@@ -952,7 +956,7 @@ async fn insert(ctx: &Ctx<'_>, name: &str, timing: &mut Timing) -> Result<Respon
         }
         None => None,
     };
-    let track = on_conflict.is_some() && !rel.is_view;
+    let track = on_conflict.is_some() && !rel.is_view && payload.rows > 0;
     let mut sql = Sql::default();
     let cte = mutate::insert_cte(
         &mut sql,
@@ -1229,7 +1233,7 @@ async fn call(ctx: &Ctx<'_>, name: &str, timing: &mut Timing) -> Result<Response
             }
         }
     };
-    let call = rpc::resolve(&ctx.cache, &ctx.schema, name, &args)?;
+    let call = rpc::resolve(&ctx.cache, &ctx.schema, name, &args, !is_get)?;
     let routine = call.routine.clone();
     if is_get {
         let arg_names: Vec<String> = call.args.iter().map(|(n, _, _)| n.clone()).collect();
@@ -1316,10 +1320,12 @@ async fn call(ctx: &Ctx<'_>, name: &str, timing: &mut Timing) -> Result<Response
         } else {
             format!("SELECT {call_sql} AS \"pgrst_scalar\"")
         };
-        let body = if routine.returns_set {
+        let body = if routine.returns_void {
+            "NULL".to_string()
+        } else if routine.returns_set {
             "coalesce(json_agg(\"_postgrest_t\".\"pgrst_scalar\"), '[]')::text".to_string()
         } else {
-            "(to_json((array_agg(\"_postgrest_t\".\"pgrst_scalar\"))[1]))::text".to_string()
+            "(json_agg(\"_postgrest_t\".\"pgrst_scalar\")->0)::text".to_string()
         };
         let total = if ctx.prefer.count.is_some() {
             "pg_catalog.count(*)".to_string()

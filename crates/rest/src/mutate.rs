@@ -177,43 +177,38 @@ pub fn insert_cte(
     track_inserts: bool,
 ) -> String {
     let t = ident(&rel.qi.name);
+    if payload.rows == 0 {
+        return format!(
+            "\"pgrst_source\" AS (SELECT {t}.* FROM {} AS {t} WHERE FALSE)",
+            qi(&rel.qi)
+        );
+    }
     let cols: Vec<String> = payload.columns.iter().map(|c| ident(c)).collect();
     let p = sql.bind(payload.json.clone());
-    let select = if missing_default {
-        let exprs: Vec<String> = payload
-            .columns
-            .iter()
-            .map(|c| {
+    let exprs: Vec<String> = payload
+        .columns
+        .iter()
+        .map(|c| {
+            let v = column_value(rel, c);
+            if missing_default {
                 let key = sql.bind(c.clone());
                 let default = rel
                     .column(c)
                     .and_then(|col| col.default.clone())
                     .unwrap_or_else(|| "NULL".into());
                 format!(
-                    "CASE WHEN \"pgrst_e\".\"j\"::jsonb ? {key}::text THEN \"pgrst_r\".{} ELSE {default} END",
-                    ident(c)
+                    "CASE WHEN \"pgrst_e\".\"j\"::jsonb ? {key}::text THEN {v} ELSE {default} END"
                 )
-            })
-            .collect();
-        format!(
-            "SELECT {} FROM json_array_elements({p}::json) AS \"pgrst_e\"(\"j\"), LATERAL json_populate_record(NULL::{}, \"pgrst_e\".\"j\") AS \"pgrst_r\"",
-            exprs.join(", "),
-            qi(&rel.qi)
-        )
-    } else {
-        format!(
-            "SELECT {} FROM json_populate_recordset(NULL::{}, {p}::json) AS \"pgrst_r\"",
-            if cols.is_empty() {
-                "".to_string()
             } else {
-                cols.iter()
-                    .map(|c| format!("\"pgrst_r\".{c}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            },
-            qi(&rel.qi)
-        )
-    };
+                v
+            }
+        })
+        .collect();
+    let select = format!(
+        "SELECT {} FROM json_array_elements({p}::json) AS \"pgrst_e\"(\"j\"), LATERAL json_to_record(\"pgrst_e\".\"j\") AS \"pgrst_r\"({})",
+        exprs.join(", "),
+        record_columns(rel, &payload.columns)
+    );
     let mut text = if cols.is_empty() {
         format!("INSERT INTO {} AS {t} DEFAULT VALUES", qi(&rel.qi))
     } else {
@@ -271,14 +266,38 @@ pub fn update_cte(
     let sets: Vec<String> = payload
         .columns
         .iter()
-        .map(|c| format!("{} = \"pgrst_r\".{}", ident(c), ident(c)))
+        .map(|c| format!("{} = {}", ident(c), column_value(rel, c)))
         .collect();
     format!(
-        "\"pgrst_source\" AS (UPDATE {} AS {t} SET {} FROM (SELECT * FROM json_populate_record(NULL::{}, ({p}::json)->0)) AS \"pgrst_r\"{where_} RETURNING {t}.*)",
+        "\"pgrst_source\" AS (UPDATE {} AS {t} SET {} FROM json_to_record(({p}::json)->0) AS \"pgrst_r\"({}){where_} RETURNING {t}.*)",
         qi(&rel.qi),
         sets.join(", "),
-        qi(&rel.qi)
+        record_columns(rel, &payload.columns)
     )
+}
+
+/// The column definition list of `json_to_record` for the written columns: the column types,
+/// except `json` for domains parsed by their own `json AS domain` function.
+fn record_columns(rel: &Relation, cols: &[String]) -> String {
+    cols.iter()
+        .map(|c| {
+            let ty = match rel.column(c) {
+                Some(col) if col.from_json.is_some() => "json".to_string(),
+                Some(col) => col.type_name.clone(),
+                None => "text".to_string(),
+            };
+            format!("{} {ty}", ident(c))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The value written to column `c` from the `pgrst_r` record.
+fn column_value(rel: &Relation, c: &str) -> String {
+    match rel.column(c).and_then(|col| col.from_json.as_ref()) {
+        Some(f) => format!("{}(\"pgrst_r\".{})", qi(f), ident(c)),
+        None => format!("\"pgrst_r\".{}", ident(c)),
+    }
 }
 
 /// `pgrst_source AS (DELETE …)`.

@@ -12,10 +12,16 @@ use crate::error::ApiError;
 use crate::schema::{Column, Relation, Routine, SchemaCache};
 
 fn type_of(t: &str) -> (&'static str, Option<Value>) {
-    let base = t.split('(').next().unwrap_or(t).trim();
+    let base = strip_typmod(t);
+    let base = base.as_str();
     if let Some(inner) = base.strip_suffix("[]") {
         let (it, _) = type_of(inner);
-        return ("array", Some(json!({"type": it})));
+        let items = if it.is_empty() {
+            json!({})
+        } else {
+            json!({ "type": it })
+        };
+        return ("array", Some(items));
     }
     let ty = match base {
         "integer" | "smallint" | "bigint" => "integer",
@@ -27,9 +33,21 @@ fn type_of(t: &str) -> (&'static str, Option<Value>) {
     (ty, None)
 }
 
+/// `character(1)[]` → `character[]`.
+fn strip_typmod(t: &str) -> String {
+    match (t.find('('), t.find(')')) {
+        (Some(a), Some(b)) if b > a => format!("{}{}", &t[..a], &t[b + 1..]).trim().to_string(),
+        _ => t.trim().to_string(),
+    }
+}
+
 fn property(c: &Column, pk: bool, fk: Option<(&str, &str)>) -> Value {
     let mut p = Map::new();
-    let fmt = c.type_name.clone();
+    let fmt = if c.type_name.ends_with("[]") {
+        strip_typmod(&c.type_name)
+    } else {
+        c.type_name.clone()
+    };
     let (ty, items) = type_of(&c.type_name);
     if let Some(d) = &c.default {
         let v = default_value(d, ty);

@@ -37,6 +37,9 @@ pub struct FieldRef {
     pub is_json: bool,
     /// The column is a `tsvector` (full-text search needs no `to_tsvector`).
     pub is_tsvector: bool,
+    /// Domain representation functions of the column (output / filter input).
+    pub to_json: Option<Qi>,
+    pub from_text: Option<Qi>,
 }
 
 /// One output item of a read.
@@ -208,6 +211,8 @@ impl<'a> Planner<'a> {
             path: f.path.clone(),
             is_json: is_json_type(type_name) || column.is_none(),
             is_tsvector: type_name == "tsvector",
+            to_json: column.and_then(|c| c.to_json.clone()),
+            from_text: column.and_then(|c| c.from_text.clone()),
         }
     }
 

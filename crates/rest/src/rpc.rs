@@ -53,6 +53,7 @@ pub fn resolve(
     schema: &str,
     name: &str,
     args: &Args,
+    from_body: bool,
 ) -> Result<Call, ApiError> {
     let qi = Qi::new(schema, name);
     let candidates: Vec<&Routine> = cache
@@ -144,7 +145,7 @@ pub fn resolve(
         }
     }
     let Some(routine) = matching.first().copied() else {
-        let with_single = matches!(args, Args::Named(_));
+        let with_single = matches!(args, Args::Named(_)) && from_body;
         let details = if with_single && !given.is_empty() {
             format!(
                 "Searched for the function {}.{} with parameters {} or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.",
@@ -165,7 +166,18 @@ pub fn resolve(
                 given.join(", ")
             )
         };
-        let hint = candidates.first().map(|r| {
+        let best = candidates
+            .iter()
+            .map(|r| {
+                (
+                    r.params.iter().filter(|p| given.contains(&p.name)).count(),
+                    r,
+                )
+            })
+            .filter(|(n, _)| *n > 0 || given.is_empty())
+            .max_by_key(|(n, _)| *n)
+            .map(|(_, r)| *r);
+        let hint = best.map(|r| {
             format!(
                 "Perhaps you meant to call the function {}",
                 signature(
@@ -270,18 +282,25 @@ mod tests {
                 routine("f", &[("a", "integer", false), ("b", "integer", false)]),
             ],
         );
-        let none = resolve(&c, "s", "f", &Args::Named(vec![])).expect("no args");
+        let none = resolve(&c, "s", "f", &Args::Named(vec![]), false).expect("no args");
         assert!(none.routine.params.is_empty());
         let two = resolve(
             &c,
             "s",
             "f",
             &Args::Named(vec![("a".into(), json!(1)), ("b".into(), json!(2))]),
+            false,
         )
         .expect("two args");
         assert_eq!(two.args.len(), 2);
-        let e =
-            resolve(&c, "s", "f", &Args::Named(vec![("x".into(), json!(1))])).expect_err("none");
+        let e = resolve(
+            &c,
+            "s",
+            "f",
+            &Args::Named(vec![("x".into(), json!(1))]),
+            true,
+        )
+        .expect_err("none");
         assert_eq!(e.code, "PGRST202");
         assert_eq!(
             e.message,

@@ -37,6 +37,12 @@ pub struct Column {
     pub description: Option<String>,
     /// Enum labels when the column's type is an enum.
     pub enum_values: Vec<String>,
+    /// Domain representation: function rendering the value as JSON (a `domain AS json` cast).
+    pub to_json: Option<Qi>,
+    /// Function parsing a JSON value into the domain (a `json AS domain` cast).
+    pub from_json: Option<Qi>,
+    /// Function parsing a filter's text into the domain (a `text AS domain` cast).
+    pub from_text: Option<Qi>,
 }
 
 /// A table, view, materialized view or foreign table.
@@ -166,8 +172,17 @@ const COLUMNS_SQL: &str = r#"
 select a.attrelid::int8, a.attname::text, format_type(a.atttypid, a.atttypmod),
        format_type(coalesce(nullif(t.typbasetype, 0), t.oid), null),
        bt.typcategory::text,
-       not a.attnotnull, pg_get_expr(d.adbin, d.adrelid), col_description(a.attrelid, a.attnum),
-       coalesce((select array_agg(e.enumlabel::text order by e.enumsortorder) from pg_enum e where e.enumtypid = bt.oid), '{}')
+       not a.attnotnull, coalesce(pg_get_expr(d.adbin, d.adrelid), t.typdefault), col_description(a.attrelid, a.attnum),
+       coalesce((select array_agg(e.enumlabel::text order by e.enumsortorder) from pg_enum e where e.enumtypid = bt.oid), '{}'),
+       (select array[pn.nspname::text, p.proname::text] from pg_cast pc join pg_proc p on p.oid = pc.castfunc
+          join pg_namespace pn on pn.oid = p.pronamespace
+         where t.typtype = 'd' and pc.castsource = t.oid and pc.casttarget = 'json'::regtype limit 1),
+       (select array[pn.nspname::text, p.proname::text] from pg_cast pc join pg_proc p on p.oid = pc.castfunc
+          join pg_namespace pn on pn.oid = p.pronamespace
+         where t.typtype = 'd' and pc.casttarget = t.oid and pc.castsource = 'json'::regtype limit 1),
+       (select array[pn.nspname::text, p.proname::text] from pg_cast pc join pg_proc p on p.oid = pc.castfunc
+          join pg_namespace pn on pn.oid = p.pronamespace
+         where t.typtype = 'd' and pc.casttarget = t.oid and pc.castsource = 'text'::regtype limit 1)
 from pg_attribute a
 join pg_class c on c.oid = a.attrelid
 join pg_namespace n on n.oid = c.relnamespace
@@ -230,6 +245,13 @@ from pg_type t join pg_class c on c.oid = t.typrelid join pg_namespace n on n.oi
 where c.relkind in ('r','v','m','f','p') and n.nspname = any($1)
 "#;
 
+fn qi_of(v: Option<Vec<String>>) -> Option<Qi> {
+    match v.as_deref() {
+        Some([s, n]) => Some(Qi::new(s, n)),
+        _ => None,
+    }
+}
+
 struct Fk {
     name: String,
     rel: u32,
@@ -286,6 +308,9 @@ impl SchemaCache {
                     default: r.get(6),
                     description: r.get(7),
                     enum_values: r.get(8),
+                    to_json: qi_of(r.get(9)),
+                    from_json: qi_of(r.get(10)),
+                    from_text: qi_of(r.get(11)),
                 });
             }
         }
@@ -376,6 +401,21 @@ impl SchemaCache {
             }
             out
         };
+        // Views inherit the primary key of their base table when they expose all its columns.
+        let pks: Vec<(u32, Vec<String>)> = by_oid
+            .values()
+            .filter(|r| !r.is_view && !r.pk.is_empty())
+            .map(|r| (r.oid, r.pk.clone()))
+            .collect();
+        for (oid, pk) in pks {
+            for (v, cols) in expose(oid, &pk) {
+                if let Some(view) = by_oid.get_mut(&v) {
+                    if view.is_view && view.pk.is_empty() {
+                        view.pk = cols;
+                    }
+                }
+            }
+        }
         let exposed: HashSet<&str> = schemas.iter().map(String::as_str).collect();
         let mut relationships: HashMap<Qi, Vec<Relationship>> = HashMap::new();
         // Direct relationships per exposed schema.
@@ -500,7 +540,7 @@ impl SchemaCache {
                                 target_constraint: b.name.clone(),
                             },
                             columns: Vec::new(),
-                            constraint: jr.qi.name.clone(),
+                            constraint: String::new(),
                             computed: None,
                             computed_single: false,
                         });
@@ -578,7 +618,7 @@ impl SchemaCache {
                 returns_set,
                 return_type: return_type.clone(),
                 return_relation: ret_rel.clone(),
-                returns_composite: typtype == "c" || (return_type == "record" && out_count > 0),
+                returns_composite: typtype == "c" || out_count > 0,
                 returns_void: return_type == "void",
                 volatility: volatility.chars().next().unwrap_or('v'),
                 rows,
@@ -645,7 +685,7 @@ impl SchemaCache {
                             )
                             && r.columns.len() == 1
                             && r.columns[0].0 == name)
-                        || (hint.is_none() && r.constraint == name)
+                        || (hint.is_none() && !r.constraint.is_empty() && r.constraint == name)
                 }
             })
             .collect();

@@ -127,7 +127,13 @@ pub fn op_sql(sql: &mut Sql, lhs: &str, f: &FieldRef, e: &OpExpr) -> String {
         }
         (Op::In, Operand::List(items)) => {
             let p = sql.bind(array_literal(items));
-            format!("{lhs} = ANY({p})")
+            match &f.from_text {
+                Some(func) => format!(
+                    "{lhs} = ANY(ARRAY(SELECT {}(\"pgrst_v\") FROM unnest({p}::text[]) AS \"pgrst_v\"))",
+                    qi(func)
+                ),
+                None => format!("{lhs} = ANY({p})"),
+            }
         }
         (Op::Fts | Op::Plfts | Op::Phfts | Op::Wfts, Operand::Fts { lang, query }) => {
             let func = match e.op {
@@ -176,6 +182,10 @@ pub fn op_sql(sql: &mut Sql, lhs: &str, f: &FieldRef, e: &OpExpr) -> String {
                 v.clone()
             };
             let p = sql.bind(v);
+            let p = match &f.from_text {
+                Some(func) if f.path.is_empty() => format!("{}({p}::text)", qi(func)),
+                _ => p,
+            };
             format!("{lhs} {} {p}", op.sql())
         }
         // Parser guarantees the operand fits the operator; keep a false condition otherwise.
@@ -290,10 +300,17 @@ pub fn read_sql(
     for item in &plan.items {
         match item {
             Item::Star(Some(cols)) => {
+                let rel = plan.relation.as_ref().and_then(|q| cache.relations.get(q));
                 for c in cols {
-                    let e = format!("{alias}.{}", ident(c));
+                    let mut e = format!("{alias}.{}", ident(c));
                     if aggregating {
                         group.push(e.clone());
+                    }
+                    if let Some(f) = rel
+                        .and_then(|r| r.column(c))
+                        .and_then(|col| col.to_json.as_ref())
+                    {
+                        e = format!("{}({e}) AS {}", qi(f), ident(c));
                     }
                     select.push(e);
                 }
@@ -307,6 +324,11 @@ pub fn read_sql(
                 name,
             } => {
                 let mut e = field_sql(sql, &plan.alias, field);
+                if let (Some(f), true) = (&field.to_json, field.path.is_empty()) {
+                    if aggregate.is_none() {
+                        e = format!("{}({e})", qi(f));
+                    }
+                }
                 if let Some(t) = cast {
                     e = format!("CAST({e} AS {t})");
                 }
@@ -372,7 +394,9 @@ pub fn read_sql(
         );
         let to_one = emb.rel.to_one();
         let body = if to_one {
-            format!("SELECT row_to_json(\"pgrst_x\".*) AS \"pgrst_body\", \"pgrst_x\".* FROM ({child}) AS \"pgrst_x\"")
+            // At most one row; the LIMIT keeps the join a per-row lookup that preserves the
+            // parent's order.
+            format!("SELECT row_to_json(\"pgrst_x\".*) AS \"pgrst_body\", \"pgrst_x\".* FROM ({child}) AS \"pgrst_x\" LIMIT 1")
         } else {
             format!("SELECT json_agg(\"pgrst_x\") AS \"pgrst_body\" FROM ({child}) AS \"pgrst_x\"")
         };
@@ -497,6 +521,9 @@ mod tests {
             default: None,
             description: None,
             enum_values: vec![],
+            to_json: None,
+            from_json: None,
+            from_text: None,
         }
     }
 
@@ -594,6 +621,8 @@ mod tests {
             path: grammar::parse_field("data->a->>-3", "f").expect("ok").path,
             is_json: true,
             is_tsvector: false,
+            to_json: None,
+            from_text: None,
         };
         assert_eq!(
             field_sql(&mut sql, "t", &f),
