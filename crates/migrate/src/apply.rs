@@ -106,6 +106,8 @@ async fn apply_one(client: &mut Client, m: &Migration) -> Result<(), MigrateErro
         source,
     })?;
     let statements = split(&sql);
+    // Each file starts from a clean session, as with the Supabase CLI.
+    client.batch_execute("RESET ALL").await.map_err(history)?;
     let tx = client.transaction().await.map_err(history)?;
     tx.execute(
         "SELECT pg_advisory_xact_lock($1)",
@@ -167,7 +169,7 @@ pub async fn run_seed(client: &mut Client, files: &[PathBuf]) -> Result<usize, M
                     message: pg_message(&e),
                 })?;
         }
-        let hash = fnv(&sql);
+        let hash = sha256_hex(&sql);
         tx.execute(
             "INSERT INTO supabase_migrations.seed_files (path, hash) VALUES ($1, $2)
              ON CONFLICT (path) DO UPDATE SET hash = excluded.hash",
@@ -187,13 +189,10 @@ fn seed_key(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn fnv(s: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x100_0000_01b3);
-    }
-    format!("{h:016x}")
+/// Seed files are recorded with the SHA-256 of their text, as the Supabase CLI records them.
+fn sha256_hex(s: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(s.as_bytes()))
 }
 
 /// `migration repair`: mark a version applied or reverted without running it.
@@ -234,7 +233,8 @@ pub async fn repair(
             client
                 .execute(
                     "INSERT INTO supabase_migrations.schema_migrations (version, statements, name)
-                     VALUES ($1, $2, $3) ON CONFLICT (version) DO NOTHING",
+                     VALUES ($1, $2, $3)
+                     ON CONFLICT (version) DO UPDATE SET name = excluded.name, statements = excluded.statements",
                     &[&m.version, &texts, &m.name],
                 )
                 .await
