@@ -283,13 +283,6 @@ pub async fn update_user(
                 return Err(ApiError::EmailExists);
             }
             crate::api::user::apply_email_change(&tx, &user, &e).await?;
-            if !p.email_confirm.unwrap_or(true) {
-                tx.execute(
-                    "UPDATE auth.users SET email_confirmed_at = NULL WHERE id = $1",
-                    &[&id],
-                )
-                .await?;
-            }
         }
     }
     if let Some(ph) = p.phone.as_deref().filter(|e| !e.is_empty()) {
@@ -305,59 +298,56 @@ pub async fn update_user(
             .await?;
         }
     }
-    if let Some(c) = p.email_confirm {
-        tx.execute(
-            "UPDATE auth.users SET email_confirmed_at = CASE WHEN $2 THEN coalesce(email_confirmed_at, now()) END, \
-               updated_at = now() WHERE id = $1",
-            &[&id, &c],
-        )
-        .await?;
-        if c {
-            users::mark_email_verified(&tx, id).await?;
-        }
+    let user_meta = p
+        .user_metadata
+        .map(|m| {
+            Ok::<_, ApiError>(users::merge_metadata(
+                &user.user_metadata,
+                &metadata(Some(m))?,
+            ))
+        })
+        .transpose()?;
+    let app_meta = p
+        .app_metadata
+        .map(|m| {
+            Ok::<_, ApiError>(users::merge_metadata(
+                &user.app_metadata,
+                &metadata(Some(m))?,
+            ))
+        })
+        .transpose()?;
+    let ban = p.ban_duration.as_deref().map(ban_until).transpose()?;
+    // Absent fields (NULL parameters) keep their value.
+    tx.execute(
+        "UPDATE auth.users SET \
+           raw_user_meta_data = coalesce($2, raw_user_meta_data), \
+           raw_app_meta_data = coalesce($3, raw_app_meta_data), \
+           role = coalesce($4, role), \
+           email_confirmed_at = CASE WHEN $5::bool IS NULL THEN email_confirmed_at \
+             WHEN $5 THEN coalesce(email_confirmed_at, now()) END, \
+           phone_confirmed_at = CASE WHEN $6::bool IS NULL THEN phone_confirmed_at \
+             WHEN $6 THEN coalesce(phone_confirmed_at, now()) END, \
+           banned_until = CASE WHEN $7 THEN $8 ELSE banned_until END, \
+           updated_at = now() \
+         WHERE id = $1",
+        &[
+            &id,
+            &user_meta,
+            &app_meta,
+            &p.role,
+            &p.email_confirm,
+            &p.phone_confirm,
+            &ban.is_some(),
+            &ban.flatten(),
+        ],
+    )
+    .await?;
+    if p.email_confirm == Some(true) {
+        users::mark_email_verified(&tx, id).await?;
     }
-    if let Some(c) = p.phone_confirm {
-        tx.execute(
-            "UPDATE auth.users SET phone_confirmed_at = CASE WHEN $2 THEN coalesce(phone_confirmed_at, now()) END, \
-               updated_at = now() WHERE id = $1",
-            &[&id, &c],
-        )
-        .await?;
-    }
-    if let Some(meta) = p.user_metadata {
-        let merged = users::merge_metadata(&user.user_metadata, &metadata(Some(meta))?);
-        tx.execute(
-            "UPDATE auth.users SET raw_user_meta_data = $2, updated_at = now() WHERE id = $1",
-            &[&id, &merged],
-        )
-        .await?;
-    }
-    if let Some(meta) = p.app_metadata {
-        let merged = users::merge_metadata(&user.app_metadata, &metadata(Some(meta))?);
-        tx.execute(
-            "UPDATE auth.users SET raw_app_meta_data = $2, updated_at = now() WHERE id = $1",
-            &[&id, &merged],
-        )
-        .await?;
-    }
-    if let Some(role) = p.role {
-        tx.execute(
-            "UPDATE auth.users SET role = $2, updated_at = now() WHERE id = $1",
-            &[&id, &role],
-        )
-        .await?;
-    }
-    if let Some(d) = p.ban_duration {
-        let until = ban_until(&d)?;
-        tx.execute(
-            "UPDATE auth.users SET banned_until = $2, updated_at = now() WHERE id = $1",
-            &[&id, &until],
-        )
-        .await?;
-        if until.is_some() {
-            tx.execute("DELETE FROM auth.sessions WHERE user_id = $1", &[&id])
-                .await?;
-        }
+    if ban.flatten().is_some() {
+        tx.execute("DELETE FROM auth.sessions WHERE user_id = $1", &[&id])
+            .await?;
     }
     let user = load(&tx, id).await?;
     let body = users::to_json(&tx, &user).await?;

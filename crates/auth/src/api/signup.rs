@@ -144,25 +144,15 @@ pub async fn signup(
         }
         // Unconfirmed: send the confirmation again; the claimed identity is not trusted enough
         // to change the row.
-        if let Some(e) = &email {
-            if let Some(c) = &challenge {
-                flow::create(&tx, user.id, method::EMAIL_SIGNUP, c).await?;
-            }
-            onetime::send(
-                &state,
-                &tx,
-                &user,
-                Slot::Confirmation,
-                Kind::Confirmation,
-                e,
-                &redirect,
-            )
-            .await?;
-        }
-        let user = users::by_id(&tx, user.id)
-            .await?
-            .ok_or(ApiError::JwtUserNotFound)?;
-        let body = users::to_json(&tx, &user).await?;
+        let body = confirm_by_email(
+            &state,
+            &tx,
+            &user,
+            email.as_deref(),
+            challenge.as_ref(),
+            &redirect,
+        )
+        .await?;
         tx.commit().await?;
         return Ok(Json(body).into_response());
     }
@@ -187,27 +177,47 @@ pub async fn signup(
         tx.commit().await?;
         return Ok(Json(session).into_response());
     }
-    if let Some(c) = &challenge {
-        flow::create(&tx, user.id, method::EMAIL_SIGNUP, c).await?;
-    }
-    if let Some(e) = &email {
+    let body = confirm_by_email(
+        &state,
+        &tx,
+        &user,
+        email.as_deref(),
+        challenge.as_ref(),
+        &redirect,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(body).into_response())
+}
+
+/// Send the confirmation email (starting the PKCE flow if asked) and answer with the user.
+async fn confirm_by_email(
+    state: &AppState,
+    tx: &tokio_postgres::Transaction<'_>,
+    user: &users::User,
+    email: Option<&str>,
+    challenge: Option<&flow::Challenge>,
+    redirect: &str,
+) -> Result<Value, ApiError> {
+    if let Some(e) = email {
+        if let Some(c) = challenge {
+            flow::create(tx, user.id, method::EMAIL_SIGNUP, c).await?;
+        }
         onetime::send(
-            &state,
-            &tx,
-            &user,
+            state,
+            tx,
+            user,
             Slot::Confirmation,
             Kind::Confirmation,
             e,
-            &redirect,
+            redirect,
         )
         .await?;
     }
-    let user = users::by_id(&tx, user.id)
+    let user = users::by_id(tx, user.id)
         .await?
         .ok_or(ApiError::JwtUserNotFound)?;
-    let body = users::to_json(&tx, &user).await?;
-    tx.commit().await?;
-    Ok(Json(body).into_response())
+    users::to_json(tx, &user).await
 }
 
 /// What a repeated sign-up of a confirmed address sees while confirmations are on: a user that
