@@ -332,6 +332,30 @@ impl Ctx<'_> {
         }
     }
 
+    /// Commit or roll back once the main statement ran: singular responses need exactly one
+    /// row, `handling=strict` with `max-affected` caps the rows touched.
+    fn decide(
+        &self,
+        row: &MainRow,
+        singular: bool,
+        strict_max: Option<i64>,
+    ) -> Result<bool, ApiError> {
+        if singular && row.page != 1 {
+            return Err(singular_error(row.page));
+        }
+        if let Some(m) = strict_max {
+            if row.page > m {
+                return Err(ApiError::new(
+                    400,
+                    "PGRST124",
+                    "Query result exceeds max-affected preference constraint",
+                )
+                .with_details(format!("The query affects {} rows", row.page)));
+            }
+        }
+        Ok(self.commits())
+    }
+
     /// Whether the transaction commits, given `Prefer: tx=`.
     fn commits(&self) -> bool {
         match self.app.config.tx_end {
@@ -666,12 +690,7 @@ async fn read(ctx: &Ctx<'_>, name: &str, timing: &mut Timing) -> Result<Response
         &ctx.settings(true),
         &job,
         ctx.identity.authenticated,
-        |row, _| {
-            if singular && row.page != 1 {
-                return Err(singular_error(row.page));
-            }
-            Ok(ctx.commits())
-        },
+        |row, _| ctx.decide(row, singular, None),
     )
     .await?;
     timing.transaction = Some(ms(t));
@@ -837,22 +856,7 @@ async fn write(
         &ctx.settings(false),
         &job,
         ctx.identity.authenticated,
-        |row, _| {
-            if singular && row.page != 1 {
-                return Err(singular_error(row.page));
-            }
-            if let Some(m) = strict_max {
-                if row.page > m {
-                    return Err(ApiError::new(
-                        400,
-                        "PGRST124",
-                        "Query result exceeds max-affected preference constraint",
-                    )
-                    .with_details(format!("The query affects {} rows", row.page)));
-                }
-            }
-            Ok(ctx.commits())
-        },
+        |row, _| ctx.decide(row, singular, strict_max),
     )
     .await?;
     timing.transaction = Some(ms(t));
@@ -1041,23 +1045,38 @@ async fn update(ctx: &Ctx<'_>, name: &str, timing: &mut Timing) -> Result<Respon
         payload.values.truncate(1);
     }
     mutate::check_columns(rel, &payload.columns)?;
+    filtered_write(ctx, rel, &q, timing, t0, |sql, plan, w| {
+        mutate::update_cte(sql, rel, &payload, plan, w)
+    })
+    .await
+}
+
+/// PATCH and DELETE: the top-level filters select the rows, `cte` writes them.
+async fn filtered_write(
+    ctx: &Ctx<'_>,
+    rel: &crate::schema::Relation,
+    q: &QueryParams,
+    timing: &mut Timing,
+    t0: Instant,
+    cte: impl FnOnce(&mut Sql, &ReadPlan, &str) -> String,
+) -> Result<Response, ApiError> {
     let mut planner = Planner::new(&ctx.cache, &ctx.schema, ctx.app.config.aggregates_enabled);
     let plan = planner.read(
         Source::Relation(rel.qi.clone()),
         Some(rel.qi.clone()),
-        &q,
+        q,
         true,
     )?;
     let mut sql = Sql::default();
     let w = where_clause(&mut sql, ctx, &plan);
-    let cte = mutate::update_cte(&mut sql, rel, &payload, &plan, &w);
+    let cte = cte(&mut sql, &plan, &w);
     write(
         ctx,
         WriteSpec {
             cte,
             sql,
             plan: &plan,
-            rel_name: name,
+            rel_name: &rel.qi.name,
             pk: rel.pk.clone(),
             created: false,
             track_inserts: false,
@@ -1075,32 +1094,9 @@ async fn delete(ctx: &Ctx<'_>, name: &str, timing: &mut Timing) -> Result<Respon
     let rel = Planner::new(&ctx.cache, &ctx.schema, false).relation(name)?;
     let q = ctx.query_params(false)?;
     safe_update_check(ctx, name, &q, "DELETE")?;
-    let mut planner = Planner::new(&ctx.cache, &ctx.schema, ctx.app.config.aggregates_enabled);
-    let plan = planner.read(
-        Source::Relation(rel.qi.clone()),
-        Some(rel.qi.clone()),
-        &q,
-        true,
-    )?;
-    let mut sql = Sql::default();
-    let w = where_clause(&mut sql, ctx, &plan);
-    let cte = mutate::delete_cte(rel, &w);
-    write(
-        ctx,
-        WriteSpec {
-            cte,
-            sql,
-            plan: &plan,
-            rel_name: name,
-            pk: rel.pk.clone(),
-            created: false,
-            track_inserts: false,
-            resolution_applied: false,
-            is_insert: false,
-        },
-        timing,
-        t0,
-    )
+    filtered_write(ctx, rel, &q, timing, t0, |_, _, w| {
+        mutate::delete_cte(rel, w)
+    })
     .await
 }
 
@@ -1365,22 +1361,7 @@ async fn call(ctx: &Ctx<'_>, name: &str, timing: &mut Timing) -> Result<Response
         &ctx.settings(read_only),
         &job,
         ctx.identity.authenticated,
-        |row, _| {
-            if singular && row.page != 1 {
-                return Err(singular_error(row.page));
-            }
-            if let Some(m) = strict_max {
-                if row.page > m {
-                    return Err(ApiError::new(
-                        400,
-                        "PGRST124",
-                        "Query result exceeds max-affected preference constraint",
-                    )
-                    .with_details(format!("The query affects {} rows", row.page)));
-                }
-            }
-            Ok(ctx.commits())
-        },
+        |row, _| ctx.decide(row, singular, strict_max),
     )
     .await
     .map_err(|e| {

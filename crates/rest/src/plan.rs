@@ -551,40 +551,18 @@ fn ambiguous(src: &Qi, name: &str, found: &[&Relationship]) -> ApiError {
     let details: Vec<serde_json::Value> = found
         .iter()
         .map(|r| {
+            let fk = format!(
+                "{} using {}({}) and {}({})",
+                r.constraint,
+                r.source.name,
+                cols(&r.columns, true),
+                r.target.name,
+                cols(&r.columns, false)
+            );
             let (card, rel) = match &r.cardinality {
-                Cardinality::ManyToOne => (
-                    "many-to-one",
-                    format!(
-                        "{} using {}({}) and {}({})",
-                        r.constraint,
-                        r.source.name,
-                        cols(&r.columns, true),
-                        r.target.name,
-                        cols(&r.columns, false)
-                    ),
-                ),
-                Cardinality::OneToMany => (
-                    "one-to-many",
-                    format!(
-                        "{} using {}({}) and {}({})",
-                        r.constraint,
-                        r.source.name,
-                        cols(&r.columns, true),
-                        r.target.name,
-                        cols(&r.columns, false)
-                    ),
-                ),
-                Cardinality::OneToOne => (
-                    "one-to-one",
-                    format!(
-                        "{} using {}({}) and {}({})",
-                        r.constraint,
-                        r.source.name,
-                        cols(&r.columns, true),
-                        r.target.name,
-                        cols(&r.columns, false)
-                    ),
-                ),
+                Cardinality::ManyToOne => ("many-to-one", fk),
+                Cardinality::OneToMany => ("one-to-many", fk),
+                Cardinality::OneToOne => ("one-to-one", fk),
                 Cardinality::ManyToMany {
                     junction,
                     source_constraint,
