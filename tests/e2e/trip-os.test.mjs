@@ -42,7 +42,11 @@ const clientOptions = { auth: { persistSession: false, autoRefreshToken: false }
 function asUser(sub) {
   const now = Math.floor(Date.now() / 1000);
   const token = b.sign({ sub, role: 'authenticated', aud: 'authenticated', iat: now, exp: now + 3600 });
-  return createClient(b.url, b.anonKey, { realtime: { transport: ws }, accessToken: async () => token });
+  const c = createClient(b.url, b.anonKey, { realtime: { transport: ws }, accessToken: async () => token });
+  // supabase-js hands the accessToken to realtime asynchronously; set it now so that a channel
+  // joined right away already carries the user's token.
+  c.realtime.setAuth(token);
+  return c;
 }
 const anon = () => createClient(b.url, b.anonKey, clientOptions);
 const admin = () => createClient(b.url, b.serviceKey, clientOptions);
