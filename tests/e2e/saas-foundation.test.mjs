@@ -1,0 +1,253 @@
+// examples/saas-foundation (seed 003) through the real supabase-js against `basalt start`:
+// sign-up creates the public.users row (migration 0004); each user reads and changes only what
+// the design's policies allow (own profile; subscriptions and usage read-only); the service role
+// manages billing and usage; the private `user-files` bucket keeps every user in their folder;
+// deleting the account cascades; `basalt db reset` re-creates the project.
+// The design has no realtime publication, so there is no realtime flow here.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import ws from 'ws';
+import { createClient } from '@supabase/supabase-js';
+import { startBasalt, repoRoot, basaltBin, freePort } from './lib/basalt.mjs';
+
+const projectDir = join(repoRoot, 'examples/saas-foundation');
+const PASSWORD = 'correct horse battery staple';
+// Seeded accounts (supabase/seed.sql).
+const MAYA = 'a1b2c3d4-0000-4000-8000-000000000001';
+
+let b;
+let alice;
+let bob;
+const run = Date.now();
+
+before(async () => {
+  b = await startBasalt({ projectDir });
+  alice = await signUp(`alice-${run}@saas-foundation.test`);
+  bob = await signUp(`bob-${run}@saas-foundation.test`);
+});
+after(async () => { await b?.stop(); });
+
+const clientOptions = { auth: { persistSession: false, autoRefreshToken: false }, realtime: { transport: ws } };
+const anon = () => createClient(b.url, b.anonKey, clientOptions);
+const admin = () => createClient(b.url, b.serviceKey, clientOptions);
+const withToken = (token) => createClient(b.url, b.anonKey, { ...clientOptions, accessToken: async () => token });
+
+/** Sign up through /auth/v1 (autoconfirm): the user's id, email and a client carrying their session. */
+async function signUp(email) {
+  const r = await anon().auth.signUp({ email, password: PASSWORD });
+  assert.equal(r.error, null, `sign-up ${email}: ${JSON.stringify(r.error)}`);
+  assert.ok(r.data.session, `sign-up ${email}: autoconfirm gives a session`);
+  return { id: r.data.user.id, email, token: r.data.session.access_token, db: withToken(r.data.session.access_token) };
+}
+
+const ok = (r, what = '') => {
+  assert.equal(r.error, null, `${what}: ${JSON.stringify(r.error)}`);
+  return r.data;
+};
+const q = (s) => `'${String(s).replace(/'/g, "''")}'`;
+const scalar = (sql) => b.sql(sql)[0]?.[0];
+
+/** RLS-filtered update/delete: no error, no row touched. */
+function assertNoRows(r, what) {
+  assert.equal(r.error, null, `${what}: ${JSON.stringify(r.error)}`);
+  assert.deepEqual(r.data, [], `${what}: rows were affected: ${JSON.stringify(r.data)}`);
+}
+/** An insert refused by row level security. */
+function assertInsertRefused(r, what) {
+  assert.ok(r.error, `${what}: insert was accepted: ${JSON.stringify(r.data)}`);
+  assert.equal(r.error.code, '42501', `${what}: ${JSON.stringify(r.error)}`);
+}
+
+test('sign-up through the auth API creates the public.users row', async () => {
+  const me = ok(await alice.db.from('users').select('id, email').single(), 'alice reads her row');
+  assert.deepEqual(me, { id: alice.id, email: alice.email });
+  assert.equal(scalar(`select email from public.users where id = ${q(bob.id)}`), bob.email);
+  // No subscription or usage until billing creates them.
+  assert.deepEqual(ok(await alice.db.from('subscriptions').select('id')), []);
+  assert.deepEqual(ok(await alice.db.from('usage_counters').select('id')), []);
+});
+
+test('users: each user reads and updates only their own row; nobody inserts or deletes', async () => {
+  const seen = ok(await alice.db.from('users').select('id'), 'alice lists users');
+  assert.deepEqual(seen.map((u) => u.id), [alice.id], 'alice sees only herself');
+  assert.deepEqual(ok(await bob.db.from('users').select('id').eq('id', alice.id)), [], 'bob cannot read alice');
+  assert.deepEqual(ok(await anon().from('users').select('id')), [], 'anon reads no users');
+
+  const before = scalar(`select updated_at::text from public.users where id = ${q(alice.id)}`);
+  const mine = ok(await alice.db.from('users').update({ email: `alice.work-${run}@saas-foundation.test` }).eq('id', alice.id).select(), 'alice updates her row');
+  assert.equal(mine.length, 1);
+  assert.notEqual(scalar(`select updated_at::text from public.users where id = ${q(alice.id)}`), before, 'updated_at trigger ran');
+  ok(await alice.db.from('users').update({ email: alice.email }).eq('id', alice.id), 'alice restores her email');
+
+  assertNoRows(await bob.db.from('users').update({ email: 'hijack@evil.test' }).eq('id', alice.id).select(), 'bob updates alice');
+  assert.equal(scalar(`select email from public.users where id = ${q(alice.id)}`), alice.email, 'alice row unchanged');
+  assertInsertRefused(await bob.db.from('users').insert({ id: randomUUID(), email: 'ghost@evil.test' }), 'bob inserts a user row');
+  assertNoRows(await alice.db.from('users').delete().eq('id', alice.id).select(), 'alice deletes her row (no delete policy)');
+  assertNoRows(await bob.db.from('users').delete().eq('id', alice.id).select(), 'bob deletes alice');
+  assert.equal(scalar(`select count(*) from public.users where id in (${q(alice.id)}, ${q(bob.id)})`), '2');
+});
+
+test('subscriptions: written by the service role, read by their owner only, one per user', async () => {
+  const svc = admin();
+  const periodEnd = new Date(Date.now() + 30 * 86400e3).toISOString();
+  ok(await svc.from('subscriptions').insert([
+    { user_id: alice.id, status: 'active', plan: 'pro', lemon_squeezy_id: `ls_${run}_a`, current_period_start: new Date().toISOString(), current_period_end: periodEnd },
+    { user_id: bob.id, status: 'trial', plan: 'free', trial_ends_at: periodEnd },
+  ]), 'service role creates subscriptions');
+
+  const aliceSub = ok(await alice.db.from('subscriptions').select('user_id, status, plan').single(), 'alice reads hers');
+  assert.deepEqual(aliceSub, { user_id: alice.id, status: 'active', plan: 'pro' });
+  assert.deepEqual(ok(await bob.db.from('subscriptions').select('plan').eq('user_id', alice.id)), [], 'bob cannot read alice\'s');
+  assert.equal(ok(await bob.db.from('subscriptions').select('plan')).length, 1);
+  assert.deepEqual(ok(await anon().from('subscriptions').select('id')), []);
+
+  // Users cannot change billing, not even their own.
+  assertNoRows(await alice.db.from('subscriptions').update({ plan: 'basic' }).eq('user_id', alice.id).select(), 'alice downgrades herself');
+  assertNoRows(await bob.db.from('subscriptions').update({ status: 'cancelled' }).eq('user_id', alice.id).select(), 'bob cancels alice');
+  assertNoRows(await alice.db.from('subscriptions').delete().eq('user_id', alice.id).select(), 'alice deletes hers');
+  assertInsertRefused(await bob.db.from('subscriptions').insert({ user_id: bob.id, status: 'active', plan: 'pro' }), 'bob grants himself pro');
+  assert.equal(scalar(`select plan || '/' || status from public.subscriptions where user_id = ${q(alice.id)}`), 'pro/active');
+
+  // One subscription per user (UNIQUE(user_id)); the service role moves the plan.
+  const dup = await svc.from('subscriptions').insert({ user_id: alice.id, status: 'trial', plan: 'free' });
+  assert.equal(dup.error?.code, '23505', JSON.stringify(dup.error));
+  const changed = ok(await svc.from('subscriptions').update({ status: 'past_due' }).eq('user_id', bob.id).select('status'), 'webhook marks past_due');
+  assert.deepEqual(changed, [{ status: 'past_due' }]);
+  const bad = await svc.from('subscriptions').update({ plan: 'enterprise' }).eq('user_id', bob.id);
+  assert.equal(bad.error?.code, '23514', 'plan check constraint');
+});
+
+test('usage_counters: the service role counts usage; users read only their own', async () => {
+  const svc = admin();
+  const windowStart = new Date(Date.UTC(2025, 0, 1)).toISOString();
+  const windowEnd = new Date(Date.UTC(2025, 1, 1)).toISOString();
+  ok(await svc.from('usage_counters').upsert([
+    { user_id: alice.id, metric: 'api_calls', count: 120, window_start: windowStart, window_end: windowEnd },
+    { user_id: alice.id, metric: 'storage_mb', count: 12, window_start: windowStart, window_end: windowEnd },
+    { user_id: bob.id, metric: 'api_calls', count: 7, window_start: windowStart, window_end: windowEnd },
+  ], { onConflict: 'user_id,metric,window_start' }), 'service role records usage');
+  // The same window again increments in place (UNIQUE(user_id, metric, window_start)).
+  ok(await svc.from('usage_counters').upsert(
+    { user_id: alice.id, metric: 'api_calls', count: 121, window_start: windowStart, window_end: windowEnd },
+    { onConflict: 'user_id,metric,window_start' }), 'service role bumps the counter');
+
+  const mine = ok(await alice.db.from('usage_counters').select('metric, count').order('metric'), 'alice reads her usage');
+  assert.deepEqual(mine, [{ metric: 'api_calls', count: 121 }, { metric: 'storage_mb', count: 12 }]);
+  assert.deepEqual(ok(await bob.db.from('usage_counters').select('metric, count')), [{ metric: 'api_calls', count: 7 }]);
+  assert.deepEqual(ok(await bob.db.from('usage_counters').select('id').eq('user_id', alice.id)), []);
+
+  assertNoRows(await alice.db.from('usage_counters').update({ count: 0 }).eq('user_id', alice.id).select(), 'alice resets her quota');
+  assertNoRows(await bob.db.from('usage_counters').delete().eq('user_id', alice.id).select(), 'bob deletes alice\'s usage');
+  assertInsertRefused(await alice.db.from('usage_counters').insert({ user_id: alice.id, metric: 'api_calls', count: 0, window_start: new Date().toISOString(), window_end: windowEnd }), 'alice inserts usage');
+  assert.equal(scalar(`select count from public.usage_counters where user_id = ${q(alice.id)} and metric = 'api_calls'`), '121');
+});
+
+test('storage: user-files is private, each user confined to their own folder', async () => {
+  const bucket = 'user-files';
+  const path = `${alice.id}/invoices/2025/01/${randomUUID()}.pdf`;
+  const pdf = new Blob(['%PDF-1.4 alice invoice'], { type: 'application/pdf' });
+  const up = ok(await alice.db.storage.from(bucket).upload(path, pdf, { contentType: 'application/pdf' }), 'alice uploads to her folder');
+  assert.equal(up.path, path);
+  assert.equal(scalar(`select owner_id from storage.objects where bucket_id = 'user-files' and name = ${q(path)}`), alice.id);
+
+  const dl = ok(await alice.db.storage.from(bucket).download(path), 'alice downloads');
+  assert.equal(await dl.text(), '%PDF-1.4 alice invoice');
+  assert.ok((await bob.db.storage.from(bucket).download(path)).error, 'bob must not download alice\'s file');
+  assert.ok((await anon().storage.from(bucket).download(path)).error, 'anon must not download');
+  assert.deepEqual(ok(await bob.db.storage.from(bucket).list(`${alice.id}/invoices/2025/01`)), [], 'bob lists alice\'s folder');
+  const listed = ok(await alice.db.storage.from(bucket).list(`${alice.id}/invoices/2025/01`), 'alice lists her folder');
+  assert.deepEqual(listed.map((o) => o.name), [path.split('/').pop()]);
+
+  // Writes outside one's own folder are refused.
+  const intruder = await bob.db.storage.from(bucket).upload(`${alice.id}/invoices/planted.txt`, new Blob(['x'], { type: 'text/plain' }), { contentType: 'text/plain' });
+  assert.ok(intruder.error, 'bob uploads into alice\'s folder');
+  const atRoot = await alice.db.storage.from(bucket).upload(`loose-${run}.txt`, new Blob(['x'], { type: 'text/plain' }), { contentType: 'text/plain' });
+  assert.ok(atRoot.error, 'an upload outside any user folder is refused');
+  const overwrite = await bob.db.storage.from(bucket).upload(path, new Blob(['%PDF-1.4 forged'], { type: 'application/pdf' }), { contentType: 'application/pdf', upsert: true });
+  assert.ok(overwrite.error, 'bob overwrites alice\'s file');
+  assert.equal(await (ok(await alice.db.storage.from(bucket).download(path))).text(), '%PDF-1.4 alice invoice');
+  const removed = await bob.db.storage.from(bucket).remove([path]);
+  assert.ok(removed.error || removed.data.length === 0, `bob deletes alice's file: ${JSON.stringify(removed.data)}`);
+  assert.equal(scalar(`select count(*) from storage.objects where bucket_id = 'user-files' and name = ${q(path)}`), '1');
+
+  // The bucket's limits: MIME types from the allow-list only.
+  const zip = await alice.db.storage.from(bucket).upload(`${alice.id}/archive.zip`, new Blob(['PK'], { type: 'application/zip' }), { contentType: 'application/zip' });
+  assert.ok(zip.error, 'application/zip is not an allowed type');
+  ok(await alice.db.storage.from(bucket).upload(`${alice.id}/exports/usage.csv`, new Blob(['metric,count\napi_calls,121\n'], { type: 'text/csv' }), { contentType: 'text/csv' }), 'csv is allowed');
+
+  // Private bucket: no public URL, but a signed URL from the owner works.
+  const { data: { publicUrl } } = anon().storage.from(bucket).getPublicUrl(path);
+  const pub = await fetch(publicUrl);
+  assert.notEqual(pub.status, 200, 'a private bucket serves no public URL');
+  const signed = ok(await alice.db.storage.from(bucket).createSignedUrl(path, 60), 'alice signs a URL');
+  const viaSigned = await fetch(signed.signedUrl);
+  assert.equal(viaSigned.status, 200);
+  assert.equal(await viaSigned.text(), '%PDF-1.4 alice invoice');
+  assert.ok((await bob.db.storage.from(bucket).createSignedUrl(path, 60)).error, 'bob cannot sign alice\'s file');
+
+  // Bob's own folder works for him and is invisible to alice; the service role sees both.
+  const bobPath = `${bob.id}/avatars/2025/01/${randomUUID()}.png`;
+  ok(await bob.db.storage.from(bucket).upload(bobPath, new Blob([new Uint8Array([137, 80, 78, 71])], { type: 'image/png' }), { contentType: 'image/png' }), 'bob uploads');
+  assert.ok((await alice.db.storage.from(bucket).download(bobPath)).error, 'alice must not download bob\'s file');
+  const svc = admin();
+  assert.equal(ok(await svc.storage.from(bucket).list(`${alice.id}/invoices/2025/01`)).length, 1, 'service role lists alice\'s folder');
+  ok(await svc.storage.from(bucket).download(bobPath), 'service role downloads bob\'s file');
+
+  // Alice replaces and deletes her own file.
+  ok(await alice.db.storage.from(bucket).update(path, new Blob(['%PDF-1.4 v2'], { type: 'application/pdf' }), { contentType: 'application/pdf' }), 'alice replaces her file');
+  const gone = ok(await alice.db.storage.from(bucket).remove([path]), 'alice deletes her file');
+  assert.equal(gone.length, 1);
+});
+
+test('an email change in auth is carried over to public.users', async () => {
+  const newEmail = `bob.new-${run}@saas-foundation.test`;
+  ok(await admin().auth.admin.updateUserById(bob.id, { email: newEmail, email_confirm: true }), 'admin changes bob\'s email');
+  assert.equal(scalar(`select email from public.users where id = ${q(bob.id)}`), newEmail);
+  bob.email = newEmail;
+});
+
+test('deleting the account removes the user row, subscription and usage (cascade)', async () => {
+  const carol = await signUp(`carol-${run}@saas-foundation.test`);
+  const svc = admin();
+  ok(await svc.from('subscriptions').insert({ user_id: carol.id, status: 'trial', plan: 'basic' }));
+  ok(await svc.from('usage_counters').insert({ user_id: carol.id, metric: 'agent_runs', count: 3, window_start: new Date().toISOString(), window_end: new Date(Date.now() + 86400e3).toISOString() }));
+  ok(await svc.auth.admin.deleteUser(carol.id), 'admin deletes carol');
+  for (const t of ['users', 'subscriptions', 'usage_counters']) {
+    const col = t === 'users' ? 'id' : 'user_id';
+    assert.equal(scalar(`select count(*) from public.${t} where ${col} = ${q(carol.id)}`), '0', `${t} row left behind`);
+  }
+});
+
+test('seed data: the demo account signs in and sees its pro plan and usage', async () => {
+  const c = anon();
+  const r = await c.auth.signInWithPassword({ email: 'maya@acme-analytics.io', password: 'password123' });
+  assert.equal(r.error, null, JSON.stringify(r.error));
+  assert.equal(r.data.user.id, MAYA);
+  const maya = withToken(r.data.session.access_token);
+  assert.deepEqual(ok(await maya.from('subscriptions').select('plan, status').single()), { plan: 'pro', status: 'active' });
+  const usage = ok(await maya.from('usage_counters').select('metric').order('metric'));
+  assert.deepEqual(usage.map((u) => u.metric), ['agent_runs', 'api_calls', 'storage_mb']);
+  assert.deepEqual(ok(await maya.from('users').select('email')), [{ email: 'maya@acme-analytics.io' }]);
+});
+
+test('basalt db reset re-creates the project from migrations and seed, twice in a row', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'basalt-saas-foundation-reset-'));
+  chmodSync(dir, 0o755);
+  try {
+    cpSync(projectDir, dir, { recursive: true, filter: (src) => !src.includes('/.basalt') });
+    const dbPort = String(await freePort());
+    for (let i = 0; i < 2; i++) {
+      const r = spawnSync(basaltBin(), ['db', 'reset', '--project', dir, '--db-port', dbPort], { encoding: 'utf8', timeout: 120000 });
+      assert.equal(r.status, 0, `db reset #${i + 1} failed:\n${r.stdout}\n${r.stderr}`);
+      assert.match(r.stderr, /Finished basalt db reset\./);
+      assert.match(r.stderr, /0004/);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
