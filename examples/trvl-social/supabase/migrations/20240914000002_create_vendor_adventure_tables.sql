@@ -183,9 +183,28 @@ create policy "Admins can update vendors" on public.vendors
   for update to authenticated
   using ((select private.is_admin())) with check ((select private.is_admin()));
 
--- Status, Stripe account and ratings are set by admins, onboarding and triggers.
+-- The Stripe account and ratings are set by onboarding (service role) and triggers; the status
+-- by admins only.
 revoke update on public.vendors from anon, authenticated;
-grant update (business_name, description, email, phone, website, location) on public.vendors to authenticated;
+grant update (business_name, description, email, phone, website, location, status) on public.vendors to authenticated;
+
+create or replace function private.guard_vendor_status()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if new.status is distinct from old.status and (select auth.role()) = 'authenticated' and not private.is_admin() then
+    raise exception 'only admins can change a vendor''s status' using errcode = '42501';
+  end if;
+  return new;
+end;
+$$;
+
+create trigger vendors_guard_status
+  before update of status on public.vendors
+  for each row execute function private.guard_vendor_status();
 
 -- adventures
 create policy "Active adventures are viewable by everyone" on public.adventures
@@ -254,3 +273,22 @@ create policy "Vendors can delete own insurance" on public.vendor_insurance
   for delete to authenticated using (private.is_vendor_owner(vendor_id));
 create policy "Admins can verify insurance" on public.vendor_insurance
   for update to authenticated using ((select private.is_admin())) with check ((select private.is_admin()));
+
+-- An approved vendor's profile carries the vendor role.
+create or replace function private.promote_active_vendor()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if new.status = 'active' and old.status is distinct from 'active' then
+    update public.profiles set role = 'vendor' where id = new.user_id and role = 'traveler';
+  end if;
+  return null;
+end;
+$$;
+
+create trigger vendors_promote_active
+  after update of status on public.vendors
+  for each row execute function private.promote_active_vendor();
