@@ -250,6 +250,9 @@ test('collaboration: invitations, view and edit permissions, owner-only delete, 
   assert.deepEqual(ok(await sam.from('collaborators').select('id').eq('trip_id', sharedTrip.id)), []);
   assert.deepEqual(ok(await sam.from('profiles').select('id').eq('id', OWNER)), []);
   assertRefused(await sam.from('trip_items').update({ title: 'x' }).eq('id', sharedItem.id).select(), 'stranger updates item');
+  assertRefused(await sam.from('collaborators').update({ permission: 'edit' }).eq('id', vicInvite.id).select(), 'stranger changes a permission');
+  assertRefused(await sam.from('collaborators').delete().eq('id', edInvite.id).select(), 'stranger removes a collaborator');
+  assert.equal(scalar(`select count(*) from public.collaborators where trip_id = ${q(sharedTrip.id)}`), '2');
 
   // Collections attached to the trip are shared with its members.
   const coll = await insertOne(o, 'collections', { trip_id: sharedTrip.id, name: 'Hot springs' });

@@ -222,10 +222,16 @@ test('vendors: apply, admin approval, public listings, vendor-only management, p
     'vendor verifies own certification');
   ok(await adm.from('vendor_certifications').update({ verified_at: new Date().toISOString() }).eq('id', cert.id), 'admin verifies');
   assert.equal(ok(await anon().from('vendor_certifications').select('id').eq('id', cert.id)).length, 1);
+  assertRefused(await tara.from('vendor_certifications').delete().eq('id', cert.id).select(), 'traveller deletes a certification');
+  assertInsertRefused(await tara.from('vendor_certifications').insert({ vendor_id: vendorId, name: 'x', issuer: 'y' }), 'traveller adds a certification');
   const ins = await insertOne(vera, 'vendor_insurance', { vendor_id: vendorId, provider: 'If Skadeforsikring', policy_number: 'IF-1',
     coverage_amount: 2000000, valid_from: '2025-01-01', valid_until: '2025-12-31' });
   assert.deepEqual(ok(await tara.from('vendor_insurance').select('id').eq('id', ins.id)), []);
   assert.deepEqual(ok(await anon().from('vendor_insurance').select('id')), []);
+  assertRefused(await tara.from('vendor_insurance').delete().eq('id', ins.id).select(), 'traveller deletes insurance');
+  assertRefused(await vera.from('vendor_insurance').update({ verified_at: new Date().toISOString() }).eq('id', ins.id).select(), 'vendor verifies insurance');
+  assertInsertRefused(await tara.from('vendor_insurance').insert({ vendor_id: vendorId, provider: 'x', policy_number: 'y', coverage_amount: 1,
+    valid_from: '2025-01-01', valid_until: '2025-02-01' }), 'traveller adds insurance');
   assert.equal(ok(await adm.from('vendor_insurance').select('id').eq('id', ins.id)).length, 1);
 });
 
@@ -291,6 +297,9 @@ test('bookings: travellers and their vendor only; prices from the listing; payme
   const mod = await insertOne(tara, 'booking_modifications', { booking_id: bookingId, modification_type: 'date_change',
     old_values: { booking_date: '2025-07-12' }, new_values: { booking_date: '2025-07-19' }, reason: 'Weather' });
   assert.deepEqual(ok(await theo.from('booking_modifications').select('id').eq('id', mod.id)), []);
+  assertInsertRefused(await theo.from('booking_modifications').insert({ booking_id: bookingId, modification_type: 'cancellation' }),
+    'modify another\'s booking');
+  assertRefused(await theo.from('booking_modifications').update({ status: 'rejected' }).eq('id', mod.id).select(), 'bystander decides');
   assertRefused(await tara.from('booking_modifications').update({ status: 'approved' }).eq('id', mod.id).select(), 'traveller approves own change');
   ok(await vera.from('booking_modifications').update({ status: 'approved', decided_at: new Date().toISOString() }).eq('id', mod.id), 'vendor approves');
 
@@ -386,6 +395,8 @@ test('social: public, connections-only and private posts; likes, comments and th
   assertInsertRefused(await theo.from('comments').insert({ post_id: diary.id, content: 'peek' }), 'comment on a private post');
   const c1 = await insertOne(theo, 'comments', { post_id: publicPost.id, content: 'Bucket list!' });
   assertInsertRefused(await theo.from('post_likes').insert({ post_id: publicPost.id, user_id: VERA }), 'like in another\'s name');
+  assertRefused(await theo.from('post_likes').delete().eq('post_id', friendsPost.id).select(), 'remove another\'s like');
+  assert.equal(scalar(`select likes_count from public.posts where id = ${q(friendsPost.id)}`), '1');
   assertRefused(await vera.from('comments').update({ content: 'edited by vera' }).eq('id', c1.id).select(), 'edit another\'s comment');
   assert.deepEqual(ok(await anon().from('comments').select('content').eq('post_id', publicPost.id)), [{ content: 'Bucket list!' }]);
   assert.deepEqual(ok(await theo.from('post_likes').select('id').eq('post_id', friendsPost.id)), [], 'likes of hidden posts stay hidden');
@@ -507,6 +518,9 @@ test('moderation: anyone reports, only admins act; a hidden post disappears for 
   assertInsertRefused(await theo.from('moderation_actions').insert({ report_id: report.id, target_type: 'post', target_id: publicPost.id, action: 'hide' }),
     'non-admin moderates');
   assert.deepEqual(ok(await theo.from('automated_moderation_rules').select('id')), [], 'rules are for admins');
+  assertInsertRefused(await theo.from('automated_moderation_rules').insert({ name: 'mine', content_type: 'post', pattern: '.*', action: 'hide' }),
+    'non-admin writes a rule');
+  assertRefused(await theo.from('automated_moderation_rules').update({ is_active: false }).eq('name', 'crypto-spam').select(), 'non-admin disables a rule');
   assert.equal(ok(await adm.from('automated_moderation_rules').select('name')).length, 1);
 
   assert.equal(ok(await adm.from('content_reports').select('id').eq('status', 'open')).length, 1);
