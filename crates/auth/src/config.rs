@@ -45,6 +45,9 @@ pub struct Config {
     pub refresh: RefreshConfig,
     /// Rate limits.
     pub rate_limits: RateLimits,
+    /// Header naming the client's address for per-address limits, set by a trusted proxy
+    /// (`GOTRUE_RATE_LIMIT_HEADER`, e.g. `X-Forwarded-For`); without it, the peer address.
+    pub rate_limit_header: Option<String>,
     /// Multi-factor authentication.
     pub mfa: MfaConfig,
 }
@@ -178,6 +181,7 @@ impl Default for Config {
                 rotation_enabled: true,
                 reuse_interval: 10,
             },
+            rate_limit_header: None,
             rate_limits: RateLimits {
                 email_sent: 30,
                 anonymous_users: 30,
@@ -251,13 +255,14 @@ impl Config {
         if let Some(list) = var("GOTRUE_URI_ALLOW_LIST") {
             c.uri_allow_list = split_list(&list);
         }
-        let host = var("GOTRUE_API_HOST").unwrap_or_else(|| "127.0.0.1".into());
+        // Like GoTrue, all interfaces unless a host is given (it runs in a container).
+        let host = var("GOTRUE_API_HOST").unwrap_or_else(|| "0.0.0.0".into());
         let port = var("PORT")
             .or_else(|| var("GOTRUE_API_PORT"))
             .map(|p| p.trim().parse::<u16>().map_err(|_| bad("PORT", &p)))
             .transpose()?
             .unwrap_or(9999);
-        let ip: std::net::IpAddr = if host.is_empty() || host == "localhost" {
+        let ip: std::net::IpAddr = if host == "localhost" {
             [127, 0, 0, 1].into()
         } else {
             host.parse().map_err(|_| bad("GOTRUE_API_HOST", &host))?
@@ -298,6 +303,7 @@ impl Config {
         )?;
         c.refresh.rotation_enabled = flag("GOTRUE_SECURITY_REFRESH_TOKEN_ROTATION_ENABLED", true)?;
         c.refresh.reuse_interval = num("GOTRUE_SECURITY_REFRESH_TOKEN_REUSE_INTERVAL", 10)? as i64;
+        c.rate_limit_header = var("GOTRUE_RATE_LIMIT_HEADER");
         let r = &mut c.rate_limits;
         r.email_sent = num("GOTRUE_RATE_LIMIT_EMAIL_SENT", 30)? as u32;
         r.anonymous_users = num("GOTRUE_RATE_LIMIT_ANONYMOUS_USERS", 30)? as u32;

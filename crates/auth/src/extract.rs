@@ -71,16 +71,22 @@ pub struct Client {
     pub user_agent: Option<String>,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Client {
+impl FromRequestParts<AppState> for Client {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
+        // Only a header the configuration trusts names the client; anyone can send one.
+        let named = state
+            .config
+            .rate_limit_header
+            .as_deref()
+            .and_then(|h| header_ip(&parts.headers, h));
         Ok(Client {
-            ip: forwarded_ip(&parts.headers).or(peer),
+            ip: named.or(peer),
             user_agent: parts
                 .headers
                 .get(http::header::USER_AGENT)
@@ -90,10 +96,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
     }
 }
 
-/// The first address of `X-Forwarded-For`, when it parses.
-fn forwarded_ip(headers: &HeaderMap) -> Option<IpAddr> {
+/// The first address in header `name` (a comma-separated list), when it parses.
+fn header_ip(headers: &HeaderMap, name: &str) -> Option<IpAddr> {
     headers
-        .get("x-forwarded-for")
+        .get(name)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(',').next())
         .and_then(|v| v.trim().parse().ok())
@@ -310,8 +316,11 @@ mod tests {
     fn forwarded_addresses() {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", "203.0.113.7, 10.0.0.1".parse().unwrap());
-        assert_eq!(forwarded_ip(&h), Some("203.0.113.7".parse().unwrap()));
+        assert_eq!(
+            header_ip(&h, "X-Forwarded-For"),
+            Some("203.0.113.7".parse().unwrap())
+        );
         h.insert("x-forwarded-for", "garbage".parse().unwrap());
-        assert_eq!(forwarded_ip(&h), None);
+        assert_eq!(header_ip(&h, "x-forwarded-for"), None);
     }
 }

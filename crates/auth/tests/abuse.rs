@@ -151,6 +151,7 @@ async fn request_rate_limits_per_address() {
     let a = start(|c| {
         c.rate_limits.otp = 2;
         c.rate_limits.token_refresh = 3;
+        c.rate_limit_header = Some("X-Forwarded-For".into());
     })
     .await;
     assert_eq!(a.signup("r1@example.com", "long-enough").await.status, 200);
@@ -178,6 +179,18 @@ async fn request_rate_limits_per_address() {
     let over = a.sign_in("r1@example.com", "long-enough").await;
     assert_eq!(over.status, 429);
     assert_eq!(over.body["code"], "over_request_rate_limit");
+    // Without a trusted header configured, a client cannot pick its own address.
+    let b = start(|c| c.rate_limits.otp = 1).await;
+    assert_eq!(b.signup("s1@example.com", "long-enough").await.status, 200);
+    let spoofed = b
+        .http
+        .post(format!("{}/signup", b.server.url))
+        .header("x-forwarded-for", "198.51.100.1")
+        .json(&json!({"email": "s2@example.com", "password": "long-enough"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(spoofed.status(), 429);
     // The counters live in Postgres, shared by every node.
     let db = a.db.client().await;
     let rows = db

@@ -16,6 +16,7 @@ pub const PARTS: &[(&str, &str)] = &[
     ("010_auth", include_str!("../sql/010_auth.sql")),
     ("020_storage", include_str!("../sql/020_storage.sql")),
     ("030_realtime", include_str!("../sql/030_realtime.sql")),
+    ("040_rest", include_str!("../sql/040_rest.sql")),
     ("070_realtime", include_str!("../sql/070_realtime.sql")),
     ("050_auth_extra", include_str!("../sql/050_auth_extra.sql")),
 ];
