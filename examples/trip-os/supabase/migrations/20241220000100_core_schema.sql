@@ -67,7 +67,7 @@ $$;
 create table public.user_preferences (
   id uuid primary key default gen_random_uuid(),
   user_id uuid not null unique constraint fk_user_preferences_user_id references auth.users (id) on delete cascade,
-  currency char(3) not null default 'USD',
+  currency text not null default 'USD' check (currency ~ '^[A-Z]{3}$'),
   distance_unit text not null default 'km' check (distance_unit in ('km', 'mi')),
   travel_style text[] not null default '{}',
   dietary_restrictions text[] not null default '{}',
@@ -95,7 +95,7 @@ create table public.places (
     check (category in ('restaurant', 'cafe', 'bar', 'hotel', 'attraction', 'museum', 'park', 'shop', 'transport', 'other')),
   address text,
   city text,
-  country_code char(2),
+  country_code text check (country_code ~ '^[A-Z]{2}$'),
   latitude double precision check (latitude between -90 and 90),
   longitude double precision check (longitude between -180 and 180),
   google_place_id text,
@@ -123,7 +123,7 @@ create table public.trips (
   status text not null default 'planning' check (status in ('planning', 'booked', 'in_progress', 'completed', 'cancelled')),
   cover_image_path text,
   budget_amount numeric(12, 2),
-  budget_currency char(3) not null default 'USD',
+  budget_currency text not null default 'USD' check (budget_currency ~ '^[A-Z]{3}$'),
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   constraint trips_dates_ordered check (end_date is null or start_date is null or end_date >= start_date)

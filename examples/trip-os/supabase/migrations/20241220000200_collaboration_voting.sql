@@ -129,15 +129,21 @@ create policy "Trip owners can delete trip items" on public.trip_items
   for delete to authenticated using (private.is_trip_owner(trip_id));
 
 -- Places referenced by a shared itinerary are visible to everyone on the trip.
-create policy "Collaborators can view places on shared itineraries" on public.places
+drop policy "Users can view their own places" on public.places;
+create policy "Users can view their own places and places on shared itineraries" on public.places
   for select to authenticated
-  using (exists (
-    select 1 from public.trip_items i
-    where i.place_id = places.id and private.can_view_trip(i.trip_id)
-  ));
+  using (
+    (select auth.uid()) = user_id
+    or exists (
+      select 1 from public.trip_items i
+      where i.place_id = places.id and private.can_view_trip(i.trip_id)
+    )
+  );
 
-create policy "Collaborators can view each other's profiles" on public.profiles
-  for select to authenticated using (private.shares_trip_with(id));
+-- Collaborators see each other's profiles.
+drop policy "Users can view their own profile" on public.profiles;
+create policy "Users can view their own and their collaborators' profiles" on public.profiles
+  for select to authenticated using ((select auth.uid()) = id or private.shares_trip_with(id));
 
 ------------------------------------------------------------------------------------------
 -- Collaborators.
@@ -265,14 +271,15 @@ create policy "Owners can delete their collections" on public.collections
 revoke update on public.collections from anon, authenticated;
 grant update (name, description, trip_id) on public.collections to authenticated;
 
-create policy "Users can view their own saved places" on public.saved_places
-  for select to authenticated using (user_id = (select auth.uid()));
-create policy "Trip members can view saved places in shared collections" on public.saved_places
+create policy "Users and trip members can view saved places" on public.saved_places
   for select to authenticated
-  using (exists (
-    select 1 from public.collections c
-    where c.id = collection_id and c.trip_id is not null and private.can_view_trip(c.trip_id)
-  ));
+  using (
+    user_id = (select auth.uid())
+    or exists (
+      select 1 from public.collections c
+      where c.id = collection_id and c.trip_id is not null and private.can_view_trip(c.trip_id)
+    )
+  );
 create policy "Users can save places" on public.saved_places
   for insert to authenticated with check (user_id = (select auth.uid()));
 create policy "Users can update their own saved places" on public.saved_places

@@ -108,10 +108,9 @@ create policy "Signed-in users can view active agents" on public.ai_agents
 create policy "Users can view their own AI runs" on public.ai_runs
   for select to authenticated using (user_id = (select auth.uid()));
 
-create policy "Users can view their own AI messages" on public.ai_messages
-  for select to authenticated using (user_id = (select auth.uid()));
-create policy "Trip members can view AI messages of the trip" on public.ai_messages
-  for select to authenticated using (trip_id is not null and private.can_view_trip(trip_id));
+create policy "Users and trip members can view AI messages" on public.ai_messages
+  for select to authenticated
+  using (user_id = (select auth.uid()) or (trip_id is not null and private.can_view_trip(trip_id)));
 
 create policy "Users can view their own AI memory" on public.ai_memory
   for select to authenticated using (user_id = (select auth.uid()));

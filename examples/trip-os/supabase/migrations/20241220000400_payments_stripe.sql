@@ -76,7 +76,7 @@ create table public.invoices (
   stripe_invoice_id text not null unique,
   amount_due numeric(12, 2) not null,
   amount_paid numeric(12, 2) not null default 0,
-  currency char(3) not null default 'USD',
+  currency text not null default 'USD' check (currency ~ '^[A-Z]{3}$'),
   status text not null check (status in ('draft', 'open', 'paid', 'uncollectible', 'void')),
   hosted_invoice_url text,
   period_start timestamptz,

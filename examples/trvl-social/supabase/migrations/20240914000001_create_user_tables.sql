@@ -43,7 +43,7 @@ create trigger profiles_set_updated_at
 create table public.user_preferences (
   id uuid primary key default gen_random_uuid(),
   user_id uuid not null unique references public.profiles (id) on delete cascade,
-  currency char(3) not null default 'USD',
+  currency text not null default 'USD' check (currency ~ '^[A-Z]{3}$'),
   language text not null default 'en',
   timezone text not null default 'UTC',
   profile_visibility text not null default 'public' check (profile_visibility in ('public', 'connections', 'private')),
@@ -117,12 +117,10 @@ alter table public.user_preferences enable row level security;
 
 create policy "Public profiles are viewable by everyone" on public.profiles
   for select to anon, authenticated using (true);
-create policy "Users can update own profile" on public.profiles
+create policy "Users update own profile, admins any profile" on public.profiles
   for update to authenticated
-  using ((select auth.uid()) = id) with check ((select auth.uid()) = id);
-create policy "Admins can update any profile" on public.profiles
-  for update to authenticated
-  using ((select private.is_admin())) with check ((select private.is_admin()));
+  using ((select auth.uid()) = id or (select private.is_admin()))
+  with check ((select auth.uid()) = id or (select private.is_admin()));
 
 -- Profiles are created by the sign-up trigger; users edit only their public details. The role
 -- and the verified badge change through the service role (vendor onboarding, admin tools).

@@ -40,7 +40,7 @@ create table public.adventures (
   duration_hours numeric(6, 2) not null check (duration_hours > 0),
   max_participants integer not null default 10 check (max_participants > 0),
   price_per_person numeric(10, 2) not null check (price_per_person >= 0),
-  currency char(3) not null default 'USD',
+  currency text not null default 'USD' check (currency ~ '^[A-Z]{3}$'),
   is_active boolean not null default true,
   rating numeric(3, 2) not null default 0,
   total_reviews integer not null default 0,
@@ -107,7 +107,7 @@ create table public.vendor_insurance (
   provider text not null,
   policy_number text not null,
   coverage_amount numeric(14, 2) not null,
-  currency char(3) not null default 'USD',
+  currency text not null default 'USD' check (currency ~ '^[A-Z]{3}$'),
   document_path text,
   valid_from date not null,
   valid_until date not null,
@@ -168,20 +168,15 @@ alter table public.vendor_certifications enable row level security;
 alter table public.vendor_insurance enable row level security;
 
 -- vendors
-create policy "Active vendors are viewable by everyone" on public.vendors
-  for select to anon, authenticated using (status = 'active');
-create policy "Vendors can view own vendor record" on public.vendors
-  for select to authenticated using ((select auth.uid()) = user_id);
-create policy "Admins can view all vendors" on public.vendors
-  for select to authenticated using ((select private.is_admin()));
+create policy "Active vendors are public; vendors and admins see the rest" on public.vendors
+  for select to anon, authenticated
+  using (status = 'active' or (select auth.uid()) = user_id or (select private.is_admin()));
 create policy "Users can apply as a vendor" on public.vendors
   for insert to authenticated with check ((select auth.uid()) = user_id and status = 'pending');
-create policy "Vendors can update own vendor record" on public.vendors
+create policy "Vendors update own vendor record, admins any" on public.vendors
   for update to authenticated
-  using ((select auth.uid()) = user_id) with check ((select auth.uid()) = user_id);
-create policy "Admins can update vendors" on public.vendors
-  for update to authenticated
-  using ((select private.is_admin())) with check ((select private.is_admin()));
+  using ((select auth.uid()) = user_id or (select private.is_admin()))
+  with check ((select auth.uid()) = user_id or (select private.is_admin()));
 
 -- The Stripe account and ratings are set by onboarding (service role) and triggers; the status
 -- by admins only.
@@ -207,10 +202,8 @@ create trigger vendors_guard_status
   for each row execute function private.guard_vendor_status();
 
 -- adventures
-create policy "Active adventures are viewable by everyone" on public.adventures
-  for select to anon, authenticated using (private.is_adventure_public(id));
-create policy "Vendors can view own adventures" on public.adventures
-  for select to authenticated using (private.is_vendor_owner(vendor_id));
+create policy "Active adventures are public; vendors see their own" on public.adventures
+  for select to anon, authenticated using (private.is_adventure_public(id) or private.is_vendor_owner(vendor_id));
 create policy "Vendors can create adventures" on public.adventures
   for insert to authenticated with check (private.is_vendor_owner(vendor_id));
 create policy "Vendors can update own adventures" on public.adventures
@@ -224,10 +217,9 @@ grant update (title, description, category, difficulty, location, latitude, long
   max_participants, price_per_person, currency, is_active) on public.adventures to authenticated;
 
 -- availability and media: public with the adventure, managed by its vendor
-create policy "Availability of public adventures is viewable by everyone" on public.adventure_availability
-  for select to anon, authenticated using (private.is_adventure_public(adventure_id));
-create policy "Vendors can view own availability" on public.adventure_availability
-  for select to authenticated using (private.is_adventure_owner(adventure_id));
+create policy "Availability is public with the adventure; vendors see their own" on public.adventure_availability
+  for select to anon, authenticated
+  using (private.is_adventure_public(adventure_id) or private.is_adventure_owner(adventure_id));
 create policy "Vendors can add availability" on public.adventure_availability
   for insert to authenticated with check (private.is_adventure_owner(adventure_id));
 create policy "Vendors can update availability" on public.adventure_availability
@@ -236,10 +228,9 @@ create policy "Vendors can update availability" on public.adventure_availability
 create policy "Vendors can delete availability" on public.adventure_availability
   for delete to authenticated using (private.is_adventure_owner(adventure_id));
 
-create policy "Media of public adventures is viewable by everyone" on public.adventure_media
-  for select to anon, authenticated using (private.is_adventure_public(adventure_id));
-create policy "Vendors can view own adventure media" on public.adventure_media
-  for select to authenticated using (private.is_adventure_owner(adventure_id));
+create policy "Media is public with the adventure; vendors see their own" on public.adventure_media
+  for select to anon, authenticated
+  using (private.is_adventure_public(adventure_id) or private.is_adventure_owner(adventure_id));
 create policy "Vendors can add adventure media" on public.adventure_media
   for insert to authenticated with check (private.is_adventure_owner(adventure_id));
 create policy "Vendors can update adventure media" on public.adventure_media
@@ -249,12 +240,9 @@ create policy "Vendors can delete adventure media" on public.adventure_media
   for delete to authenticated using (private.is_adventure_owner(adventure_id));
 
 -- certifications: verified ones are public trust badges
-create policy "Verified certifications are viewable by everyone" on public.vendor_certifications
-  for select to anon, authenticated using (verified_at is not null);
-create policy "Vendors can view own certifications" on public.vendor_certifications
-  for select to authenticated using (private.is_vendor_owner(vendor_id));
-create policy "Admins can view certifications" on public.vendor_certifications
-  for select to authenticated using ((select private.is_admin()));
+create policy "Verified certifications are public; vendors and admins see the rest" on public.vendor_certifications
+  for select to anon, authenticated
+  using (verified_at is not null or private.is_vendor_owner(vendor_id) or (select private.is_admin()));
 create policy "Vendors can add certifications" on public.vendor_certifications
   for insert to authenticated with check (private.is_vendor_owner(vendor_id) and verified_at is null);
 create policy "Vendors can delete own certifications" on public.vendor_certifications
@@ -263,10 +251,8 @@ create policy "Admins can verify certifications" on public.vendor_certifications
   for update to authenticated using ((select private.is_admin())) with check ((select private.is_admin()));
 
 -- insurance: the vendor and admins only
-create policy "Vendors can view own insurance" on public.vendor_insurance
-  for select to authenticated using (private.is_vendor_owner(vendor_id));
-create policy "Admins can view insurance" on public.vendor_insurance
-  for select to authenticated using ((select private.is_admin()));
+create policy "Vendors and admins can view insurance" on public.vendor_insurance
+  for select to authenticated using (private.is_vendor_owner(vendor_id) or (select private.is_admin()));
 create policy "Vendors can add insurance" on public.vendor_insurance
   for insert to authenticated with check (private.is_vendor_owner(vendor_id) and verified_at is null);
 create policy "Vendors can delete own insurance" on public.vendor_insurance

@@ -14,7 +14,7 @@ create table public.bookings (
   booking_date date not null,
   participants integer not null default 1 check (participants between 1 and 50),
   total_amount numeric(12, 2) not null default 0,
-  currency char(3) not null default 'USD',
+  currency text not null default 'USD' check (currency ~ '^[A-Z]{3}$'),
   status public.booking_status not null default 'pending',
   special_requests text,
   cancelled_at timestamptz,
@@ -82,7 +82,7 @@ create table public.booking_payments (
   booking_id uuid not null references public.bookings (id) on delete cascade,
   user_id uuid not null references public.profiles (id) on delete cascade,
   amount numeric(12, 2) not null check (amount >= 0),
-  currency char(3) not null default 'USD',
+  currency text not null default 'USD' check (currency ~ '^[A-Z]{3}$'),
   payment_method text not null default 'card' check (payment_method in ('card', 'bank_transfer', 'wallet', 'split')),
   status public.payment_status not null default 'pending',
   stripe_payment_intent_id text unique,
@@ -116,7 +116,7 @@ create table public.payment_splits (
   booking_id uuid not null references public.bookings (id) on delete cascade,
   payer_id uuid not null references public.profiles (id) on delete cascade,
   amount numeric(12, 2) not null check (amount > 0),
-  currency char(3) not null default 'USD',
+  currency text not null default 'USD' check (currency ~ '^[A-Z]{3}$'),
   status public.payment_status not null default 'pending',
   due_date date,
   paid_at timestamptz,
@@ -227,14 +227,14 @@ create policy "Users can view own bookings" on public.bookings
   ));
 create policy "Users can create own bookings" on public.bookings
   for insert to authenticated with check ((select auth.uid()) = user_id and status = 'pending');
-create policy "Travelers can change or cancel own bookings" on public.bookings
+-- Travellers change or cancel their own bookings; vendors confirm, complete or cancel theirs.
+create policy "Travelers and vendors can update bookings" on public.bookings
   for update to authenticated
-  using ((select auth.uid()) = user_id)
-  with check ((select auth.uid()) = user_id and status in ('pending', 'cancelled'));
-create policy "Vendors can confirm and complete their bookings" on public.bookings
-  for update to authenticated
-  using (private.is_vendor_owner(vendor_id))
-  with check (private.is_vendor_owner(vendor_id) and status in ('confirmed', 'completed', 'cancelled'));
+  using ((select auth.uid()) = user_id or private.is_vendor_owner(vendor_id))
+  with check (
+    ((select auth.uid()) = user_id and status in ('pending', 'cancelled'))
+    or (private.is_vendor_owner(vendor_id) and status in ('confirmed', 'completed', 'cancelled'))
+  );
 
 revoke update, delete on public.bookings from anon, authenticated;
 grant update (status, special_requests, participants) on public.bookings to authenticated;

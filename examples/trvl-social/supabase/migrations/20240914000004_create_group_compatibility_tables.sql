@@ -165,10 +165,9 @@ alter table public.compatibility_scores enable row level security;
 alter table public.travel_preferences enable row level security;
 
 -- groups
-create policy "Public groups are viewable by everyone" on public.groups
-  for select to anon, authenticated using (privacy = 'public');
-create policy "Members can view their groups" on public.groups
-  for select to authenticated using ((select auth.uid()) = owner_id or private.is_group_member(id));
+create policy "Public groups are public; members see their groups" on public.groups
+  for select to anon, authenticated
+  using (privacy = 'public' or (select auth.uid()) = owner_id or private.is_group_member(id));
 create policy "Users can create groups" on public.groups
   for insert to authenticated with check ((select auth.uid()) = owner_id);
 create policy "Group admins can update groups" on public.groups
@@ -180,23 +179,21 @@ revoke update on public.groups from anon, authenticated;
 grant update (name, description, privacy, max_members, travel_start, travel_end, adventure_id) on public.groups to authenticated;
 
 -- group members
-create policy "Members of public groups are viewable by everyone" on public.group_members
-  for select to anon, authenticated using (private.is_public_group(group_id));
-create policy "Members can view fellow members" on public.group_members
-  for select to authenticated using ((select auth.uid()) = user_id or private.is_group_member(group_id));
-create policy "Users can join public groups" on public.group_members
+create policy "Members of public groups are public; members see fellow members" on public.group_members
+  for select to anon, authenticated
+  using (private.is_public_group(group_id) or (select auth.uid()) = user_id or private.is_group_member(group_id));
+-- Anyone joins a public group as a member; group admins invite (the invitee accepts).
+create policy "Users join public groups, admins invite" on public.group_members
   for insert to authenticated
-  with check ((select auth.uid()) = user_id and role = 'member' and status = 'active' and private.is_public_group(group_id));
-create policy "Group admins can invite members" on public.group_members
-  for insert to authenticated
-  with check (private.is_group_admin(group_id) and role in ('member', 'admin') and status = 'invited');
-create policy "Invited users can accept and members can leave" on public.group_members
+  with check (
+    ((select auth.uid()) = user_id and role = 'member' and status = 'active' and private.is_public_group(group_id))
+    or (private.is_group_admin(group_id) and role in ('member', 'admin') and status = 'invited')
+  );
+-- Invitees accept, members leave; group admins change roles (see the guard trigger below).
+create policy "Members update own membership, admins any" on public.group_members
   for update to authenticated
-  using ((select auth.uid()) = user_id)
-  with check ((select auth.uid()) = user_id and status in ('active', 'left'));
-create policy "Group admins can change roles" on public.group_members
-  for update to authenticated
-  using (private.is_group_admin(group_id)) with check (private.is_group_admin(group_id));
+  using ((select auth.uid()) = user_id or private.is_group_admin(group_id))
+  with check (((select auth.uid()) = user_id and status in ('active', 'left')) or private.is_group_admin(group_id));
 create policy "Members can leave and admins can remove" on public.group_members
   for delete to authenticated
   using ((select auth.uid()) = user_id or private.is_group_admin(group_id));

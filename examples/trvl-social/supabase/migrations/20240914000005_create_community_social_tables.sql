@@ -152,13 +152,12 @@ revoke update on public.user_connections from anon, authenticated;
 grant update (status, responded_at) on public.user_connections to authenticated;
 
 -- posts
-create policy "Public posts are viewable by everyone" on public.posts
-  for select to anon, authenticated using (visibility = 'public' and not is_hidden);
-create policy "Authors can view own posts" on public.posts
-  for select to authenticated using ((select auth.uid()) = user_id);
-create policy "Connections can view connection posts" on public.posts
-  for select to authenticated
-  using (visibility = 'connections' and not is_hidden and private.are_connected(user_id));
+create policy "Posts are visible to their audience" on public.posts
+  for select to anon, authenticated
+  using (
+    (select auth.uid()) = user_id
+    or (not is_hidden and (visibility = 'public' or (visibility = 'connections' and private.are_connected(user_id))))
+  );
 create policy "Users can create own posts" on public.posts
   for insert to authenticated with check ((select auth.uid()) = user_id and not is_hidden);
 create policy "Authors can update own posts" on public.posts

@@ -92,10 +92,8 @@ alter table public.automated_moderation_rules enable row level security;
 
 create policy "Users can report content" on public.content_reports
   for insert to authenticated with check ((select auth.uid()) = reporter_id and status = 'open');
-create policy "Users can view own reports" on public.content_reports
-  for select to authenticated using ((select auth.uid()) = reporter_id);
-create policy "Admins can view all reports" on public.content_reports
-  for select to authenticated using ((select private.is_admin()));
+create policy "Reporters and admins can view reports" on public.content_reports
+  for select to authenticated using ((select auth.uid()) = reporter_id or (select private.is_admin()));
 create policy "Admins can review reports" on public.content_reports
   for update to authenticated using ((select private.is_admin())) with check ((select private.is_admin()));
 revoke delete on public.content_reports from anon, authenticated;
