@@ -1,0 +1,391 @@
+//! The REST API against a real Postgres: role switching with RLS, JWT checks, reads with
+//! embedding, writes (atomic bulk inserts), upserts, RPC and schema reloads after DDL.
+
+use basalt_rest::Config;
+use serde_json::{json, Value};
+
+const SECRET: &str = "super-secret-jwt-token-with-at-least-32-characters";
+const ALICE: &str = "11111111-1111-1111-1111-111111111111";
+const BOB: &str = "22222222-2222-2222-2222-222222222222";
+
+const SCHEMA: &str = r#"
+insert into auth.users (id, email) values
+  ('11111111-1111-1111-1111-111111111111', 'alice@example.com'),
+  ('22222222-2222-2222-2222-222222222222', 'bob@example.com');
+create table public.lists (id bigserial primary key, name text not null);
+create table public.todos (
+  id bigserial primary key,
+  owner uuid not null default auth.uid(),
+  list_id bigint references public.lists(id),
+  title text not null unique,
+  done boolean not null default false
+);
+alter table public.todos enable row level security;
+create policy own on public.todos for all to authenticated
+  using (owner = auth.uid()) with check (owner = auth.uid());
+grant select on public.lists to anon, authenticated;
+grant select, insert, update, delete on public.todos to authenticated;
+grant usage on sequence public.todos_id_seq to authenticated;
+insert into public.lists (id, name) values (1, 'home'), (2, 'work');
+insert into public.todos (owner, list_id, title, done) values
+  ('11111111-1111-1111-1111-111111111111', 1, 'alice 1', false),
+  ('11111111-1111-1111-1111-111111111111', 2, 'alice 2', true),
+  ('22222222-2222-2222-2222-222222222222', 1, 'bob 1', false);
+create table public.secrets (id int primary key);
+revoke all on public.secrets from anon, authenticated;
+create function public.add(a int, b int) returns int language sql immutable as $$ select a + b $$;
+create function public.my_todo_count() returns bigint language sql stable as
+  $$ select count(*) from public.todos $$;
+grant execute on function public.my_todo_count() to authenticated;
+"#;
+
+fn token(claims: Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .expect("sign")
+}
+
+fn user(sub: &str) -> String {
+    token(json!({"sub": sub, "role": "authenticated", "exp": 4_000_000_000u64}))
+}
+
+struct Api {
+    url: String,
+    http: reqwest::Client,
+    _db: basalt_testkit::TestDb,
+    _server: basalt_testkit::TestServer,
+}
+
+impl Api {
+    async fn start() -> Api {
+        let db = basalt_testkit::fresh_db().await;
+        db.client()
+            .await
+            .batch_execute(SCHEMA)
+            .await
+            .expect("schema");
+        let config = Config {
+            db_uri: db.url.clone(),
+            schemas: vec!["public".into()],
+            anon_role: Some("anon".into()),
+            jwt_secret: Some(SECRET.into()),
+            extra_search_path: vec!["public".into(), "extensions".into()],
+            auth_configured: true,
+            pool_size: 4,
+            ..Config::default()
+        };
+        let router = basalt_rest::router(config).await.expect("router");
+        let server = basalt_testkit::serve(router).await;
+        Api {
+            url: server.url.clone(),
+            http: reqwest::Client::new(),
+            _db: db,
+            _server: server,
+        }
+    }
+
+    fn req(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        jwt: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let r = self.http.request(method, format!("{}{}", self.url, path));
+        match jwt {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        }
+    }
+
+    async fn json(&self, method: reqwest::Method, path: &str, jwt: Option<&str>) -> (u16, Value) {
+        let r = self.req(method, path, jwt).send().await.expect("send");
+        let status = r.status().as_u16();
+        let text = r.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+#[tokio::test]
+async fn reads_follow_rls_and_embed() {
+    let api = Api::start().await;
+    let alice = user(ALICE);
+    let (s, body) = api
+        .json(
+            reqwest::Method::GET,
+            "/todos?select=title,done,lists(name)&order=title.desc",
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        body,
+        json!([
+            {"title": "alice 2", "done": true, "lists": {"name": "work"}},
+            {"title": "alice 1", "done": false, "lists": {"name": "home"}}
+        ])
+    );
+    // One-to-many from the other side, filtered inside the embed.
+    let (s, body) = api
+        .json(
+            reqwest::Method::GET,
+            "/lists?select=name,todos(title)&todos.done=is.false&order=id",
+            Some(&user(BOB)),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        body,
+        json!([{"name": "home", "todos": [{"title": "bob 1"}]}, {"name": "work", "todos": []}])
+    );
+    // Anonymous: RLS filters every row silently.
+    let (s, body) = api.json(reqwest::Method::GET, "/todos", None).await;
+    assert_eq!((s, body), (200, json!([])));
+    // Anonymous without privilege → 401 with PostgREST's body.
+    let (s, body) = api.json(reqwest::Method::GET, "/secrets", None).await;
+    assert_eq!(s, 401);
+    assert_eq!(body["code"], "42501");
+    // Authenticated without privilege → 403.
+    let (s, _) = api
+        .json(reqwest::Method::GET, "/secrets", Some(&alice))
+        .await;
+    assert_eq!(s, 403);
+}
+
+#[tokio::test]
+async fn counts_ranges_and_singular() {
+    let api = Api::start().await;
+    let alice = user(ALICE);
+    let r = api
+        .req(
+            reqwest::Method::GET,
+            "/todos?select=id&limit=1",
+            Some(&alice),
+        )
+        .header("Prefer", "count=exact")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 206);
+    assert_eq!(r.headers()["content-range"], "0-0/2");
+    let r = api
+        .req(
+            reqwest::Method::GET,
+            "/todos?title=eq.alice 1",
+            Some(&alice),
+        )
+        .header("Accept", "application/vnd.pgrst.object+json")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 200);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["title"], "alice 1");
+    let r = api
+        .req(reqwest::Method::GET, "/todos", Some(&alice))
+        .header("Accept", "application/vnd.pgrst.object+json")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 406);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["code"], "PGRST116");
+    assert_eq!(v["details"], "The result contains 2 rows");
+}
+
+#[tokio::test]
+async fn bad_input_gets_postgrest_errors() {
+    let api = Api::start().await;
+    let alice = user(ALICE);
+    let (s, body) = api
+        .json(
+            reqwest::Method::GET,
+            "/todos?select=title,lists(",
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert_eq!(body["code"], "PGRST100");
+    let (s, body) = api
+        .json(reqwest::Method::GET, "/todos?id=nope.1", Some(&alice))
+        .await;
+    assert_eq!(s, 400);
+    assert_eq!(body["code"], "PGRST100");
+    let (s, body) = api
+        .json(reqwest::Method::GET, "/nothing", Some(&alice))
+        .await;
+    assert_eq!(s, 404);
+    assert_eq!(body["code"], "PGRST205");
+    let expired = token(json!({"sub": ALICE, "role": "authenticated", "exp": 1}));
+    let (s, body) = api
+        .json(reqwest::Method::GET, "/todos", Some(&expired))
+        .await;
+    assert_eq!(s, 401);
+    assert_eq!(body["message"], "JWT expired");
+    let (s, body) = api
+        .json(reqwest::Method::GET, "/todos", Some("not.a.jwt"))
+        .await;
+    assert_eq!(s, 401);
+    assert_eq!(body["code"], "PGRST301");
+    let (s, body) = api
+        .json(
+            reqwest::Method::GET,
+            "/todos?id=eq.notanumber",
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert_eq!(body["code"], "22P02");
+}
+
+#[tokio::test]
+async fn writes_run_under_rls() {
+    let api = Api::start().await;
+    let alice = user(ALICE);
+    // Insert with representation; owner defaults to auth.uid().
+    let r = api
+        .req(
+            reqwest::Method::POST,
+            "/todos?select=title,owner",
+            Some(&alice),
+        )
+        .header("Prefer", "return=representation")
+        .json(&json!({"title": "new", "list_id": 1}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 201);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v, json!([{"title": "new", "owner": ALICE}]));
+    // Inserting a row for somebody else violates the policy.
+    let r = api
+        .req(reqwest::Method::POST, "/todos", Some(&alice))
+        .json(&json!({"title": "forged", "owner": BOB}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 403);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["code"], "42501");
+    // PATCH only touches visible rows.
+    let r = api
+        .req(reqwest::Method::PATCH, "/todos?done=is.false", Some(&alice))
+        .header("Prefer", "return=representation")
+        .json(&json!({"done": true}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 200);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v.as_array().map(Vec::len), Some(2));
+    let (_, bob_rows) = api
+        .json(reqwest::Method::GET, "/todos?select=done", Some(&user(BOB)))
+        .await;
+    assert_eq!(bob_rows, json!([{"done": false}]));
+    // DELETE with a filter, minimal return.
+    let r = api
+        .req(reqwest::Method::DELETE, "/todos?title=eq.new", Some(&alice))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 204);
+}
+
+#[tokio::test]
+async fn failing_bulk_insert_leaves_no_row() {
+    let api = Api::start().await;
+    let alice = user(ALICE);
+    let r = api
+        .req(reqwest::Method::POST, "/todos", Some(&alice))
+        .json(&json!([{"title": "first"}, {"title": "second"}, {"title": "alice 1"}]))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 409);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["code"], "23505");
+    let (_, rows) = api
+        .json(
+            reqwest::Method::GET,
+            "/todos?title=in.(first,second)",
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(rows, json!([]));
+}
+
+#[tokio::test]
+async fn upsert_and_rpc() {
+    let api = Api::start().await;
+    let alice = user(ALICE);
+    let r = api
+        .req(
+            reqwest::Method::POST,
+            "/todos?on_conflict=title&select=title,done",
+            Some(&alice),
+        )
+        .header(
+            "Prefer",
+            "resolution=merge-duplicates, return=representation",
+        )
+        .json(&json!([{"title": "alice 1", "done": true}]))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 200);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v, json!([{"title": "alice 1", "done": true}]));
+    let (s, v) = api
+        .json(reqwest::Method::GET, "/rpc/add?a=2&b=3", None)
+        .await;
+    assert_eq!((s, v), (200, json!(5)));
+    let r = api
+        .req(reqwest::Method::POST, "/rpc/add", None)
+        .json(&json!({"a": 1, "b": 1}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.json::<Value>().await.expect("json"), json!(2));
+    let (s, v) = api
+        .json(reqwest::Method::POST, "/rpc/my_todo_count", Some(&alice))
+        .await;
+    assert_eq!((s, v), (200, json!(2)));
+    let (s, v) = api.json(reqwest::Method::GET, "/rpc/add?x=1", None).await;
+    assert_eq!(s, 404);
+    assert_eq!(v["code"], "PGRST202");
+}
+
+#[tokio::test]
+async fn schema_cache_reloads_after_ddl() {
+    let api = Api::start().await;
+    let (s, _) = api.json(reqwest::Method::GET, "/later", None).await;
+    assert_eq!(s, 404);
+    api._db
+        .client()
+        .await
+        .batch_execute(
+            "create table public.later (id int primary key); grant select on public.later to anon;
+             insert into public.later values (7);",
+        )
+        .await
+        .expect("ddl");
+    let mut last = 0;
+    for _ in 0..50 {
+        let (s, v) = api.json(reqwest::Method::GET, "/later", None).await;
+        last = s;
+        if s == 200 {
+            assert_eq!(v, json!([{"id": 7}]));
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        last, 200,
+        "the event trigger's NOTIFY reloads the schema cache"
+    );
+}
