@@ -34,6 +34,11 @@ enum Cmd {
         #[command(subcommand)]
         command: start::MigrationCmd,
     },
+    /// Database tests: row level security probes.
+    Test {
+        #[command(subcommand)]
+        command: tooling::TestCmd,
+    },
     /// The REST API alone, configured by PostgREST's PGRST_* variables.
     #[cfg(feature = "rest")]
     Rest,
@@ -108,6 +113,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Status { project } => start::status(&project),
         Cmd::Db { command } => start::db(command).await,
         Cmd::Migration { command } => start::migration(command).await,
+        Cmd::Test { command } => tooling::test(command).await,
         #[cfg(feature = "rest")]
         Cmd::Rest => {
             let config = basalt_rest::Config::from_env()?;

@@ -21,6 +21,26 @@ pub enum DbTooling {
     Advisors(AdvisorsArgs),
 }
 
+/// `basalt test …`.
+#[derive(Subcommand)]
+pub enum TestCmd {
+    /// With no test files: two generated users try to read and write each other's rows in every
+    /// table of the exposed schemas; every access that succeeds is reported (in a transaction
+    /// that is rolled back).
+    Rls(RlsArgs),
+}
+
+#[derive(Args)]
+pub struct RlsArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Schemas to probe (default: `[api] schemas`).
+    #[arg(long = "schema", short = 's', value_delimiter = ',')]
+    pub schemas: Vec<String>,
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    pub output: Output,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Output {
     Text,
@@ -174,6 +194,31 @@ async fn advisors(a: AdvisorsArgs) -> anyhow::Result<()> {
             "db advisors: {failing} finding(s) at or above --fail-on {}",
             a.fail_on
         );
+    }
+    Ok(())
+}
+
+pub async fn test(cmd: TestCmd) -> anyhow::Result<()> {
+    match cmd {
+        TestCmd::Rls(a) => rls(a).await,
+    }
+}
+
+async fn rls(a: RlsArgs) -> anyhow::Result<()> {
+    let report = with_database(&a.target, async |project, url| {
+        let mut client = basalt_schema::db::connect(url).await?;
+        basalt_schema::rls::run(&mut client, &exposed(project, &a.schemas))
+            .await
+            .context("test rls")
+    })
+    .await?;
+    match a.output {
+        Output::Text => print!("{}", report.to_text()),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
+    let leaks = report.leak_count();
+    if leaks > 0 {
+        anyhow::bail!("test rls: {leaks} cross-user access(es) succeeded");
     }
     Ok(())
 }

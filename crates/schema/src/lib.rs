@@ -14,6 +14,7 @@ pub mod error;
 pub mod finding;
 pub mod lint;
 pub mod policy_expr;
+pub mod rls;
 pub mod source;
 
 pub use error::Error;
