@@ -208,6 +208,11 @@ impl Blobs {
         Ok(Download { stream })
     }
 
+    /// The size of the bytes under `key`.
+    pub async fn size(&self, key: &Path) -> Result<u64, ApiError> {
+        Ok(self.store.head(key).await?.size)
+    }
+
     /// Removes `key`; a missing key is not an error.
     pub async fn delete(&self, key: &Path) -> Result<(), ApiError> {
         match self.store.delete(key).await {

@@ -217,11 +217,12 @@ pub async fn serve(
         return Ok(r);
     }
 
-    let size = obj
-        .metadata
-        .get("size")
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
+    let key = object_key(&obj.version);
+    // Rows written by other tools may lack the size; the store knows it.
+    let size = match obj.metadata.get("size").and_then(Value::as_u64) {
+        Some(n) => n,
+        None => state.blobs.size(&key).await?,
+    };
     let range_header = h.get(header::RANGE).and_then(|v| v.to_str().ok());
     let spec = parse_range(range_header, size);
     if spec == RangeSpec::Unsatisfiable {
@@ -246,7 +247,6 @@ pub async fn serve(
         resp.headers_mut().insert(header::CONTENT_TYPE, v);
     }
     resp.headers_mut().extend(common);
-    let key = object_key(&obj.version);
     let (status, range) = match &spec {
         RangeSpec::Part(r) => (StatusCode::PARTIAL_CONTENT, Some(r.clone())),
         _ => (StatusCode::OK, None),

@@ -75,7 +75,8 @@ impl ApiError {
         use ApiError::*;
         match self {
             NoSuchBucket => "NoSuchBucket",
-            NoSuchKey | NotFound(_) => "NoSuchKey",
+            NoSuchKey => "NoSuchKey",
+            NotFound(_) => "NotFound",
             NoSuchUpload => "NoSuchUpload",
             Duplicate => "Duplicate",
             BucketNotEmpty => "ResourceNotEmpty",
@@ -100,7 +101,8 @@ impl ApiError {
         use ApiError::*;
         match self {
             NoSuchBucket => "Bucket not found",
-            NoSuchKey | NotFound(_) => "not_found",
+            NoSuchKey => "not_found",
+            NotFound(_) => "Not Found",
             Duplicate => "Duplicate",
             AccessDenied(_) => "Unauthorized",
             InvalidBucketName => "Invalid Input",
@@ -116,6 +118,8 @@ impl ApiError {
         match self {
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::InvalidRange { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            // Unknown routes answer with a real 404, as the upstream web framework does.
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Tus { status, .. } => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST)
             }

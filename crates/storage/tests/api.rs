@@ -35,13 +35,8 @@ async fn download(env: &Env, auth: &str, bucket: &str, path: &str) -> reqwest::R
 }
 
 async fn list(env: &Env, auth: &str, bucket: &str, body: Value) -> reqwest::Response {
-    env.http
-        .post(env.url(&format!("/object/list/{bucket}")))
-        .header("authorization", auth)
-        .json(&body)
-        .send()
+    env.post_json(auth, format!("/object/list/{bucket}"), &body)
         .await
-        .expect("list")
 }
 
 #[tokio::test]
@@ -80,13 +75,8 @@ async fn bucket_lifecycle_as_service_role() {
     assert!(b["created_at"].as_str().expect("ts").ends_with('Z'));
 
     let dup = env
-        .http
-        .post(env.url("/bucket"))
-        .header("authorization", &svc)
-        .json(&json!({"name": "avatars"}))
-        .send()
-        .await
-        .expect("dup");
+        .post_json(&svc, "/bucket", &json!({"name": "avatars"}))
+        .await;
     expect_error(dup, "409").await;
 
     let all: Value = env
@@ -143,13 +133,8 @@ async fn bucket_lifecycle_as_service_role() {
     expect_error(r, "409").await;
 
     let r = env
-        .http
-        .post(env.url("/bucket/avatars/empty"))
-        .header("authorization", &svc)
-        .json(&json!({}))
-        .send()
-        .await
-        .expect("empty");
+        .post_json(&svc, "/bucket/avatars/empty", &json!({}))
+        .await;
     assert_eq!(
         r.json::<Value>().await.expect("json")["message"],
         "Successfully emptied"
@@ -191,13 +176,8 @@ async fn buckets_are_governed_by_rls() {
         .expect("list");
     assert_eq!(r.json::<Value>().await.expect("json"), json!([]));
     let r = env
-        .http
-        .post(env.url("/bucket"))
-        .header("authorization", user(ALICE))
-        .json(&json!({"name": "mine"}))
-        .send()
-        .await
-        .expect("create");
+        .post_json(user(ALICE), "/bucket", &json!({"name": "mine"}))
+        .await;
     let body = expect_error(r, "403").await;
     assert_eq!(
         body["message"],
@@ -329,14 +309,7 @@ async fn user_works_in_own_folder_and_not_in_others() {
         body["message"],
         "new row violates row-level security policy"
     );
-    let r = env
-        .http
-        .post(env.url("/object/move"))
-        .header("authorization", &bob)
-        .json(&json!({"bucketId": "user-files", "sourceKey": a_path, "destinationKey": format!("{BOB}/stolen.txt")}))
-        .send()
-        .await
-        .expect("move");
+    let r = env.post_json(&bob, "/object/move", &json!({"bucketId": "user-files", "sourceKey": a_path, "destinationKey": format!("{BOB}/stolen.txt")})).await;
     expect_error(r, "404").await;
     let r: Value = env
         .http
@@ -366,26 +339,18 @@ async fn user_works_in_own_folder_and_not_in_others() {
     assert_eq!(r.bytes().await.expect("bytes").as_ref(), b"hello alice");
 
     // Alice cannot move her file into Bob's folder.
-    let r = env
-        .http
-        .post(env.url("/object/move"))
-        .header("authorization", &alice)
-        .json(&json!({"bucketId": "user-files", "sourceKey": a_path, "destinationKey": format!("{BOB}/gift.txt")}))
-        .send()
-        .await
-        .expect("move");
+    let r = env.post_json(&alice, "/object/move", &json!({"bucketId": "user-files", "sourceKey": a_path, "destinationKey": format!("{BOB}/gift.txt")})).await;
     expect_error(r, "403").await;
 
     // Move and copy within her folder.
     let moved = format!("{ALICE}/docs/final.txt");
     let r = env
-        .http
-        .post(env.url("/object/move"))
-        .header("authorization", &alice)
-        .json(&json!({"bucketId": "user-files", "sourceKey": a_path, "destinationKey": moved}))
-        .send()
-        .await
-        .expect("move");
+        .post_json(
+            &alice,
+            "/object/move",
+            &json!({"bucketId": "user-files", "sourceKey": a_path, "destinationKey": moved}),
+        )
+        .await;
     assert_eq!(
         r.json::<Value>().await.expect("json")["message"],
         "Successfully moved"
@@ -395,13 +360,12 @@ async fn user_works_in_own_folder_and_not_in_others() {
     assert_eq!(r.bytes().await.expect("bytes").as_ref(), b"hello alice");
     let copy = format!("{ALICE}/docs/copy.txt");
     let r: Value = env
-        .http
-        .post(env.url("/object/copy"))
-        .header("authorization", &alice)
-        .json(&json!({"bucketId": "user-files", "sourceKey": moved, "destinationKey": copy}))
-        .send()
+        .post_json(
+            &alice,
+            "/object/copy",
+            &json!({"bucketId": "user-files", "sourceKey": moved, "destinationKey": copy}),
+        )
         .await
-        .expect("copy")
         .json()
         .await
         .expect("json");
@@ -540,13 +504,12 @@ async fn limits_are_enforced_and_leave_nothing() {
     let env = Env::start().await;
     let svc = service();
     let r = env
-        .http
-        .post(env.url("/bucket"))
-        .header("authorization", &svc)
-        .json(&json!({"name": "small", "file_size_limit": 1000, "allowed_mime_types": ["image/*"]}))
-        .send()
-        .await
-        .expect("create");
+        .post_json(
+            &svc,
+            "/bucket",
+            &json!({"name": "small", "file_size_limit": 1000, "allowed_mime_types": ["image/*"]}),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let r = upload(&env, &svc, "small", "a.txt", "text/plain", b"text").await;
     let body = expect_error(r, "415").await;
@@ -756,13 +719,12 @@ async fn signed_urls_work_until_they_expire() {
         200
     );
     let r: Value = env
-        .http
-        .post(env.url(&format!("/object/sign/user-files/{p}")))
-        .header("authorization", &alice)
-        .json(&json!({"expiresIn": 60}))
-        .send()
+        .post_json(
+            &alice,
+            &format!("/object/sign/user-files/{p}"),
+            &json!({"expiresIn": 60}),
+        )
         .await
-        .expect("sign")
         .json()
         .await
         .expect("json");
@@ -788,23 +750,21 @@ async fn signed_urls_work_until_they_expire() {
     expect_error(r, "400").await;
     // Bob cannot sign Alice's file.
     let r = env
-        .http
-        .post(env.url(&format!("/object/sign/user-files/{p}")))
-        .header("authorization", user(BOB))
-        .json(&json!({"expiresIn": 60}))
-        .send()
-        .await
-        .expect("sign as bob");
+        .post_json(
+            user(BOB),
+            &format!("/object/sign/user-files/{p}"),
+            &json!({"expiresIn": 60}),
+        )
+        .await;
     expect_error(r, "404").await;
     // Many at once, with per-path errors.
     let r: Value = env
-        .http
-        .post(env.url("/object/sign/user-files"))
-        .header("authorization", &alice)
-        .json(&json!({"expiresIn": 60, "paths": [p, "nope"]}))
-        .send()
+        .post_json(
+            &alice,
+            "/object/sign/user-files",
+            &json!({"expiresIn": 60, "paths": [p, "nope"]}),
+        )
         .await
-        .expect("sign many")
         .json()
         .await
         .expect("json");
@@ -814,13 +774,12 @@ async fn signed_urls_work_until_they_expire() {
     assert_eq!(r[1]["path"], "nope");
     // Expiry.
     let r: Value = env
-        .http
-        .post(env.url(&format!("/object/sign/user-files/{p}")))
-        .header("authorization", &alice)
-        .json(&json!({"expiresIn": 1}))
-        .send()
+        .post_json(
+            &alice,
+            &format!("/object/sign/user-files/{p}"),
+            &json!({"expiresIn": 1}),
+        )
         .await
-        .expect("sign")
         .json()
         .await
         .expect("json");
@@ -841,13 +800,12 @@ async fn signed_upload_urls() {
     let alice = user(ALICE);
     let p = format!("{ALICE}/signed.png");
     let r: Value = env
-        .http
-        .post(env.url(&format!("/object/upload/sign/user-files/{p}")))
-        .header("authorization", &alice)
-        .json(&json!({}))
-        .send()
+        .post_json(
+            &alice,
+            &format!("/object/upload/sign/user-files/{p}"),
+            &json!({}),
+        )
         .await
-        .expect("sign upload")
         .json()
         .await
         .expect("json");
@@ -893,4 +851,163 @@ async fn signed_upload_urls() {
         .expect("sign as bob");
     expect_error(r, "403").await;
     assert_eq!(env.count_objects().await, 1);
+}
+
+#[tokio::test]
+async fn listing_options_and_list_v2() {
+    let env = Env::start().await;
+    let svc = service();
+    for name in [
+        "l/b.txt",
+        "l/a.txt",
+        "l/c_x.txt",
+        "l/sub/d.txt",
+        "l/sub/deeper/e.txt",
+        "other.txt",
+    ] {
+        assert_eq!(
+            upload(
+                &env,
+                &svc,
+                "user-files",
+                name,
+                "text/plain",
+                name.as_bytes()
+            )
+            .await
+            .status(),
+            200
+        );
+    }
+    async fn names(r: reqwest::Response) -> Vec<String> {
+        let v: Value = r.json().await.expect("json");
+        v.as_array()
+            .expect("array")
+            .iter()
+            .map(|e| e["name"].as_str().expect("name").to_string())
+            .collect()
+    }
+    let all = list(&env, &svc, "user-files", json!({"prefix": "l/"})).await;
+    assert_eq!(names(all).await, ["a.txt", "b.txt", "c_x.txt", "sub"]);
+    let page = list(
+        &env,
+        &svc,
+        "user-files",
+        json!({"prefix": "l", "limit": 2, "offset": 1,
+        "sortBy": {"column": "name", "order": "desc"}}),
+    )
+    .await;
+    assert_eq!(names(page).await, ["c_x.txt", "b.txt"]);
+    // `search` filters by name; `_` is not a wildcard.
+    let found = list(
+        &env,
+        &svc,
+        "user-files",
+        json!({"prefix": "l", "search": "c_"}),
+    )
+    .await;
+    assert_eq!(names(found).await, ["c_x.txt"]);
+    let none = list(
+        &env,
+        &svc,
+        "user-files",
+        json!({"prefix": "l", "search": "b_"}),
+    )
+    .await;
+    assert!(names(none).await.is_empty());
+    let root = list(&env, &svc, "user-files", json!({})).await;
+    assert_eq!(names(root).await, ["l", "other.txt"]);
+    let r = list(
+        &env,
+        &svc,
+        "user-files",
+        json!({"sortBy": {"column": "size"}}),
+    )
+    .await;
+    expect_error(r, "400").await;
+
+    let body = json!({"prefix": "l/", "limit": 3, "with_delimiter": true});
+    let v2: Value = env
+        .post_json(&svc, "/object/list-v2/user-files", &body)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v2["hasNext"], true);
+    let keys: Vec<&str> = v2["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .map(|o| o["key"].as_str().expect("key"))
+        .collect();
+    assert_eq!(keys, ["l/a.txt", "l/b.txt", "l/c_x.txt"]);
+    let body =
+        json!({"prefix": "l/", "limit": 3, "with_delimiter": true, "cursor": v2["nextCursor"]});
+    let v2: Value = env
+        .post_json(&svc, "/object/list-v2/user-files", &body)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v2["hasNext"], false);
+    assert_eq!(v2["folders"], json!([{"name": "sub", "key": "l/sub/"}]));
+}
+
+#[tokio::test]
+async fn rows_without_size_metadata_still_download() {
+    let env = Env::start().await;
+    let svc = service();
+    assert_eq!(
+        upload(
+            &env,
+            &svc,
+            "user-files",
+            "m/x.txt",
+            "text/plain",
+            b"sized by the store"
+        )
+        .await
+        .status(),
+        200
+    );
+    env.db
+        .client()
+        .await
+        .batch_execute("UPDATE storage.objects SET metadata = metadata - 'size'")
+        .await
+        .expect("strip size");
+    let r = download(&env, &svc, "user-files", "m/x.txt").await;
+    assert_eq!(r.headers()["content-length"], "18");
+    assert_eq!(
+        r.bytes().await.expect("bytes").as_ref(),
+        b"sized by the store"
+    );
+}
+
+#[tokio::test]
+async fn unknown_routes_and_bad_bodies_are_storage_errors() {
+    let env = Env::start().await;
+    let svc = service();
+    let r = env.http.get(env.url("/nowhere")).send().await.expect("get");
+    assert_eq!(r.status(), 404);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["statusCode"], "404");
+    assert_eq!(body["code"], "NotFound");
+    let r = env
+        .http
+        .post(env.url("/bucket"))
+        .header("authorization", &svc)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("post");
+    expect_error(r, "400").await;
+    for (path, body) in [
+        ("/object/move", json!({"bucketId": "user-files"})),
+        ("/object/sign/user-files/a.txt", json!({"expiresIn": -5})),
+        ("/bucket", json!({"name": "bad/name"})),
+    ] {
+        expect_error(env.post_json(&svc, path, &body).await, "400").await;
+    }
 }

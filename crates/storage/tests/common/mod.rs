@@ -63,6 +63,22 @@ impl Env {
         format!("{}{}", self.server.url, path)
     }
 
+    /// `POST path` with a JSON body.
+    pub async fn post_json(
+        &self,
+        auth: impl AsRef<str>,
+        path: impl AsRef<str>,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url(path.as_ref()))
+            .header("authorization", auth.as_ref())
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// Runs SQL as the superuser and returns the first column of every row as text.
     pub async fn sql(&self, q: &str) -> Vec<String> {
         let c = self.db.client().await;
