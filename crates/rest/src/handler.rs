@@ -1231,11 +1231,15 @@ async fn call(ctx: &Ctx<'_>, name: &str, timing: &mut Timing) -> Result<Response
     };
     let call = rpc::resolve(&ctx.cache, &ctx.schema, name, &args, !is_get)?;
     let routine = call.routine.clone();
-    if is_get {
-        let arg_names: Vec<String> = call.args.iter().map(|(n, _, _)| n.clone()).collect();
-        q.filters.clear();
-        request::rpc_filters(&mut q, &arg_names)?;
-    }
+    // GET: query keys naming arguments are arguments, the rest filter the result; POST: the
+    // arguments came in the body, so every key filters.
+    let arg_names: Vec<String> = if is_get {
+        call.args.iter().map(|(n, _, _)| n.clone()).collect()
+    } else {
+        Vec::new()
+    };
+    q.filters.clear();
+    request::rpc_filters(&mut q, &arg_names)?;
     let producer = Producer::Rpc {
         bytea: routine.return_type == "bytea",
         text: routine.return_type == "text",
