@@ -339,7 +339,7 @@ test('maintenance functions run for the service role only', async () => {
 
   const cleaned = ok(await svc.rpc('cleanup_old_data'), 'cleanup');
   assert.deepEqual(Object.keys(cleaned).sort(), ['abandoned_sessions', 'events', 'rate_limit_events', 'stale_leads', 'step_activities']);
-  assert.ok(cleaned.stale_leads >= 1, 'the 60-day-old lost lead is past retention');
+  assert.ok(cleaned.stale_leads >= 1, 'the lead lost 120 days ago is past the 90-day retention');
   assert.equal(scalar(`select count(*) from marketing.leads where email = 'priya@shopkart.in'`), '0');
 
   assertDenied(await anon().from('index_usage_stats').select('*'), 'anon reads index stats');

@@ -5,27 +5,27 @@
 
 -- Leads first: the sign-up trigger converts the lead of a new account's address.
 insert into marketing.leads (id, email, full_name, company_name, phone, country, company_size,
-                             expected_monthly_messages, source, status, utm, consent_marketing, created_at)
+                             expected_monthly_messages, source, status, utm, consent_marketing, created_at, updated_at)
 values
   ('5a1e0000-0000-4000-8000-000000000001', 'lena@bellacucina.it', 'Lena Rossi', 'Bella Cucina Group', '+39 02 4455 6677',
-   'IT', '51-200', 12000, 'demo-request', 'qualified', '{"utm_source":"google","utm_campaign":"restaurants-eu"}', true, now() - interval '20 days'),
+   'IT', '51-200', 12000, 'demo-request', 'qualified', '{"utm_source":"google","utm_campaign":"restaurants-eu"}', true, now() - interval '20 days', now() - interval '15 days'),
   ('5a1e0000-0000-4000-8000-000000000002', 'marc@velocity-parts.de', 'Marc Weber', 'Velocity Parts GmbH', '+49 89 1234 5678',
-   'DE', '201-1000', 40000, 'pricing-page', 'contacted', '{"utm_source":"linkedin"}', true, now() - interval '9 days'),
+   'DE', '201-1000', 40000, 'pricing-page', 'contacted', '{"utm_source":"linkedin"}', true, now() - interval '9 days', now() - interval '8 days'),
   ('5a1e0000-0000-4000-8000-000000000003', 'ana@clinicasol.es', 'Ana García', 'Clínica Sol', '+34 91 555 0101',
-   'ES', '11-50', 3000, 'website-form', 'new', '{}', false, now() - interval '2 days'),
+   'ES', '11-50', 3000, 'website-form', 'new', '{}', false, now() - interval '2 days', now() - interval '2 days'),
   ('5a1e0000-0000-4000-8000-000000000004', 'james@stayinn.co.uk', 'James Patel', 'StayInn Hotels', null,
-   'GB', '51-200', 8000, 'webinar', 'new', '{"utm_source":"webinar-2024-08"}', true, now() - interval '1 day'),
+   'GB', '51-200', 8000, 'webinar', 'new', '{"utm_source":"webinar-2024-08"}', true, now() - interval '1 day', now() - interval '1 day'),
   ('5a1e0000-0000-4000-8000-000000000005', 'info@tiny-bakery.fr', null, 'Tiny Bakery', null,
-   'FR', '1-10', 200, 'landing-page', 'unqualified', '{}', false, now() - interval '35 days'),
+   'FR', '1-10', 200, 'landing-page', 'unqualified', '{}', false, now() - interval '35 days', now() - interval '34 days'),
   ('5a1e0000-0000-4000-8000-000000000006', 'priya@shopkart.in', 'Priya Nair', 'ShopKart', '+91 98200 12345',
-   'IN', '1000+', 250000, 'referral', 'lost', '{"ref":"partner-42"}', true, now() - interval '60 days');
+   'IN', '1000+', 250000, 'referral', 'lost', '{"ref":"partner-42"}', true, now() - interval '150 days', now() - interval '120 days');
 
 insert into marketing.lead_interactions (lead_id, type, summary, outcome, occurred_at)
 values
   ('5a1e0000-0000-4000-8000-000000000001', 'call', 'Discovery call: 14 restaurants, reservations over WhatsApp', 'demo booked', now() - interval '19 days'),
   ('5a1e0000-0000-4000-8000-000000000001', 'demo', 'Demo of the reservation bot and broadcast templates', 'trial started', now() - interval '15 days'),
   ('5a1e0000-0000-4000-8000-000000000002', 'email', 'Sent pricing for 40k messages a month', 'awaiting reply', now() - interval '8 days'),
-  ('5a1e0000-0000-4000-8000-000000000006', 'meeting', 'Needs on-premise deployment; not a fit today', 'closed lost', now() - interval '50 days');
+  ('5a1e0000-0000-4000-8000-000000000006', 'meeting', 'Needs on-premise deployment; not a fit today', 'closed lost', now() - interval '120 days');
 
 insert into auth.users (instance_id, id, aud, role, email, encrypted_password, email_confirmed_at,
                         raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
