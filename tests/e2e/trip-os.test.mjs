@@ -504,6 +504,12 @@ test('seed data: Leo collaborates on Maya\'s Lisbon trip and sees only what is s
   assert.equal(ok(await maya.from('subscriptions').select('plan, status').single()).plan, 'explorer');
   // Neither of them sees the test users' trips.
   assert.deepEqual(ok(await leo.from('trips').select('id').eq('id', sharedTrip.id)), []);
+  // The seeded accounts sign in with their password.
+  const c = anon();
+  const r = await c.auth.signInWithPassword({ email: 'maya@trip-os.test', password: 'trip-os-demo' });
+  assert.equal(r.error, null, JSON.stringify(r.error));
+  assert.equal(r.data.user.id, MAYA);
+  assert.equal(ok(await c.from('profiles').select('full_name').eq('id', MAYA).single()).full_name, 'Maya Duarte');
 });
 
 test('basalt db reset re-creates the project from migrations and seed, twice in a row', async () => {

@@ -617,6 +617,12 @@ test('seed data: the Salkantay listing, its review and the seeded social graph',
   assert.equal(ok(await asUser(KAI).from('bookings').select('id').eq('user_id', ANA)).length, 1);
   assert.deepEqual(ok(await asUser(BEN).from('bookings').select('id')), []);
   assert.equal(ok(await asUser(BEN).from('payment_splits').select('amount').single()).amount, 650);
+  // The seeded accounts sign in with their password.
+  const c = anon();
+  const r = await c.auth.signInWithPassword({ email: 'kai@andestrails.test', password: 'trvl-demo' });
+  assert.equal(r.error, null, JSON.stringify(r.error));
+  assert.equal(r.data.user.id, KAI);
+  assert.equal(ok(await c.from('vendors').select('business_name').eq('user_id', KAI).single()).business_name, 'Andes Trails Co.');
 });
 
 test('basalt db reset re-creates the project from migrations and seed, twice in a row', async () => {
