@@ -294,9 +294,11 @@ mod tests {
 
     #[test]
     fn redirects() {
-        let mut c = crate::Config::default();
-        c.site_url = "http://localhost:3000".into();
-        c.uri_allow_list = vec!["https://*.example.com/**".into()];
+        let c = crate::Config {
+            site_url: "http://localhost:3000".into(),
+            uri_allow_list: vec!["https://*.example.com/**".into()],
+            ..Default::default()
+        };
         assert_eq!(
             redirect_target(&c, Some("http://localhost:3000/welcome")),
             "http://localhost:3000/welcome"

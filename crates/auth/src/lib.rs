@@ -9,6 +9,7 @@
 //! rate limits are counted in Postgres so that any number of nodes share them (`ratelimit`).
 
 pub mod api;
+pub mod audit;
 pub mod config;
 pub mod crypto;
 pub mod error;

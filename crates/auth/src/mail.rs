@@ -110,7 +110,7 @@ pub enum Mailer {
     Mailbox,
     /// To an SMTP server.
     Smtp {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
+        transport: Box<AsyncSmtpTransport<Tokio1Executor>>,
         from: Mailbox,
     },
 }
@@ -141,7 +141,7 @@ impl Mailer {
         }
         .map_err(|e| bad(format!("sender address: {e}")))?;
         Ok(Mailer::Smtp {
-            transport: builder.build(),
+            transport: Box::new(builder.build()),
             from,
         })
     }

@@ -58,7 +58,27 @@ pub async fn start(
         &[&user.id],
     )
     .await?;
+    crate::audit::record(
+        db,
+        user,
+        crate::audit::Action::Login,
+        client.ip,
+        json!({"provider": provider_of(user), "method": method}),
+    )
+    .await?;
     respond(state, db, user.id, session_id, &token).await
+}
+
+/// The provider a user signs in with, for the audit trail.
+fn provider_of(user: &User) -> &str {
+    user.app_metadata
+        .get("provider")
+        .and_then(Value::as_str)
+        .unwrap_or(if user.is_anonymous {
+            "anonymous"
+        } else {
+            "email"
+        })
 }
 
 /// Record that the session was authenticated by `method` now.
@@ -276,6 +296,14 @@ pub async fn refresh(
     }
     let next = insert_refresh_token(db, user_id, session_id, Some(token)).await?;
     touch_session(db, session_id).await?;
+    crate::audit::record(
+        db,
+        &user,
+        crate::audit::Action::TokenRefreshed,
+        None,
+        json!({}),
+    )
+    .await?;
     Ok(Refreshed::Session(
         respond(state, db, user_id, session_id, &next).await?,
     ))

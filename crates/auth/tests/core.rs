@@ -83,6 +83,20 @@ async fn password_sign_in_and_wrong_passwords() {
         bad.headers.get("x-supabase-api-version").unwrap(),
         "2024-01-01"
     );
+    // The audit trail has the sign-up and the sign-ins, in GoTrue's payload shape.
+    let db = a.db.client().await;
+    let actions: Vec<String> = db
+        .query(
+            "SELECT payload ->> 'action' FROM auth.audit_log_entries \
+             WHERE payload ->> 'actor_username' = 'bob@example.com' ORDER BY created_at",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(actions, vec!["user_signedup", "login", "login"]);
     let unknown = a.sign_in("nobody@example.com", "whatever").await;
     assert_eq!(unknown.status, 400);
     assert_eq!(unknown.body["code"], "invalid_credentials");

@@ -15,9 +15,9 @@ use crate::error::ApiError;
 use crate::extract::{redirect_target, require_admin, Body, Query};
 use crate::mail::Kind;
 use crate::onetime::{self, Slot};
-use crate::password;
 use crate::state::AppState;
 use crate::users::{self, NewUser, User};
+use crate::{audit, password};
 
 fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ApiError::Validation("user_id must be an UUID".into()))
@@ -117,10 +117,9 @@ pub struct AdminUserParams {
 
 /// Check a password hash handed in by an admin (bcrypt only).
 fn checked_hash(h: &str) -> Result<String, ApiError> {
-    if h.starts_with("$2a$") || h.starts_with("$2b$") || h.starts_with("$2y$") {
-        if bcrypt::verify("", h).is_ok() {
-            return Ok(h.to_string());
-        }
+    let bcrypt_prefix = h.starts_with("$2a$") || h.starts_with("$2b$") || h.starts_with("$2y$");
+    if bcrypt_prefix && bcrypt::verify("", h).is_ok() {
+        return Ok(h.to_string());
     }
     Err(ApiError::Validation(
         "Invalid password hash: only bcrypt hashes are supported".into(),
@@ -372,7 +371,15 @@ pub async fn delete_user(
     let id = parse_id(&id)?;
     let mut conn = state.pool.get().await?;
     let tx = crate::state::begin(&mut conn).await?;
-    load(&tx, id).await?;
+    let user = load(&tx, id).await?;
+    audit::record(
+        &tx,
+        &user,
+        audit::Action::Deleted,
+        None,
+        json!({"user_id": id.to_string(), "user_email": user.email}),
+    )
+    .await?;
     if p.should_soft_delete {
         // The row stays (for foreign keys) but can no longer sign in or be found by address.
         tx.execute(

@@ -11,13 +11,13 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::extract::{redirect_target, Body, Client, Query};
-use crate::flow;
 use crate::mail::Kind;
 use crate::onetime::{self, Slot};
 use crate::ratelimit::{self, Limit};
 use crate::sessions::method;
 use crate::state::AppState;
 use crate::users::{self, NewUser};
+use crate::{audit, flow};
 
 /// The body of `/otp`, `/magiclink`, `/recover` and `/resend`.
 #[derive(Debug, Deserialize)]
@@ -176,6 +176,14 @@ pub async fn recover(
             if let Some(c) = &challenge {
                 flow::create(&tx, user.id, method::RECOVERY, c).await?;
             }
+            audit::record(
+                &tx,
+                &user,
+                audit::Action::RecoveryRequested,
+                client.ip,
+                json!({}),
+            )
+            .await?;
             let sent = onetime::send(
                 &state,
                 &tx,

@@ -18,7 +18,7 @@ use crate::ratelimit::{self, Limit};
 use crate::sessions::{self, method};
 use crate::state::AppState;
 use crate::users::{self, NewUser};
-use crate::{flow, password};
+use crate::{audit, flow, password};
 
 /// The body of `POST /signup`.
 #[derive(Debug, Default, Deserialize)]
@@ -169,6 +169,14 @@ pub async fn signup(
         },
     )
     .await?;
+    audit::record(
+        &tx,
+        &user,
+        audit::Action::SignedUp,
+        client.ip,
+        json!({"provider": provider}),
+    )
+    .await?;
     if confirmed_now || phone.is_some() {
         if confirmed_now {
             users::mark_email_verified(&tx, user.id).await?;
@@ -254,6 +262,14 @@ async fn anonymous(state: AppState, client: Client, data: Value) -> Result<Respo
             is_anonymous: true,
             ..NewUser::email(&state.config.jwt.aud, "", "", data)
         },
+    )
+    .await?;
+    audit::record(
+        &tx,
+        &user,
+        audit::Action::SignedUp,
+        client.ip,
+        json!({"provider": "anonymous"}),
     )
     .await?;
     let session = sessions::start(&state, &tx, &user, method::ANONYMOUS, &client).await?;

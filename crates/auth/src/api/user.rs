@@ -17,7 +17,7 @@ use crate::onetime::{self, Slot};
 use crate::ratelimit::{self, Limit};
 use crate::state::AppState;
 use crate::users::{self, User};
-use crate::{crypto, flow, password};
+use crate::{audit, crypto, flow, password};
 
 pub async fn get_user(
     State(state): State<AppState>,
@@ -122,6 +122,14 @@ pub async fn update_user(
         tx.execute(
             "UPDATE auth.users SET encrypted_password = $2, updated_at = now() WHERE id = $1",
             &[&user.id, &hashed],
+        )
+        .await?;
+        audit::record(
+            &tx,
+            &user,
+            audit::Action::UpdatedPassword,
+            client.ip,
+            json!({}),
         )
         .await?;
         // Other sessions of the user end with the old password.
@@ -296,6 +304,7 @@ pub async fn apply_email_change(
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
+    client: Client,
     query: Query,
 ) -> Result<Response, ApiError> {
     let scope = query.get("scope").unwrap_or("global");
@@ -325,6 +334,14 @@ pub async fn logout(
                 .await?;
         }
     }
+    audit::record(
+        &tx,
+        &authed.user,
+        audit::Action::Logout,
+        client.ip,
+        json!({}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

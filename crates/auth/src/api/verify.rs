@@ -39,7 +39,10 @@ const SINGLE_CONFIRMATION: &str =
 /// What a successful verification leads to.
 enum Outcome {
     /// The user is verified; sign them in by `method`.
-    Verified { user: User, method: &'static str },
+    Verified {
+        user: Box<User>,
+        method: &'static str,
+    },
     /// One of two email-change confirmations; the other is still to come.
     Partial,
 }
@@ -192,7 +195,7 @@ async fn apply(
         .await?
         .ok_or(ApiError::JwtUserNotFound)?;
     Ok(Outcome::Verified {
-        user,
+        user: Box::new(user),
         method: auth_method,
     })
 }

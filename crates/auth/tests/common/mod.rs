@@ -18,15 +18,17 @@ pub struct Auth {
 
 /// A configuration for tests: autoconfirm on unless the tweak says otherwise.
 pub fn config(db_url: &str) -> Config {
-    let mut c = Config::default();
-    c.db_url = db_url.to_string();
+    let mut c = Config {
+        db_url: db_url.to_string(),
+        external_url: "http://127.0.0.1:54321/auth/v1".into(),
+        site_url: "http://localhost:3000".into(),
+        pool_size: 4,
+        ..Default::default()
+    };
     c.jwt.secret = SECRET.into();
     c.jwt.issuer = "http://127.0.0.1:54321/auth/v1".into();
-    c.external_url = "http://127.0.0.1:54321/auth/v1".into();
-    c.site_url = "http://localhost:3000".into();
     c.mailer.autoconfirm = true;
     c.mailer.max_frequency = std::time::Duration::from_secs(0);
-    c.pool_size = 4;
     c
 }
 
