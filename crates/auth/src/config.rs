@@ -328,6 +328,15 @@ impl Config {
         if !platform.site_url.is_empty() {
             c.site_url = platform.site_url.clone();
         }
+        // `[auth] signing_keys_path`: a JWK set, relative to `supabase/`.
+        if let Some(path) = platform.section("auth")["signing_keys_path"].as_str() {
+            let full = platform.project_dir.join("supabase").join(path);
+            match std::fs::read_to_string(&full) {
+                Ok(text) => c.jwt.keys = Some(text),
+                Err(e) => tracing::warn!(path = %full.display(), error = %e,
+                    "cannot read [auth] signing_keys_path; signing with the JWT secret"),
+            }
+        }
         c
     }
 
@@ -534,6 +543,28 @@ mod tests {
             _ => None,
         });
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn platform_settings_and_signing_keys_file() {
+        let dir = std::env::temp_dir().join(format!("basalt-auth-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("supabase")).unwrap();
+        std::fs::write(dir.join("supabase/keys.json"), "[]").unwrap();
+        let platform = basalt_pg::Platform {
+            db_url: "postgres://x@localhost/db".into(),
+            jwt_secret: "secret".into(),
+            api_url: "http://127.0.0.1:54321/".into(),
+            site_url: "http://localhost:3000".into(),
+            project_dir: dir.clone(),
+            config: serde_json::json!({"auth": {"signing_keys_path": "./keys.json", "jwt_expiry": 600}}),
+        };
+        let c = Config::from_platform(&platform);
+        assert_eq!(c.external_url, "http://127.0.0.1:54321/auth/v1");
+        assert_eq!(c.jwt.secret, "secret");
+        assert_eq!(c.jwt.exp, 600);
+        assert_eq!(c.site_url, "http://localhost:3000");
+        assert_eq!(c.jwt.keys.as_deref(), Some("[]"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
