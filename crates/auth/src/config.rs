@@ -113,6 +113,11 @@ pub struct RefreshConfig {
     pub rotation_enabled: bool,
     /// Seconds during which a just-rotated token may be used again.
     pub reuse_interval: i64,
+    /// Longest life of a session, if limited (`GOTRUE_SESSIONS_TIMEBOX`).
+    pub timebox: Option<Duration>,
+    /// Longest time a session may go unrefreshed, if limited
+    /// (`GOTRUE_SESSIONS_INACTIVITY_TIMEOUT`).
+    pub inactivity_timeout: Option<Duration>,
 }
 
 /// Request limits per client IP address (and the global email limit), GoTrue's names.
@@ -180,6 +185,8 @@ impl Default for Config {
             refresh: RefreshConfig {
                 rotation_enabled: true,
                 reuse_interval: 10,
+                timebox: None,
+                inactivity_timeout: None,
             },
             rate_limit_header: None,
             rate_limits: RateLimits {
@@ -303,6 +310,11 @@ impl Config {
         )?;
         c.refresh.rotation_enabled = flag("GOTRUE_SECURITY_REFRESH_TOKEN_ROTATION_ENABLED", true)?;
         c.refresh.reuse_interval = num("GOTRUE_SECURITY_REFRESH_TOKEN_REUSE_INTERVAL", 10)? as i64;
+        let limit = |k: &str| -> Result<Option<Duration>, Error> {
+            Ok(Some(dur(k, Duration::ZERO)?).filter(|d| !d.is_zero()))
+        };
+        c.refresh.timebox = limit("GOTRUE_SESSIONS_TIMEBOX")?;
+        c.refresh.inactivity_timeout = limit("GOTRUE_SESSIONS_INACTIVITY_TIMEOUT")?;
         c.rate_limit_header = var("GOTRUE_RATE_LIMIT_HEADER");
         let r = &mut c.rate_limits;
         r.email_sent = num("GOTRUE_RATE_LIMIT_EMAIL_SENT", 30)? as u32;
@@ -376,6 +388,10 @@ impl Config {
         c.anonymous_enabled = b(&["enable_anonymous_sign_ins"], false);
         c.refresh.rotation_enabled = b(&["enable_refresh_token_rotation"], true);
         c.refresh.reuse_interval = n(&["refresh_token_reuse_interval"], 10) as i64;
+        c.refresh.timebox =
+            Some(d(&["sessions", "timebox"], Duration::ZERO)).filter(|t| !t.is_zero());
+        c.refresh.inactivity_timeout =
+            Some(d(&["sessions", "inactivity_timeout"], Duration::ZERO)).filter(|t| !t.is_zero());
         c.password.min_length = n(&["minimum_password_length"], 6).max(6) as usize;
         if let Some(req) = s(&["password_requirements"]) {
             c.password.required_characters = match req.as_str() {

@@ -32,6 +32,14 @@ pub async fn hit(
         )
         .await?
         .get(0);
+    // Now and then, forget windows long past so the table stays small.
+    if rand::random::<u8>() == 0 {
+        db.execute(
+            "DELETE FROM basalt.auth_rate_limits WHERE window_start < now() - interval '2 hours'",
+            &[],
+        )
+        .await?;
+    }
     if hits as i64 > i64::from(limit) {
         return Err(over);
     }

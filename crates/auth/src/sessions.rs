@@ -40,10 +40,11 @@ pub async fn start(
     client: &Client,
 ) -> Result<Value, ApiError> {
     let session_id = Uuid::new_v4();
+    let timebox = state.config.refresh.timebox.map(|t| t.as_secs_f64());
     db.execute(
-        "INSERT INTO auth.sessions (id, user_id, created_at, updated_at, aal, user_agent, ip) \
-         VALUES ($1, $2, now(), now(), 'aal1', $3, $4)",
-        &[&session_id, &user.id, &client.user_agent, &client.ip],
+        "INSERT INTO auth.sessions (id, user_id, created_at, updated_at, aal, user_agent, ip, not_after) \
+         VALUES ($1, $2, now(), now(), 'aal1', $3, $4, now() + make_interval(secs => $5))",
+        &[&session_id, &user.id, &client.user_agent, &client.ip, &timebox],
     )
     .await?;
     add_amr(db, session_id, method).await?;
@@ -239,14 +240,22 @@ pub async fn refresh(
         .ok_or(ApiError::RefreshTokenNotFound)?;
     let age: f64 = row.get(4);
     // One refresh at a time per session.
+    let inactivity = state
+        .config
+        .refresh
+        .inactivity_timeout
+        .map(|t| t.as_secs_f64());
     let session = db
         .query_opt(
-            "SELECT not_after < now() FROM auth.sessions WHERE id = $1 FOR UPDATE",
-            &[&session_id],
+            "SELECT coalesce(not_after < now(), false) OR coalesce( \
+               coalesce(refreshed_at AT TIME ZONE 'UTC', created_at) \
+                 + make_interval(secs => $2) < now(), false) \
+             FROM auth.sessions WHERE id = $1 FOR UPDATE",
+            &[&session_id, &inactivity],
         )
         .await?
         .ok_or(ApiError::RefreshTokenNotFound)?;
-    if session.get::<_, Option<bool>>(0).unwrap_or(false) {
+    if session.get::<_, bool>(0) {
         return Err(ApiError::SessionExpired);
     }
     let user = users::by_id(db, user_id)

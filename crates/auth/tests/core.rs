@@ -607,3 +607,37 @@ async fn access_tokens_make_auth_uid_work_under_rls() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].get::<_, String>(0), "mine");
 }
+
+#[tokio::test]
+async fn sessions_end_at_their_timebox_and_after_inactivity() {
+    let a = start(|c| c.refresh.timebox = Some(std::time::Duration::from_secs(1))).await;
+    let s = a.signup("tb@example.com", "long-enough").await.body;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let r = a
+        .post(
+            "/token?grant_type=refresh_token",
+            json!({"refresh_token": s["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["code"], "session_expired");
+
+    let b = start(|c| c.refresh.inactivity_timeout = Some(std::time::Duration::from_secs(1))).await;
+    let s = b.signup("idle@example.com", "long-enough").await.body;
+    let r = b
+        .post(
+            "/token?grant_type=refresh_token",
+            json!({"refresh_token": s["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let idle = b
+        .post(
+            "/token?grant_type=refresh_token",
+            json!({"refresh_token": r.body["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(idle.status, 400);
+    assert_eq!(idle.body["code"], "session_expired");
+}
