@@ -530,6 +530,26 @@ fn main_select(
     )
 }
 
+/// The body expression for `media` (GeoJSON needs PostGIS).
+fn body_for(ctx: &Ctx<'_>, media: &Media) -> Result<String, ApiError> {
+    match media {
+        Media::GeoJson => {
+            let Some(schema) = &ctx.cache.postgis else {
+                return Err(ApiError::new(
+                    406,
+                    "PGRST107",
+                    "None of these media types are available: application/geo+json",
+                ));
+            };
+            Ok(format!(
+                "json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg({}.st_asgeojson(\"_postgrest_t\")::json), '[]'))::text",
+                sql::ident(schema)
+            ))
+        }
+        _ => Ok(sql::body_expr(shape_of(media)).to_string()),
+    }
+}
+
 fn shape_of(media: &Media) -> BodyShape {
     match media {
         Media::Object { strip_nulls } => BodyShape::Object {
@@ -657,8 +677,8 @@ async fn read(ctx: &Ctx<'_>, name: &str, timing: &mut Timing) -> Result<Response
         }
         _ => "NULL".to_string(),
     };
-    let shape = shape_of(&media);
-    sql.text = main_select(&total, sql::body_expr(shape), "NULL", "NULL", &from, "");
+    let body = body_for(ctx, &media)?;
+    sql.text = main_select(&total, &body, "NULL", "NULL", &from, "");
     let planned = if ctx.prefer.count == Some(Count::Planned) {
         let mut p = Sql::default();
         let inner = sql::read_sql(
@@ -794,11 +814,10 @@ async fn write(
             max_rows: None,
         },
     );
-    let shape = shape_of(&media);
     let body = if ret == Return::Representation {
-        sql::body_expr(shape)
+        body_for(ctx, &media)?
     } else {
-        "NULL"
+        "NULL".to_string()
     };
     let location = if ret == Return::HeadersOnly && !spec.pk.is_empty() && spec.is_insert {
         let cols: Vec<String> = spec.pk.iter().map(|c| sql::ident(c)).collect();
@@ -831,7 +850,7 @@ async fn write(
     }
     sql.text = main_select(
         "NULL",
-        body,
+        &body,
         &location,
         &inserted,
         &read_sql_text,
@@ -1284,16 +1303,11 @@ async fn call(ctx: &Ctx<'_>, name: &str, timing: &mut Timing) -> Result<Response
             }
             None => "NULL".into(),
         };
-        let shape = if !routine.returns_set && !media.is_singular() {
-            BodyShape::Object { strip_nulls: false }
-        } else {
-            shape_of(&media)
-        };
-        let body = if !routine.returns_set && !media.is_singular() {
+        let body = if !routine.returns_set && !media.is_singular() && media != Media::GeoJson {
             // A single composite: the object itself (or null).
             "coalesce((json_agg(\"_postgrest_t\")->0)::text, 'null')".to_string()
         } else {
-            sql::body_expr(shape).to_string()
+            body_for(ctx, &media)?
         };
         (from, body, total)
     } else {

@@ -154,6 +154,8 @@ pub struct SchemaCache {
     pub routines: HashMap<Qi, Vec<Routine>>,
     /// Computed columns: relation → function name → function.
     pub computed: HashMap<Qi, HashMap<String, Routine>>,
+    /// Schema holding PostGIS' `st_asgeojson(record)`, when installed (GeoJSON responses).
+    pub postgis: Option<String>,
 }
 
 const RELATIONS_SQL: &str = r#"
@@ -654,11 +656,20 @@ impl SchemaCache {
             }
             by_name.entry(qi).or_default().push(routine);
         }
+        let postgis = client
+            .query_opt(
+                "select n.nspname::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+                 where p.proname = 'st_asgeojson' and p.proargtypes[0] = 'record'::regtype limit 1",
+                &[],
+            )
+            .await?
+            .map(|r| r.get(0));
         Ok(SchemaCache {
             relations,
             relationships,
             routines: by_name,
             computed,
+            postgis,
         })
     }
 
