@@ -158,6 +158,12 @@ pub enum ApiError {
     /// 429 `over_email_send_rate_limit`.
     #[error("{0}")]
     OverEmailSendRateLimit(String),
+    /// 404 `manual_linking_disabled`: identity linking is off.
+    #[error("Manual linking is disabled")]
+    ManualLinkingDisabled,
+    /// 400 `bad_oauth_callback`: an OAuth return without a flow to continue.
+    #[error("{0}")]
+    BadOAuthCallback(&'static str),
     /// 404 for paths the service does not have.
     #[error("Not found")]
     NotFound,
@@ -217,6 +223,8 @@ impl ApiError {
             BadCodeVerifier => (400, "bad_code_verifier"),
             OverRequestRateLimit => (429, "over_request_rate_limit"),
             OverEmailSendRateLimit(_) => (429, "over_email_send_rate_limit"),
+            ManualLinkingDisabled => (404, "manual_linking_disabled"),
+            BadOAuthCallback(_) => (400, "bad_oauth_callback"),
             NotFound => (404, "not_found"),
             MethodNotAllowed => (405, "method_not_allowed"),
             Internal(_) => (500, "unexpected_failure"),

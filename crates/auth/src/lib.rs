@@ -58,6 +58,9 @@ pub async fn router(config: Config) -> Result<Router, Error> {
             get(meta::openid_configuration),
         )
         .route("/authorize", get(meta::authorize))
+        .route("/callback", get(meta::callback).post(meta::callback))
+        .route("/user/identities/authorize", get(meta::identities))
+        .route("/user/identities/{id}", delete(meta::identities))
         .route("/signup", post(signup::signup))
         .route("/token", post(token::token))
         .route("/logout", post(user::logout))

@@ -395,6 +395,28 @@ async fn settings_health_and_unknown_paths() {
         oidc.body["jwks_uri"],
         "http://127.0.0.1:54321/auth/v1/.well-known/jwks.json"
     );
+    let cb = a.get_as("/callback?code=x", &anon).await;
+    assert_eq!(cb.status, 303);
+    assert!(cb
+        .headers
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .contains("error_code=bad_oauth_callback"));
+    let user = a.signup("links@example.com", "long-enough").await.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let link = a
+        .get_as("/user/identities/authorize?provider=github", &user)
+        .await;
+    assert_eq!(link.status, 404);
+    assert_eq!(link.body["code"], "manual_linking_disabled");
+    assert_eq!(
+        a.get_as("/user/identities/authorize", &anon).await.status,
+        403
+    );
     let oauth = a.get_as("/authorize?provider=github", &anon).await;
     assert_eq!(oauth.status, 400);
     assert_eq!(oauth.body["code"], "validation_failed");

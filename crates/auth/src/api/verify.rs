@@ -360,7 +360,7 @@ fn see_other(location: &str) -> Response {
 }
 
 /// Redirect with the error in the query and the fragment, as GoTrue does.
-fn error_redirect(redirect: &str, e: &ApiError) -> Response {
+pub fn error_redirect(redirect: &str, e: &ApiError) -> Response {
     let (status, code) = e.status_and_code();
     let error = if status >= 500 {
         "server_error"
