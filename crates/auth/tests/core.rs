@@ -663,3 +663,30 @@ async fn sessions_end_at_their_timebox_and_after_inactivity() {
     assert_eq!(idle.status, 400);
     assert_eq!(idle.body["code"], "session_expired");
 }
+
+#[tokio::test]
+async fn concurrent_refreshes_of_one_token_get_one_child() {
+    let a = start(|_| {}).await;
+    let s = a.signup("tabs@example.com", "long-enough").await.body;
+    let body = json!({"refresh_token": s["refresh_token"]});
+    let (r1, r2, r3) = tokio::join!(
+        a.post("/token?grant_type=refresh_token", body.clone()),
+        a.post("/token?grant_type=refresh_token", body.clone()),
+        a.post("/token?grant_type=refresh_token", body.clone()),
+    );
+    for r in [&r1, &r2, &r3] {
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    assert_eq!(r1.body["refresh_token"], r2.body["refresh_token"]);
+    assert_eq!(r2.body["refresh_token"], r3.body["refresh_token"]);
+    let db = a.db.client().await;
+    let live: i64 = db
+        .query_one(
+            "SELECT count(*) FROM auth.refresh_tokens WHERE revoked = false",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(live, 1);
+}
