@@ -68,9 +68,6 @@ pub enum ApiError {
     /// 422 `signup_disabled`.
     #[error("Signups not allowed for this instance")]
     SignupDisabled,
-    /// 422 `otp_disabled`: OTP sign-in for an unknown user with `create_user: false`.
-    #[error("Signups not allowed for otp")]
-    OtpSignupDisabled,
     /// `email_provider_disabled` (400 on signup, 422 on login).
     #[error("{message}")]
     EmailProviderDisabled { status: u16, message: &'static str },
@@ -194,7 +191,6 @@ impl ApiError {
             EmailExists => (422, "email_exists"),
             PhoneExists => (422, "phone_exists"),
             SignupDisabled => (422, "signup_disabled"),
-            OtpSignupDisabled => (422, "otp_disabled"),
             EmailProviderDisabled { status, .. } => (*status, "email_provider_disabled"),
             PhoneProviderDisabled { status, .. } => (*status, "phone_provider_disabled"),
             AnonymousDisabled => (422, "anonymous_provider_disabled"),

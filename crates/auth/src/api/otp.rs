@@ -3,7 +3,6 @@
 //! unknown addresses and per-user send intervals give the same `{}` as a sent message.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -206,7 +205,6 @@ pub async fn resend(
     State(state): State<AppState>,
     client: Client,
     query: Query,
-    _headers: HeaderMap,
     Body(p): Body<OtpParams>,
 ) -> Result<Response, ApiError> {
     ratelimit::check(&state, Limit::Otp, client.ip).await?;
