@@ -530,6 +530,90 @@ fn main_select(
     )
 }
 
+/// A custom media handler (aggregate) the `Accept` header asks for on `rel`: the first accepted
+/// type that has one, unless a built-in type is accepted before it.
+fn custom_handler(ctx: &Ctx<'_>, rel: Option<&Qi>) -> Option<crate::schema::MediaHandler> {
+    if ctx.cache.media_handlers.is_empty() {
+        return None;
+    }
+    let accept = ctx
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    for item in accept.split(',') {
+        let ty = item
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        let mut found: Vec<&crate::schema::MediaHandler> = ctx
+            .cache
+            .media_handlers
+            .iter()
+            .filter(|h| h.media == ty && (h.target.is_none() || h.target.as_ref() == rel))
+            .collect();
+        found.sort_by_key(|h| h.target.is_none());
+        if let Some(h) = found.first() {
+            return Some((*h).clone());
+        }
+        if request::negotiate(Some(&ty), Producer::Relation, ctx.app.config.plan_enabled).is_ok() {
+            return None;
+        }
+    }
+    None
+}
+
+/// Run a read whose rows a custom aggregate renders; the body is the aggregate's value.
+async fn custom_media(
+    ctx: &Ctx<'_>,
+    handler: &crate::schema::MediaHandler,
+    mut plan: ReadPlan,
+    timing: &mut Timing,
+) -> Result<Response, ApiError> {
+    plan.items = vec![crate::plan::Item::WholeRow];
+    let mut sql = Sql::default();
+    let from = sql::read_sql(&mut sql, &ctx.cache, &plan, None, ReadOptions::default());
+    let value = format!(
+        "{}(\"_postgrest_t\".\"pgrst_row\")",
+        sql::qi(&handler.aggregate)
+    );
+    let bytes = match handler.base.as_str() {
+        "jsonb" => format!("jsonb_send({value}::jsonb)"),
+        "bytea" => format!("{value}::bytea"),
+        _ => format!("convert_to({value}::text, 'UTF8')"),
+    };
+    sql.text = format!(
+        "SELECT NULL::int8, pg_catalog.count(*)::int8, NULL::text, {GUC_COLUMNS}, NULL::text, NULL::int8, {bytes} FROM ({from}) AS \"_postgrest_t\""
+    );
+    let job = Job {
+        main: sql,
+        planned: None,
+        explain: None,
+    };
+    let t = Instant::now();
+    let out = db::run(
+        &ctx.app.pool,
+        &ctx.app.gens,
+        &ctx.settings(true),
+        &job,
+        ctx.identity.authenticated,
+        |row, _| ctx.decide(row, false, None),
+    )
+    .await?;
+    timing.transaction = Some(ms(t));
+    let mut resp = (StatusCode::OK, out.row.bytes.clone().unwrap_or_default()).into_response();
+    let ct = if handler.media == "application/json" {
+        "application/json; charset=utf-8".to_string()
+    } else {
+        handler.media.clone()
+    };
+    set(&mut resp, "content-type", &ct);
+    apply_gucs(&mut resp, &out.row)?;
+    Ok(resp)
+}
+
 /// The body expression for `media` (GeoJSON needs PostGIS).
 fn body_for(ctx: &Ctx<'_>, media: &Media) -> Result<String, ApiError> {
     match media {
@@ -631,12 +715,22 @@ fn plan_job(media: &Media) -> Option<(bool, Vec<String>)> {
 
 async fn read(ctx: &Ctx<'_>, name: &str, timing: &mut Timing) -> Result<Response, ApiError> {
     let t = Instant::now();
-
-    let media = ctx.media(Producer::Relation)?;
-    let rel = Planner::new(&ctx.cache, &ctx.schema, false)
-        .relation(name)?
-        .qi
-        .clone();
+    // An unacceptable media type is reported before an unknown relation, unless a custom
+    // handler of the relation produces it.
+    let media = ctx.media(Producer::Relation);
+    let rel = match Planner::new(&ctx.cache, &ctx.schema, false).relation(name) {
+        Ok(r) => r.qi.clone(),
+        Err(e) => {
+            media?;
+            return Err(e);
+        }
+    };
+    let custom = custom_handler(ctx, Some(&rel));
+    let media = match (media, &custom) {
+        (Ok(m), _) => m,
+        (Err(_), Some(_)) => Media::Json,
+        (Err(e), None) => return Err(e),
+    };
     let mut q = ctx.query_params(false)?;
     let range = request::parse_range(ctx.headers)?;
     if let Some((from, to)) = range {
@@ -649,6 +743,9 @@ async fn read(ctx: &Ctx<'_>, name: &str, timing: &mut Timing) -> Result<Response
     }
     let mut planner = Planner::new(&ctx.cache, &ctx.schema, ctx.app.config.aggregates_enabled);
     let plan = planner.read(Source::Relation(rel.clone()), Some(rel.clone()), &q, true)?;
+    if let Some(h) = custom {
+        return custom_media(ctx, &h, plan, timing).await;
+    }
     let max_rows = ctx.app.config.max_rows_for(&ctx.schema);
     let mut sql = Sql::default();
     let from = sql::read_sql(
@@ -1263,7 +1360,18 @@ async fn call(ctx: &Ctx<'_>, name: &str, timing: &mut Timing) -> Result<Response
         bytea: routine.return_type == "bytea",
         text: routine.return_type == "text",
     };
-    let media = ctx.media(producer)?;
+    let custom = if routine.returns_set
+        && (routine.returns_composite || routine.return_relation.is_some())
+    {
+        custom_handler(ctx, routine.return_relation.as_ref())
+    } else {
+        None
+    };
+    let media = match (ctx.media(producer), &custom) {
+        (Ok(m), _) => m,
+        (Err(_), Some(_)) => Media::Json,
+        (Err(e), None) => return Err(e),
+    };
     let source = Source::Function {
         routine: routine.qi.clone(),
         args: call.args.clone(),
@@ -1275,6 +1383,9 @@ async fn call(ctx: &Ctx<'_>, name: &str, timing: &mut Timing) -> Result<Response
         let mut planner = Planner::new(&ctx.cache, &ctx.schema, ctx.app.config.aggregates_enabled);
         let mut plan = planner.read(source, routine.return_relation.clone(), &q, true)?;
         plan.alias = routine.qi.name.clone();
+        if let Some(h) = &custom {
+            return custom_media(ctx, h, plan, timing).await;
+        }
         offset = plan.offset;
         let max_rows = ctx.app.config.max_rows_for(&ctx.schema);
         let from = sql::read_sql(

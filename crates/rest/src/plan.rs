@@ -58,6 +58,8 @@ pub enum Item {
     CountAll { cast: Option<String>, name: String },
     /// An embedded resource (index into `embeds`).
     Embed(usize),
+    /// The whole row, as column `pgrst_row` (input of custom media aggregates).
+    WholeRow,
 }
 
 /// A condition of a `WHERE` clause.
@@ -147,6 +149,7 @@ impl ReadPlan {
                     }
                 }
                 Item::Field { name, .. } | Item::CountAll { name, .. } => out.push(name.clone()),
+                Item::WholeRow => out.push("pgrst_row".into()),
                 Item::Embed(e) => {
                     let emb = &self.embeds[*e];
                     if emb.hidden {

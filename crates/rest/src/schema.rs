@@ -146,6 +146,18 @@ impl Routine {
     }
 }
 
+/// An aggregate rendering rows as a custom media type: its return type is a domain named after
+/// the media type; its argument is a relation's row type or `anyelement` (any relation).
+#[derive(Debug, Clone)]
+pub struct MediaHandler {
+    pub media: String,
+    /// Base type of the domain (`jsonb`, `json`, `bytea`, `text`).
+    pub base: String,
+    pub aggregate: Qi,
+    /// `None`: applies to every relation.
+    pub target: Option<Qi>,
+}
+
 /// Everything the API knows about the database.
 #[derive(Debug, Default)]
 pub struct SchemaCache {
@@ -154,6 +166,8 @@ pub struct SchemaCache {
     pub routines: HashMap<Qi, Vec<Routine>>,
     /// Computed columns: relation → function name → function.
     pub computed: HashMap<Qi, HashMap<String, Routine>>,
+    /// Aggregates producing custom media types (domains named like `application/x`).
+    pub media_handlers: Vec<MediaHandler>,
     /// Schema holding PostGIS' `st_asgeojson(record)`, when installed (GeoJSON responses).
     pub postgis: Option<String>,
 }
@@ -664,12 +678,39 @@ impl SchemaCache {
             )
             .await?
             .map(|r| r.get(0));
+        let media_handlers = client
+            .query(
+                "select n.nspname::text, p.proname::text, t.typname::text, format_type(t.typbasetype, null),
+                        rn.nspname::text, rc.relname::text
+                 from pg_proc p
+                 join pg_namespace n on n.oid = p.pronamespace
+                 join pg_type t on t.oid = p.prorettype and t.typtype = 'd' and t.typname like '%/%'
+                 left join pg_type at on at.oid = p.proargtypes[0]
+                 left join pg_class rc on rc.oid = at.typrelid
+                 left join pg_namespace rn on rn.oid = rc.relnamespace
+                 where p.prokind = 'a' and p.pronargs = 1 and n.nspname = any($1)
+                   and (p.proargtypes[0] = 'anyelement'::regtype or rc.oid is not null)",
+                &p1,
+            )
+            .await?
+            .iter()
+            .map(|r| MediaHandler {
+                aggregate: Qi::new(r.get(0), r.get(1)),
+                media: r.get(2),
+                base: r.get(3),
+                target: match (r.get::<_, Option<String>>(4), r.get::<_, Option<String>>(5)) {
+                    (Some(s), Some(n)) => Some(Qi::new(&s, &n)),
+                    _ => None,
+                },
+            })
+            .collect();
         Ok(SchemaCache {
             relations,
             relationships,
             routines: by_name,
             computed,
             postgis,
+            media_handlers,
         })
     }
 

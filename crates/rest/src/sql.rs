@@ -347,6 +347,7 @@ pub fn read_sql(
                 }
                 select.push(format!("{e} AS {}", ident(name)));
             }
+            Item::WholeRow => select.push(format!("{alias} AS \"pgrst_row\"")),
             Item::CountAll { cast, name } => {
                 let mut e = "pg_catalog.count(*)".to_string();
                 if let Some(t) = cast {
