@@ -39,6 +39,11 @@ enum Cmd {
         #[command(subcommand)]
         command: tooling::TestCmd,
     },
+    /// Generate code from the database schema.
+    Gen {
+        #[command(subcommand)]
+        command: tooling::GenCmd,
+    },
     /// The REST API alone, configured by PostgREST's PGRST_* variables.
     #[cfg(feature = "rest")]
     Rest,
@@ -114,6 +119,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Db { command } => start::db(command).await,
         Cmd::Migration { command } => start::migration(command).await,
         Cmd::Test { command } => tooling::test(command).await,
+        Cmd::Gen { command } => tooling::gen(command).await,
         #[cfg(feature = "rest")]
         Cmd::Rest => {
             let config = basalt_rest::Config::from_env()?;

@@ -41,6 +41,30 @@ pub struct RlsArgs {
     pub output: Output,
 }
 
+/// `basalt gen …`.
+#[derive(Subcommand)]
+pub enum GenCmd {
+    /// Types for the database's schemas: TypeScript (as `supabase gen types typescript`) or Rust.
+    Types(TypesArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum TypesLang {
+    Typescript,
+    Rust,
+}
+
+#[derive(Args)]
+pub struct TypesArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[arg(long, value_enum, default_value = "typescript")]
+    pub lang: TypesLang,
+    /// Schemas to generate types for (default: public).
+    #[arg(long = "schema", short = 's', value_delimiter = ',')]
+    pub schemas: Vec<String>,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Output {
     Text,
@@ -221,4 +245,29 @@ async fn rls(a: RlsArgs) -> anyhow::Result<()> {
         anyhow::bail!("test rls: {leaks} cross-user access(es) succeeded");
     }
     Ok(())
+}
+
+pub async fn gen(cmd: GenCmd) -> anyhow::Result<()> {
+    match cmd {
+        GenCmd::Types(a) => {
+            let schemas = if a.schemas.is_empty() {
+                vec!["public".to_string()]
+            } else {
+                a.schemas.clone()
+            };
+            let lang = match a.lang {
+                TypesLang::Typescript => basalt_schema::typegen::Lang::TypeScript,
+                TypesLang::Rust => basalt_schema::typegen::Lang::Rust,
+            };
+            let text = with_database(&a.target, async |_, url| {
+                let client = basalt_schema::db::connect(url).await?;
+                basalt_schema::typegen::run(&client, &schemas, lang)
+                    .await
+                    .context("gen types")
+            })
+            .await?;
+            print!("{text}");
+            Ok(())
+        }
+    }
 }

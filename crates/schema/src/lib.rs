@@ -16,6 +16,7 @@ pub mod lint;
 pub mod policy_expr;
 pub mod rls;
 pub mod source;
+pub mod typegen;
 
 pub use error::Error;
 pub use finding::{FailOn, Level};
