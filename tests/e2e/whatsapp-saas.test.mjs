@@ -301,6 +301,8 @@ test('whatsapp: accounts and templates belong to their user; review status is th
   assert.equal(tpl.status, 'draft');
   assertDenied(await carla.db.schema('whatsapp').from('templates').insert({ account_id: acct.id, name: 'spam', category: 'marketing' }), 'carla adds a template to dan\'s account');
   assert.deepEqual(ok(await carla.db.schema('whatsapp').from('templates').select('id').eq('id', tpl.id)), []);
+  assertNoRows(await carla.db.schema('whatsapp').from('templates').update({ components: [] }).eq('id', tpl.id).select(), 'carla edits dan\'s template');
+  assertNoRows(await carla.db.schema('whatsapp').from('templates').delete().eq('id', tpl.id).select(), 'carla deletes dan\'s template');
   assertDenied(await dan.db.schema('whatsapp').from('templates').update({ status: 'approved' }).eq('id', tpl.id), 'dan approves his own template');
 
   const bySomeoneElse = await carla.db.schema('whatsapp').rpc('submit_template', { p_template_id: tpl.id });
