@@ -70,19 +70,23 @@ pub async fn create(
     Ok(())
 }
 
-/// The auth code of the user's newest flow for `method`, marked issued now.
+/// The auth code of the user's newest flow for `method` started within `max_age`, marked
+/// issued now.
 pub async fn issue_code(
     db: &impl GenericClient,
     user_id: Uuid,
     method: &str,
+    max_age: std::time::Duration,
 ) -> Result<Option<String>, ApiError> {
     Ok(db
         .query_opt(
             "UPDATE auth.flow_state SET auth_code_issued_at = now(), updated_at = now() \
              WHERE id = (SELECT id FROM auth.flow_state WHERE user_id = $1 \
-                           AND authentication_method = $2 ORDER BY created_at DESC LIMIT 1) \
+                           AND authentication_method = $2 \
+                           AND created_at > now() - make_interval(secs => $3) \
+                         ORDER BY created_at DESC LIMIT 1) \
              RETURNING auth_code",
-            &[&user_id, &method],
+            &[&user_id, &method, &max_age.as_secs_f64()],
         )
         .await?
         .map(|r| r.get(0)))

@@ -690,3 +690,51 @@ async fn concurrent_refreshes_of_one_token_get_one_child() {
         .get(0);
     assert_eq!(live, 1);
 }
+
+#[tokio::test]
+async fn triggers_on_auth_users_see_new_users() {
+    let a = start(|_| {}).await;
+    let db = a.db.client().await;
+    // The profile pattern most Supabase projects use.
+    db.batch_execute(
+        "CREATE TABLE public.profiles (id uuid PRIMARY KEY REFERENCES auth.users ON DELETE CASCADE,
+           email text, full_name text);
+         CREATE FUNCTION public.handle_new_user() RETURNS trigger
+         LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $$
+         BEGIN
+           INSERT INTO public.profiles (id, email, full_name)
+           VALUES (new.id, new.email, new.raw_user_meta_data ->> 'full_name');
+           RETURN new;
+         END $$;
+         CREATE TRIGGER on_auth_user_created AFTER INSERT ON auth.users
+           FOR EACH ROW EXECUTE FUNCTION public.handle_new_user();",
+    )
+    .await
+    .unwrap();
+    let s = a
+        .post("/signup", json!({"email": "prof@example.com", "password": "long-enough", "data": {"full_name": "Pro File"}}))
+        .await;
+    assert_eq!(s.status, 200, "{}", s.body);
+    let row = db
+        .query_one("SELECT email, full_name FROM public.profiles", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "prof@example.com");
+    assert_eq!(row.get::<_, String>(1), "Pro File");
+    // Deleting the user cascades to the profile.
+    let service = a.service.clone();
+    let id = s.body["user"]["id"].as_str().unwrap();
+    a.call(
+        Method::DELETE,
+        &format!("/admin/users/{id}"),
+        &service,
+        None,
+    )
+    .await;
+    let n: i64 = db
+        .query_one("SELECT count(*) FROM public.profiles", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+}

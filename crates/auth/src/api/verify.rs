@@ -342,7 +342,8 @@ async fn verify_link(
     let link = match outcome {
         Outcome::Partial => Link::Partial,
         Outcome::Verified { user, method } => {
-            match flow::issue_code(&tx, user.id, flow_method(kind, method)).await? {
+            let max_age = state.config.mailer.otp_exp;
+            match flow::issue_code(&tx, user.id, flow_method(kind, method), max_age).await? {
                 Some(code) => Link::Code(code),
                 None => Link::Session(sessions::start(state, &tx, &user, method, client).await?),
             }
