@@ -1113,28 +1113,6 @@ async fn insert(ctx: &Ctx<'_>, name: &str, timing: &mut Timing) -> Result<Respon
     .await
 }
 
-fn where_clause(sql: &mut Sql, ctx: &Ctx<'_>, plan: &ReadPlan) -> String {
-    // Render only the top-level conditions (embedded ones apply to the response).
-    let mut p = plan.clone();
-    p.items.clear();
-    p.embeds.iter_mut().for_each(|e| e.hidden = true);
-    p.order.clear();
-    let text = sql::read_sql(
-        sql,
-        &ctx.cache,
-        &p,
-        None,
-        ReadOptions {
-            skip_paging: true,
-            ..Default::default()
-        },
-    );
-    match text.find(" WHERE ") {
-        Some(i) => text[i..].to_string(),
-        None => String::new(),
-    }
-}
-
 fn safe_update_check(
     ctx: &Ctx<'_>,
     name: &str,
@@ -1183,8 +1161,15 @@ async fn filtered_write(
         q,
         true,
     )?;
+    if (plan.limit.is_some() || plan.offset > 0) && rel.is_view {
+        return Err(ApiError::new(
+            400,
+            "PGRST128",
+            "limit/offset on PATCH or DELETE needs a table",
+        ));
+    }
     let mut sql = Sql::default();
-    let w = where_clause(&mut sql, ctx, &plan);
+    let w = sql::write_where_sql(&mut sql, &plan, &rel.qi);
     let cte = cte(&mut sql, &plan, &w);
     write(
         ctx,

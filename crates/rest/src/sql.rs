@@ -250,6 +250,33 @@ fn order_sql(sql: &mut Sql, plan: &ReadPlan, o: &Order) -> String {
     s
 }
 
+/// The ` WHERE …` of a PATCH/DELETE: the plan's top-level conditions. With `limit`/`offset`
+/// (tables only) the rows are chosen by `ctid` from the ordered, limited selection.
+pub fn write_where_sql(sql: &mut Sql, plan: &ReadPlan, target: &Qi) -> String {
+    let conds: Vec<String> = plan.conds.iter().map(|c| cond_sql(sql, plan, c)).collect();
+    let filter = if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    };
+    if plan.limit.is_none() && plan.offset == 0 {
+        return filter;
+    }
+    let alias = ident(&plan.alias);
+    let mut inner = format!("SELECT {alias}.ctid FROM {} AS {alias}{filter}", qi(target));
+    if !plan.order.is_empty() {
+        let terms: Vec<String> = plan.order.iter().map(|o| order_sql(sql, plan, o)).collect();
+        inner.push_str(&format!(" ORDER BY {}", terms.join(", ")));
+    }
+    if let Some(l) = plan.limit {
+        inner.push_str(&format!(" LIMIT {}", l.max(0)));
+    }
+    if plan.offset > 0 {
+        inner.push_str(&format!(" OFFSET {}", plan.offset));
+    }
+    format!(" WHERE {alias}.ctid = ANY(ARRAY({inner}))")
+}
+
 /// How the top of a read is rendered.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ReadOptions {

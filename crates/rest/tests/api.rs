@@ -389,3 +389,62 @@ async fn schema_cache_reloads_after_ddl() {
         "the event trigger's NOTIFY reloads the schema cache"
     );
 }
+
+#[tokio::test]
+async fn patch_with_embeds_and_limits() {
+    let api = Api::start().await;
+    let alice = user(ALICE);
+    let r = api
+        .req(
+            reqwest::Method::PATCH,
+            "/todos?select=title,lists(name)&title=eq.alice 1",
+            Some(&alice),
+        )
+        .header("Prefer", "return=representation")
+        .json(&json!({"done": true}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 200);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v, json!([{"title": "alice 1", "lists": {"name": "home"}}]));
+    // limit with order touches only the first row.
+    let r = api
+        .req(
+            reqwest::Method::PATCH,
+            "/todos?order=title.desc&limit=1&select=title",
+            Some(&alice),
+        )
+        .header("Prefer", "return=representation")
+        .json(&json!({"done": false}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 200);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v, json!([{"title": "alice 2"}]));
+    let (_, rows) = api
+        .json(
+            reqwest::Method::GET,
+            "/todos?select=title,done&order=title",
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(
+        rows,
+        json!([{"title": "alice 1", "done": true}, {"title": "alice 2", "done": false}])
+    );
+    let r = api
+        .req(
+            reqwest::Method::DELETE,
+            "/todos?order=title&limit=1",
+            Some(&alice),
+        )
+        .header("Prefer", "return=representation")
+        .send()
+        .await
+        .expect("send");
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v.as_array().map(Vec::len), Some(1));
+    assert_eq!(v[0]["title"], "alice 1");
+}
