@@ -17,6 +17,7 @@ pub mod policy_expr;
 pub mod rls;
 pub mod source;
 pub mod typegen;
+pub mod verify;
 
 pub use error::Error;
 pub use finding::{FailOn, Level};
