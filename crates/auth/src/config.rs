@@ -86,6 +86,9 @@ pub struct MailerConfig {
     pub max_frequency: Duration,
     /// SMTP server; without one, mail goes to the development mailbox.
     pub smtp: Option<SmtpConfig>,
+    /// The project's own subjects and bodies, by template name (`confirmation`, `invite`,
+    /// `recovery`, `magic_link`, `email_change`, `reauthentication`).
+    pub templates: std::collections::HashMap<String, crate::mail::Template>,
 }
 
 /// SMTP settings (`GOTRUE_SMTP_*`, `[auth.email.smtp]`).
@@ -176,6 +179,7 @@ impl Default for Config {
                 otp_length: 6,
                 max_frequency: Duration::from_secs(60),
                 smtp: None,
+                templates: Default::default(),
             },
             password: PasswordConfig {
                 min_length: 6,
@@ -300,6 +304,17 @@ impl Config {
                 sender_name: var("GOTRUE_SMTP_SENDER_NAME").unwrap_or_default(),
             });
         }
+        for kind in crate::mail::Kind::ALL {
+            let name = kind.template_name();
+            let key = format!("GOTRUE_MAILER_SUBJECTS_{}", name.to_ascii_uppercase());
+            if let Some(subject) = var(&key) {
+                c.mailer
+                    .templates
+                    .entry(name.to_string())
+                    .or_default()
+                    .subject = Some(subject);
+            }
+        }
         c.password.min_length = num("GOTRUE_PASSWORD_MIN_LENGTH", 6)?.max(6) as usize;
         if let Some(req) = var("GOTRUE_PASSWORD_REQUIRED_CHARACTERS") {
             c.password.required_characters = parse_required_characters(&req);
@@ -339,6 +354,22 @@ impl Config {
         c.jwt.secret = platform.jwt_secret.clone();
         if !platform.site_url.is_empty() {
             c.site_url = platform.site_url.clone();
+        }
+        // `[auth.email.template.<name>] content_path`, relative to the project directory.
+        for kind in crate::mail::Kind::ALL {
+            let name = kind.template_name();
+            let section = platform.section("auth");
+            let Some(path) = section["email"]["template"][name]["content_path"].as_str() else {
+                continue;
+            };
+            let full = platform.project_dir.join(path);
+            match std::fs::read_to_string(&full) {
+                Ok(body) => {
+                    c.mailer.templates.entry(name.to_string()).or_default().body = Some(body)
+                }
+                Err(e) => tracing::warn!(path = %full.display(), error = %e,
+                    "cannot read an email template; using the default"),
+            }
         }
         // `[auth] signing_keys_path`: a JWK set, relative to `supabase/`.
         if let Some(path) = platform.section("auth")["signing_keys_path"].as_str() {
@@ -421,6 +452,16 @@ impl Config {
                         .unwrap_or_else(|| "admin@email.com".into()),
                     sender_name: s(&["email", "smtp", "sender_name"]).unwrap_or_default(),
                 });
+            }
+        }
+        for kind in crate::mail::Kind::ALL {
+            let name = kind.template_name();
+            if let Some(subject) = s(&["email", "template", name, "subject"]) {
+                c.mailer
+                    .templates
+                    .entry(name.to_string())
+                    .or_default()
+                    .subject = Some(subject);
             }
         }
         let r = &mut c.rate_limits;
@@ -566,13 +607,18 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("basalt-auth-cfg-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("supabase")).unwrap();
         std::fs::write(dir.join("supabase/keys.json"), "[]").unwrap();
+        std::fs::write(dir.join("invite.html"), "Join {{ .SiteURL }}").unwrap();
         let platform = basalt_pg::Platform {
             db_url: "postgres://x@localhost/db".into(),
             jwt_secret: "secret".into(),
             api_url: "http://127.0.0.1:54321/".into(),
             site_url: "http://localhost:3000".into(),
             project_dir: dir.clone(),
-            config: serde_json::json!({"auth": {"signing_keys_path": "./keys.json", "jwt_expiry": 600}}),
+            config: serde_json::json!({"auth": {
+                "signing_keys_path": "./keys.json",
+                "jwt_expiry": 600,
+                "email": {"template": {"invite": {"subject": "Join us", "content_path": "./invite.html"}}}
+            }}),
         };
         let c = Config::from_platform(&platform);
         assert_eq!(c.external_url, "http://127.0.0.1:54321/auth/v1");
@@ -580,6 +626,13 @@ mod tests {
         assert_eq!(c.jwt.exp, 600);
         assert_eq!(c.site_url, "http://localhost:3000");
         assert_eq!(c.jwt.keys.as_deref(), Some("[]"));
+        assert_eq!(
+            c.mailer.templates["invite"],
+            crate::mail::Template {
+                subject: Some("Join us".into()),
+                body: Some("Join {{ .SiteURL }}".into())
+            }
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

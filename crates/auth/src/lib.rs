@@ -46,7 +46,14 @@ pub async fn router(config: Config) -> Result<Router, Error> {
     let pool = basalt_pg::pool::build(&config.db_url, config.pool_size)
         .map_err(|e| Error::Database(e.to_string()))?;
     let keys = jwt::Keys::from_config(&config.jwt)?;
-    let mailer = mail::Mailer::new(config.mailer.smtp.as_ref())?;
+    let templates = mail::Kind::ALL
+        .into_iter()
+        .filter_map(|k| {
+            let t = config.mailer.templates.get(k.template_name())?;
+            Some((k, t.clone()))
+        })
+        .collect();
+    let mailer = mail::Mailer::new(config.mailer.smtp.as_ref(), templates)?;
     let state = AppState::new(config, pool, keys, mailer);
     use api::*;
     Ok(Router::new()

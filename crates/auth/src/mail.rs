@@ -6,6 +6,8 @@
 use lettre::message::{header::ContentType, Mailbox};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::collections::HashMap;
+
 use serde_json::{json, Value};
 use tokio_postgres::GenericClient;
 
@@ -13,7 +15,7 @@ use crate::config::SmtpConfig;
 use crate::error::ApiError;
 
 /// Which message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     Confirmation,
     Invite,
@@ -36,6 +38,29 @@ impl Kind {
         }
     }
 
+    /// The template name in `config.toml` (`[auth.email.template.<name>]`) and in GoTrue's
+    /// `GOTRUE_MAILER_SUBJECTS_<NAME>`.
+    pub fn template_name(self) -> &'static str {
+        match self {
+            Kind::Confirmation => "confirmation",
+            Kind::Invite => "invite",
+            Kind::Recovery => "recovery",
+            Kind::MagicLink => "magic_link",
+            Kind::EmailChange => "email_change",
+            Kind::Reauthentication => "reauthentication",
+        }
+    }
+
+    /// Every kind.
+    pub const ALL: [Kind; 6] = [
+        Kind::Confirmation,
+        Kind::Invite,
+        Kind::Recovery,
+        Kind::MagicLink,
+        Kind::EmailChange,
+        Kind::Reauthentication,
+    ];
+
     fn subject(self) -> &'static str {
         match self {
             Kind::Confirmation => "Confirm Your Email",
@@ -57,7 +82,61 @@ pub struct Mail {
     pub link: Option<String>,
     /// The one-time code.
     pub otp: String,
+    /// The hash the link carries (for templates that build their own links).
+    pub token_hash: String,
     pub site_url: String,
+    pub redirect_to: String,
+    /// The address an email change goes to.
+    pub new_email: Option<String>,
+    /// The user's metadata.
+    pub data: Value,
+}
+
+/// A project's own subject and body for one kind of message (`{{ .ConfirmationURL }}`,
+/// `{{ .Token }}`, `{{ .TokenHash }}`, `{{ .SiteURL }}`, `{{ .Email }}`, `{{ .NewEmail }}`,
+/// `{{ .RedirectTo }}` and `{{ .Data.<key> }}` are filled in).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Template {
+    pub subject: Option<String>,
+    pub body: Option<String>,
+}
+
+/// Fill the `{{ .Name }}` placeholders of a template.
+pub fn fill(template: &str, mail: &Mail) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let Some(len) = rest[start..].find("}}") else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let name = rest[start + 2..start + len].trim();
+        out.push_str(&value_of(name, mail));
+        rest = &rest[start + len + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn value_of(name: &str, mail: &Mail) -> String {
+    match name {
+        ".ConfirmationURL" => mail.link.clone().unwrap_or_default(),
+        ".Token" => mail.otp.clone(),
+        ".TokenHash" => mail.token_hash.clone(),
+        ".SiteURL" => mail.site_url.clone(),
+        ".RedirectTo" => mail.redirect_to.clone(),
+        ".Email" => escape(&mail.to),
+        ".NewEmail" => escape(mail.new_email.as_deref().unwrap_or("")),
+        other => match other.strip_prefix(".Data.") {
+            Some(key) => match mail.data.get(key) {
+                Some(Value::String(s)) => escape(s),
+                Some(Value::Null) | None => String::new(),
+                Some(v) => escape(&v.to_string()),
+            },
+            None => String::new(),
+        },
+    }
 }
 
 fn escape(s: &str) -> String {
@@ -68,7 +147,21 @@ fn escape(s: &str) -> String {
 }
 
 impl Mail {
-    /// Subject and HTML body.
+    /// Subject and HTML body: the project's template where it has one, else the default.
+    pub fn render_with(&self, template: Option<&Template>) -> (String, String) {
+        let (subject, body) = self.render();
+        let subject = match template.and_then(|t| t.subject.as_deref()) {
+            Some(s) => fill(s, self),
+            None => subject,
+        };
+        let body = match template.and_then(|t| t.body.as_deref()) {
+            Some(b) => fill(b, self),
+            None => body,
+        };
+        (subject, body)
+    }
+
+    /// The default subject and HTML body.
     pub fn render(&self) -> (String, String) {
         let link = self.link.as_deref().map(escape).unwrap_or_default();
         let otp = escape(&self.otp);
@@ -105,7 +198,7 @@ impl Mail {
 }
 
 /// Where mail goes.
-pub enum Mailer {
+pub enum Delivery {
     /// Into `basalt.mail`, in the request's transaction.
     Mailbox,
     /// To an SMTP server.
@@ -115,11 +208,27 @@ pub enum Mailer {
     },
 }
 
+/// Renders and delivers messages.
+pub struct Mailer {
+    pub delivery: Delivery,
+    pub templates: HashMap<Kind, Template>,
+}
+
 impl Mailer {
     /// The mailer for a configuration: SMTP when a host is set, else the mailbox.
-    pub fn new(smtp: Option<&SmtpConfig>) -> Result<Mailer, crate::Error> {
+    pub fn new(
+        smtp: Option<&SmtpConfig>,
+        templates: HashMap<Kind, Template>,
+    ) -> Result<Mailer, crate::Error> {
+        Ok(Mailer {
+            delivery: Mailer::delivery(smtp)?,
+            templates,
+        })
+    }
+
+    fn delivery(smtp: Option<&SmtpConfig>) -> Result<Delivery, crate::Error> {
         let Some(s) = smtp else {
-            return Ok(Mailer::Mailbox);
+            return Ok(Delivery::Mailbox);
         };
         let bad = |e: String| crate::Error::Config(format!("SMTP: {e}"));
         let builder = if s.port == 465 {
@@ -140,7 +249,7 @@ impl Mailer {
             format!("{} <{}>", s.sender_name, s.admin_email).parse::<Mailbox>()
         }
         .map_err(|e| bad(format!("sender address: {e}")))?;
-        Ok(Mailer::Smtp {
+        Ok(Delivery::Smtp {
             transport: Box::new(builder.build()),
             from,
         })
@@ -148,9 +257,9 @@ impl Mailer {
 
     /// Send (or file) one message.
     pub async fn send(&self, db: &impl GenericClient, mail: &Mail) -> Result<(), ApiError> {
-        let (subject, html) = mail.render();
-        match self {
-            Mailer::Mailbox => {
+        let (subject, html) = mail.render_with(self.templates.get(&mail.kind));
+        match &self.delivery {
+            Delivery::Mailbox => {
                 db.execute(
                     "INSERT INTO basalt.mail (recipient, subject, html, kind, action_link, otp) \
                      VALUES ($1, $2, $3, $4, $5, $6)",
@@ -166,7 +275,7 @@ impl Mailer {
                 .await?;
                 Ok(())
             }
-            Mailer::Smtp { transport, from } => {
+            Delivery::Smtp { transport, from } => {
                 let to: Mailbox = mail
                     .to
                     .parse()
@@ -255,15 +364,49 @@ pub async fn print_mailbox(db_url: &str, to: Option<&str>, limit: i64) -> Result
 mod tests {
     use super::*;
 
-    #[test]
-    fn messages_carry_link_and_code_escaped() {
-        let m = Mail {
+    fn mail() -> Mail {
+        Mail {
             to: "a@b.c".into(),
             kind: Kind::Confirmation,
             link: Some("http://x/verify?token=t&type=signup".into()),
             otp: "123456".into(),
+            token_hash: "t".into(),
             site_url: "http://app".into(),
+            redirect_to: "http://app/welcome".into(),
+            new_email: None,
+            data: json!({"name": "<Ann>", "n": 3}),
+        }
+    }
+
+    #[test]
+    fn project_templates_fill_placeholders() {
+        let t = Template {
+            subject: Some("Welcome to {{ .SiteURL }}".into()),
+            body: Some(
+                "<a href=\"{{ .SiteURL }}/confirm?token_hash={{.TokenHash}}&type=email\">{{ .Data.name }}</a> \
+                 {{ .Token }} {{ .Email }} {{ .Data.n }} {{ .Unknown }} {{ unclosed"
+                    .into(),
+            ),
         };
+        let (subject, body) = mail().render_with(Some(&t));
+        assert_eq!(subject, "Welcome to http://app");
+        assert_eq!(
+            body,
+            "<a href=\"http://app/confirm?token_hash=t&type=email\">&lt;Ann&gt;</a> 123456 a@b.c 3  {{ unclosed"
+        );
+        // A template with only a subject keeps the default body.
+        let only_subject = Template {
+            subject: Some("Hi".into()),
+            body: None,
+        };
+        let (s, b) = mail().render_with(Some(&only_subject));
+        assert_eq!(s, "Hi");
+        assert!(b.contains("Confirm your signup"));
+    }
+
+    #[test]
+    fn messages_carry_link_and_code_escaped() {
+        let m = mail();
         let (subject, html) = m.render();
         assert_eq!(subject, "Confirm Your Email");
         assert!(html.contains("http://x/verify?token=t&amp;type=signup"));
@@ -280,12 +423,18 @@ mod tests {
             admin_email: "admin@example.com".into(),
             sender_name: "Example".into(),
         };
-        assert!(matches!(Mailer::new(Some(&cfg)), Ok(Mailer::Smtp { .. })));
+        assert!(matches!(
+            Mailer::new(Some(&cfg), HashMap::new()).map(|m| m.delivery),
+            Ok(Delivery::Smtp { .. })
+        ));
         let bad = SmtpConfig {
             admin_email: "not an address".into(),
             ..cfg
         };
-        assert!(Mailer::new(Some(&bad)).is_err());
-        assert!(matches!(Mailer::new(None), Ok(Mailer::Mailbox)));
+        assert!(Mailer::new(Some(&bad), HashMap::new()).is_err());
+        assert!(matches!(
+            Mailer::new(None, HashMap::new()).map(|m| m.delivery),
+            Ok(Delivery::Mailbox)
+        ));
     }
 }

@@ -166,7 +166,8 @@ pub fn link(state: &AppState, hash: &str, kind: &str, redirect_to: &str) -> Stri
     format!("{}/verify?{q}", state.config.external_url)
 }
 
-/// Make a token in `slot`, then email it as a `kind` message to `address`.
+/// Make a token in `slot`, then email it as a `kind` message to `address`, unless the user
+/// was sent one too recently.
 pub async fn send(
     state: &AppState,
     db: &impl GenericClient,
@@ -177,10 +178,25 @@ pub async fn send(
     redirect_to: &str,
 ) -> Result<Issued, ApiError> {
     check_frequency(state, slot.sent_at(user))?;
+    deliver(state, db, user, slot, kind, address, redirect_to).await
+}
+
+/// Make a token in `slot` and email it, counting it against the project's email limit.
+pub async fn deliver(
+    state: &AppState,
+    db: &impl GenericClient,
+    user: &User,
+    slot: Slot,
+    kind: Kind,
+    address: &str,
+    redirect_to: &str,
+) -> Result<Issued, ApiError> {
     crate::ratelimit::email_sent(state, db).await?;
     let issued = issue(state, db, user.id, slot, address).await?;
     let link = (kind != Kind::Reauthentication)
         .then(|| link(state, &issued.hash, kind.name(), redirect_to));
+    let new_email = (kind == Kind::EmailChange && !user.email_change.is_empty())
+        .then(|| user.email_change.clone());
     state
         .mailer
         .send(
@@ -190,7 +206,11 @@ pub async fn send(
                 kind,
                 link,
                 otp: issued.otp.clone(),
+                token_hash: issued.hash.clone(),
                 site_url: state.config.site_url.clone(),
+                redirect_to: redirect_to.to_string(),
+                new_email,
+                data: user.user_metadata.clone(),
             },
         )
         .await?;

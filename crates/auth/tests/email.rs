@@ -563,3 +563,38 @@ async fn email_limits() {
     let anon = a.anon.clone();
     assert_eq!(a.get_as("/basalt/mail", &anon).await.status, 403);
 }
+
+#[tokio::test]
+async fn project_email_templates() {
+    let a = start(|c| {
+        c.mailer.templates.insert(
+            "magic_link".into(),
+            basalt_auth::mail::Template {
+                subject: Some("Sign in to Trip OS".into()),
+                body: Some(
+                    "<a href=\"{{ .SiteURL }}/auth/confirm?token_hash={{ .TokenHash }}&type=email\">Sign in</a> or use {{ .Token }}"
+                        .into(),
+                ),
+            },
+        );
+    })
+    .await;
+    a.signup("tpl@example.com", "long-enough").await;
+    a.post("/otp", json!({"email": "tpl@example.com"})).await;
+    let m = &a.mail("tpl@example.com").await[0];
+    assert_eq!(m["subject"], "Sign in to Trip OS");
+    let html = m["html"].as_str().unwrap();
+    let hash = hash_of(&link_of(m));
+    assert_eq!(
+        html,
+        format!(
+            "<a href=\"http://localhost:3000/auth/confirm?token_hash={hash}&type=email\">Sign in</a> or use {}",
+            m["otp"].as_str().unwrap()
+        )
+    );
+    // The token hash from the template verifies (server-side confirm routes do this).
+    let s = a
+        .post("/verify", json!({"token_hash": hash, "type": "email"}))
+        .await;
+    assert_eq!(s.status, 200, "{}", s.body);
+}

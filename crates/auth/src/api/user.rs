@@ -160,6 +160,9 @@ pub async fn update_user(
                 if let Some(c) = &challenge {
                     flow::create(&tx, user.id, crate::sessions::method::EMAIL_CHANGE, c).await?;
                 }
+                let user = users::by_id(&tx, user.id)
+                    .await?
+                    .ok_or(ApiError::JwtUserNotFound)?;
                 onetime::send(
                     &state,
                     &tx,
@@ -172,28 +175,16 @@ pub async fn update_user(
                 .await?;
                 if config.mailer.secure_email_change && !user.email.is_empty() {
                     // Same send, second address: the per-user interval was checked just above.
-                    let issued =
-                        onetime::issue(&state, &tx, user.id, Slot::EmailChangeCurrent, &user.email)
-                            .await?;
-                    crate::ratelimit::email_sent(&state, &tx).await?;
-                    state
-                        .mailer
-                        .send(
-                            &tx,
-                            &crate::mail::Mail {
-                                to: user.email.clone(),
-                                kind: Kind::EmailChange,
-                                link: Some(onetime::link(
-                                    &state,
-                                    &issued.hash,
-                                    "email_change",
-                                    &redirect,
-                                )),
-                                otp: issued.otp,
-                                site_url: config.site_url.clone(),
-                            },
-                        )
-                        .await?;
+                    onetime::deliver(
+                        &state,
+                        &tx,
+                        &user,
+                        Slot::EmailChangeCurrent,
+                        Kind::EmailChange,
+                        &user.email,
+                        &redirect,
+                    )
+                    .await?;
                 }
             }
         }
