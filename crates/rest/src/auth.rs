@@ -18,8 +18,11 @@ pub struct Verifier {
     keys: Vec<(Option<String>, DecodingKey, Vec<Algorithm>)>,
     aud: Option<String>,
     role_claim: Vec<ClaimStep>,
-    cache: Mutex<HashMap<String, (Map<String, Value>, Option<f64>)>>,
+    cache: Mutex<HashMap<String, Verified>>,
 }
+
+/// A verified token's claims and expiry (seconds since the epoch), as cached.
+type Verified = (Map<String, Value>, Option<f64>);
 
 /// The outcome of authentication.
 #[derive(Debug, Clone)]

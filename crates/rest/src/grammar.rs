@@ -400,7 +400,7 @@ impl<'a> Cursor<'a> {
     fn type_name(&mut self) -> Result<String, ApiError> {
         let mut out = String::new();
         while let Some(c) = self.peek() {
-            if c.is_alphanumeric() || c == '_' || c == '[' || c == ']' || c == ' ' && false {
+            if c.is_alphanumeric() || c == '_' || c == '[' || c == ']' {
                 out.push(c);
                 self.pos += 1;
             } else {

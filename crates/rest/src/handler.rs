@@ -1407,24 +1407,7 @@ async fn call(ctx: &Ctx<'_>, name: &str, timing: &mut Timing) -> Result<Response
         };
         (from, body, total)
     } else {
-        let call_sql = {
-            let p = ReadPlan {
-                source,
-                relation: None,
-                alias: "pgrst_call".into(),
-                items: vec![],
-                conds: vec![],
-                order: vec![],
-                limit: None,
-                offset: 0,
-                embeds: vec![],
-            };
-            let text = sql::read_sql(&mut sql, &ctx.cache, &p, None, ReadOptions::default());
-            // "SELECT NULL… FROM f(args) AS pgrst_call" → take the call expression.
-            let start = text.find(" FROM ").map(|i| i + 6).unwrap_or(0);
-            let end = text.rfind(" AS \"pgrst_call\"").unwrap_or(text.len());
-            text[start..end].to_string()
-        };
+        let call_sql = sql::call_sql(&mut sql, &routine.qi, &call.args);
         let from = if routine.returns_set {
             format!("SELECT \"pgrst_v\" AS \"pgrst_scalar\" FROM {call_sql} AS \"pgrst_v\"")
         } else {

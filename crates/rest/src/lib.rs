@@ -6,6 +6,10 @@
 //! decide. Configured by PostgREST's `PGRST_*` variables standalone, or by the platform under
 //! `basalt start` ([`config`]).
 
+// `ApiError` carries the whole PostgREST error (code, message, details, hint, headers); it is
+// returned on the cold path only, so its size is not worth boxing.
+#![allow(clippy::result_large_err)]
+
 pub mod app;
 pub mod auth;
 pub mod config;

@@ -44,6 +44,7 @@ pub struct FieldRef {
 
 /// One output item of a read.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
 pub enum Item {
     /// `*`: every column (listed when known).
     Star(Option<Vec<String>>),
@@ -64,6 +65,7 @@ pub enum Item {
 
 /// A condition of a `WHERE` clause.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
 pub enum Cond {
     Filter {
         field: FieldRef,

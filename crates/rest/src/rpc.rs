@@ -129,8 +129,9 @@ pub fn resolve(
                     matching
                         .iter()
                         .map(|r| format!(
-                            "{}({})",
-                            format!("{}.{}", r.qi.schema, r.qi.name),
+                            "{}.{}({})",
+                            r.qi.schema,
+                            r.qi.name,
                             r.params
                                 .iter()
                                 .map(|p| format!("{} => {}", p.name, p.type_name))

@@ -288,26 +288,29 @@ pub struct ReadOptions {
     pub max_rows: Option<i64>,
 }
 
+/// A function call with named (or positional, when unnamed) bound arguments.
+pub fn call_sql(sql: &mut Sql, routine: &Qi, args: &[(String, Option<String>, bool)]) -> String {
+    let parts: Vec<String> = args
+        .iter()
+        .map(|(name, value, variadic)| {
+            let p = sql.bind_opt(value.clone());
+            let v = if *variadic { "VARIADIC " } else { "" };
+            if name.is_empty() {
+                format!("{v}{p}")
+            } else {
+                format!("{v}{} := {p}", ident(name))
+            }
+        })
+        .collect();
+    format!("{}({})", qi(routine), parts.join(", "))
+}
+
 /// The source expression of a plan, with `parent` the alias of the embedding row.
 fn source_sql(sql: &mut Sql, plan: &ReadPlan, parent: Option<&str>) -> String {
     match &plan.source {
         Source::Relation(q) => qi(q),
         Source::Cte(name) => ident(name),
-        Source::Function { routine, args } => {
-            let parts: Vec<String> = args
-                .iter()
-                .map(|(name, value, variadic)| {
-                    let p = sql.bind_opt(value.clone());
-                    let v = if *variadic { "VARIADIC " } else { "" };
-                    if name.is_empty() {
-                        format!("{v}{p}")
-                    } else {
-                        format!("{v}{} := {p}", ident(name))
-                    }
-                })
-                .collect();
-            format!("{}({})", qi(routine), parts.join(", "))
-        }
+        Source::Function { routine, args } => call_sql(sql, routine, args),
         Source::Computed(f) => format!("{}({})", qi(f), ident(parent.unwrap_or(""))),
     }
 }
