@@ -190,3 +190,33 @@ test('signed URLs work until they expire', async () => {
   assert.equal(await text(r.data), 'via token');
   assert.deepEqual(b.sql(`select owner from storage.objects where name = '${ALICE}/uploaded.txt'`), [[ALICE]]);
 });
+
+test('resumable uploads (TUS) through /storage/v1/upload/resumable', async () => {
+  const now = Math.floor(Date.now() / 1000);
+  const token = b.sign({ sub: ALICE, role: 'authenticated', aud: 'authenticated', iat: now, exp: now + 3600 });
+  const b64 = (s) => Buffer.from(s).toString('base64');
+  const headers = { authorization: `Bearer ${token}`, apikey: b.anonKey, 'tus-resumable': '1.0.0' };
+  const create = await fetch(`${b.url}/storage/v1/upload/resumable`, {
+    method: 'POST',
+    headers: {
+      ...headers,
+      'upload-length': '10',
+      'upload-metadata': `bucketName ${b64('user-files')},objectName ${b64(`${ALICE}/tus.txt`)},contentType ${b64('text/plain')}`,
+    },
+  });
+  assert.equal(create.status, 201);
+  const location = create.headers.get('location');
+  assert.match(location, /^\/storage\/v1\/upload\/resumable\/[0-9a-f-]{36}$/);
+  const url = new URL(location, b.url).toString();
+  for (const [offset, chunk] of [[0, 'hello'], [5, 'world']]) {
+    const r = await fetch(url, {
+      method: 'PATCH',
+      headers: { ...headers, 'upload-offset': String(offset), 'content-type': 'application/offset+octet-stream' },
+      body: chunk,
+    });
+    assert.equal(r.status, 204);
+    assert.equal(r.headers.get('upload-offset'), String(offset + 5));
+  }
+  const r = await userClient(ALICE).storage.from('user-files').download(`${ALICE}/tus.txt`);
+  assert.equal(await text(r.data), 'helloworld');
+});

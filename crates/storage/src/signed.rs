@@ -38,7 +38,8 @@ fn expires(v: &Value) -> Result<i64, ApiError> {
         _ => None,
     }
     .ok_or_else(|| ApiError::InvalidRequest("body/expiresIn must be a number".into()))?;
-    if !(n >= 1.0) || n > 1e12 {
+    // Also refuses NaN.
+    if !(1.0..=1e12).contains(&n) {
         return Err(ApiError::InvalidRequest(
             "body/expiresIn must be >= 1".into(),
         ));
