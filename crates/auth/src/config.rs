@@ -50,6 +50,8 @@ pub struct Config {
     pub rate_limit_header: Option<String>,
     /// Multi-factor authentication.
     pub mfa: MfaConfig,
+    /// The custom access token hook, a `pg-functions://` URI, when enabled.
+    pub access_token_hook: Option<String>,
 }
 
 /// JWT settings.
@@ -201,6 +203,7 @@ impl Default for Config {
                 verify: 30,
                 mfa_challenge_and_verify: 15,
             },
+            access_token_hook: None,
             mfa: MfaConfig {
                 totp_enroll_enabled: true,
                 totp_verify_enabled: true,
@@ -343,6 +346,9 @@ impl Config {
         c.mfa.max_enrolled_factors = num("GOTRUE_MFA_MAX_ENROLLED_FACTORS", 10)? as usize;
         c.mfa.challenge_expiry = num("GOTRUE_MFA_CHALLENGE_EXPIRY_DURATION", 300)? as i64;
         c.pool_size = num("GOTRUE_DB_MAX_POOL_SIZE", 10)? as usize;
+        if flag("GOTRUE_HOOK_CUSTOM_ACCESS_TOKEN_ENABLED", false)? {
+            c.access_token_hook = var("GOTRUE_HOOK_CUSTOM_ACCESS_TOKEN_URI");
+        }
         Ok(c)
     }
 
@@ -470,6 +476,9 @@ impl Config {
         r.token_refresh = n(&["rate_limit", "token_refresh"], 150) as u32;
         r.otp = n(&["rate_limit", "sign_in_sign_ups"], 30) as u32;
         r.verify = n(&["rate_limit", "token_verifications"], 30) as u32;
+        if b(&["hook", "custom_access_token", "enabled"], false) {
+            c.access_token_hook = s(&["hook", "custom_access_token", "uri"]);
+        }
         c.mfa.max_enrolled_factors = n(&["mfa", "max_enrolled_factors"], 10) as usize;
         c.mfa.totp_enroll_enabled = b(&["mfa", "totp", "enroll_enabled"], true);
         c.mfa.totp_verify_enabled = b(&["mfa", "totp", "verify_enabled"], true);

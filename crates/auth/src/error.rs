@@ -161,6 +161,9 @@ pub enum ApiError {
     /// 400 `bad_oauth_callback`: an OAuth return without a flow to continue.
     #[error("{0}")]
     BadOAuthCallback(&'static str),
+    /// An error the custom access token hook returned (or a malformed answer from it).
+    #[error("{message}")]
+    Hook { status: u16, message: String },
     /// 404 for paths the service does not have.
     #[error("Not found")]
     NotFound,
@@ -221,6 +224,8 @@ impl ApiError {
             OverEmailSendRateLimit(_) => (429, "over_email_send_rate_limit"),
             ManualLinkingDisabled => (404, "manual_linking_disabled"),
             BadOAuthCallback(_) => (400, "bad_oauth_callback"),
+            Hook { status, .. } if *status >= 500 => (*status, "unexpected_failure"),
+            Hook { status, .. } => (*status, "unknown"),
             NotFound => (404, "not_found"),
             MethodNotAllowed => (405, "method_not_allowed"),
             Internal(_) => (500, "unexpected_failure"),

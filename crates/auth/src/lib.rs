@@ -15,6 +15,7 @@ pub mod crypto;
 pub mod error;
 pub mod extract;
 pub mod flow;
+pub mod hooks;
 pub mod jwt;
 pub mod mail;
 pub mod onetime;
@@ -54,7 +55,7 @@ pub async fn router(config: Config) -> Result<Router, Error> {
         })
         .collect();
     let mailer = mail::Mailer::new(config.mailer.smtp.as_ref(), templates)?;
-    let state = AppState::new(config, pool, keys, mailer);
+    let state = AppState::new(config, pool, keys, mailer)?;
     use api::*;
     Ok(Router::new()
         .route("/health", get(meta::health))

@@ -29,6 +29,7 @@ pub mod method {
     pub const EMAIL_CHANGE: &str = "email_change";
     pub const ANONYMOUS: &str = "anonymous";
     pub const TOTP: &str = "totp";
+    pub const TOKEN_REFRESH: &str = "token_refresh";
 }
 
 /// Start a session for `user` signed in by `method`; returns the session JSON.
@@ -67,7 +68,7 @@ pub async fn start(
         json!({"provider": provider_of(user), "method": method}),
     )
     .await?;
-    respond(state, db, user.id, session_id, &token).await
+    respond(state, db, user.id, session_id, &token, method).await
 }
 
 /// The provider a user signs in with, for the audit trail.
@@ -123,11 +124,12 @@ pub async fn respond(
     user_id: Uuid,
     session_id: Uuid,
     refresh_token: &str,
+    method: &str,
 ) -> Result<Value, ApiError> {
     let user = users::by_id(db, user_id)
         .await?
         .ok_or(ApiError::JwtUserNotFound)?;
-    let (access_token, expires_at) = access_token(state, db, &user, session_id).await?;
+    let (access_token, expires_at) = access_token(state, db, &user, session_id, method).await?;
     Ok(json!({
         "access_token": access_token,
         "token_type": "bearer",
@@ -190,19 +192,31 @@ pub async fn claims(
     })
 }
 
-/// A signed access token and its expiry (unix seconds).
+/// A signed access token and its expiry (unix seconds), after the custom access token hook
+/// when one is configured.
 pub async fn access_token(
     state: &AppState,
     db: &impl GenericClient,
     user: &User,
     session_id: Uuid,
+    method: &str,
 ) -> Result<(String, i64), ApiError> {
-    let claims = claims(state, db, user, session_id).await?;
+    let base = claims(state, db, user, session_id).await?;
+    let claims =
+        serde_json::to_value(&base).map_err(|e| ApiError::internal("serialising claims", e))?;
+    let claims = match &state.access_token_hook {
+        Some(f) => crate::hooks::custom_access_token(db, f, &base.sub, claims, method).await?,
+        None => claims,
+    };
+    let exp = claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .unwrap_or(base.exp);
     let token = state
         .keys
         .sign(&claims)
         .map_err(|e| ApiError::internal("signing the access token", e))?;
-    Ok((token, claims.exp))
+    Ok((token, exp))
 }
 
 /// What a refresh attempt came to.
@@ -281,7 +295,15 @@ pub async fn refresh(
                 let current: String = active.get(0);
                 touch_session(db, session_id).await?;
                 return Ok(Refreshed::Session(
-                    respond(state, db, user_id, session_id, &current).await?,
+                    respond(
+                        state,
+                        db,
+                        user_id,
+                        session_id,
+                        &current,
+                        method::TOKEN_REFRESH,
+                    )
+                    .await?,
                 ));
             }
         }
@@ -314,7 +336,7 @@ pub async fn refresh(
     )
     .await?;
     Ok(Refreshed::Session(
-        respond(state, db, user_id, session_id, &next).await?,
+        respond(state, db, user_id, session_id, &next, method::TOKEN_REFRESH).await?,
     ))
 }
 
@@ -328,12 +350,14 @@ async fn touch_session(db: &impl GenericClient, session_id: Uuid) -> Result<(), 
     Ok(())
 }
 
-/// Replace the session's refresh tokens with a new one (after its assurance level changed).
+/// Replace the session's refresh tokens with a new one (after its assurance level changed by
+/// `method`).
 pub async fn reissue(
     state: &AppState,
     db: &impl GenericClient,
     user_id: Uuid,
     session_id: Uuid,
+    method: &str,
 ) -> Result<Value, ApiError> {
     db.execute(
         "UPDATE auth.refresh_tokens SET revoked = true, updated_at = now() \
@@ -342,5 +366,5 @@ pub async fn reissue(
     )
     .await?;
     let token = insert_refresh_token(db, user_id, session_id, None).await?;
-    respond(state, db, user_id, session_id, &token).await
+    respond(state, db, user_id, session_id, &token, method).await
 }

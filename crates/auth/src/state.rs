@@ -18,19 +18,32 @@ pub struct AppState(Arc<Inner>);
 /// The contents of [`AppState`].
 pub struct Inner {
     pub config: Config,
+    /// The custom access token hook, parsed.
+    pub access_token_hook: Option<crate::hooks::PgFunction>,
     pub pool: Pool,
     pub keys: Keys,
     pub mailer: Mailer,
 }
 
 impl AppState {
-    pub fn new(config: Config, pool: Pool, keys: Keys, mailer: Mailer) -> AppState {
-        AppState(Arc::new(Inner {
+    pub fn new(
+        config: Config,
+        pool: Pool,
+        keys: Keys,
+        mailer: Mailer,
+    ) -> Result<AppState, crate::Error> {
+        let access_token_hook = config
+            .access_token_hook
+            .as_deref()
+            .map(crate::hooks::PgFunction::parse)
+            .transpose()?;
+        Ok(AppState(Arc::new(Inner {
+            access_token_hook,
             config,
             pool,
             keys,
             mailer,
-        }))
+        })))
     }
 }
 

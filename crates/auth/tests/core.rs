@@ -738,3 +738,68 @@ async fn triggers_on_auth_users_see_new_users() {
         .get(0);
     assert_eq!(n, 0);
 }
+
+#[tokio::test]
+async fn custom_access_token_hook_adds_claims_and_can_refuse() {
+    let a = start(|c| {
+        c.access_token_hook = Some("pg-functions://postgres/public/custom_access_token_hook".into())
+    })
+    .await;
+    let db = a.db.client().await;
+    // As the Supabase RBAC guide writes it: the hook runs as supabase_auth_admin.
+    db.batch_execute(
+        "CREATE TABLE public.user_roles (user_id uuid PRIMARY KEY, role text NOT NULL);
+         GRANT SELECT ON public.user_roles TO supabase_auth_admin;
+         CREATE FUNCTION public.custom_access_token_hook(event jsonb) RETURNS jsonb
+         LANGUAGE plpgsql STABLE AS $$
+         DECLARE claims jsonb; r text;
+         BEGIN
+           IF event #>> '{claims,email}' = 'blocked@example.com' THEN
+             RETURN jsonb_build_object('error', jsonb_build_object('http_code', 403, 'message', 'Blocked by policy'));
+           END IF;
+           SELECT role INTO r FROM public.user_roles WHERE user_id = (event ->> 'user_id')::uuid;
+           claims := event -> 'claims';
+           claims := jsonb_set(claims, '{user_role}', coalesce(to_jsonb(r), 'null'::jsonb));
+           claims := jsonb_set(claims, '{auth_method}', to_jsonb(event ->> 'authentication_method'));
+           RETURN jsonb_build_object('claims', claims);
+         END $$;
+         GRANT EXECUTE ON FUNCTION public.custom_access_token_hook TO supabase_auth_admin;
+         REVOKE EXECUTE ON FUNCTION public.custom_access_token_hook FROM authenticated, anon, public;",
+    )
+    .await
+    .unwrap();
+    let s = a.signup("hooked@example.com", "long-enough").await;
+    assert_eq!(s.status, 200, "{}", s.body);
+    let claims = claims_of(s.body["access_token"].as_str().unwrap());
+    assert_eq!(claims["user_role"], serde_json::Value::Null);
+    assert_eq!(claims["auth_method"], "password");
+    db.execute(
+        "INSERT INTO public.user_roles VALUES ($1::text::uuid, 'admin')",
+        &[&s.body["user"]["id"].as_str().unwrap()],
+    )
+    .await
+    .unwrap();
+    let r = a
+        .post(
+            "/token?grant_type=refresh_token",
+            json!({"refresh_token": s.body["refresh_token"]}),
+        )
+        .await;
+    let claims = claims_of(r.body["access_token"].as_str().unwrap());
+    assert_eq!(claims["user_role"], "admin");
+    assert_eq!(claims["auth_method"], "token_refresh");
+
+    let blocked = a.signup("blocked@example.com", "long-enough").await;
+    assert_eq!(blocked.status, 403);
+    assert_eq!(blocked.body["message"], "Blocked by policy");
+    // The refused sign-up left nothing behind.
+    let n: i64 = db
+        .query_one(
+            "SELECT count(*) FROM auth.users WHERE email = 'blocked@example.com'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+}

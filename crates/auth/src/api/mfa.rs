@@ -280,7 +280,7 @@ pub async fn verify(
     )
     .await?;
     sessions::add_amr(&tx, session_id, method::TOTP).await?;
-    let session = sessions::reissue(&state, &tx, authed.user.id, session_id).await?;
+    let session = sessions::reissue(&state, &tx, authed.user.id, session_id, method::TOTP).await?;
     tx.commit().await?;
     Ok(Json(session).into_response())
 }
