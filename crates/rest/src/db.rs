@@ -182,6 +182,14 @@ pub async fn run(
         Some(p) => Some(client.prepare_cached(p).await.map_err(pg)?),
         None => None,
     };
+    // A read-only transaction ends the same whichever way it ends: its COMMIT joins the pipeline,
+    // so a read is one round trip.
+    let end_early = settings.read_only && job.explain.is_none();
+    let commit_st = if end_early {
+        Some(client.prepare_cached("COMMIT").await.map_err(pg)?)
+    } else {
+        None
+    };
     let planned_st = match &job.planned {
         Some(p) => Some(client.prepare_cached(&p.text).await.map_err(pg)?),
         None => None,
@@ -204,8 +212,14 @@ pub async fn run(
             }
         };
         let main_f = client.query(&main_st, &main_params);
-        let (_, _, _, planned, main) =
-            futures::try_join!(begin_f, setup_f, pre_f, planned_f, main_f)?;
+        let commit_f = async {
+            match &commit_st {
+                Some(st) => client.execute(st, &[]).await.map(|_| ()),
+                None => Ok(()),
+            }
+        };
+        let (_, _, _, planned, main, _) =
+            futures::try_join!(begin_f, setup_f, pre_f, planned_f, main_f, commit_f)?;
         Ok((main, planned))
     }
     .await;
@@ -242,6 +256,14 @@ pub async fn run(
         });
     }
     let row = rows.first().map(MainRow::from_row).unwrap_or_default();
+    if end_early {
+        decide(&row, planned)?;
+        return Ok(Outcome {
+            row,
+            planned,
+            plan: None,
+        });
+    }
     match decide(&row, planned) {
         Ok(true) => {
             client.batch_execute("COMMIT").await.map_err(pg)?;

@@ -625,4 +625,17 @@ mod tests {
         assert_eq!(p.max_affected, Some(5));
         assert_eq!(p.invalid, vec!["bogus".to_string()]);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn query_strings_never_panic_and_fail_as_400(
+            key in "(select|order|limit|offset|or|and|columns|[a-z]{1,6}(\\.[a-z]{1,4})?)",
+            value in "[a-z0-9.,()\\[\\]{}\"*:!>\\- ]{0,30}",
+        ) {
+            if let Err(e) = parse_query(&[(key, value)], false) {
+                proptest::prop_assert_eq!(e.status.as_u16(), 400);
+                proptest::prop_assert!(e.code.starts_with("PGRST"));
+            }
+        }
+    }
 }
