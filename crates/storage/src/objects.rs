@@ -330,33 +330,28 @@ pub async fn copy_object(state: &State, h: &HeaderMap, body: Body) -> Result<Res
         }
         m
     });
-    let id = match &existing {
-        Some((id, _)) => {
-            let n = tx
-                .execute(
-                    "UPDATE storage.objects SET version = $3, metadata = $4, user_metadata = $5, owner = $6, \
-                     owner_id = $7, updated_at = now(), last_accessed_at = now() WHERE bucket_id = $1 AND name = $2",
-                    &[&dst_bucket, &dst, &version, &metadata, &user_metadata, &caller.owner_uuid(), &caller.sub()],
-                )
-                .await?;
-            if n == 0 {
-                return Err(ApiError::AccessDenied(
-                    "new row violates row-level security policy".into(),
-                ));
-            }
-            *id
-        }
-        None => {
-            let id = uuid::Uuid::new_v4();
-            tx.execute(
-                "INSERT INTO storage.objects (id, bucket_id, name, owner, owner_id, version, metadata, user_metadata) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                &[&id, &dst_bucket, &dst, &caller.owner_uuid(), &caller.sub(), &version, &metadata, &user_metadata],
-            )
-            .await?;
-            id
-        }
+    let target = crate::upload::Target {
+        bucket: &dst_bucket,
+        name: &dst,
+        caller: Some(&caller),
+        owner: caller.sub().map(str::to_string),
+        mode: if upsert {
+            crate::route::UploadMode::Upsert
+        } else {
+            crate::route::UploadMode::Create
+        },
     };
+    let metadata = metadata.unwrap_or(Value::Null);
+    let (id, replaced) = crate::upload::write_row(
+        &tx,
+        &target,
+        &existing,
+        &version,
+        caller.owner_uuid(),
+        &metadata,
+        &user_metadata,
+    )
+    .await?;
     let new_key = object_key(&version);
     state
         .blobs
@@ -366,7 +361,7 @@ pub async fn copy_object(state: &State, h: &HeaderMap, body: Body) -> Result<Res
         state.blobs.delete_quietly([new_key]).await;
         return Err(e.into());
     }
-    if let Some((_, Some(old))) = existing {
+    if let Some(old) = replaced {
         state.blobs.delete_quietly([object_key(&old)]).await;
     }
     Ok(json(serde_json::json!({

@@ -352,7 +352,7 @@ pub async fn store(state: &State, t: &Target<'_>, inc: Incoming) -> Result<uuid:
         .as_deref()
         .and_then(|s| uuid::Uuid::parse_str(s).ok());
     let provisional = metadata(&version, 0, &inc.content_type, &inc.cache_control);
-    let id = write_row(
+    let (id, replaced) = write_row(
         &tx,
         t,
         &existing,
@@ -380,13 +380,17 @@ pub async fn store(state: &State, t: &Target<'_>, inc: Incoming) -> Result<uuid:
         state.blobs.delete_quietly([key]).await;
         return Err(e);
     }
-    if let Some((_, Some(old))) = existing {
+    if let Some(old) = replaced {
         state.blobs.delete_quietly([object_key(&old)]).await;
     }
     Ok(id)
 }
 
+/// The row written by an upload: its id and the version it replaced, if any.
+pub type Written = (uuid::Uuid, Option<String>);
+
 /// Inserts the row, or points the existing one at the new version, as whoever `tx` runs as.
+/// An upsert that loses a race with a concurrent create replaces the row that won.
 pub async fn write_row(
     tx: &deadpool_postgres::Transaction<'_>,
     t: &Target<'_>,
@@ -395,35 +399,84 @@ pub async fn write_row(
     owner: Option<uuid::Uuid>,
     metadata: &Value,
     user_metadata: &Option<Value>,
-) -> Result<uuid::Uuid, ApiError> {
-    match existing {
-        Some((id, _)) => {
-            let n = tx
-                .execute(
-                    "UPDATE storage.objects SET version = $3, owner = $4, owner_id = $5, metadata = $6, \
-                     user_metadata = $7, updated_at = now(), last_accessed_at = now() \
-                     WHERE bucket_id = $1 AND name = $2",
-                    &[&t.bucket, &t.name, &version, &owner, &t.owner, metadata, user_metadata],
-                )
-                .await?;
-            if n == 0 {
-                return Err(ApiError::AccessDenied(
-                    "new row violates row-level security policy".into(),
-                ));
-            }
-            Ok(*id)
-        }
-        None => {
-            let id = uuid::Uuid::new_v4();
-            tx.execute(
-                "INSERT INTO storage.objects (id, bucket_id, name, owner, owner_id, version, metadata, user_metadata) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                &[&id, &t.bucket, &t.name, &owner, &t.owner, &version, metadata, user_metadata],
-            )
-            .await?;
-            Ok(id)
-        }
+) -> Result<Written, ApiError> {
+    let row = RowValues {
+        version,
+        owner,
+        metadata,
+        user_metadata,
+    };
+    if let Some(found) = existing {
+        return update_row(tx, t, found, &row).await;
     }
+    let id = uuid::Uuid::new_v4();
+    let sql = if t.mode == UploadMode::Upsert {
+        "INSERT INTO storage.objects (id, bucket_id, name, owner, owner_id, version, metadata, user_metadata) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (bucket_id, name) DO NOTHING"
+    } else {
+        "INSERT INTO storage.objects (id, bucket_id, name, owner, owner_id, version, metadata, user_metadata) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    };
+    let n = tx
+        .execute(
+            sql,
+            &[
+                &id,
+                &t.bucket,
+                &t.name,
+                &owner,
+                &t.owner,
+                &version,
+                metadata,
+                user_metadata,
+            ],
+        )
+        .await?;
+    if n == 1 {
+        return Ok((id, None));
+    }
+    // A concurrent upload created the object after we looked: replace it.
+    let found = existing_row(tx, t.bucket, t.name)
+        .await?
+        .ok_or(ApiError::Duplicate)?;
+    update_row(tx, t, &found, &row).await
+}
+
+struct RowValues<'a> {
+    version: &'a str,
+    owner: Option<uuid::Uuid>,
+    metadata: &'a Value,
+    user_metadata: &'a Option<Value>,
+}
+
+async fn update_row(
+    tx: &deadpool_postgres::Transaction<'_>,
+    t: &Target<'_>,
+    found: &(uuid::Uuid, Option<String>),
+    row: &RowValues<'_>,
+) -> Result<Written, ApiError> {
+    let n = tx
+        .execute(
+            "UPDATE storage.objects SET version = $3, owner = $4, owner_id = $5, metadata = $6, \
+             user_metadata = $7, updated_at = now(), last_accessed_at = now() \
+             WHERE bucket_id = $1 AND name = $2",
+            &[
+                &t.bucket,
+                &t.name,
+                &row.version,
+                &row.owner,
+                &t.owner,
+                row.metadata,
+                row.user_metadata,
+            ],
+        )
+        .await?;
+    if n == 0 {
+        return Err(ApiError::AccessDenied(
+            "new row violates row-level security policy".into(),
+        ));
+    }
+    Ok(found.clone())
 }
 
 #[cfg(test)]

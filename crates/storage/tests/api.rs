@@ -1011,3 +1011,38 @@ async fn unknown_routes_and_bad_bodies_are_storage_errors() {
         expect_error(env.post_json(&svc, path, &body).await, "400").await;
     }
 }
+
+#[tokio::test]
+async fn concurrent_upserts_of_one_name_all_succeed_and_leave_one_object() {
+    let env = Env::start().await;
+    let alice = user(ALICE);
+    let name = format!("{ALICE}/race.txt");
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let http = env.http.clone();
+        let url = env.url(&format!("/object/user-files/{name}"));
+        let auth = alice.clone();
+        tasks.push(tokio::spawn(async move {
+            http.post(url)
+                .header("authorization", auth)
+                .header("x-upsert", "true")
+                .header("content-type", "text/plain")
+                .body(format!("writer {i}"))
+                .send()
+                .await
+                .expect("upsert")
+                .status()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.expect("join"), 200);
+    }
+    assert_eq!(env.count_objects().await, 1);
+    assert_eq!(env.files().len(), 1, "files: {:?}", env.files());
+    let body = download(&env, &alice, "user-files", &name)
+        .await
+        .text()
+        .await
+        .expect("text");
+    assert!(body.starts_with("writer "), "{body}");
+}
