@@ -88,8 +88,23 @@ REVOKE ALL ON realtime.basalt_nodes FROM anon, authenticated, service_role;
 -- table's policies (and grants) decide; returns the (context, row) index pairs that are visible
 -- (0-based). A context whose check fails (no privilege, a policy error) sees nothing.
 -- A commit reaches the WAL (and so the realtime service) a moment before other sessions can see
--- it: the call first waits until the transactions `p_xids` (32-bit ids) are visible.
+-- it: basalt_wait_visible waits until the transactions `p_xids` (32-bit ids) are visible, and
+-- basalt_visible calls it first. (The service's fast path runs the same per-context lookups as
+-- prepared statements; this function is its fallback when one context's check fails.)
 DROP FUNCTION IF EXISTS realtime.basalt_visible(oid, text[], jsonb, jsonb);
+CREATE OR REPLACE FUNCTION realtime.basalt_wait_visible(p_xids bigint[]) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  FOR attempt IN 1..5000 LOOP
+    EXIT WHEN NOT EXISTS (
+      SELECT 1 FROM unnest(p_xids) AS t, pg_current_snapshot() AS s
+      WHERE ((t - (pg_snapshot_xmax(s)::text::bigint & 4294967295) + 4294967296) % 4294967296) < 2147483648
+         OR t IN (SELECT x::text::bigint & 4294967295 FROM pg_snapshot_xip(s) AS x));
+    PERFORM pg_sleep(0.001);
+  END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION realtime.basalt_wait_visible(bigint[]) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION realtime.basalt_visible(p_table oid, p_key text[], p_rows jsonb, p_contexts jsonb, p_xids bigint[])
 RETURNS TABLE (ctx int, idx int) LANGUAGE plpgsql AS $$
 DECLARE
@@ -99,13 +114,7 @@ DECLARE
   c record;
   vis int[];
 BEGIN
-  FOR attempt IN 1..5000 LOOP
-    EXIT WHEN NOT EXISTS (
-      SELECT 1 FROM unnest(p_xids) AS t, pg_current_snapshot() AS s
-      WHERE ((t - (pg_snapshot_xmax(s)::text::bigint & 4294967295) + 4294967296) % 4294967296) < 2147483648
-         OR t IN (SELECT x::text::bigint & 4294967295 FROM pg_snapshot_xip(s) AS x));
-    PERFORM pg_sleep(0.001);
-  END LOOP;
+  PERFORM realtime.basalt_wait_visible(p_xids);
   SELECT format('%I.%I', n.nspname, r.relname) INTO qual
     FROM pg_class r JOIN pg_namespace n ON n.oid = r.relnamespace WHERE r.oid = p_table;
   IF qual IS NULL OR coalesce(array_length(p_key, 1), 0) = 0 THEN

@@ -98,7 +98,11 @@ async fn run(url: &str, s: Scenario, seconds: u64) -> Outcome {
             let ws_url = ws_url.clone();
             let tok = token(i % s.contexts);
             joins.push(tokio::spawn(async move {
-                let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.expect("ws");
+                let cfg = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+                    .read_buffer_size(16 * 1024);
+                let (mut ws, _) = tokio_tungstenite::connect_async_with_config(&ws_url, Some(cfg), false)
+                    .await
+                    .expect("ws");
                 let join = json!(["1", "1", format!("realtime:bench-{i}"), "phx_join", {
                     "config": {"postgres_changes": [{"event": "INSERT", "schema": "public", "table": "bench"}]},
                     "access_token": tok}]);
@@ -142,9 +146,10 @@ async fn run(url: &str, s: Scenario, seconds: u64) -> Outcome {
         }));
     }
 
-    // Writer: one multi-row insert every 10 ms.
-    let per_tick = (s.rate / 100).max(1) as i64;
-    let ticks = seconds * 100;
+    // Writer: up to 100 multi-row inserts per second, M rows per second in all.
+    let tps = s.rate.clamp(1, 100);
+    let per_tick = (s.rate / tps).max(1) as i64;
+    let ticks = seconds * tps as u64;
     let writer = basalt_pg::pool::connect(url).await.expect("writer");
     writer
         .batch_execute("SET synchronous_commit = off")
@@ -154,7 +159,7 @@ async fn run(url: &str, s: Scenario, seconds: u64) -> Outcome {
     let t0 = Instant::now();
     let write_start = start.elapsed().as_micros() as u64;
     let mut rows = 0u64;
-    let mut interval = tokio::time::interval(Duration::from_millis(10));
+    let mut interval = tokio::time::interval(Duration::from_micros(1_000_000 / tps as u64));
     for _ in 0..ticks {
         interval.tick().await;
         writer

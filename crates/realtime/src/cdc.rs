@@ -8,7 +8,7 @@
 //! table's own policies decide. The cost grows with tables × contexts per batch, not with
 //! subscribers × changes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use deadpool_postgres::Pool;
@@ -18,6 +18,7 @@ use crate::filter::EventKind;
 use crate::hub::{CdcSub, SecurityContext};
 use crate::pgoutput::Cell;
 use crate::phoenix;
+use crate::rls;
 
 /// What the service knows about a published table.
 #[derive(Debug, Clone)]
@@ -92,6 +93,8 @@ pub enum CheckError {
     Pool(#[from] deadpool_postgres::PoolError),
     #[error("visibility query failed: {0}")]
     Query(#[from] tokio_postgres::Error),
+    #[error("visibility query failed: {0}")]
+    Failed(String),
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.ffffffZ` from microseconds since 2000-01-01.
@@ -200,23 +203,33 @@ fn wants(sub: &CdcSub, c: &Change) -> bool {
     })
 }
 
-/// Subscriptions indexed for matching.
+/// Subscriptions indexed for matching, each with the number of its security context.
 #[derive(Default)]
 pub struct Index {
-    by_schema: HashMap<String, Vec<CdcSub>>,
+    by_schema: HashMap<String, Vec<(CdcSub, usize)>>,
+    contexts: Vec<Arc<SecurityContext>>,
 }
 
 impl Index {
     /// Index a snapshot of subscriptions.
     pub fn new(subs: Vec<CdcSub>) -> Index {
-        let mut by_schema: HashMap<String, Vec<CdcSub>> = HashMap::new();
+        let mut by_schema: HashMap<String, Vec<(CdcSub, usize)>> = HashMap::new();
+        let mut ids: HashMap<Arc<SecurityContext>, usize> = HashMap::new();
+        let mut contexts = Vec::new();
         for s in subs {
+            let n = *ids.entry(s.ctx.clone()).or_insert_with(|| {
+                contexts.push(s.ctx.clone());
+                contexts.len() - 1
+            });
             by_schema
                 .entry(s.binding.schema.clone())
                 .or_default()
-                .push(s);
+                .push((s, n));
         }
-        Index { by_schema }
+        Index {
+            by_schema,
+            contexts,
+        }
     }
 
     /// True when nobody subscribes to changes.
@@ -232,24 +245,25 @@ pub async fn deliver(pool: &Pool, index: &Index, changes: &[Change]) -> Result<u
         return Ok(0);
     }
     // Matching subscriptions of each change.
-    let matched: Vec<Vec<&CdcSub>> = changes
+    let matched: Vec<Vec<&(CdcSub, usize)>> = changes
         .iter()
         .map(|c| {
             index
                 .by_schema
                 .get(&c.rel.schema)
-                .map(|subs| subs.iter().filter(|s| wants(s, c)).collect())
+                .map(|subs| subs.iter().filter(|(s, _)| wants(s, c)).collect())
                 .unwrap_or_default()
         })
         .collect();
 
     // Per table: the changes to check and the contexts that want any of them.
-    struct Check<'a> {
+    struct Check {
         rel: Arc<RelInfo>,
         rows: Vec<usize>,
         by_privilege: Vec<usize>,
-        ctxs: Vec<&'a SecurityContext>,
-        ctx_index: HashMap<&'a SecurityContext, usize>,
+        /// Context numbers (of the index) to check, and which of them are already listed.
+        ctxs: Vec<usize>,
+        listed: HashSet<usize>,
     }
     let mut checks: HashMap<u32, Check> = HashMap::new();
     for (ci, subs) in matched.iter().enumerate() {
@@ -262,7 +276,7 @@ pub async fn deliver(pool: &Pool, index: &Index, changes: &[Change]) -> Result<u
             rows: Vec::new(),
             by_privilege: Vec::new(),
             ctxs: Vec::new(),
-            ctx_index: HashMap::new(),
+            listed: HashSet::new(),
         });
         // Without row level security, or for a row that is gone, the table privilege decides.
         if c.kind == EventKind::Delete || !c.rel.rls {
@@ -270,54 +284,49 @@ pub async fn deliver(pool: &Pool, index: &Index, changes: &[Change]) -> Result<u
         } else {
             ch.rows.push(ci);
         }
-        for s in subs {
-            let ctx: &SecurityContext = &s.ctx;
-            if !ch.ctx_index.contains_key(ctx) {
-                ch.ctx_index.insert(ctx, ch.ctxs.len());
-                ch.ctxs.push(ctx);
+        for (_, n) in subs.iter().copied() {
+            if ch.listed.insert(*n) {
+                ch.ctxs.push(*n);
             }
         }
     }
 
     // (change, context) pairs that may be seen.
-    let mut visible: HashMap<(usize, &SecurityContext), ()> = HashMap::new();
+    let mut visible: HashSet<(usize, usize)> = HashSet::new();
     let futures = checks.values().map(|ch| async move {
-        let client = pool.get().await?;
         let mut pairs = Vec::new();
-        let ctx_json = Value::Array(
-            ch.ctxs
-                .iter()
-                .map(|c| json!({"role": c.role, "claims": &*c.claims}))
-                .collect(),
-        );
         if !ch.rows.is_empty() {
             let keys: Vec<Value> = ch
                 .rows
                 .iter()
                 .map(|&ci| changes[ci].key_json().unwrap_or_else(|| json!({})))
                 .collect();
-            let mut xids: Vec<i64> = ch.rows.iter().map(|&ci| i64::from(changes[ci].xid)).collect();
+            let mut xids: Vec<i64> = ch
+                .rows
+                .iter()
+                .map(|&ci| i64::from(changes[ci].xid))
+                .collect();
             xids.sort_unstable();
             xids.dedup();
-            let key_cols: Vec<String> = ch.rel.key.iter().map(|&i| ch.rel.columns[i].0.clone()).collect();
-            let rows = client
-                .query(
-                    "SELECT ctx, idx FROM realtime.basalt_visible($1, $2, $3, $4, $5)",
-                    &[&ch.rel.id, &key_cols, &Value::Array(keys), &ctx_json, &xids],
-                )
-                .await?;
-            for r in rows {
-                let (ctx, idx): (i32, i32) = (r.get(0), r.get(1));
-                if let (Some(&ci), Some(&cx)) = (ch.rows.get(idx as usize), ch.ctxs.get(ctx as usize)) {
+            let ctxs: Vec<&SecurityContext> =
+                ch.ctxs.iter().map(|&n| &*index.contexts[n]).collect();
+            let seen = rls::visible(pool, &ch.rel, &Value::Array(keys), &xids, &ctxs).await?;
+            for (ctx, row) in seen {
+                if let (Some(&ci), Some(&cx)) = (ch.rows.get(row), ch.ctxs.get(ctx)) {
                     pairs.push((ci, cx));
                 }
             }
         }
         if !ch.by_privilege.is_empty() {
             // Tables without RLS: the SELECT privilege decides. A deleted row cannot be checked
-            // against policies: like supabase/realtime, by_privilege go (key only when RLS is on) to
+            // against policies: like supabase/realtime, deletes go (key only when RLS is on) to
             // contexts whose role may select from the table.
-            let roles: Vec<String> = ch.ctxs.iter().map(|c| c.role.clone()).collect();
+            let roles: Vec<String> = ch
+                .ctxs
+                .iter()
+                .map(|&n| index.contexts[n].role.clone())
+                .collect();
+            let client = pool.get().await?;
             let rows = client
                 .query(
                     "SELECT (r.ordinality - 1)::int FROM unnest($1::text[]) WITH ORDINALITY AS r(name)
@@ -339,7 +348,7 @@ pub async fn deliver(pool: &Pool, index: &Index, changes: &[Change]) -> Result<u
     });
     for r in futures::future::join_all(futures).await {
         for p in r? {
-            visible.insert(p, ());
+            visible.insert(p);
         }
     }
 
@@ -347,8 +356,8 @@ pub async fn deliver(pool: &Pool, index: &Index, changes: &[Change]) -> Result<u
     let mut frames = 0;
     for (ci, subs) in matched.iter().enumerate() {
         let mut per_member: Vec<(&CdcSub, Vec<u32>)> = Vec::new();
-        for s in subs {
-            if !visible.contains_key(&(ci, &*s.ctx)) {
+        for (s, n) in subs.iter().map(|x| (&x.0, x.1)) {
+            if !visible.contains(&(ci, n)) {
                 continue;
             }
             match per_member.iter_mut().find(|(m, _)| m.member == s.member) {

@@ -209,13 +209,14 @@ impl Hub {
         format!("{}:{member}", self.node_id)
     }
 
-    /// Add a joined channel. Returns true when this node had nobody on the topic before.
-    pub fn join(&self, key: &TopicKey, id: MemberId, member: Member) -> bool {
+    /// Add a joined channel. Returns true when this node had nobody on the topic before; then,
+    /// when the channel uses presence, the other nodes are asked for their presences.
+    pub fn join(&self, key: &TopicKey, id: MemberId, member: Member, presence: bool) -> bool {
         let mut topics = self.topics.write();
         let t = topics.entry(key.clone()).or_default();
         let first = t.members.is_empty();
         t.members.insert(id, member);
-        if first {
+        if first && presence {
             let _ = self.relay.send(Relay::PresenceSync { key: key.clone() });
         }
         first
@@ -518,6 +519,7 @@ mod tests {
                 join_ref: "1".into(),
                 self_broadcast: false,
             },
+            true,
         );
         h.join(
             &key(),
@@ -527,6 +529,7 @@ mod tests {
                 join_ref: "1".into(),
                 self_broadcast: false,
             },
+            true,
         );
         assert!(matches!(relay.try_recv(), Ok(Relay::PresenceSync { .. })));
         let msg = Broadcast {
@@ -559,6 +562,7 @@ mod tests {
                 join_ref: "1".into(),
                 self_broadcast: false,
             },
+            true,
         );
         h.track(&key(), 1, "u1", json!({"online_at": 1}));
         let st = h.presence_state(&key());

@@ -25,6 +25,7 @@ pub mod node;
 pub mod pgoutput;
 pub mod phoenix;
 pub mod replication;
+pub mod rls;
 pub mod socket;
 pub mod token;
 

@@ -212,6 +212,13 @@ pub async fn beat(state: &State) -> Result<(), String> {
     )
     .await
     .map_err(|e| e.to_string())?;
+    // Messages are kept three days, as supabase/realtime keeps them.
+    c.execute(
+        "DELETE FROM realtime.messages WHERE inserted_at < now() - interval '3 days'",
+        &[],
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let live: HashSet<String> = c
         .query("SELECT id FROM realtime.basalt_nodes", &[])
         .await

@@ -55,9 +55,21 @@ pub async fn run(state: Arc<State>, ws: WebSocket, vsn: Vsn, apikey: Token) {
     let (sink, mut outbound) = Sink::new(vsn, state.config.socket_queue);
     let (mut ws_tx, mut ws_rx) = ws.split();
     let writer = tokio::spawn(async move {
-        while let Some(m) = outbound.recv().await {
-            let close = matches!(m, WsMessage::Close(_));
-            if ws_tx.send(m).await.is_err() || close {
+        // Write whatever is queued, then flush once: one syscall for many frames under load.
+        'outer: while let Some(m) = outbound.recv().await {
+            let mut next = Some(m);
+            let mut n = 0;
+            while let Some(m) = next.take() {
+                let close = matches!(m, WsMessage::Close(_));
+                if ws_tx.feed(m).await.is_err() || close {
+                    break 'outer;
+                }
+                n += 1;
+                if n < 256 {
+                    next = outbound.try_recv().ok();
+                }
+            }
+            if ws_tx.flush().await.is_err() {
                 break;
             }
         }
@@ -317,6 +329,7 @@ impl Conn {
                 join_ref: m.join_ref.clone().unwrap_or_default(),
                 self_broadcast,
             },
+            presence_enabled,
         );
         let has_cdc = !subs.is_empty();
         self.state.hub.set_cdc(id, subs);

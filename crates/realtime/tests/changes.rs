@@ -493,3 +493,69 @@ async fn two_nodes_deliver_every_change_broadcast_and_presence() {
     n1.stop().await;
     n2.stop().await;
 }
+
+#[tokio::test]
+async fn a_policy_error_for_one_subscriber_does_not_hide_rows_from_others() {
+    let db = basalt_testkit::fresh_db().await;
+    db.client()
+        .await
+        .batch_execute(
+            "CREATE TABLE public.notes (id int PRIMARY KEY, team int, body text);
+             ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY by_team ON public.notes FOR SELECT TO authenticated
+               USING (team = (auth.jwt() ->> 'team')::int);
+             GRANT SELECT ON public.notes TO authenticated;
+             ALTER PUBLICATION supabase_realtime ADD TABLE public.notes;",
+        )
+        .await
+        .unwrap();
+    let rt = Served::start(&db.url).await;
+    let binding =
+        json!({"postgres_changes": [{"event": "INSERT", "schema": "public", "table": "notes"}]});
+    let token = |team: &str, sub: &str| {
+        sign(json!({"role": "authenticated", "sub": sub, "team": team, "exp": now() + 3600}))
+    };
+    let mut good = Client::connect(&rt.ws_url(&anon())).await;
+    good.join("n1", binding.clone(), Some(&token("1", A))).await;
+    subscribed(&mut good).await;
+    // "x" is not an integer: evaluating the policy for this subscriber raises an error
+    let mut broken = Client::connect(&rt.ws_url(&anon())).await;
+    broken
+        .join("n2", binding.clone(), Some(&token("x", B)))
+        .await;
+    subscribed(&mut broken).await;
+    let mut other_team = Client::connect(&rt.ws_url(&anon())).await;
+    other_team.join("n3", binding, Some(&token("2", B))).await;
+    subscribed(&mut other_team).await;
+
+    db.client()
+        .await
+        .batch_execute("INSERT INTO notes VALUES (1, 1, 'team one'), (2, 2, 'team two')")
+        .await
+        .unwrap();
+    let got = good
+        .collect("postgres_changes", Duration::from_secs(3))
+        .await;
+    assert_eq!(
+        records(&got)
+            .iter()
+            .map(|r| r["body"].clone())
+            .collect::<Vec<_>>(),
+        vec![json!("team one")]
+    );
+    let got = other_team
+        .collect("postgres_changes", Duration::from_millis(500))
+        .await;
+    assert_eq!(
+        records(&got)
+            .iter()
+            .map(|r| r["body"].clone())
+            .collect::<Vec<_>>(),
+        vec![json!("team two")]
+    );
+    assert!(broken
+        .collect("postgres_changes", Duration::from_millis(500))
+        .await
+        .is_empty());
+    rt.stop().await;
+}
