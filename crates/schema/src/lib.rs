@@ -10,6 +10,7 @@
 pub mod advisors;
 pub mod ast;
 pub mod db;
+pub mod diff;
 pub mod error;
 pub mod finding;
 pub mod lint;
