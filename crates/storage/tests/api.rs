@@ -1046,3 +1046,64 @@ async fn concurrent_upserts_of_one_name_all_succeed_and_leave_one_object() {
         .expect("text");
     assert!(body.starts_with("writer "), "{body}");
 }
+
+#[tokio::test]
+async fn user_metadata_round_trips_through_info() {
+    use base64::Engine;
+    let env = Env::start().await;
+    let svc = service();
+    let meta = base64::engine::general_purpose::STANDARD.encode(br#"{"album":"summer"}"#);
+    let r = env
+        .http
+        .post(env.url("/object/user-files/meta/raw.txt"))
+        .header("authorization", &svc)
+        .header("content-type", "text/plain")
+        .header("x-metadata", meta)
+        .body("raw")
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status(), 200);
+    let boundary = "XyZ";
+    let form = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"cacheControl\"\r\n\r\n60\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{{\"k\":1}}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"\"; filename=\"blob\"\r\n\
+         Content-Type: text/csv\r\n\r\na,b\r\n--{boundary}--\r\n"
+    );
+    let r = env
+        .http
+        .post(env.url("/object/user-files/meta/form.csv"))
+        .header("authorization", &svc)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(form)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status(), 200);
+    let info = |p: &'static str| {
+        let env = &env;
+        let svc = svc.clone();
+        async move {
+            env.http
+                .get(env.url(&format!("/object/info/user-files/{p}")))
+                .header("authorization", svc)
+                .send()
+                .await
+                .expect("info")
+                .json::<Value>()
+                .await
+                .expect("json")
+        }
+    };
+    let raw = info("meta/raw.txt").await;
+    assert_eq!(raw["metadata"], json!({"album": "summer"}));
+    let form = info("meta/form.csv").await;
+    assert_eq!(form["metadata"], json!({"k": 1}));
+    assert_eq!(form["content_type"], "text/csv");
+    assert_eq!(form["cache_control"], "max-age=60");
+    assert_eq!(form["size"], 3);
+}
