@@ -18,6 +18,8 @@ pub struct ApiError {
     pub headers: Vec<(String, String)>,
     /// A body that replaces the standard one (`RAISE SQLSTATE 'PGRST'`).
     pub body: Option<Value>,
+    /// A custom HTTP reason phrase (`status_text` of `RAISE SQLSTATE 'PGRST'`).
+    pub reason: Option<String>,
 }
 
 impl ApiError {
@@ -31,6 +33,7 @@ impl ApiError {
             hint: None,
             headers: Vec::new(),
             body: None,
+            reason: None,
         }
     }
     pub fn details(&self) -> Option<String> {
@@ -224,6 +227,10 @@ fn raise_pgrst(e: &tokio_postgres::error::DbError) -> ApiError {
         "hint": body.get("hint").cloned().unwrap_or(Value::Null),
     });
     err.body = Some(b);
+    err.reason = detail
+        .get("status_text")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     if let Some(Value::Object(h)) = detail.get("headers") {
         for (k, v) in h {
             let v = match v {
@@ -254,7 +261,13 @@ impl IntoResponse for ApiError {
                 headers.append(n, v);
             }
         }
-        (self.status, headers, body).into_response()
+        let mut resp = (self.status, headers, body).into_response();
+        if let Some(reason) = self.reason {
+            if let Ok(r) = hyper::ext::ReasonPhrase::try_from(reason.into_bytes()) {
+                resp.extensions_mut().insert(r);
+            }
+        }
+        resp
     }
 }
 
