@@ -135,19 +135,25 @@ impl Config {
         Ok(c)
     }
 
-    /// Configuration under `basalt start`: the project database and secret, bytes under
-    /// `<project>/.basalt/storage` (or S3 when `STORAGE_BACKEND=s3` is set), and the
-    /// `[storage]` section of `config.toml`.
+    /// Configuration under `basalt start`: the project database and secret, and the
+    /// `[storage]` section of `config.toml` (`file_size_limit`, `[storage.buckets.<name>]`).
+    /// Bytes live under `<project>/.basalt/storage` unless `[storage.s3]` names a `bucket`
+    /// (with `endpoint`, `region`, `access_key_id`, `secret_access_key`, `force_path_style`;
+    /// keys may come from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` instead) or the
+    /// environment says `STORAGE_BACKEND=s3` with storage-api's `GLOBAL_S3_*` variables.
     pub fn from_platform(platform: &basalt_pg::Platform) -> Config {
         let section = platform.section("storage");
         let root = platform.project_dir.join(".basalt").join("storage");
         let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let backend = match backend_from_vars(&get, root.clone()) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(error = %e, "storage: S3 settings incomplete, using local files");
-                Backend::File { root }
-            }
+        let backend = match section.get("s3").and_then(|s| s3_from_section(s, &get)) {
+            Some(s3) => Backend::S3(s3),
+            None => match backend_from_vars(&get, root.clone()) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "storage: S3 settings incomplete, using local files");
+                    Backend::File { root }
+                }
+            },
         };
         let file_size_limit = section
             .get("file_size_limit")
@@ -183,6 +189,30 @@ impl Config {
             ..Config::default()
         }
     }
+}
+
+/// `[storage.s3]` of `config.toml`, when it names a bucket.
+fn s3_from_section(
+    s3: &serde_json::Value,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Option<S3Config> {
+    let text = |k: &str| s3.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    let bucket = text("bucket")?;
+    let endpoint = text("endpoint");
+    Some(S3Config {
+        bucket,
+        allow_http: endpoint
+            .as_deref()
+            .is_some_and(|e| e.starts_with("http://")),
+        endpoint,
+        region: text("region").unwrap_or_else(|| "us-east-1".into()),
+        access_key_id: text("access_key_id").or_else(|| env("AWS_ACCESS_KEY_ID")),
+        secret_access_key: text("secret_access_key").or_else(|| env("AWS_SECRET_ACCESS_KEY")),
+        force_path_style: s3
+            .get("force_path_style")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false),
+    })
 }
 
 /// A size given as a number of bytes or a string such as `"50MiB"`.
@@ -322,5 +352,20 @@ mod tests {
             b.allowed_mime_types.as_deref(),
             Some(&["image/png".to_string()][..])
         );
+    }
+
+    #[test]
+    fn platform_s3_section() {
+        let section = serde_json::json!({"bucket": "objs", "endpoint": "http://127.0.0.1:9000",
+                                         "force_path_style": true, "secret_access_key": "sk"});
+        let s3 = s3_from_section(&section, &|k: &str| {
+            (k == "AWS_ACCESS_KEY_ID").then(|| "from-env".to_string())
+        })
+        .expect("s3");
+        assert_eq!(s3.bucket, "objs");
+        assert!(s3.allow_http && s3.force_path_style);
+        assert_eq!(s3.access_key_id.as_deref(), Some("from-env"));
+        assert_eq!(s3.secret_access_key.as_deref(), Some("sk"));
+        assert!(s3_from_section(&serde_json::json!({"region": "x"}), &|_: &str| None).is_none());
     }
 }
