@@ -84,7 +84,8 @@ impl Blobs {
                 })
             }
             Backend::S3(s3) => {
-                let mut b = object_store::aws::AmazonS3Builder::new()
+                // From the environment first, so session tokens and instance credentials work too.
+                let mut b = object_store::aws::AmazonS3Builder::from_env()
                     .with_bucket_name(&s3.bucket)
                     .with_region(&s3.region)
                     .with_virtual_hosted_style_request(!s3.force_path_style)
