@@ -19,6 +19,35 @@ pub enum DbTooling {
     Lint(LintArgs),
     /// Check a live database for security and performance problems (splinter lint names).
     Advisors(AdvisorsArgs),
+    /// Check that the database holds what the project declares (tables, RLS, buckets, enums,
+    /// migration history); exits non-zero with the list of problems.
+    Verify(VerifyArgs),
+    /// Write the migration that turns the migrations' schema into the declared one
+    /// (supabase/schemas/*.sql), built in throw-away shadow databases.
+    Diff(DiffArgs),
+}
+
+#[derive(Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Write the migration to supabase/migrations/<timestamp>_<NAME>.sql instead of stdout.
+    #[arg(long, short = 'f')]
+    pub file: Option<String>,
+    /// Schemas to compare (default: every schema that is not the platform's).
+    #[arg(long = "schema", short = 's', value_delimiter = ',')]
+    pub schemas: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Schemas where every table needs row level security (default: `[api] schemas`).
+    #[arg(long = "schema", short = 's', value_delimiter = ',')]
+    pub schemas: Vec<String>,
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    pub output: Output,
 }
 
 /// `basalt test …`.
@@ -157,6 +186,8 @@ pub async fn db(cmd: DbTooling) -> anyhow::Result<()> {
     match cmd {
         DbTooling::Lint(a) => lint(a),
         DbTooling::Advisors(a) => advisors(a).await,
+        DbTooling::Verify(a) => verify(a).await,
+        DbTooling::Diff(a) => diff(a).await,
     }
 }
 
@@ -270,4 +301,64 @@ pub async fn gen(cmd: GenCmd) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn verify(a: VerifyArgs) -> anyhow::Result<()> {
+    let report = with_database(&a.target, async |project, url| {
+        let client = basalt_schema::db::connect(url).await?;
+        let config_buckets = project.raw["storage"]["buckets"]
+            .as_object()
+            .map(|b| b.keys().cloned().collect())
+            .unwrap_or_default();
+        let options = basalt_schema::verify::VerifyOptions {
+            project: a.target.project.clone(),
+            exposed_schemas: exposed(project, &a.schemas),
+            config_buckets,
+        };
+        basalt_schema::verify::run(&client, &options)
+            .await
+            .context("db verify")
+    })
+    .await?;
+    match a.output {
+        Output::Text => print!("{}", report.to_text()),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
+    if !report.problems.is_empty() {
+        anyhow::bail!("db verify: {} problem(s)", report.problems.len());
+    }
+    Ok(())
+}
+
+async fn diff(a: DiffArgs) -> anyhow::Result<()> {
+    let options = basalt_schema::diff::DiffOptions {
+        project: a.target.project.clone(),
+        schemas: a.schemas.clone(),
+    };
+    let steps = with_database(&a.target, async |_, url| {
+        basalt_schema::diff::run(url, &options)
+            .await
+            .context("db diff")
+    })
+    .await?;
+    if steps.is_empty() {
+        eprintln!("No schema changes found");
+        return Ok(());
+    }
+    let text = basalt_schema::diff::plan::render(&steps);
+    let drops = steps
+        .iter()
+        .filter(|s| s.sql.to_ascii_uppercase().contains("DROP "))
+        .count();
+    match &a.file {
+        Some(name) => {
+            let path = basalt_schema::diff::write_migration(&a.target.project, name, &text)?;
+            println!("Created new migration at {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    if drops > 0 {
+        eprintln!("warning: the migration has {drops} statement(s) that drop something; read the hazard comments");
+    }
+    Ok(())
 }

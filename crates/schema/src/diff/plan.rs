@@ -420,8 +420,13 @@ pub fn plan(source: &Catalog, target: &Catalog) -> Vec<Step> {
                 Some(n) if n.def == old.def => false,
                 Some(n) => matches!(p.change(old, n), Change::Recreate),
             };
-            // Objects of a dropped table go with it.
-            if !recreate || (kind != Kind::Table && p.belongs_to(old, &p.dropped_tables)) {
+            // Objects of a dropped table go with it; triggers, policies and foreign keys are dropped
+            // first all the same: functions they use, or tables they reference, may go before it.
+            let goes_with_table = !matches!(
+                kind,
+                Kind::Table | Kind::Trigger | Kind::Policy | Kind::ForeignKey
+            ) && p.belongs_to(old, &p.dropped_tables);
+            if !recreate || goes_with_table {
                 continue;
             }
             drops.push(Step {
