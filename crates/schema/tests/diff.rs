@@ -147,3 +147,21 @@ async fn run_builds_shadows_from_the_project_files() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn dropping_tables_with_triggers_and_foreign_keys_between_them() {
+    let (_seed_db, mut migrated) = declared(&[
+        include_str!("fixtures/seed003/0001_schema.sql"),
+        include_str!("fixtures/seed003/0002_policies.sql"),
+    ])
+    .await;
+    let (_v1_db, v1) = declared(V1).await;
+    let migration = round_trip(&mut migrated, &v1).await;
+    assert!(
+        migration.contains("DROP TRIGGER update_users_updated_at ON public.users;"),
+        "{migration}"
+    );
+    assert!(migration
+        .contains("ALTER TABLE public.subscriptions DROP CONSTRAINT subscriptions_user_id_fkey;"));
+    assert!(migration.contains("-- hazard DELETES_DATA: drops table public.users and its rows"));
+}
