@@ -41,7 +41,8 @@ pub async fn act_as(tx: &Transaction<'_>, caller: &Caller) -> Result<(), ApiErro
 /// Returns `tx` to the connection's own (administrative) role, for bookkeeping writes after the
 /// caller's policies have already decided.
 pub async fn act_as_system(tx: &Transaction<'_>) -> Result<(), ApiError> {
-    tx.batch_execute("RESET ROLE").await?;
+    // Transaction-local, like `act_as`: nothing outlives the transaction on a pooled connection.
+    tx.execute("SELECT set_config('role', 'none', true)", &[]).await?;
     Ok(())
 }
 
