@@ -37,6 +37,8 @@ pub struct Config {
     pub anonymous_enabled: bool,
     /// Email settings.
     pub mailer: MailerConfig,
+    /// Text-message settings.
+    pub sms: SmsConfig,
     /// Password rules.
     pub password: PasswordConfig,
     /// Require a reauthentication nonce to change a password.
@@ -93,6 +95,20 @@ pub struct MailerConfig {
     pub templates: std::collections::HashMap<String, crate::mail::Template>,
 }
 
+/// Text messages. No SMS provider is built in: codes go to the development mailbox, and test
+/// numbers get fixed codes (`[auth.sms.test_otp]`, `GOTRUE_SMS_TEST_OTP`).
+#[derive(Debug, Clone)]
+pub struct SmsConfig {
+    /// Confirm phone numbers on sign-up without sending anything.
+    pub autoconfirm: bool,
+    /// Lifetime of codes.
+    pub otp_exp: Duration,
+    /// Digits in codes.
+    pub otp_length: usize,
+    /// Fixed codes for test numbers (digits only, no `+`).
+    pub test_otp: std::collections::HashMap<String, String>,
+}
+
 /// SMTP settings (`GOTRUE_SMTP_*`, `[auth.email.smtp]`).
 #[derive(Debug, Clone)]
 pub struct SmtpConfig {
@@ -130,6 +146,8 @@ pub struct RefreshConfig {
 pub struct RateLimits {
     /// Emails sent per hour, project-wide (`GOTRUE_RATE_LIMIT_EMAIL_SENT`).
     pub email_sent: u32,
+    /// Text messages sent per hour, project-wide (`GOTRUE_RATE_LIMIT_SMS_SENT`).
+    pub sms_sent: u32,
     /// Anonymous sign-ins per hour per IP (`GOTRUE_RATE_LIMIT_ANONYMOUS_USERS`).
     pub anonymous_users: u32,
     /// Token requests per 5 minutes per IP (`GOTRUE_RATE_LIMIT_TOKEN_REFRESH`).
@@ -183,6 +201,12 @@ impl Default for Config {
                 smtp: None,
                 templates: Default::default(),
             },
+            sms: SmsConfig {
+                autoconfirm: false,
+                otp_exp: Duration::from_secs(60),
+                otp_length: 6,
+                test_otp: Default::default(),
+            },
             password: PasswordConfig {
                 min_length: 6,
                 required_characters: Vec::new(),
@@ -197,6 +221,7 @@ impl Default for Config {
             rate_limit_header: None,
             rate_limits: RateLimits {
                 email_sent: 30,
+                sms_sent: 30,
                 anonymous_users: 30,
                 token_refresh: 150,
                 otp: 30,
@@ -290,6 +315,17 @@ impl Config {
         c.disable_signup = flag("GOTRUE_DISABLE_SIGNUP", false)?;
         c.email_enabled = flag("GOTRUE_EXTERNAL_EMAIL_ENABLED", true)?;
         c.phone_enabled = flag("GOTRUE_EXTERNAL_PHONE_ENABLED", false)?;
+        c.sms.autoconfirm = flag("GOTRUE_SMS_AUTOCONFIRM", false)?;
+        c.sms.otp_exp = Duration::from_secs(num("GOTRUE_SMS_OTP_EXP", 60)?);
+        c.sms.otp_length = num("GOTRUE_SMS_OTP_LENGTH", 6)?.clamp(6, 10) as usize;
+        if let Some(list) = var("GOTRUE_SMS_TEST_OTP") {
+            for pair in split_list(&list) {
+                let (phone, otp) = pair
+                    .split_once(':')
+                    .ok_or_else(|| bad("GOTRUE_SMS_TEST_OTP", &pair))?;
+                c.sms.test_otp.insert(digits(phone), otp.trim().to_string());
+            }
+        }
         c.anonymous_enabled = flag("GOTRUE_EXTERNAL_ANONYMOUS_USERS_ENABLED", false)?;
         c.mailer.autoconfirm = flag("GOTRUE_MAILER_AUTOCONFIRM", false)?;
         c.mailer.secure_email_change = flag("GOTRUE_MAILER_SECURE_EMAIL_CHANGE_ENABLED", true)?;
@@ -336,6 +372,7 @@ impl Config {
         c.rate_limit_header = var("GOTRUE_RATE_LIMIT_HEADER");
         let r = &mut c.rate_limits;
         r.email_sent = num("GOTRUE_RATE_LIMIT_EMAIL_SENT", 30)? as u32;
+        r.sms_sent = num("GOTRUE_RATE_LIMIT_SMS_SENT", 30)? as u32;
         r.anonymous_users = num("GOTRUE_RATE_LIMIT_ANONYMOUS_USERS", 30)? as u32;
         r.token_refresh = num("GOTRUE_RATE_LIMIT_TOKEN_REFRESH", 150)? as u32;
         r.otp = num("GOTRUE_RATE_LIMIT_OTP", 30)? as u32;
@@ -422,6 +459,14 @@ impl Config {
         c.disable_signup = !b(&["enable_signup"], true);
         c.email_enabled = b(&["email", "enable_signup"], true);
         c.phone_enabled = b(&["sms", "enable_signup"], false);
+        c.sms.autoconfirm = !b(&["sms", "enable_confirmations"], false);
+        if let Some(map) = get(&["sms", "test_otp"]).and_then(Value::as_object) {
+            for (phone, otp) in map {
+                if let Some(otp) = otp.as_str() {
+                    c.sms.test_otp.insert(digits(phone), otp.to_string());
+                }
+            }
+        }
         c.anonymous_enabled = b(&["enable_anonymous_sign_ins"], false);
         c.refresh.rotation_enabled = b(&["enable_refresh_token_rotation"], true);
         c.refresh.reuse_interval = n(&["refresh_token_reuse_interval"], 10) as i64;
@@ -472,6 +517,7 @@ impl Config {
         }
         let r = &mut c.rate_limits;
         r.email_sent = n(&["rate_limit", "email_sent"], 30) as u32;
+        r.sms_sent = n(&["rate_limit", "sms_sent"], 30) as u32;
         r.anonymous_users = n(&["rate_limit", "anonymous_users"], 30) as u32;
         r.token_refresh = n(&["rate_limit", "token_refresh"], 150) as u32;
         r.otp = n(&["rate_limit", "sign_in_sign_ups"], 30) as u32;
@@ -492,6 +538,11 @@ fn parse_bool(v: &str) -> Option<bool> {
         "0" | "f" | "false" | "no" | "off" => Some(false),
         _ => None,
     }
+}
+
+/// A phone number as stored: digits only.
+fn digits(phone: &str) -> String {
+    phone.chars().filter(char::is_ascii_digit).collect()
 }
 
 fn split_list(v: &str) -> Vec<String> {
@@ -655,6 +706,7 @@ mod tests {
             "minimum_password_length": 8,
             "email": {"enable_confirmations": true, "max_frequency": "5s"},
             "rate_limit": {"email_sent": 2, "sign_in_sign_ups": 7},
+            "sms": {"enable_signup": true, "enable_confirmations": true, "test_otp": {"+1 555 0100": "123456"}},
             "mfa": {"totp": {"enroll_enabled": false}}
         });
         let c = Config::from_section(&auth, "http://127.0.0.1:54321/auth/v1");
@@ -666,6 +718,9 @@ mod tests {
         assert_eq!(c.rate_limits.email_sent, 2);
         assert_eq!(c.rate_limits.otp, 7);
         assert!(!c.mfa.totp_enroll_enabled);
+        assert!(c.phone_enabled);
+        assert!(!c.sms.autoconfirm);
+        assert_eq!(c.sms.test_otp["15550100"], "123456");
         assert_eq!(c.jwt.issuer, "http://127.0.0.1:54321/auth/v1");
         // Local default: confirmations off, so sign-ups are confirmed at once.
         let local = Config::from_section(&serde_json::json!({}), "http://x/auth/v1");

@@ -164,6 +164,9 @@ pub enum ApiError {
     /// An error the custom access token hook returned (or a malformed answer from it).
     #[error("{message}")]
     Hook { status: u16, message: String },
+    /// 429 `over_sms_send_rate_limit`.
+    #[error("SMS rate limit exceeded")]
+    OverSmsSendRateLimit,
     /// 404 for paths the service does not have.
     #[error("Not found")]
     NotFound,
@@ -226,6 +229,7 @@ impl ApiError {
             BadOAuthCallback(_) => (400, "bad_oauth_callback"),
             Hook { status, .. } if *status >= 500 => (*status, "unexpected_failure"),
             Hook { status, .. } => (*status, "unknown"),
+            OverSmsSendRateLimit => (429, "over_sms_send_rate_limit"),
             NotFound => (404, "not_found"),
             MethodNotAllowed => (405, "method_not_allowed"),
             Internal(_) => (500, "unexpected_failure"),

@@ -1,7 +1,8 @@
 //! Outgoing email: the messages GoTrue sends (confirmation, invite, recovery, magic link, email
 //! change, reauthentication), delivered over SMTP with lettre when a server is configured, or
 //! else kept in the development mailbox `basalt.mail`, which `GET /basalt/mail` and
-//! `basalt mail` list, as the Supabase CLI's local Inbucket would.
+//! `basalt mail` list, as the Supabase CLI's local Inbucket would. Text messages (phone codes)
+//! always go to the mailbox, with the phone number as recipient: no SMS provider is built in.
 
 use lettre::message::{header::ContentType, Mailbox};
 use lettre::transport::smtp::authentication::Credentials;
@@ -23,6 +24,8 @@ pub enum Kind {
     MagicLink,
     EmailChange,
     Reauthentication,
+    /// A text message with a code (kept in the mailbox: no SMS provider is built in).
+    Sms,
 }
 
 impl Kind {
@@ -35,6 +38,7 @@ impl Kind {
             Kind::MagicLink => "magiclink",
             Kind::EmailChange => "email_change",
             Kind::Reauthentication => "reauthentication",
+            Kind::Sms => "sms",
         }
     }
 
@@ -48,17 +52,19 @@ impl Kind {
             Kind::MagicLink => "magic_link",
             Kind::EmailChange => "email_change",
             Kind::Reauthentication => "reauthentication",
+            Kind::Sms => "sms",
         }
     }
 
     /// Every kind.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Confirmation,
         Kind::Invite,
         Kind::Recovery,
         Kind::MagicLink,
         Kind::EmailChange,
         Kind::Reauthentication,
+        Kind::Sms,
     ];
 
     fn subject(self) -> &'static str {
@@ -69,6 +75,7 @@ impl Kind {
             Kind::MagicLink => "Your Magic Link",
             Kind::EmailChange => "Confirm Email Change",
             Kind::Reauthentication => "Confirm reauthentication",
+            Kind::Sms => "SMS",
         }
     }
 }
@@ -192,6 +199,7 @@ impl Mail {
             Kind::Reauthentication => format!(
                 "<h2>Confirm reauthentication</h2>\n<p>Enter the code: {otp}</p>"
             ),
+            Kind::Sms => format!("Your code is {otp}"),
         };
         (self.kind.subject().to_string(), body)
     }
@@ -258,7 +266,12 @@ impl Mailer {
     /// Send (or file) one message.
     pub async fn send(&self, db: &impl GenericClient, mail: &Mail) -> Result<(), ApiError> {
         let (subject, html) = mail.render_with(self.templates.get(&mail.kind));
-        match &self.delivery {
+        let delivery = if mail.kind == Kind::Sms {
+            &Delivery::Mailbox
+        } else {
+            &self.delivery
+        };
+        match delivery {
             Delivery::Mailbox => {
                 db.execute(
                     "INSERT INTO basalt.mail (recipient, subject, html, kind, action_link, otp) \

@@ -93,6 +93,17 @@ pub async fn issue(
     address: &str,
 ) -> Result<Issued, ApiError> {
     let otp = crypto::random_otp(state.config.mailer.otp_length);
+    store(db, user_id, slot, address, otp).await
+}
+
+/// Store `otp`'s hash in `slot`.
+async fn store(
+    db: &impl GenericClient,
+    user_id: Uuid,
+    slot: Slot,
+    address: &str,
+    otp: String,
+) -> Result<Issued, ApiError> {
     let hash = crypto::token_hash(address, &otp);
     let sql = format!(
         "UPDATE auth.users SET {} = $2, {} = now(), updated_at = now() WHERE id = $1",
@@ -126,13 +137,17 @@ pub async fn clear(db: &impl GenericClient, user_id: Uuid, slot: Slot) -> Result
     Ok(())
 }
 
-/// Whether a token of `slot` sent at `sent_at` has expired.
+/// Whether an email token sent at `sent_at` has expired.
 pub fn expired(state: &AppState, sent_at: Option<DateTime<Utc>>) -> bool {
+    expired_after(sent_at, state.config.mailer.otp_exp)
+}
+
+/// Whether a token sent at `sent_at` is older than `lifetime`.
+pub fn expired_after(sent_at: Option<DateTime<Utc>>, lifetime: std::time::Duration) -> bool {
     match sent_at {
         None => true,
         Some(t) => {
-            let exp = chrono::Duration::from_std(state.config.mailer.otp_exp)
-                .unwrap_or(chrono::Duration::days(1));
+            let exp = chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::days(1));
             t + exp < Utc::now()
         }
     }
@@ -215,4 +230,40 @@ pub async fn deliver(
         )
         .await?;
     Ok(issued)
+}
+
+/// Text a sign-in or confirmation code to the user's phone (kept in the development mailbox;
+/// test numbers get their fixed code and no message).
+pub async fn send_sms(
+    state: &AppState,
+    db: &impl GenericClient,
+    user: &User,
+    phone: &str,
+) -> Result<(), ApiError> {
+    let sms = &state.config.sms;
+    if let Some(fixed) = sms.test_otp.get(phone) {
+        store(db, user.id, Slot::Confirmation, phone, fixed.clone()).await?;
+        return Ok(());
+    }
+    check_frequency(state, user.confirmation_sent_at)?;
+    crate::ratelimit::sms_sent(state, db).await?;
+    let otp = crypto::random_otp(sms.otp_length);
+    let issued = store(db, user.id, Slot::Confirmation, phone, otp).await?;
+    state
+        .mailer
+        .send(
+            db,
+            &Mail {
+                to: phone.to_string(),
+                kind: Kind::Sms,
+                link: None,
+                otp: issued.otp,
+                token_hash: issued.hash,
+                site_url: state.config.site_url.clone(),
+                redirect_to: String::new(),
+                new_email: None,
+                data: user.user_metadata.clone(),
+            },
+        )
+        .await
 }

@@ -111,6 +111,21 @@ pub async fn check(
     .await
 }
 
+/// Count one text message against the project-wide hourly limit.
+pub async fn sms_sent(
+    state: &crate::state::AppState,
+    db: &impl GenericClient,
+) -> Result<(), ApiError> {
+    hit(
+        db,
+        "sms_sent:global",
+        state.config.rate_limits.sms_sent,
+        3600,
+        ApiError::OverSmsSendRateLimit,
+    )
+    .await
+}
+
 /// Count one email against the project-wide hourly limit, in the transaction that sends it
 /// (so a failed request does not count, and no second connection is needed).
 pub async fn email_sent(

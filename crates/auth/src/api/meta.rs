@@ -57,7 +57,7 @@ pub async fn settings(State(state): State<AppState>) -> Response {
         "external": external,
         "disable_signup": c.disable_signup,
         "mailer_autoconfirm": c.mailer.autoconfirm,
-        "phone_autoconfirm": c.phone_enabled,
+        "phone_autoconfirm": c.sms.autoconfirm,
         "sms_provider": "",
         "saml_enabled": false,
     }))

@@ -59,7 +59,7 @@ fn quiet(result: Result<(), ApiError>) -> Result<(), ApiError> {
 
 fn phone_unsupported() -> ApiError {
     ApiError::PhoneProviderDisabled {
-        status: 422,
+        status: 400,
         message: "Unsupported phone provider",
     }
 }
@@ -71,10 +71,53 @@ pub async fn otp(
     Body(p): Body<OtpParams>,
 ) -> Result<Response, ApiError> {
     ratelimit::check(&state, Limit::Otp, client.ip).await?;
-    if p.phone.as_deref().is_some_and(|ph| !ph.is_empty()) && p.email.is_none() {
+    let has_phone = p.phone.as_deref().is_some_and(|ph| !ph.is_empty());
+    let has_email = p.email.as_deref().is_some_and(|e| !e.is_empty());
+    match (has_email, has_phone) {
+        (true, true) => Err(ApiError::Validation(
+            "Only an email address or phone number should be provided".into(),
+        )),
+        (false, true) => phone_otp(&state, p).await,
+        (true, false) => magic(&state, &query, p).await,
+        (false, false) => Err(ApiError::Validation(
+            "One of email or phone must be set".into(),
+        )),
+    }
+}
+
+/// A sign-in code by text message; a new number gets a user when `create_user` allows.
+async fn phone_otp(state: &AppState, p: OtpParams) -> Result<Response, ApiError> {
+    let config = &state.config;
+    if !config.phone_enabled {
         return Err(phone_unsupported());
     }
-    magic(&state, &query, p).await
+    let phone = users::validate_phone(p.phone.as_deref().unwrap_or(""))?;
+    let data = crate::api::signup::metadata(p.data)?;
+    let mut conn = state.pool.get().await?;
+    let tx = crate::state::begin(&mut conn).await?;
+    let user = match users::by_phone(&tx, &phone).await? {
+        Some(u) => u,
+        None => {
+            if !p.create_user || config.disable_signup {
+                return Ok(Json(json!({})).into_response());
+            }
+            users::insert(
+                &tx,
+                NewUser {
+                    email: None,
+                    phone: Some(&phone),
+                    app_metadata: json!({"provider": "phone", "providers": ["phone"]}),
+                    ..NewUser::email(&config.jwt.aud, "", "", data)
+                },
+            )
+            .await?
+        }
+    };
+    if !user.is_banned() {
+        quiet(onetime::send_sms(state, &tx, &user, &phone).await)?;
+    }
+    tx.commit().await?;
+    Ok(Json(json!({})).into_response())
 }
 
 pub async fn magiclink(
@@ -212,7 +255,8 @@ pub async fn resend(
     let kind = p.kind.as_deref().unwrap_or("");
     match kind {
         "signup" | "email_change" => {}
-        "sms" | "phone_change" => return Err(phone_unsupported()),
+        "sms" => return resend_sms(&state, p).await,
+        "phone_change" => return Err(phone_unsupported()),
         _ => {
             return Err(ApiError::Validation(
                 "Missing one of these types: signup, email_change, sms, phone_change".into(),
@@ -247,6 +291,26 @@ pub async fn resend(
                 &redirect,
             )
             .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(Json(json!({})).into_response())
+}
+
+/// `resend` of a sign-up or sign-in code by text message.
+async fn resend_sms(state: &AppState, p: OtpParams) -> Result<Response, ApiError> {
+    if !state.config.phone_enabled {
+        return Err(ApiError::PhoneProviderDisabled {
+            status: 400,
+            message: "Phone logins are disabled",
+        });
+    }
+    let phone = users::validate_phone(p.phone.as_deref().unwrap_or(""))?;
+    let mut conn = state.pool.get().await?;
+    let tx = crate::state::begin(&mut conn).await?;
+    if let Some(user) = users::by_phone(&tx, &phone).await? {
+        if user.phone_confirmed_at.is_none() {
+            onetime::send_sms(state, &tx, &user, &phone).await?;
         }
     }
     tx.commit().await?;

@@ -135,7 +135,7 @@ pub async fn signup(
         };
         if confirmed {
             tx.commit().await?;
-            if config.mailer.autoconfirm || phone.is_some() {
+            if config.mailer.autoconfirm || (phone.is_some() && config.sms.autoconfirm) {
                 return Err(ApiError::UserAlreadyExists);
             }
             return Ok(
@@ -144,11 +144,11 @@ pub async fn signup(
         }
         // Unconfirmed: send the confirmation again; the claimed identity is not trusted enough
         // to change the row.
-        let body = confirm_by_email(
+        let body = confirm(
             &state,
             &tx,
             &user,
-            email.as_deref(),
+            (email.as_deref(), phone.as_deref()),
             challenge.as_ref(),
             &redirect,
         )
@@ -157,6 +157,7 @@ pub async fn signup(
         return Ok(Json(body).into_response());
     }
     let confirmed_now = email.is_some() && config.mailer.autoconfirm;
+    let phone_confirmed_now = phone.is_some() && config.sms.autoconfirm;
     let user = users::insert(
         &tx,
         NewUser {
@@ -164,7 +165,7 @@ pub async fn signup(
             phone: phone.as_deref(),
             app_metadata: json!({"provider": provider, "providers": [provider]}),
             confirmed: confirmed_now,
-            phone_confirmed: phone.is_some(),
+            phone_confirmed: phone_confirmed_now,
             ..NewUser::email(&config.jwt.aud, "", &hashed, data)
         },
     )
@@ -177,7 +178,7 @@ pub async fn signup(
         json!({"provider": provider}),
     )
     .await?;
-    if confirmed_now || phone.is_some() {
+    if confirmed_now || phone_confirmed_now {
         if confirmed_now {
             users::mark_email_verified(&tx, user.id).await?;
         }
@@ -185,11 +186,11 @@ pub async fn signup(
         tx.commit().await?;
         return Ok(Json(session).into_response());
     }
-    let body = confirm_by_email(
+    let body = confirm(
         &state,
         &tx,
         &user,
-        email.as_deref(),
+        (email.as_deref(), phone.as_deref()),
         challenge.as_ref(),
         &redirect,
     )
@@ -198,15 +199,19 @@ pub async fn signup(
     Ok(Json(body).into_response())
 }
 
-/// Send the confirmation email (starting the PKCE flow if asked) and answer with the user.
-async fn confirm_by_email(
+/// Send the confirmation email or text (starting the PKCE flow if asked) and answer with the
+/// user.
+async fn confirm(
     state: &AppState,
     tx: &tokio_postgres::Transaction<'_>,
     user: &users::User,
-    email: Option<&str>,
+    (email, phone): (Option<&str>, Option<&str>),
     challenge: Option<&flow::Challenge>,
     redirect: &str,
 ) -> Result<Value, ApiError> {
+    if let Some(ph) = phone {
+        onetime::send_sms(state, tx, user, ph).await?;
+    }
     if let Some(e) = email {
         if let Some(c) = challenge {
             flow::create(tx, user.id, method::EMAIL_SIGNUP, c).await?;

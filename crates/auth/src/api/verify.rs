@@ -54,9 +54,10 @@ fn slots(kind: &str) -> Result<&'static [Slot], ApiError> {
         "recovery" | "magiclink" => &[Slot::Recovery, Slot::Confirmation],
         "email" => &[Slot::Confirmation, Slot::Recovery],
         "email_change" => &[Slot::EmailChangeNew, Slot::EmailChangeCurrent],
-        "sms" | "phone_change" => {
+        "sms" => &[Slot::Confirmation],
+        "phone_change" => {
             return Err(ApiError::Validation(
-                "Phone verification needs an SMS provider, which is not configured".into(),
+                "Phone number changes are not supported".into(),
             ))
         }
         _ => return Err(ApiError::Validation("Unsupported verification type".into())),
@@ -134,6 +135,26 @@ async fn by_code(
     Ok(None)
 }
 
+/// Find the user by phone number and check the texted code.
+async fn by_phone_code(
+    db: &impl GenericClient,
+    phone: &str,
+    code: &str,
+) -> Result<Option<(User, Slot)>, ApiError> {
+    let phone = users::validate_phone(phone)?;
+    let Some(user) = users::by_phone(db, &phone).await? else {
+        return Ok(None);
+    };
+    let expected = crypto::token_hash(&phone, code);
+    let stored = Slot::Confirmation.hash_of(&user);
+    if stored.is_empty() || !crypto::constant_time_eq(stored.as_bytes(), expected.as_bytes()) {
+        return Ok(None);
+    }
+    Ok(users::by_id_for_update(db, user.id)
+        .await?
+        .map(|u| (u, Slot::Confirmation)))
+}
+
 /// Apply a verified token.
 async fn apply(
     state: &AppState,
@@ -142,7 +163,12 @@ async fn apply(
     user: User,
     slot: Slot,
 ) -> Result<Outcome, ApiError> {
-    if onetime::expired(state, slot.sent_at(&user)) {
+    let lifetime = if kind == "sms" {
+        state.config.sms.otp_exp
+    } else {
+        state.config.mailer.otp_exp
+    };
+    if onetime::expired_after(slot.sent_at(&user), lifetime) {
         return Err(ApiError::OtpExpired("Token has expired or is invalid"));
     }
     if user.is_banned() {
@@ -150,6 +176,21 @@ async fn apply(
     }
     onetime::clear(db, user.id, slot).await?;
     let auth_method = match slot {
+        Slot::Confirmation if kind == "sms" => {
+            db.execute(
+                "UPDATE auth.users SET phone_confirmed_at = coalesce(phone_confirmed_at, now()), \
+                   updated_at = now() WHERE id = $1",
+                &[&user.id],
+            )
+            .await?;
+            db.execute(
+                "UPDATE auth.identities SET identity_data = identity_data || '{\"phone_verified\": true}'::jsonb, \
+                   updated_at = now() WHERE user_id = $1 AND provider = 'phone'",
+                &[&user.id],
+            )
+            .await?;
+            method::OTP
+        }
         Slot::Confirmation | Slot::Recovery => {
             db.execute(
                 "UPDATE auth.users SET email_confirmed_at = coalesce(email_confirmed_at, now()), \
@@ -233,20 +274,24 @@ pub async fn verify_post(
         ));
     }
     let email = p.email.unwrap_or_default();
-    if !token.is_empty() && email.is_empty() {
-        if p.phone.is_some_and(|ph| !ph.is_empty()) {
-            slots("sms")?;
-        }
+    let phone = p.phone.unwrap_or_default();
+    if !token.is_empty() && email.is_empty() == phone.is_empty() {
         return Err(ApiError::Validation(
             "Only an email address or phone number should be provided on verify".into(),
         ));
     }
+    slots(&kind)?;
     let mut conn = state.pool.get().await?;
     let tx = crate::state::begin(&mut conn).await?;
-    let found = if token_hash.is_empty() {
-        by_code(&tx, &kind, &email, &token).await?
-    } else {
+    let found = if !token_hash.is_empty() {
         by_hash(&tx, &kind, &token_hash).await?
+    } else if !phone.is_empty() {
+        if kind != "sms" {
+            return Err(ApiError::Validation("Unsupported verification type".into()));
+        }
+        by_phone_code(&tx, &phone, &token).await?
+    } else {
+        by_code(&tx, &kind, &email, &token).await?
     };
     let (user, slot) = found.ok_or(ApiError::OtpExpired("Token has expired or is invalid"))?;
     match apply(&state, &tx, &kind, user, slot).await {

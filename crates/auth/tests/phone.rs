@@ -1,0 +1,158 @@
+//! Phone sign-up and sign-in with texted codes. No SMS provider is built in: codes land in the
+//! development mailbox (recipient = the number), and test numbers have fixed codes.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn phone_signup_confirmed_by_texted_code() {
+    let a = start(|c| c.phone_enabled = true).await;
+    let r = a
+        .post(
+            "/signup",
+            json!({"phone": "+1 555 555 0100", "password": "long-enough", "channel": "sms"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.get("access_token").is_none());
+    assert_eq!(r.body["phone"], "15555550100");
+    let early = a
+        .post(
+            "/token?grant_type=password",
+            json!({"phone": "+15555550100", "password": "long-enough"}),
+        )
+        .await;
+    assert_eq!(early.status, 400);
+    assert_eq!(early.body["code"], "phone_not_confirmed");
+
+    let sms = &a.mail("15555550100").await[0];
+    assert_eq!(sms["type"], "sms");
+    let code = sms["otp"].as_str().unwrap();
+    assert_eq!(sms["html"], format!("Your code is {code}"));
+    let wrong = a
+        .post(
+            "/verify",
+            json!({"phone": "+15555550100", "token": "000000", "type": "sms"}),
+        )
+        .await;
+    assert_eq!(wrong.status, 403);
+    assert_eq!(wrong.body["code"], "otp_expired");
+    let v = a
+        .post(
+            "/verify",
+            json!({"phone": "+15555550100", "token": code, "type": "sms"}),
+        )
+        .await;
+    assert_eq!(v.status, 200, "{}", v.body);
+    assert!(v.body["user"]["phone_confirmed_at"].is_string());
+    assert_eq!(
+        claims_of(v.body["access_token"].as_str().unwrap())["phone"],
+        "15555550100"
+    );
+    let s = a
+        .post(
+            "/token?grant_type=password",
+            json!({"phone": "+15555550100", "password": "long-enough"}),
+        )
+        .await;
+    assert_eq!(s.status, 200, "{}", s.body);
+}
+
+#[tokio::test]
+async fn phone_otp_sign_in_and_test_numbers() {
+    let a = start(|c| {
+        c.phone_enabled = true;
+        c.sms.test_otp.insert("15555550199".into(), "424242".into());
+    })
+    .await;
+    let r = a
+        .post(
+            "/otp",
+            json!({"phone": "+15555550123", "data": {}, "create_user": true, "channel": "sms"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let code = a.mail("15555550123").await[0]["otp"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v = a
+        .post(
+            "/verify",
+            json!({"phone": "+15555550123", "token": code, "type": "sms"}),
+        )
+        .await;
+    assert_eq!(v.status, 200, "{}", v.body);
+    assert_eq!(v.body["user"]["app_metadata"]["provider"], "phone");
+
+    // A test number: fixed code, nothing sent.
+    let r = a
+        .post(
+            "/otp",
+            json!({"phone": "+15555550199", "create_user": true}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(a.mail("15555550199").await.is_empty());
+    let v = a
+        .post(
+            "/verify",
+            json!({"phone": "15555550199", "token": "424242", "type": "sms"}),
+        )
+        .await;
+    assert_eq!(v.status, 200, "{}", v.body);
+    // Unknown numbers without create_user: same answer, no user, no text.
+    let quiet = a
+        .post(
+            "/otp",
+            json!({"phone": "+15555550177", "create_user": false}),
+        )
+        .await;
+    assert_eq!(quiet.status, 200);
+    assert!(a.mail("15555550177").await.is_empty());
+    let resend = a
+        .post("/resend", json!({"phone": "+15555550123", "type": "sms"}))
+        .await;
+    assert_eq!(resend.status, 200);
+
+    let off = start(|_| {}).await;
+    let r = off.post("/otp", json!({"phone": "+15555550123"})).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["code"], "phone_provider_disabled");
+    let both = off
+        .post(
+            "/otp",
+            json!({"phone": "+15555550123", "email": "x@example.com"}),
+        )
+        .await;
+    assert_eq!(both.status, 400);
+    assert_eq!(both.body["code"], "validation_failed");
+}
+
+#[tokio::test]
+async fn phone_signup_with_sms_autoconfirm_signs_in_at_once() {
+    let a = start(|c| {
+        c.phone_enabled = true;
+        c.sms.autoconfirm = true;
+    })
+    .await;
+    let r = a
+        .post(
+            "/signup",
+            json!({"phone": "+15555550111", "password": "long-enough"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body["access_token"].is_string());
+    assert_eq!(r.body["user"]["identities"][0]["provider"], "phone");
+    let again = a
+        .post(
+            "/signup",
+            json!({"phone": "+15555550111", "password": "long-enough"}),
+        )
+        .await;
+    assert_eq!(again.status, 422);
+    assert_eq!(again.body["code"], "user_already_exists");
+}
