@@ -42,7 +42,8 @@ pub async fn act_as(tx: &Transaction<'_>, caller: &Caller) -> Result<(), ApiErro
 /// caller's policies have already decided.
 pub async fn act_as_system(tx: &Transaction<'_>) -> Result<(), ApiError> {
     // Transaction-local, like `act_as`: nothing outlives the transaction on a pooled connection.
-    tx.execute("SELECT set_config('role', 'none', true)", &[]).await?;
+    tx.execute("SELECT set_config('role', 'none', true)", &[])
+        .await?;
     Ok(())
 }
 

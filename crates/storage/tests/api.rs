@@ -1107,3 +1107,38 @@ async fn user_metadata_round_trips_through_info() {
     assert_eq!(form["cache_control"], "max-age=60");
     assert_eq!(form["size"], 3);
 }
+
+#[tokio::test]
+async fn works_when_connected_as_supabase_storage_admin() {
+    // storage-api connects as supabase_storage_admin; so may basalt standalone.
+    let env = Env::start_with(|c| {
+        c.db_url = c.db_url.replacen("postgres@", "supabase_storage_admin@", 1);
+    })
+    .await;
+    assert!(env.config.db_url.contains("supabase_storage_admin@"));
+    let alice = user(ALICE);
+    let own = format!("{ALICE}/a.txt");
+    assert_eq!(
+        upload(&env, &alice, "user-files", &own, "text/plain", b"mine")
+            .await
+            .status(),
+        200
+    );
+    let r = upload(
+        &env,
+        &user(BOB),
+        "user-files",
+        &format!("{ALICE}/b.txt"),
+        "text/plain",
+        b"x",
+    )
+    .await;
+    expect_error(r, "403").await;
+    let r = download(&env, &alice, "user-files", &own).await;
+    assert_eq!(r.bytes().await.expect("bytes").as_ref(), b"mine");
+    let r = env
+        .post_json(service(), "/bucket", &json!({"name": "admin-made"}))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(env.count_objects().await, 1);
+}
