@@ -44,9 +44,13 @@ enum Cmd {
         #[command(subcommand)]
         command: tooling::GenCmd,
     },
-    /// The REST API alone, configured by PostgREST's PGRST_* variables.
+    /// The REST API alone, configured by PostgREST's PGRST_* variables (and an optional config
+    /// file; `--dump-config`, `--example`).
     #[cfg(feature = "rest")]
-    Rest,
+    Rest {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// The auth API alone, configured by GoTrue's GOTRUE_* variables.
     #[cfg(feature = "auth")]
     Auth,
@@ -56,6 +60,9 @@ enum Cmd {
     /// The realtime server alone.
     #[cfg(feature = "realtime")]
     Realtime,
+    /// The functions relay alone (to a runtime at BASALT_FUNCTIONS_URL).
+    #[cfg(feature = "functions")]
+    Functions,
     /// The development mailbox: emails kept by the auth service while no SMTP server is set.
     Mail {
         #[arg(long, default_value = ".")]
@@ -121,8 +128,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Test { command } => tooling::test(command).await,
         Cmd::Gen { command } => tooling::gen(command).await,
         #[cfg(feature = "rest")]
-        Cmd::Rest => {
-            let config = basalt_rest::Config::from_env()?;
+        Cmd::Rest { args } => {
+            let Some(config) = basalt_rest::settings::from_args(&args).await? else {
+                return Ok(());
+            };
             let addr = config.listen.unwrap_or(([127, 0, 0, 1], 3000).into());
             standalone(addr, basalt_rest::router(config).await?).await
         }
@@ -162,6 +171,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!(e))?;
             print!("{text}");
             Ok(())
+        }
+        #[cfg(feature = "functions")]
+        Cmd::Functions => {
+            let config = basalt_functions::Config::from_env()?;
+            let addr = config.listen.unwrap_or(([127, 0, 0, 1], 9000).into());
+            standalone(addr, basalt_functions::router(config).await?).await
         }
         #[cfg(feature = "realtime")]
         Cmd::Realtime => {

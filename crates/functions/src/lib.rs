@@ -1,10 +1,28 @@
-//! basalt-functions: placeholder until the service lands. See the issue tracker.
+//! basalt-functions: `/functions/v1/{name}` as the Supabase gateway serves it. basalt does not
+//! embed a JavaScript runtime; it relays each call to a function runtime that runs the project's
+//! `supabase/functions/*` (Supabase's edge-runtime, `deno serve`, or any HTTP server), configured
+//! by `[basalt] functions_url` or `BASALT_FUNCTIONS_URL`. On the way it checks the caller's JWT
+//! when the function has `verify_jwt` on (the default; `[functions.<name>] verify_jwt = false`
+//! turns it off), streams request and response bodies without buffering them, and reports
+//! relay failures with `x-relay-error: true`, which supabase-js turns into `FunctionsRelayError`.
 
-/// Configuration of the functions service.
+mod relay;
+
+use std::collections::HashMap;
+
+pub use relay::router;
+
+/// Configuration of the functions relay.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     /// Address to listen on when running standalone.
     pub listen: Option<std::net::SocketAddr>,
+    /// Base URL of the function runtime (`http://127.0.0.1:9000`); none = no runtime configured.
+    pub upstream: Option<String>,
+    /// Secret the callers' JWTs are signed with.
+    pub jwt_secret: String,
+    /// `verify_jwt` per function; functions not listed verify.
+    pub verify_jwt: HashMap<String, bool>,
 }
 
 /// Errors building the service.
@@ -15,18 +33,55 @@ pub enum Error {
 }
 
 impl Config {
-    /// Configuration from the upstream container's environment variables.
+    /// Standalone: `BASALT_FUNCTIONS_URL`, `JWT_SECRET` (as the edge-runtime container reads it),
+    /// `PORT`.
     pub fn from_env() -> Result<Config, Error> {
-        Ok(Config::default())
+        let jwt_secret = std::env::var("JWT_SECRET")
+            .or_else(|_| std::env::var("SUPABASE_JWT_SECRET"))
+            .map_err(|_| Error::Config("JWT_SECRET is not set".into()))?;
+        let listen = match std::env::var("PORT") {
+            Ok(p) => Some(
+                format!("0.0.0.0:{p}")
+                    .parse()
+                    .map_err(|_| Error::Config(format!("PORT={p} is not a port")))?,
+            ),
+            Err(_) => None,
+        };
+        Ok(Config {
+            listen,
+            upstream: std::env::var("BASALT_FUNCTIONS_URL")
+                .ok()
+                .filter(|s| !s.is_empty()),
+            jwt_secret,
+            verify_jwt: HashMap::new(),
+        })
     }
 
-    /// Configuration under `basalt start`.
-    pub fn from_platform(_platform: &basalt_pg::Platform) -> Config {
-        Config::default()
+    /// Under `basalt start`: `[basalt] functions_url` (or `BASALT_FUNCTIONS_URL`) and the
+    /// `[functions.<name>] verify_jwt` settings of config.toml.
+    pub fn from_platform(platform: &basalt_pg::Platform) -> Config {
+        let upstream = std::env::var("BASALT_FUNCTIONS_URL")
+            .ok()
+            .or_else(|| {
+                platform.section("basalt")["functions_url"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .filter(|s| !s.is_empty());
+        let verify_jwt = platform
+            .section("functions")
+            .as_object()
+            .map(|fns| {
+                fns.iter()
+                    .filter_map(|(name, f)| Some((name.clone(), f.get("verify_jwt")?.as_bool()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Config {
+            listen: None,
+            upstream,
+            jwt_secret: platform.jwt_secret.clone(),
+            verify_jwt,
+        }
     }
-}
-
-/// The service's routes, relative to its mount point.
-pub async fn router(_config: Config) -> Result<axum::Router, Error> {
-    Ok(axum::Router::new())
 }
