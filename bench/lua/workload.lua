@@ -4,6 +4,18 @@ local c = require("common")
 local w = os.getenv("BENCH_WORKLOAD")
 local quota = tonumber(os.getenv("BENCH_QUOTA") or "0") -- per thread, 0 = run for the duration
 local done_here = 0
+-- A2: each thread holds refresh tokens; every answer hands back the next one (rotation).
+tokens = tokens or {}
+local next_setup = 1
+function setup(thread)
+  local all = {}
+  for t in string.gmatch(os.getenv("BENCH_TOKENS") or "", "[^,]+") do table.insert(all, t) end
+  local mine = {}
+  -- two threads: odd tokens to the first, even to the second
+  for i = next_setup, #all, 2 do table.insert(mine, all[i]) end
+  next_setup = next_setup + 1
+  thread:set("tokens", mine)
+end
 math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
 
 function request()
@@ -23,6 +35,10 @@ function request()
     h["Content-Type"] = "application/json"
     h["Prefer"] = "return=minimal"
     return wrk.format("PATCH", "/rest/v1/items?id=eq." .. id, h, '{"price":1.5}')
+  elseif w == "a2" then
+    h["Content-Type"] = "application/json"
+    local t = table.remove(tokens) or "exhausted"
+    return wrk.format("POST", "/auth/v1/token?grant_type=refresh_token", h, '{"refresh_token":"' .. t .. '"}')
   elseif w == "a1" then
     h["Content-Type"] = "application/json"
     return wrk.format("POST", "/auth/v1/token?grant_type=password", h, os.getenv("BENCH_BODY"))
@@ -30,6 +46,10 @@ function request()
 end
 
 function response(status, headers, body)
+  if w == "a2" then
+    local t = string.match(body, '"refresh_token":"([^"]+)"')
+    if t then table.insert(tokens, t) end
+  end
   if quota > 0 then
     done_here = done_here + 1
     if done_here >= quota then wrk.thread:stop() end
