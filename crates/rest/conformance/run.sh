@@ -44,4 +44,4 @@ else
 fi
 exe="$root/target/$profile/basalt"
 
-python3 "$suite/run.py" --launch "$exe rest" --skip-file "$here/skip.txt" --status-text "$@"
+python3 "$suite/run.py" --launch "$exe rest" --skip-file "$here/skip.txt" --status-text --cli "$exe rest {args}" "$@"

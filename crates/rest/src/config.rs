@@ -92,6 +92,8 @@ pub struct Config {
     pub profile_schemas: Vec<String>,
     /// Relations where unfiltered PATCH/DELETE fail like pg-safeupdate.
     pub safe_update_tables: Vec<String>,
+    /// `app.settings.*` GUCs set on every request.
+    pub app_settings: Vec<(String, String)>,
     /// Whether auth is configured at all (a JWT secret or an anonymous role). Without it requests
     /// run as the connecting role (conformance "bulk" convention).
     pub auth_configured: bool,
@@ -126,6 +128,7 @@ impl Default for Config {
             profile_default: None,
             profile_schemas: Vec::new(),
             safe_update_tables: Vec::new(),
+            app_settings: Vec::new(),
             auth_configured: false,
         }
     }

@@ -26,6 +26,8 @@ pub struct TxSettings {
     /// `schema.function` called before the main statement.
     pub pre_request: Option<String>,
     pub read_only: bool,
+    /// `app.settings.*` values.
+    pub app_settings: Vec<(String, String)>,
 }
 
 /// The fixed columns of every main statement.
@@ -100,6 +102,11 @@ fn setup_sql(s: &TxSettings) -> Sql {
         parts.push(format!("set_config('request.headers', {p}, true)"));
         let p = sql.bind(Value::Object(s.cookies.clone()).to_string());
         parts.push(format!("set_config('request.cookies', {p}, true)"));
+    }
+    for (k, v) in &s.app_settings {
+        let name = sql.bind(format!("app.settings.{k}"));
+        let p = sql.bind(v.clone());
+        parts.push(format!("set_config({name}, {p}, true)"));
     }
     if let Some(tz) = &s.timezone {
         let p = sql.bind(tz.clone());

@@ -329,6 +329,7 @@ impl Ctx<'_> {
                 None
             },
             read_only,
+            app_settings: self.app.config.app_settings.clone(),
         }
     }
 

@@ -23,6 +23,7 @@ pub mod plan;
 pub mod request;
 pub mod rpc;
 pub mod schema;
+pub mod settings;
 pub mod sql;
 
 pub use config::Config;
