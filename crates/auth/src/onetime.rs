@@ -21,17 +21,19 @@ pub enum Slot {
     EmailChangeNew,
     EmailChangeCurrent,
     Reauthentication,
+    PhoneChange,
 }
 
 impl Slot {
     /// Column of `auth.users` holding the hash (a fixed identifier, never client input).
-    fn column(self) -> &'static str {
+    pub fn column(self) -> &'static str {
         match self {
             Slot::Confirmation => "confirmation_token",
             Slot::Recovery => "recovery_token",
             Slot::EmailChangeNew => "email_change_token_new",
             Slot::EmailChangeCurrent => "email_change_token_current",
             Slot::Reauthentication => "reauthentication_token",
+            Slot::PhoneChange => "phone_change_token",
         }
     }
 
@@ -42,11 +44,13 @@ impl Slot {
             Slot::Recovery => "recovery_sent_at",
             Slot::EmailChangeNew | Slot::EmailChangeCurrent => "email_change_sent_at",
             Slot::Reauthentication => "reauthentication_sent_at",
+            Slot::PhoneChange => "phone_change_sent_at",
         }
     }
 
     fn one_time_type(self) -> &'static str {
         match self {
+            Slot::PhoneChange => "phone_change_token",
             Slot::Confirmation => "confirmation_token",
             Slot::Recovery => "recovery_token",
             Slot::EmailChangeNew => "email_change_token_new",
@@ -63,6 +67,7 @@ impl Slot {
             Slot::EmailChangeNew => &user.email_change_token_new,
             Slot::EmailChangeCurrent => &user.email_change_token_current,
             Slot::Reauthentication => &user.reauthentication_token,
+            Slot::PhoneChange => &user.phone_change_token,
         }
     }
 
@@ -73,6 +78,7 @@ impl Slot {
             Slot::Recovery => user.recovery_sent_at,
             Slot::EmailChangeNew | Slot::EmailChangeCurrent => user.email_change_sent_at,
             Slot::Reauthentication => user.reauthentication_sent_at,
+            Slot::PhoneChange => user.phone_change_sent_at,
         }
     }
 }
@@ -238,17 +244,18 @@ pub async fn send_sms(
     state: &AppState,
     db: &impl GenericClient,
     user: &User,
+    slot: Slot,
     phone: &str,
 ) -> Result<(), ApiError> {
     let sms = &state.config.sms;
     if let Some(fixed) = sms.test_otp.get(phone) {
-        store(db, user.id, Slot::Confirmation, phone, fixed.clone()).await?;
+        store(db, user.id, slot, phone, fixed.clone()).await?;
         return Ok(());
     }
-    check_frequency(state, user.confirmation_sent_at)?;
+    check_frequency(state, slot.sent_at(user))?;
     crate::ratelimit::sms_sent(state, db).await?;
     let otp = crypto::random_otp(sms.otp_length);
-    let issued = store(db, user.id, Slot::Confirmation, phone, otp).await?;
+    let issued = store(db, user.id, slot, phone, otp).await?;
     state
         .mailer
         .send(

@@ -16,7 +16,7 @@ pub const USER_COLUMNS: &str = "id, aud, role, email, encrypted_password, email_
     raw_app_meta_data, raw_user_meta_data, created_at, updated_at, phone, phone_confirmed_at, \
     phone_change, phone_change_sent_at, email_change_token_current, \
     email_change_confirm_status, banned_until, reauthentication_token, \
-    reauthentication_sent_at, deleted_at, is_anonymous";
+    reauthentication_sent_at, deleted_at, is_anonymous, phone_change_token";
 
 /// A row of `auth.users`.
 #[derive(Debug, Clone)]
@@ -51,6 +51,7 @@ pub struct User {
     pub reauthentication_sent_at: Option<DateTime<Utc>>,
     pub deleted_at: Option<DateTime<Utc>>,
     pub is_anonymous: bool,
+    pub phone_change_token: String,
 }
 
 fn text(row: &Row, i: usize) -> String {
@@ -98,6 +99,7 @@ impl User {
             reauthentication_sent_at: row.get(27),
             deleted_at: row.get(28),
             is_anonymous: row.get::<_, Option<bool>>(29).unwrap_or(false),
+            phone_change_token: text(row, 30),
         }
     }
 

@@ -156,3 +156,61 @@ async fn phone_signup_with_sms_autoconfirm_signs_in_at_once() {
     assert_eq!(again.status, 422);
     assert_eq!(again.body["code"], "user_already_exists");
 }
+
+#[tokio::test]
+async fn phone_change_confirmed_by_code_to_the_new_number() {
+    let a = start(|c| c.phone_enabled = true).await;
+    let s = a.signup("ph@example.com", "long-enough").await.body;
+    let token = s["access_token"].as_str().unwrap().to_string();
+    let r = a
+        .call(
+            reqwest::Method::PUT,
+            "/user",
+            &token,
+            Some(json!({"phone": "+15555550142"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["new_phone"], "15555550142");
+    assert_eq!(r.body["phone"], "");
+    let code = a.mail("15555550142").await[0]["otp"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v = a
+        .post(
+            "/verify",
+            json!({"phone": "+15555550142", "token": code, "type": "phone_change"}),
+        )
+        .await;
+    assert_eq!(v.status, 200, "{}", v.body);
+    assert_eq!(v.body["user"]["phone"], "15555550142");
+    assert!(v.body["user"].get("new_phone").is_none());
+    let providers: Vec<&str> = v.body["user"]["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["provider"].as_str().unwrap())
+        .collect();
+    assert_eq!(providers, vec!["email", "phone"]);
+    let s = a
+        .post(
+            "/token?grant_type=password",
+            json!({"phone": "+15555550142", "password": "long-enough"}),
+        )
+        .await;
+    assert_eq!(s.status, 200, "{}", s.body);
+    // A number in use is refused.
+    let other = a.signup("ph2@example.com", "long-enough").await.body;
+    let t2 = other["access_token"].as_str().unwrap();
+    let taken = a
+        .call(
+            reqwest::Method::PUT,
+            "/user",
+            t2,
+            Some(json!({"phone": "+15555550142"})),
+        )
+        .await;
+    assert_eq!(taken.status, 422);
+    assert_eq!(taken.body["code"], "phone_exists");
+}

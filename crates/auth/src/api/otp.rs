@@ -114,7 +114,7 @@ async fn phone_otp(state: &AppState, p: OtpParams) -> Result<Response, ApiError>
         }
     };
     if !user.is_banned() {
-        quiet(onetime::send_sms(state, &tx, &user, &phone).await)?;
+        quiet(onetime::send_sms(state, &tx, &user, Slot::Confirmation, &phone).await)?;
     }
     tx.commit().await?;
     Ok(Json(json!({})).into_response())
@@ -310,7 +310,7 @@ async fn resend_sms(state: &AppState, p: OtpParams) -> Result<Response, ApiError
     let tx = crate::state::begin(&mut conn).await?;
     if let Some(user) = users::by_phone(&tx, &phone).await? {
         if user.phone_confirmed_at.is_none() {
-            onetime::send_sms(state, &tx, &user, &phone).await?;
+            onetime::send_sms(state, &tx, &user, Slot::Confirmation, &phone).await?;
         }
     }
     tx.commit().await?;

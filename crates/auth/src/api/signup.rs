@@ -210,7 +210,7 @@ async fn confirm(
     redirect: &str,
 ) -> Result<Value, ApiError> {
     if let Some(ph) = phone {
-        onetime::send_sms(state, tx, user, ph).await?;
+        onetime::send_sms(state, tx, user, Slot::Confirmation, ph).await?;
     }
     if let Some(e) = email {
         if let Some(c) = challenge {

@@ -78,13 +78,29 @@ pub async fn update_user(
             });
         }
     }
-    if p.phone
-        .as_deref()
-        .is_some_and(|ph| !ph.is_empty() && ph != user.phone)
-    {
-        return Err(ApiError::Unprocessable(
-            "Updating the phone number needs an SMS provider, which is not configured".into(),
-        ));
+    if let Some(ph) = p.phone.as_deref().filter(|ph| !ph.is_empty()) {
+        let ph = users::validate_phone(ph)?;
+        if ph != user.phone {
+            if !config.phone_enabled {
+                return Err(ApiError::PhoneProviderDisabled {
+                    status: 422,
+                    message: "Phone logins are disabled",
+                });
+            }
+            if users::by_phone(&tx, &ph).await?.is_some() {
+                return Err(ApiError::PhoneExists);
+            }
+            if config.sms.autoconfirm {
+                apply_phone_change(&tx, &user, &ph).await?;
+            } else {
+                tx.execute(
+                    "UPDATE auth.users SET phone_change = $2, updated_at = now() WHERE id = $1",
+                    &[&user.id, &ph],
+                )
+                .await?;
+                onetime::send_sms(&state, &tx, &user, Slot::PhoneChange, &ph).await?;
+            }
+        }
     }
     let challenge = flow::challenge(
         p.code_challenge_method.as_deref(),
@@ -290,6 +306,47 @@ pub async fn apply_email_change(
         onetime::clear(db, user.id, slot).await?;
     }
     Ok(())
+}
+
+/// Make `new_phone` the user's number, confirmed, with a phone identity.
+pub async fn apply_phone_change(
+    db: &impl GenericClient,
+    user: &User,
+    new_phone: &str,
+) -> Result<(), ApiError> {
+    db.execute(
+        "UPDATE auth.users SET phone = $2, phone_confirmed_at = now(), phone_change = '', \
+           phone_change_token = '', is_anonymous = false, updated_at = now() WHERE id = $1",
+        &[&user.id, &new_phone],
+    )
+    .await
+    .map_err(|e| {
+        if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+            ApiError::PhoneExists
+        } else {
+            ApiError::from(e)
+        }
+    })?;
+    let updated = db
+        .execute(
+            "UPDATE auth.identities SET identity_data = identity_data || \
+               jsonb_build_object('phone', $2::text, 'phone_verified', true), updated_at = now() \
+             WHERE user_id = $1 AND provider = 'phone'",
+            &[&user.id, &new_phone],
+        )
+        .await?;
+    if updated == 0 {
+        users::insert_identity(
+            db,
+            user,
+            "phone",
+            &user.id.to_string(),
+            None,
+            Some(new_phone),
+        )
+        .await?;
+    }
+    onetime::clear(db, user.id, Slot::PhoneChange).await
 }
 
 pub async fn logout(

@@ -55,23 +55,9 @@ fn slots(kind: &str) -> Result<&'static [Slot], ApiError> {
         "email" => &[Slot::Confirmation, Slot::Recovery],
         "email_change" => &[Slot::EmailChangeNew, Slot::EmailChangeCurrent],
         "sms" => &[Slot::Confirmation],
-        "phone_change" => {
-            return Err(ApiError::Validation(
-                "Phone number changes are not supported".into(),
-            ))
-        }
+        "phone_change" => &[Slot::PhoneChange],
         _ => return Err(ApiError::Validation("Unsupported verification type".into())),
     })
-}
-
-fn column(slot: Slot) -> &'static str {
-    match slot {
-        Slot::Confirmation => "confirmation_token",
-        Slot::Recovery => "recovery_token",
-        Slot::EmailChangeNew => "email_change_token_new",
-        Slot::EmailChangeCurrent => "email_change_token_current",
-        Slot::Reauthentication => "reauthentication_token",
-    }
 }
 
 /// Find the user holding token hash `hash` in one of the slots.
@@ -86,7 +72,7 @@ async fn by_hash(
     for &slot in slots(kind)? {
         let sql = format!(
             "SELECT {USER_COLUMNS} FROM auth.users WHERE {} = $1 FOR UPDATE",
-            column(slot)
+            slot.column()
         );
         if let Some(row) = db.query_opt(&sql, &[&hash]).await? {
             return Ok(Some((User::from_row(&row), slot)));
@@ -138,21 +124,29 @@ async fn by_code(
 /// Find the user by phone number and check the texted code.
 async fn by_phone_code(
     db: &impl GenericClient,
+    kind: &str,
     phone: &str,
     code: &str,
 ) -> Result<Option<(User, Slot)>, ApiError> {
     let phone = users::validate_phone(phone)?;
-    let Some(user) = users::by_phone(db, &phone).await? else {
+    let (user, slot) = if kind == "phone_change" {
+        let sql = format!("SELECT {USER_COLUMNS} FROM auth.users WHERE phone_change = $1 LIMIT 1");
+        let row = db.query_opt(&sql, &[&phone]).await?;
+        (row.map(|r| User::from_row(&r)), Slot::PhoneChange)
+    } else {
+        (users::by_phone(db, &phone).await?, Slot::Confirmation)
+    };
+    let Some(user) = user else {
         return Ok(None);
     };
     let expected = crypto::token_hash(&phone, code);
-    let stored = Slot::Confirmation.hash_of(&user);
+    let stored = slot.hash_of(&user);
     if stored.is_empty() || !crypto::constant_time_eq(stored.as_bytes(), expected.as_bytes()) {
         return Ok(None);
     }
     Ok(users::by_id_for_update(db, user.id)
         .await?
-        .map(|u| (u, Slot::Confirmation)))
+        .map(|u| (u, slot)))
 }
 
 /// Apply a verified token.
@@ -163,7 +157,7 @@ async fn apply(
     user: User,
     slot: Slot,
 ) -> Result<Outcome, ApiError> {
-    let lifetime = if kind == "sms" {
+    let lifetime = if kind == "sms" || kind == "phone_change" {
         state.config.sms.otp_exp
     } else {
         state.config.mailer.otp_exp
@@ -230,6 +224,13 @@ async fn apply(
             crate::api::user::apply_email_change(db, &user, &user.email_change).await?;
             method::EMAIL_CHANGE
         }
+        Slot::PhoneChange => {
+            if user.phone_change.is_empty() {
+                return Err(ApiError::OtpExpired("Token has expired or is invalid"));
+            }
+            crate::api::user::apply_phone_change(db, &user, &user.phone_change).await?;
+            method::OTP
+        }
         Slot::Reauthentication => method::OTP,
     };
     let user = users::by_id(db, user.id)
@@ -286,10 +287,10 @@ pub async fn verify_post(
     let found = if !token_hash.is_empty() {
         by_hash(&tx, &kind, &token_hash).await?
     } else if !phone.is_empty() {
-        if kind != "sms" {
+        if kind != "sms" && kind != "phone_change" {
             return Err(ApiError::Validation("Unsupported verification type".into()));
         }
-        by_phone_code(&tx, &phone, &token).await?
+        by_phone_code(&tx, &kind, &phone, &token).await?
     } else {
         by_code(&tx, &kind, &email, &token).await?
     };
