@@ -8,6 +8,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient } from '@supabase/supabase-js';
+import ws from 'ws';
+
+// Node 20 has no global WebSocket; realtime-js needs one.
+const realtime = { transport: ws };
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const repoRoot = resolve(here, '../../..');
@@ -86,7 +90,7 @@ export async function startBasalt(opts = {}) {
     output: () => out,
     /** A supabase-js client; key defaults to the anon key. */
     client(key = status.anon_key, options = {}) {
-      return createClient(url, key, { auth: { persistSession: false, autoRefreshToken: false }, ...options });
+      return createClient(url, key, { auth: { persistSession: false, autoRefreshToken: false }, realtime, ...options });
     },
     /** A client acting as the service role. */
     admin() { return b.client(status.service_role_key); },
@@ -99,7 +103,7 @@ export async function startBasalt(opts = {}) {
       return createClient(url, status.anon_key, {
         auth: { persistSession: false, autoRefreshToken: false },
         global: { headers: { Authorization: `Bearer ${token}` } },
-        accessToken: undefined,
+        realtime,
       });
     },
     /** Run SQL as the superuser through psql; returns rows as arrays of strings. */
