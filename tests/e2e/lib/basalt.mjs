@@ -100,11 +100,13 @@ export async function startBasalt(opts = {}) {
     userClient(sub, extra = {}) {
       const now = Math.floor(Date.now() / 1000);
       const token = b.sign({ sub, role: 'authenticated', aud: 'authenticated', iat: now, exp: now + 3600, ...extra });
-      return createClient(url, status.anon_key, {
+      const c = createClient(url, status.anon_key, {
         auth: { persistSession: false, autoRefreshToken: false },
         global: { headers: { Authorization: `Bearer ${token}` } },
         realtime,
       });
+      c.realtime.setAuth(token);
+      return c;
     },
     /** Run SQL as the superuser through psql; returns rows as arrays of strings. */
     sql(query) {
