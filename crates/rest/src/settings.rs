@@ -376,6 +376,9 @@ pub fn effective_uri(uri: &str, env: &dyn Fn(&str) -> Option<String>) -> String 
         Ok(c) => c,
         Err(_) => return uri.to_string(),
     };
+    if !conf.get_hosts().is_empty() && conf.get_user().is_some() && conf.get_dbname().is_some() {
+        return uri.to_string();
+    }
     if conf.get_hosts().is_empty() {
         match env("PGHOST") {
             Some(h) => {
