@@ -57,6 +57,19 @@ pub enum TestCmd {
     /// table of the exposed schemas; every access that succeeds is reported (in a transaction
     /// that is rolled back).
     Rls(RlsArgs),
+    /// Run pgTAP files (default: supabase/tests), each in a transaction that is rolled back,
+    /// with `tests.*` helpers to create users and act as them.
+    Db(TestDbArgs),
+}
+
+#[derive(Args)]
+pub struct TestDbArgs {
+    /// Test files or directories (default: supabase/tests).
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    pub output: Output,
 }
 
 #[derive(Args)]
@@ -256,6 +269,7 @@ async fn advisors(a: AdvisorsArgs) -> anyhow::Result<()> {
 pub async fn test(cmd: TestCmd) -> anyhow::Result<()> {
     match cmd {
         TestCmd::Rls(a) => rls(a).await,
+        TestCmd::Db(a) => test_db(a).await,
     }
 }
 
@@ -359,6 +373,30 @@ async fn diff(a: DiffArgs) -> anyhow::Result<()> {
     }
     if drops > 0 {
         eprintln!("warning: the migration has {drops} statement(s) that drop something; read the hazard comments");
+    }
+    Ok(())
+}
+
+async fn test_db(a: TestDbArgs) -> anyhow::Result<()> {
+    let paths = if a.paths.is_empty() {
+        vec![a.target.project.join("supabase").join("tests")]
+    } else {
+        a.paths.clone()
+    };
+    let files = basalt_schema::pgtap::test_files(&paths)?;
+    let report = with_database(&a.target, async |_, url| {
+        let client = basalt_schema::db::connect(url).await?;
+        basalt_schema::pgtap::run(&client, &files)
+            .await
+            .context("test db")
+    })
+    .await?;
+    match a.output {
+        Output::Text => print!("{}", report.to_text()),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
+    if !report.ok() {
+        anyhow::bail!("test db: some tests failed");
     }
     Ok(())
 }

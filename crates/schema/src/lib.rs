@@ -14,6 +14,7 @@ pub mod diff;
 pub mod error;
 pub mod finding;
 pub mod lint;
+pub mod pgtap;
 pub mod policy_expr;
 pub mod rls;
 pub mod source;
