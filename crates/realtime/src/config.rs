@@ -39,7 +39,7 @@ impl Default for Config {
             pool_size: 8,
             max_batch: 2000,
             socket_queue: 20_000,
-            node_timeout: std::time::Duration::from_secs(120),
+            node_timeout: std::time::Duration::from_secs(600),
         }
     }
 }
@@ -167,6 +167,35 @@ mod tests {
         c.node_id = "n1".into();
         c.jwt_secret.clear();
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn reads_the_upstream_environment() {
+        // The only test in this binary that touches the environment.
+        for (k, v) in [
+            ("DB_HOST", "db.internal"),
+            ("DB_PORT", "6543"),
+            ("DB_NAME", "app"),
+            ("DB_USER", "supabase_admin"),
+            ("DB_PASSWORD", "p'w"),
+            ("API_JWT_SECRET", "secret"),
+            ("PORT", "4100"),
+            ("SLOT_NAME_SUFFIX", "node_a"),
+        ] {
+            std::env::set_var(k, v);
+        }
+        let c = Config::from_env().unwrap();
+        let pg: tokio_postgres::Config = c.db_url.parse().unwrap();
+        assert_eq!(pg.get_dbname(), Some("app"));
+        assert_eq!(pg.get_ports(), &[6543]);
+        assert_eq!(pg.get_password(), Some(&b"p'w"[..]));
+        assert_eq!(c.listen, Some(([0, 0, 0, 0], 4100).into()));
+        assert_eq!(c.slot_name(), "basalt_realtime_node_a");
+        std::env::set_var("DB_PORT", "not-a-port");
+        assert!(matches!(Config::from_env(), Err(Error::Config(_))));
+        std::env::remove_var("DB_PORT");
+        std::env::remove_var("API_JWT_SECRET");
+        assert!(matches!(Config::from_env(), Err(Error::Config(_))));
     }
 
     #[test]

@@ -4,16 +4,24 @@
 //! `postgres_changes`; `/api/broadcast` publishes over HTTP. Row changes come from the WAL: each
 //! node owns a logical replication slot read with the built-in `pgoutput` plugin from the
 //! `supabase_realtime` publication and decoded in-process ([`pgoutput`]). Subscribers are grouped
-//! by security context (role + JWT claims) and every batch of changes is checked per table and
-//! context in one query as that role with those claims, so Postgres' RLS policies decide who sees
-//! what ([`cdc`]). A commit is confirmed to the slot only after it was handed to every socket,
-//! and the stream resumes from there after a Postgres restart ([`replication`]). Private channels
-//! are authorised by RLS policies on `realtime.messages` ([`authz`]); rows inserted there
-//! (`realtime.send`, `realtime.broadcast_changes`) are broadcast. **Several nodes** against one
-//! database: each node has its own slot, so each sees every change and database broadcast; client
-//! broadcasts and presence cross to the other nodes as logical decoding messages through those
-//! same slots; nodes heartbeat in `realtime.basalt_nodes`, and the slot of a node that is gone is
-//! dropped so that it holds no WAL ([`node`]).
+//! by security context (role + JWT claims); for every batch of committed changes and every table
+//! in it, each context runs one cached, pipelined key lookup as that role with those claims, so
+//! Postgres' RLS policies decide who sees which row and the cost grows with contexts, not
+//! subscribers ([`cdc`], [`rls`]). **Delivery**: a commit is confirmed to the slot only after its
+//! changes were handed to every subscribed socket; after a lost connection (a Postgres restart)
+//! the stream resumes from the confirmed position and commits this node already delivered are
+//! skipped, so a connected subscriber receives every committed change exactly once
+//! ([`replication`]). Private channels are authorised by RLS policies on `realtime.messages`
+//! ([`authz`]); rows inserted there (`realtime.send`, `realtime.broadcast_changes`) are
+//! broadcast. **Several nodes** against one database: each node has its own slot, so each sees
+//! every change and database broadcast; client broadcasts and presence cross to the other nodes
+//! as logical decoding messages through those same slots; nodes heartbeat in
+//! `realtime.basalt_nodes`, and the slot of a node silent for `node_timeout` is dropped so that
+//! nobody holds WAL for it, while a running node keeps confirming its slot even when nobody
+//! subscribes ([`node`]). Like supabase/realtime, visibility is decided by looking the row's key
+//! up when the batch is checked: a row changed again or deleted before that is judged by its newer
+//! state, and deletes (whose row is gone) go, key only when RLS is on, to contexts whose role may
+//! select from the table.
 
 pub mod authz;
 pub mod cdc;
@@ -49,6 +57,8 @@ pub struct State {
     pub config: Config,
     pub hub: hub::Hub,
     pub pool: deadpool_postgres::Pool,
+    /// This node created its slot once already.
+    pub(crate) slot_created: std::sync::atomic::AtomicBool,
     relay_tx: tokio::sync::mpsc::UnboundedSender<hub::Relay>,
 }
 
@@ -142,6 +152,7 @@ pub async fn start(config: Config) -> Result<(axum::Router, Node), Error> {
         hub: hub::Hub::new(config.node_id.clone(), relay_tx.clone()),
         config,
         pool,
+        slot_created: std::sync::atomic::AtomicBool::new(false),
         relay_tx,
     });
     node::beat(&state).await.map_err(Error::Database)?;

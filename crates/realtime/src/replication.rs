@@ -55,6 +55,9 @@ pub async fn ensure_slot(state: &State) -> Result<(), ReplError> {
         )
         .await?
         .is_some();
+    let had_slot = state
+        .slot_created
+        .swap(true, std::sync::atomic::Ordering::SeqCst);
     if !exists {
         client
             .query(
@@ -62,7 +65,13 @@ pub async fn ensure_slot(state: &State) -> Result<(), ReplError> {
                 &[&slot],
             )
             .await?;
-        tracing::info!(%slot, "created replication slot");
+        if had_slot {
+            // The slot was dropped while this node was away (it was silent for longer than
+            // `node_timeout`): changes committed meanwhile were not kept for it.
+            tracing::warn!(%slot, "replication slot was gone and was created again; changes committed while it was missing are not delivered");
+        } else {
+            tracing::info!(%slot, "created replication slot");
+        }
     }
     Ok(())
 }
