@@ -19,6 +19,9 @@ pub struct Config {
     pub db_url: String,
     /// Connections in the pool.
     pub pool_size: usize,
+    /// Install (or upgrade) the platform schema at start-up, as GoTrue runs its migrations —
+    /// on for `basalt auth`; `basalt start` has already done it.
+    pub install_schema: bool,
     /// Token signing and verification.
     pub jwt: JwtConfig,
     /// Where the app lives; the default redirect target.
@@ -177,6 +180,7 @@ impl Default for Config {
             listen: None,
             db_url: String::new(),
             pool_size: 10,
+            install_schema: false,
             jwt: JwtConfig {
                 secret: String::new(),
                 exp: 3600,
@@ -247,7 +251,10 @@ impl Config {
 
     /// Configuration from GoTrue's variables, looked up with `var`.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
-        let mut c = Config::default();
+        let mut c = Config {
+            install_schema: true,
+            ..Config::default()
+        };
         let bad = |k: &str, v: &str| Error::Config(format!("{k}: invalid value {v:?}"));
         let flag = |k: &str, default: bool| -> Result<bool, Error> {
             match var(k) {

@@ -44,6 +44,16 @@ pub enum Error {
 
 /// The service's routes, relative to its mount point.
 pub async fn router(config: Config) -> Result<Router, Error> {
+    if config.install_schema {
+        let mut client = basalt_pg::pool::connect(&config.db_url)
+            .await
+            .map_err(|e| Error::Database(e.to_string()))?;
+        // A restricted role (GoTrue's usual `supabase_auth_admin`) may not be able to install
+        // everything; a database that already has the `auth` schema still works.
+        if let Err(e) = basalt_pg::platform::apply(&mut client).await {
+            tracing::warn!(error = %e, "could not install the platform schema; using the database as it is");
+        }
+    }
     let pool = basalt_pg::pool::build(&config.db_url, config.pool_size)
         .map_err(|e| Error::Database(e.to_string()))?;
     let keys = jwt::Keys::from_config(&config.jwt)?;
@@ -55,7 +65,11 @@ pub async fn router(config: Config) -> Result<Router, Error> {
         })
         .collect();
     let mailer = mail::Mailer::new(config.mailer.smtp.as_ref(), templates)?;
-    let state = AppState::new(config, pool, keys, mailer)?;
+    let counters = has_counters(&pool).await?;
+    if !counters {
+        tracing::warn!("basalt.auth_rate_limits is missing; rate limits are not enforced");
+    }
+    let state = AppState::new(config, pool, keys, mailer, counters)?;
     use api::*;
     Ok(Router::new()
         .route("/health", get(meta::health))
@@ -105,4 +119,20 @@ pub async fn router(config: Config) -> Result<Router, Error> {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn(error::version_layer))
         .with_state(state))
+}
+
+/// Whether the database has the shared rate-limit counters.
+async fn has_counters(pool: &deadpool_postgres::Pool) -> Result<bool, Error> {
+    let db = pool
+        .get()
+        .await
+        .map_err(|e| Error::Database(e.to_string()))?;
+    let row = db
+        .query_one(
+            "SELECT to_regclass('basalt.auth_rate_limits') IS NOT NULL",
+            &[],
+        )
+        .await
+        .map_err(|e| Error::Database(e.to_string()))?;
+    Ok(row.get(0))
 }

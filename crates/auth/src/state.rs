@@ -20,6 +20,9 @@ pub struct Inner {
     pub config: Config,
     /// The custom access token hook, parsed.
     pub access_token_hook: Option<crate::hooks::PgFunction>,
+    /// Whether the database has the shared rate-limit counters (`basalt.auth_rate_limits`);
+    /// a database basalt could not install its schema into has not, and is not rate limited.
+    pub counters: bool,
     pub pool: Pool,
     pub keys: Keys,
     pub mailer: Mailer,
@@ -31,6 +34,7 @@ impl AppState {
         pool: Pool,
         keys: Keys,
         mailer: Mailer,
+        counters: bool,
     ) -> Result<AppState, crate::Error> {
         let access_token_hook = config
             .access_token_hook
@@ -39,6 +43,7 @@ impl AppState {
             .transpose()?;
         Ok(AppState(Arc::new(Inner {
             access_token_hook,
+            counters,
             config,
             pool,
             keys,

@@ -803,3 +803,55 @@ async fn custom_access_token_hook_adds_claims_and_can_refuse() {
         .get(0);
     assert_eq!(n, 0);
 }
+
+#[tokio::test]
+async fn standalone_from_gotrue_variables_on_an_empty_database() {
+    let cluster = tokio::task::spawn_blocking(basalt_testkit::cluster)
+        .await
+        .unwrap()
+        .clone();
+    let name = format!("auth_standalone_{}", std::process::id());
+    let admin = basalt_pg::pool::connect(&cluster.url("postgres"))
+        .await
+        .unwrap();
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .await
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE \"{name}\" TEMPLATE template0"))
+        .await
+        .unwrap();
+    let url = cluster.url(&name);
+    let vars: std::collections::HashMap<&str, String> = [
+        ("GOTRUE_DB_DATABASE_URL", url.clone()),
+        ("GOTRUE_JWT_SECRET", SECRET.to_string()),
+        ("API_EXTERNAL_URL", "http://auth.test".to_string()),
+        ("GOTRUE_SITE_URL", "http://app.test".to_string()),
+        ("GOTRUE_MAILER_AUTOCONFIRM", "true".to_string()),
+        ("GOTRUE_JWT_EXP", "120".to_string()),
+    ]
+    .into_iter()
+    .collect();
+    let config = basalt_auth::Config::from_vars(|k| vars.get(k).cloned()).unwrap();
+    assert!(config.install_schema);
+    let server = basalt_testkit::serve(basalt_auth::router(config).await.unwrap()).await;
+    let res = reqwest::Client::new()
+        .post(format!("{}/signup", server.url))
+        .json(&json!({"email": "alone@example.com", "password": "long-enough"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["expires_in"], 120);
+    assert_eq!(
+        claims_of(body["access_token"].as_str().unwrap())["iss"],
+        "http://auth.test"
+    );
+    drop(server);
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .await
+        .unwrap();
+}
