@@ -130,6 +130,14 @@ pub struct LintArgs {
     pub fail_on: String,
     #[arg(long, short = 'o', value_enum, default_value = "text")]
     pub output: Output,
+    /// Also check PL/pgSQL bodies in the database with the plpgsql_check extension.
+    #[arg(long)]
+    pub plpgsql_check: bool,
+    /// The database for --plpgsql-check (default: the project's).
+    #[arg(long, env = "BASALT_DB_URL")]
+    pub db_url: Option<String>,
+    #[arg(long)]
+    pub db_port: Option<u16>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -197,14 +205,14 @@ async fn with_database<T>(
 
 pub async fn db(cmd: DbTooling) -> anyhow::Result<()> {
     match cmd {
-        DbTooling::Lint(a) => lint(a),
+        DbTooling::Lint(a) => lint(a).await,
         DbTooling::Advisors(a) => advisors(a).await,
         DbTooling::Verify(a) => verify(a).await,
         DbTooling::Diff(a) => diff(a).await,
     }
 }
 
-fn lint(a: LintArgs) -> anyhow::Result<()> {
+async fn lint(a: LintArgs) -> anyhow::Result<()> {
     let project = Project::load(&a.project)?;
     let options = basalt_schema::lint::LintOptions {
         files: a.files.clone(),
@@ -213,7 +221,25 @@ fn lint(a: LintArgs) -> anyhow::Result<()> {
         min_level: level(&a.level)?,
     };
     let threshold = fail_on(&a.fail_on)?;
-    let report = basalt_schema::lint::run(&options)?;
+    let mut report = basalt_schema::lint::run(&options)?;
+    if a.plpgsql_check {
+        let target = TargetArgs {
+            project: a.project.clone(),
+            db_url: a.db_url.clone(),
+            db_port: a.db_port,
+        };
+        let schemas = options.exposed_schemas.clone();
+        let found = with_database(&target, async |_, url| {
+            let mut client = basalt_schema::db::connect(url).await?;
+            basalt_schema::lint::plpgsql_check::run(&mut client, &schemas)
+                .await
+                .context("plpgsql_check")
+        })
+        .await?;
+        report
+            .findings
+            .extend(found.into_iter().filter(|f| f.level >= options.min_level));
+    }
     match a.output {
         Output::Text => print!("{}", report.to_text()),
         Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),

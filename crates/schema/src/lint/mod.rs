@@ -6,6 +6,7 @@
 pub mod checks;
 pub mod facts;
 pub mod ignore;
+pub mod plpgsql_check;
 pub mod rules;
 
 use std::path::{Path, PathBuf};
