@@ -15,6 +15,10 @@ use crate::phoenix::{self, BroadcastBody, BroadcastPush, Message, Vsn};
 use crate::token::{self, Token};
 use crate::State;
 
+/// A socket that sends nothing, not even a heartbeat (supabase-js sends one every 25 s), for
+/// this long is closed.
+const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// One joined channel of this socket.
 struct Channel {
     id: MemberId,
@@ -83,6 +87,7 @@ pub async fn run(state: Arc<State>, ws: WebSocket, vsn: Vsn, apikey: Token) {
         apikey,
         channels: HashMap::new(),
     };
+    let mut last_frame = tokio::time::Instant::now();
     loop {
         let next_exp = conn.channels.values().map(|c| c.token.exp).min();
         let expiry = async {
@@ -95,13 +100,20 @@ pub async fn run(state: Arc<State>, ws: WebSocket, vsn: Vsn, apikey: Token) {
             }
         };
         tokio::select! {
-            frame = ws_rx.next() => match frame {
-                Some(Ok(WsMessage::Text(t))) => conn.on_text(t.as_str()).await,
-                Some(Ok(WsMessage::Binary(b))) => conn.on_binary(&b).await,
-                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
-                Some(Ok(_)) => {}
-            },
+            frame = ws_rx.next() => {
+                last_frame = tokio::time::Instant::now();
+                match frame {
+                    Some(Ok(WsMessage::Text(t))) => conn.on_text(t.as_str()).await,
+                    Some(Ok(WsMessage::Binary(b))) => conn.on_binary(&b).await,
+                    Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => {}
+                }
+            }
             _ = expiry => conn.expire(),
+            _ = tokio::time::sleep_until(last_frame + IDLE_TIMEOUT) => {
+                tracing::debug!("realtime socket sent nothing (not even a heartbeat) for 60 s; closing it");
+                break;
+            }
             _ = kill.notified() => {
                 tracing::warn!("realtime socket too slow to keep up; disconnecting it");
                 break;
