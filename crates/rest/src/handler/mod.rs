@@ -1,0 +1,465 @@
+//! The request flow: parse → plan → build SQL → execute in one transaction → respond. One axum
+//! handler serves every path below the mount point.
+
+mod call;
+mod read;
+mod response;
+mod root;
+mod write;
+
+use call::*;
+use read::*;
+use response::*;
+use root::*;
+use write::*;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+
+use crate::app::App;
+use crate::auth::{self, Identity};
+use crate::config::{Cors, OpenApiMode, TxEnd};
+use crate::db::{self, Job, MainRow, TxSettings};
+use crate::error::ApiError;
+use crate::mutate::{self, OnConflict};
+use crate::plan::{Planner, ReadPlan, Source};
+use crate::request::{
+    self, Count, Media, Prefer, Producer, QueryParams, Resolution, Return, Target,
+};
+use crate::rpc::{self, Args};
+use crate::schema::{Qi, SchemaCache};
+use crate::sql::{self, BodyShape, ReadOptions, Sql, GUC_COLUMNS};
+
+/// Durations for `Server-Timing`.
+#[derive(Default)]
+struct Timing {
+    jwt: f64,
+    parse: f64,
+    plan: Option<f64>,
+    transaction: Option<f64>,
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Everything about the HTTP request the flow needs.
+struct Ctx<'a> {
+    app: &'a App,
+    method: Method,
+    headers: &'a HeaderMap,
+    path: String,
+    query: String,
+    body: Bytes,
+    schema: String,
+    profile_echo: Option<String>,
+    identity: Identity,
+    prefer: Prefer,
+    cache: Arc<SchemaCache>,
+}
+
+/// The axum entry point.
+pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let origin = parts
+        .headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let trace = app.config.trace_header.as_ref().and_then(|h| {
+        parts
+            .headers
+            .get(h.as_str())
+            .map(|v| (h.clone(), v.clone()))
+    });
+    let body = match axum::body::to_bytes(body, 256 * 1024 * 1024).await {
+        Ok(b) => b,
+        Err(_) => return ApiError::body("Empty or invalid json").into_response(),
+    };
+    let mut timing = Timing::default();
+    let is_head = parts.method == Method::HEAD;
+    let mut resp = match process(&app, &parts, body, &mut timing).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    let h = resp.headers_mut();
+    if app.config.server_timing {
+        let mut s = format!("jwt;dur={:.1}, parse;dur={:.1}", timing.jwt, timing.parse);
+        if let Some(p) = timing.plan {
+            s.push_str(&format!(", plan;dur={p:.1}"));
+        }
+        if let Some(t) = timing.transaction {
+            s.push_str(&format!(", transaction;dur={t:.1}"));
+        }
+        s.push_str(&format!(", response;dur={:.1}", ms(started)));
+        if let Ok(v) = HeaderValue::from_str(&s) {
+            h.insert(HeaderName::from_static("server-timing"), v);
+        }
+    }
+    if let Some((name, v)) = trace {
+        if let Ok(n) = HeaderName::try_from(name.as_str()) {
+            h.insert(n, v);
+        }
+    }
+    if let Some(o) = origin {
+        cors_headers(&app.config.cors, &o, h, false);
+    }
+    if is_head {
+        let (parts, _) = resp.into_parts();
+        let empty = futures::stream::empty::<Result<Bytes, std::convert::Infallible>>();
+        let mut r = Response::from_parts(parts, Body::from_stream(empty));
+        r.headers_mut().remove(header::CONTENT_LENGTH);
+        return r;
+    }
+    resp
+}
+
+fn cors_headers(cors: &Cors, origin: &str, h: &mut HeaderMap, preflight: bool) {
+    let allow = match cors {
+        Cors::Off => return,
+        Cors::AnyOrigin => "*".to_string(),
+        Cors::Origins(list) => {
+            if list.iter().any(|o| o == origin) {
+                origin.to_string()
+            } else {
+                return;
+            }
+        }
+    };
+    let set = |h: &mut HeaderMap, k: &'static str, v: &str| {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            h.insert(HeaderName::from_static(k), v);
+        }
+    };
+    set(h, "access-control-allow-origin", &allow);
+    if allow != "*" {
+        set(h, "access-control-allow-credentials", "true");
+    }
+    if preflight {
+        set(
+            h,
+            "access-control-allow-methods",
+            "GET, POST, PATCH, PUT, DELETE, OPTIONS, HEAD",
+        );
+        set(
+            h,
+            "access-control-allow-headers",
+            "Authorization, Content-Type, Accept, Accept-Language, Content-Language, Prefer, Range, Range-Unit, Accept-Profile, Content-Profile, apikey, x-client-info",
+        );
+        set(h, "access-control-max-age", "86400");
+    } else {
+        set(
+            h,
+            "access-control-expose-headers",
+            "Content-Encoding, Content-Location, Content-Range, Content-Type, Date, Location, Server, Transfer-Encoding, Range-Unit",
+        );
+    }
+}
+
+async fn process(
+    app: &Arc<App>,
+    parts: &http::request::Parts,
+    body: Bytes,
+    timing: &mut Timing,
+) -> Result<Response, ApiError> {
+    let method = parts.method.clone();
+    let path = parts.uri.path().to_string();
+    let query = parts.uri.query().unwrap_or("").to_string();
+    let target = request::parse_target(&path)?;
+    // CORS preflight.
+    if method == Method::OPTIONS
+        && app.config.cors != Cors::Off
+        && parts.headers.contains_key("access-control-request-method")
+    {
+        let mut r = StatusCode::OK.into_response();
+        if let Some(o) = parts
+            .headers
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+        {
+            cors_headers(&app.config.cors, o, r.headers_mut(), true);
+        }
+        return Ok(r);
+    }
+    let t = Instant::now();
+    let authz = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let identity = auth::authenticate(&app.config, app.verifier.as_ref(), authz)?;
+    timing.jwt = ms(t);
+    let t = Instant::now();
+    let (schema, profile_echo) = match target {
+        Target::Root => (app.config.schemas[0].clone(), None),
+        _ => request::resolve_schema(&app.config, &method, &parts.headers)?,
+    };
+    let prefer = Prefer::parse(&parts.headers);
+    if prefer.strict && !prefer.invalid.is_empty() {
+        return Err(ApiError::new(
+            400,
+            "PGRST122",
+            "Invalid preferences given with handling=strict",
+        )
+        .with_details(format!(
+            "Invalid preferences: {}",
+            prefer.invalid.join(", ")
+        )));
+    }
+    timing.parse = ms(t);
+    let ctx = Ctx {
+        app,
+        method: method.clone(),
+        headers: &parts.headers,
+        path,
+        query,
+        body,
+        schema,
+        profile_echo,
+        identity,
+        prefer,
+        cache: app.cache(),
+    };
+    let mut resp = match (&target, &method) {
+        (Target::Root, &Method::OPTIONS) => allow_response("OPTIONS,GET,HEAD"),
+        (Target::Root, &Method::GET) | (Target::Root, &Method::HEAD) => root(&ctx, timing).await?,
+        (Target::Root, _) => {
+            return Err(ApiError::new(
+                405,
+                "PGRST117",
+                format!("Unsupported HTTP method: {method}"),
+            ))
+        }
+        (Target::Relation(name), &Method::OPTIONS) => {
+            let rel = ctx.cache.relations.get(&Qi::new(&ctx.schema, name));
+            let allow = match rel {
+                Some(r) if r.is_view => {
+                    let mut m = vec!["OPTIONS", "GET", "HEAD"];
+                    if r.insertable {
+                        m.push("POST");
+                    }
+                    if r.updatable {
+                        m.extend(["PUT", "PATCH"]);
+                    }
+                    if r.deletable {
+                        m.push("DELETE");
+                    }
+                    m.join(",")
+                }
+                Some(_) => "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE".to_string(),
+                None => return Err(ApiError::table_not_found(&ctx.schema, name)),
+            };
+            allow_response(&allow)
+        }
+        (Target::Relation(name), &Method::GET) | (Target::Relation(name), &Method::HEAD) => {
+            read(&ctx, name, timing).await?
+        }
+        (Target::Relation(name), &Method::POST) => insert(&ctx, name, timing).await?,
+        (Target::Relation(name), &Method::PATCH) => update(&ctx, name, timing).await?,
+        (Target::Relation(name), &Method::PUT) => put(&ctx, name, timing).await?,
+        (Target::Relation(name), &Method::DELETE) => delete(&ctx, name, timing).await?,
+        (Target::Relation(_), m) => {
+            return Err(ApiError::new(
+                405,
+                "PGRST117",
+                format!("Unsupported HTTP method: {m}"),
+            ))
+        }
+        (Target::Rpc(_), &Method::OPTIONS) => allow_response("OPTIONS,GET,HEAD,POST"),
+        (Target::Rpc(name), &Method::GET)
+        | (Target::Rpc(name), &Method::HEAD)
+        | (Target::Rpc(name), &Method::POST) => call(&ctx, name, timing).await?,
+        (Target::Rpc(_), m) => {
+            return Err(ApiError::new(
+                405,
+                "PGRST101",
+                format!("Cannot use the {m} method on RPC"),
+            ))
+        }
+    };
+    if let Some(p) = &ctx.profile_echo {
+        if let Ok(v) = HeaderValue::from_str(p) {
+            resp.headers_mut()
+                .insert(HeaderName::from_static("content-profile"), v);
+        }
+    }
+    Ok(resp)
+}
+
+fn allow_response(allow: &str) -> Response {
+    let mut r = Response::new(Body::from(""));
+    if let Ok(v) = HeaderValue::from_str(allow) {
+        r.headers_mut().insert(header::ALLOW, v);
+    }
+    r
+}
+
+impl Ctx<'_> {
+    fn settings(&self, read_only: bool) -> TxSettings {
+        let mut search_path = vec![self.schema.clone()];
+        for s in &self.app.config.extra_search_path {
+            if !search_path.contains(s) {
+                search_path.push(s.clone());
+            }
+        }
+        let auth = self.app.config.auth_configured;
+        let mut headers = Map::new();
+        let mut cookies = Map::new();
+        if auth {
+            for (k, v) in self.headers {
+                if let Ok(v) = v.to_str() {
+                    let k = k.as_str().to_ascii_lowercase();
+                    if k == "cookie" {
+                        for c in v.split(';') {
+                            if let Some((a, b)) = c.trim().split_once('=') {
+                                cookies.insert(a.to_string(), Value::String(b.to_string()));
+                            }
+                        }
+                        continue;
+                    }
+                    headers.insert(k, Value::String(v.to_string()));
+                }
+            }
+        }
+        TxSettings {
+            identity: auth.then(|| self.identity.clone()),
+            search_path,
+            method: self.method.to_string(),
+            path: self.path.clone(),
+            headers,
+            cookies,
+            timezone: self.prefer.timezone.clone(),
+            pre_request: if auth {
+                self.app.config.pre_request.clone()
+            } else {
+                None
+            },
+            read_only,
+            app_settings: self.app.config.app_settings.clone(),
+        }
+    }
+
+    /// Commit or roll back once the main statement ran: singular responses need exactly one
+    /// row, `handling=strict` with `max-affected` caps the rows touched.
+    fn decide(
+        &self,
+        row: &MainRow,
+        singular: bool,
+        strict_max: Option<i64>,
+    ) -> Result<bool, ApiError> {
+        if singular && row.page != 1 {
+            return Err(singular_error(row.page));
+        }
+        if let Some(m) = strict_max {
+            if row.page > m {
+                return Err(ApiError::new(
+                    400,
+                    "PGRST124",
+                    "Query result exceeds max-affected preference constraint",
+                )
+                .with_details(format!("The query affects {} rows", row.page)));
+            }
+        }
+        Ok(self.commits())
+    }
+
+    /// Whether the transaction commits, given `Prefer: tx=`.
+    fn commits(&self) -> bool {
+        match self.app.config.tx_end {
+            TxEnd::Commit => true,
+            TxEnd::Rollback => false,
+            TxEnd::CommitAllowOverride => self.prefer.tx_commit.unwrap_or(true),
+            TxEnd::RollbackAllowOverride => self.prefer.tx_commit.unwrap_or(false),
+        }
+    }
+
+    fn tx_applied(&self) -> bool {
+        matches!(
+            self.app.config.tx_end,
+            TxEnd::CommitAllowOverride | TxEnd::RollbackAllowOverride
+        ) && self.prefer.tx_commit.is_some()
+    }
+
+    fn media(&self, producer: Producer) -> Result<Media, ApiError> {
+        let accept = self
+            .headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok());
+        request::negotiate(accept, producer, self.app.config.plan_enabled)
+    }
+
+    fn query_params(&self, rpc: bool) -> Result<QueryParams, ApiError> {
+        request::parse_query(&request::query_pairs(&self.query), rpc)
+    }
+
+    /// `Preference-Applied` for the tokens that took effect.
+    fn applied(&self, resolution: bool, ret: bool, count: bool, extra: bool) -> Option<String> {
+        let p = &self.prefer;
+        let mut out = Vec::new();
+        if p.single_object {
+            out.push("params=single-object".to_string());
+        }
+        if resolution {
+            match p.resolution {
+                Some(Resolution::MergeDuplicates) => out.push("resolution=merge-duplicates".into()),
+                Some(Resolution::IgnoreDuplicates) => {
+                    out.push("resolution=ignore-duplicates".into())
+                }
+                None => {}
+            }
+        }
+        if p.missing_default && resolution {
+            out.push("missing=default".into());
+        }
+        if ret {
+            match p.return_ {
+                Some(Return::Representation) => out.push("return=representation".into()),
+                Some(Return::Minimal) => out.push("return=minimal".into()),
+                Some(Return::HeadersOnly) => out.push("return=headers-only".into()),
+                None => {}
+            }
+        }
+        if count {
+            match p.count {
+                Some(Count::Exact) => out.push("count=exact".into()),
+                Some(Count::Planned) => out.push("count=planned".into()),
+                Some(Count::Estimated) => out.push("count=estimated".into()),
+                None => {}
+            }
+        }
+        if self.tx_applied() {
+            out.push(
+                if self.commits() {
+                    "tx=commit"
+                } else {
+                    "tx=rollback"
+                }
+                .into(),
+            );
+        }
+        if extra {
+            if p.strict {
+                out.push("handling=strict".into());
+            } else if p.lenient {
+                out.push("handling=lenient".into());
+            }
+        }
+        if let Some(tz) = &p.timezone {
+            out.push(format!("timezone={tz}"));
+        }
+        if extra {
+            if let Some(n) = p.max_affected {
+                if p.strict {
+                    out.push(format!("max-affected={n}"));
+                }
+            }
+        }
+        (!out.is_empty()).then(|| out.join(", "))
+    }
+}

@@ -1,0 +1,156 @@
+//! GET and HEAD on a table or view.
+
+use super::*;
+
+pub(super) async fn read(
+    ctx: &Ctx<'_>,
+    name: &str,
+    timing: &mut Timing,
+) -> Result<Response, ApiError> {
+    let t = Instant::now();
+    // An unacceptable media type is reported before an unknown relation, unless a custom
+    // handler of the relation produces it.
+    let media = ctx.media(Producer::Relation);
+    let rel = match Planner::new(&ctx.cache, &ctx.schema, false).relation(name) {
+        Ok(r) => r.qi.clone(),
+        Err(e) => {
+            media?;
+            return Err(e);
+        }
+    };
+    let custom = custom_handler(ctx, Some(&rel));
+    let media = match (media, &custom) {
+        (Ok(m), _) => m,
+        (Err(_), Some(_)) => Media::Json,
+        (Err(e), None) => return Err(e),
+    };
+    let mut q = ctx.query_params(false)?;
+    let range = request::parse_range(ctx.headers)?;
+    if let Some((from, to)) = range {
+        q.offset.retain(|(p, _)| !p.is_empty());
+        q.limit.retain(|(p, _)| !p.is_empty());
+        q.offset.push((vec![], from));
+        if let Some(to) = to {
+            q.limit.push((vec![], to - from + 1));
+        }
+    }
+    let mut planner = Planner::new(&ctx.cache, &ctx.schema, ctx.app.config.aggregates_enabled);
+    let plan = planner.read(Source::Relation(rel.clone()), Some(rel.clone()), &q, true)?;
+    if let Some(h) = custom {
+        return custom_media(ctx, &h, plan, timing).await;
+    }
+    let max_rows = ctx.app.config.max_rows_for(&ctx.schema);
+    let mut sql = Sql::default();
+    let from = sql::read_sql(
+        &mut sql,
+        &ctx.cache,
+        &plan,
+        None,
+        ReadOptions {
+            max_rows,
+            ..Default::default()
+        },
+    );
+    let total = match ctx.prefer.count {
+        Some(Count::Exact) | Some(Count::Estimated) => {
+            let inner = sql::read_sql(
+                &mut sql,
+                &ctx.cache,
+                &plan,
+                None,
+                ReadOptions {
+                    skip_paging: true,
+                    ..Default::default()
+                },
+            );
+            format!("(SELECT pg_catalog.count(*) FROM ({inner}) AS \"pgrst_c\")")
+        }
+        _ => "NULL".to_string(),
+    };
+    let body = body_for(ctx, &media)?;
+    sql.text = main_select(&total, &body, "NULL", "NULL", &from, "");
+    let planned = if ctx.prefer.count == Some(Count::Planned) {
+        let mut p = Sql::default();
+        let inner = sql::read_sql(
+            &mut p,
+            &ctx.cache,
+            &plan,
+            None,
+            ReadOptions {
+                skip_paging: true,
+                ..Default::default()
+            },
+        );
+        p.text = format!("EXPLAIN (FORMAT JSON) {inner}");
+        Some(p)
+    } else {
+        None
+    };
+    timing.plan = Some(ms(t));
+    let job = Job {
+        main: sql,
+        planned,
+        explain: plan_job(&media),
+    };
+    let t = Instant::now();
+    let singular = media.is_singular();
+    let out = db::run(
+        &ctx.app.pool,
+        &ctx.app.gens,
+        &ctx.settings(true),
+        &job,
+        ctx.identity.authenticated,
+        |row, _| ctx.decide(row, singular, None),
+    )
+    .await?;
+    timing.transaction = Some(ms(t));
+    if let Some(p) = out.plan {
+        return Ok(explain_response(&media, p));
+    }
+    let row = out.row;
+    let total = match ctx.prefer.count {
+        Some(Count::Planned) => out.planned,
+        _ => row.total,
+    };
+    let offset = plan.offset;
+    if let Some(t) = total {
+        if offset > 0 && offset >= t && row.page == 0 {
+            let mut e = ApiError::new(416, "PGRST103", "Requested range not satisfiable")
+                .with_details(format!(
+                    "An offset of {offset} was requested, but there are only {t} rows."
+                ));
+            e.headers.push(("Content-Range".into(), format!("*/{t}")));
+            return Err(e);
+        }
+    }
+    let status = match total {
+        Some(t) if row.page < t => StatusCode::PARTIAL_CONTENT,
+        _ => StatusCode::OK,
+    };
+    let mut resp = body_response(status, &media, row.body.clone().unwrap_or_default());
+    set(
+        &mut resp,
+        "content-range",
+        &content_range(offset, row.page, total),
+    );
+    let mut pairs = request::query_pairs(&ctx.query);
+    pairs.sort();
+    let loc = if pairs.is_empty() {
+        format!("/{name}")
+    } else {
+        format!(
+            "/{name}?{}",
+            pairs
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("&")
+        )
+    };
+    set(&mut resp, "content-location", &loc);
+    if let Some(a) = ctx.applied(false, false, true, false) {
+        set(&mut resp, "preference-applied", &a);
+    }
+    apply_gucs(&mut resp, &row)?;
+    Ok(resp)
+}

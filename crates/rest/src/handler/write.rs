@@ -1,0 +1,435 @@
+//! POST, PATCH, PUT and DELETE on a table or view: one statement writes and renders.
+
+use super::*;
+
+/// Parse the request body as rows for `rel`.
+pub(super) fn payload(ctx: &Ctx<'_>, q: &QueryParams) -> Result<mutate::Payload, ApiError> {
+    let ct = ctx
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_ascii_lowercase();
+    if ct.starts_with("text/csv") {
+        mutate::csv_payload(&ctx.body, q.columns.as_deref())
+    } else {
+        mutate::json_payload(&ctx.body, q.columns.as_deref())
+    }
+}
+
+/// Shared tail of every write: render the response read from `pgrst_source`.
+pub(super) struct WriteSpec<'a> {
+    cte: String,
+    sql: Sql,
+    plan: &'a ReadPlan,
+    rel_name: &'a str,
+    pk: Vec<String>,
+    /// Status when at least one row was inserted / otherwise.
+    created: bool,
+    track_inserts: bool,
+    resolution_applied: bool,
+    is_insert: bool,
+}
+
+pub(super) async fn write(
+    ctx: &Ctx<'_>,
+    spec: WriteSpec<'_>,
+    timing: &mut Timing,
+    t0: Instant,
+) -> Result<Response, ApiError> {
+    let media = ctx.media(Producer::Relation)?;
+    let ret = ctx.prefer.return_.unwrap_or(Return::Minimal);
+    let mut sql = spec.sql;
+    let from = sql::read_sql(
+        &mut sql,
+        &ctx.cache,
+        spec.plan,
+        None,
+        ReadOptions {
+            skip_conds: true,
+            skip_paging: true,
+            max_rows: None,
+        },
+    );
+    let body = if ret == Return::Representation {
+        body_for(ctx, &media)?
+    } else {
+        "NULL".to_string()
+    };
+    let location = if ret == Return::HeadersOnly && !spec.pk.is_empty() && spec.is_insert {
+        let cols: Vec<String> = spec.pk.iter().map(|c| sql::ident(c)).collect();
+        format!("(SELECT row_to_json(\"pgrst_l\")::text FROM (SELECT {} FROM \"pgrst_source\" LIMIT 1) AS \"pgrst_l\")", cols.join(", "))
+    } else {
+        "NULL".into()
+    };
+    let inserted = if spec.track_inserts {
+        "(SELECT pg_catalog.count(*) FROM \"pgrst_source\" WHERE \"pgrst_ins\")".to_string()
+    } else {
+        "NULL".into()
+    };
+    let _ = from;
+    // Re-render the read from the CTE with the relation's alias.
+    let mut read_sql_text = String::new();
+    {
+        let mut p = spec.plan.clone();
+        p.source = Source::Cte("pgrst_source".into());
+        read_sql_text.push_str(&sql::read_sql(
+            &mut sql,
+            &ctx.cache,
+            &p,
+            None,
+            ReadOptions {
+                skip_conds: true,
+                skip_paging: true,
+                max_rows: None,
+            },
+        ));
+    }
+    sql.text = main_select(
+        "NULL",
+        &body,
+        &location,
+        &inserted,
+        &read_sql_text,
+        &format!("WITH {} ", spec.cte),
+    );
+    timing.plan = Some(ms(t0));
+    let job = Job {
+        main: sql,
+        planned: None,
+        explain: plan_job(&media),
+    };
+    let t = Instant::now();
+    let singular = media.is_singular();
+    let strict_max = if ctx.prefer.strict {
+        ctx.prefer.max_affected
+    } else {
+        None
+    };
+    let out = db::run(
+        &ctx.app.pool,
+        &ctx.app.gens,
+        &ctx.settings(false),
+        &job,
+        ctx.identity.authenticated,
+        |row, _| ctx.decide(row, singular, strict_max),
+    )
+    .await?;
+    timing.transaction = Some(ms(t));
+    if let Some(p) = out.plan {
+        return Ok(explain_response(&media, p));
+    }
+    let row = out.row;
+    let status = if spec.is_insert {
+        if spec.track_inserts {
+            if row.inserted.unwrap_or(0) > 0 {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            }
+        } else if spec.created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        }
+    } else if ret == Return::Representation {
+        StatusCode::OK
+    } else {
+        StatusCode::NO_CONTENT
+    };
+    let mut resp = if ret == Return::Representation {
+        body_response(status, &media, row.body.clone().unwrap_or_default())
+    } else if status == StatusCode::NO_CONTENT {
+        status.into_response()
+    } else {
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = status;
+        r
+    };
+    let total = match ctx.prefer.count {
+        Some(_) => format!("*/{}", row.page),
+        None => "*/*".to_string(),
+    };
+    if spec.is_insert || ret != Return::Representation {
+        set(&mut resp, "content-range", &total);
+    } else {
+        let cr = if ctx.prefer.count.is_some() {
+            format!("*/{}", row.page)
+        } else {
+            content_range(0, row.page, None)
+        };
+        set(&mut resp, "content-range", &cr);
+    }
+    if let Some(loc) = &row.location {
+        if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(loc) {
+            let q: Vec<String> = spec
+                .pk
+                .iter()
+                .map(|k| {
+                    let v = match m.get(k) {
+                        Some(Value::String(s)) => s.clone(),
+                        Some(v) => v.to_string(),
+                        None => "null".into(),
+                    };
+                    format!(
+                        "{k}=eq.{}",
+                        percent_encoding::utf8_percent_encode(
+                            &v,
+                            percent_encoding::NON_ALPHANUMERIC
+                        )
+                    )
+                })
+                .collect();
+            set(
+                &mut resp,
+                "location",
+                &format!("/{}?{}", spec.rel_name, q.join("&")),
+            );
+        }
+    }
+    if let Some(a) = ctx.applied(spec.resolution_applied, true, true, true) {
+        set(&mut resp, "preference-applied", &a);
+    }
+    apply_gucs(&mut resp, &row)?;
+    Ok(resp)
+}
+
+pub(super) async fn insert(
+    ctx: &Ctx<'_>,
+    name: &str,
+    timing: &mut Timing,
+) -> Result<Response, ApiError> {
+    let t0 = Instant::now();
+    let planner0 = Planner::new(&ctx.cache, &ctx.schema, false);
+    let rel = planner0.relation(name)?;
+    let q = ctx.query_params(false)?;
+    if let Some(cols) = &q.columns {
+        mutate::check_columns(rel, cols)?;
+    }
+    let payload = payload(ctx, &q)?;
+    if q.columns.is_none() {
+        mutate::check_columns(rel, &payload.columns)?;
+    }
+    let on_conflict = match ctx.prefer.resolution {
+        Some(res) => {
+            let cols = q.on_conflict.clone().unwrap_or_else(|| rel.pk.clone());
+            (!cols.is_empty()).then_some(OnConflict {
+                columns: cols,
+                resolution: res,
+            })
+        }
+        None => None,
+    };
+    let track = on_conflict.is_some() && !rel.is_view && payload.rows > 0;
+    let mut sql = Sql::default();
+    let cte = mutate::insert_cte(
+        &mut sql,
+        rel,
+        &payload,
+        ctx.prefer.missing_default,
+        on_conflict.as_ref(),
+        track,
+    );
+    let mut planner = Planner::new(&ctx.cache, &ctx.schema, ctx.app.config.aggregates_enabled);
+    let plan = planner.read(
+        Source::Cte("pgrst_source".into()),
+        Some(rel.qi.clone()),
+        &q,
+        true,
+    )?;
+    let created = payload.rows > 0 || on_conflict.is_none();
+    write(
+        ctx,
+        WriteSpec {
+            cte,
+            sql,
+            plan: &plan,
+            rel_name: name,
+            pk: rel.pk.clone(),
+            created,
+            track_inserts: track,
+            resolution_applied: on_conflict.is_some() || ctx.prefer.missing_default,
+            is_insert: true,
+        },
+        timing,
+        t0,
+    )
+    .await
+}
+
+pub(super) fn safe_update_check(
+    ctx: &Ctx<'_>,
+    name: &str,
+    q: &QueryParams,
+    verb: &str,
+) -> Result<(), ApiError> {
+    if ctx.app.config.safe_update_tables.iter().any(|t| t == name) && !q.has_filters {
+        return Err(ApiError::new(
+            400,
+            "21000",
+            format!("{verb} requires a WHERE clause"),
+        ));
+    }
+    Ok(())
+}
+
+pub(super) async fn update(
+    ctx: &Ctx<'_>,
+    name: &str,
+    timing: &mut Timing,
+) -> Result<Response, ApiError> {
+    let t0 = Instant::now();
+    let rel = Planner::new(&ctx.cache, &ctx.schema, false).relation(name)?;
+    let q = ctx.query_params(false)?;
+    safe_update_check(ctx, name, &q, "UPDATE")?;
+    let mut payload = payload(ctx, &q)?;
+    if payload.rows > 1 {
+        payload.values.truncate(1);
+    }
+    mutate::check_columns(rel, &payload.columns)?;
+    filtered_write(ctx, rel, &q, timing, t0, |sql, plan, w| {
+        mutate::update_cte(sql, rel, &payload, plan, w)
+    })
+    .await
+}
+
+/// PATCH and DELETE: the top-level filters select the rows, `cte` writes them.
+pub(super) async fn filtered_write(
+    ctx: &Ctx<'_>,
+    rel: &crate::schema::Relation,
+    q: &QueryParams,
+    timing: &mut Timing,
+    t0: Instant,
+    cte: impl FnOnce(&mut Sql, &ReadPlan, &str) -> String,
+) -> Result<Response, ApiError> {
+    let mut planner = Planner::new(&ctx.cache, &ctx.schema, ctx.app.config.aggregates_enabled);
+    let plan = planner.read(
+        Source::Relation(rel.qi.clone()),
+        Some(rel.qi.clone()),
+        q,
+        true,
+    )?;
+    if (plan.limit.is_some() || plan.offset > 0) && rel.is_view {
+        return Err(ApiError::new(
+            400,
+            "PGRST128",
+            "limit/offset on PATCH or DELETE needs a table",
+        ));
+    }
+    let mut sql = Sql::default();
+    let w = sql::write_where_sql(&mut sql, &plan, &rel.qi);
+    let cte = cte(&mut sql, &plan, &w);
+    write(
+        ctx,
+        WriteSpec {
+            cte,
+            sql,
+            plan: &plan,
+            rel_name: &rel.qi.name,
+            pk: rel.pk.clone(),
+            created: false,
+            track_inserts: false,
+            resolution_applied: false,
+            is_insert: false,
+        },
+        timing,
+        t0,
+    )
+    .await
+}
+
+pub(super) async fn delete(
+    ctx: &Ctx<'_>,
+    name: &str,
+    timing: &mut Timing,
+) -> Result<Response, ApiError> {
+    let t0 = Instant::now();
+    let rel = Planner::new(&ctx.cache, &ctx.schema, false).relation(name)?;
+    let q = ctx.query_params(false)?;
+    safe_update_check(ctx, name, &q, "DELETE")?;
+    filtered_write(ctx, rel, &q, timing, t0, |_, _, w| {
+        mutate::delete_cte(rel, w)
+    })
+    .await
+}
+
+pub(super) async fn put(
+    ctx: &Ctx<'_>,
+    name: &str,
+    timing: &mut Timing,
+) -> Result<Response, ApiError> {
+    let t0 = Instant::now();
+    let rel = Planner::new(&ctx.cache, &ctx.schema, false).relation(name)?;
+    let q = ctx.query_params(false)?;
+    if !q.limit.is_empty() || !q.offset.is_empty() {
+        return Err(ApiError::new(
+            400,
+            "PGRST114",
+            "limit/offset querystring parameters are not allowed for PUT",
+        ));
+    }
+    let mut planner = Planner::new(&ctx.cache, &ctx.schema, ctx.app.config.aggregates_enabled);
+    let plan = planner.read(
+        Source::Cte("pgrst_source".into()),
+        Some(rel.qi.clone()),
+        &q,
+        true,
+    )?;
+    let pk_vals = if rel.pk.is_empty() || !q.logic.is_empty() {
+        None
+    } else {
+        mutate::pk_eq_values(&plan.conds, &rel.pk)
+    };
+    let Some(pk_vals) = pk_vals else {
+        return Err(ApiError::new(
+            405,
+            "PGRST105",
+            "Filters must include all and only primary key columns with 'eq' operators",
+        ));
+    };
+    let payload = payload(ctx, &q)?;
+    if payload.rows != 1 {
+        return Err(ApiError::new(
+            400,
+            "PGRST116",
+            "PUT payload must contain a single row",
+        ));
+    }
+    mutate::check_columns(rel, &payload.columns)?;
+    for (col, v) in &pk_vals {
+        let given = payload.values[0]
+            .get(col)
+            .and_then(mutate::json_scalar_text);
+        if given.as_deref() != Some(v.as_str()) {
+            return Err(ApiError::new(
+                400,
+                "PGRST115",
+                "Payload values do not match URL in primary key column(s)",
+            ));
+        }
+    }
+    let oc = OnConflict {
+        columns: rel.pk.clone(),
+        resolution: Resolution::MergeDuplicates,
+    };
+    let track = !rel.is_view;
+    let mut sql = Sql::default();
+    let cte = mutate::insert_cte(&mut sql, rel, &payload, false, Some(&oc), track);
+    write(
+        ctx,
+        WriteSpec {
+            cte,
+            sql,
+            plan: &plan,
+            rel_name: name,
+            pk: rel.pk.clone(),
+            created: true,
+            track_inserts: track,
+            resolution_applied: false,
+            is_insert: true,
+        },
+        timing,
+        t0,
+    )
+    .await
+}
