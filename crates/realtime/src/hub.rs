@@ -82,6 +82,10 @@ pub struct Member {
     pub join_ref: String,
     /// `config.broadcast.self`.
     pub self_broadcast: bool,
+    /// May receive broadcasts (always on public channels; by policy on private ones).
+    pub broadcast_read: bool,
+    /// May receive presence state and diffs.
+    pub presence_read: bool,
 }
 
 /// A user broadcast.
@@ -222,6 +226,25 @@ impl Hub {
         first
     }
 
+    /// Change what a member may receive (its token was refreshed).
+    pub fn set_read(
+        &self,
+        key: &TopicKey,
+        id: MemberId,
+        broadcast_read: bool,
+        presence_read: bool,
+    ) {
+        if let Some(m) = self
+            .topics
+            .write()
+            .get_mut(key)
+            .and_then(|t| t.members.get_mut(&id))
+        {
+            m.broadcast_read = broadcast_read;
+            m.presence_read = presence_read;
+        }
+    }
+
     /// Remove a channel: its presence leaves and its subscriptions end.
     pub fn leave(&self, key: &TopicKey, id: MemberId) {
         self.untrack(key, id);
@@ -251,7 +274,7 @@ impl Hub {
             let topics = self.topics.read();
             if let Some(t) = topics.get(key) {
                 for (id, m) in &t.members {
-                    if Some(*id) == from && !m.self_broadcast {
+                    if (Some(*id) == from && !m.self_broadcast) || !m.broadcast_read {
                         continue;
                     }
                     match m.sink.vsn {
@@ -435,7 +458,7 @@ impl Hub {
             return;
         }
         let payload = json!({"joins": group(&joins), "leaves": group(&leaves)}).to_string();
-        for m in t.members.values() {
+        for m in t.members.values().filter(|m| m.presence_read) {
             m.sink.text(phoenix::encode_raw(
                 m.sink.vsn,
                 None,
@@ -518,6 +541,8 @@ mod tests {
                 sink: a,
                 join_ref: "1".into(),
                 self_broadcast: false,
+                broadcast_read: true,
+                presence_read: true,
             },
             true,
         );
@@ -528,6 +553,8 @@ mod tests {
                 sink: b,
                 join_ref: "1".into(),
                 self_broadcast: false,
+                broadcast_read: true,
+                presence_read: true,
             },
             true,
         );
@@ -561,6 +588,8 @@ mod tests {
                 sink: a,
                 join_ref: "1".into(),
                 self_broadcast: false,
+                broadcast_read: true,
+                presence_read: true,
             },
             true,
         );

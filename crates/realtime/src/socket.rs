@@ -340,6 +340,8 @@ impl Conn {
                 sink: self.sink.clone(),
                 join_ref: m.join_ref.clone().unwrap_or_default(),
                 self_broadcast,
+                broadcast_read: perms.broadcast_read,
+                presence_read: perms.presence_read,
             },
             presence_enabled,
         );
@@ -517,6 +519,9 @@ impl Conn {
             claims: token.claims.clone(),
         });
         self.state.hub.set_cdc_context(c.id, ctx);
+        self.state
+            .hub
+            .set_read(&c.key, c.id, perms.broadcast_read, perms.presence_read);
         if let Some(c) = self.channels.get_mut(&m.topic) {
             c.token = token;
             c.perms = perms;
