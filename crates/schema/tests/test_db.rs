@@ -49,7 +49,7 @@ async fn runs_pgtap_files_with_the_helpers() {
     std::fs::write(tests.join("03_broken.pg"), BROKEN).expect("write");
     std::fs::write(tests.join("README.md"), "not a test").expect("write");
 
-    let files = pgtap::test_files(&[tests.clone()]).expect("files");
+    let files = pgtap::test_files(std::slice::from_ref(&tests)).expect("files");
     assert_eq!(files.len(), 3);
     let report = pgtap::run(&client, &files).await.expect("run");
     let text = report.to_text();

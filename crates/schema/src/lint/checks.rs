@@ -67,7 +67,7 @@ impl<'a> FileCheck<'a> {
     }
 
     fn exposed(&self, name: &QualName) -> bool {
-        self.exposed.iter().any(|s| *s == name.schema)
+        self.exposed.contains(&name.schema)
     }
 
     fn at(&self, location: i32, fallback: usize) -> usize {
@@ -162,17 +162,20 @@ impl<'a> FileCheck<'a> {
                     );
                 }
             }
-            NodeEnum::AlterEnumStmt(e) => {
-                if !e.new_val.is_empty() && e.new_val_neighbor.is_empty() {
-                    let ty = QualName::of_list(&e.type_name)
-                        .map(|n| n.to_string())
-                        .unwrap_or_default();
-                    self.push(
-                        &rules::REQUIRE_ENUM_VALUE_ORDERING,
-                        st.start,
-                        format!("ALTER TYPE {ty} ADD VALUE '{}' appends the value at the end; say BEFORE or AFTER which value it belongs", e.new_val),
-                    );
-                }
+            // ADD VALUE without a neighbour (RENAME VALUE has an old value).
+            NodeEnum::AlterEnumStmt(e)
+                if e.old_val.is_empty()
+                    && !e.new_val.is_empty()
+                    && e.new_val_neighbor.is_empty() =>
+            {
+                let ty = QualName::of_list(&e.type_name)
+                    .map(|n| n.to_string())
+                    .unwrap_or_default();
+                self.push(
+                    &rules::REQUIRE_ENUM_VALUE_ORDERING,
+                    st.start,
+                    format!("ALTER TYPE {ty} ADD VALUE '{}' appends the value at the end; say BEFORE or AFTER which value it belongs", e.new_val),
+                );
             }
             NodeEnum::CreatePolicyStmt(p) => self.policy(p, st),
             NodeEnum::CreateFunctionStmt(f) => self.function(f, st),

@@ -244,7 +244,10 @@ mod tests {
         let sql = "create table public.n (id int primary key);\n\
                    alter table public.n enable row level security;\n\
                    create index n_idx on public.n (id);\n\
-                   alter table public.n add column c text not null;\n";
+                   alter table public.n add column c text not null;\n\
+                   create type public.mood as enum ('sad');\n\
+                   alter type public.mood rename value 'sad' to 'blue';\n\
+                   alter type public.mood add value 'red' after 'blue';\n";
         let report = lint(&[fixture("x.sql", sql)], &exposed()).expect("lints");
         assert!(report.findings.is_empty(), "{}", report.to_text());
     }

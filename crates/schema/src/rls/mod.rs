@@ -184,15 +184,16 @@ pub async fn run(client: &mut Client, exposed: &[String]) -> Result<RlsReport, E
                 }
             }
         }
-        let result = results.get_mut(&t.oid).expect("every table has a result");
-        if let Some(reason) = failure {
+        if let (Some(reason), Some(result)) = (failure, results.get_mut(&t.oid)) {
             result.skipped = Some(reason);
             worlds[0].remove(&t.oid);
             worlds[1].remove(&t.oid);
         }
     }
     for t in &tables {
-        let result = results.get_mut(&t.oid).expect("every table has a result");
+        let Some(result) = results.get_mut(&t.oid) else {
+            continue;
+        };
         if result.skipped.is_some() {
             continue;
         }
