@@ -59,10 +59,18 @@ pub struct State {
     pub pool: deadpool_postgres::Pool,
     /// This node created its slot once already.
     pub(crate) slot_created: std::sync::atomic::AtomicBool,
+    /// Transactions streamed again after a reconnection and skipped as already delivered.
+    pub(crate) skipped: std::sync::atomic::AtomicU64,
     relay_tx: tokio::sync::mpsc::UnboundedSender<hub::Relay>,
 }
 
 impl State {
+    /// How many transactions were streamed again after a reconnection and skipped because this
+    /// node had already delivered them.
+    pub fn skipped_commits(&self) -> u64 {
+        self.skipped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Send something to the other nodes.
     pub fn relay(&self, r: hub::Relay) {
         let _ = self.relay_tx.send(r);
@@ -153,6 +161,7 @@ pub async fn start(config: Config) -> Result<(axum::Router, Node), Error> {
         config,
         pool,
         slot_created: std::sync::atomic::AtomicBool::new(false),
+        skipped: std::sync::atomic::AtomicU64::new(0),
         relay_tx,
     });
     node::beat(&state).await.map_err(Error::Database)?;

@@ -76,18 +76,52 @@ async fn writer(url: String, written: Arc<AtomicI64>, paused: Arc<AtomicBool>) {
     }
 }
 
+/// How Postgres goes down.
+#[derive(Clone, Copy, Debug)]
+enum Stop {
+    /// `pg_ctl stop -m fast`-like: SIGINT, shutdown checkpoint.
+    Fast,
+    /// The postmaster is killed (SIGKILL): crash recovery on start, the slot's confirmed position
+    /// may go back, and already delivered transactions are streamed again.
+    Crash,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_committed_change_arrives_exactly_once_across_a_postgres_restart() {
-    let root = std::env::temp_dir().join(format!("basalt-rt-restart-{}", std::process::id()));
+    restart(Stop::Fast).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_committed_change_arrives_exactly_once_across_a_postgres_crash() {
+    restart(Stop::Crash).await;
+}
+
+/// Start the cluster, retrying while a crashed server's processes are still going away.
+fn start_cluster(cfg: ClusterConfig) -> Cluster {
+    let mut last = None;
+    for _ in 0..50 {
+        match Cluster::start(cfg.clone()) {
+            Ok(c) => return c,
+            Err(e) => {
+                last = Some(e);
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+    panic!("start private cluster: {last:?}");
+}
+
+async fn restart(stop: Stop) {
+    let root =
+        std::env::temp_dir().join(format!("basalt-rt-restart-{}-{stop:?}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
     std::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let cfg = cluster_config(&root, free_port());
     let c2 = cfg.clone();
-    let mut cluster = tokio::task::spawn_blocking(move || Cluster::start(c2))
+    let mut cluster = tokio::task::spawn_blocking(move || start_cluster(c2))
         .await
-        .unwrap()
-        .expect("start private cluster");
+        .unwrap();
     let url = cluster.socket_url("postgres");
     {
         let mut c = basalt_pg::pool::connect(&url).await.unwrap();
@@ -125,14 +159,26 @@ async fn every_committed_change_arrives_exactly_once_across_a_postgres_restart()
     }
     let before_stop = written.load(Ordering::SeqCst);
     let cfg2 = cfg.clone();
+    let data_dir = cfg.data_dir.clone();
     cluster = tokio::task::spawn_blocking(move || {
+        if let Stop::Crash = stop {
+            let pid: i32 = std::fs::read_to_string(data_dir.join("postmaster.pid"))
+                .ok()
+                .and_then(|t| t.lines().next().and_then(|l| l.trim().parse().ok()))
+                .expect("postmaster pid");
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .expect("kill postmaster");
+        }
+        // Reaps the killed postmaster, or shuts a live one down fast.
         cluster.stop();
         drop(cluster);
-        Cluster::start(cfg2)
+        start_cluster(cfg2)
     })
     .await
-    .unwrap()
-    .expect("restart private cluster");
+    .unwrap();
     let after_start = written.load(Ordering::SeqCst);
     w.await.unwrap();
 
@@ -187,8 +233,14 @@ async fn every_committed_change_arrives_exactly_once_across_a_postgres_restart()
     assert!(missing.is_empty(), "missing after restart: {missing:?}");
     assert!(dup.is_empty(), "delivered more than once: {dup:?}");
     assert_eq!(counts.keys().copied().collect::<Vec<_>>(), committed);
+    let redelivered = rt
+        .node
+        .as_ref()
+        .map(|n| n.state.skipped_commits())
+        .unwrap_or(0);
     eprintln!(
-        "restart at row {before_stop}..{after_start}: {} rows committed, each delivered once",
+        "{stop:?} restart at row {before_stop}..{after_start}: {} rows committed, each delivered \
+         once; {redelivered} already delivered transactions were streamed again and skipped",
         committed.len()
     );
     rt.stop().await;
