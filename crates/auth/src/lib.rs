@@ -1,12 +1,15 @@
 //! basalt-auth: a GoTrue-compatible `/auth/v1`, so supabase-js's `auth.*` calls work unchanged
 //! and the tokens it issues are the ones `/rest/v1`, storage and realtime trust. Users, sessions,
-//! refresh tokens, one-time tokens and MFA factors live in GoTrue's own `auth` tables, so a
-//! `pg_dump` of a Supabase project's `auth` schema (bcrypt hashes included) loads and signs in.
-//! Requests are parsed (`extract`), checked, turned into bind-parameter SQL run in one
-//! transaction (`users`, `sessions`, `onetime`, `flow`), and answered in GoTrue's JSON, errors
-//! included (`error`). Tokens are HS256 with the project secret or ES256 from a JWK set (`jwt`);
-//! TOTP is in `totp`; mail goes over SMTP or into a development mailbox in Postgres (`mail`);
-//! rate limits are counted in Postgres so that any number of nodes share them (`ratelimit`).
+//! refresh tokens, one-time tokens, MFA factors and the audit trail live in GoTrue's own `auth`
+//! tables, so a `pg_dump` of a Supabase project's `auth` schema (bcrypt hashes included) loads
+//! and signs in. Each request is parsed (`extract`), checked, run as bind-parameter SQL in one
+//! transaction (`users`, `sessions`, `onetime`, `flow`, `audit`) and answered in GoTrue's JSON,
+//! errors included (`error`). Tokens are HS256 with the project secret or ES256 from a JWK set
+//! (`jwt`), optionally reshaped by a Postgres access-token hook (`hooks`); TOTP is in `totp`;
+//! email goes over SMTP or, like text-message codes, into a development mailbox in Postgres
+//! (`mail`, `GET /basalt/mail`, `basalt mail`); rate limits are counted in Postgres so that any
+//! number of nodes share them (`ratelimit`). Configuration comes from GoTrue's environment
+//! variables or from `[auth]` in `config.toml` (`config`).
 
 pub mod api;
 pub mod audit;
@@ -114,7 +117,10 @@ pub async fn router(config: Config) -> Result<Router, Error> {
             delete(admin::delete_factor),
         )
         .route("/admin/generate_link", post(admin::generate_link))
-        .route("/basalt/mail", get(meta::mailbox))
+        .route(
+            "/basalt/mail",
+            get(meta::mailbox).delete(meta::clear_mailbox),
+        )
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn(error::version_layer))

@@ -562,6 +562,24 @@ async fn email_limits() {
     // The mailbox is for the service role only.
     let anon = a.anon.clone();
     assert_eq!(a.get_as("/basalt/mail", &anon).await.status, 403);
+    assert_eq!(
+        a.call(Method::DELETE, "/basalt/mail", &anon, None)
+            .await
+            .status,
+        403
+    );
+    let service = a.service.clone();
+    let cleared = a
+        .call(
+            Method::DELETE,
+            "/basalt/mail?email=l1%40example.com",
+            &service,
+            None,
+        )
+        .await;
+    assert_eq!(cleared.status, 200);
+    assert!(a.mail("l1@example.com").await.is_empty());
+    assert_eq!(a.mail("l2@example.com").await.len(), 1);
 }
 
 #[tokio::test]

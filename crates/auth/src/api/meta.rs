@@ -86,6 +86,23 @@ pub async fn mailbox(
     Ok(Json(json!({ "messages": messages })).into_response())
 }
 
+/// Empty the development mailbox (`?email=` only that recipient's messages).
+pub async fn clear_mailbox(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Query,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let db = state.pool.get().await?;
+    let db: &tokio_postgres::Client = &db;
+    db.execute(
+        "DELETE FROM basalt.mail WHERE $1::text IS NULL OR lower(recipient) = lower($1)",
+        &[&query.get("email")],
+    )
+    .await?;
+    Ok(Json(json!({})).into_response())
+}
+
 /// OpenID discovery: where the keys and endpoints are.
 pub async fn openid_configuration(State(state): State<AppState>) -> Response {
     let base = &state.config.external_url;
