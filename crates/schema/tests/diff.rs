@@ -74,6 +74,8 @@ async fn round_trip_through_every_object_kind_and_change() {
         "ALTER TABLE public.posts ENABLE ROW LEVEL SECURITY;",
         "CREATE POLICY \"posts are public\" ON public.posts AS PERMISSIVE FOR SELECT TO anon, authenticated USING (true);",
         "REVOKE DELETE ON TABLE public.posts FROM anon;",
+        "REVOKE EXECUTE ON FUNCTION public.post_count(author bigint) FROM anon;",
+        "GRANT USAGE ON SCHEMA app TO authenticated;",
         "COMMENT ON COLUMN public.posts.title IS 'Headline';",
         "COMMENT ON SCHEMA app IS 'Application helpers';",
         "CREATE PUBLICATION blog_changes FOR TABLE public.posts;",
@@ -98,6 +100,8 @@ async fn round_trip_through_every_object_kind_and_change() {
         "ALTER PUBLICATION blog_changes SET TABLE public.posts, public.tags;",
         "COMMENT ON TABLE public.posts IS 'Posts of the blog';",
         "REVOKE SELECT ON TABLE public.tags FROM anon;",
+        "GRANT EXECUTE ON FUNCTION public.post_count(author bigint) TO anon;",
+        "GRANT USAGE ON SCHEMA app TO anon;",
     ] {
         assert!(second.contains(needle), "missing {needle:?} in\n{second}");
     }

@@ -162,7 +162,28 @@ const QUERIES: &[(Kind, &str)] = &[
         CROSS JOIN LATERAL (SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END AS grantee_name,
                                    a.privilege_type
                             FROM aclexplode(c.relacl) a WHERE a.grantee <> c.relowner) g
-        WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname = ANY($1)"),
+        WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname = ANY($1)
+        UNION ALL
+        SELECT 'function ' || f.key || '.' || g.grantee_name || '.' || g.privilege_type, f.key, '',
+            format('GRANT %s ON FUNCTION %s TO %s;', g.privilege_type, f.signature, g.grantee_name),
+            format('REVOKE %s ON FUNCTION %s FROM %s;', g.privilege_type, f.signature, g.grantee_name), '{}'::text[]
+        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        CROSS JOIN LATERAL (SELECT n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS key,
+                                   format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)) AS signature) f
+        CROSS JOIN LATERAL (SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END AS grantee_name,
+                                   a.privilege_type
+                            FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a WHERE a.grantee <> p.proowner) g
+        WHERE p.prokind IN ('f', 'p') AND n.nspname = ANY($1)
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+        UNION ALL
+        SELECT 'schema ' || n.nspname || '.' || g.grantee_name || '.' || g.privilege_type, n.nspname, '',
+            format('GRANT %s ON SCHEMA %I TO %s;', g.privilege_type, n.nspname, g.grantee_name),
+            format('REVOKE %s ON SCHEMA %I FROM %s;', g.privilege_type, n.nspname, g.grantee_name), '{}'::text[]
+        FROM pg_namespace n
+        CROSS JOIN LATERAL (SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END AS grantee_name,
+                                   a.privilege_type
+                            FROM aclexplode(n.nspacl) a WHERE a.grantee <> n.nspowner) g
+        WHERE n.nspname = ANY($1)"),
     (Kind::Comment, "SELECT 'table ' || n.nspname || '.' || c.relname || coalesce('.' || a.attname, ''), n.nspname || '.' || c.relname, d.description,
             CASE WHEN a.attname IS NULL THEN format('COMMENT ON %s %I.%I IS %L;', CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END, n.nspname, c.relname, d.description)
                  ELSE format('COMMENT ON COLUMN %I.%I.%I IS %L;', n.nspname, c.relname, a.attname, d.description) END,

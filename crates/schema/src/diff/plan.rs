@@ -397,7 +397,12 @@ fn alter_column(old: &Object, new: &Object) -> Vec<Step> {
 pub fn plan(source: &Catalog, target: &Catalog) -> Vec<Step> {
     let tables = |c: &Catalog| -> BTreeSet<String> {
         c.values()
-            .filter(|o| matches!(o.kind, Kind::Table | Kind::View))
+            .filter(|o| {
+                matches!(
+                    o.kind,
+                    Kind::Table | Kind::View | Kind::Function | Kind::Schema
+                )
+            })
             .map(|o| o.key.clone())
             .collect()
     };
