@@ -159,3 +159,32 @@ test('private channel: refused without a policy, joined with one', async () => {
   assert.deepEqual(got[0], { hello: 'from sql' });
   await ca.removeAllChannels();
 });
+
+test('a refreshed token keeps the channel joined; an expired one closes it with a system message', async () => {
+  const now = () => Math.floor(Date.now() / 1000);
+  const token = (exp) => b.sign({ sub: A, role: 'authenticated', aud: 'authenticated', iat: now(), exp });
+  const c = client();
+  await c.realtime.setAuth(token(now() + 3));
+  const got = [];
+  const ch = c.channel('refreshing')
+    .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'trips' }, (p) => got.push(p));
+  const ready = cdcReady(ch);
+  assert.equal(await subscribe(ch), 'SUBSCRIBED');
+  await ready;
+  await c.realtime.setAuth(token(now() + 3600));
+  await sleep(4500); // past the first token's expiry
+  assert.equal(ch.state, 'joined');
+  b.sql(`insert into trips (owner, title) values ('${A}', 'after refresh')`);
+  assert.ok(await until(() => got.length === 1), 'changes still flow without a rejoin');
+  assert.equal(got[0].new.title, 'after refresh');
+  await c.removeAllChannels();
+
+  const c2 = client();
+  await c2.realtime.setAuth(token(now() + 2));
+  const sys = [];
+  const ch2 = c2.channel('expiring').on('system', {}, (m) => sys.push(m));
+  assert.equal(await subscribe(ch2), 'SUBSCRIBED');
+  assert.ok(await until(() => sys.some((m) => m.status === 'error' && /^Token has expired/.test(m.message)), 6000), JSON.stringify(sys));
+  assert.ok(await until(() => ch2.state === 'closed'), `state ${ch2.state}`);
+  await c2.removeAllChannels();
+});
