@@ -522,6 +522,32 @@ async fn admin_users_api() {
         200
     );
 
+    // Soft delete: the row stays for foreign keys, the address and sign-in go.
+    let soft = a
+        .call(Method::POST, "/admin/users", &service, Some(json!({"email": "soft@example.com", "password": "long-enough", "email_confirm": true})))
+        .await;
+    let soft_id = soft.body["id"].as_str().unwrap().to_string();
+    let r = a
+        .call(
+            Method::DELETE,
+            &format!("/admin/users/{soft_id}"),
+            &service,
+            Some(json!({"should_soft_delete": true})),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let kept = a.get_as(&format!("/admin/users/{soft_id}"), &service).await;
+    assert!(kept.body["deleted_at"].is_string());
+    assert_eq!(kept.body["email"], "");
+    assert_eq!(
+        a.sign_in("soft@example.com", "long-enough").await.status,
+        400
+    );
+    // The address is free again.
+    assert_eq!(
+        a.signup("soft@example.com", "long-enough").await.status,
+        200
+    );
     let del = a
         .call(
             Method::DELETE,
