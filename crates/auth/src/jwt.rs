@@ -1,10 +1,11 @@
 //! Access tokens: the claims GoTrue puts in them, signing (HS256 with the project secret, or an
-//! ES256 key from a JWK set), verification of incoming bearer tokens, and the public JWK set
+//! ES256 or RS256 key from a JWK set), verification of incoming bearer tokens, and the public JWK set
 //! served at `/.well-known/jwks.json`.
 //!
 //! Verification accepts HS256 with the secret and every configured asymmetric key, picked by
 //! the header's `kid`; anything else — including `alg: none` — is refused.
 
+use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -143,9 +144,48 @@ impl Keys {
                 }
                 Ok(())
             }
+            (Some("RSA"), _) => {
+                let bad = |e: String| Error::Config(format!("GOTRUE_JWT_KEYS: RSA key: {e}"));
+                let n = field("n").ok_or_else(|| bad("missing n".into()))?;
+                let e = field("e").ok_or_else(|| bad("missing e".into()))?;
+                let kid = kid.ok_or_else(|| bad("missing kid".into()))?;
+                self.verifying.push(Verifying {
+                    kid: Some(kid.clone()),
+                    alg: Algorithm::RS256,
+                    key: DecodingKey::from_rsa_components(n, e).map_err(|e| bad(e.to_string()))?,
+                });
+                self.public.push(serde_json::json!({
+                    "kty": "RSA", "n": n, "e": e, "kid": kid,
+                    "alg": "RS256", "use": "sig", "key_ops": ["verify"],
+                }));
+                if field("d").is_some() && signer.is_none() {
+                    use rsa::pkcs1::EncodeRsaPrivateKey;
+                    let int = |k: &str| -> Result<rsa::BigUint, Error> {
+                        let text = field(k).ok_or_else(|| bad(format!("missing {k}")))?;
+                        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                            .decode(text.trim_end_matches('='))
+                            .map_err(|e| bad(format!("{k}: {e}")))?;
+                        Ok(rsa::BigUint::from_bytes_be(&bytes))
+                    };
+                    let key = rsa::RsaPrivateKey::from_components(
+                        int("n")?,
+                        int("e")?,
+                        int("d")?,
+                        vec![int("p")?, int("q")?],
+                    )
+                    .map_err(|e| bad(e.to_string()))?;
+                    let der = key.to_pkcs1_der().map_err(|e| bad(e.to_string()))?;
+                    *signer = Some(Signing::Asymmetric {
+                        alg: Algorithm::RS256,
+                        kid,
+                        key: EncodingKey::from_rsa_der(der.as_bytes()),
+                    });
+                }
+                Ok(())
+            }
             (Some("oct"), _) => Ok(()),
             (kty, _) => Err(Error::Config(format!(
-                "GOTRUE_JWT_KEYS: unsupported key type {kty:?} (EC P-256 is supported)"
+                "GOTRUE_JWT_KEYS: unsupported key type {kty:?} (EC P-256 and RSA are supported)"
             ))),
         }
     }
@@ -281,9 +321,34 @@ mod tests {
     }
 
     #[test]
+    fn rs256_keys_sign_and_publish() {
+        use rsa::traits::{PrivateKeyParts, PublicKeyParts};
+        let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+        let b = |n: &rsa::BigUint| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(n.to_bytes_be())
+        };
+        let jwk = serde_json::json!({
+            "kty": "RSA", "kid": "rsa-1", "n": b(key.n()), "e": b(key.e()), "d": b(key.d()),
+            "p": b(&key.primes()[0]), "q": b(&key.primes()[1]),
+        });
+        let keys = Keys::from_config(&config(Some(format!("[{jwk}]")))).unwrap();
+        let t = keys.sign(&claims(now() + 60)).unwrap();
+        let header = jsonwebtoken::decode_header(&t).unwrap();
+        assert_eq!(header.alg, Algorithm::RS256);
+        assert_eq!(header.kid.as_deref(), Some("rsa-1"));
+        assert_eq!(keys.verify(&t).unwrap()["sub"], "u");
+        let published = &keys.jwks()["keys"][0];
+        assert_eq!(published["alg"], "RS256");
+        assert!(published.get("d").is_none() && published.get("p").is_none());
+    }
+
+    #[test]
     fn bad_key_sets_are_configuration_errors() {
         assert!(Keys::from_config(&config(Some("not json".into()))).is_err());
         assert!(Keys::from_config(&config(Some(r#"[{"kty":"RSA"}]"#.into()))).is_err());
+        assert!(
+            Keys::from_config(&config(Some(r#"[{"kty":"OKP","crv":"Ed25519"}]"#.into()))).is_err()
+        );
         assert!(Keys::from_config(&JwtConfig {
             secret: String::new(),
             ..config(None)
