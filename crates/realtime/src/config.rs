@@ -58,8 +58,7 @@ impl Config {
     /// `DB_HOST`/`DB_PORT`/`DB_NAME`/`DB_USER`/`DB_PASSWORD`; `API_JWT_SECRET`; `PORT` (4000);
     /// `SLOT_NAME_SUFFIX`; `DB_POOL_SIZE`; `PUBLICATION` (supabase_realtime).
     pub fn from_env() -> Result<Config, Error> {
-        let mut c = Config::default();
-        c.db_url = match env("DATABASE_URL") {
+        let db_url = match env("DATABASE_URL") {
             Some(u) => u,
             None => {
                 let host = env("DB_HOST").unwrap_or_else(|| "127.0.0.1".into());
@@ -80,10 +79,10 @@ impl Config {
                 )
             }
         };
-        c.db_url
+        db_url
             .parse::<tokio_postgres::Config>()
             .map_err(|e| Error::Config(format!("database connection string: {e}")))?;
-        c.jwt_secret = env("API_JWT_SECRET")
+        let jwt_secret = env("API_JWT_SECRET")
             .or_else(|| env("JWT_SECRET"))
             .ok_or_else(|| Error::Config("API_JWT_SECRET is required".into()))?;
         let port: u16 = match env("PORT") {
@@ -92,7 +91,12 @@ impl Config {
                 .map_err(|_| Error::Config(format!("PORT `{p}` is not a port")))?,
             None => 4000,
         };
-        c.listen = Some(([0, 0, 0, 0], port).into());
+        let mut c = Config {
+            listen: Some(([0, 0, 0, 0], port).into()),
+            db_url,
+            jwt_secret,
+            ..Config::default()
+        };
         if let Some(s) = env("SLOT_NAME_SUFFIX") {
             c.node_id = s.to_ascii_lowercase();
         }

@@ -17,8 +17,31 @@ use crate::phoenix::{BroadcastBody, Vsn};
 use crate::token::{self, Token};
 use crate::State;
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({"error": message.into()}))).into_response()
+/// Why an HTTP request was refused; answered as `{"error": "..."}` with a fitting status.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("API key is missing")]
+    MissingKey,
+    #[error(transparent)]
+    Token(#[from] token::TokenError),
+    #[error("{0}")]
+    BadRequest(&'static str),
+    #[error("You do not have permissions to broadcast to this Channel topic: {0}")]
+    Forbidden(String),
+    #[error("could not authorise the broadcast: {0}")]
+    Unavailable(#[from] authz::AuthzError),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ApiError::MissingKey | ApiError::Token(_) => StatusCode::UNAUTHORIZED,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        (status, Json(json!({"error": self.to_string()}))).into_response()
+    }
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -40,18 +63,14 @@ pub async fn websocket(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
-) -> Response {
-    let Some(key) = api_key(&q, &headers) else {
-        return error(StatusCode::UNAUTHORIZED, "API key is missing");
-    };
-    let token = match token::verify(key, &state.config.jwt_secret) {
-        Ok(t) => t,
-        Err(e) => return error(StatusCode::UNAUTHORIZED, e.to_string()),
-    };
+) -> Result<Response, ApiError> {
+    let key = api_key(&q, &headers).ok_or(ApiError::MissingKey)?;
+    let token = token::verify(key, &state.config.jwt_secret)?;
     let vsn = Vsn::parse(q.get("vsn").map(String::as_str));
     // Clients send little; a small read buffer saves zeroing 128 KiB per read.
-    ws.read_buffer_size(8 * 1024)
-        .on_upgrade(move |socket| crate::socket::run(state, socket, vsn, token))
+    Ok(ws
+        .read_buffer_size(8 * 1024)
+        .on_upgrade(move |socket| crate::socket::run(state, socket, vsn, token)))
 }
 
 /// The token a broadcast request acts with: the Bearer token, else the API key.
@@ -59,7 +78,7 @@ fn request_token(
     state: &State,
     q: &HashMap<String, String>,
     headers: &HeaderMap,
-) -> Result<Token, Response> {
+) -> Result<Token, ApiError> {
     let bearer = header(headers, "authorization")
         .and_then(|h| {
             h.strip_prefix("Bearer ")
@@ -68,9 +87,8 @@ fn request_token(
         .filter(|t| !t.starts_with("sb_") && !t.is_empty());
     let raw = bearer
         .or_else(|| api_key(q, headers))
-        .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "API key is missing"))?;
-    token::verify(raw, &state.config.jwt_secret)
-        .map_err(|e| error(StatusCode::UNAUTHORIZED, e.to_string()))
+        .ok_or(ApiError::MissingKey)?;
+    Ok(token::verify(raw, &state.config.jwt_secret)?)
 }
 
 async fn publish(
@@ -79,23 +97,16 @@ async fn publish(
     topic: &str,
     private: bool,
     msg: Broadcast,
-) -> Result<(), Response> {
+) -> Result<(), ApiError> {
     if topic.is_empty() {
-        return Err(error(StatusCode::BAD_REQUEST, "topic is required"));
+        return Err(ApiError::BadRequest("topic is required"));
     }
-    if private {
-        let perms = authz::check(&state.pool, token, topic).await.map_err(|e| {
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("could not authorise the broadcast: {e}"),
-            )
-        })?;
-        if !perms.broadcast_write {
-            return Err(error(
-                StatusCode::FORBIDDEN,
-                format!("You do not have permissions to broadcast to this Channel topic: {topic}"),
-            ));
-        }
+    if private
+        && !authz::check(&state.pool, token, topic)
+            .await?
+            .broadcast_write
+    {
+        return Err(ApiError::Forbidden(topic.to_owned()));
     }
     let key = TopicKey {
         topic: format!("realtime:{topic}"),
@@ -111,26 +122,21 @@ pub async fn broadcast(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let token = match request_token(&state, &q, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
-        return error(StatusCode::BAD_REQUEST, "body must be JSON");
-    };
-    let Some(messages) = v.get("messages").and_then(Value::as_array) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "body must be {\"messages\": [...]}",
-        );
-    };
+) -> Result<StatusCode, ApiError> {
+    let token = request_token(&state, &q, &headers)?;
+    let v: Value =
+        serde_json::from_slice(&body).map_err(|_| ApiError::BadRequest("body must be JSON"))?;
+    let messages = v
+        .get("messages")
+        .and_then(Value::as_array)
+        .ok_or(ApiError::BadRequest("body must be {\"messages\": [...]}"))?;
     for m in messages {
         let topic = m.get("topic").and_then(Value::as_str).unwrap_or("");
         let topic = topic.strip_prefix("realtime:").unwrap_or(topic);
-        let Some(event) = m.get("event").and_then(Value::as_str) else {
-            return error(StatusCode::BAD_REQUEST, "each message needs an event");
-        };
+        let event = m
+            .get("event")
+            .and_then(Value::as_str)
+            .ok_or(ApiError::BadRequest("each message needs an event"))?;
         let private = m.get("private").and_then(Value::as_bool).unwrap_or(false);
         let payload = m.get("payload").cloned().unwrap_or(json!({}));
         let msg = Broadcast {
@@ -138,11 +144,9 @@ pub async fn broadcast(
             body: BroadcastBody::Json(payload.to_string()),
             meta: None,
         };
-        if let Err(r) = publish(&state, &token, topic, private, msg).await {
-            return r;
-        }
+        publish(&state, &token, topic, private, msg).await?;
     }
-    StatusCode::ACCEPTED.into_response()
+    Ok(StatusCode::ACCEPTED)
 }
 
 /// `POST /api/broadcast/{topic}/events/{event}` with the raw payload as body.
@@ -152,30 +156,22 @@ pub async fn broadcast_event(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let token = match request_token(&state, &q, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+) -> Result<StatusCode, ApiError> {
+    let token = request_token(&state, &q, &headers)?;
     let private = q.get("private").map(|p| p == "true").unwrap_or(false);
     let binary = header(&headers, "content-type")
         .map(|c| c.starts_with("application/octet-stream"))
         .unwrap_or(false);
     let body = if binary {
         BroadcastBody::Binary(body)
+    } else if body.is_empty() {
+        BroadcastBody::Json("{}".to_owned())
     } else {
-        let text = if body.is_empty() {
-            "{}".to_owned()
-        } else {
-            match std::str::from_utf8(&body)
-                .ok()
-                .filter(|s| serde_json::from_str::<Value>(s).is_ok())
-            {
-                Some(s) => s.to_owned(),
-                None => return error(StatusCode::BAD_REQUEST, "body must be JSON"),
-            }
-        };
-        BroadcastBody::Json(text)
+        let text = std::str::from_utf8(&body)
+            .ok()
+            .filter(|s| serde_json::from_str::<Value>(s).is_ok())
+            .ok_or(ApiError::BadRequest("body must be JSON"))?;
+        BroadcastBody::Json(text.to_owned())
     };
     let topic = topic.strip_prefix("realtime:").unwrap_or(&topic).to_owned();
     let msg = Broadcast {
@@ -183,8 +179,6 @@ pub async fn broadcast_event(
         body,
         meta: None,
     };
-    match publish(&state, &token, &topic, private, msg).await {
-        Ok(()) => StatusCode::ACCEPTED.into_response(),
-        Err(r) => r,
-    }
+    publish(&state, &token, &topic, private, msg).await?;
+    Ok(StatusCode::ACCEPTED)
 }
