@@ -111,10 +111,20 @@ fn start_cluster(cfg: ClusterConfig) -> Cluster {
     panic!("start private cluster: {last:?}");
 }
 
+/// Removes the private cluster's directory, also when the test fails.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 async fn restart(stop: Stop) {
     let root =
         std::env::temp_dir().join(format!("basalt-rt-restart-{}-{stop:?}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
+    let _cleanup = TempDir(root.clone());
     std::fs::create_dir_all(&root).unwrap();
     std::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let cfg = cluster_config(&root, free_port());
