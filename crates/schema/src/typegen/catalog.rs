@@ -57,12 +57,14 @@ pub async fn load(client: &Client, schemas: &[String]) -> Result<Model, Error> {
                                   JOIN pg_attribute a ON a.attrelid = u.conrelid AND a.attnum = k.n
                                   ORDER BY a.attnum)
                           = ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(n, i)
-                                  JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.i))
+                                  JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.i)),
+                    con.confrelid, con.conkey, con.confkey
              FROM pg_constraint con
              JOIN pg_namespace n ON n.oid = con.connamespace
              JOIN pg_class rc ON rc.oid = con.confrelid
              JOIN pg_namespace rn ON rn.oid = rc.relnamespace
-             WHERE con.contype = 'f' AND con.conparentid = 0 AND con.conrelid = ANY($1)",
+             WHERE con.contype = 'f' AND con.conparentid = 0 AND con.conrelid = ANY($1)
+             ORDER BY con.conname",
             &[&oids],
         )
         .await
@@ -112,6 +114,7 @@ pub async fn load(client: &Client, schemas: &[String]) -> Result<Model, Error> {
             model.tables.push(rel);
         }
     }
+    derive_view_relationships(client, &mut model, &fks).await?;
     for r in client
         .query(
             "SELECT n.nspname::text, t.typname::text,
@@ -214,4 +217,124 @@ pub async fn load(client: &Client, schemas: &[String]) -> Result<Model, Error> {
         });
     }
     Ok(model)
+}
+
+/// A view `(oid, schema, name)` and each choice of its columns exposing a key.
+type ViewKeys<'a> = (&'a (u32, String, String), Vec<Vec<String>>);
+
+/// Relationships through views, as PostgREST sees them: a view exposing all columns of a
+/// foreign key gets the key's relationship, and a view exposing all referenced columns can be
+/// referenced in its table's place.
+async fn derive_view_relationships(
+    client: &Client,
+    model: &mut Model,
+    fks: &[tokio_postgres::Row],
+) -> Result<(), Error> {
+    use super::view_keys::{column_origins, permutations, ForeignKey, Origins};
+    let view_oids: Vec<u32> = model.views.iter().map(|v| v.oid).collect();
+    let rules = client
+        .query(
+            "SELECT ev_class, ev_action::text FROM pg_rewrite WHERE ev_class = ANY($1) AND rulename = '_RETURN'",
+            &[&view_oids],
+        )
+        .await
+        .map_err(q("read view definitions"))?;
+    let origins = Origins {
+        views: rules
+            .iter()
+            .map(|r| (r.get::<_, u32>(0), column_origins(&r.get::<_, String>(1))))
+            .collect(),
+    };
+    let rels: Vec<(u32, String, String)> = model
+        .tables
+        .iter()
+        .chain(model.views.iter())
+        .map(|r| (r.oid, r.schema.clone(), r.name.clone()))
+        .collect();
+    let find = |oid: u32| rels.iter().find(|(o, _, _)| *o == oid);
+    let views: Vec<(u32, String, String)> = model
+        .views
+        .iter()
+        .map(|v| (v.oid, v.schema.clone(), v.name.clone()))
+        .collect();
+    let mut derived: Vec<(u32, Relationship)> = Vec::new();
+    for f in fks {
+        let fk = ForeignKey {
+            name: f.get(1),
+            table: f.get(0),
+            referenced: f.get(7),
+            columns: f.get(8),
+            referenced_columns: f.get(9),
+        };
+        let (Some((_, t_schema, _)), referenced) = (find(fk.table), find(fk.referenced)) else {
+            continue;
+        };
+        let columns: Vec<String> = f.get(2);
+        let referenced_columns: Vec<String> = f.get(3);
+        let referenced_name: String = f.get(4);
+        let referenced_schema = referenced.map(|r| r.1.clone());
+        let one_to_one: bool = f.get(6);
+        let from_views: Vec<ViewKeys> = views
+            .iter()
+            .filter_map(|v| {
+                origins
+                    .key_dependency(v.0, fk.table, &fk.columns)
+                    .map(|d| (v, permutations(&d)))
+            })
+            .collect();
+        let to_views: Vec<ViewKeys> = views
+            .iter()
+            .filter_map(|v| {
+                origins
+                    .key_dependency(v.0, fk.referenced, &fk.referenced_columns)
+                    .map(|d| (v, permutations(&d)))
+            })
+            .collect();
+        let rel = |cols: Vec<String>, to: &str, to_cols: Vec<String>| Relationship {
+            foreign_key_name: fk.name.clone(),
+            columns: cols,
+            is_one_to_one: one_to_one,
+            referenced_relation: to.to_string(),
+            referenced_columns: to_cols,
+        };
+        for (v, perms) in &from_views {
+            if referenced_schema.as_deref() == Some(v.1.as_str()) {
+                for p in perms {
+                    derived.push((
+                        v.0,
+                        rel(p.clone(), &referenced_name, referenced_columns.clone()),
+                    ));
+                }
+            }
+        }
+        for (w, perms) in &to_views {
+            if *t_schema == w.1 {
+                for p in perms {
+                    derived.push((fk.table, rel(columns.clone(), &w.2, p.clone())));
+                }
+            }
+        }
+        for (v, perms) in &from_views {
+            for p in perms {
+                for (w, wperms) in &to_views {
+                    if v.1 == w.1 {
+                        for wp in wperms {
+                            derived.push((v.0, rel(p.clone(), &w.2, wp.clone())));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (oid, r) in derived {
+        if let Some(target) = model
+            .tables
+            .iter_mut()
+            .chain(model.views.iter_mut())
+            .find(|x| x.oid == oid)
+        {
+            target.relationships.push(r);
+        }
+    }
+    Ok(())
 }

@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod model;
 pub mod rust;
 pub mod typescript;
+pub mod view_keys;
 
 use tokio_postgres::Client;
 
