@@ -559,3 +559,70 @@ async fn a_policy_error_for_one_subscriber_does_not_hide_rows_from_others() {
         .is_empty());
     rt.stop().await;
 }
+
+#[tokio::test]
+async fn a_node_that_goes_away_loses_its_presences_and_its_slot() {
+    let db = basalt_testkit::fresh_db().await;
+    let short = |url: &str| {
+        let mut c = config(url);
+        c.node_timeout = Duration::from_secs(2);
+        c
+    };
+    let n1 = Served::start_with(short(&db.url)).await;
+    let mut n2 = Served::start_with(short(&db.url)).await;
+    let n2_slot = n2.node.as_ref().unwrap().state.config.slot_name();
+    let mut c1 = Client::connect(&n1.ws_url(&anon())).await;
+    let mut c2 = Client::connect(&n2.ws_url(&anon())).await;
+    let cfg = json!({"presence": {"key": "k", "enabled": true}});
+    c1.join("room", cfg.clone(), None).await;
+    c2.join(
+        "room",
+        json!({"presence": {"key": "gone", "enabled": true}}),
+        None,
+    )
+    .await;
+    c2.send(json!(["1", "9", "realtime:room", "presence", {"type": "presence", "event": "track", "payload": {}}]))
+        .await;
+    assert_eq!(c2.reply("9").await["status"], "ok");
+    assert!(c1
+        .wait_for(T, |f| f.event() == Some("presence_diff")
+            && f.payload()["joins"].get("gone").is_some())
+        .await
+        .is_some());
+
+    // Node 2 stops without a goodbye: its tasks end, its slot stays behind.
+    drop(n2.node.take());
+    drop(c2);
+    let leave = c1
+        .wait_for(Duration::from_secs(15), |f| {
+            f.event() == Some("presence_diff") && f.payload()["leaves"].get("gone").is_some()
+        })
+        .await;
+    assert!(leave.is_some(), "node 1 forgets node 2's presences");
+    let c = db.client().await;
+    let mut gone = false;
+    for _ in 0..100 {
+        // The dead node's walsender may linger until Postgres notices the closed socket.
+        c.query(
+            "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots
+             WHERE slot_name = $1 AND active_pid IS NOT NULL",
+            &[&n2_slot],
+        )
+        .await
+        .unwrap();
+        gone = c
+            .query_opt(
+                "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1",
+                &[&n2_slot],
+            )
+            .await
+            .unwrap()
+            .is_none();
+        if gone {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gone, "node 1 dropped node 2's slot");
+    n1.stop().await;
+}
