@@ -274,22 +274,18 @@ async fn derive_view_relationships(
         let referenced_name: String = f.get(4);
         let referenced_schema = referenced.map(|r| r.1.clone());
         let one_to_one: bool = f.get(6);
-        let from_views: Vec<ViewKeys> = views
-            .iter()
-            .filter_map(|v| {
-                origins
-                    .key_dependency(v.0, fk.table, &fk.columns)
-                    .map(|d| (v, permutations(&d)))
-            })
-            .collect();
-        let to_views: Vec<ViewKeys> = views
-            .iter()
-            .filter_map(|v| {
-                origins
-                    .key_dependency(v.0, fk.referenced, &fk.referenced_columns)
-                    .map(|d| (v, permutations(&d)))
-            })
-            .collect();
+        let exposing = |rel: u32, cols: &[i16]| -> Vec<ViewKeys> {
+            views
+                .iter()
+                .filter_map(|v| {
+                    origins
+                        .key_dependency(v.0, rel, cols)
+                        .map(|d| (v, permutations(&d)))
+                })
+                .collect()
+        };
+        let from_views = exposing(fk.table, &fk.columns);
+        let to_views = exposing(fk.referenced, &fk.referenced_columns);
         let rel = |cols: Vec<String>, to: &str, to_cols: Vec<String>| Relationship {
             foreign_key_name: fk.name.clone(),
             columns: cols,
