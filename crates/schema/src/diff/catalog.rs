@@ -15,6 +15,7 @@ pub enum Kind {
     Schema,
     Extension,
     Enum,
+    Domain,
     Composite,
     Sequence,
     Table,
@@ -65,6 +66,16 @@ const QUERIES: &[(Kind, &str)] = &[
         CROSS JOIN LATERAL (SELECT ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) AS labels) l
         WHERE t.typtype = 'e' AND n.nspname = ANY($1)
           AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')"),
+    (Kind::Domain, "SELECT n.nspname || '.' || t.typname, NULL, d.def, format('CREATE DOMAIN %I.%I AS %s;', n.nspname, t.typname, d.def),
+            format('DROP DOMAIN %I.%I;', n.nspname, t.typname), '{}'::text[]
+        FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+        CROSS JOIN LATERAL (SELECT format_type(t.typbasetype, t.typtypmod)
+                || coalesce(' DEFAULT ' || t.typdefault, '')
+                || CASE WHEN t.typnotnull THEN ' NOT NULL' ELSE '' END
+                || coalesce((SELECT string_agg(format(' CONSTRAINT %I %s', c.conname, pg_get_constraintdef(c.oid)), '' ORDER BY c.conname)
+                             FROM pg_constraint c WHERE c.contypid = t.oid), '') AS def) d
+        WHERE t.typtype = 'd' AND n.nspname = ANY($1)
+          AND NOT EXISTS (SELECT 1 FROM pg_depend dp WHERE dp.classid = 'pg_type'::regclass AND dp.objid = t.oid AND dp.deptype = 'e')"),
     (Kind::Composite, "SELECT n.nspname || '.' || t.typname, NULL, a.def, format('CREATE TYPE %I.%I AS (%s);', n.nspname, t.typname, a.def),
             format('DROP TYPE %I.%I;', n.nspname, t.typname), '{}'::text[]
         FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace JOIN pg_class c ON c.oid = t.typrelid AND c.relkind = 'c'

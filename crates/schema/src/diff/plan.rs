@@ -98,6 +98,7 @@ const KINDS: &[Kind] = &[
     Kind::Schema,
     Kind::Extension,
     Kind::Enum,
+    Kind::Domain,
     Kind::Composite,
     Kind::Sequence,
     Kind::Table,
@@ -225,14 +226,16 @@ impl Planner<'_> {
                 format!("drops column {} and its values", o.key),
             )],
             Kind::Schema => vec![(Hazard::DeletesData, format!("drops schema {}", o.key))],
-            Kind::Enum | Kind::Composite | Kind::Sequence | Kind::Extension => vec![(
-                Hazard::HasUntrackableDependencies,
-                format!(
-                    "drops {} {}; what uses it must go first",
-                    kind_name(o.kind),
-                    o.key
-                ),
-            )],
+            Kind::Enum | Kind::Domain | Kind::Composite | Kind::Sequence | Kind::Extension => {
+                vec![(
+                    Hazard::HasUntrackableDependencies,
+                    format!(
+                        "drops {} {}; what uses it must go first",
+                        kind_name(o.kind),
+                        o.key
+                    ),
+                )]
+            }
             Kind::Function | Kind::View => vec![(
                 Hazard::HasUntrackableDependencies,
                 format!("drops {} {}; callers break", kind_name(o.kind), o.key),
@@ -309,6 +312,7 @@ impl Planner<'_> {
 fn kind_name(k: Kind) -> &'static str {
     match k {
         Kind::Enum => "type",
+        Kind::Domain => "domain",
         Kind::Composite => "type",
         Kind::Sequence => "sequence",
         Kind::Extension => "extension",
