@@ -102,7 +102,7 @@ pub struct TypesArgs {
     pub target: TargetArgs,
     #[arg(long, value_enum, default_value = "typescript")]
     pub lang: TypesLang,
-    /// Schemas to generate types for (default: public).
+    /// Schemas to generate types for (default: public and `[api] schemas`, as the Supabase CLI).
     #[arg(long = "schema", short = 's', value_delimiter = ',')]
     pub schemas: Vec<String>,
 }
@@ -321,16 +321,21 @@ async fn rls(a: RlsArgs) -> anyhow::Result<()> {
 pub async fn gen(cmd: GenCmd) -> anyhow::Result<()> {
     match cmd {
         GenCmd::Types(a) => {
-            let schemas = if a.schemas.is_empty() {
-                vec!["public".to_string()]
-            } else {
-                a.schemas.clone()
-            };
             let lang = match a.lang {
                 TypesLang::Typescript => basalt_schema::typegen::Lang::TypeScript,
                 TypesLang::Rust => basalt_schema::typegen::Lang::Rust,
             };
-            let text = with_database(&a.target, async |_, url| {
+            let text = with_database(&a.target, async |project, url| {
+                // Like the Supabase CLI: public plus the schemas the API serves.
+                let mut schemas = vec!["public".to_string()];
+                for s in exposed(project, &a.schemas) {
+                    if !schemas.contains(&s) {
+                        schemas.push(s);
+                    }
+                }
+                if !a.schemas.is_empty() {
+                    schemas = a.schemas.clone();
+                }
                 let client = basalt_schema::db::connect(url).await?;
                 basalt_schema::typegen::run(&client, &schemas, lang)
                     .await
