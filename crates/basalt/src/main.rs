@@ -64,6 +64,7 @@ enum Cmd {
     #[cfg(feature = "functions")]
     Functions,
     /// The development mailbox: emails kept by the auth service while no SMTP server is set.
+    #[cfg(feature = "auth")]
     Mail {
         #[arg(long, default_value = ".")]
         project: PathBuf,
@@ -147,6 +148,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let addr = config.listen.unwrap_or(([127, 0, 0, 1], 5000).into());
             standalone(addr, basalt_storage::router(config).await?).await
         }
+        #[cfg(feature = "auth")]
         Cmd::Mail {
             project,
             db_url,

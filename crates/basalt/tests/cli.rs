@@ -224,3 +224,41 @@ fn migration_new_list_and_repair() {
         "{listing}"
     );
 }
+
+#[tokio::test]
+async fn a_lone_create_index_concurrently_migration_applies() {
+    let db = basalt_testkit::fresh_db().await;
+    let dir = tempfile::tempdir().unwrap();
+    project(
+        dir.path(),
+        &[
+            ("0001_t.sql", "create table t (id int primary key, a int);"),
+            (
+                "0002_idx.sql",
+                "-- built without blocking writes\ncreate index concurrently t_a_idx on t (a);",
+            ),
+        ],
+    );
+    let p = dir.path().to_str().unwrap();
+    let out = basalt(&["db", "push", "--project", p, "--db-url", &db.url], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let c = db.client().await;
+    let n: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_indexes WHERE indexname = 't_a_idx'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+    let versions: i64 = c
+        .query_one(
+            "SELECT count(*) FROM supabase_migrations.schema_migrations",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(versions, 2);
+}

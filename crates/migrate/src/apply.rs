@@ -108,6 +108,9 @@ async fn apply_one(client: &mut Client, m: &Migration) -> Result<(), MigrateErro
     let statements = split(&sql);
     // Each file starts from a clean session, as with the Supabase CLI.
     client.batch_execute("RESET ALL").await.map_err(history)?;
+    if statements.len() == 1 && !runs_in_transaction(&statements[0].text) {
+        return apply_alone(client, m, &file, &statements[0]).await;
+    }
     let tx = client.transaction().await.map_err(history)?;
     tx.execute(
         "SELECT pg_advisory_xact_lock($1)",
@@ -146,6 +149,47 @@ async fn apply_one(client: &mut Client, m: &Migration) -> Result<(), MigrateErro
     .await
     .map_err(history)?;
     tx.commit().await.map_err(history)
+}
+
+/// Statements Postgres refuses inside a transaction block. A file holding only one of them is
+/// run on its own, as the Supabase CLI's single-statement batch does.
+fn runs_in_transaction(sql: &str) -> bool {
+    let words: Vec<String> = crate::split::without_leading_comments(sql)
+        .split_whitespace()
+        .take(6)
+        .map(|w| w.to_ascii_uppercase())
+        .collect();
+    let has = |w: &str| words.iter().any(|x| x == w);
+    let concurrently = has("CONCURRENTLY") && (has("INDEX") || has("REINDEX"));
+    let no_tx = matches!(words.first().map(String::as_str), Some("VACUUM"))
+        || (words.first().map(String::as_str) == Some("ALTER") && has("SYSTEM"))
+        || (words.first().map(String::as_str) == Some("CREATE") && has("DATABASE"));
+    !(concurrently || no_tx)
+}
+
+async fn apply_alone(
+    client: &mut Client,
+    m: &Migration,
+    file: &str,
+    st: &crate::split::Statement,
+) -> Result<(), MigrateError> {
+    client
+        .batch_execute(&st.text)
+        .await
+        .map_err(|e| MigrateError::Statement {
+            file: file.to_string(),
+            index: 1,
+            line: st.line,
+            message: pg_message(&e),
+        })?;
+    client
+        .execute(
+            "INSERT INTO supabase_migrations.schema_migrations (version, statements, name) VALUES ($1, $2, $3)",
+            &[&m.version, &vec![st.text.as_str()], &m.name],
+        )
+        .await
+        .map_err(history)?;
+    Ok(())
 }
 
 /// Run seed files (each in one transaction) and record them with their hash.
@@ -242,4 +286,26 @@ pub async fn repair(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::runs_in_transaction;
+
+    #[test]
+    fn statements_that_refuse_a_transaction_are_recognised() {
+        assert!(!runs_in_transaction("CREATE INDEX CONCURRENTLY i ON t (a)"));
+        assert!(!runs_in_transaction(
+            "create unique index concurrently if not exists i on t (a)"
+        ));
+        assert!(!runs_in_transaction("REINDEX INDEX CONCURRENTLY i"));
+        assert!(!runs_in_transaction("VACUUM t"));
+        assert!(runs_in_transaction("CREATE INDEX i ON t (a)"));
+        assert!(runs_in_transaction(
+            "CREATE TABLE concurrently_named (id int)"
+        ));
+        assert!(!runs_in_transaction(
+            "-- why\n/* note */ create index concurrently i on t (a)"
+        ));
+    }
 }

@@ -171,11 +171,13 @@ fn push(sql: &str, start: usize, end: usize, out: &mut Vec<Statement>) {
 }
 
 fn only_comments(s: &str) -> bool {
+    without_leading_comments(s).is_empty()
+}
+
+/// `s` without the comments and whitespace that precede its first token.
+pub fn without_leading_comments(s: &str) -> &str {
     let mut rest = s.trim_start();
     loop {
-        if rest.is_empty() {
-            return true;
-        }
         if let Some(r) = rest.strip_prefix("--") {
             rest = r
                 .split_once('\n')
@@ -189,7 +191,7 @@ fn only_comments(s: &str) -> bool {
                 .unwrap_or("")
                 .trim_start();
         } else {
-            return false;
+            return rest;
         }
     }
 }
