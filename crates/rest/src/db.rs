@@ -130,6 +130,47 @@ pub struct Generations {
     seen: parking_lot::Mutex<std::collections::HashMap<usize, u64>>,
 }
 
+/// A pooled connection whose transaction may be open. When the request is dropped before the
+/// transaction ended (the HTTP client went away mid-request, so the handler's future is
+/// cancelled), the connection is closed instead of going back to the pool: Postgres then rolls the
+/// transaction back and releases its locks, and no later request can run inside it.
+struct OpenTx {
+    client: Option<deadpool_postgres::Object>,
+    open: std::sync::atomic::AtomicBool,
+}
+
+impl OpenTx {
+    fn new(client: deadpool_postgres::Object) -> OpenTx {
+        OpenTx {
+            client: Some(client),
+            open: std::sync::atomic::AtomicBool::new(true),
+        }
+    }
+
+    fn client(&self) -> &deadpool_postgres::Object {
+        match &self.client {
+            Some(c) => c,
+            None => unreachable!("the connection is only taken on drop"),
+        }
+    }
+
+    /// The transaction ended (`true`), or ending it failed and the connection must not be reused.
+    fn ended(&self, cleanly: bool) {
+        self.open
+            .store(!cleanly, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Drop for OpenTx {
+    fn drop(&mut self) {
+        if self.open.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Some(c) = self.client.take() {
+                drop(deadpool_postgres::Object::take(c));
+            }
+        }
+    }
+}
+
 /// Run `job` in one transaction. `decide` sees the main row and says whether to commit
 /// (`Ok(true)`), roll back (`Ok(false)`), or fail (rolled back).
 pub async fn run(
@@ -140,7 +181,7 @@ pub async fn run(
     authenticated: bool,
     decide: impl FnOnce(&MainRow, Option<i64>) -> Result<bool, ApiError>,
 ) -> Result<Outcome, ApiError> {
-    let client = pool.get().await.map_err(|e| {
+    let pooled = pool.get().await.map_err(|e| {
         ApiError::new(
             503,
             "PGRST003",
@@ -148,6 +189,8 @@ pub async fn run(
         )
         .with_details(e.to_string())
     })?;
+    let tx = OpenTx::new(pooled);
+    let client = tx.client();
     {
         let key = Arc::as_ptr(&client.statement_cache) as usize;
         let gen = gens.current.load(std::sync::atomic::Ordering::Relaxed);
@@ -233,7 +276,7 @@ pub async fn run(
     let (rows, planned_rows) = match result {
         Ok(r) => r,
         Err(e) => {
-            let _ = client.batch_execute("ROLLBACK").await;
+            tx.ended(client.batch_execute("ROLLBACK").await.is_ok());
             return Err(pg(e));
         }
     };
@@ -255,7 +298,7 @@ pub async fn run(
                     .unwrap_or_default()
             })
             .collect();
-        let _ = client.batch_execute("ROLLBACK").await;
+        tx.ended(client.batch_execute("ROLLBACK").await.is_ok());
         return Ok(Outcome {
             row: MainRow::default(),
             planned,
@@ -264,6 +307,7 @@ pub async fn run(
     }
     let row = rows.first().map(MainRow::from_row).unwrap_or_default();
     if end_early {
+        tx.ended(true);
         decide(&row, planned)?;
         return Ok(Outcome {
             row,
@@ -273,13 +317,17 @@ pub async fn run(
     }
     match decide(&row, planned) {
         Ok(true) => {
-            client.batch_execute("COMMIT").await.map_err(pg)?;
+            let end = client.batch_execute("COMMIT").await;
+            tx.ended(end.is_ok());
+            end.map_err(pg)?;
         }
         Ok(false) => {
-            client.batch_execute("ROLLBACK").await.map_err(pg)?;
+            let end = client.batch_execute("ROLLBACK").await;
+            tx.ended(end.is_ok());
+            end.map_err(pg)?;
         }
         Err(e) => {
-            let _ = client.batch_execute("ROLLBACK").await;
+            tx.ended(client.batch_execute("ROLLBACK").await.is_ok());
             return Err(e);
         }
     }
