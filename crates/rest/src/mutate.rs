@@ -300,6 +300,17 @@ fn column_value(rel: &Relation, c: &str) -> String {
     }
 }
 
+/// The same write CTE, returning no columns (`RETURNING 1`). Used when the response does not
+/// read the rows back (`Prefer: return=minimal`): reading them back would need the SELECT
+/// privilege and a passing SELECT policy, and a role may be allowed to write rows it may not
+/// read (an anonymous contact form, an audit log).
+pub fn returning_nothing(cte: &str) -> String {
+    match cte.rfind(" RETURNING ") {
+        Some(i) if cte.ends_with(')') => format!("{} RETURNING 1)", &cte[..i]),
+        _ => cte.to_string(),
+    }
+}
+
 /// `pgrst_source AS (DELETE …)`.
 pub fn delete_cte(rel: &Relation, where_: &str) -> String {
     let t = ident(&rel.qi.name);
@@ -355,6 +366,23 @@ pub fn json_scalar_text(v: &Value) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn minimal_writes_return_no_columns() {
+        assert_eq!(
+            super::returning_nothing(
+                r#""pgrst_source" AS (INSERT INTO "public"."t" AS "t" ("a") SELECT 1 RETURNING "t".*)"#
+            ),
+            r#""pgrst_source" AS (INSERT INTO "public"."t" AS "t" ("a") SELECT 1 RETURNING 1)"#
+        );
+        assert_eq!(
+            super::returning_nothing(
+                r#""pgrst_source" AS (SELECT "t".* FROM "public"."t" AS "t" WHERE FALSE)"#
+            ),
+            r#""pgrst_source" AS (SELECT "t".* FROM "public"."t" AS "t" WHERE FALSE)"#
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -68,9 +68,19 @@ pub(super) async fn write(
         "NULL".into()
     };
     let _ = from;
+    // Nothing is read back for `return=minimal` (bar the row count), so the write returns no
+    // columns and needs no SELECT privilege or policy.
+    let minimal = ret == Return::Minimal && !spec.track_inserts;
+    let cte = if minimal {
+        mutate::returning_nothing(&spec.cte)
+    } else {
+        spec.cte.clone()
+    };
     // Re-render the read from the CTE with the relation's alias.
     let mut read_sql_text = String::new();
-    {
+    if minimal {
+        read_sql_text.push_str("SELECT 1 FROM \"pgrst_source\"");
+    } else {
         let mut p = spec.plan.clone();
         p.source = Source::Cte("pgrst_source".into());
         read_sql_text.push_str(&sql::read_sql(
@@ -91,7 +101,7 @@ pub(super) async fn write(
         &location,
         &inserted,
         &read_sql_text,
-        &format!("WITH {} ", spec.cte),
+        &format!("WITH {cte} "),
     );
     timing.plan = Some(ms(t0));
     let job = Job {
