@@ -1,7 +1,7 @@
 // Test harness: runs `basalt start` on a throw-away Supabase project directory and hands the
 // test what supabase-js needs (URL, anon and service keys), plus helpers to mint JWTs and run SQL.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, cpSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, cpSync, existsSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createHmac } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -20,10 +20,13 @@ export const sharedDir = process.env.BASALT_SHARED ?? resolve(repoRoot, '../shar
 /** Path of the basalt binary under test. */
 export function basaltBin() {
   if (process.env.BASALT_BIN) return process.env.BASALT_BIN;
-  for (const p of ['target/release/basalt', 'target/debug/basalt']) {
-    const full = join(repoRoot, p);
-    if (existsSync(full)) return full;
-  }
+  // The most recently built of the release and debug binaries, so a stale one never shadows
+  // the build under test.
+  const found = ['target/release/basalt', 'target/debug/basalt']
+    .map((p) => join(repoRoot, p))
+    .filter((p) => existsSync(p))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  if (found.length) return found[0];
   throw new Error('basalt binary not found: run `cargo build -p basalt` or set BASALT_BIN');
 }
 
