@@ -19,7 +19,10 @@ pub const PARTS: &[(&str, &str)] = &[
     ("040_rest", include_str!("../sql/040_rest.sql")),
     ("070_realtime", include_str!("../sql/070_realtime.sql")),
     ("050_auth_extra", include_str!("../sql/050_auth_extra.sql")),
-    ("060_storage_extra", include_str!("../sql/060_storage_extra.sql")),
+    (
+        "060_storage_extra",
+        include_str!("../sql/060_storage_extra.sql"),
+    ),
 ];
 
 /// Advisory lock key basalt holds while installing the platform schema or running migrations.
