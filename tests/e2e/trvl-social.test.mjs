@@ -5,6 +5,7 @@
 // the right buckets; a realtime subscription sees the notification another user's like causes;
 // `basalt db reset` re-creates the project.
 import { test, after, before } from 'node:test';
+import { ok, q, assertRefused, assertInsertRefused } from './lib/checks.mjs';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
@@ -53,25 +54,8 @@ function asUser(sub) {
 const anon = () => createClient(b.url, b.anonKey, clientOptions);
 const admin = () => createClient(b.url, b.serviceKey, clientOptions);
 
-const ok = (r, what = '') => {
-  assert.equal(r.error, null, `${what}: ${JSON.stringify(r.error)}`);
-  return r.data;
-};
-const q = (s) => `'${String(s).replace(/'/g, "''")}'`;
 const scalar = (sql) => b.sql(sql)[0]?.[0];
 
-/** The request was refused: a permission error, or (for RLS-filtered updates/deletes) no row touched. */
-function assertRefused(r, what) {
-  if (r.error) {
-    assert.equal(r.error.code, '42501', `${what}: expected 42501, got ${JSON.stringify(r.error)}`);
-  } else {
-    assert.deepEqual(r.data, [], `${what}: expected no rows affected, got ${JSON.stringify(r.data)}`);
-  }
-}
-function assertInsertRefused(r, what) {
-  assert.ok(r.error, `${what}: insert was accepted: ${JSON.stringify(r.data)}`);
-  assert.equal(r.error.code, '42501', `${what}: ${JSON.stringify(r.error)}`);
-}
 async function insertOne(client, table, row) {
   return ok(await client.from(table).insert(row).select().single(), `insert ${table}`);
 }
