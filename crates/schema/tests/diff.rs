@@ -159,8 +159,8 @@ async fn run_builds_shadows_from_the_project_files() {
 #[tokio::test]
 async fn dropping_tables_with_triggers_and_foreign_keys_between_them() {
     let (_seed_db, mut migrated) = declared(&[
-        include_str!("fixtures/seed003/0001_schema.sql"),
-        include_str!("fixtures/seed003/0002_policies.sql"),
+        include_str!("../../../examples/saas-foundation/supabase/migrations/0001_init.sql"),
+        include_str!("../../../examples/saas-foundation/supabase/migrations/0002_policies.sql"),
     ])
     .await;
     let (_v1_db, v1) = declared(V1).await;

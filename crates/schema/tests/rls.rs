@@ -146,9 +146,9 @@ async fn seed_003_reports_nothing() {
     let db = basalt_testkit::fresh_db().await;
     let mut client = db.client().await;
     for sql in [
-        include_str!("fixtures/seed003/0001_schema.sql"),
-        include_str!("fixtures/seed003/0002_policies.sql"),
-        include_str!("fixtures/seed003/0003_storage.sql"),
+        include_str!("../../../examples/saas-foundation/supabase/migrations/0001_init.sql"),
+        include_str!("../../../examples/saas-foundation/supabase/migrations/0002_policies.sql"),
+        include_str!("../../../examples/saas-foundation/supabase/migrations/0003_storage.sql"),
     ] {
         client.batch_execute(sql).await.expect("apply seed 003");
     }
