@@ -42,15 +42,15 @@ async fn seed_003_applied_by_its_migrations_verifies_clean() {
     let project = project_with(&[
         (
             "0001_schema.sql",
-            include_str!("fixtures/seed003/0001_schema.sql"),
+            include_str!("../../../examples/saas-foundation/supabase/migrations/0001_init.sql"),
         ),
         (
             "0002_policies.sql",
-            include_str!("fixtures/seed003/0002_policies.sql"),
+            include_str!("../../../examples/saas-foundation/supabase/migrations/0002_policies.sql"),
         ),
         (
             "0003_storage.sql",
-            include_str!("fixtures/seed003/0003_storage.sql"),
+            include_str!("../../../examples/saas-foundation/supabase/migrations/0003_storage.sql"),
         ),
         ("0004_moods.sql", MOODS),
     ]);
@@ -72,15 +72,15 @@ async fn every_kind_of_drift_is_reported() {
     let project = project_with(&[
         (
             "0001_schema.sql",
-            include_str!("fixtures/seed003/0001_schema.sql"),
+            include_str!("../../../examples/saas-foundation/supabase/migrations/0001_init.sql"),
         ),
         (
             "0002_policies.sql",
-            include_str!("fixtures/seed003/0002_policies.sql"),
+            include_str!("../../../examples/saas-foundation/supabase/migrations/0002_policies.sql"),
         ),
         (
             "0003_storage.sql",
-            include_str!("fixtures/seed003/0003_storage.sql"),
+            include_str!("../../../examples/saas-foundation/supabase/migrations/0003_storage.sql"),
         ),
         ("0004_moods.sql", MOODS),
     ]);
