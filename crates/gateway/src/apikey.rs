@@ -7,27 +7,52 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::sync::Arc;
 
-/// What counts as a valid API key.
+/// What counts as a valid API key. Keys already verified are remembered (by their text, until
+/// their `exp`): a project has a handful of keys, sent with every request.
 #[derive(Clone)]
 pub struct ApiKeys {
     key: DecodingKey,
+    verified: Arc<RwLock<HashMap<String, Option<u64>>>>,
 }
+
+/// Verified keys remembered at most; the memory is cleared when it is full.
+const REMEMBERED: usize = 1024;
 
 impl ApiKeys {
     /// Keys signed (HS256) with `jwt_secret`.
     pub fn new(jwt_secret: &str) -> ApiKeys {
         ApiKeys {
             key: DecodingKey::from_secret(jwt_secret.as_bytes()),
+            verified: Arc::default(),
         }
     }
 
     /// Whether `key` is a JWT signed with the project secret and not expired.
     pub fn valid(&self, key: &str) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        if let Some(exp) = self.verified.read().get(key) {
+            return exp.is_none_or(|e| e > now);
+        }
         let mut v = Validation::new(Algorithm::HS256);
         v.validate_aud = false;
         v.required_spec_claims.clear();
-        jsonwebtoken::decode::<serde_json::Value>(key, &self.key, &v).is_ok()
+        let Ok(data) = jsonwebtoken::decode::<serde_json::Value>(key, &self.key, &v) else {
+            return false;
+        };
+        let exp = data.claims.get("exp").and_then(|e| e.as_u64());
+        let mut verified = self.verified.write();
+        if verified.len() >= REMEMBERED {
+            verified.clear();
+        }
+        verified.insert(key.to_string(), exp);
+        true
     }
 }
 
@@ -109,7 +134,12 @@ mod tests {
         )
         .unwrap();
         assert!(keys.valid(&good));
+        assert!(keys.valid(&good), "a remembered key stays valid");
         assert!(!keys.valid("not-a-jwt"));
+        assert!(
+            !keys.valid("not-a-jwt"),
+            "a refused key is not remembered as valid"
+        );
         let other = jsonwebtoken::encode(
             &jsonwebtoken::Header::default(),
             &serde_json::json!({"role": "anon"}),
@@ -117,5 +147,26 @@ mod tests {
         )
         .unwrap();
         assert!(!keys.valid(&other));
+    }
+
+    #[test]
+    fn a_remembered_key_expires() {
+        let keys = ApiKeys::new("super-secret-jwt-token-with-at-least-32-characters-long");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let key = jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &serde_json::json!({"role": "anon", "exp": now + 3600}),
+            &jsonwebtoken::EncodingKey::from_secret(
+                b"super-secret-jwt-token-with-at-least-32-characters-long",
+            ),
+        )
+        .unwrap();
+        assert!(keys.valid(&key));
+        // The remembered expiry, moved into the past, refuses the key.
+        keys.verified.write().insert(key.clone(), Some(now - 1));
+        assert!(!keys.valid(&key));
     }
 }

@@ -2,6 +2,7 @@
 //! cached (keyed by the token text) until their `exp`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -21,8 +22,8 @@ pub struct Verifier {
     cache: Mutex<HashMap<String, Verified>>,
 }
 
-/// A verified token's claims and expiry (seconds since the epoch), as cached.
-type Verified = (Map<String, Value>, Option<f64>);
+/// A verified token's claims, their JSON text and expiry (seconds since the epoch), as cached.
+type Verified = (Arc<Map<String, Value>>, Arc<str>, Option<f64>);
 
 /// The outcome of authentication.
 #[derive(Debug, Clone)]
@@ -30,7 +31,7 @@ pub struct Identity {
     /// Role to switch to (`None`: stay the connecting role).
     pub role: Option<String>,
     /// Claims as JSON text for `request.jwt.claims`.
-    pub claims: Map<String, Value>,
+    pub claims: Arc<str>,
     /// Whether the role came from a JWT (42501 → 403 rather than 401).
     pub authenticated: bool,
 }
@@ -118,22 +119,24 @@ impl Verifier {
         }))
     }
 
-    /// Verify a token and return its claims.
-    pub fn verify(&self, token: &str) -> Result<Map<String, Value>, ApiError> {
+    /// Verify a token and return its claims, as a map and as JSON text.
+    pub fn verify(&self, token: &str) -> Result<(Arc<Map<String, Value>>, Arc<str>), ApiError> {
         let t = now();
-        if let Some((claims, exp)) = self.cache.lock().get(token) {
+        if let Some((claims, text, exp)) = self.cache.lock().get(token) {
             if exp.map(|e| e > t).unwrap_or(true) {
-                return Ok(claims.clone());
+                return Ok((claims.clone(), text.clone()));
             }
         }
         let claims = self.verify_uncached(token, t)?;
         let exp = claims.get("exp").and_then(Value::as_f64);
+        let text: Arc<str> = Value::Object(claims.clone()).to_string().into();
+        let claims = Arc::new(claims);
         let mut cache = self.cache.lock();
         if cache.len() > 10_000 {
             cache.clear();
         }
-        cache.insert(token.to_string(), (claims.clone(), exp));
-        Ok(claims)
+        cache.insert(token.to_string(), (claims.clone(), text.clone(), exp));
+        Ok((claims, text))
     }
 
     fn verify_uncached(&self, token: &str, t: f64) -> Result<Map<String, Value>, ApiError> {
@@ -276,7 +279,7 @@ pub fn authenticate(
     if !config.auth_configured {
         return Ok(Identity {
             role: None,
-            claims: Map::new(),
+            claims: "{}".into(),
             authenticated: false,
         });
     }
@@ -289,20 +292,20 @@ pub fn authenticate(
             let Some(v) = verifier else {
                 return Err(ApiError::new(500, "PGRST300", "Server lacks JWT secret"));
             };
-            let claims = v.verify(token)?;
+            let (claims, text) = v.verify(token)?;
             match v.role_of(&claims) {
                 Some(role) => Ok(Identity {
                     authenticated: Some(&role) != config.anon_role.as_ref(),
                     role: Some(role),
-                    claims,
+                    claims: text,
                 }),
                 None => match &config.anon_role {
                     Some(anon) => {
-                        let mut claims = claims;
+                        let mut claims = (*claims).clone();
                         claims.insert("role".into(), Value::String(anon.clone()));
                         Ok(Identity {
                             role: Some(anon.clone()),
-                            claims,
+                            claims: Value::Object(claims).to_string().into(),
                             authenticated: false,
                         })
                     }
@@ -315,15 +318,11 @@ pub fn authenticate(
             }
         }
         _ => match &config.anon_role {
-            Some(anon) => {
-                let mut claims = Map::new();
-                claims.insert("role".into(), Value::String(anon.clone()));
-                Ok(Identity {
-                    role: Some(anon.clone()),
-                    claims,
-                    authenticated: false,
-                })
-            }
+            Some(anon) => Ok(Identity {
+                role: Some(anon.clone()),
+                claims: format!("{{\"role\":{}}}", Value::String(anon.clone())).into(),
+                authenticated: false,
+            }),
             None => Err(ApiError::new(
                 401,
                 "PGRST302",

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use deadpool_postgres::Pool;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio_postgres::Row;
 
 use crate::auth::Identity;
@@ -20,8 +20,10 @@ pub struct TxSettings {
     pub search_path: Vec<String>,
     pub method: String,
     pub path: String,
-    pub headers: Map<String, Value>,
-    pub cookies: Map<String, Value>,
+    /// `request.headers`: a JSON object of the request's headers (lower-case names).
+    pub headers: String,
+    /// `request.cookies`: a JSON object of the request's cookies.
+    pub cookies: String,
     pub timezone: Option<String>,
     /// `schema.function` called before the main statement.
     pub pre_request: Option<String>,
@@ -91,16 +93,15 @@ fn setup_sql(s: &TxSettings) -> Sql {
             let p = sql.bind(role.clone());
             parts.push(format!("set_config('role', {p}, true)"));
         }
-        let claims = Value::Object(id.claims.clone()).to_string();
-        let p = sql.bind(claims);
+        let p = sql.bind(id.claims.to_string());
         parts.push(format!("set_config('request.jwt.claims', {p}, true)"));
         let p = sql.bind(s.method.clone());
         parts.push(format!("set_config('request.method', {p}, true)"));
         let p = sql.bind(s.path.clone());
         parts.push(format!("set_config('request.path', {p}, true)"));
-        let p = sql.bind(Value::Object(s.headers.clone()).to_string());
+        let p = sql.bind(s.headers.clone());
         parts.push(format!("set_config('request.headers', {p}, true)"));
-        let p = sql.bind(Value::Object(s.cookies.clone()).to_string());
+        let p = sql.bind(s.cookies.clone());
         parts.push(format!("set_config('request.cookies', {p}, true)"));
     }
     for (k, v) in &s.app_settings {
