@@ -67,6 +67,10 @@ pub struct Job {
     pub planned: Option<Sql>,
     /// Run `EXPLAIN` of the main statement instead, with these options.
     pub explain: Option<(bool, Vec<String>)>,
+    /// How the transaction ends when that does not depend on the main row (`Some(true)`: commit,
+    /// `Some(false)`: roll back): the end then joins the pipeline and the request is one round
+    /// trip. `decide` must then accept every row. Read-only transactions always end early.
+    pub end: Option<bool>,
 }
 
 /// The outcome of a job.
@@ -234,12 +238,18 @@ pub async fn run(
         None => None,
     };
     // A read-only transaction ends the same whichever way it ends: its COMMIT joins the pipeline,
-    // so a read is one round trip.
-    let end_early = settings.read_only && job.explain.is_none();
-    let commit_st = if end_early {
-        Some(client.prepare_cached("COMMIT").await.map_err(pg)?)
-    } else {
-        None
+    // so a read is one round trip. So does a write whose ending is known in advance. When the
+    // main statement fails, the pipelined COMMIT finds the transaction aborted and rolls back.
+    let end_early = match (&job.explain, settings.read_only, job.end) {
+        (Some(_), _, _) => None,
+        (None, true, _) => Some("COMMIT"),
+        (None, false, Some(true)) => Some("COMMIT"),
+        (None, false, Some(false)) => Some("ROLLBACK"),
+        (None, false, None) => None,
+    };
+    let commit_st = match end_early {
+        Some(end) => Some(client.prepare_cached(end).await.map_err(pg)?),
+        None => None,
     };
     let planned_st = match &job.planned {
         Some(p) => Some(client.prepare_cached(&p.text).await.map_err(pg)?),
@@ -307,7 +317,7 @@ pub async fn run(
         });
     }
     let row = rows.first().map(MainRow::from_row).unwrap_or_default();
-    if end_early {
+    if end_early.is_some() {
         tx.ended(true);
         decide(&row, planned)?;
         return Ok(Outcome {

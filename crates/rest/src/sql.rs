@@ -391,17 +391,27 @@ pub fn read_sql(
                     continue;
                 }
                 let lat = ident(&lateral_alias(plan, *i));
+                // Next to aggregates, embedded values are grouping keys: as jsonb, since json
+                // has no equality.
+                let cast = if aggregating { "::jsonb" } else { "" };
                 if emb.spread {
                     for n in emb.plan.output_names(cache) {
-                        select.push(format!("{lat}.{} AS {}", ident(&n), ident(&n)));
+                        let e = format!("{lat}.{}", ident(&n));
+                        if aggregating {
+                            group.push(e.clone());
+                        }
+                        select.push(format!("{e} AS {}", ident(&n)));
                     }
-                } else if emb.rel.to_one() {
-                    select.push(format!("{lat}.\"pgrst_body\" AS {}", ident(&emb.name)));
                 } else {
-                    select.push(format!(
-                        "COALESCE({lat}.\"pgrst_body\", '[]'::json) AS {}",
-                        ident(&emb.name)
-                    ));
+                    let e = if emb.rel.to_one() {
+                        format!("{lat}.\"pgrst_body\"{cast}")
+                    } else {
+                        format!("COALESCE({lat}.\"pgrst_body\"{cast}, '[]'{cast})")
+                    };
+                    if aggregating {
+                        group.push(e.clone());
+                    }
+                    select.push(format!("{e} AS {}", ident(&emb.name)));
                 }
             }
         }

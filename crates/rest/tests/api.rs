@@ -61,13 +61,17 @@ struct Api {
 
 impl Api {
     async fn start() -> Api {
+        Api::start_with(|_| {}).await
+    }
+
+    async fn start_with(tweak: impl FnOnce(&mut Config)) -> Api {
         let db = basalt_testkit::fresh_db().await;
         db.client()
             .await
             .batch_execute(SCHEMA)
             .await
             .expect("schema");
-        let config = Config {
+        let mut config = Config {
             db_uri: db.url.clone(),
             schemas: vec!["public".into()],
             anon_role: Some("anon".into()),
@@ -77,6 +81,7 @@ impl Api {
             pool_size: 4,
             ..Config::default()
         };
+        tweak(&mut config);
         let router = basalt_rest::router(config).await.expect("router");
         let server = basalt_testkit::serve(router).await;
         Api {
@@ -447,4 +452,111 @@ async fn patch_with_embeds_and_limits() {
     let v: Value = r.json().await.expect("json");
     assert_eq!(v.as_array().map(Vec::len), Some(1));
     assert_eq!(v[0]["title"], "alice 1");
+}
+
+#[tokio::test]
+async fn estimated_counts_aggregates_beside_embeds_and_deferred_failures() {
+    let api = Api::start_with(|c| {
+        c.max_rows = Some(10);
+        c.aggregates_enabled = true;
+    })
+    .await;
+    let db = api._db.client().await;
+    db.batch_execute(
+        "create table public.numbers (n int primary key);
+         insert into public.numbers select generate_series(1, 1000);
+         analyze public.numbers;
+         grant select on public.numbers to anon;
+         create table public.notes (id int primary key, list_id bigint
+           references public.lists(id) deferrable initially deferred);
+         grant select, insert on public.notes to anon;
+         notify pgrst, 'reload schema';",
+    )
+    .await
+    .expect("schema");
+    for _ in 0..100 {
+        let (s, _) = api.json(reqwest::Method::GET, "/notes", None).await;
+        if s == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let range = |path: &'static str| {
+        let api = &api;
+        async move {
+            let r = api
+                .req(reqwest::Method::GET, path, None)
+                .header("Prefer", "count=estimated")
+                .send()
+                .await
+                .expect("send");
+            let status = r.status();
+            match r.headers().get("content-range") {
+                Some(v) => v.to_str().expect("header").to_string(),
+                None => panic!("{status}: {}", r.text().await.unwrap_or_default()),
+            }
+        }
+    };
+    // Within max-rows the count is exact; beyond it, the planner's estimate (about 1000).
+    assert_eq!(range("/numbers?n=lt.5").await, "0-3/4");
+    let big = range("/numbers").await;
+    let total: i64 = big
+        .strip_prefix("0-9/")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("content-range {big}"));
+    assert!(total > 500, "estimated total {total}");
+
+    // Aggregates group by the embedded values next to them.
+    let alice = user(ALICE);
+    let (status, body) = api
+        .json(
+            reqwest::Method::GET,
+            "/todos?select=list_id,n:count(),lists(name)&order=list_id",
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!([
+            {"list_id": 1, "n": 1, "lists": {"name": "home"}},
+            {"list_id": 2, "n": 1, "lists": {"name": "work"}}
+        ])
+    );
+    let (status, body) = api
+        .json(
+            reqwest::Method::GET,
+            "/lists?select=n:count(),todos(title)",
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body.as_array().map(|a| a.len()), Some(2), "{body}");
+
+    // A write whose failure only shows at COMMIT (a deferred foreign key) is an error, and
+    // nothing is stored.
+    let r = api
+        .req(reqwest::Method::POST, "/notes", None)
+        .header("Prefer", "return=minimal")
+        .json(&json!({"id": 1, "list_id": 99}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 409);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["code"], "23503");
+    let stored: i64 = db
+        .query_one("select count(*) from public.notes", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(stored, 0);
+    let r = api
+        .req(reqwest::Method::POST, "/notes", None)
+        .header("Prefer", "return=minimal")
+        .json(&json!({"id": 2, "list_id": 1}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 201);
 }

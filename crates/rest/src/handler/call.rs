@@ -167,18 +167,19 @@ pub(super) async fn call(
         sql.text = sql.text.replace("[1]::bytea", "[1]::text::bytea");
     }
     timing.plan = Some(ms(t0));
-    let job = Job {
-        main: sql,
-        planned: None,
-        explain: plan_job(&media),
-    };
-    let t = Instant::now();
     let singular = media.is_singular();
     let strict_max = if ctx.prefer.strict {
         ctx.prefer.max_affected
     } else {
         None
     };
+    let job = Job {
+        main: sql,
+        planned: None,
+        explain: plan_job(&media),
+        end: (!singular && strict_max.is_none()).then(|| ctx.commits()),
+    };
+    let t = Instant::now();
     let read_only = is_get || !routine.is_volatile();
     let out = db::run(
         &ctx.app.pool,

@@ -63,13 +63,19 @@ pub(super) async fn read(
                     ..Default::default()
                 },
             );
-            format!("(SELECT pg_catalog.count(*) FROM ({inner}) AS \"pgrst_c\")")
+            // `estimated` counts exactly up to max-rows + 1; past that the planner's figure is
+            // used (below).
+            let cap = match (ctx.prefer.count, max_rows) {
+                (Some(Count::Estimated), Some(m)) => format!(" LIMIT {}", m.saturating_add(1)),
+                _ => String::new(),
+            };
+            format!("(SELECT pg_catalog.count(*) FROM ({inner}{cap}) AS \"pgrst_c\")")
         }
         _ => "NULL".to_string(),
     };
     let body = body_for(ctx, &media)?;
     sql.text = main_select(&total, &body, "NULL", "NULL", &from, "");
-    let planned = if ctx.prefer.count == Some(Count::Planned) {
+    let planned = if matches!(ctx.prefer.count, Some(Count::Planned | Count::Estimated)) {
         let mut p = Sql::default();
         let inner = sql::read_sql(
             &mut p,
@@ -91,6 +97,7 @@ pub(super) async fn read(
         main: sql,
         planned,
         explain: plan_job(&media),
+        end: None,
     };
     let t = Instant::now();
     let singular = media.is_singular();
@@ -110,6 +117,7 @@ pub(super) async fn read(
     let row = out.row;
     let total = match ctx.prefer.count {
         Some(Count::Planned) => out.planned,
+        Some(Count::Estimated) => estimated_count(row.total, out.planned, max_rows),
         _ => row.total,
     };
     let offset = plan.offset;
@@ -153,4 +161,28 @@ pub(super) async fn read(
     }
     apply_gucs(&mut resp, &row)?;
     Ok(resp)
+}
+
+/// `count=estimated`: the exact count while it stays within max-rows, otherwise the larger of it
+/// and the planner's estimate (without max-rows, always the larger of the two).
+fn estimated_count(exact: Option<i64>, planned: Option<i64>, max_rows: Option<i64>) -> Option<i64> {
+    match (exact, max_rows) {
+        (Some(e), Some(m)) if e <= m => Some(e),
+        (Some(e), _) => Some(planned.map_or(e, |p| p.max(e))),
+        (None, _) => planned,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::estimated_count;
+
+    #[test]
+    fn estimated_count_is_exact_below_max_rows() {
+        assert_eq!(estimated_count(Some(5), Some(900), Some(10)), Some(5));
+        assert_eq!(estimated_count(Some(11), Some(900), Some(10)), Some(900));
+        assert_eq!(estimated_count(Some(11), Some(3), Some(10)), Some(11));
+        assert_eq!(estimated_count(Some(7), Some(9), None), Some(9));
+        assert_eq!(estimated_count(Some(7), None, None), Some(7));
+    }
 }

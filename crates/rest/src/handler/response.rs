@@ -146,6 +146,7 @@ pub(super) async fn custom_media(
         main: sql,
         planned: None,
         explain: None,
+        end: None,
     };
     let t = Instant::now();
     let out = db::run(

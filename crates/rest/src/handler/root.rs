@@ -21,6 +21,7 @@ pub(super) async fn root(ctx: &Ctx<'_>, timing: &mut Timing) -> Result<Response,
             main: sql,
             planned: None,
             explain: None,
+            end: None,
         };
         let t = Instant::now();
         let out = db::run(

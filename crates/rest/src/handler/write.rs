@@ -104,18 +104,20 @@ pub(super) async fn write(
         &format!("WITH {cte} "),
     );
     timing.plan = Some(ms(t0));
-    let job = Job {
-        main: sql,
-        planned: None,
-        explain: plan_job(&media),
-    };
-    let t = Instant::now();
     let singular = media.is_singular();
     let strict_max = if ctx.prefer.strict {
         ctx.prefer.max_affected
     } else {
         None
     };
+    let job = Job {
+        main: sql,
+        planned: None,
+        explain: plan_job(&media),
+        // Without a check on the affected rows, the ending is known before the statement runs.
+        end: (!singular && strict_max.is_none()).then(|| ctx.commits()),
+    };
+    let t = Instant::now();
     let out = db::run(
         &ctx.app.pool,
         &ctx.app.gens,
