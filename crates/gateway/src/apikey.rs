@@ -15,7 +15,7 @@ use std::sync::Arc;
 /// their `exp`): a project has a handful of keys, sent with every request.
 #[derive(Clone)]
 pub struct ApiKeys {
-    key: DecodingKey,
+    key: Arc<DecodingKey>,
     verified: Arc<RwLock<HashMap<String, Option<u64>>>>,
 }
 
@@ -26,7 +26,7 @@ impl ApiKeys {
     /// Keys signed (HS256) with `jwt_secret`.
     pub fn new(jwt_secret: &str) -> ApiKeys {
         ApiKeys {
-            key: DecodingKey::from_secret(jwt_secret.as_bytes()),
+            key: Arc::new(DecodingKey::from_secret(jwt_secret.as_bytes())),
             verified: Arc::default(),
         }
     }

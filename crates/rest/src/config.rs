@@ -216,6 +216,9 @@ fn pairs(s: &str) -> HashMap<String, String> {
         .collect()
 }
 
+/// The REST pool of `basalt start` unless `[api] db_pool` says otherwise.
+const PLATFORM_POOL: usize = 32;
+
 impl Config {
     /// Configuration from PostgREST's environment variables.
     pub fn from_env() -> Result<Config, Error> {
@@ -370,7 +373,14 @@ impl Config {
             })
             .unwrap_or_else(|| vec!["public".into(), "extensions".into()]);
         let max_rows = api.get("max_rows").and_then(|v| v.as_i64()).unwrap_or(1000);
+        // More connections than PostgREST's 10: writes wait on the WAL flush, and concurrent
+        // commits share one flush; the embedded cluster allows 200 connections.
+        let pool_size = api
+            .get("db_pool")
+            .and_then(|v| v.as_u64())
+            .map_or(PLATFORM_POOL, |n| n.max(1) as usize);
         Config {
+            pool_size,
             listen: None,
             db_uri: platform.db_url.clone(),
             schemas,
