@@ -370,72 +370,58 @@ async fn connect(
 }
 
 /// A connection string completed from `PGHOST`, `PGPORT`, `PGUSER`, `PGDATABASE`, `PGPASSWORD`
-/// (the driver does not read them itself).
+/// (the driver does not read them itself). Only the missing settings are added; everything the
+/// string already says (options, sslmode, timeouts, several hosts) is kept as written.
 pub fn effective_uri(uri: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
-    let mut conf: tokio_postgres::Config = match uri.parse() {
+    let conf: tokio_postgres::Config = match uri.parse() {
         Ok(c) => c,
         Err(_) => return uri.to_string(),
     };
-    if !conf.get_hosts().is_empty() && conf.get_user().is_some() && conf.get_dbname().is_some() {
-        return uri.to_string();
-    }
+    let mut missing: Vec<(&str, String)> = Vec::new();
     if conf.get_hosts().is_empty() {
-        match env("PGHOST") {
-            Some(h) => {
-                for part in h.split(',') {
-                    conf.host(part);
-                }
-            }
-            None => {
-                conf.host("/var/run/postgresql");
-            }
-        }
+        missing.push((
+            "host",
+            env("PGHOST").unwrap_or_else(|| "/var/run/postgresql".into()),
+        ));
     }
     if conf.get_ports().is_empty() {
-        if let Some(p) = env("PGPORT").and_then(|p| p.parse().ok()) {
-            conf.port(p);
+        if let Some(p) = env("PGPORT").filter(|p| p.parse::<u16>().is_ok()) {
+            missing.push(("port", p));
         }
     }
     if conf.get_user().is_none() {
         if let Some(u) = env("PGUSER").or_else(|| env("USER")) {
-            conf.user(&u);
+            missing.push(("user", u));
         }
     }
     if conf.get_dbname().is_none() {
         if let Some(d) = env("PGDATABASE") {
-            conf.dbname(&d);
+            missing.push(("dbname", d));
         }
     }
     if conf.get_password().is_none() {
         if let Some(p) = env("PGPASSWORD") {
-            conf.password(p);
+            missing.push(("password", p));
         }
     }
-    let mut parts = Vec::new();
-    for h in conf.get_hosts() {
-        match h {
-            tokio_postgres::config::Host::Tcp(t) => parts.push(format!("host={}", kv(t))),
-            tokio_postgres::config::Host::Unix(p) => {
-                parts.push(format!("host={}", kv(&p.to_string_lossy())))
-            }
+    if missing.is_empty() {
+        return uri.to_string();
+    }
+    let mut out = uri.to_string();
+    if uri.starts_with("postgres://") || uri.starts_with("postgresql://") {
+        // URI query parameters (libpq reads them as settings, and so does the driver).
+        let mut sep = if uri.contains('?') { '&' } else { '?' };
+        for (k, v) in missing {
+            let v = percent_encoding::utf8_percent_encode(&v, percent_encoding::NON_ALPHANUMERIC);
+            out.push_str(&format!("{sep}{k}={v}"));
+            sep = '&';
+        }
+    } else {
+        for (k, v) in missing {
+            out.push_str(&format!(" {k}={}", kv(&v)));
         }
     }
-    if let Some(p) = conf.get_ports().first() {
-        parts.push(format!("port={p}"));
-    }
-    if let Some(u) = conf.get_user() {
-        parts.push(format!("user={}", kv(u)));
-    }
-    if let Some(d) = conf.get_dbname() {
-        parts.push(format!("dbname={}", kv(d)));
-    }
-    if let Some(p) = conf.get_password() {
-        parts.push(format!("password={}", kv(&String::from_utf8_lossy(p))));
-    }
-    if let Some(a) = conf.get_application_name() {
-        parts.push(format!("application_name={}", kv(a)));
-    }
-    parts.join(" ")
+    out
 }
 
 fn kv(v: &str) -> String {
@@ -545,6 +531,41 @@ pub async fn from_args(args: &[String]) -> Result<Option<Config>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pg_variables_fill_only_what_the_uri_leaves_out() {
+        let env = |k: &str| match k {
+            "PGHOST" => Some("/tmp/sock dir".to_string()),
+            "PGPORT" => Some("5433".to_string()),
+            "PGUSER" => Some("authenticator".to_string()),
+            "PGDATABASE" => Some("app".to_string()),
+            _ => None,
+        };
+        let uri = effective_uri(
+            "postgresql:///?options=-c%20search_path%3Dx&connect_timeout=3",
+            &env,
+        );
+        let c: tokio_postgres::Config = uri.parse().expect("parses");
+        assert_eq!(c.get_user(), Some("authenticator"));
+        assert_eq!(c.get_dbname(), Some("app"));
+        assert_eq!(c.get_ports(), &[5433]);
+        assert_eq!(c.get_options(), Some("-c search_path=x"));
+        assert_eq!(
+            c.get_connect_timeout(),
+            Some(&std::time::Duration::from_secs(3))
+        );
+        assert!(matches!(
+            &c.get_hosts()[0],
+            tokio_postgres::config::Host::Unix(p) if p.to_str() == Some("/tmp/sock dir")
+        ));
+        let kv = effective_uri("dbname=own options='-c x=1'", &env);
+        let c: tokio_postgres::Config = kv.parse().expect("parses");
+        assert_eq!(c.get_dbname(), Some("own"));
+        assert_eq!(c.get_user(), Some("authenticator"));
+        assert_eq!(c.get_options(), Some("-c x=1"));
+        let full = "postgresql://u@h:1/d";
+        assert_eq!(effective_uri(full, &env), full);
+    }
 
     #[test]
     fn precedence_and_dump() {
