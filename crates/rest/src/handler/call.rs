@@ -167,17 +167,12 @@ pub(super) async fn call(
         sql.text = sql.text.replace("[1]::bytea", "[1]::text::bytea");
     }
     timing.plan = Some(ms(t0));
-    let singular = media.is_singular();
-    let strict_max = if ctx.prefer.strict {
-        ctx.prefer.max_affected
-    } else {
-        None
-    };
+    let (singular, strict_max, end) = ctx.row_checks(&media);
     let job = Job {
         main: sql,
         planned: None,
         explain: plan_job(&media),
-        end: (!singular && strict_max.is_none()).then(|| ctx.commits()),
+        end,
     };
     let t = Instant::now();
     let read_only = is_get || !routine.is_volatile();

@@ -389,6 +389,20 @@ impl Ctx<'_> {
         Ok(self.commits())
     }
 
+    /// What `decide` checks on a statement's rows (singular media; strict max-affected), and
+    /// the transaction's ending when there is nothing to check: it is then known before the
+    /// statement runs and can join the pipeline.
+    fn row_checks(&self, media: &Media) -> (bool, Option<i64>, Option<bool>) {
+        let singular = media.is_singular();
+        let strict_max = if self.prefer.strict {
+            self.prefer.max_affected
+        } else {
+            None
+        };
+        let end = (!singular && strict_max.is_none()).then(|| self.commits());
+        (singular, strict_max, end)
+    }
+
     /// Whether the transaction commits, given `Prefer: tx=`.
     fn commits(&self) -> bool {
         match self.app.config.tx_end {

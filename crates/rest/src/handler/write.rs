@@ -104,18 +104,12 @@ pub(super) async fn write(
         &format!("WITH {cte} "),
     );
     timing.plan = Some(ms(t0));
-    let singular = media.is_singular();
-    let strict_max = if ctx.prefer.strict {
-        ctx.prefer.max_affected
-    } else {
-        None
-    };
+    let (singular, strict_max, end) = ctx.row_checks(&media);
     let job = Job {
         main: sql,
         planned: None,
         explain: plan_job(&media),
-        // Without a check on the affected rows, the ending is known before the statement runs.
-        end: (!singular && strict_max.is_none()).then(|| ctx.commits()),
+        end,
     };
     let t = Instant::now();
     let out = db::run(
