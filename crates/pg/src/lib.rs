@@ -1,12 +1,14 @@
 //! basalt-pg: everything basalt knows about Postgres itself. It finds the server binaries and runs
 //! a private cluster (`cluster`), installs the Supabase-compatible platform schema — roles, the
 //! `auth`, `storage` and `realtime` schemas, claim helpers such as `auth.uid()` — idempotently and
-//! versioned (`platform`), builds connection pools (`pool`), and carries the settings every
+//! versioned (`platform`), builds connection pools (`pool`, and `wire` for request hot paths:
+//! one pipeline and one implicit transaction per request), and carries the settings every
 //! service receives when they run together under `basalt start` (`Platform`).
 
 pub mod cluster;
 pub mod platform;
 pub mod pool;
+pub mod wire;
 
 use std::path::PathBuf;
 

@@ -15,9 +15,15 @@ use crate::db::Generations;
 use crate::schema::SchemaCache;
 use crate::Error;
 
+/// Connections for everything but requests.
+const GENERAL_POOL: usize = 2;
+
 /// Shared state of the service.
 pub struct App {
     pub config: Config,
+    /// Request connections: one pipeline per request (see `basalt_pg::wire`).
+    pub wire: basalt_pg::wire::Pool,
+    /// A few general connections for the schema cache and the OpenAPI document.
     pub pool: Pool,
     pub verifier: Option<Verifier>,
     pub gens: Arc<Generations>,
@@ -28,11 +34,14 @@ impl App {
     /// Connect, load the schema cache and start the reload listener.
     pub async fn start(config: Config) -> Result<Arc<App>, Error> {
         let verifier = Verifier::from_config(&config)?;
-        let pool = basalt_pg::pool::build(&config.db_uri, config.pool_size)
+        let wire = basalt_pg::wire::pool(&config.db_uri, config.pool_size)
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let pool = basalt_pg::pool::build(&config.db_uri, GENERAL_POOL)
             .map_err(|e| Error::Config(e.to_string()))?;
         let cache = load(&pool, &config.schemas).await?;
         let app = Arc::new(App {
             config,
+            wire,
             pool,
             verifier,
             gens: Arc::new(Generations::default()),

@@ -4,9 +4,8 @@
 
 use std::sync::Arc;
 
-use deadpool_postgres::Pool;
+use basalt_pg::wire::{self, Row, Step};
 use serde_json::Value;
-use tokio_postgres::Row;
 
 use crate::auth::Identity;
 use crate::error::ApiError;
@@ -48,14 +47,14 @@ pub struct MainRow {
 impl MainRow {
     fn from_row(r: &Row) -> MainRow {
         MainRow {
-            total: r.get(0),
-            page: r.get::<_, Option<i64>>(1).unwrap_or(0),
-            body: r.get(2),
-            headers: r.get(3),
-            status: r.get(4),
-            location: r.get(5),
-            inserted: r.get(6),
-            bytes: r.get(7),
+            total: r.int(0),
+            page: r.int(1).unwrap_or(0),
+            body: r.text(2).map(str::to_string),
+            headers: r.text(3).map(str::to_string),
+            status: r.text(4).map(str::to_string),
+            location: r.text(5).map(str::to_string),
+            inserted: r.int(6),
+            bytes: r.bytes(7),
         }
     }
 }
@@ -81,9 +80,14 @@ pub struct Outcome {
     pub plan: Option<String>,
 }
 
-fn setup_sql(s: &TxSettings) -> Sql {
+/// The settings statement. `read_only`: the transaction is implicit (no `BEGIN … READ ONLY`), so
+/// the statement makes it read-only itself.
+fn setup_sql(s: &TxSettings, read_only: bool) -> Sql {
     let mut sql = Sql::default();
     let mut parts = Vec::new();
+    if read_only {
+        parts.push("set_config('transaction_read_only', 'on', true)".to_string());
+    }
     let sp = s
         .search_path
         .iter()
@@ -121,56 +125,40 @@ fn setup_sql(s: &TxSettings) -> Sql {
     sql
 }
 
-fn params(sql: &Sql) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
-    sql.params
-        .iter()
-        .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
-        .collect()
+fn step(sql: &Sql) -> Step<'_> {
+    Step {
+        sql: &sql.text,
+        params: sql.params.iter().map(|p| p.0.as_deref()).collect(),
+    }
 }
 
-/// Statement cache generation: bumped on schema reload so cached plans are dropped.
+/// The schema generation, bumped on schema reload: connections then drop their prepared
+/// statements (plans and result types may have changed).
 #[derive(Default)]
 pub struct Generations {
     pub current: std::sync::atomic::AtomicU64,
-    seen: parking_lot::Mutex<std::collections::HashMap<usize, u64>>,
 }
 
-/// A pooled connection whose transaction may be open. When the request is dropped before the
-/// transaction ended (the HTTP client went away mid-request, so the handler's future is
-/// cancelled), the connection is closed instead of going back to the pool: Postgres then rolls the
-/// transaction back and releases its locks, and no later request can run inside it.
-struct OpenTx {
-    client: Option<deadpool_postgres::Object>,
-    open: std::sync::atomic::AtomicBool,
-}
+/// A pooled connection, closed instead of going back to the pool when the request is dropped
+/// mid-pipeline (the HTTP client went away, so the handler's future is cancelled) or a transaction
+/// is left open: Postgres then rolls the transaction back and releases its locks at once, and no
+/// later request can run inside it.
+struct Held(Option<deadpool::managed::Object<wire::Manager>>);
 
-impl OpenTx {
-    fn new(client: deadpool_postgres::Object) -> OpenTx {
-        OpenTx {
-            client: Some(client),
-            open: std::sync::atomic::AtomicBool::new(true),
-        }
-    }
-
-    fn client(&self) -> &deadpool_postgres::Object {
-        match &self.client {
+impl Held {
+    fn conn(&mut self) -> &mut wire::Conn {
+        match &mut self.0 {
             Some(c) => c,
             None => unreachable!("the connection is only taken on drop"),
         }
     }
-
-    /// The transaction ended (`true`), or ending it failed and the connection must not be reused.
-    fn ended(&self, cleanly: bool) {
-        self.open
-            .store(!cleanly, std::sync::atomic::Ordering::Relaxed);
-    }
 }
 
-impl Drop for OpenTx {
+impl Drop for Held {
     fn drop(&mut self) {
-        if self.open.load(std::sync::atomic::Ordering::Relaxed) {
-            if let Some(c) = self.client.take() {
-                drop(deadpool_postgres::Object::take(c));
+        if let Some(c) = self.0.take() {
+            if c.broken() {
+                drop(deadpool::managed::Object::take(c));
             }
         }
     }
@@ -178,8 +166,14 @@ impl Drop for OpenTx {
 
 /// Run `job` in one transaction. `decide` sees the main row and says whether to commit
 /// (`Ok(true)`), roll back (`Ok(false)`), or fail (rolled back).
+///
+/// When the end of the transaction is known before it runs (a read, a write whose `decide`
+/// accepts every row), every statement goes in one pipeline: the settings, the pre-request
+/// function, the main statement, and either nothing (an implicit transaction, committed by the
+/// pipeline's `Sync`) or the explicit end. Otherwise the transaction is explicit and its end is a
+/// second round trip.
 pub async fn run(
-    pool: &Pool,
+    pool: &wire::Pool,
     gens: &Arc<Generations>,
     settings: &TxSettings,
     job: &Job,
@@ -194,24 +188,25 @@ pub async fn run(
         )
         .with_details(e.to_string())
     })?;
-    let tx = OpenTx::new(pooled);
-    let client = tx.client();
-    {
-        let key = Arc::as_ptr(&client.statement_cache) as usize;
-        let gen = gens.current.load(std::sync::atomic::Ordering::Relaxed);
-        let mut seen = gens.seen.lock();
-        if seen.get(&key).copied().unwrap_or(gen) != gen {
-            client.statement_cache.clear();
-        }
-        seen.insert(key, gen);
-    }
-    let pg = |e: tokio_postgres::Error| ApiError::from_pg(&e, authenticated);
+    let mut held = Held(Some(pooled));
+    let conn = held.conn();
+    conn.set_generation(gens.current.load(std::sync::atomic::Ordering::Relaxed));
+    let fail = |e: wire::Error| ApiError::from_wire(&e, authenticated);
+    // `Some(true)`: commits, `Some(false)`: rolls back, whatever the main row.
+    let end_known = match (&job.explain, settings.read_only, job.end) {
+        (Some(_), _, _) => Some(false),
+        (None, true, _) => Some(true),
+        (None, false, end) => end,
+    };
+    // An implicit transaction runs at the session's default isolation level: only used when
+    // that is READ COMMITTED, the level every request runs at.
+    let implicit = end_known == Some(true) && conn.read_committed();
     let begin = if settings.read_only {
         "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY"
     } else {
         "BEGIN ISOLATION LEVEL READ COMMITTED"
     };
-    let setup = setup_sql(settings);
+    let setup = setup_sql(settings, implicit && settings.read_only);
     let pre = settings.pre_request.as_ref().map(|f| {
         let q: String = f.split('.').map(ident).collect::<Vec<_>>().join(".");
         format!("SELECT {q}()")
@@ -226,90 +221,60 @@ pub async fn run(
         }
         None => job.main.text.clone(),
     };
-    // Prepare everything in one round trip (cached per connection afterwards).
-    let prep = futures::try_join!(
-        client.prepare_cached(begin),
-        client.prepare_cached(&setup.text),
-        client.prepare_cached(&main_text),
-    );
-    let (begin_st, setup_st, main_st) = prep.map_err(pg)?;
-    let pre_st = match &pre {
-        Some(p) => Some(client.prepare_cached(p).await.map_err(pg)?),
-        None => None,
-    };
-    // A read-only transaction ends the same whichever way it ends: its COMMIT joins the pipeline,
-    // so a read is one round trip. So does a write whose ending is known in advance. When the
-    // main statement fails, the pipelined COMMIT finds the transaction aborted and rolls back.
-    let end_early = match (&job.explain, settings.read_only, job.end) {
-        (Some(_), _, _) => None,
-        (None, true, _) => Some("COMMIT"),
-        (None, false, Some(true)) => Some("COMMIT"),
-        (None, false, Some(false)) => Some("ROLLBACK"),
-        (None, false, None) => None,
-    };
-    let commit_st = match end_early {
-        Some(end) => Some(client.prepare_cached(end).await.map_err(pg)?),
-        None => None,
-    };
-    let planned_st = match &job.planned {
-        Some(p) => Some(client.prepare_cached(&p.text).await.map_err(pg)?),
-        None => None,
-    };
-    let setup_params = params(&setup);
-    let main_params = params(&job.main);
-    let result: Result<(Vec<Row>, Option<Vec<Row>>), tokio_postgres::Error> = async {
-        let begin_f = client.execute(&begin_st, &[]);
-        let setup_f = client.query(&setup_st, &setup_params);
-        let pre_f = async {
-            match &pre_st {
-                Some(st) => client.query(st, &[]).await.map(|_| ()),
-                None => Ok(()),
-            }
-        };
-        let planned_f = async {
-            match (&planned_st, &job.planned) {
-                (Some(st), Some(p)) => client.query(st, &params(p)).await.map(Some),
-                _ => Ok(None),
-            }
-        };
-        let main_f = client.query(&main_st, &main_params);
-        let commit_f = async {
-            match &commit_st {
-                Some(st) => client.execute(st, &[]).await.map(|_| ()),
-                None => Ok(()),
-            }
-        };
-        let (_, _, _, planned, main, _) =
-            futures::try_join!(begin_f, setup_f, pre_f, planned_f, main_f, commit_f)?;
-        Ok((main, planned))
+    let mut steps = Vec::with_capacity(6);
+    if !implicit {
+        steps.push(Step::plain(begin));
     }
-    .await;
-    let (rows, planned_rows) = match result {
+    steps.push(step(&setup));
+    if let Some(p) = &pre {
+        steps.push(Step::plain(p));
+    }
+    let planned_at = job.planned.as_ref().map(|p| {
+        steps.push(step(p));
+        steps.len() - 1
+    });
+    steps.push(Step {
+        sql: &main_text,
+        params: job.main.params.iter().map(|p| p.0.as_deref()).collect(),
+    });
+    let main_at = steps.len() - 1;
+    if !implicit {
+        match end_known {
+            Some(true) => steps.push(Step::plain("COMMIT")),
+            Some(false) => steps.push(Step::plain("ROLLBACK")),
+            None => {}
+        }
+    }
+    let results = match conn.pipeline(&steps).await {
         Ok(r) => r,
         Err(e) => {
-            tx.ended(client.batch_execute("ROLLBACK").await.is_ok());
-            return Err(pg(e));
+            if conn.in_transaction() {
+                // When this fails the connection is broken and is closed on drop.
+                let _ = conn.pipeline(&[Step::plain("ROLLBACK")]).await;
+            }
+            return Err(fail(e));
         }
     };
-    let planned = planned_rows.and_then(|rows| {
-        let v: Value = rows.first()?.try_get::<_, Value>(0).ok()?;
+    let planned = planned_at.and_then(|i| {
+        let text = results.get(i)?.first()?.text(0)?;
+        let v: Value = serde_json::from_str(text).ok()?;
         v.get(0)?
             .get("Plan")?
             .get("Plan Rows")?
             .as_f64()
             .map(|f| f as i64)
     });
+    let rows = results.get(main_at).map(Vec::as_slice).unwrap_or_default();
     if job.explain.is_some() {
         let text: Vec<String> = rows
             .iter()
-            .map(|r| {
-                r.try_get::<_, Value>(0)
+            .filter_map(|r| r.text(0))
+            .map(|t| {
+                serde_json::from_str::<Value>(t)
                     .map(|v| v.to_string())
-                    .or_else(|_| r.try_get::<_, String>(0))
-                    .unwrap_or_default()
+                    .unwrap_or_else(|_| t.to_string())
             })
             .collect();
-        tx.ended(client.batch_execute("ROLLBACK").await.is_ok());
         return Ok(Outcome {
             row: MainRow::default(),
             planned,
@@ -317,8 +282,7 @@ pub async fn run(
         });
     }
     let row = rows.first().map(MainRow::from_row).unwrap_or_default();
-    if end_early.is_some() {
-        tx.ended(true);
+    if end_known.is_some() {
         decide(&row, planned)?;
         return Ok(Outcome {
             row,
@@ -326,22 +290,15 @@ pub async fn run(
             plan: None,
         });
     }
-    match decide(&row, planned) {
-        Ok(true) => {
-            let end = client.batch_execute("COMMIT").await;
-            tx.ended(end.is_ok());
-            end.map_err(pg)?;
-        }
-        Ok(false) => {
-            let end = client.batch_execute("ROLLBACK").await;
-            tx.ended(end.is_ok());
-            end.map_err(pg)?;
-        }
+    let end = match decide(&row, planned) {
+        Ok(true) => "COMMIT",
+        Ok(false) => "ROLLBACK",
         Err(e) => {
-            tx.ended(client.batch_execute("ROLLBACK").await.is_ok());
+            let _ = conn.pipeline(&[Step::plain("ROLLBACK")]).await;
             return Err(e);
         }
-    }
+    };
+    conn.pipeline(&[Step::plain(end)]).await.map_err(fail)?;
     Ok(Outcome {
         row,
         planned,

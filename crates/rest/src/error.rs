@@ -4,6 +4,7 @@
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use basalt_pg::wire::{self, DbError};
 use serde_json::{json, Value};
 
 /// An error answered to the client.
@@ -86,8 +87,8 @@ impl ApiError {
 
     /// Map a database error. `authenticated` tells 42501 apart: 401 for the anonymous role, 403
     /// for a role that came from a JWT.
-    pub fn from_db(e: &tokio_postgres::error::DbError, authenticated: bool) -> ApiError {
-        let code = e.code().code();
+    pub fn from_db(e: &DbError, authenticated: bool) -> ApiError {
+        let code = e.code.as_str();
         if code == "PGRST" {
             return raise_pgrst(e);
         }
@@ -97,7 +98,7 @@ impl ApiError {
                 .filter(|s| (100..=599).contains(s))
                 .unwrap_or(500)
         } else if code == "21000" {
-            if e.message().ends_with("requires a WHERE clause") {
+            if e.message.ends_with("requires a WHERE clause") {
                 400
             } else {
                 500
@@ -105,9 +106,9 @@ impl ApiError {
         } else {
             status_for_sqlstate(code, authenticated)
         };
-        let mut err = ApiError::new(status, code, e.message());
-        err.details = e.detail().map(str::to_string);
-        err.hint = e.hint().map(str::to_string);
+        let mut err = ApiError::new(status, code, e.message.as_str());
+        err.details = e.detail.clone();
+        err.hint = e.hint.clone();
         if status == 401 {
             err.headers
                 .push(("WWW-Authenticate".into(), "Bearer".into()));
@@ -118,7 +119,16 @@ impl ApiError {
     /// Map a driver error (connection trouble or a database error).
     pub fn from_pg(e: &tokio_postgres::Error, authenticated: bool) -> ApiError {
         match e.as_db_error() {
-            Some(db) => ApiError::from_db(db, authenticated),
+            Some(db) => ApiError::from_db(
+                &DbError {
+                    severity: db.severity().to_string(),
+                    code: db.code().code().to_string(),
+                    message: db.message().to_string(),
+                    detail: db.detail().map(str::to_string),
+                    hint: db.hint().map(str::to_string),
+                },
+                authenticated,
+            ),
             None => {
                 if e.is_closed() {
                     ApiError::new(
@@ -132,6 +142,21 @@ impl ApiError {
                         .with_details(e.to_string())
                 }
             }
+        }
+    }
+
+    /// Map an error of the request connection (a database error, or connection trouble).
+    pub fn from_wire(e: &wire::Error, authenticated: bool) -> ApiError {
+        match e {
+            wire::Error::Db(db) => ApiError::from_db(db, authenticated),
+            wire::Error::Io(_) | wire::Error::Protocol(_) => ApiError::new(
+                503,
+                "PGRST001",
+                "Database client error. Retrying the connection.",
+            )
+            .with_details(e.to_string()),
+            wire::Error::Config(_) => ApiError::new(503, "PGRST000", "Database connection error")
+                .with_details(e.to_string()),
         }
     }
 
@@ -192,7 +217,7 @@ pub fn status_for_sqlstate(code: &str, authenticated: bool) -> u16 {
 }
 
 /// `RAISE SQLSTATE 'PGRST' USING message = '{json}', detail = '{"status":…,"headers":…}'`.
-fn raise_pgrst(e: &tokio_postgres::error::DbError) -> ApiError {
+fn raise_pgrst(e: &DbError) -> ApiError {
     let parse_hint = "DETAIL must be a JSON object with obligatory keys: 'status', 'headers' and optional key: 'status_text'.";
     let bad = |details: String| {
         ApiError::new(
@@ -203,11 +228,11 @@ fn raise_pgrst(e: &tokio_postgres::error::DbError) -> ApiError {
         .with_details(details)
         .with_hint(parse_hint)
     };
-    let body: Value = match serde_json::from_str::<Value>(e.message()) {
+    let body: Value = match serde_json::from_str::<Value>(&e.message) {
         Ok(v @ Value::Object(_)) => v,
-        _ => return bad(format!("Invalid JSON value for MESSAGE: '{}'", e.message())),
+        _ => return bad(format!("Invalid JSON value for MESSAGE: '{}'", e.message)),
     };
-    let Some(detail) = e.detail() else {
+    let Some(detail) = e.detail.as_deref() else {
         return bad("DETAIL is missing in the RAISE statement".into());
     };
     let detail: Value = match serde_json::from_str::<Value>(detail) {

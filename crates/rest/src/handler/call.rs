@@ -177,7 +177,7 @@ pub(super) async fn call(
     let t = Instant::now();
     let read_only = is_get || !routine.is_volatile();
     let out = db::run(
-        &ctx.app.pool,
+        &ctx.app.wire,
         &ctx.app.gens,
         &ctx.settings(read_only),
         &job,

@@ -102,7 +102,7 @@ pub(super) async fn read(
     let t = Instant::now();
     let singular = media.is_singular();
     let out = db::run(
-        &ctx.app.pool,
+        &ctx.app.wire,
         &ctx.app.gens,
         &ctx.settings(true),
         &job,

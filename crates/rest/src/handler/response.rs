@@ -150,7 +150,7 @@ pub(super) async fn custom_media(
     };
     let t = Instant::now();
     let out = db::run(
-        &ctx.app.pool,
+        &ctx.app.wire,
         &ctx.app.gens,
         &ctx.settings(true),
         &job,

@@ -25,7 +25,7 @@ pub(super) async fn root(ctx: &Ctx<'_>, timing: &mut Timing) -> Result<Response,
         };
         let t = Instant::now();
         let out = db::run(
-            &ctx.app.pool,
+            &ctx.app.wire,
             &ctx.app.gens,
             &ctx.settings(true),
             &job,

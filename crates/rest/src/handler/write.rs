@@ -113,7 +113,7 @@ pub(super) async fn write(
     };
     let t = Instant::now();
     let out = db::run(
-        &ctx.app.pool,
+        &ctx.app.wire,
         &ctx.app.gens,
         &ctx.settings(false),
         &job,
