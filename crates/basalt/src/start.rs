@@ -278,6 +278,7 @@ pub async fn build_app(platform: &basalt_pg::Platform) -> anyhow::Result<axum::R
         prefix: "/rest/v1",
         router: basalt_rest::router(basalt_rest::Config::from_platform(platform)).await?,
         needs_apikey: true,
+        hide_query_key: true,
         open_paths: &[],
     });
     #[cfg(feature = "auth")]
@@ -285,6 +286,7 @@ pub async fn build_app(platform: &basalt_pg::Platform) -> anyhow::Result<axum::R
         prefix: "/auth/v1",
         router: basalt_auth::router(basalt_auth::Config::from_platform(platform)).await?,
         needs_apikey: true,
+        hide_query_key: false,
         open_paths: &["/verify", "/callback", "/authorize", "/.well-known/"],
     });
     #[cfg(feature = "storage")]
@@ -292,6 +294,7 @@ pub async fn build_app(platform: &basalt_pg::Platform) -> anyhow::Result<axum::R
         prefix: "/storage/v1",
         router: basalt_storage::router(basalt_storage::Config::from_platform(platform)).await?,
         needs_apikey: false,
+        hide_query_key: false,
         open_paths: &[],
     });
     #[cfg(feature = "realtime")]
@@ -299,6 +302,7 @@ pub async fn build_app(platform: &basalt_pg::Platform) -> anyhow::Result<axum::R
         prefix: "/realtime/v1",
         router: basalt_realtime::router(basalt_realtime::Config::from_platform(platform)).await?,
         needs_apikey: true,
+        hide_query_key: false,
         open_paths: &[],
     });
     #[cfg(feature = "functions")]
@@ -306,6 +310,7 @@ pub async fn build_app(platform: &basalt_pg::Platform) -> anyhow::Result<axum::R
         prefix: "/functions/v1",
         router: basalt_functions::router(basalt_functions::Config::from_platform(platform)).await?,
         needs_apikey: true,
+        hide_query_key: false,
         open_paths: &[],
     });
     Ok(basalt_gateway::compose(

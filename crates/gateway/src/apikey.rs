@@ -3,13 +3,14 @@
 
 use axum::extract::Request;
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
+use axum::Json;
+use futures::future::{ready, Either, Ready};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 /// What counts as a valid API key. Keys already verified are remembered (by their text, until
 /// their `exp`): a project has a handful of keys, sent with every request.
@@ -62,6 +63,28 @@ fn from_query(query: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
+/// Drop every `apikey` parameter from the request's query.
+fn hide_query_key(req: &mut Request) {
+    let uri = req.uri();
+    let Some(query) = uri.query() else { return };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| p.split('=').next() != Some("apikey"))
+        .collect();
+    let mut pq = uri.path().to_string();
+    if !kept.is_empty() {
+        pq.push('?');
+        pq.push_str(&kept.join("&"));
+    }
+    let mut parts = uri.clone().into_parts();
+    if let Ok(p) = pq.parse() {
+        parts.path_and_query = Some(p);
+        if let Ok(u) = axum::http::Uri::from_parts(parts) {
+            *req.uri_mut() = u;
+        }
+    }
+}
+
 fn form_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
     query.split('&').filter_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -82,44 +105,157 @@ fn reject(msg: &'static str) -> Response {
         .into_response()
 }
 
-/// Wrap `router` so requests without a valid key are refused, except preflights and `open`.
-pub fn guard(router: Router, keys: ApiKeys, open: &'static [&'static str]) -> Router {
-    // As a fallback service, so that the check also covers paths the service does not route.
-    Router::new()
-        .fallback_service(router)
-        .layer(axum::middleware::from_fn(
-            move |req: Request, next: Next| {
-                let keys = keys.clone();
-                async move {
-                    if req.method() == axum::http::Method::OPTIONS
-                        || open.iter().any(|p| req.uri().path().starts_with(p))
-                    {
-                        return next.run(req).await;
+/// Refuses requests without a valid key, except preflights and the `open` paths. A plain tower
+/// layer (not an extra router level): it runs on every request of the services behind it,
+/// including paths they do not route.
+#[derive(Clone)]
+pub struct Guard {
+    keys: ApiKeys,
+    open: &'static [&'static str],
+    hide: bool,
+}
+
+impl Guard {
+    /// `hide`: remove a valid key given as a query parameter from the query.
+    pub fn new(keys: ApiKeys, open: &'static [&'static str], hide: bool) -> Guard {
+        Guard { keys, open, hide }
+    }
+
+    /// `None` when `req` may pass, or the refusal. With `hide`, a key given as a query parameter
+    /// is removed from the query (as the Supabase gateway hides credentials from the REST API).
+    fn check(&self, req: &mut Request) -> Option<Response> {
+        if req.method() == axum::http::Method::OPTIONS
+            || self.open.iter().any(|p| req.uri().path().starts_with(p))
+        {
+            return None;
+        }
+        let header = req.headers().get("apikey").and_then(|v| v.to_str().ok());
+        let valid = match header {
+            Some(k) => self.keys.valid(k.trim()),
+            None => match req.uri().query().and_then(from_query) {
+                Some(k) => {
+                    let valid = self.keys.valid(k.trim());
+                    if valid && self.hide {
+                        hide_query_key(req);
                     }
-                    let key = req
-                        .headers()
-                        .get("apikey")
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned)
-                        .or_else(|| req.uri().query().and_then(from_query));
-                    match key {
-                        None => reject("No API key found in request"),
-                        Some(k) if keys.valid(k.trim()) => next.run(req).await,
-                        Some(_) => reject("Invalid API key"),
-                    }
+                    valid
                 }
+                None => return Some(reject("No API key found in request")),
             },
-        ))
+        };
+        (!valid).then(|| reject("Invalid API key"))
+    }
+}
+
+impl<S> tower::Layer<S> for Guard {
+    type Service = Guarded<S>;
+
+    fn layer(&self, inner: S) -> Guarded<S> {
+        Guarded {
+            inner,
+            guard: self.clone(),
+        }
+    }
+}
+
+/// A service behind the [`Guard`].
+#[derive(Clone)]
+pub struct Guarded<S> {
+    inner: S,
+    guard: Guard,
+}
+
+impl<S> tower::Service<Request> for Guarded<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<Ready<Result<Response, S::Error>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        match self.guard.check(&mut req) {
+            None => Either::Right(self.inner.call(req)),
+            Some(refusal) => Either::Left(ready(Ok(refusal))),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::Router;
 
     #[test]
     fn query_key_is_found_and_decoded() {
         assert_eq!(from_query("a=1&apikey=x%2By").as_deref(), Some("x+y"));
         assert_eq!(from_query("a=1"), None);
+    }
+
+    #[tokio::test]
+    async fn the_guard_covers_every_path_and_hides_a_query_key_when_asked() {
+        use tower::ServiceExt;
+        let secret = "super-secret-jwt-token-with-at-least-32-characters-long";
+        let key = jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &serde_json::json!({"role": "anon"}),
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap();
+        let app = |hide| {
+            Router::new()
+                .route(
+                    "/items",
+                    axum::routing::get(|uri: axum::http::Uri| async move { uri.to_string() }),
+                )
+                .layer(Guard::new(ApiKeys::new(secret), &["/open"], hide))
+        };
+        let call = |hide, uri: String| async move {
+            let req = Request::builder()
+                .uri(uri)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let resp = app(hide).oneshot(req).await.unwrap();
+            let status = resp.status();
+            let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        };
+        let (s, b) = call(true, format!("/items?id=eq.1&apikey={key}")).await;
+        assert_eq!((s, b.as_str()), (StatusCode::OK, "/items?id=eq.1"));
+        let (s, b) = call(false, format!("/items?apikey={key}")).await;
+        assert_eq!((s, b), (StatusCode::OK, format!("/items?apikey={key}")));
+        assert_eq!(
+            call(true, "/items".into()).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            call(true, "/nowhere".into()).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            call(true, "/items?apikey=bad".into()).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(call(true, "/open/x".into()).await.0, StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn a_query_key_is_hidden_from_the_service() {
+        let mut req = Request::new(axum::body::Body::empty());
+        *req.uri_mut() = "/rest/v1/items?id=eq.1&apikey=abc&select=id"
+            .parse()
+            .unwrap();
+        hide_query_key(&mut req);
+        assert_eq!(req.uri().to_string(), "/rest/v1/items?id=eq.1&select=id");
+        *req.uri_mut() = "/rest/v1/items?apikey=abc".parse().unwrap();
+        hide_query_key(&mut req);
+        assert_eq!(req.uri().to_string(), "/rest/v1/items");
     }
 
     #[test]

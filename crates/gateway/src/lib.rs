@@ -27,6 +27,9 @@ pub struct Mount {
     pub router: Router,
     /// Whether requests need a valid `apikey` (header or query parameter).
     pub needs_apikey: bool,
+    /// Remove a valid `apikey` query parameter before the service sees it (the REST API would
+    /// read it as a filter; realtime reads it as the caller's key).
+    pub hide_query_key: bool,
     /// Paths under the prefix that are open even when `needs_apikey` (browser redirects).
     pub open_paths: &'static [&'static str],
 }
@@ -39,7 +42,11 @@ pub fn compose(keys: ApiKeys, mounts: Vec<Mount>) -> Router {
     let mut app = Router::new().route("/health", axum::routing::get(health));
     for m in mounts {
         let router = if m.needs_apikey {
-            apikey::guard(m.router, keys.clone(), m.open_paths)
+            m.router.layer(apikey::Guard::new(
+                keys.clone(),
+                m.open_paths,
+                m.hide_query_key,
+            ))
         } else {
             m.router
         };

@@ -2,6 +2,7 @@
 //! claims and request GUCs set first, the pre-request function next, then the main statement.
 //! Statements are prepared once per connection (cached) and sent pipelined.
 
+use std::fmt::Write;
 use std::sync::Arc;
 
 use basalt_pg::wire::{self, Row, Step};
@@ -80,49 +81,93 @@ pub struct Outcome {
     pub plan: Option<String>,
 }
 
-/// The settings statement. `read_only`: the transaction is implicit (no `BEGIN … READ ONLY`), so
-/// the statement makes it read-only itself.
-fn setup_sql(s: &TxSettings, read_only: bool) -> Sql {
-    let mut sql = Sql::default();
-    let mut parts = Vec::new();
-    if read_only {
-        parts.push("set_config('transaction_read_only', 'on', true)".to_string());
+/// Values the settings statement binds that `TxSettings` does not hold as they are sent.
+struct SetupValues {
+    search_path: String,
+    app_names: Vec<String>,
+}
+
+impl SetupValues {
+    fn new(s: &TxSettings) -> SetupValues {
+        let mut search_path = String::new();
+        for (i, x) in s.search_path.iter().enumerate() {
+            if i > 0 {
+                search_path.push_str(", ");
+            }
+            search_path.push_str(&ident(x));
+        }
+        SetupValues {
+            search_path,
+            app_names: s
+                .app_settings
+                .iter()
+                .map(|(k, _)| format!("app.settings.{k}"))
+                .collect(),
+        }
     }
-    let sp = s
-        .search_path
-        .iter()
-        .map(|x| ident(x))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let p = sql.bind(sp);
-    parts.push(format!("set_config('search_path', {p}, true)"));
+}
+
+/// The name of a setting: written into the statement (`basalt`'s own names) or bound.
+enum Name<'a> {
+    Fixed(&'static str),
+    Bound(&'a str),
+}
+
+/// Append `set_config(name, value, true)` to the settings statement.
+fn push_set<'a>(
+    text: &mut String,
+    params: &mut Vec<Option<&'a str>>,
+    name: Name<'a>,
+    value: &'a str,
+) {
+    if text.len() > "SELECT ".len() {
+        text.push_str(", ");
+    }
+    match name {
+        Name::Fixed(n) => {
+            let _ = write!(text, "set_config('{n}', ");
+        }
+        Name::Bound(n) => {
+            params.push(Some(n));
+            let _ = write!(text, "set_config(${}, ", params.len());
+        }
+    }
+    params.push(Some(value));
+    let _ = write!(text, "${}, true)", params.len());
+}
+
+/// The settings statement: its text and its parameters, borrowed. `read_only`: the transaction
+/// is implicit (no `BEGIN … READ ONLY`), so the statement makes it read-only itself.
+fn setup_sql<'a>(
+    s: &'a TxSettings,
+    v: &'a SetupValues,
+    read_only: bool,
+) -> (String, Vec<Option<&'a str>>) {
+    let mut text = String::with_capacity(400);
+    text.push_str("SELECT ");
+    let mut params: Vec<Option<&'a str>> = Vec::with_capacity(8);
+    if read_only {
+        text.push_str("set_config('transaction_read_only', 'on', true)");
+    }
+    let p = &mut params;
+    push_set(&mut text, p, Name::Fixed("search_path"), &v.search_path);
     if let Some(id) = &s.identity {
         if let Some(role) = &id.role {
-            let p = sql.bind(role.clone());
-            parts.push(format!("set_config('role', {p}, true)"));
+            push_set(&mut text, p, Name::Fixed("role"), role);
         }
-        let p = sql.bind(id.claims.to_string());
-        parts.push(format!("set_config('request.jwt.claims', {p}, true)"));
-        let p = sql.bind(s.method.clone());
-        parts.push(format!("set_config('request.method', {p}, true)"));
-        let p = sql.bind(s.path.clone());
-        parts.push(format!("set_config('request.path', {p}, true)"));
-        let p = sql.bind(s.headers.clone());
-        parts.push(format!("set_config('request.headers', {p}, true)"));
-        let p = sql.bind(s.cookies.clone());
-        parts.push(format!("set_config('request.cookies', {p}, true)"));
+        push_set(&mut text, p, Name::Fixed("request.jwt.claims"), &id.claims);
+        push_set(&mut text, p, Name::Fixed("request.method"), &s.method);
+        push_set(&mut text, p, Name::Fixed("request.path"), &s.path);
+        push_set(&mut text, p, Name::Fixed("request.headers"), &s.headers);
+        push_set(&mut text, p, Name::Fixed("request.cookies"), &s.cookies);
     }
-    for (k, v) in &s.app_settings {
-        let name = sql.bind(format!("app.settings.{k}"));
-        let p = sql.bind(v.clone());
-        parts.push(format!("set_config({name}, {p}, true)"));
+    for (name, (_, value)) in v.app_names.iter().zip(&s.app_settings) {
+        push_set(&mut text, p, Name::Bound(name), value);
     }
     if let Some(tz) = &s.timezone {
-        let p = sql.bind(tz.clone());
-        parts.push(format!("set_config('timezone', {p}, true)"));
+        push_set(&mut text, p, Name::Fixed("timezone"), tz);
     }
-    sql.text = format!("SELECT {}", parts.join(", "));
-    sql
+    (text, params)
 }
 
 fn step(sql: &Sql) -> Step<'_> {
@@ -206,7 +251,9 @@ pub async fn run(
     } else {
         "BEGIN ISOLATION LEVEL READ COMMITTED"
     };
-    let setup = setup_sql(settings, implicit && settings.read_only);
+    let setup_values = SetupValues::new(settings);
+    let (setup_text, setup_params) =
+        setup_sql(settings, &setup_values, implicit && settings.read_only);
     let pre = settings.pre_request.as_ref().map(|f| {
         let q: String = f.split('.').map(ident).collect::<Vec<_>>().join(".");
         format!("SELECT {q}()")
@@ -225,7 +272,10 @@ pub async fn run(
     if !implicit {
         steps.push(Step::plain(begin));
     }
-    steps.push(step(&setup));
+    steps.push(Step {
+        sql: &setup_text,
+        params: setup_params,
+    });
     if let Some(p) = &pre {
         steps.push(Step::plain(p));
     }

@@ -40,8 +40,9 @@ pub enum Error {
 /// The service's routes, relative to its mount point.
 pub async fn router(config: Config) -> Result<axum::Router, Error> {
     let app = app::App::start(config).await?;
+    // Every path goes to the one handler: as the fallback, so no route is matched and no path
+    // parameter is extracted per request.
     Ok(axum::Router::new()
-        .route("/", axum::routing::any(handler::handle))
-        .route("/{*path}", axum::routing::any(handler::handle))
+        .fallback(handler::handle)
         .with_state(app))
 }

@@ -58,7 +58,16 @@ impl ToSql for TextParam {
 
 /// A quoted identifier.
 pub fn ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' {
+            out.push('"');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
 }
 
 /// A quoted schema-qualified name.
