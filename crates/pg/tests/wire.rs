@@ -18,10 +18,7 @@ async fn a_pipeline_is_one_implicit_transaction() {
     let db = basalt_testkit::fresh_db().await;
     let admin = db.client().await;
     admin
-        .batch_execute(
-            "create table t (id int primary key, v text);
-             create role reader nologin; grant select on t to reader",
-        )
+        .batch_execute("create table t (id int primary key, v text); grant select on t to anon")
         .await
         .unwrap();
     let mut c = conn(&db).await;
@@ -31,7 +28,7 @@ async fn a_pipeline_is_one_implicit_transaction() {
         .pipeline(&[
             Step {
                 sql: "select set_config('request.x', $1, true), set_config('role', $2, true)",
-                params: vec![Some("hello"), Some("reader")],
+                params: vec![Some("hello"), Some("anon")],
             },
             Step::plain("select current_setting('request.x') || ' ' || current_user"),
             Step {
@@ -41,7 +38,7 @@ async fn a_pipeline_is_one_implicit_transaction() {
         ])
         .await
         .unwrap();
-    assert_eq!(text(&rows, 1).as_deref(), Some("hello reader"));
+    assert_eq!(text(&rows, 1).as_deref(), Some("hello anon"));
     assert_eq!(rows[2][0].int(0), Some(42));
     assert_eq!(rows[2][0].text(1), Some("t"));
     assert!(!c.in_transaction());
