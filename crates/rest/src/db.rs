@@ -1,6 +1,8 @@
 //! Running a request's statements: one transaction on one pooled connection, with the role,
 //! claims and request GUCs set first, the pre-request function next, then the main statement.
-//! Statements are prepared once per connection (cached) and sent pipelined.
+//! Statements are prepared once per connection and sent as one pipeline closed by one `Sync`
+//! (`basalt_pg::wire`): when the transaction's end is known in advance it is implicit, and the
+//! request is one round trip.
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -170,9 +172,10 @@ fn setup_sql<'a>(
     (text, params)
 }
 
-fn step(sql: &Sql) -> Step<'_> {
+/// A pipeline step running `text` with the parameters of `sql`.
+fn step<'a>(text: &'a str, sql: &'a Sql) -> Step<'a> {
     Step {
-        sql: &sql.text,
+        sql: text,
         params: sql.params.iter().map(|p| p.0.as_deref()).collect(),
     }
 }
@@ -280,13 +283,10 @@ pub async fn run(
         steps.push(Step::plain(p));
     }
     let planned_at = job.planned.as_ref().map(|p| {
-        steps.push(step(p));
+        steps.push(step(&p.text, p));
         steps.len() - 1
     });
-    steps.push(Step {
-        sql: &main_text,
-        params: job.main.params.iter().map(|p| p.0.as_deref()).collect(),
-    });
+    steps.push(step(&main_text, &job.main));
     let main_at = steps.len() - 1;
     if !implicit {
         match end_known {
