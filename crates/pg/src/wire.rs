@@ -154,6 +154,15 @@ impl Stream {
             Stream::Unix(s) => s.read_buf(b).await,
         }
     }
+
+    /// Read without waiting; `WouldBlock` when nothing arrived. No system call is made unless
+    /// the socket was seen readable.
+    fn try_read_buf(&mut self, b: &mut BytesMut) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.try_read_buf(b),
+            Stream::Unix(s) => s.try_read_buf(b),
+        }
+    }
 }
 
 /// One connection. Not shared: a request takes it from the pool, runs its pipelines, gives it
@@ -324,6 +333,16 @@ impl Conn {
         self.busy || self.status != b'I'
     }
 
+    /// Whether the server ended the session while the connection sat idle: Postgres restarted,
+    /// was killed, or terminated the backend. An idle session is never spoken to, so anything
+    /// readable (the closing error, or the end of the stream) means it is gone.
+    pub fn closed(&mut self) -> bool {
+        !matches!(
+            self.stream.try_read_buf(&mut self.rbuf),
+            Err(ref e) if e.kind() == io::ErrorKind::WouldBlock
+        )
+    }
+
     /// Whether the last pipeline left a transaction open (possibly failed).
     pub fn in_transaction(&self) -> bool {
         self.status != b'I'
@@ -465,7 +484,8 @@ async fn open(host: &Host, port: u16) -> Result<Stream, Error> {
 }
 
 /// deadpool's view of [`Conn`]: connections are made from a parsed connection string and not
-/// reused once broken.
+/// reused once broken or closed by the server (so after a Postgres restart the pool fills with
+/// new connections instead of failing a request per dead one).
 pub struct Manager {
     config: tokio_postgres::Config,
 }
@@ -486,6 +506,11 @@ impl deadpool::managed::Manager for Manager {
         if conn.broken() {
             return Err(deadpool::managed::RecycleError::message(
                 "the connection was left mid-pipeline or in a transaction",
+            ));
+        }
+        if conn.closed() {
+            return Err(deadpool::managed::RecycleError::message(
+                "the server closed the connection",
             ));
         }
         Ok(())
