@@ -39,6 +39,10 @@ BEGIN
 END
 $$;
 
+-- The role REST and storage log in as: it may become exactly the roles granted to it (the three
+-- API roles and whatever a project grants it), so Postgres itself refuses a token naming
+-- `postgres` or `supabase_admin`. NOINHERIT: it holds no privilege of its own.
+ALTER ROLE authenticator LOGIN NOINHERIT NOSUPERUSER NOCREATEROLE NOCREATEDB NOREPLICATION NOBYPASSRLS;
 GRANT anon, authenticated, service_role TO authenticator;
 GRANT anon, authenticated, service_role TO postgres;
 GRANT supabase_auth_admin, supabase_storage_admin TO postgres;
@@ -83,6 +87,7 @@ ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON FUNCTIO
 -- Statement timeouts the hosted platform gives the API roles.
 ALTER ROLE anon SET statement_timeout = '3s';
 ALTER ROLE authenticated SET statement_timeout = '8s';
+ALTER ROLE authenticator SET statement_timeout = '8s';
 
 CREATE TABLE IF NOT EXISTS supabase_migrations.schema_migrations (
   version text PRIMARY KEY,

@@ -25,6 +25,47 @@ pub const PARTS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The login role REST's and storage's request connections use under `basalt start`: granted
+/// exactly the API roles (and whatever a project grants it), so Postgres refuses to switch to
+/// any other role a token names.
+pub const AUTHENTICATOR: &str = "authenticator";
+
+/// `url` logging in as `user` instead of its own user, when that needs no password: a
+/// `postgres://` URL over a unix socket, which the embedded cluster trusts. `None` for TCP URLs
+/// (their password is the superuser's) and libpq key/value strings.
+pub fn local_url_as(url: &str, user: &str) -> Option<String> {
+    let scheme = ["postgresql://", "postgres://"]
+        .into_iter()
+        .find(|s| url.starts_with(s))?;
+    let rest = &url[scheme.len()..];
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let query = tail.split_once('?').map_or("", |(_, q)| q);
+    let socket_param = query.split('&').any(|kv| {
+        kv.strip_prefix("host=")
+            .is_some_and(|h| h.starts_with('/') || h.to_ascii_lowercase().starts_with("%2f"))
+    });
+    let socket_host = host.to_ascii_lowercase().starts_with("%2f");
+    let tcp_param = query.split('&').any(|kv| {
+        kv.strip_prefix("host=")
+            .is_some_and(|h| !h.starts_with('/') && !h.to_ascii_lowercase().starts_with("%2f"))
+    });
+    if !(socket_host || socket_param && host.is_empty()) || tcp_param {
+        return None;
+    }
+    let user: String = user
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    Some(format!("{scheme}{user}@{host}{tail}"))
+}
+
 /// Advisory lock key basalt holds while installing the platform schema or running migrations.
 pub const LOCK_KEY: i64 = 0x6261_7361_6c74; // "basalt"
 
@@ -89,4 +130,40 @@ pub async fn apply(client: &mut Client) -> Result<bool, PlatformError> {
     .map_err(err("record"))?;
     tx.commit().await.map_err(err("commit"))?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_urls_change_user() {
+        assert_eq!(
+            local_url_as(
+                "postgresql://postgres@/db?host=%2Ftmp%2Fs&port=5",
+                "authenticator"
+            )
+            .as_deref(),
+            Some("postgresql://authenticator@/db?host=%2Ftmp%2Fs&port=5")
+        );
+        assert_eq!(
+            local_url_as("postgres://u:pw@%2Frun%2Fpg/db", "authenticator").as_deref(),
+            Some("postgres://authenticator@%2Frun%2Fpg/db")
+        );
+        assert_eq!(
+            local_url_as(
+                "postgresql://postgres:pw@127.0.0.1:5432/db",
+                "authenticator"
+            ),
+            None
+        );
+        assert_eq!(
+            local_url_as("postgresql:///db?host=127.0.0.1", "authenticator"),
+            None
+        );
+        assert_eq!(
+            local_url_as("host=/tmp user=postgres", "authenticator"),
+            None
+        );
+    }
 }

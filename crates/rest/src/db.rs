@@ -4,14 +4,18 @@
 //! (`basalt_pg::wire`): when the transaction's end is known in advance it is implicit, and the
 //! request is one round trip.
 
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Arc;
+use std::time::Duration;
 
 use basalt_pg::wire::{self, Row, Step};
 use serde_json::Value;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::auth::Identity;
 use crate::error::ApiError;
+use crate::schema::{RoleSettings, ROLE_SETTINGS_SQL};
 use crate::sql::{ident, Sql};
 
 /// Settings applied at the start of the transaction.
@@ -140,18 +144,24 @@ fn push_set<'a>(
 
 /// The settings statement: its text and its parameters, borrowed. `read_only`: the transaction
 /// is implicit (no `BEGIN … READ ONLY`), so the statement makes it read-only itself.
+/// `role_settings`: the impersonated role's own settings (`ALTER ROLE … SET`), set first so that
+/// the request's settings win where both name the same one.
 fn setup_sql<'a>(
     s: &'a TxSettings,
     v: &'a SetupValues,
     read_only: bool,
+    role_settings: &'a [(String, String)],
 ) -> (String, Vec<Option<&'a str>>) {
     let mut text = String::with_capacity(400);
     text.push_str("SELECT ");
-    let mut params: Vec<Option<&'a str>> = Vec::with_capacity(8);
+    let mut params: Vec<Option<&'a str>> = Vec::with_capacity(8 + 2 * role_settings.len());
     if read_only {
         text.push_str("set_config('transaction_read_only', 'on', true)");
     }
     let p = &mut params;
+    for (name, value) in role_settings {
+        push_set(&mut text, p, Name::Bound(name), value);
+    }
     push_set(&mut text, p, Name::Fixed("search_path"), &v.search_path);
     if let Some(id) = &s.identity {
         if let Some(role) = &id.role {
@@ -180,11 +190,116 @@ fn step<'a>(text: &'a str, sql: &'a Sql) -> Step<'a> {
     }
 }
 
-/// The schema generation, bumped on schema reload: connections then drop their prepared
-/// statements (plans and result types may have changed).
+/// State every request shares besides the pool: the schema generation, bumped on schema reload
+/// (connections then drop their prepared statements, as plans and result types may have
+/// changed, and the role settings are read again), the roles' settings of the current
+/// generation, and the per-role admission that keeps a reserve of connections for other roles.
 #[derive(Default)]
 pub struct Generations {
     pub current: std::sync::atomic::AtomicU64,
+    /// Role settings and the generation they were read at.
+    roles: parking_lot::RwLock<Option<(u64, Arc<RoleSettings>)>>,
+    /// Held while role settings are read, so one request reads them after a reload.
+    reading: tokio::sync::Mutex<()>,
+    admission: Admission,
+}
+
+/// How long a request waits for its role's share of the pool (as long as for a connection).
+const ADMISSION_WAIT: Duration = Duration::from_secs(10);
+
+/// Beyond this many roles seen, idle roles' semaphores are forgotten.
+const ADMISSION_ROLES: usize = 256;
+
+/// Per-role admission: one role holds at most [`role_share`] of the pool's connections at once,
+/// so a flood of slow requests by one role (anonymous callers, say) leaves connections for the
+/// others.
+#[derive(Default)]
+struct Admission {
+    roles: parking_lot::Mutex<HashMap<Arc<str>, Arc<Semaphore>>>,
+}
+
+/// Connections one role may hold in a pool of `size`: all but a reserve of a quarter (at least
+/// one) for the other roles. A pool of one has no reserve.
+pub fn role_share(size: usize) -> usize {
+    if size <= 1 {
+        return size.max(1);
+    }
+    size - (size / 4).max(1)
+}
+
+impl Admission {
+    /// Wait for a place among `role`'s requests (`None` when the share is the whole pool).
+    async fn enter(
+        &self,
+        role: &str,
+        pool_size: usize,
+    ) -> Result<Option<OwnedSemaphorePermit>, ApiError> {
+        let share = role_share(pool_size);
+        if share >= pool_size {
+            return Ok(None);
+        }
+        let sem = {
+            let mut roles = self.roles.lock();
+            match roles.get(role) {
+                Some(s) => s.clone(),
+                None => {
+                    if roles.len() >= ADMISSION_ROLES {
+                        roles.retain(|_, s| Arc::strong_count(s) > 1);
+                    }
+                    let s = Arc::new(Semaphore::new(share));
+                    roles.insert(role.into(), s.clone());
+                    s
+                }
+            }
+        };
+        match tokio::time::timeout(ADMISSION_WAIT, sem.acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            _ => Err(pool_timeout(format!(
+                "role {role:?} already holds {share} of the pool's {pool_size} connections"
+            ))),
+        }
+    }
+}
+
+/// PostgREST's error when no connection could be had in time.
+fn pool_timeout(details: String) -> ApiError {
+    ApiError::new(
+        503,
+        "PGRST003",
+        "Timed out acquiring connection from connection pool.",
+    )
+    .with_details(details)
+}
+
+/// The role settings of generation `generation`, read on `conn` when the ones held are older.
+/// Reading them can only fail on a broken connection; the request then fails with the error.
+async fn role_settings(
+    conn: &mut wire::Conn,
+    gens: &Generations,
+    generation: u64,
+) -> Result<Arc<RoleSettings>, wire::Error> {
+    let held = |gens: &Generations| {
+        gens.roles
+            .read()
+            .as_ref()
+            .filter(|(g, _)| *g == generation)
+            .map(|(_, r)| r.clone())
+    };
+    if let Some(r) = held(gens) {
+        return Ok(r);
+    }
+    let _reading = gens.reading.lock().await;
+    if let Some(r) = held(gens) {
+        return Ok(r);
+    }
+    let rows = conn.pipeline(&[Step::plain(ROLE_SETTINGS_SQL)]).await?;
+    let settings = Arc::new(RoleSettings::from_rows(
+        rows.iter()
+            .flatten()
+            .filter_map(|r| Some((r.text(0)?, r.text(1)?, r.text(2)?))),
+    ));
+    *gens.roles.write() = Some((generation, settings.clone()));
+    Ok(settings)
 }
 
 /// A pooled connection, closed instead of going back to the pool when the request is dropped
@@ -228,18 +343,19 @@ pub async fn run(
     authenticated: bool,
     decide: impl FnOnce(&MainRow, Option<i64>) -> Result<bool, ApiError>,
 ) -> Result<Outcome, ApiError> {
-    let pooled = pool.get().await.map_err(|e| {
-        ApiError::new(
-            503,
-            "PGRST003",
-            "Timed out acquiring connection from connection pool.",
-        )
-        .with_details(e.to_string())
-    })?;
+    let role = settings.identity.as_ref().and_then(|i| i.role.as_deref());
+    let _admitted = gens
+        .admission
+        .enter(role.unwrap_or(""), pool.status().max_size)
+        .await?;
+    let pooled = pool.get().await.map_err(|e| pool_timeout(e.to_string()))?;
     let mut held = Held(Some(pooled));
     let conn = held.conn();
-    conn.set_generation(gens.current.load(std::sync::atomic::Ordering::Relaxed));
+    let generation = gens.current.load(std::sync::atomic::Ordering::Relaxed);
+    conn.set_generation(generation);
     let fail = |e: wire::Error| ApiError::from_wire(&e, authenticated);
+    let roles = role_settings(conn, gens, generation).await.map_err(fail)?;
+    let own_settings = role.map_or(&[][..], |r| roles.of(r));
     // `Some(true)`: commits, `Some(false)`: rolls back, whatever the main row.
     let end_known = match (&job.explain, settings.read_only, job.end) {
         (Some(_), _, _) => Some(false),
@@ -255,8 +371,12 @@ pub async fn run(
         "BEGIN ISOLATION LEVEL READ COMMITTED"
     };
     let setup_values = SetupValues::new(settings);
-    let (setup_text, setup_params) =
-        setup_sql(settings, &setup_values, implicit && settings.read_only);
+    let (setup_text, setup_params) = setup_sql(
+        settings,
+        &setup_values,
+        implicit && settings.read_only,
+        own_settings,
+    );
     let pre = settings.pre_request.as_ref().map(|f| {
         let q: String = f.split('.').map(ident).collect::<Vec<_>>().join(".");
         format!("SELECT {q}()")
