@@ -460,38 +460,105 @@ impl<'a> Cursor<'a> {
 
 const SELECT_STOPS: &[char] = &[',', '(', ')', ':', '!', '.'];
 
+/// How deeply parenthesised groups may nest: embeds inside `select`, and `and(…)`/`or(…)`
+/// groups of a logic tree (the outer parentheses of `or=(…)` count as the first level).
+/// PostgREST itself sets no limit; real queries stay within a handful of levels, and the
+/// bound keeps every later walk over the parsed tree (planner, SQL builder) shallow.
+pub const MAX_NESTING: usize = 64;
+
+impl Cursor<'_> {
+    /// The error for a group that would nest deeper than [`MAX_NESTING`].
+    fn too_deep(&self) -> ApiError {
+        self.error(format!(
+            "nesting deeper than {MAX_NESTING} levels of parentheses"
+        ))
+    }
+}
+
 /// Parse the `select` parameter.
+///
+/// Iterative: an explicit stack holds the embeds being parsed, so no input can exhaust the
+/// thread's stack; nesting beyond [`MAX_NESTING`] is a parse error.
 pub fn parse_select(input: &str) -> Result<Vec<SelectItem>, ApiError> {
     let mut c = Cursor::new("select parameter", input);
-    let items = select_list(&mut c)?;
-    c.skip_ws();
+    // The embeds whose `(` is open, each with the items of the list it appears in.
+    let mut open: Vec<(EmbedHead, Vec<SelectItem>)> = Vec::new();
+    let mut items = Vec::new();
+    let mut list_start = true;
+    loop {
+        c.skip_ws();
+        let another = if list_start {
+            !(c.done() || c.peek() == Some(')'))
+        } else {
+            c.eat(",")
+        };
+        list_start = false;
+        if another {
+            match select_item(&mut c)? {
+                Parsed::Item(item) => items.push(item),
+                Parsed::Open(head) => {
+                    if open.len() >= MAX_NESTING {
+                        return Err(c.too_deep());
+                    }
+                    open.push((head, std::mem::take(&mut items)));
+                    list_start = true;
+                }
+            }
+            continue;
+        }
+        // The current list ends here: either the whole parameter or an embed's `(…)`.
+        let Some((head, parent)) = open.pop() else {
+            break;
+        };
+        if !c.eat(")") {
+            return Err(c.unexpected("\")\""));
+        }
+        c.skip_ws();
+        let select = std::mem::replace(&mut items, parent);
+        items.push(SelectItem::Embed(head.with_select(select)));
+    }
     if !c.done() {
         return Err(c.unexpected("\",\" or end of input"));
     }
     Ok(items)
 }
 
-fn select_list(c: &mut Cursor) -> Result<Vec<SelectItem>, ApiError> {
-    let mut items = Vec::new();
-    c.skip_ws();
-    if c.done() || c.peek() == Some(')') {
-        return Ok(items);
-    }
-    loop {
-        items.push(select_item(c)?);
-        c.skip_ws();
-        if !c.eat(",") {
-            break;
-        }
-    }
-    Ok(items)
+/// An embed up to and including its `(`; its list follows.
+struct EmbedHead {
+    alias: Option<String>,
+    name: String,
+    hint: Option<String>,
+    join: Option<JoinKind>,
+    spread: bool,
 }
 
-fn select_item(c: &mut Cursor) -> Result<SelectItem, ApiError> {
+impl EmbedHead {
+    fn with_select(self, select: Vec<SelectItem>) -> Embed {
+        Embed {
+            alias: self.alias,
+            name: self.name,
+            hint: self.hint,
+            join: self.join,
+            spread: self.spread,
+            select,
+        }
+    }
+}
+
+/// One step of an iterative parser: a complete item, or a group whose `(` was just consumed.
+enum Parsed<I, G> {
+    Item(I),
+    Open(G),
+}
+
+/// One step of the select parser: an item, or an embed whose list starts next.
+type SelectParsed = Parsed<SelectItem, EmbedHead>;
+
+fn select_item(c: &mut Cursor) -> Result<SelectParsed, ApiError> {
     c.skip_ws();
     if c.eat("*") {
         c.skip_ws();
-        return Ok(SelectItem::Star);
+        return Ok(Parsed::Item(SelectItem::Star));
     }
     let spread = c.eat("...");
     let first = c.ident(SELECT_STOPS)?;
@@ -515,13 +582,13 @@ fn select_item(c: &mut Cursor) -> Result<SelectItem, ApiError> {
             None
         };
         c.skip_ws();
-        return Ok(SelectItem::Field {
+        return Ok(Parsed::Item(SelectItem::Field {
             alias,
             field: None,
             cast: None,
             aggregate: Some(Aggregate::Count),
             aggregate_cast: cast,
-        });
+        }));
     }
     // embed?
     if c.peek() == Some('!') || c.peek() == Some('(') {
@@ -538,19 +605,12 @@ fn select_item(c: &mut Cursor) -> Result<SelectItem, ApiError> {
         if !c.eat("(") {
             return Err(c.unexpected("\"(\""));
         }
-        let select = select_list(c)?;
-        c.skip_ws();
-        if !c.eat(")") {
-            return Err(c.unexpected("\")\""));
-        }
-        c.skip_ws();
-        return Ok(SelectItem::Embed(Embed {
+        return Ok(Parsed::Open(EmbedHead {
             alias,
             name,
             hint,
             join,
             spread,
-            select,
         }));
     }
     if spread {
@@ -579,13 +639,13 @@ fn select_item(c: &mut Cursor) -> Result<SelectItem, ApiError> {
         cast = Some(c.type_name()?);
     }
     c.skip_ws();
-    Ok(SelectItem::Field {
+    Ok(Parsed::Item(SelectItem::Field {
         alias,
         field: Some(Field { name, path }),
         cast,
         aggregate,
         aggregate_cast,
-    })
+    }))
 }
 
 /// Parse a field (column with JSON path) used as a filter key or order term.
@@ -757,45 +817,73 @@ fn parse_list(s: &str, open: char, close: char, whole: &str) -> Result<Vec<Strin
 }
 
 /// Parse a logic tree value such as `(a.eq.1,and(b.gt.2,c.lt.3))` for key `or`/`and`.
+///
+/// Iterative like [`parse_select`]: groups nested beyond [`MAX_NESTING`] are a parse error.
 pub fn parse_logic(negated: bool, or: bool, value: &str) -> Result<Logic, ApiError> {
     let what_key = if or { "or" } else { "and" };
     let whole = format!("{what_key}={value}");
     let mut c = Cursor::new("logic tree", &whole);
     c.pos = what_key.len() + 1;
-    let children = logic_children(&mut c)?;
-    c.skip_ws();
-    if !c.done() {
-        return Err(c.unexpected("end of input"));
-    }
-    Ok(Logic::Tree {
-        negated,
-        or,
-        children,
-    })
-}
-
-fn logic_children(c: &mut Cursor) -> Result<Vec<Logic>, ApiError> {
     c.skip_ws();
     if !c.eat("(") {
         return Err(c.unexpected("\"(\""));
     }
-    let mut out = Vec::new();
+    // The enclosing groups whose `(` is open, each with its children so far.
+    let mut open: Vec<(bool, bool, Vec<Logic>)> = Vec::new();
+    let mut children = Vec::new();
     loop {
         c.skip_ws();
-        out.push(logic_item(c)?);
-        c.skip_ws();
-        if c.eat(",") {
-            continue;
+        match logic_item(&mut c)? {
+            Parsed::Item(item) => children.push(item),
+            Parsed::Open(group) => {
+                // `open` holds the enclosing groups, plus the current one and the new one.
+                if open.len() + 2 > MAX_NESTING {
+                    return Err(c.too_deep());
+                }
+                open.push((group.negated, group.or, std::mem::take(&mut children)));
+                continue;
+            }
         }
-        if c.eat(")") {
-            break;
+        // After an item: more items, or the end of one or more groups.
+        loop {
+            c.skip_ws();
+            if c.eat(",") {
+                break;
+            }
+            if !c.eat(")") {
+                return Err(c.unexpected("\",\" or \")\""));
+            }
+            let Some((negated, or, parent)) = open.pop() else {
+                c.skip_ws();
+                if !c.done() {
+                    return Err(c.unexpected("end of input"));
+                }
+                return Ok(Logic::Tree {
+                    negated,
+                    or,
+                    children,
+                });
+            };
+            let inner = std::mem::replace(&mut children, parent);
+            children.push(Logic::Tree {
+                negated,
+                or,
+                children: inner,
+            });
         }
-        return Err(c.unexpected("\",\" or \")\""));
     }
-    Ok(out)
 }
 
-fn logic_item(c: &mut Cursor) -> Result<Logic, ApiError> {
+/// A nested `and(`/`or(`/`not.and(`/`not.or(` group, its `(` consumed.
+struct LogicGroup {
+    negated: bool,
+    or: bool,
+}
+
+/// One step of the logic tree parser: a filter, or a group whose children start next.
+type LogicParsed = Parsed<Logic, LogicGroup>;
+
+fn logic_item(c: &mut Cursor) -> Result<LogicParsed, ApiError> {
     for (prefix, negated, or) in [
         ("not.and", true, false),
         ("not.or", true, true),
@@ -806,13 +894,8 @@ fn logic_item(c: &mut Cursor) -> Result<Logic, ApiError> {
             let save = c.pos;
             c.pos += prefix.len();
             c.skip_ws();
-            if c.peek() == Some('(') {
-                let children = logic_children(c)?;
-                return Ok(Logic::Tree {
-                    negated,
-                    or,
-                    children,
-                });
+            if c.eat("(") {
+                return Ok(Parsed::Open(LogicGroup { negated, or }));
             }
             c.pos = save;
         }
@@ -881,11 +964,11 @@ fn logic_item(c: &mut Cursor) -> Result<Logic, ApiError> {
             query: unquote(query),
         };
     }
-    Ok(Logic::Filter(Filter {
+    Ok(Parsed::Item(Logic::Filter(Filter {
         path: segments,
         field,
         expr,
-    }))
+    })))
 }
 
 /// Strip surrounding double quotes from a logic-tree value, resolving `\` escapes.
@@ -1088,7 +1171,205 @@ mod tests {
         assert!(parse_order("id.sideways").is_err());
     }
 
+    /// Runs `f` on a thread with a 256 KiB stack, so a parser that recurses per nesting level
+    /// overflows here (aborting the test binary) long before 10,000 levels.
+    fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(f)
+            .expect("spawn")
+            .join()
+            .expect("parser panicked")
+    }
+
+    fn nested_select(levels: usize) -> String {
+        format!("{}id{}", "a(".repeat(levels), ")".repeat(levels))
+    }
+
+    /// `levels` groups in all, counting the outer parentheses of `or=(…)`.
+    fn nested_logic(levels: usize) -> String {
+        let inner = levels.saturating_sub(1);
+        format!("({}id.eq.1{})", "or(".repeat(inner), ")".repeat(inner))
+    }
+
+    fn depth_of_select(items: &[SelectItem]) -> usize {
+        let mut depth = 0;
+        let mut level: Vec<&SelectItem> = items.iter().collect();
+        while !level.is_empty() {
+            level = level
+                .into_iter()
+                .filter_map(|i| match i {
+                    SelectItem::Embed(e) => Some(e.select.iter()),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            depth += 1;
+        }
+        depth
+    }
+
+    fn assert_too_deep(e: &ApiError) {
+        assert_eq!(e.code(), "PGRST100");
+        assert_eq!(
+            e.details().as_deref(),
+            Some("nesting deeper than 64 levels of parentheses")
+        );
+    }
+
+    #[test]
+    fn select_nesting_is_bounded() {
+        on_small_stack(|| {
+            let ok = parse_select(&nested_select(MAX_NESTING)).expect("64 levels parse");
+            assert_eq!(depth_of_select(&ok), MAX_NESTING + 1);
+            let e = parse_select(&nested_select(MAX_NESTING + 1)).expect_err("65 levels");
+            assert_too_deep(&e);
+            assert!(
+                e.message().ends_with("(line 1, column 131)"),
+                "{}",
+                e.message()
+            );
+            assert_too_deep(&parse_select(&nested_select(10_000)).expect_err("deep"));
+            // Unbalanced: only openings, only closings.
+            assert_too_deep(&parse_select(&"a(".repeat(10_000)).expect_err("open"));
+            let e = parse_select(&")".repeat(10_000)).expect_err("close");
+            assert_eq!(e.code(), "PGRST100");
+        });
+    }
+
+    #[test]
+    fn logic_nesting_is_bounded() {
+        on_small_stack(|| {
+            let l = parse_logic(false, true, &nested_logic(MAX_NESTING)).expect("64 levels");
+            let mut depth = 0;
+            let mut node = &l;
+            while let Logic::Tree { children, .. } = node {
+                depth += 1;
+                node = &children[0];
+            }
+            assert_eq!(depth, MAX_NESTING);
+            for deep in [MAX_NESTING + 1, 10_000] {
+                let e = parse_logic(false, true, &nested_logic(deep)).expect_err("too deep");
+                assert_too_deep(&e);
+            }
+            let e = parse_logic(true, false, &"not.and(".repeat(10_000)).expect_err("open");
+            assert_eq!(e.code(), "PGRST100");
+            let e = parse_logic(false, false, &format!("({}", "and(".repeat(10_000)))
+                .expect_err("open");
+            assert_too_deep(&e);
+        });
+    }
+
+    #[test]
+    fn flat_parsers_take_deep_input_in_their_stride() {
+        on_small_stack(|| {
+            let parens = "(".repeat(10_000);
+            let arrows = format!("data{}", "->a".repeat(10_000));
+            for s in [parens.as_str(), arrows.as_str()] {
+                let _ = parse_order(s);
+                let _ = parse_columns(s, "columns");
+                let _ = parse_field(s, "filter");
+                let _ = parse_op_expr(&format!("in.{s}"));
+                let _ = parse_op_expr(&format!("eq(any).{s}"));
+            }
+            assert_eq!(
+                parse_field(&arrows, "filter").expect("path").path.len(),
+                10_000
+            );
+            assert_eq!(parse_order(&parens).expect_err("parens").code(), "PGRST100");
+            assert_eq!(
+                parse_op_expr(&format!("in.{parens}"))
+                    .expect_err("list")
+                    .code(),
+                "PGRST100"
+            );
+        });
+    }
+
+    /// Fragments of the query language; any sequence of them is some (mostly invalid) input.
+    const TOKENS: &[&str] = &[
+        "a",
+        "id",
+        "(",
+        ")",
+        ",",
+        "or(",
+        "and(",
+        "not.or(",
+        "not.and(",
+        ".eq.1",
+        ".in.(1,2)",
+        "->",
+        "->>",
+        "0",
+        "!inner",
+        "!hint",
+        "::text",
+        "...",
+        ":",
+        "\"",
+        "\\",
+        " ",
+        ".",
+        "*",
+        "count()",
+        ".sum()",
+        "{",
+        "}",
+        "desc",
+        "nullsfirst",
+        "é",
+    ];
+
+    fn token_soup() -> impl proptest::strategy::Strategy<Value = String> {
+        proptest::collection::vec(proptest::sample::select(TOKENS), 0..400).prop_map(|v| v.concat())
+    }
+
+    /// Groups the select parser opens, and groups the logic tree parser opens.
+    const SELECT_OPENERS: &[&str] = &["a(", "x!inner(", "...y(", "b:c!hint(", "d!left("];
+    const LOGIC_OPENERS: &[&str] = &["or(", "and(", "not.or(", "not.and(", "or (", "and  ("];
+
+    /// Well-formed nesting of a random depth around random filler: `(depth, opener, logic
+    /// tree value, select value)`.
+    fn deep_nesting(
+    ) -> impl proptest::strategy::Strategy<Value = (usize, &'static str, String, String)> {
+        let openers: Vec<&'static str> = SELECT_OPENERS
+            .iter()
+            .chain(LOGIC_OPENERS)
+            .copied()
+            .collect();
+        (
+            0usize..200,
+            proptest::sample::select(openers),
+            "[a-z.(),:!>-]{0,6}",
+        )
+            .prop_map(|(depth, open, filler)| {
+                (
+                    depth,
+                    open,
+                    format!("({}{filler}{})", open.repeat(depth), ")".repeat(depth)),
+                    format!("{}{filler}{}", open.repeat(depth), ")".repeat(depth)),
+                )
+            })
+    }
+
+    fn all_parsers(s: &str) -> Vec<Result<(), ApiError>> {
+        vec![
+            parse_select(s).map(drop),
+            parse_logic(false, true, s).map(drop),
+            parse_logic(true, false, s).map(drop),
+            parse_order(s).map(drop),
+            parse_columns(s, "columns").map(drop),
+            parse_field(s, "filter").map(drop),
+            parse_op_expr(s).map(drop),
+        ]
+    }
+
+    use proptest::strategy::Strategy as _;
+
     proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 512, ..Default::default() })]
+
         #[test]
         fn select_parser_never_panics(s in "\\PC{0,40}") {
             let _ = parse_select(&s);
@@ -1102,6 +1383,33 @@ mod tests {
             let _ = parse_op_expr(&s);
             let _ = parse_logic(false, true, &s);
             let _ = parse_order(&s);
+        }
+        #[test]
+        fn arbitrary_strings_give_parse_errors(s in "\\PC{0,200}") {
+            for r in all_parsers(&s) {
+                if let Err(e) = r { proptest::prop_assert_eq!(e.code(), "PGRST100"); }
+            }
+        }
+        #[test]
+        fn token_soup_gives_parse_errors(s in token_soup()) {
+            for r in all_parsers(&s) {
+                if let Err(e) = r { proptest::prop_assert_eq!(e.code(), "PGRST100"); }
+            }
+        }
+        #[test]
+        fn deep_nesting_is_parsed_or_refused((depth, open, logic, select) in deep_nesting()) {
+            for r in all_parsers(&logic).into_iter().chain(all_parsers(&select)) {
+                if let Err(e) = r { proptest::prop_assert_eq!(e.code(), "PGRST100"); }
+            }
+            // Beyond the limit, the nesting itself is what the parsers refuse.
+            if depth + 1 > MAX_NESTING && LOGIC_OPENERS.contains(&open) {
+                let e = parse_logic(false, true, &logic).expect_err("too deep");
+                proptest::prop_assert!(e.details().unwrap_or_default().starts_with("nesting deeper"));
+            }
+            if depth > MAX_NESTING && SELECT_OPENERS.contains(&open) {
+                let e = parse_select(&select).expect_err("too deep");
+                proptest::prop_assert!(e.details().unwrap_or_default().starts_with("nesting deeper"));
+            }
         }
     }
 }
