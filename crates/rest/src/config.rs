@@ -382,10 +382,16 @@ impl Config {
             .get("db_pool")
             .and_then(|v| v.as_u64())
             .map_or(PLATFORM_POOL, |n| n.max(1) as usize);
+        // Requests log in as `authenticator` (trusted over the embedded cluster's socket), so
+        // Postgres refuses any role a token names beyond those granted to it. A URL that needs
+        // a password keeps its own user.
+        let db_uri =
+            basalt_pg::platform::local_url_as(&platform.db_url, basalt_pg::platform::AUTHENTICATOR)
+                .unwrap_or_else(|| platform.db_url.clone());
         Config {
             pool_size,
             listen: None,
-            db_uri: platform.db_url.clone(),
+            db_uri,
             schemas,
             anon_role: Some("anon".into()),
             jwt_secret: Some(platform.jwt_secret.clone()),
