@@ -73,9 +73,9 @@ pub struct JwtConfig {
     pub issuer: String,
     /// Roles that may use the admin API.
     pub admin_roles: Vec<String>,
-    /// Asymmetric signing keys as a JWK set (JSON array or `{"keys":[…]}`), GoTrue's
-    /// `GOTRUE_JWT_KEYS`; the first private key signs.
-    pub keys: Option<String>,
+    /// The project's keys (the secret plus any JWK set: `GOTRUE_JWT_KEYS`, or the platform's
+    /// `[auth] signing_keys_path`); `None`: the secret alone.
+    pub keys: Option<std::sync::Arc<basalt_identity::Keys>>,
 }
 
 /// Email settings.
@@ -294,7 +294,11 @@ impl Config {
         if let Some(roles) = var("GOTRUE_JWT_ADMIN_ROLES") {
             c.jwt.admin_roles = split_list(&roles);
         }
-        c.jwt.keys = var("GOTRUE_JWT_KEYS");
+        if let Some(text) = var("GOTRUE_JWT_KEYS") {
+            let keys = basalt_identity::Keys::for_project(&c.jwt.secret, Some(&text))
+                .map_err(|e| Error::Config(format!("GOTRUE_JWT_KEYS: {e}")))?;
+            c.jwt.keys = Some(std::sync::Arc::new(keys));
+        }
         if let Some(site) = var("GOTRUE_SITE_URL") {
             c.site_url = site;
         }
@@ -402,6 +406,7 @@ impl Config {
         let mut c = Config::from_section(&platform.section("auth"), &external);
         c.db_url = platform.db_url.clone();
         c.jwt.secret = platform.jwt_secret.clone();
+        c.jwt.keys = Some(platform.keys.clone());
         if !platform.site_url.is_empty() {
             c.site_url = platform.site_url.clone();
         }
@@ -419,15 +424,6 @@ impl Config {
                 }
                 Err(e) => tracing::warn!(path = %full.display(), error = %e,
                     "cannot read an email template; using the default"),
-            }
-        }
-        // `[auth] signing_keys_path`: a JWK set, relative to `supabase/`.
-        if let Some(path) = platform.section("auth")["signing_keys_path"].as_str() {
-            let full = platform.project_dir.join("supabase").join(path);
-            match std::fs::read_to_string(&full) {
-                Ok(text) => c.jwt.keys = Some(text),
-                Err(e) => tracing::warn!(path = %full.display(), error = %e,
-                    "cannot read [auth] signing_keys_path; signing with the JWT secret"),
             }
         }
         c
@@ -670,10 +666,9 @@ mod tests {
     }
 
     #[test]
-    fn platform_settings_and_signing_keys_file() {
+    fn platform_settings_and_templates() {
         let dir = std::env::temp_dir().join(format!("basalt-auth-cfg-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("supabase")).unwrap();
-        std::fs::write(dir.join("supabase/keys.json"), "[]").unwrap();
         std::fs::write(dir.join("invite.html"), "Join {{ .SiteURL }}").unwrap();
         let platform = basalt_pg::Platform {
             db_url: "postgres://x@localhost/db".into(),
@@ -681,8 +676,8 @@ mod tests {
             api_url: "http://127.0.0.1:54321/".into(),
             site_url: "http://localhost:3000".into(),
             project_dir: dir.clone(),
+            keys: std::sync::Arc::new(basalt_identity::Keys::from_secret("secret")),
             config: serde_json::json!({"auth": {
-                "signing_keys_path": "./keys.json",
                 "jwt_expiry": 600,
                 "email": {"template": {"invite": {"subject": "Join us", "content_path": "./invite.html"}}}
             }}),
@@ -692,7 +687,7 @@ mod tests {
         assert_eq!(c.jwt.secret, "secret");
         assert_eq!(c.jwt.exp, 600);
         assert_eq!(c.site_url, "http://localhost:3000");
-        assert_eq!(c.jwt.keys.as_deref(), Some("[]"));
+        assert!(c.jwt.keys.is_some());
         assert_eq!(
             c.mailer.templates["invite"],
             crate::mail::Template {

@@ -107,28 +107,21 @@ fn header_ip(headers: &HeaderMap, name: &str) -> Option<IpAddr> {
 
 /// The bearer token of the request.
 pub fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
-    let value = headers
+    headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .ok_or(ApiError::NoAuthorization)?;
-    let (scheme, token) = value
-        .trim()
-        .split_once(' ')
-        .ok_or(ApiError::NoAuthorization)?;
-    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(ApiError::NoAuthorization);
-    }
-    Ok(token.trim())
+        .and_then(basalt_identity::bearer)
+        .ok_or(ApiError::NoAuthorization)
 }
 
 /// The verified claims of the request's bearer token.
 pub fn claims(state: &AppState, headers: &HeaderMap) -> Result<Value, ApiError> {
     let token = bearer(headers)?;
-    state.keys.verify(token).map_err(|e| {
-        ApiError::BadJwt(format!(
-            "invalid JWT: unable to parse or verify signature, {e}"
-        ))
-    })
+    state
+        .keys
+        .verify(token)
+        .map(|c| Value::Object(c.map().clone()))
+        .map_err(|e| ApiError::BadJwt(crate::jwt::refusal(&e)))
 }
 
 /// A request made by a signed-in user.

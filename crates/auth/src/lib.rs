@@ -59,7 +59,12 @@ pub async fn router(config: Config) -> Result<Router, Error> {
     }
     let pool = basalt_pg::pool::build(&config.db_url, config.pool_size)
         .map_err(|e| Error::Database(e.to_string()))?;
-    let keys = jwt::Keys::from_config(&config.jwt)?;
+    if config.jwt.secret.is_empty() {
+        return Err(Error::Config("the JWT secret is empty".into()));
+    }
+    let keys = config.jwt.keys.clone().unwrap_or_else(|| {
+        std::sync::Arc::new(basalt_identity::Keys::from_secret(&config.jwt.secret))
+    });
     let templates = mail::Kind::ALL
         .into_iter()
         .filter_map(|k| {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use deadpool_postgres::Pool;
 
 use crate::config::Config;
-use crate::jwt::Keys;
+use basalt_identity::Keys;
 use crate::mail::Mailer;
 
 /// Shared state of the service, cheap to clone.
@@ -24,7 +24,7 @@ pub struct Inner {
     /// a database basalt could not install its schema into has not, and is not rate limited.
     pub counters: bool,
     pub pool: Pool,
-    pub keys: Keys,
+    pub keys: Arc<Keys>,
     pub mailer: Mailer,
 }
 
@@ -32,7 +32,7 @@ impl AppState {
     pub fn new(
         config: Config,
         pool: Pool,
-        keys: Keys,
+        keys: Arc<Keys>,
         mailer: Mailer,
         counters: bool,
     ) -> Result<AppState, crate::Error> {

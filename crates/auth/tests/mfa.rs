@@ -233,7 +233,12 @@ async fn es256_signing_keys_and_jwks() {
     let secret = p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
     let mut jwk: Value = serde_json::from_str(&secret.to_jwk_string()).unwrap();
     jwk["kid"] = json!("test-key");
-    let a = start(|c| c.jwt.keys = Some(json!({"keys": [jwk]}).to_string())).await;
+    let a = start(|c| {
+        let set = json!({"keys": [jwk]}).to_string();
+        let keys = basalt_identity::Keys::for_project(&c.jwt.secret, Some(&set)).unwrap();
+        c.jwt.keys = Some(std::sync::Arc::new(keys));
+    })
+    .await;
     let anon = a.anon.clone();
     let jwks = a.get_as("/.well-known/jwks.json", &anon).await;
     assert_eq!(jwks.status, 200);

@@ -87,6 +87,8 @@ impl Default for SeedConfig {
 pub struct AuthConfig {
     pub site_url: String,
     pub jwt_secret: Option<String>,
+    /// A JWK set file, relative to `supabase/`, whose first private key signs access tokens.
+    pub signing_keys_path: Option<String>,
 }
 
 impl Default for AuthConfig {
@@ -94,6 +96,7 @@ impl Default for AuthConfig {
         AuthConfig {
             site_url: "http://127.0.0.1:3000".into(),
             jwt_secret: None,
+            signing_keys_path: None,
         }
     }
 }
@@ -187,7 +190,7 @@ impl Project {
             .as_ref()
             .filter(|s| !s.is_empty())
         {
-            return Ok(resolve_env(s));
+            return Ok(s.clone());
         }
         let path = self.state_dir().join("jwt_secret");
         let io = |source| ProjectError::Io {
@@ -204,23 +207,67 @@ impl Project {
                     .map(char::from)
                     .collect();
                 std::fs::create_dir_all(self.state_dir()).map_err(io)?;
-                std::fs::write(&path, &secret).map_err(io)?;
+                write_private(&path, secret.as_bytes()).map_err(io)?;
                 Ok(secret)
             }
         }
     }
 }
 
-/// Supabase configs write `env(NAME)` to take a value from the environment.
-fn resolve_env(s: &str) -> String {
-    s.strip_prefix("env(")
-        .and_then(|r| r.strip_suffix(')'))
-        .and_then(|name| std::env::var(name).ok())
-        .unwrap_or_else(|| s.to_string())
+impl Project {
+    /// The project's keys: the JWT secret plus the JWK set of `[auth] signing_keys_path`.
+    pub fn keys(&self, secret: &str) -> anyhow::Result<basalt_identity::Keys> {
+        let set = match &self.config.auth.signing_keys_path {
+            Some(path) => {
+                let full = self.supabase_dir().join(path);
+                let text = std::fs::read_to_string(&full).map_err(|e| {
+                    anyhow::anyhow!("[auth] signing_keys_path: {}: {e}", full.display())
+                })?;
+                Some(text)
+            }
+            None => None,
+        };
+        basalt_identity::Keys::for_project(secret, set.as_deref())
+            .map_err(|e| anyhow::anyhow!("[auth] signing_keys_path: {e}"))
+    }
+}
+
+/// Write a file only its owner may read (secrets, keys).
+pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    // An existing file keeps its mode on open: tighten it.
+    use std::os::unix::fs::PermissionsExt;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    f.write_all(contents)
+}
+
+/// Supabase configs write `env(NAME)` to take a value from the environment, in any string. As
+/// with the Supabase CLI, a variable that is not set leaves the text as written.
+fn resolve_env(value: &mut toml::Value) {
+    match value {
+        toml::Value::String(s) => {
+            let name = s.strip_prefix("env(").and_then(|r| r.strip_suffix(')'));
+            if let Some(v) = name.and_then(|n| std::env::var(n.trim()).ok()) {
+                *s = v;
+            }
+        }
+        toml::Value::Array(a) => a.iter_mut().for_each(resolve_env),
+        toml::Value::Table(t) => t.iter_mut().for_each(|(_, v)| resolve_env(v)),
+        _ => {}
+    }
 }
 
 fn parse_config(text: &str) -> Result<(ProjectConfig, serde_json::Value), String> {
-    let value: toml::Value = toml::from_str(text).map_err(|e| e.message().replace('\n', " "))?;
+    let mut value: toml::Value =
+        toml::from_str(text).map_err(|e| e.message().replace('\n', " "))?;
+    resolve_env(&mut value);
     let config: ProjectConfig = value
         .clone()
         .try_into()
@@ -281,6 +328,72 @@ file_size_limit = "50MiB"
         assert!(!err.contains('\n'));
         let err = parse_config("[api]\nport = \"x\"").unwrap_err();
         assert!(err.contains("port") || err.contains("invalid"), "{err}");
+    }
+
+    #[test]
+    fn env_resolves_in_every_string() {
+        std::env::set_var("BASALT_TEST_SMTP_PASS", "hunter2");
+        std::env::set_var("BASALT_TEST_S3_SECRET", "s3-secret");
+        let text = r#"
+[auth.email.smtp]
+pass = "env(BASALT_TEST_SMTP_PASS)"
+[storage.s3]
+secret_access_key = "env(BASALT_TEST_S3_SECRET)"
+list = ["env(BASALT_TEST_SMTP_PASS)"]
+[auth.external.apple]
+secret = "env(BASALT_TEST_NEVER_SET)"
+"#;
+        let (_, raw) = parse_config(text).unwrap();
+        assert_eq!(raw["auth"]["email"]["smtp"]["pass"], "hunter2");
+        assert_eq!(raw["storage"]["s3"]["secret_access_key"], "s3-secret");
+        assert_eq!(raw["storage"]["s3"]["list"][0], "hunter2");
+        assert_eq!(
+            raw["auth"]["external"]["apple"]["secret"],
+            "env(BASALT_TEST_NEVER_SET)"
+        );
+    }
+
+    #[test]
+    fn private_files_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_private(&path, b"new").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+    }
+
+    #[test]
+    fn signing_keys_file_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("supabase")).unwrap();
+        let secret = p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
+        let mut jwk: serde_json::Value = serde_json::from_str(&secret.to_jwk_string()).unwrap();
+        jwk["kid"] = "k1".into();
+        std::fs::write(
+            dir.path().join("supabase/keys.json"),
+            serde_json::json!([jwk]).to_string(),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("supabase/config.toml"),
+            "[auth]\nsigning_keys_path = \"./keys.json\"\n",
+        )
+        .unwrap();
+        let p = Project::load(dir.path()).unwrap();
+        let keys = p.keys("a-secret-a-secret-a-secret-a-secret").unwrap();
+        assert_eq!(keys.jwks()["keys"][0]["kid"], "k1");
+        assert!(keys.signs_asymmetric());
+        std::fs::write(
+            dir.path().join("supabase/config.toml"),
+            "[auth]\nsigning_keys_path = \"./missing.json\"\n",
+        )
+        .unwrap();
+        let p = Project::load(dir.path()).unwrap();
+        assert!(p.keys("s").is_err());
     }
 
     #[test]

@@ -19,8 +19,10 @@ pub struct Config {
     pub listen: Option<std::net::SocketAddr>,
     /// Base URL of the function runtime (`http://127.0.0.1:9000`); none = no runtime configured.
     pub upstream: Option<String>,
-    /// Secret the callers' JWTs are signed with.
+    /// Secret the callers' JWTs are signed with (when `keys` is not given).
     pub jwt_secret: String,
+    /// The project's keys callers' JWTs are verified with.
+    pub keys: Option<std::sync::Arc<basalt_identity::Keys>>,
     /// `verify_jwt` per function; functions not listed verify.
     pub verify_jwt: HashMap<String, bool>,
 }
@@ -53,6 +55,7 @@ impl Config {
                 .ok()
                 .filter(|s| !s.is_empty()),
             jwt_secret,
+            keys: None,
             verify_jwt: HashMap::new(),
         })
     }
@@ -81,6 +84,7 @@ impl Config {
             listen: None,
             upstream,
             jwt_secret: platform.jwt_secret.clone(),
+            keys: Some(platform.keys.clone()),
             verify_jwt,
         }
     }

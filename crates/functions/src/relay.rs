@@ -1,7 +1,7 @@
 //! The relay: JWT check, then a streamed proxy to the function runtime.
 
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -15,6 +15,8 @@ use crate::{Config, Error};
 enum RelayError {
     MissingAuth,
     InvalidJwt,
+    /// The path names no function (not one safe segment, or `.`/`..` after it).
+    NotFound,
     NoRuntime,
     Upstream(String),
 }
@@ -24,6 +26,7 @@ impl IntoResponse for RelayError {
         let (status, message, relay) = match self {
             RelayError::MissingAuth => (StatusCode::UNAUTHORIZED, "Missing authorization header".to_string(), false),
             RelayError::InvalidJwt => (StatusCode::UNAUTHORIZED, "Invalid JWT".to_string(), false),
+            RelayError::NotFound => (StatusCode::NOT_FOUND, "Function not found".to_string(), false),
             RelayError::NoRuntime => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "no edge function runtime is configured: set [basalt] functions_url or BASALT_FUNCTIONS_URL".to_string(),
@@ -47,42 +50,68 @@ impl IntoResponse for RelayError {
 struct Relay {
     config: Config,
     client: reqwest::Client,
-    key: jsonwebtoken::DecodingKey,
+    keys: Arc<basalt_identity::Keys>,
 }
 
-/// The relay's routes: `/{name}` and `/{name}/{*rest}`, any method.
+/// The relay's routes: every path, any method; the first segment names the function.
 pub async fn router(config: Config) -> Result<axum::Router, Error> {
+    // A function's redirect goes back to the caller, not followed here.
     let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
-    let key = jsonwebtoken::DecodingKey::from_secret(config.jwt_secret.as_bytes());
+    let keys = config
+        .keys
+        .clone()
+        .unwrap_or_else(|| Arc::new(basalt_identity::Keys::from_secret(&config.jwt_secret)));
     let state = Arc::new(Relay {
         config,
         client,
-        key,
+        keys,
     });
-    Ok(axum::Router::new()
-        .route("/{name}", any(call))
-        .route("/{name}/{*rest}", any(call))
-        .with_state(state))
+    Ok(axum::Router::new().fallback(any(call)).with_state(state))
 }
 
-/// Whether the request carries a Bearer JWT signed with the project secret.
+/// Whether the request carries a bearer JWT the project's keys verify.
 fn check_jwt(relay: &Relay, headers: &HeaderMap) -> Result<(), RelayError> {
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+        .and_then(basalt_identity::bearer)
         .ok_or(RelayError::MissingAuth)?;
-    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
-    v.validate_aud = false;
-    v.required_spec_claims.clear();
-    jsonwebtoken::decode::<serde_json::Value>(token.trim(), &relay.key, &v)
+    relay
+        .keys
+        .verify(token)
         .map(|_| ())
         .map_err(|_| RelayError::InvalidJwt)
+}
+
+/// A function's name and the rest of the path, both as sent (still percent-encoded, so an
+/// encoded `/` or `?` stays part of its segment). The name is one slug segment; no segment of
+/// the rest may be `.` or `..`, encoded or not, so a call never reaches another function or a
+/// path outside the runtime's base URL.
+pub(crate) fn split_path(raw: &str) -> Option<(&str, &str)> {
+    let raw = raw.strip_prefix('/')?;
+    let (name, rest) = match raw.find('/') {
+        Some(i) => (&raw[..i], &raw[i..]),
+        None => (raw, ""),
+    };
+    let slug = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    if !slug(name) {
+        return None;
+    }
+    let dot_segment = |seg: &str| {
+        let decoded = percent_encoding::percent_decode_str(seg).decode_utf8_lossy();
+        decoded == "." || decoded == ".."
+    };
+    if rest.split('/').any(dot_segment) {
+        return None;
+    }
+    Some((name, rest))
 }
 
 /// Hop-by-hop headers are not forwarded in either direction.
@@ -101,23 +130,15 @@ fn hop_by_hop(name: &HeaderName) -> bool {
     )
 }
 
-async fn call(
-    State(relay): State<Arc<Relay>>,
-    Path(params): Path<Vec<(String, String)>>,
-    req: Request,
-) -> Response {
-    match forward(&relay, &params, req).await {
+async fn call(State(relay): State<Arc<Relay>>, req: Request) -> Response {
+    match forward(&relay, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-async fn forward(
-    relay: &Relay,
-    params: &[(String, String)],
-    req: Request,
-) -> Result<Response, RelayError> {
-    let name = params.first().map(|(_, v)| v.as_str()).unwrap_or_default();
+async fn forward(relay: &Relay, req: Request) -> Result<Response, RelayError> {
+    let (name, rest) = split_path(req.uri().path()).ok_or(RelayError::NotFound)?;
     if relay.config.verify_jwt.get(name).copied().unwrap_or(true) {
         check_jwt(relay, req.headers())?;
     }
@@ -126,10 +147,6 @@ async fn forward(
         .upstream
         .as_deref()
         .ok_or(RelayError::NoRuntime)?;
-    let rest = params
-        .get(1)
-        .map(|(_, v)| format!("/{v}"))
-        .unwrap_or_default();
     let query = req
         .uri()
         .query()
@@ -155,4 +172,27 @@ async fn forward(
     }
     resp.body(Body::from_stream(answer.bytes_stream()))
         .map_err(|e| RelayError::Upstream(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_path;
+
+    #[test]
+    fn function_paths_stay_inside_their_function() {
+        assert_eq!(split_path("/hello"), Some(("hello", "")));
+        assert_eq!(split_path("/hello/a%2Fb/c"), Some(("hello", "/a%2Fb/c")));
+        assert_eq!(split_path("/hello/x%3Fy"), Some(("hello", "/x%3Fy")));
+        assert_eq!(split_path("/hello/../other"), None);
+        assert_eq!(
+            split_path("/hello/..%2Fother"),
+            Some(("hello", "/..%2Fother"))
+        );
+        assert_eq!(split_path("/hello/%2e%2e/other"), None);
+        assert_eq!(split_path("/hello/%2E/x"), None);
+        assert_eq!(split_path("/..%2Fother"), None);
+        assert_eq!(split_path("/a%2Fb"), None);
+        assert_eq!(split_path("/"), None);
+        assert_eq!(split_path(""), None);
+    }
 }

@@ -39,6 +39,7 @@ async fn relay(upstream: Option<String>, verify: &[(&str, bool)]) -> basalt_test
         listen: None,
         upstream,
         jwt_secret: SECRET.into(),
+        keys: None,
         verify_jwt: verify.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
     };
     basalt_testkit::serve(basalt_functions::router(config).await.unwrap()).await
@@ -144,4 +145,105 @@ async fn relay_failures_are_marked_for_supabase_js() {
         .unwrap();
     assert_eq!(resp.status(), 502);
     assert_eq!(resp.headers()["x-relay-error"], "true");
+}
+
+/// A runtime whose `/moved` redirects and whose other paths echo.
+async fn redirecting(req: axum::extract::Request) -> axum::response::Response {
+    if req.uri().path().ends_with("/moved") {
+        return axum::response::Response::builder()
+            .status(302)
+            .header("location", "https://example.invalid/elsewhere")
+            .body(axum::body::Body::empty())
+            .unwrap();
+    }
+    echo(req).await
+}
+
+#[tokio::test]
+async fn paths_are_forwarded_as_sent_and_never_leave_the_function() {
+    let runtime = basalt_testkit::serve(axum::Router::new().fallback(any(redirecting))).await;
+    let r = relay(Some(runtime.url.clone()), &[("open", false)]).await;
+    let jwt = token(serde_json::json!({"role": "anon"}), SECRET);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |path: &str| {
+        http.get(format!("{}{path}", r.url))
+            .header("authorization", format!("Bearer {jwt}"))
+            .send()
+    };
+    // Encoded separators stay inside their segment.
+    let v: serde_json::Value = get("/fn/a%2Fb/x%3Fy?q=1")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["uri"], "/fn/a%2Fb/x%3Fy?q=1");
+    // Dot segments, encoded or not, and names that are not one segment answer 404 and reach
+    // nothing: the `open` function (verify_jwt = false) cannot be reached through another name.
+    // (Sent raw: an HTTP client library would resolve the dot segments itself.)
+    for path in [
+        "/fn/%2e%2e/open",
+        "/fn/../open",
+        "/fn/%2E%2E",
+        "/..%2Fopen",
+        "/fn%2F..%2Fopen",
+    ] {
+        assert_eq!(raw_status(&r.url, path, &jwt).await, 404, "{path}");
+    }
+    // A function's redirect reaches the caller.
+    let resp = get("/fn/moved").await.unwrap();
+    assert_eq!(resp.status(), 302);
+    assert_eq!(
+        resp.headers()["location"],
+        "https://example.invalid/elsewhere"
+    );
+}
+
+#[tokio::test]
+async fn tokens_are_checked_by_the_shared_identity_rules() {
+    let runtime = basalt_testkit::serve(axum::Router::new().fallback(any(echo))).await;
+    let r = relay(Some(runtime.url.clone()), &[]).await;
+    let http = reqwest::Client::new();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let call = |auth: String| {
+        http.post(format!("{}/fn", r.url))
+            .header("authorization", auth)
+            .send()
+    };
+    let good = token(serde_json::json!({"role": "anon", "exp": now + 60}), SECRET);
+    assert_eq!(call(format!("BEARER {good}")).await.unwrap().status(), 200);
+    let expired = token(serde_json::json!({"role": "anon", "exp": now - 10}), SECRET);
+    assert_eq!(
+        call(format!("Bearer {expired}")).await.unwrap().status(),
+        401
+    );
+    let early = token(
+        serde_json::json!({"role": "anon", "nbf": now + 600}),
+        SECRET,
+    );
+    assert_eq!(call(format!("Bearer {early}")).await.unwrap().status(), 401);
+}
+
+/// The status of a GET of `path` sent byte for byte as given.
+async fn raw_status(base: &str, path: &str, jwt: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {jwt}\r\nconnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out);
+    text.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
 }

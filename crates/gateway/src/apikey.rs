@@ -6,54 +6,25 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::future::{ready, Either, Ready};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use parking_lot::RwLock;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-/// What counts as a valid API key. Keys already verified are remembered (by their text, until
-/// their `exp`): a project has a handful of keys, sent with every request.
+/// What counts as a valid API key: a JWT the project's keys verify (the anon or service key).
+/// Verified keys are remembered by the keys themselves until their `exp`.
 #[derive(Clone)]
 pub struct ApiKeys {
-    key: Arc<DecodingKey>,
-    verified: Arc<RwLock<HashMap<String, Option<u64>>>>,
+    keys: Arc<basalt_identity::Keys>,
 }
 
-/// Verified keys remembered at most; the memory is cleared when it is full.
-const REMEMBERED: usize = 1024;
-
 impl ApiKeys {
-    /// Keys signed (HS256) with `jwt_secret`.
-    pub fn new(jwt_secret: &str) -> ApiKeys {
-        ApiKeys {
-            key: Arc::new(DecodingKey::from_secret(jwt_secret.as_bytes())),
-            verified: Arc::default(),
-        }
+    /// Keys verified with the project's keys.
+    pub fn new(keys: Arc<basalt_identity::Keys>) -> ApiKeys {
+        ApiKeys { keys }
     }
 
-    /// Whether `key` is a JWT signed with the project secret and not expired.
+    /// Whether `key` is a JWT signed with the project's keys, in force now.
     pub fn valid(&self, key: &str) -> bool {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        if let Some(exp) = self.verified.read().get(key) {
-            return exp.is_none_or(|e| e > now);
-        }
-        let mut v = Validation::new(Algorithm::HS256);
-        v.validate_aud = false;
-        v.required_spec_claims.clear();
-        let Ok(data) = jsonwebtoken::decode::<serde_json::Value>(key, &self.key, &v) else {
-            return false;
-        };
-        let exp = data.claims.get("exp").and_then(|e| e.as_u64());
-        let mut verified = self.verified.write();
-        if verified.len() >= REMEMBERED {
-            verified.clear();
-        }
-        verified.insert(key.to_string(), exp);
-        true
+        self.keys.verify(key).is_ok()
     }
 }
 
@@ -212,7 +183,11 @@ mod tests {
                     "/items",
                     axum::routing::get(|uri: axum::http::Uri| async move { uri.to_string() }),
                 )
-                .layer(Guard::new(ApiKeys::new(secret), &["/open"], hide))
+                .layer(Guard::new(
+                    ApiKeys::new(Arc::new(basalt_identity::Keys::from_secret(secret))),
+                    &["/open"],
+                    hide,
+                ))
         };
         let call = |hide, uri: String| async move {
             let req = Request::builder()
@@ -260,7 +235,9 @@ mod tests {
 
     #[test]
     fn only_keys_signed_with_the_secret_pass() {
-        let keys = ApiKeys::new("super-secret-jwt-token-with-at-least-32-characters-long");
+        let keys = ApiKeys::new(Arc::new(basalt_identity::Keys::from_secret(
+            "super-secret-jwt-token-with-at-least-32-characters-long",
+        )));
         let good = jsonwebtoken::encode(
             &jsonwebtoken::Header::default(),
             &serde_json::json!({"role": "anon", "iss": "supabase-demo"}),
@@ -286,23 +263,30 @@ mod tests {
     }
 
     #[test]
-    fn a_remembered_key_expires() {
-        let keys = ApiKeys::new("super-secret-jwt-token-with-at-least-32-characters-long");
+    fn keys_not_yet_valid_or_expired_are_refused() {
+        let keys = ApiKeys::new(Arc::new(basalt_identity::Keys::from_secret(
+            "super-secret-jwt-token-with-at-least-32-characters-long",
+        )));
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs();
-        let key = jsonwebtoken::encode(
-            &jsonwebtoken::Header::default(),
-            &serde_json::json!({"role": "anon", "exp": now + 3600}),
-            &jsonwebtoken::EncodingKey::from_secret(
-                b"super-secret-jwt-token-with-at-least-32-characters-long",
-            ),
-        )
-        .unwrap();
-        assert!(keys.valid(&key));
-        // The remembered expiry, moved into the past, refuses the key.
-        keys.verified.write().insert(key.clone(), Some(now - 1));
-        assert!(!keys.valid(&key));
+        let sign = |claims: serde_json::Value| {
+            jsonwebtoken::encode(
+                &jsonwebtoken::Header::default(),
+                &claims,
+                &jsonwebtoken::EncodingKey::from_secret(
+                    b"super-secret-jwt-token-with-at-least-32-characters-long",
+                ),
+            )
+            .unwrap()
+        };
+        assert!(keys.valid(&sign(
+            serde_json::json!({"role": "anon", "exp": now + 3600})
+        )));
+        assert!(!keys.valid(&sign(
+            serde_json::json!({"role": "anon", "nbf": now + 3600})
+        )));
+        assert!(!keys.valid(&sign(serde_json::json!({"role": "anon", "exp": now - 10}))));
     }
 }

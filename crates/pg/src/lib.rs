@@ -20,8 +20,11 @@ use std::path::PathBuf;
 pub struct Platform {
     /// Connection string of the project database (a superuser or `postgres`-equivalent role).
     pub db_url: String,
-    /// HS256 secret every service signs and verifies JWTs with.
+    /// HS256 secret of the project (the anon and service keys are signed with it).
     pub jwt_secret: String,
+    /// The project's keys: the secret plus the `[auth] signing_keys_path` JWK set. Every service
+    /// verifies tokens with these, and auth signs with them.
+    pub keys: std::sync::Arc<basalt_identity::Keys>,
     /// Public base URL of the API, e.g. `http://127.0.0.1:54321`.
     pub api_url: String,
     /// Where the app lives (`[auth] site_url`), used in redirects and email links.

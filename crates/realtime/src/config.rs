@@ -11,6 +11,9 @@ pub struct Config {
     pub db_url: String,
     /// HS256 secret that signs API keys and user tokens.
     pub jwt_secret: String,
+    /// The keys tokens are verified with: the platform's, or the secret plus `API_JWT_JWKS`
+    /// standalone; `None`: the secret alone.
+    pub keys: Option<std::sync::Arc<basalt_identity::Keys>>,
     /// Publication whose tables feed `postgres_changes` (projects add tables to it).
     pub publication: String,
     /// Prefix of this node's replication slot; the node id follows it.
@@ -33,6 +36,7 @@ impl Default for Config {
             listen: None,
             db_url: String::new(),
             jwt_secret: String::new(),
+            keys: None,
             publication: "supabase_realtime".into(),
             slot_prefix: "basalt_realtime".into(),
             node_id: new_node_id(),
@@ -97,6 +101,11 @@ impl Config {
             jwt_secret,
             ..Config::default()
         };
+        if let Some(jwks) = env("API_JWT_JWKS") {
+            let keys = basalt_identity::Keys::for_project(&c.jwt_secret, Some(&jwks))
+                .map_err(|e| Error::Config(format!("API_JWT_JWKS: {e}")))?;
+            c.keys = Some(std::sync::Arc::new(keys));
+        }
         if let Some(s) = env("SLOT_NAME_SUFFIX") {
             c.node_id = s.to_ascii_lowercase();
         }
@@ -117,6 +126,7 @@ impl Config {
         Config {
             db_url: platform.db_url.clone(),
             jwt_secret: platform.jwt_secret.clone(),
+            keys: Some(platform.keys.clone()),
             ..Config::default()
         }
     }

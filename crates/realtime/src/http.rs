@@ -65,7 +65,7 @@ pub async fn websocket(
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let key = api_key(&q, &headers).ok_or(ApiError::MissingKey)?;
-    let token = token::verify(key, &state.config.jwt_secret)?;
+    let token = token::verify(key, &state.keys)?;
     let vsn = Vsn::parse(q.get("vsn").map(String::as_str));
     // Clients send little; a small read buffer saves zeroing 128 KiB per read.
     Ok(ws
@@ -80,15 +80,12 @@ fn request_token(
     headers: &HeaderMap,
 ) -> Result<Token, ApiError> {
     let bearer = header(headers, "authorization")
-        .and_then(|h| {
-            h.strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-        })
+        .and_then(basalt_identity::bearer)
         .filter(|t| !t.starts_with("sb_") && !t.is_empty());
     let raw = bearer
         .or_else(|| api_key(q, headers))
         .ok_or(ApiError::MissingKey)?;
-    Ok(token::verify(raw, &state.config.jwt_secret)?)
+    Ok(token::verify(raw, &state.keys)?)
 }
 
 async fn publish(

@@ -55,6 +55,8 @@ pub enum Error {
 /// Everything a running node shares between its sockets and background tasks.
 pub struct State {
     pub config: Config,
+    /// The keys callers' tokens are verified with.
+    pub keys: std::sync::Arc<basalt_identity::Keys>,
     pub hub: hub::Hub,
     pub pool: deadpool_postgres::Pool,
     /// This node created its slot once already.
@@ -156,7 +158,11 @@ pub async fn start(config: Config) -> Result<(axum::Router, Node), Error> {
     let pool = basalt_pg::pool::build(&config.db_url, config.pool_size)
         .map_err(|e| Error::Database(e.to_string()))?;
     let (relay_tx, relay_rx) = tokio::sync::mpsc::unbounded_channel();
+    let keys = config.keys.clone().unwrap_or_else(|| {
+        std::sync::Arc::new(basalt_identity::Keys::from_secret(&config.jwt_secret))
+    });
     let state = Arc::new(State {
+        keys,
         hub: hub::Hub::new(config.node_id.clone(), relay_tx.clone()),
         config,
         pool,

@@ -1,11 +1,10 @@
-//! Access tokens: HS256 JWTs signed with the project secret. A token must carry `role` and `exp`;
-//! its claims become the security context (`role` + `request.jwt.claims`) that Postgres checks
-//! policies with.
+//! Access tokens, verified by the project's keys (`basalt_identity`). A token must carry `role`
+//! and `exp`; its claims become the security context (`role` + `request.jwt.claims`) that
+//! Postgres checks policies with.
 
 use std::sync::Arc;
 
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde_json::Value;
+use basalt_identity::Keys;
 
 /// A verified token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,37 +36,19 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Verify a token's signature and read its role, expiry and claims.
-pub fn verify(token: &str, secret: &str) -> Result<Token, TokenError> {
-    let mut v = Validation::new(Algorithm::HS256);
-    v.validate_exp = false;
-    v.validate_aud = false;
-    v.required_spec_claims.clear();
-    let data = jsonwebtoken::decode::<Value>(
-        token.trim(),
-        &DecodingKey::from_secret(secret.as_bytes()),
-        &v,
-    )
-    .map_err(|_| TokenError::Invalid)?;
-    let claims = data.claims;
-    let role = claims.get("role").and_then(Value::as_str);
-    let exp = claims
-        .get("exp")
-        .and_then(|e| e.as_i64().or_else(|| e.as_f64().map(|f| f as i64)));
-    let (Some(role), Some(exp)) = (role, exp) else {
+/// Verify a token's signature and time claims, and read its role, expiry and claims.
+pub fn verify(token: &str, keys: &Keys) -> Result<Token, TokenError> {
+    let claims = keys.verify(token).map_err(|e| match e {
+        basalt_identity::TokenError::Expired { ago } => TokenError::Expired(ago),
+        _ => TokenError::Invalid,
+    })?;
+    let (Some(role), Some(exp)) = (claims.role(), claims.exp()) else {
         return Err(TokenError::MissingClaims);
     };
-    if role.is_empty() {
-        return Err(TokenError::MissingClaims);
-    }
-    let n = now();
-    if exp <= n {
-        return Err(TokenError::Expired(n - exp));
-    }
     Ok(Token {
         role: role.to_owned(),
         exp,
-        claims: claims.to_string().into(),
+        claims: claims.json_arc(),
     })
 }
 
@@ -75,7 +56,11 @@ pub fn verify(token: &str, secret: &str) -> Result<Token, TokenError> {
 mod tests {
     use super::*;
     use jsonwebtoken::{encode, EncodingKey, Header};
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    fn keys(secret: &str) -> Keys {
+        Keys::from_secret(secret)
+    }
 
     fn sign(claims: Value) -> String {
         encode(
@@ -90,7 +75,7 @@ mod tests {
     fn accepts_valid_tokens() {
         let t = verify(
             &sign(json!({"role":"authenticated","sub":"u1","exp":now()+60})),
-            "secret",
+            &keys("secret"),
         )
         .unwrap();
         assert_eq!(t.role, "authenticated");
@@ -100,19 +85,25 @@ mod tests {
     #[test]
     fn refuses_bad_tokens() {
         let good = json!({"role":"anon","exp":now()+60});
-        assert_eq!(verify(&sign(good), "other"), Err(TokenError::Invalid));
-        assert_eq!(verify("not.a.jwt", "secret"), Err(TokenError::Invalid));
         assert_eq!(
-            verify(&sign(json!({"role":"anon"})), "secret"),
+            verify(&sign(good), &keys("other")),
+            Err(TokenError::Invalid)
+        );
+        assert_eq!(
+            verify("not.a.jwt", &keys("secret")),
+            Err(TokenError::Invalid)
+        );
+        assert_eq!(
+            verify(&sign(json!({"role":"anon"})), &keys("secret")),
             Err(TokenError::MissingClaims)
         );
         assert_eq!(
-            verify(&sign(json!({"exp":now()+60})), "secret"),
+            verify(&sign(json!({"exp":now()+60})), &keys("secret")),
             Err(TokenError::MissingClaims)
         );
         assert!(matches!(
-            verify(&sign(json!({"role":"anon","exp":now()-5})), "secret"),
-            Err(TokenError::Expired(n)) if n >= 5
+            verify(&sign(json!({"role":"anon","exp":now()-10})), &keys("secret")),
+            Err(TokenError::Expired(n)) if n >= 10
         ));
     }
 }

@@ -31,7 +31,7 @@ impl State {
             .map_err(|e| Error::Database(e.to_string()))?;
         let blobs = Blobs::open(&config.backend, config.part_size)?;
         Ok(State {
-            keys: Keys::new(&config.jwt_secret),
+            keys: Keys::new(&config.jwt_secret, config.keys.clone()),
             db: Db::new(pool),
             blobs,
             config,

@@ -1,6 +1,6 @@
-//! Who is calling: the bearer JWT verified with the project secret becomes a [`Caller`] whose
-//! role and claims are handed to Postgres. Also the URL tokens of signed download and upload
-//! URLs, JWTs signed with the same secret.
+//! Who is calling: the bearer JWT verified with the project's keys (`basalt_identity`) becomes a
+//! [`Caller`] whose role and claims are handed to Postgres. Also the URL tokens of signed
+//! download and upload URLs: JWTs this service signs with the project secret.
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -28,9 +28,10 @@ impl Caller {
     }
 }
 
-/// Keys derived from the project secret.
+/// The project's keys (callers' tokens) and the secret URL tokens are signed with.
 #[derive(Clone)]
 pub struct Keys {
+    callers: std::sync::Arc<basalt_identity::Keys>,
     decoding: DecodingKey,
     encoding: EncodingKey,
 }
@@ -66,8 +67,11 @@ fn validation(leeway: u64) -> Validation {
 }
 
 impl Keys {
-    pub fn new(secret: &str) -> Keys {
+    /// URL tokens signed with `secret`; callers verified with `callers` (default: the secret).
+    pub fn new(secret: &str, callers: Option<std::sync::Arc<basalt_identity::Keys>>) -> Keys {
         Keys {
+            callers: callers
+                .unwrap_or_else(|| std::sync::Arc::new(basalt_identity::Keys::from_secret(secret))),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             encoding: EncodingKey::from_secret(secret.as_bytes()),
         }
@@ -76,33 +80,22 @@ impl Keys {
     /// Verifies `Authorization: Bearer <jwt>`. A missing header or a bad token is refused with
     /// storage-api's `AccessDenied` (HTTP 400, statusCode 403).
     pub fn caller(&self, authorization: Option<&str>) -> Result<Caller, ApiError> {
+        // storage-api also takes the token without its scheme.
         let token = authorization
-            .map(|h| {
-                let h = h.trim();
-                match h.get(..7) {
-                    Some(p) if p.eq_ignore_ascii_case("bearer ") => h[7..].trim(),
-                    _ => h,
-                }
-            })
+            .map(|h| basalt_identity::bearer(h).unwrap_or(h.trim()))
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::AccessDenied("No authorization header".into()))?;
-        let mut claims = self.decode_value(token)?;
-        let role = claims
-            .get("role")
-            .and_then(|r| r.as_str())
-            .filter(|r| !r.is_empty())
-            .unwrap_or("anon")
-            .to_string();
-        if let Some(obj) = claims.as_object_mut() {
-            obj.insert("role".into(), serde_json::Value::String(role.clone()));
-        }
-        Ok(Caller { role, claims })
-    }
-
-    fn decode_value(&self, token: &str) -> Result<serde_json::Value, ApiError> {
-        jsonwebtoken::decode::<serde_json::Value>(token, &self.decoding, &validation(5))
-            .map(|d| d.claims)
-            .map_err(|e| ApiError::AccessDenied(jwt_message(&e)))
+        let verified = self
+            .callers
+            .verify(token)
+            .map_err(|e| ApiError::AccessDenied(refusal(&e).into()))?;
+        let role = verified.role().unwrap_or("anon").to_string();
+        let mut claims = verified.map().clone();
+        claims.insert("role".into(), serde_json::Value::String(role.clone()));
+        Ok(Caller {
+            role,
+            claims: serde_json::Value::Object(claims),
+        })
     }
 
     /// Signs a URL token for `bucket/name`, valid for `expires_in` seconds.
@@ -141,6 +134,18 @@ impl Keys {
     }
 }
 
+/// storage-api's words for a refused caller token.
+fn refusal(e: &basalt_identity::TokenError) -> &'static str {
+    use basalt_identity::TokenError;
+    match e {
+        TokenError::Expired { .. } => "jwt expired",
+        TokenError::NotYetValid => "jwt not active",
+        TokenError::Signature => "invalid signature",
+        TokenError::NoKey => "invalid algorithm",
+        _ => "jwt malformed",
+    }
+}
+
 fn jwt_message(e: &jsonwebtoken::errors::Error) -> String {
     use jsonwebtoken::errors::ErrorKind;
     match e.kind() {
@@ -167,7 +172,7 @@ mod tests {
 
     #[test]
     fn caller_from_bearer() {
-        let keys = Keys::new("secret");
+        let keys = Keys::new("secret", None);
         let exp = chrono::Utc::now().timestamp() + 60;
         let t = token(
             "secret",
@@ -188,7 +193,7 @@ mod tests {
 
     #[test]
     fn caller_refused() {
-        let keys = Keys::new("secret");
+        let keys = Keys::new("secret", None);
         assert!(matches!(keys.caller(None), Err(ApiError::AccessDenied(_))));
         let wrong = token("other", serde_json::json!({"role": "service_role"}));
         match keys.caller(Some(&format!("Bearer {wrong}"))) {
@@ -204,7 +209,7 @@ mod tests {
 
     #[test]
     fn url_tokens() {
-        let keys = Keys::new("secret");
+        let keys = Keys::new("secret", None);
         let t = keys
             .sign_url("b/a.png".into(), 60, None, None)
             .expect("sign");

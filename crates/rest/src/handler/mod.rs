@@ -64,6 +64,9 @@ struct Ctx<'a> {
     cache: Arc<SchemaCache>,
 }
 
+/// The largest request body read.
+const MAX_BODY: usize = 256 * 1024 * 1024;
+
 /// The axum entry point.
 pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     let started = Instant::now();
@@ -79,10 +82,6 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
             .get(h.as_str())
             .map(|v| (h.clone(), v.clone()))
     });
-    let body = match axum::body::to_bytes(body, 256 * 1024 * 1024).await {
-        Ok(b) => b,
-        Err(_) => return ApiError::body("Empty or invalid json").into_response(),
-    };
     let mut timing = Timing::default();
     let is_head = parts.method == Method::HEAD;
     let mut resp = match process(&app, &parts, body, &mut timing).await {
@@ -166,7 +165,7 @@ fn cors_headers(cors: &Cors, origin: &str, h: &mut HeaderMap, preflight: bool) {
 async fn process(
     app: &Arc<App>,
     parts: &http::request::Parts,
-    body: Bytes,
+    body: Body,
     timing: &mut Timing,
 ) -> Result<Response, ApiError> {
     let method = parts.method.clone();
@@ -195,6 +194,10 @@ async fn process(
         .and_then(|v| v.to_str().ok());
     let identity = auth::authenticate(&app.config, app.verifier.as_ref(), authz)?;
     timing.jwt = ms(t);
+    // The body is read only for a caller the token admits: a refused request costs no memory.
+    let body = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| ApiError::body("Empty or invalid json"))?;
     let t = Instant::now();
     let (schema, profile_echo) = match target {
         Target::Root => (app.config.schemas[0].clone(), None),

@@ -1,0 +1,30 @@
+//! basalt-identity: who is calling, decided in one place for every service.
+//!
+//! A request's identity flows one way: the service takes the token from the request
+//! ([`bearer`] for `Authorization`, the raw value for `apikey`), [`Keys::verify`] checks its
+//! signature against the project's keys (the HS secret, plus any JWK set: RS256/ES256 keys picked
+//! by `kid`, several at once while keys rotate) and its time claims under one clock policy
+//! ([`LEEWAY_SECS`]), and returns [`Claims`]. The service turns a refusal ([`TokenError`]) into
+//! its own wire format and hands the claims to Postgres, where row-level security decides.
+//!
+//! The same [`Keys`] sign tokens (auth's access tokens) and publish the public half of the
+//! asymmetric keys as a JWK set (`/auth/v1/.well-known/jwks.json`). Under `basalt start` one
+//! `Keys` value is built from `[auth] jwt_secret` and `[auth] signing_keys_path` and shared by
+//! every service; a standalone service builds its own from its upstream's variables.
+
+mod claims;
+mod error;
+mod keys;
+mod verify;
+
+pub use claims::{bearer, Claims};
+pub use error::{KeyError, TokenError};
+pub use keys::Keys;
+
+/// Seconds of clock difference tolerated on `exp`, `nbf` and `iat`, by every service alike.
+pub const LEEWAY_SECS: i64 = 5;
+
+/// The statement that makes the rest of a transaction run as a role with a token's claims:
+/// `$1` the role, `$2` the claims as JSON text.
+pub const SET_ROLE_SQL: &str =
+    "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true)";
