@@ -66,6 +66,30 @@ pub fn local_url_as(url: &str, user: &str) -> Option<String> {
     Some(format!("{scheme}{user}@{host}{tail}"))
 }
 
+/// The settings of every role that has some (`ALTER ROLE … SET`), as a role switched to with
+/// `set_config('role', …)` would have had them had it logged in: role-wide ones and those for the
+/// current database merged, the latter winning. Only settings a role may change for itself
+/// (`user` context, or custom `x.y` names) are kept; `role` and `session_authorization` never.
+/// Columns: role, name, value, ordered by role. Readable by any role (no privilege on the
+/// catalogs needed). REST reads them with its schema cache; storage applies them per request.
+pub const ROLE_SETTINGS_SQL: &str = r#"
+select r.rolname::text, kv.name, kv.value
+from (
+  select s.setrole, split_part(c, '=', 1) as name, substr(c, strpos(c, '=') + 1) as value,
+         row_number() over (partition by s.setrole, split_part(c, '=', 1)
+                            order by s.setdatabase desc) as n
+  from pg_db_role_setting s, unnest(s.setconfig) as c
+  where s.setrole <> 0
+    and s.setdatabase in (0, (select oid from pg_database where datname = current_database()))
+) kv
+join pg_roles r on r.oid = kv.setrole
+left join pg_settings ps on ps.name = kv.name
+where kv.n = 1
+  and kv.name not in ('role', 'session_authorization')
+  and (ps.context = 'user' or (ps.name is null and kv.name like '%.%'))
+order by 1, 2
+"#;
+
 /// Advisory lock key basalt holds while installing the platform schema or running migrations.
 pub const LOCK_KEY: i64 = 0x6261_7361_6c74; // "basalt"
 

@@ -1,6 +1,8 @@
 //! Database access: one transaction per request, switched to the caller's role with the JWT
 //! claims set the way PostgREST sets them, so that row level security on `storage.buckets` and
-//! `storage.objects` decides what the caller may read and write.
+//! `storage.objects` decides what the caller may read and write. The login role decides which
+//! roles a caller may be: under `basalt start` it is `authenticator`, granted only the API roles,
+//! so a token naming a superuser is refused by Postgres (`AccessDenied`).
 
 use deadpool_postgres::{Object, Pool, Transaction};
 
@@ -24,26 +26,36 @@ impl Db {
     }
 }
 
-/// Makes the rest of `tx` run as `caller`: `SET LOCAL ROLE`, `request.jwt.claims` and the
-/// per-claim settings older policies read (`request.jwt.claim.sub`, `…role`).
+/// The statement `act_as` runs: the role and claims, and the role's own settings
+/// (`ALTER ROLE … SET`, e.g. its `statement_timeout`), which a role switched to inside a session
+/// would not otherwise have.
+static ACT_AS_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true), \
+         set_config('request.jwt.claim.sub', $3, true), set_config('request.jwt.claim.role', $1, true), \
+         (SELECT count(set_config(s.name, s.value, true)) \
+            FROM ({}) AS s (role, name, value) WHERE s.role = $1)",
+        basalt_pg::platform::ROLE_SETTINGS_SQL
+    )
+});
+
+/// Makes the rest of `tx` run as `caller`: `SET LOCAL ROLE` with the role's own settings,
+/// `request.jwt.claims` and the per-claim settings older policies read
+/// (`request.jwt.claim.sub`, `…role`).
 pub async fn act_as(tx: &Transaction<'_>, caller: &Caller) -> Result<(), ApiError> {
     let claims = caller.claims.to_string();
     let sub = caller.sub().unwrap_or("");
-    tx.execute(
-        "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true), \
-         set_config('request.jwt.claim.sub', $3, true), set_config('request.jwt.claim.role', $1, true)",
-        &[&caller.role, &claims, &sub],
-    )
-    .await?;
+    tx.execute(ACT_AS_SQL.as_str(), &[&caller.role, &claims, &sub])
+        .await?;
     Ok(())
 }
 
-/// Returns `tx` to the connection's own (administrative) role, for bookkeeping writes after the
-/// caller's policies have already decided.
+/// Returns `tx` to the session's own role, for bookkeeping writes after the caller's policies
+/// have already decided: the role the connection string sets (`options=-c role=…`; under
+/// `basalt start` `service_role`, which bypasses row level security), else the login role.
 pub async fn act_as_system(tx: &Transaction<'_>) -> Result<(), ApiError> {
     // Transaction-local, like `act_as`: nothing outlives the transaction on a pooled connection.
-    tx.execute("SELECT set_config('role', 'none', true)", &[])
-        .await?;
+    tx.batch_execute("SET LOCAL ROLE TO DEFAULT").await?;
     Ok(())
 }
 
