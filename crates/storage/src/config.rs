@@ -135,6 +135,22 @@ impl Config {
         Ok(c)
     }
 
+    /// The connection string storage uses under `basalt start`: the `authenticator` login (trusted
+    /// over the embedded cluster's socket), so Postgres refuses any role a token names beyond those
+    /// granted to it, with `service_role` as the session's own role: the bookkeeping that runs
+    /// outside a caller's role (declared buckets, the sweep, writes after the caller's policies
+    /// decided) bypasses row level security without a superuser. A URL that needs a password keeps
+    /// its own user.
+    pub fn platform_db_url(db_url: &str) -> String {
+        match basalt_pg::platform::local_url_as(db_url, basalt_pg::platform::AUTHENTICATOR) {
+            Some(url) => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}options=-c%20role%3Dservice_role")
+            }
+            None => db_url.to_string(),
+        }
+    }
+
     /// Configuration under `basalt start`: the project database and secret, and the
     /// `[storage]` section of `config.toml` (`file_size_limit`, `[storage.buckets.<name>]`).
     /// Bytes live under `<project>/.basalt/storage` unless `[storage.s3]` names a `bucket`
@@ -181,7 +197,7 @@ impl Config {
         }
         Config {
             listen: None,
-            db_url: platform.db_url.clone(),
+            db_url: Config::platform_db_url(&platform.db_url),
             jwt_secret: platform.jwt_secret.clone(),
             backend,
             file_size_limit,
