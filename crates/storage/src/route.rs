@@ -397,4 +397,147 @@ mod tests {
         assert!(resolve(&Method::GET, "/object/av/%ff").is_err());
         assert!(resolve(&Method::PATCH, "/object/av/a.png").is_err());
     }
+
+    /// Runs `f` on a thread with a 256 KiB stack, so path handling that recursed per segment
+    /// would overflow (aborting the test binary) long before 10,000 segments.
+    fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(f)
+            .expect("spawn")
+            .join()
+            .expect("path parsing panicked")
+    }
+
+    #[test]
+    fn very_deep_paths_resolve_without_overflowing() {
+        on_small_stack(|| {
+            let deep = "a/".repeat(10_000);
+            match r(Method::GET, &format!("/object/av/{deep}x.png")) {
+                Route::Download { bucket, name, .. } => {
+                    assert_eq!(bucket, "av");
+                    assert_eq!(name.matches('/').count(), 10_000);
+                    // Too long for an object name: refused later, by the key rules.
+                    assert!(!crate::limits::valid_key(&name));
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+            let dots = format!("/object/sign/av/{}", "../".repeat(10_000));
+            let Route::SignUrl { name, .. } = r(Method::POST, &dots) else {
+                panic!("sign route expected")
+            };
+            assert!(!crate::limits::valid_key(&name));
+            let slashes = format!("/object/av{}", "/".repeat(10_000));
+            assert!(resolve(&Method::GET, &slashes).is_err());
+            let encoded = format!("/object/av/{}", "%2F%25".repeat(10_000));
+            let Route::Download { name, .. } = r(Method::GET, &encoded) else {
+                panic!("download expected")
+            };
+            // `%2F` decodes to `/`; the leading one is dropped when the name is made canonical.
+            assert_eq!(name.len(), 19_999);
+            assert!(name.starts_with("%/%"));
+            let bad = format!("/object/av/{}%", "%e2%82".repeat(10_000));
+            assert!(matches!(
+                resolve(&Method::GET, &bad),
+                Err(ApiError::InvalidKey(_))
+            ));
+        });
+    }
+
+    /// Path pieces storage clients send, and some they should not.
+    const PIECES: &[&str] = &[
+        "/",
+        "bucket",
+        "object",
+        "upload",
+        "resumable",
+        "sign",
+        "info",
+        "public",
+        "authenticated",
+        "list",
+        "list-v2",
+        "move",
+        "copy",
+        "empty",
+        "av",
+        "a.png",
+        "..",
+        ".",
+        "%2F",
+        "%",
+        "%zz",
+        "%e2%82%ac",
+        "%ff",
+        "é",
+        " ",
+        "?",
+        "#",
+        "\\",
+    ];
+
+    fn method() -> impl proptest::strategy::Strategy<Value = Method> {
+        proptest::sample::select(vec![
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+    }
+
+    /// Every object name a route carries is canonical: no empty segment.
+    fn names_are_canonical(route: &Route) -> bool {
+        let name = match route {
+            Route::Upload { name, .. }
+            | Route::Download { name, .. }
+            | Route::Info { name, .. }
+            | Route::DeleteObject { name, .. }
+            | Route::SignUrl { name, .. }
+            | Route::SignedDownload { name, .. }
+            | Route::SignUploadUrl { name, .. }
+            | Route::SignedUpload { name, .. } => name,
+            _ => return true,
+        };
+        !name.is_empty() && name.split('/').all(|s| !s.is_empty())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 512, ..Default::default() })]
+
+        #[test]
+        fn arbitrary_paths_never_panic(m in method(), p in "\\PC{0,200}") {
+            if let Ok(route) = resolve(&m, &p) {
+                proptest::prop_assert!(names_are_canonical(&route), "{route:?}");
+            }
+        }
+
+        #[test]
+        fn path_soups_never_panic(
+            m in method(),
+            pieces in proptest::collection::vec(proptest::sample::select(PIECES), 0..300),
+        ) {
+            let p = pieces.concat();
+            if let Ok(route) = resolve(&m, &p) {
+                proptest::prop_assert!(names_are_canonical(&route), "{route:?}");
+            }
+            let key = crate::limits::normalize_key(&p);
+            proptest::prop_assert!(!key.starts_with('/') && !key.ends_with('/'));
+            let _ = crate::limits::valid_key(&key);
+        }
+
+        #[test]
+        fn deep_paths_never_panic(
+            m in method(),
+            depth in 0usize..2000,
+            segment in proptest::sample::select(PIECES),
+        ) {
+            let p = format!("/object/av/{}", format!("{segment}/").repeat(depth));
+            if let Ok(route) = resolve(&m, &p) {
+                proptest::prop_assert!(names_are_canonical(&route), "{route:?}");
+            }
+        }
+    }
 }
