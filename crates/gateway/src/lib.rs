@@ -5,6 +5,8 @@
 //! nothing about the services themselves, so any of them can also run alone behind it.
 
 mod apikey;
+mod panics;
+mod server;
 
 use std::future::Future;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use std::time::Duration;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::{Json, Router};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
@@ -19,6 +22,7 @@ use tower_http::request_id::{
 use tower_http::trace::TraceLayer;
 
 pub use apikey::ApiKeys;
+pub use server::{serve_with, ServeOptions};
 
 /// One service mounted behind the gateway.
 pub struct Mount {
@@ -54,6 +58,9 @@ pub fn compose(keys: ApiKeys, mounts: Vec<Mount>) -> Router {
     }
     app.fallback(not_found)
         .layer(cors())
+        // Inside the trace span, so the panic is logged with the request id; inside the
+        // propagation, so the 500 carries `x-request-id` too.
+        .layer(CatchPanicLayer::custom(panics::internal_error))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<axum::body::Body>| {
@@ -169,18 +176,14 @@ async fn not_found() -> impl IntoResponse {
     )
 }
 
-/// Serve until `shutdown` completes, then stop accepting and drain in-flight requests.
+/// Serve until `shutdown` completes, then stop accepting and drain in-flight requests, with
+/// the default [`ServeOptions`] (30 s header read timeout, 10,000 connections).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    serve_with(listener, router, shutdown, ServeOptions::default()).await
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM. The handlers are installed when this is called,
