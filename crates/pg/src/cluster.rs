@@ -1,9 +1,20 @@
 //! A private Postgres cluster: finding the server binaries, `initdb` on first use, starting the
 //! server as an unprivileged user when basalt runs as root, waiting until it accepts
 //! connections, and a clean fast shutdown.
+//!
+//! One basalt per data directory: [`Cluster::start`] holds an exclusive lock (`<data dir>.lock`,
+//! released by the kernel however basalt ends), and a postmaster found running on the data
+//! directory without that lock was orphaned by a basalt that died; it is stopped before a new
+//! one starts. After the server exits ([`Cluster::exited`]), [`Cluster::recover`] takes over the
+//! postmaster someone else started on the data directory (`pg_ctl restart`) or starts a new one
+//! with the same settings (crash recovery); Postgres's own `postmaster.pid` lock keeps the two
+//! from ever running together. [`supervise`] runs that loop for `basalt start`.
+
+pub mod supervise;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
+use std::os::unix::io::AsRawFd;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -23,6 +34,8 @@ pub enum ClusterError {
     Start(String),
     #[error("this project's database is already served by a running basalt (postgres pid {0}); stop it first")]
     AlreadyRunning(i32),
+    #[error("the orphaned postgres (pid {0}) serving this data directory did not stop")]
+    OrphanAlive(i32),
     #[error("port {0} is already in use; stop what listens there or choose another port")]
     PortInUse(u16),
     #[error("{context}: {source}")]
@@ -192,11 +205,48 @@ pub struct ClusterConfig {
     pub run_as_user: Option<String>,
 }
 
+/// The server process of a cluster.
+enum Server {
+    /// Started by this process, reaped by it.
+    Child(Child),
+    /// Started by someone else on the data directory (`pg_ctl restart`) and taken over.
+    Adopted(i32),
+    /// Not running: stopped, or exited and not restarted yet.
+    Gone,
+}
+
+/// How the server process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    /// A shutdown someone asked for (exit code 0): it may be a restart by hand.
+    pub clean: bool,
+    /// What happened, for people.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+/// How [`Cluster::recover`] brought the server back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovered {
+    /// A new server was started by basalt (crash recovery when the old one was killed).
+    Started,
+    /// A server someone else started on the data directory was taken over (its pid).
+    Adopted(i32),
+}
+
 /// A running cluster started by this process. Dropping it stops the server.
 pub struct Cluster {
     pub config: ClusterConfig,
     pub bin: PgBin,
-    child: Option<Child>,
+    run_as: Option<RunAs>,
+    server: Server,
+    /// The exclusive lock on the data directory, held while this value lives.
+    _lock: std::fs::File,
 }
 
 impl Cluster {
@@ -205,7 +255,11 @@ impl Cluster {
     pub fn start(config: ClusterConfig) -> Result<Cluster, ClusterError> {
         let bin = PgBin::find()?;
         let run_as = RunAs::resolve(config.run_as_user.as_deref())?;
-        clear_stale_pid(&config.data_dir)?;
+        if let Some(parent) = config.data_dir.parent() {
+            std::fs::create_dir_all(parent).map_err(io(format!("create {}", parent.display())))?;
+        }
+        let lock = lock_data_dir(&config.data_dir)?;
+        take_over_orphan(&config.data_dir)?;
         if port_in_use(&config.listen_address, config.port) {
             return Err(ClusterError::PortInUse(config.port));
         }
@@ -228,13 +282,27 @@ impl Cluster {
         if !config.data_dir.join("PG_VERSION").exists() {
             initdb(&bin, run_as, &config)?;
         }
+        let mut cluster = Cluster {
+            config,
+            bin,
+            run_as,
+            server: Server::Gone,
+            _lock: lock,
+        };
+        cluster.spawn()?;
+        Ok(cluster)
+    }
+
+    /// Start the server process and wait until it accepts connections.
+    fn spawn(&mut self) -> Result<(), ClusterError> {
+        let config = &self.config;
         let log_path = config.socket_dir.join("postgres.log");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log_path)
             .map_err(io("open postgres.log"))?;
-        if let Some(r) = run_as {
+        if let Some(r) = self.run_as {
             let _ = nix::unistd::chown(
                 log_path.as_path(),
                 Some(nix::unistd::Uid::from_raw(r.uid)),
@@ -242,7 +310,7 @@ impl Cluster {
             );
         }
         let log_start = std::fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
-        let mut cmd = Command::new(bin.bin("postgres"));
+        let mut cmd = Command::new(self.bin.bin("postgres"));
         cmd.arg("-D")
             .arg(&config.data_dir)
             .arg("-p")
@@ -251,7 +319,7 @@ impl Cluster {
             .arg(&config.socket_dir)
             .arg("-c")
             .arg(format!("listen_addresses={}", config.listen_address));
-        let mut settings = default_settings(&bin);
+        let mut settings = default_settings(&self.bin);
         settings.extend(config.settings.iter().cloned());
         for (k, v) in &settings {
             cmd.arg("-c").arg(format!("{k}={v}"));
@@ -262,17 +330,96 @@ impl Cluster {
             // Own process group: a Ctrl-C in the terminal reaches basalt, which then stops
             // Postgres itself after the HTTP server has drained.
             .process_group(0);
-        if let Some(r) = run_as {
+        if let Some(r) = self.run_as {
             r.apply(&mut cmd);
         }
         let child = cmd.spawn().map_err(io("spawn postgres"))?;
-        let mut cluster = Cluster {
-            config,
-            bin,
-            child: Some(child),
+        self.server = Server::Child(child);
+        self.wait_ready(Duration::from_secs(60), &log_path, log_start)
+    }
+
+    /// The pid of the server process, when one is running.
+    pub fn pid(&self) -> Option<i32> {
+        match &self.server {
+            Server::Child(c) => Some(c.id() as i32),
+            Server::Adopted(pid) => Some(*pid),
+            Server::Gone => None,
+        }
+    }
+
+    /// Whether the server process has exited since the last look, and how (reaping it).
+    pub fn exited(&mut self) -> Option<Exit> {
+        let exit = match &mut self.server {
+            Server::Gone => Exit {
+                clean: false,
+                reason: "postgres is not running".into(),
+            },
+            Server::Child(c) => {
+                let pid = c.id();
+                match c.try_wait() {
+                    Ok(None) => return None,
+                    Ok(Some(st)) => Exit {
+                        clean: st.success(),
+                        reason: match (st.code(), st.signal()) {
+                            (_, Some(sig)) => {
+                                format!("postgres (pid {pid}) was killed by signal {sig}")
+                            }
+                            (Some(code), _) => {
+                                format!("postgres (pid {pid}) exited with code {code}")
+                            }
+                            _ => format!("postgres (pid {pid}) exited: {st}"),
+                        },
+                    },
+                    Err(e) => Exit {
+                        clean: false,
+                        reason: format!("postgres (pid {pid}) cannot be waited for: {e}"),
+                    },
+                }
+            }
+            Server::Adopted(pid) => {
+                if is_postgres(*pid) {
+                    return None;
+                }
+                // Not our child: how it ended is unknown, so it may have been restarted by hand.
+                Exit {
+                    clean: true,
+                    reason: format!("postgres (pid {pid}) exited"),
+                }
+            }
         };
-        cluster.wait_ready(Duration::from_secs(60), &log_path, log_start)?;
-        Ok(cluster)
+        self.server = Server::Gone;
+        Some(exit)
+    }
+
+    /// Bring the server back after it exited: take over a postmaster that someone else started on
+    /// the data directory meanwhile (waiting up to `grace` for one to appear), otherwise start a
+    /// new one with the same settings (Postgres runs crash recovery when the old one was killed).
+    /// A new start fails while processes of a killed server still hold its shared memory; call
+    /// again until it succeeds.
+    pub fn recover(&mut self, grace: Duration) -> Result<Recovered, ClusterError> {
+        if self.exited().is_none() {
+            return Ok(match self.server {
+                Server::Adopted(pid) => Recovered::Adopted(pid),
+                _ => Recovered::Started,
+            });
+        }
+        let deadline = Instant::now() + grace;
+        loop {
+            if let Some(pid) = running_postmaster(&self.config.data_dir) {
+                self.server = Server::Adopted(pid);
+                let log_path = self.config.socket_dir.join("postgres.log");
+                let log_start = std::fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
+                self.wait_ready(Duration::from_secs(60), &log_path, log_start)?;
+                return Ok(Recovered::Adopted(pid));
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        remove_stale_pid(&self.config.data_dir)?;
+        self.spawn()?;
+        Ok(Recovered::Started)
     }
 
     /// libpq URL over the unix socket, as the `postgres` superuser.
@@ -304,15 +451,12 @@ impl Cluster {
             .join(format!(".s.PGSQL.{}", self.config.port));
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    self.child = None;
-                    let tail = log_tail(log_path, log_start);
-                    if tail.contains("Address already in use") {
-                        return Err(ClusterError::PortInUse(self.config.port));
-                    }
-                    return Err(ClusterError::Start(format!("exited with {status}: {tail}")));
+            if let Some(exit) = self.exited() {
+                let tail = log_tail(log_path, log_start);
+                if tail.contains("Address already in use") {
+                    return Err(ClusterError::PortInUse(self.config.port));
                 }
+                return Err(ClusterError::Start(format!("{exit}: {tail}")));
             }
             if sock.exists() && self.ready() {
                 return Ok(());
@@ -328,7 +472,8 @@ impl Cluster {
         }
     }
 
-    fn ready(&self) -> bool {
+    /// Whether the server accepts connections (`pg_isready`).
+    pub fn ready(&self) -> bool {
         Command::new(self.bin.bin("pg_isready"))
             .arg("-q")
             .arg("-h")
@@ -342,20 +487,26 @@ impl Cluster {
 
     /// Fast shutdown (SIGINT): roll back open transactions, checkpoint, exit.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                match child.try_wait() {
-                    Ok(Some(_)) | Err(_) => break,
-                    Ok(None) if Instant::now() > deadline => {
-                        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGQUIT);
-                        let _ = child.wait();
-                        break;
+        match std::mem::replace(&mut self.server, Server::Gone) {
+            Server::Gone => {}
+            Server::Child(mut child) => {
+                let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+                let deadline = Instant::now() + Duration::from_secs(30);
+                loop {
+                    match child.try_wait() {
+                        Ok(Some(_)) | Err(_) => break,
+                        Ok(None) if Instant::now() > deadline => {
+                            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGQUIT);
+                            let _ = child.wait();
+                            break;
+                        }
+                        Ok(None) => std::thread::sleep(Duration::from_millis(20)),
                     }
-                    Ok(None) => std::thread::sleep(Duration::from_millis(20)),
                 }
+            }
+            Server::Adopted(pid) => {
+                let _ = stop_postmaster(pid);
             }
         }
     }
@@ -421,51 +572,116 @@ fn initdb(bin: &PgBin, run_as: Option<RunAs>, config: &ClusterConfig) -> Result<
     Ok(())
 }
 
-/// A `postmaster.pid` left by a crashed server blocks the next start; remove it when the
-/// process it names is gone.
-fn clear_stale_pid(data_dir: &Path) -> Result<(), ClusterError> {
-    let pid_file = data_dir.join("postmaster.pid");
-    let Ok(text) = std::fs::read_to_string(&pid_file) else {
-        return Ok(());
-    };
-    let pid: i32 = text
-        .lines()
-        .next()
-        .unwrap_or("")
+/// Take the exclusive lock of the data directory (`<data dir>.lock`). The kernel releases it
+/// when its holder exits, however it exits, so a held lock means a live basalt.
+fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, ClusterError> {
+    let mut name = data_dir.as_os_str().to_owned();
+    name.push(".lock");
+    let path = PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io(format!("open {}", path.display())))?;
+    // SAFETY: flock on a descriptor this function owns; no memory is involved.
+    let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if r != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Err(ClusterError::AlreadyRunning(
+                postmaster_pid(data_dir).unwrap_or(0),
+            ));
+        }
+        return Err(io(format!("lock {}", path.display()))(e));
+    }
+    Ok(file)
+}
+
+/// The pid `postmaster.pid` names, if any.
+fn postmaster_pid(data_dir: &Path) -> Option<i32> {
+    let text = std::fs::read_to_string(data_dir.join("postmaster.pid")).ok()?;
+    text.lines()
+        .next()?
         .trim()
         .parse()
-        .unwrap_or(0);
-    let alive = pid > 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
-    let is_postgres = alive
-        && std::fs::read_to_string(format!("/proc/{pid}/comm"))
-            .map(|c| c.trim().starts_with("postgres"))
-            .unwrap_or(false);
-    if is_postgres {
-        let parent = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|st| {
-                st.rsplit(')')
-                    .next()
-                    .and_then(|r| r.split_whitespace().nth(1))
-                    .map(str::to_owned)
-            })
-            .and_then(|pp| std::fs::read_to_string(format!("/proc/{pp}/comm")).ok())
-            .unwrap_or_default();
-        if parent.trim() == "basalt" {
-            return Err(ClusterError::AlreadyRunning(pid));
-        }
-        // An orphan left by a basalt that was killed: stop it and take over.
-        let p = nix::unistd::Pid::from_raw(pid);
-        let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGINT);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while nix::sys::signal::kill(p, None).is_ok() && Instant::now() < deadline {
+        .ok()
+        .filter(|p: &i32| *p > 0)
+}
+
+/// Whether `pid` is a live (not zombie) Postgres process.
+fn is_postgres(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // `pid (comm) state …`: comm may hold spaces and parentheses, the state follows the last `)`.
+    let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+        return false;
+    };
+    let comm = &stat[open + 1..close];
+    let state = stat[close + 1..].split_whitespace().next().unwrap_or("");
+    comm.starts_with("postgres") && state != "Z" && state != "X"
+}
+
+/// The live postmaster `postmaster.pid` names, if any.
+fn running_postmaster(data_dir: &Path) -> Option<i32> {
+    postmaster_pid(data_dir).filter(|p| is_postgres(*p))
+}
+
+/// Stop a postmaster this process did not start: fast shutdown, then immediate shutdown after
+/// 30 s, then SIGKILL. Returns whether it is gone.
+fn stop_postmaster(pid: i32) -> bool {
+    use nix::sys::signal::Signal;
+    let p = nix::unistd::Pid::from_raw(pid);
+    for (sig, wait) in [
+        (Signal::SIGINT, 30),
+        (Signal::SIGQUIT, 10),
+        (Signal::SIGKILL, 10),
+    ] {
+        let _ = nix::sys::signal::kill(p, sig);
+        let deadline = Instant::now() + Duration::from_secs(wait);
+        while is_postgres(pid) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
+        if !is_postgres(pid) {
+            return true;
+        }
     }
-    if pid_file.exists() {
-        std::fs::remove_file(&pid_file).map_err(io("remove stale postmaster.pid"))?;
+    false
+}
+
+/// Called with the data directory's lock held, so no live basalt serves it: a postmaster still
+/// running there was orphaned by a basalt that died (SIGKILL, abort). Stop it (a fast shutdown:
+/// every committed transaction is kept) and clear its `postmaster.pid`, so the new server starts
+/// with this basalt's settings and as its child.
+fn take_over_orphan(data_dir: &Path) -> Result<(), ClusterError> {
+    if let Some(pid) = running_postmaster(data_dir) {
+        tracing::warn!(
+            pid,
+            data_dir = %data_dir.display(),
+            "postgres left running by a basalt that ended abnormally; stopping it to take over"
+        );
+        if !stop_postmaster(pid) {
+            return Err(ClusterError::OrphanAlive(pid));
+        }
+        tracing::info!(pid, "orphaned postgres stopped");
     }
-    Ok(())
+    remove_stale_pid(data_dir)
+}
+
+/// A `postmaster.pid` left by a crashed server blocks the next start; remove it when the
+/// process it names is gone.
+fn remove_stale_pid(data_dir: &Path) -> Result<(), ClusterError> {
+    let pid_file = data_dir.join("postmaster.pid");
+    if !pid_file.exists() || running_postmaster(data_dir).is_some() {
+        return Ok(());
+    }
+    match std::fs::remove_file(&pid_file) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(io("remove stale postmaster.pid")(e))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Whether something already listens on `addr:port`.
@@ -478,9 +694,8 @@ fn log_tail(path: &Path, from: u64) -> String {
     let start = (from as usize).min(text.len());
     let text = String::from_utf8_lossy(&text[start..]);
     text.lines()
-        .filter(|l| l.contains("FATAL") || l.contains("ERROR") || l.contains("could not"))
-        .last()
-        .or_else(|| text.lines().last())
+        .rfind(|l| l.contains("FATAL") || l.contains("ERROR") || l.contains("could not"))
+        .or_else(|| text.lines().next_back())
         .unwrap_or("no log output")
         .trim()
         .to_string()
