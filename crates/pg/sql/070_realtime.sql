@@ -126,6 +126,10 @@ BEGIN
   FOR c IN SELECT (e.ordinality - 1)::int AS i, e.value ->> 'role' AS role, e.value ->> 'claims' AS claims
            FROM jsonb_array_elements(p_contexts) WITH ORDINALITY AS e LOOP
     vis := NULL;
+    -- Only roles granted to authenticator (the API roles): never a superuser's.
+    CONTINUE WHEN NOT EXISTS (
+      SELECT 1 FROM pg_roles r JOIN pg_roles a ON a.rolname = 'authenticator'
+       WHERE r.rolname = c.role AND pg_has_role(a.oid, r.oid, 'MEMBER'));
     BEGIN
       PERFORM set_config('role', c.role, true);
       PERFORM set_config('request.jwt.claims', c.claims, true);

@@ -42,6 +42,21 @@ pub fn lookup_sql(rel: &RelInfo) -> Option<String> {
     ))
 }
 
+/// Of `roles`, those a subscriber may act as: the roles granted to `authenticator` (the API roles
+/// and any a project grants it), as REST and storage, which log in as it, may switch to.
+pub const ALLOWED_ROLES: &str = "SELECT r.rolname::text FROM pg_roles r JOIN pg_roles a \
+     ON a.rolname = 'authenticator' \
+     WHERE r.rolname = ANY($1) AND pg_has_role(a.oid, r.oid, 'MEMBER')";
+
+/// The roles of `roles` a subscriber may act as (see [`ALLOWED_ROLES`]).
+pub async fn allowed_roles(
+    client: &tokio_postgres::Client,
+    roles: &[&str],
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    let rows = client.query(ALLOWED_ROLES, &[&roles]).await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
 const SET_CONTEXT: &str =
     "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true)";
 
@@ -60,12 +75,22 @@ pub async fn visible(
     let Some(sql) = lookup_sql(rel) else {
         return Ok(Vec::new());
     };
-    {
+    let allowed = {
         let c = pool.get().await?;
         c.query("SELECT realtime.basalt_wait_visible($1)", &[&xids])
             .await?;
+        let mut roles: Vec<&str> = ctxs.iter().map(|x| x.role.as_str()).collect();
+        roles.sort_unstable();
+        roles.dedup();
+        allowed_roles(&c, &roles).await?
+    };
+    // A context whose role is not an API role sees nothing (the connection may be a superuser's).
+    let mut order: Vec<usize> = (0..ctxs.len())
+        .filter(|&i| allowed.iter().any(|r| *r == ctxs[i].role))
+        .collect();
+    if order.is_empty() {
+        return Ok(Vec::new());
     }
-    let mut order: Vec<usize> = (0..ctxs.len()).collect();
     order.sort_by(|&a, &b| ctxs[a].role.cmp(&ctxs[b].role));
     let shares = (ctxs.len() / PER_CONNECTION).clamp(1, pool.status().max_size.clamp(1, 4));
     let per = order.len().div_ceil(shares);
