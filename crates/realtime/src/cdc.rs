@@ -146,7 +146,7 @@ pub fn payload(c: &Change) -> Value {
     });
     // With row level security the old row could reveal what the subscriber may not see: it
     // carries the key only, as in supabase/realtime.
-    let old_only = if rel.full_identity && !rel.rls {
+    let old_only = if old_row_shown(rel) {
         None
     } else {
         Some(rel.key.as_slice())
@@ -181,6 +181,17 @@ pub fn payload(c: &Change) -> Value {
     data
 }
 
+/// Whether the old row of `rel`'s updates and deletes may show its non-key columns, in the
+/// payload or, for deletes, through filter matching. A deleted row cannot be checked against policies, so with row level
+/// security on only its key is revealed: a filter on another column never matches a delete
+/// there (else a subscriber could confirm a guessed value of a row it may not see by whether
+/// the event arrives). Stricter than supabase/realtime, which matches delete filters against
+/// the whole `REPLICA IDENTITY FULL` row; without the full identity the WAL carries the key
+/// only anyway.
+fn old_row_shown(rel: &RelInfo) -> bool {
+    rel.full_identity && !rel.rls
+}
+
 /// Whether `sub` wants change `c` (event, schema, table, filters).
 fn wants(sub: &CdcSub, c: &Change) -> bool {
     let Some(row) = c.filter_row() else {
@@ -189,8 +200,7 @@ fn wants(sub: &CdcSub, c: &Change) -> bool {
     let rel = &c.rel;
     sub.binding.matches(&rel.schema, &rel.name, c.kind, |col| {
         let i = rel.index(col)?;
-        // A key-only old row does not carry the other columns: they cannot match.
-        if c.kind == EventKind::Delete && !rel.full_identity && !rel.key.contains(&i) {
+        if c.kind == EventKind::Delete && !rel.key.contains(&i) && !old_row_shown(rel) {
             return None;
         }
         let cell = row.get(i)?;

@@ -298,3 +298,12 @@ pub fn records(frames: &[Frame]) -> Vec<Value> {
         })
         .collect()
 }
+
+/// Waits for the `system` message that confirms a channel's `postgres_changes` subscription.
+pub async fn expect_subscribed(c: &mut Client) {
+    let f = c
+        .wait_for(Duration::from_secs(8), |f| f.event() == Some("system"))
+        .await
+        .expect("system message");
+    assert_eq!(f.payload()["status"], "ok", "{:?}", f.payload());
+}
