@@ -304,9 +304,6 @@ pub async fn copy_object(state: &State, h: &HeaderMap, body: Body) -> Result<Res
         return Err(ApiError::NoSuchBucket);
     }
     let existing = crate::upload::existing_row(&tx, &dst_bucket, &dst).await?;
-    if existing.is_some() && !upsert {
-        return Err(ApiError::Duplicate);
-    }
     act_as(&tx, &caller).await?;
     let source = tx
         .query_opt(
@@ -341,6 +338,13 @@ pub async fn copy_object(state: &State, h: &HeaderMap, body: Body) -> Result<Res
             crate::route::UploadMode::Create
         },
     };
+    if existing.is_some() && !upsert {
+        let refusal = ApiError::Duplicate;
+        let owner = caller.owner_uuid();
+        return Err(
+            crate::upload::refusal_after_policy(&tx, &target, &version, owner, refusal).await,
+        );
+    }
     let metadata = metadata.unwrap_or(Value::Null);
     let (id, replaced) = crate::upload::write_row(
         &tx,

@@ -4,7 +4,8 @@
 //! Order of events, so that nothing half-done is ever visible:
 //! 1. as the service: read the bucket's limits and lock any existing row of that name;
 //! 2. as the caller: insert (or update) the row with a fresh `version` — RLS refuses here,
-//!    before a single byte is stored;
+//!    before a single byte is stored, and before the existence of the row decides anything
+//!    (a create of an existing name, an update of a missing one: see [`refusal_after_policy`]);
 //! 3. stream the bytes to the key of that version, enforcing the size limit as they arrive;
 //! 4. as the service: record size and ETag in the row; commit;
 //! 5. after the commit, remove the bytes of the version the upload replaced.
@@ -310,9 +311,6 @@ pub async fn probe(
         }
     }
     let existing = existing_row(&tx, t.bucket, t.name).await?;
-    if existing.is_some() && t.mode == UploadMode::Create {
-        return Err(ApiError::Duplicate);
-    }
     if let Some(c) = t.caller {
         act_as(&tx, c).await?;
     }
@@ -321,6 +319,9 @@ pub async fn probe(
         .owner
         .as_deref()
         .and_then(|s| uuid::Uuid::parse_str(s).ok());
+    if existing.is_some() && t.mode == UploadMode::Create {
+        return Err(refusal_after_policy(&tx, t, &version, owner, ApiError::Duplicate).await);
+    }
     write_row(&tx, t, &existing, &version, owner, &Value::Null, &None).await?;
     tx.rollback().await?;
     Ok(())
@@ -338,11 +339,6 @@ pub async fn store(state: &State, t: &Target<'_>, inc: Incoming) -> Result<uuid:
     let tx = conn.transaction().await?;
     let limit = check_bucket(&tx, state, t.bucket, &inc.content_type, inc.content_length).await?;
     let existing = existing_row(&tx, t.bucket, t.name).await?;
-    match (t.mode, &existing) {
-        (UploadMode::Create, Some(_)) => return Err(ApiError::Duplicate),
-        (UploadMode::Update, None) => return Err(ApiError::NoSuchKey),
-        _ => {}
-    }
     if let Some(c) = t.caller {
         act_as(&tx, c).await?;
     }
@@ -351,6 +347,14 @@ pub async fn store(state: &State, t: &Target<'_>, inc: Incoming) -> Result<uuid:
         .owner
         .as_deref()
         .and_then(|s| uuid::Uuid::parse_str(s).ok());
+    let refusal = match (t.mode, &existing) {
+        (UploadMode::Create, Some(_)) => Some(ApiError::Duplicate),
+        (UploadMode::Update, None) => Some(ApiError::NoSuchKey),
+        _ => None,
+    };
+    if let Some(refusal) = refusal {
+        return Err(refusal_after_policy(&tx, t, &version, owner_uuid, refusal).await);
+    }
     let provisional = metadata(&version, 0, &inc.content_type, &inc.cache_control);
     let (id, replaced) = write_row(
         &tx,
@@ -384,6 +388,31 @@ pub async fn store(state: &State, t: &Target<'_>, inc: Incoming) -> Result<uuid:
         state.blobs.delete_quietly([object_key(&old)]).await;
     }
     Ok(id)
+}
+
+/// The answer to a write that the object's state refuses (a create of a name that exists, an
+/// update of one that does not), given only after the caller's insert policy was asked: the
+/// row is inserted as whoever `tx` runs as, so that a caller who may not write at that name is
+/// refused by its policies whether or not an object is stored there, and cannot use the answer
+/// to probe other users' names. `tx` is left unusable and must be dropped (rolled back).
+pub async fn refusal_after_policy(
+    tx: &deadpool_postgres::Transaction<'_>,
+    t: &Target<'_>,
+    version: &str,
+    owner: Option<uuid::Uuid>,
+    refusal: ApiError,
+) -> ApiError {
+    let insert = Target {
+        bucket: t.bucket,
+        name: t.name,
+        caller: t.caller,
+        owner: t.owner.clone(),
+        mode: UploadMode::Create,
+    };
+    match write_row(tx, &insert, &None, version, owner, &Value::Null, &None).await {
+        Ok(_) | Err(ApiError::Duplicate) => refusal,
+        Err(e) => e,
+    }
 }
 
 /// The row written by an upload: its id and the version it replaced, if any.
