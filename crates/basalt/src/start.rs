@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use basalt_pg::cluster::supervise::{DbHealth, Supervisor};
 use basalt_pg::cluster::{Cluster, ClusterConfig};
 use clap::{Args, Subcommand};
 
@@ -242,7 +243,10 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
         project_dir: project.dir.clone(),
         config: project.raw.clone(),
     };
-    let app = build_app(&platform).await?;
+    // From here on the embedded cluster is supervised: restarted when it dies, its state on
+    // `/health`.
+    let supervisor = db.cluster.take().map(Supervisor::start);
+    let app = build_app(&platform, readiness(supervisor.as_ref())).await?;
     let (anon, service) = api_keys(&secret);
     let status = Status {
         api_url,
@@ -260,16 +264,31 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
     status.print();
     tracing::info!("ready");
     let served = basalt_gateway::serve(listener, app, shutdown).await;
-    if let Some(mut c) = db.cluster.take() {
-        tokio::task::spawn_blocking(move || c.stop()).await?;
+    if let Some(s) = supervisor {
+        tokio::task::spawn_blocking(move || s.stop()).await?;
     }
     let _ = std::fs::remove_file(project.state_dir().join("status.json"));
     eprintln!("Stopped basalt.");
     served.map_err(Into::into)
 }
 
-/// Every service built into this binary, mounted behind the gateway.
-pub async fn build_app(platform: &basalt_pg::Platform) -> anyhow::Result<axum::Router> {
+/// What `/health` reports: the supervised cluster's state (an external database is not
+/// watched).
+fn readiness(supervisor: Option<&Supervisor>) -> basalt_gateway::Readiness {
+    let Some(health) = supervisor.map(Supervisor::health) else {
+        return std::sync::Arc::new(Vec::new);
+    };
+    std::sync::Arc::new(move || match &*health.borrow() {
+        DbHealth::Up => Vec::new(),
+        DbHealth::Down(why) => vec![("database", why.clone())],
+    })
+}
+
+/// Every service built into this binary, mounted behind the gateway; `/health` reports `ready`.
+pub async fn build_app(
+    platform: &basalt_pg::Platform,
+    ready: basalt_gateway::Readiness,
+) -> anyhow::Result<axum::Router> {
     use basalt_gateway::Mount;
     #[allow(unused_mut)]
     let mut mounts: Vec<Mount> = Vec::new();
@@ -316,6 +335,7 @@ pub async fn build_app(platform: &basalt_pg::Platform) -> anyhow::Result<axum::R
     Ok(basalt_gateway::compose(
         basalt_gateway::ApiKeys::new(&platform.jwt_secret),
         mounts,
+        ready,
     ))
 }
 

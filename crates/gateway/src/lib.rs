@@ -41,9 +41,16 @@ pub struct Mount {
 /// The request id header, set when absent and echoed on the response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Compose the services into one application.
-pub fn compose(keys: ApiKeys, mounts: Vec<Mount>) -> Router {
-    let mut app = Router::new().route("/health", axum::routing::get(health));
+/// What `/health` asks before answering: the parts of the stack that are not serving, each as
+/// its name (`"database"`) and why. Empty when everything is up.
+pub type Readiness = std::sync::Arc<dyn Fn() -> Vec<(&'static str, String)> + Send + Sync>;
+
+/// Compose the services into one application; `/health` reports `ready`.
+pub fn compose(keys: ApiKeys, mounts: Vec<Mount>, ready: Readiness) -> Router {
+    let mut app = Router::new().route(
+        "/health",
+        axum::routing::get(move || std::future::ready(health(&ready))),
+    );
     for m in mounts {
         let router = if m.needs_apikey {
             m.router.layer(apikey::Guard::new(
@@ -163,10 +170,26 @@ pub fn cors() -> CorsLayer {
         .max_age(Duration::from_secs(86400))
 }
 
-async fn health() -> impl IntoResponse {
-    Json(
-        serde_json::json!({ "status": "ok", "name": "basalt", "version": env!("CARGO_PKG_VERSION") }),
+/// `200 {"status": "ok", …}` when every part is up, otherwise `503 {"status": "unavailable",
+/// "down": {part: reason}, …}`.
+fn health(ready: &Readiness) -> axum::response::Response {
+    let down = ready();
+    let version = env!("CARGO_PKG_VERSION");
+    if down.is_empty() {
+        return Json(serde_json::json!({ "status": "ok", "name": "basalt", "version": version }))
+            .into_response();
+    }
+    let down: serde_json::Map<String, serde_json::Value> = down
+        .into_iter()
+        .map(|(part, why)| (part.to_string(), why.into()))
+        .collect();
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(serde_json::json!({
+            "status": "unavailable", "name": "basalt", "version": version, "down": down
+        })),
     )
+        .into_response()
 }
 
 async fn not_found() -> impl IntoResponse {
@@ -212,4 +235,32 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
 /// A header value from a static string (for services building responses).
 pub fn hv(s: &'static str) -> HeaderValue {
     HeaderValue::from_static(s)
+}
+
+#[cfg(test)]
+mod health_tests {
+    use super::*;
+
+    async fn body(r: axum::response::Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        serde_json::from_slice(&bytes).expect("json")
+    }
+
+    #[tokio::test]
+    async fn health_names_the_part_that_is_down() {
+        let up: Readiness = std::sync::Arc::new(Vec::new);
+        let r = health(&up);
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(body(r).await["status"], "ok");
+
+        let down: Readiness =
+            std::sync::Arc::new(|| vec![("database", "postgres was killed".to_string())]);
+        let r = health(&down);
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let b = body(r).await;
+        assert_eq!(b["status"], "unavailable");
+        assert_eq!(b["down"]["database"], "postgres was killed");
+    }
 }

@@ -664,7 +664,7 @@ fn take_over_orphan(data_dir: &Path) -> Result<(), ClusterError> {
         if !stop_postmaster(pid) {
             return Err(ClusterError::OrphanAlive(pid));
         }
-        tracing::info!(pid, "orphaned postgres stopped");
+        tracing::warn!(pid, "orphaned postgres stopped; starting a new one");
     }
     remove_stale_pid(data_dir)
 }
