@@ -55,11 +55,8 @@ fn escape_like(s: &str) -> String {
 
 pub async fn list(state: &State, h: &HeaderMap, query: &str) -> Result<Response, ApiError> {
     let caller = state.caller(h)?;
-    let limit: Option<i64> = query_param(query, "limit").and_then(|v| v.parse().ok());
-    let offset: i64 = query_param(query, "offset")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-        .max(0);
+    let limit = crate::list::query_int(query, "limit", 1)?;
+    let offset = crate::list::query_int(query, "offset", 0)?.unwrap_or(0);
     let search = query_param(query, "search").filter(|s| !s.is_empty());
     let col = sort_column(query_param(query, "sortColumn").as_deref())?;
     let dir = sort_order(query_param(query, "sortOrder").as_deref())?;

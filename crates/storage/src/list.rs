@@ -44,6 +44,30 @@ fn escape_like(s: &str) -> String {
         .replace('_', "\\_")
 }
 
+/// A paging parameter checked as storage-api's request schemas check it: absent, or an integer
+/// no smaller than `min`. `field` names it the way the error message does (`body/limit`).
+pub fn at_least(field: &str, v: Option<i64>, min: i64) -> Result<Option<i64>, ApiError> {
+    match v {
+        Some(n) if n < min => Err(ApiError::InvalidRequest(format!(
+            "{field} must be >= {min}"
+        ))),
+        v => Ok(v),
+    }
+}
+
+/// An integer query-string parameter no smaller than `min`, when present.
+pub fn query_int(query: &str, name: &str, min: i64) -> Result<Option<i64>, ApiError> {
+    let field = format!("querystring/{name}");
+    let v = crate::app::query_param(query, name)
+        .map(|v| {
+            v.trim()
+                .parse::<i64>()
+                .map_err(|_| ApiError::InvalidRequest(format!("{field} must be integer")))
+        })
+        .transpose()?;
+    at_least(&field, v, min)
+}
+
 /// Plans a list query. Parameters: `$1` bucket, `$2` prefix, `$3` pattern, `$4` limit,
 /// `$5` offset.
 pub fn plan(opts: &ListOptions) -> Result<ListPlan, ApiError> {
@@ -52,8 +76,10 @@ pub fn plan(opts: &ListOptions) -> Result<ListPlan, ApiError> {
     if !prefix.is_empty() && !prefix.ends_with('/') {
         prefix.push('/');
     }
-    let limit = opts.limit.unwrap_or(100).clamp(1, 1000);
-    let offset = opts.offset.unwrap_or(0).max(0);
+    let limit = at_least("body/limit", opts.limit, 1)?
+        .unwrap_or(100)
+        .min(1000);
+    let offset = at_least("body/offset", opts.offset, 0)?.unwrap_or(0);
     let sort = opts.sort_by.clone().unwrap_or_default();
     let column = match sort.column.as_deref().unwrap_or("name") {
         "name" => "name",
@@ -162,5 +188,21 @@ mod tests {
             ..Default::default()
         };
         assert!(plan(&opts).is_err());
+    }
+
+    #[test]
+    fn refuses_negative_paging() {
+        for (limit, offset) in [(Some(-1), None), (Some(0), None), (None, Some(-1))] {
+            let opts = ListOptions {
+                limit,
+                offset,
+                ..Default::default()
+            };
+            assert!(plan(&opts).is_err(), "{limit:?} {offset:?}");
+        }
+        assert!(query_int("limit=-1", "limit", 1).is_err());
+        assert!(query_int("limit=x", "limit", 1).is_err());
+        assert_eq!(query_int("limit=5", "limit", 1).ok(), Some(Some(5)));
+        assert_eq!(query_int("", "limit", 1).ok(), Some(None));
     }
 }

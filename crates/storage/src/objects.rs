@@ -176,7 +176,9 @@ pub async fn list_v2(
     let caller = state.caller(h)?;
     let o: ListV2Options = typed_body(body).await?;
     let prefix = o.prefix.unwrap_or_default();
-    let limit = o.limit.unwrap_or(1000).clamp(1, 1000);
+    let limit = crate::list::at_least("body/limit", o.limit, 1)?
+        .unwrap_or(1000)
+        .min(1000);
     let cursor = o.cursor.unwrap_or_default();
     let delimiter = o.with_delimiter.unwrap_or(false);
     let mut conn = state.db.conn().await?;
