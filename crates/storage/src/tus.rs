@@ -36,8 +36,22 @@ pub struct UploadInfo {
     pub user_metadata: Option<serde_json::Value>,
     pub length: u64,
     pub upsert: bool,
-    /// `sub` of the creator; only the same subject may continue the upload.
+    /// `sub` of the creator. Only a caller with the same role and subject may see, continue
+    /// or terminate the upload.
     pub owner: Option<String>,
+    /// Role of the creator. Callers without a subject (the anon key, the service key) are told
+    /// apart by role only: among callers of one role without a subject, the unguessable id is
+    /// what keeps an upload to its creator. Descriptions written before the role was recorded
+    /// have none and are refused to everyone.
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+impl UploadInfo {
+    /// Whether `caller` is the one who created the upload.
+    fn created_by(&self, caller: &Caller) -> bool {
+        self.role.as_deref() == Some(caller.role.as_str()) && self.owner.as_deref() == caller.sub()
+    }
 }
 
 fn tus_err(status: u16, message: &str) -> ApiError {
@@ -147,6 +161,7 @@ pub async fn create(
         length,
         upsert: upsert_header(h),
         owner: caller.sub().map(str::to_string),
+        role: Some(caller.role.clone()),
         bucket,
         name,
     };
@@ -196,7 +211,7 @@ fn target<'a>(caller: &'a Caller, info: &'a UploadInfo) -> Target<'a> {
     }
 }
 
-/// The upload's description, visible only to the subject who created it.
+/// The upload's description, visible only to the role and subject who created it.
 async fn load(state: &State, caller: &Caller, id: &str) -> Result<UploadInfo, ApiError> {
     if !valid_id(id) {
         return Err(ApiError::NoSuchUpload);
@@ -211,7 +226,7 @@ async fn load(state: &State, caller: &Caller, id: &str) -> Result<UploadInfo, Ap
         })?;
     let info: UploadInfo =
         serde_json::from_slice(&raw).map_err(|e| ApiError::Internal(e.to_string()))?;
-    if info.owner.as_deref() != caller.sub() {
+    if !info.created_by(caller) {
         return Err(ApiError::NoSuchUpload);
     }
     Ok(info)
