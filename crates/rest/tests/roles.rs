@@ -34,29 +34,27 @@ struct Api {
 }
 
 impl Api {
-    /// REST as `basalt start` configures it, on a pool of `pool` connections.
-    async fn start(pool: u64) -> Api {
+    /// REST connected as `basalt start` connects it, on a pool of `pool` connections.
+    async fn start(pool: usize) -> Api {
         let db = basalt_testkit::fresh_db().await;
         db.client()
             .await
             .batch_execute(SCHEMA)
             .await
             .expect("schema");
-        let platform = basalt_pg::Platform {
-            db_url: db.url.clone(),
-            jwt_secret: SECRET.into(),
-            keys: std::sync::Arc::new(basalt_identity::Keys::from_secret(SECRET)),
-            api_url: "http://127.0.0.1:1".into(),
-            site_url: "http://127.0.0.1:1".into(),
-            project_dir: "/nonexistent".into(),
-            config: json!({"api": {"db_pool": pool}}),
+        // As `Config::from_platform` connects: logged in as authenticator over the socket.
+        let db_uri = basalt_pg::platform::local_url_as(&db.url, basalt_pg::platform::AUTHENTICATOR)
+            .expect("a socket URL");
+        assert!(db_uri.contains("authenticator@"), "{db_uri}");
+        let config = basalt_rest::Config {
+            db_uri,
+            pool_size: pool,
+            schemas: vec!["public".into()],
+            anon_role: Some("anon".into()),
+            jwt_secret: Some(SECRET.into()),
+            auth_configured: true,
+            ..basalt_rest::Config::default()
         };
-        let config = basalt_rest::Config::from_platform(&platform);
-        assert!(
-            config.db_uri.contains("authenticator@"),
-            "requests log in as authenticator: {}",
-            config.db_uri
-        );
         let server =
             basalt_testkit::serve(basalt_rest::router(config).await.expect("router")).await;
         Api {
