@@ -6,8 +6,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::Error;
 
 /// Configuration of the auth service.
@@ -400,28 +398,25 @@ impl Config {
         Ok(c)
     }
 
-    /// Configuration under `basalt start`.
+    /// Configuration under `basalt start`: the `[auth]` section, the platform's keys and URLs,
+    /// and the email templates' bodies read from their `content_path` (relative to the project).
     pub fn from_platform(platform: &basalt_pg::Platform) -> Config {
         let external = format!("{}/auth/v1", platform.api_url.trim_end_matches('/'));
-        let mut c = Config::from_section(&platform.section("auth"), &external);
+        let section = &platform.config.auth;
+        let mut c = Config::from_project(section, &external);
         c.db_url = platform.db_url.clone();
         c.jwt.secret = platform.jwt_secret.clone();
         c.jwt.keys = Some(platform.keys.clone());
         if !platform.site_url.is_empty() {
             c.site_url = platform.site_url.clone();
         }
-        // `[auth.email.template.<name>] content_path`, relative to the project directory.
-        for kind in crate::mail::Kind::ALL {
-            let name = kind.template_name();
-            let section = platform.section("auth");
-            let Some(path) = section["email"]["template"][name]["content_path"].as_str() else {
+        for (name, t) in &section.email.template {
+            let Some(path) = &t.content_path else {
                 continue;
             };
             let full = platform.project_dir.join(path);
             match std::fs::read_to_string(&full) {
-                Ok(body) => {
-                    c.mailer.templates.entry(name.to_string()).or_default().body = Some(body)
-                }
+                Ok(body) => c.mailer.templates.entry(name.clone()).or_default().body = Some(body),
                 Err(e) => tracing::warn!(path = %full.display(), error = %e,
                     "cannot read an email template; using the default"),
             }
@@ -429,56 +424,33 @@ impl Config {
         c
     }
 
-    /// Configuration from an `[auth]` table (as JSON), with the Supabase CLI's local defaults.
-    pub fn from_section(auth: &Value, external_url: &str) -> Config {
+    /// Configuration from the typed `[auth]` section (defaults are the Supabase CLI's local ones,
+    /// in `basalt_config`).
+    pub fn from_project(auth: &basalt_config::AuthConfig, external_url: &str) -> Config {
         let mut c = Config::default();
-        let get =
-            |path: &[&str]| -> Option<&Value> { path.iter().try_fold(auth, |v, k| v.get(*k)) };
-        let b = |path: &[&str], d: bool| get(path).and_then(Value::as_bool).unwrap_or(d);
-        let n = |path: &[&str], d: u64| get(path).and_then(Value::as_u64).unwrap_or(d);
-        let s = |path: &[&str]| get(path).and_then(Value::as_str).map(str::to_string);
-        let d = |path: &[&str], dflt: Duration| {
-            get(path)
-                .and_then(|v| match v {
-                    Value::String(s) => parse_duration(s),
-                    Value::Number(n) => n.as_u64().map(Duration::from_secs),
-                    _ => None,
-                })
-                .unwrap_or(dflt)
-        };
         c.external_url = external_url.trim_end_matches('/').to_string();
-        c.jwt.issuer = s(&["jwt_issuer"]).unwrap_or_else(|| c.external_url.clone());
-        c.jwt.exp = n(&["jwt_expiry"], 3600) as i64;
-        if let Some(site) = s(&["site_url"]) {
-            c.site_url = site;
+        c.jwt.issuer = auth
+            .jwt_issuer
+            .clone()
+            .unwrap_or_else(|| c.external_url.clone());
+        c.jwt.exp = i64::try_from(auth.jwt_expiry).unwrap_or(i64::MAX);
+        c.site_url = auth.site_url.clone();
+        c.uri_allow_list = auth.additional_redirect_urls.clone();
+        c.disable_signup = !auth.enable_signup;
+        c.email_enabled = auth.email.enable_signup;
+        c.phone_enabled = auth.sms.enable_signup;
+        c.sms.autoconfirm = !auth.sms.enable_confirmations;
+        for (phone, otp) in &auth.sms.test_otp {
+            c.sms.test_otp.insert(digits(phone), otp.clone());
         }
-        if let Some(list) = get(&["additional_redirect_urls"]).and_then(Value::as_array) {
-            c.uri_allow_list = list
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect();
-        }
-        c.disable_signup = !b(&["enable_signup"], true);
-        c.email_enabled = b(&["email", "enable_signup"], true);
-        c.phone_enabled = b(&["sms", "enable_signup"], false);
-        c.sms.autoconfirm = !b(&["sms", "enable_confirmations"], false);
-        if let Some(map) = get(&["sms", "test_otp"]).and_then(Value::as_object) {
-            for (phone, otp) in map {
-                if let Some(otp) = otp.as_str() {
-                    c.sms.test_otp.insert(digits(phone), otp.to_string());
-                }
-            }
-        }
-        c.anonymous_enabled = b(&["enable_anonymous_sign_ins"], false);
-        c.refresh.rotation_enabled = b(&["enable_refresh_token_rotation"], true);
-        c.refresh.reuse_interval = n(&["refresh_token_reuse_interval"], 10) as i64;
-        c.refresh.timebox =
-            Some(d(&["sessions", "timebox"], Duration::ZERO)).filter(|t| !t.is_zero());
-        c.refresh.inactivity_timeout =
-            Some(d(&["sessions", "inactivity_timeout"], Duration::ZERO)).filter(|t| !t.is_zero());
-        c.password.min_length = n(&["minimum_password_length"], 6).max(6) as usize;
-        if let Some(req) = s(&["password_requirements"]) {
+        c.anonymous_enabled = auth.enable_anonymous_sign_ins;
+        c.refresh.rotation_enabled = auth.enable_refresh_token_rotation;
+        c.refresh.reuse_interval = i64::try_from(auth.refresh_token_reuse_interval).unwrap_or(10);
+        let limit = |d: Option<basalt_config::Seconds>| d.map(|d| d.0).filter(|t| !t.is_zero());
+        c.refresh.timebox = limit(auth.sessions.timebox);
+        c.refresh.inactivity_timeout = limit(auth.sessions.inactivity_timeout);
+        c.password.min_length = auth.minimum_password_length.max(6) as usize;
+        if let Some(req) = &auth.password_requirements {
             c.password.required_characters = match req.as_str() {
                 "letters_digits" => parse_required_characters("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ:0123456789"),
                 "lower_upper_letters_digits" => parse_required_characters("abcdefghijklmnopqrstuvwxyz:ABCDEFGHIJKLMNOPQRSTUVWXYZ:0123456789"),
@@ -486,51 +458,45 @@ impl Config {
                 _ => Vec::new(),
             };
         }
-        c.mailer.autoconfirm = !b(&["email", "enable_confirmations"], false);
-        c.mailer.secure_email_change = b(&["email", "double_confirm_changes"], true);
-        c.secure_password_change = b(&["email", "secure_password_change"], false);
-        c.mailer.max_frequency = d(&["email", "max_frequency"], Duration::from_secs(1));
-        c.mailer.otp_length = n(&["email", "otp_length"], 6).clamp(6, 10) as usize;
-        c.mailer.otp_exp = Duration::from_secs(n(&["email", "otp_expiry"], 3600));
-        if b(
-            &["email", "smtp", "enabled"],
-            get(&["email", "smtp", "host"]).is_some(),
-        ) {
-            if let Some(host) = s(&["email", "smtp", "host"]) {
-                c.mailer.smtp = Some(SmtpConfig {
-                    host,
-                    port: n(&["email", "smtp", "port"], 587) as u16,
-                    user: s(&["email", "smtp", "user"]).unwrap_or_default(),
-                    pass: s(&["email", "smtp", "pass"]).unwrap_or_default(),
-                    admin_email: s(&["email", "smtp", "admin_email"])
-                        .unwrap_or_else(|| "admin@email.com".into()),
-                    sender_name: s(&["email", "smtp", "sender_name"]).unwrap_or_default(),
-                });
+        let email = &auth.email;
+        c.mailer.autoconfirm = !email.enable_confirmations;
+        c.mailer.secure_email_change = email.double_confirm_changes;
+        c.secure_password_change = email.secure_password_change;
+        c.mailer.max_frequency = email.max_frequency.0;
+        c.mailer.otp_length = email.otp_length.clamp(6, 10) as usize;
+        c.mailer.otp_exp = Duration::from_secs(email.otp_expiry);
+        let smtp = &email.smtp;
+        if let (true, Some(host)) = (smtp.enabled.unwrap_or(smtp.host.is_some()), &smtp.host) {
+            c.mailer.smtp = Some(SmtpConfig {
+                host: host.clone(),
+                port: smtp.port,
+                user: smtp.user.clone().unwrap_or_default(),
+                pass: smtp.pass.clone().unwrap_or_default(),
+                admin_email: smtp
+                    .admin_email
+                    .clone()
+                    .unwrap_or_else(|| "admin@email.com".into()),
+                sender_name: smtp.sender_name.clone().unwrap_or_default(),
+            });
+        }
+        for (name, t) in &email.template {
+            if let Some(subject) = &t.subject {
+                c.mailer.templates.entry(name.clone()).or_default().subject = Some(subject.clone());
             }
         }
-        for kind in crate::mail::Kind::ALL {
-            let name = kind.template_name();
-            if let Some(subject) = s(&["email", "template", name, "subject"]) {
-                c.mailer
-                    .templates
-                    .entry(name.to_string())
-                    .or_default()
-                    .subject = Some(subject);
-            }
+        let (r, l) = (&mut c.rate_limits, &auth.rate_limit);
+        r.email_sent = l.email_sent;
+        r.sms_sent = l.sms_sent;
+        r.anonymous_users = l.anonymous_users;
+        r.token_refresh = l.token_refresh;
+        r.otp = l.sign_in_sign_ups;
+        r.verify = l.token_verifications;
+        if auth.hook.custom_access_token.enabled {
+            c.access_token_hook = auth.hook.custom_access_token.uri.clone();
         }
-        let r = &mut c.rate_limits;
-        r.email_sent = n(&["rate_limit", "email_sent"], 30) as u32;
-        r.sms_sent = n(&["rate_limit", "sms_sent"], 30) as u32;
-        r.anonymous_users = n(&["rate_limit", "anonymous_users"], 30) as u32;
-        r.token_refresh = n(&["rate_limit", "token_refresh"], 150) as u32;
-        r.otp = n(&["rate_limit", "sign_in_sign_ups"], 30) as u32;
-        r.verify = n(&["rate_limit", "token_verifications"], 30) as u32;
-        if b(&["hook", "custom_access_token", "enabled"], false) {
-            c.access_token_hook = s(&["hook", "custom_access_token", "uri"]);
-        }
-        c.mfa.max_enrolled_factors = n(&["mfa", "max_enrolled_factors"], 10) as usize;
-        c.mfa.totp_enroll_enabled = b(&["mfa", "totp", "enroll_enabled"], true);
-        c.mfa.totp_verify_enabled = b(&["mfa", "totp", "verify_enabled"], true);
+        c.mfa.max_enrolled_factors = auth.mfa.max_enrolled_factors as usize;
+        c.mfa.totp_enroll_enabled = auth.mfa.totp.enroll_enabled;
+        c.mfa.totp_verify_enabled = auth.mfa.totp.verify_enabled;
         c
     }
 }
@@ -576,54 +542,12 @@ fn parse_required_characters(v: &str) -> Vec<String> {
     sets
 }
 
-/// A Go-style duration (`1s`, `1m30s`, `1h`, `250ms`) or a plain number of seconds.
-pub fn parse_duration(v: &str) -> Option<Duration> {
-    let v = v.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = v;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let split = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let (num, tail) = rest.split_at(split);
-        let n: f64 = num.parse().ok()?;
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(tail.len());
-        let (unit, next) = tail.split_at(unit_len);
-        let secs = match unit {
-            "h" => n * 3600.0,
-            "m" => n * 60.0,
-            "s" => n,
-            "ms" => n / 1000.0,
-            _ => return None,
-        };
-        total += Duration::from_secs_f64(secs);
-        rest = next;
-    }
-    Some(total)
-}
+pub use basalt_config::parse_duration;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("60"), Some(Duration::from_secs(60)));
-        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_duration("soon"), None);
-        assert_eq!(parse_duration(""), None);
-    }
 
     #[test]
     fn env_variables() {
@@ -677,10 +601,12 @@ mod tests {
             site_url: "http://localhost:3000".into(),
             project_dir: dir.clone(),
             keys: std::sync::Arc::new(basalt_identity::Keys::from_secret("secret")),
-            config: serde_json::json!({"auth": {
-                "jwt_expiry": 600,
-                "email": {"template": {"invite": {"subject": "Join us", "content_path": "./invite.html"}}}
-            }}),
+            config: std::sync::Arc::new(
+                basalt_config::load(
+                    "[auth]\njwt_expiry = 600\n[auth.email.template.invite]\nsubject = \"Join us\"\ncontent_path = \"./invite.html\"\n",
+                )
+                .unwrap(),
+            ),
         };
         let c = Config::from_platform(&platform);
         assert_eq!(c.external_url, "http://127.0.0.1:54321/auth/v1");
@@ -700,18 +626,31 @@ mod tests {
 
     #[test]
     fn config_toml_section() {
-        let auth = serde_json::json!({
-            "site_url": "http://localhost:3000",
-            "jwt_expiry": 120,
-            "enable_signup": true,
-            "enable_anonymous_sign_ins": true,
-            "minimum_password_length": 8,
-            "email": {"enable_confirmations": true, "max_frequency": "5s"},
-            "rate_limit": {"email_sent": 2, "sign_in_sign_ups": 7},
-            "sms": {"enable_signup": true, "enable_confirmations": true, "test_otp": {"+1 555 0100": "123456"}},
-            "mfa": {"totp": {"enroll_enabled": false}}
-        });
-        let c = Config::from_section(&auth, "http://127.0.0.1:54321/auth/v1");
+        let project = basalt_config::load(
+            r#"
+[auth]
+site_url = "http://localhost:3000"
+jwt_expiry = 120
+enable_signup = true
+enable_anonymous_sign_ins = true
+minimum_password_length = 8
+[auth.email]
+enable_confirmations = true
+max_frequency = "5s"
+[auth.rate_limit]
+email_sent = 2
+sign_in_sign_ups = 7
+[auth.sms]
+enable_signup = true
+enable_confirmations = true
+[auth.sms.test_otp]
+"+1 555 0100" = "123456"
+[auth.mfa.totp]
+enroll_enabled = false
+"#,
+        )
+        .unwrap();
+        let c = Config::from_project(&project.auth, "http://127.0.0.1:54321/auth/v1");
         assert_eq!(c.jwt.exp, 120);
         assert!(c.anonymous_enabled);
         assert!(!c.mailer.autoconfirm);
@@ -725,7 +664,7 @@ mod tests {
         assert_eq!(c.sms.test_otp["15550100"], "123456");
         assert_eq!(c.jwt.issuer, "http://127.0.0.1:54321/auth/v1");
         // Local default: confirmations off, so sign-ups are confirmed at once.
-        let local = Config::from_section(&serde_json::json!({}), "http://x/auth/v1");
+        let local = Config::from_project(&Default::default(), "http://x/auth/v1");
         assert!(local.mailer.autoconfirm);
     }
 }

@@ -3,12 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
 /// Why a project could not be loaded. Each renders as one line.
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectError {
-    #[error("{path}: invalid TOML: {message}")]
+    #[error("{path}: {message}")]
     Toml { path: String, message: String },
     #[error("{path}: {source}")]
     Io {
@@ -18,108 +16,13 @@ pub enum ProjectError {
     },
 }
 
-/// The parts of `supabase/config.toml` basalt reads; unknown keys are ignored so real Supabase
-/// configs load unchanged.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct ProjectConfig {
-    pub project_id: Option<String>,
-    pub api: ApiConfig,
-    pub db: DbConfig,
-    pub auth: AuthConfig,
-    pub basalt: BasaltConfig,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct ApiConfig {
-    pub port: u16,
-    pub schemas: Vec<String>,
-    pub extra_search_path: Vec<String>,
-    pub max_rows: u64,
-}
-
-impl Default for ApiConfig {
-    fn default() -> Self {
-        ApiConfig {
-            port: 54321,
-            schemas: vec!["public".into(), "graphql_public".into()],
-            extra_search_path: vec!["public".into(), "extensions".into()],
-            max_rows: 1000,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct DbConfig {
-    pub port: u16,
-    pub seed: SeedConfig,
-}
-
-impl Default for DbConfig {
-    fn default() -> Self {
-        DbConfig {
-            port: 54322,
-            seed: SeedConfig::default(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct SeedConfig {
-    pub enabled: bool,
-    pub sql_paths: Vec<String>,
-}
-
-impl Default for SeedConfig {
-    fn default() -> Self {
-        SeedConfig {
-            enabled: true,
-            sql_paths: vec!["./seed.sql".into()],
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct AuthConfig {
-    pub site_url: String,
-    pub jwt_secret: Option<String>,
-    /// A JWK set file, relative to `supabase/`, whose first private key signs access tokens.
-    pub signing_keys_path: Option<String>,
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        AuthConfig {
-            site_url: "http://127.0.0.1:3000".into(),
-            jwt_secret: None,
-            signing_keys_path: None,
-        }
-    }
-}
-
-/// basalt's own section, `[basalt]`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct BasaltConfig {
-    /// Extra Postgres server settings (`name = "value"`).
-    pub pg_settings: std::collections::BTreeMap<String, toml::Value>,
-    /// System user to run Postgres as when basalt is root (default `postgres`).
-    pub pg_user: Option<String>,
-    /// Address the HTTP server binds (default 127.0.0.1).
-    pub listen_address: Option<String>,
-}
+pub use basalt_config::ProjectConfig;
 
 /// A loaded project.
 #[derive(Debug, Clone)]
 pub struct Project {
     pub dir: PathBuf,
-    pub config: ProjectConfig,
-    /// The whole config file as JSON, for services to read their own sections.
-    pub raw: serde_json::Value,
+    pub config: std::sync::Arc<ProjectConfig>,
 }
 
 impl Project {
@@ -130,14 +33,12 @@ impl Project {
             source,
         })?;
         let path = dir.join("supabase").join("config.toml");
-        let (config, raw) = match std::fs::read_to_string(&path) {
-            Ok(text) => parse_config(&text).map_err(|message| ProjectError::Toml {
+        let config = match std::fs::read_to_string(&path) {
+            Ok(text) => basalt_config::load(&text).map_err(|e| ProjectError::Toml {
                 path: path.display().to_string(),
-                message,
+                message: e.to_string(),
             })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                (ProjectConfig::default(), serde_json::json!({}))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => ProjectConfig::default(),
             Err(source) => {
                 return Err(ProjectError::Io {
                     path: path.display().to_string(),
@@ -145,7 +46,10 @@ impl Project {
                 })
             }
         };
-        Ok(Project { dir, config, raw })
+        Ok(Project {
+            dir,
+            config: std::sync::Arc::new(config),
+        })
     }
 
     pub fn supabase_dir(&self) -> PathBuf {
@@ -248,34 +152,6 @@ pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     f.write_all(contents)
 }
 
-/// Supabase configs write `env(NAME)` to take a value from the environment, in any string. As
-/// with the Supabase CLI, a variable that is not set leaves the text as written.
-fn resolve_env(value: &mut toml::Value) {
-    match value {
-        toml::Value::String(s) => {
-            let name = s.strip_prefix("env(").and_then(|r| r.strip_suffix(')'));
-            if let Some(v) = name.and_then(|n| std::env::var(n.trim()).ok()) {
-                *s = v;
-            }
-        }
-        toml::Value::Array(a) => a.iter_mut().for_each(resolve_env),
-        toml::Value::Table(t) => t.iter_mut().for_each(|(_, v)| resolve_env(v)),
-        _ => {}
-    }
-}
-
-fn parse_config(text: &str) -> Result<(ProjectConfig, serde_json::Value), String> {
-    let mut value: toml::Value =
-        toml::from_str(text).map_err(|e| e.message().replace('\n', " "))?;
-    resolve_env(&mut value);
-    let config: ProjectConfig = value
-        .clone()
-        .try_into()
-        .map_err(|e: toml::de::Error| e.message().replace('\n', " "))?;
-    let raw = serde_json::to_value(&value).map_err(|e| e.to_string())?;
-    Ok((config, raw))
-}
-
 /// The anon and service_role keys for a secret: HS256 JWTs like the Supabase CLI's, with fixed
 /// `iat`/`exp` so they stay the same across restarts.
 pub fn api_keys(secret: &str) -> (String, String) {
@@ -295,62 +171,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn real_supabase_config_loads() {
-        let text = r#"
-project_id = "demo"
-[api]
-enabled = true
-port = 54400
-schemas = ["public", "graphql_public"]
-[db]
-port = 54401
-major_version = 15
-[db.seed]
-enabled = true
-sql_paths = ["./seed.sql"]
-[auth]
-site_url = "http://localhost:3000"
-[auth.email]
-enable_confirmations = false
-[storage]
-file_size_limit = "50MiB"
-"#;
-        let (c, raw) = parse_config(text).unwrap();
-        assert_eq!(c.api.port, 54400);
-        assert_eq!(c.db.port, 54401);
-        assert_eq!(c.auth.site_url, "http://localhost:3000");
-        assert_eq!(raw["storage"]["file_size_limit"], "50MiB");
+    fn every_example_config_loads() {
+        let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+        let mut loaded = 0;
+        for entry in std::fs::read_dir(&examples).unwrap() {
+            let dir = entry.unwrap().path();
+            if dir.join("supabase/config.toml").is_file() {
+                Project::load(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+                loaded += 1;
+            }
+        }
+        assert!(loaded >= 5, "only {loaded} example configs found");
     }
 
     #[test]
-    fn broken_config_is_one_line() {
-        let err = parse_config("[api\nport = 1").unwrap_err();
-        assert!(!err.contains('\n'));
-        let err = parse_config("[api]\nport = \"x\"").unwrap_err();
-        assert!(err.contains("port") || err.contains("invalid"), "{err}");
-    }
-
-    #[test]
-    fn env_resolves_in_every_string() {
-        std::env::set_var("BASALT_TEST_SMTP_PASS", "hunter2");
-        std::env::set_var("BASALT_TEST_S3_SECRET", "s3-secret");
-        let text = r#"
-[auth.email.smtp]
-pass = "env(BASALT_TEST_SMTP_PASS)"
-[storage.s3]
-secret_access_key = "env(BASALT_TEST_S3_SECRET)"
-list = ["env(BASALT_TEST_SMTP_PASS)"]
-[auth.external.apple]
-secret = "env(BASALT_TEST_NEVER_SET)"
-"#;
-        let (_, raw) = parse_config(text).unwrap();
-        assert_eq!(raw["auth"]["email"]["smtp"]["pass"], "hunter2");
-        assert_eq!(raw["storage"]["s3"]["secret_access_key"], "s3-secret");
-        assert_eq!(raw["storage"]["s3"]["list"][0], "hunter2");
-        assert_eq!(
-            raw["auth"]["external"]["apple"]["secret"],
-            "env(BASALT_TEST_NEVER_SET)"
-        );
+    fn a_wrong_value_is_an_error_naming_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("supabase")).unwrap();
+        std::fs::write(
+            dir.path().join("supabase/config.toml"),
+            "[auth.email.smtp]\nport = \"x\"\n",
+        )
+        .unwrap();
+        let e = Project::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("config.toml: auth.email.smtp.port: "), "{e}");
+        assert!(!e.contains('\n'));
     }
 
     #[test]

@@ -235,13 +235,15 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
         return Err(e);
     }
     let api_url = format!("http://{listen_ip}:{port}");
+    let keys = std::sync::Arc::new(project.keys(&secret)?);
     let platform = basalt_pg::Platform {
         db_url: db.url.clone(),
         jwt_secret: secret.clone(),
+        keys: keys.clone(),
         api_url: api_url.clone(),
         site_url: project.config.auth.site_url.clone(),
         project_dir: project.dir.clone(),
-        config: project.raw.clone(),
+        config: project.config.clone(),
     };
     // From here on the embedded cluster is supervised: restarted when it dies, its state on
     // `/health`.
@@ -256,9 +258,9 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
         service_role_key: service,
     };
     std::fs::create_dir_all(project.state_dir())?;
-    std::fs::write(
-        project.state_dir().join("status.json"),
-        serde_json::to_vec_pretty(&status)?,
+    crate::project::write_private(
+        &project.state_dir().join("status.json"),
+        &serde_json::to_vec_pretty(&status)?,
     )?;
     eprintln!("Started basalt in {} ms.", started.elapsed().as_millis());
     status.print();
@@ -328,12 +330,14 @@ pub async fn build_app(
     mounts.push(Mount {
         prefix: "/functions/v1",
         router: basalt_functions::router(basalt_functions::Config::from_platform(platform)).await?,
-        needs_apikey: true,
+        // As Supabase's gateway: no apikey check; the relay verifies the JWT per function, so a
+        // `verify_jwt = false` webhook needs no key at all.
+        needs_apikey: false,
         hide_query_key: false,
         open_paths: &[],
     });
     Ok(basalt_gateway::compose(
-        basalt_gateway::ApiKeys::new(&platform.jwt_secret),
+        basalt_gateway::ApiKeys::new(platform.keys.clone()),
         mounts,
         ready,
     ))

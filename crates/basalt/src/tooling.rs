@@ -351,10 +351,7 @@ pub async fn gen(cmd: GenCmd) -> anyhow::Result<()> {
 async fn verify(a: VerifyArgs) -> anyhow::Result<()> {
     let report = with_database(&a.target, async |project, url| {
         let client = basalt_schema::db::connect(url).await?;
-        let config_buckets = project.raw["storage"]["buckets"]
-            .as_object()
-            .map(|b| b.keys().cloned().collect())
-            .unwrap_or_default();
+        let config_buckets = project.config.storage.buckets.keys().cloned().collect();
         let options = basalt_schema::verify::VerifyOptions {
             project: a.target.project.clone(),
             exposed_schemas: exposed(project, &a.schemas),

@@ -65,21 +65,14 @@ impl Config {
     pub fn from_platform(platform: &basalt_pg::Platform) -> Config {
         let upstream = std::env::var("BASALT_FUNCTIONS_URL")
             .ok()
-            .or_else(|| {
-                platform.section("basalt")["functions_url"]
-                    .as_str()
-                    .map(str::to_owned)
-            })
+            .or_else(|| platform.config.basalt.functions_url.clone())
             .filter(|s| !s.is_empty());
         let verify_jwt = platform
-            .section("functions")
-            .as_object()
-            .map(|fns| {
-                fns.iter()
-                    .filter_map(|(name, f)| Some((name.clone(), f.get("verify_jwt")?.as_bool()?)))
-                    .collect()
-            })
-            .unwrap_or_default();
+            .config
+            .functions
+            .iter()
+            .map(|(name, f)| (name.clone(), f.verify_jwt))
+            .collect();
         Config {
             listen: None,
             upstream,

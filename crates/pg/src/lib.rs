@@ -31,16 +31,6 @@ pub struct Platform {
     pub site_url: String,
     /// The project directory (holds `supabase/` and `.basalt/`).
     pub project_dir: PathBuf,
-    /// The whole `supabase/config.toml`, as JSON, for each service to read its own section from.
-    pub config: serde_json::Value,
-}
-
-impl Platform {
-    /// The `[section]` of `config.toml`, or an empty object.
-    pub fn section(&self, name: &str) -> serde_json::Value {
-        self.config
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| serde_json::Value::Object(Default::default()))
-    }
+    /// `supabase/config.toml`, typed; each service reads its own section.
+    pub config: std::sync::Arc<basalt_config::ProjectConfig>,
 }

@@ -58,6 +58,8 @@ pub struct Config {
     pub jwt_secret: Option<String>,
     /// Whether `jwt_secret` is base64-encoded.
     pub jwt_secret_is_base64: bool,
+    /// The project's keys under `basalt start` (then `jwt_secret` is not read).
+    pub keys: Option<std::sync::Arc<basalt_identity::Keys>>,
     /// Expected `aud`, if any.
     pub jwt_aud: Option<String>,
     /// Path of the role claim in the JWT payload.
@@ -108,6 +110,7 @@ impl Default for Config {
             anon_role: None,
             jwt_secret: None,
             jwt_secret_is_base64: false,
+            keys: None,
             jwt_aud: None,
             role_claim: vec![ClaimStep::Key("role".into())],
             pre_request: None,
@@ -355,33 +358,17 @@ impl Config {
 
     /// Configuration under `basalt start`.
     pub fn from_platform(platform: &basalt_pg::Platform) -> Config {
-        let api = platform.section("api");
-        let schemas = api
-            .get("schemas")
-            .and_then(|v| v.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect::<Vec<_>>()
-            })
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| vec!["public".into(), "graphql_public".into()]);
-        let extra = api
-            .get("extra_search_path")
-            .and_then(|v| v.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_else(|| vec!["public".into(), "extensions".into()]);
-        let max_rows = api.get("max_rows").and_then(|v| v.as_i64()).unwrap_or(1000);
+        let api = &platform.config.api;
+        let schemas = if api.schemas.is_empty() {
+            basalt_config::ApiConfig::default().schemas
+        } else {
+            api.schemas.clone()
+        };
+        let extra = api.extra_search_path.clone();
+        let max_rows = i64::try_from(api.max_rows).unwrap_or(i64::MAX);
         // More connections than PostgREST's 10: writes wait on the WAL flush, and concurrent
         // commits share one flush.
-        let pool_size = api
-            .get("db_pool")
-            .and_then(|v| v.as_u64())
-            .map_or(PLATFORM_POOL, |n| n.max(1) as usize);
+        let pool_size = api.db_pool.map_or(PLATFORM_POOL, |n| (n as usize).max(1));
         // Requests log in as `authenticator` (trusted over the embedded cluster's socket), so
         // Postgres refuses any role a token names beyond those granted to it. A URL that needs
         // a password keeps its own user.
@@ -395,6 +382,7 @@ impl Config {
             schemas,
             anon_role: Some("anon".into()),
             jwt_secret: Some(platform.jwt_secret.clone()),
+            keys: Some(platform.keys.clone()),
             extra_search_path: extra,
             max_rows: Some(max_rows),
             tx_end: TxEnd::Commit,

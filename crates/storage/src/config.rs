@@ -45,8 +45,12 @@ pub struct Config {
     pub listen: Option<std::net::SocketAddr>,
     /// Connection string of the database (a role that may `SET ROLE` to the API roles).
     pub db_url: String,
-    /// HS256 secret of the project: verifies callers' JWTs and signs URL tokens.
+    /// HS256 secret of the project: signs URL tokens (and verifies callers' JWTs when `keys`
+    /// is not given).
     pub jwt_secret: String,
+    /// The keys callers' tokens are verified with: the platform's, or the secret plus
+    /// `JWT_JWKS` standalone.
+    pub keys: Option<std::sync::Arc<basalt_identity::Keys>>,
     /// Object byte store.
     pub backend: Backend,
     /// Global upper bound of an object's size in bytes.
@@ -72,6 +76,7 @@ impl Default for Config {
             listen: None,
             db_url: String::new(),
             jwt_secret: String::new(),
+            keys: None,
             backend: Backend::File {
                 root: PathBuf::from("./data"),
             },
@@ -103,6 +108,11 @@ impl Config {
             })?,
             ..Config::default()
         };
+        if let Some(jwks) = first(&["JWT_JWKS", "AUTH_JWT_JWKS"]).filter(|s| !s.is_empty()) {
+            let keys = basalt_identity::Keys::for_project(&c.jwt_secret, Some(&jwks))
+                .map_err(|e| Error::Config(format!("JWT_JWKS: {e}")))?;
+            c.keys = Some(std::sync::Arc::new(keys));
+        }
         c.backend = backend_from_vars(
             &get,
             PathBuf::from(first(&["FILE_STORAGE_BACKEND_PATH"]).unwrap_or_else(|| "./data".into())),
@@ -158,10 +168,10 @@ impl Config {
     /// keys may come from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` instead) or the
     /// environment says `STORAGE_BACKEND=s3` with storage-api's `GLOBAL_S3_*` variables.
     pub fn from_platform(platform: &basalt_pg::Platform) -> Config {
-        let section = platform.section("storage");
+        let section = &platform.config.storage;
         let root = platform.project_dir.join(".basalt").join("storage");
         let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let backend = match section.get("s3").and_then(|s| s3_from_section(s, &get)) {
+        let backend = match section.s3.as_ref().and_then(|s| s3_from_section(s, &get)) {
             Some(s3) => Backend::S3(s3),
             None => match backend_from_vars(&get, root.clone()) {
                 Ok(b) => b,
@@ -172,33 +182,25 @@ impl Config {
             },
         };
         let file_size_limit = section
-            .get("file_size_limit")
-            .and_then(json_size)
-            .unwrap_or(DEFAULT_FILE_SIZE_LIMIT);
-        let mut buckets = BTreeMap::new();
-        if let Some(map) = section.get("buckets").and_then(|b| b.as_object()) {
-            for (name, b) in map {
-                buckets.insert(
-                    name.clone(),
-                    BucketSeed {
-                        public: b.get("public").and_then(|v| v.as_bool()).unwrap_or(false),
-                        file_size_limit: b.get("file_size_limit").and_then(json_size),
-                        allowed_mime_types: b
-                            .get("allowed_mime_types")
-                            .and_then(|v| v.as_array())
-                            .map(|a| {
-                                a.iter()
-                                    .filter_map(|s| s.as_str().map(str::to_string))
-                                    .collect()
-                            }),
-                    },
-                );
-            }
-        }
+            .file_size_limit
+            .map_or(DEFAULT_FILE_SIZE_LIMIT, |s| s.0);
+        let buckets = section
+            .buckets
+            .iter()
+            .map(|(name, b)| {
+                let seed = BucketSeed {
+                    public: b.public,
+                    file_size_limit: b.file_size_limit.map(|s| s.0),
+                    allowed_mime_types: b.allowed_mime_types.clone(),
+                };
+                (name.clone(), seed)
+            })
+            .collect();
         Config {
             listen: None,
             db_url: Config::platform_db_url(&platform.db_url),
             jwt_secret: platform.jwt_secret.clone(),
+            keys: Some(platform.keys.clone()),
             backend,
             file_size_limit,
             buckets,
@@ -209,35 +211,28 @@ impl Config {
 
 /// `[storage.s3]` of `config.toml`, when it names a bucket.
 fn s3_from_section(
-    s3: &serde_json::Value,
+    s3: &basalt_config::S3Config,
     env: &impl Fn(&str) -> Option<String>,
 ) -> Option<S3Config> {
-    let text = |k: &str| s3.get(k).and_then(|v| v.as_str()).map(str::to_string);
-    let bucket = text("bucket")?;
-    let endpoint = text("endpoint");
+    let bucket = s3.bucket.clone()?;
+    let endpoint = s3.endpoint.clone();
     Some(S3Config {
         bucket,
         allow_http: endpoint
             .as_deref()
             .is_some_and(|e| e.starts_with("http://")),
         endpoint,
-        region: text("region").unwrap_or_else(|| "us-east-1".into()),
-        access_key_id: text("access_key_id").or_else(|| env("AWS_ACCESS_KEY_ID")),
-        secret_access_key: text("secret_access_key").or_else(|| env("AWS_SECRET_ACCESS_KEY")),
-        force_path_style: s3
-            .get("force_path_style")
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false),
+        region: s3.region.clone().unwrap_or_else(|| "us-east-1".into()),
+        access_key_id: s3
+            .access_key_id
+            .clone()
+            .or_else(|| env("AWS_ACCESS_KEY_ID")),
+        secret_access_key: s3
+            .secret_access_key
+            .clone()
+            .or_else(|| env("AWS_SECRET_ACCESS_KEY")),
+        force_path_style: s3.force_path_style,
     })
-}
-
-/// A size given as a number of bytes or a string such as `"50MiB"`.
-fn json_size(v: &serde_json::Value) -> Option<u64> {
-    match v {
-        serde_json::Value::Number(n) => n.as_u64(),
-        serde_json::Value::String(s) => parse_size(s),
-        _ => None,
-    }
 }
 
 fn backend_from_vars(
@@ -350,14 +345,16 @@ mod tests {
         let p = basalt_pg::Platform {
             db_url: "postgres://x".into(),
             jwt_secret: "s".into(),
+            keys: std::sync::Arc::new(basalt_identity::Keys::from_secret("s")),
             api_url: "http://127.0.0.1:54321".into(),
             site_url: "http://127.0.0.1:3000".into(),
             project_dir: "/proj".into(),
-            config: serde_json::json!({"storage": {
-                "file_size_limit": "10MiB",
-                "buckets": {"avatars": {"public": true, "file_size_limit": "1MB",
-                                         "allowed_mime_types": ["image/png"]}}
-            }}),
+            config: std::sync::Arc::new(
+                basalt_config::load(
+                    "[storage]\nfile_size_limit = \"10MiB\"\n[storage.buckets.avatars]\npublic = true\nfile_size_limit = \"1MB\"\nallowed_mime_types = [\"image/png\"]\n",
+                )
+                .unwrap(),
+            ),
         };
         let c = Config::from_platform(&p);
         assert_eq!(c.file_size_limit, 10 * 1024 * 1024);
@@ -372,8 +369,13 @@ mod tests {
 
     #[test]
     fn platform_s3_section() {
-        let section = serde_json::json!({"bucket": "objs", "endpoint": "http://127.0.0.1:9000",
-                                         "force_path_style": true, "secret_access_key": "sk"});
+        let section = basalt_config::S3Config {
+            bucket: Some("objs".into()),
+            endpoint: Some("http://127.0.0.1:9000".into()),
+            force_path_style: true,
+            secret_access_key: Some("sk".into()),
+            ..Default::default()
+        };
         let s3 = s3_from_section(&section, &|k: &str| {
             (k == "AWS_ACCESS_KEY_ID").then(|| "from-env".to_string())
         })
@@ -382,6 +384,10 @@ mod tests {
         assert!(s3.allow_http && s3.force_path_style);
         assert_eq!(s3.access_key_id.as_deref(), Some("from-env"));
         assert_eq!(s3.secret_access_key.as_deref(), Some("sk"));
-        assert!(s3_from_section(&serde_json::json!({"region": "x"}), &|_: &str| None).is_none());
+        let no_bucket = basalt_config::S3Config {
+            region: Some("x".into()),
+            ..Default::default()
+        };
+        assert!(s3_from_section(&no_bucket, &|_: &str| None).is_none());
     }
 }

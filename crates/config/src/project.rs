@@ -1,0 +1,257 @@
+//! The sections of config.toml other than `[auth]`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::{AuthConfig, ByteSize};
+
+/// The parts of `supabase/config.toml` basalt reads.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ProjectConfig {
+    pub project_id: Option<String>,
+    pub api: ApiConfig,
+    pub db: DbConfig,
+    pub auth: AuthConfig,
+    pub storage: StorageConfig,
+    /// `[functions.<name>]`.
+    pub functions: BTreeMap<String, FunctionConfig>,
+    pub edge_runtime: EdgeRuntimeConfig,
+    pub basalt: BasaltConfig,
+}
+
+/// `[api]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ApiConfig {
+    pub port: u16,
+    pub schemas: Vec<String>,
+    pub extra_search_path: Vec<String>,
+    pub max_rows: u64,
+    /// Connections of the REST pool (basalt's own key; default: the REST service's).
+    pub db_pool: Option<u32>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            port: 54321,
+            schemas: vec!["public".into(), "graphql_public".into()],
+            extra_search_path: vec!["public".into(), "extensions".into()],
+            max_rows: 1000,
+            db_pool: None,
+        }
+    }
+}
+
+/// `[db]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DbConfig {
+    pub port: u16,
+    pub seed: SeedConfig,
+}
+
+impl Default for DbConfig {
+    fn default() -> Self {
+        DbConfig {
+            port: 54322,
+            seed: SeedConfig::default(),
+        }
+    }
+}
+
+/// `[db.seed]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SeedConfig {
+    pub enabled: bool,
+    pub sql_paths: Vec<String>,
+}
+
+impl Default for SeedConfig {
+    fn default() -> Self {
+        SeedConfig {
+            enabled: true,
+            sql_paths: vec!["./seed.sql".into()],
+        }
+    }
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct StorageConfig {
+    /// Upper bound of an object's size (default: the storage service's).
+    pub file_size_limit: Option<ByteSize>,
+    /// `[storage.buckets.<name>]`: buckets created or updated on start.
+    pub buckets: BTreeMap<String, BucketConfig>,
+    /// `[storage.s3]`: keep bytes in an S3-compatible store.
+    pub s3: Option<S3Config>,
+}
+
+/// `[storage.buckets.<name>]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct BucketConfig {
+    pub public: bool,
+    pub file_size_limit: Option<ByteSize>,
+    pub allowed_mime_types: Option<Vec<String>>,
+    /// A directory of files uploaded into the bucket by `seed buckets`.
+    pub objects_path: Option<String>,
+}
+
+/// `[storage.s3]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct S3Config {
+    pub bucket: Option<String>,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub force_path_style: bool,
+}
+
+/// `[functions.<name>]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct FunctionConfig {
+    pub enabled: bool,
+    /// Whether calls need a valid JWT (default true).
+    pub verify_jwt: bool,
+    /// Entry point, relative to `supabase/` (default `functions/<name>/index.ts`).
+    pub entrypoint: Option<String>,
+    /// Import map, relative to `supabase/`.
+    pub import_map: Option<String>,
+}
+
+impl Default for FunctionConfig {
+    fn default() -> Self {
+        FunctionConfig {
+            enabled: true,
+            verify_jwt: true,
+            entrypoint: None,
+            import_map: None,
+        }
+    }
+}
+
+/// `[edge_runtime]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct EdgeRuntimeConfig {
+    pub enabled: Option<bool>,
+    /// `[edge_runtime.secrets]`: environment of every function.
+    pub secrets: BTreeMap<String, String>,
+}
+
+/// basalt's own section, `[basalt]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct BasaltConfig {
+    /// Extra Postgres server settings (`name = "value"`).
+    pub pg_settings: BTreeMap<String, toml::Value>,
+    /// System user to run Postgres as when basalt is root (default `postgres`).
+    pub pg_user: Option<String>,
+    /// Address the HTTP server binds (default 127.0.0.1).
+    pub listen_address: Option<String>,
+    /// A function runtime to relay `/functions/v1` calls to, instead of basalt's own.
+    pub functions_url: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{load, ConfigError};
+
+    #[test]
+    fn a_real_supabase_config_loads() {
+        let c = load(
+            r#"
+project_id = "demo"
+[api]
+enabled = true
+port = 54400
+schemas = ["public", "graphql_public"]
+[db]
+port = 54401
+major_version = 15
+[db.seed]
+enabled = true
+sql_paths = ["./seed.sql"]
+[auth]
+site_url = "http://localhost:3000"
+[auth.email]
+enable_confirmations = false
+[storage]
+file_size_limit = "50MiB"
+[storage.buckets.avatars]
+public = true
+allowed_mime_types = ["image/png"]
+[functions.hook]
+verify_jwt = false
+[edge_runtime]
+policy = "per_worker"
+[edge_runtime.secrets]
+OPENAI = "sk"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.api.port, 54400);
+        assert_eq!(c.db.port, 54401);
+        assert_eq!(c.auth.site_url, "http://localhost:3000");
+        assert_eq!(
+            c.storage.file_size_limit.map(|s| s.0),
+            Some(50 * 1024 * 1024)
+        );
+        assert!(c.storage.buckets["avatars"].public);
+        assert!(!c.functions["hook"].verify_jwt);
+        assert_eq!(c.edge_runtime.secrets["OPENAI"], "sk");
+    }
+
+    #[test]
+    fn a_wrong_value_names_its_key() {
+        let e = load("[auth.email.smtp]\nport = \"x\"\n").unwrap_err();
+        assert!(matches!(e, ConfigError::Value(_)));
+        let text = e.to_string();
+        assert!(text.starts_with("auth.email.smtp.port: "), "{text}");
+        let e = load("[storage]\nfile_size_limit = \"12 parsecs\"\n").unwrap_err();
+        assert!(
+            e.to_string().starts_with("storage.file_size_limit: "),
+            "{e}"
+        );
+        let e = load("[auth]\njwt_expiry = \"soon\"\n").unwrap_err();
+        assert!(e.to_string().starts_with("auth.jwt_expiry: "), "{e}");
+        let e = load("[api\nport = 1").unwrap_err();
+        assert!(matches!(e, ConfigError::Syntax(_)));
+        assert!(!e.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn env_resolves_in_every_string() {
+        std::env::set_var("BASALT_CFG_TEST_SMTP_PASS", "hunter2");
+        std::env::set_var("BASALT_CFG_TEST_S3_SECRET", "s3-secret");
+        let c = load(
+            r#"
+[auth.email.smtp]
+host = "smtp.example.com"
+pass = "env(BASALT_CFG_TEST_SMTP_PASS)"
+[storage.s3]
+bucket = "b"
+secret_access_key = "env(BASALT_CFG_TEST_S3_SECRET)"
+[edge_runtime.secrets]
+A = "env(BASALT_CFG_TEST_SMTP_PASS)"
+[auth.external.apple]
+secret = "env(BASALT_CFG_TEST_NEVER_SET)"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.auth.email.smtp.pass.as_deref(), Some("hunter2"));
+        assert_eq!(
+            c.storage.s3.and_then(|s| s.secret_access_key).as_deref(),
+            Some("s3-secret")
+        );
+        assert_eq!(c.edge_runtime.secrets["A"], "hunter2");
+    }
+}
