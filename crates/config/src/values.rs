@@ -39,7 +39,9 @@ pub fn parse_duration(v: &str) -> Option<Duration> {
     Some(total)
 }
 
-/// A size such as `50MiB`, `1.5KB`, `3B` or a plain number of bytes.
+/// Parses a size: a plain number of bytes, or a number with a unit (`B`, `KB`, `MB`, `GB` in
+/// powers of 1000 as storage-api reads them; `KiB`, `MiB`, `GiB` in powers of 1024 as Supabase's
+/// `config.toml` writes them). Case-insensitive; fractions allowed (`"1.5MB"`).
 pub fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim();
     let split = s

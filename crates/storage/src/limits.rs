@@ -1,35 +1,7 @@
 //! Pure validation rules: sizes such as `"50MB"`, MIME type allow-lists with wildcards, and the
 //! characters storage-api accepts in bucket ids and object names.
 
-/// Parses a size: a plain number of bytes, or a number with a unit (`B`, `KB`, `MB`, `GB` in
-/// powers of 1000 as storage-api reads them; `KiB`, `MiB`, `GiB` in powers of 1024 as Supabase's
-/// `config.toml` writes them). Case-insensitive; fractions allowed (`"1.5MB"`).
-pub fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    if num.is_empty() {
-        return None;
-    }
-    let value: f64 = num.parse().ok()?;
-    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "kb" | "k" => 1e3,
-        "mb" | "m" => 1e6,
-        "gb" | "g" => 1e9,
-        "kib" => 1024.0,
-        "mib" => 1024.0 * 1024.0,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        _ => return None,
-    };
-    let bytes = value * factor;
-    if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
-        return None;
-    }
-    Some(bytes.round() as u64)
-}
+pub use basalt_config::parse_size;
 
 /// Whether `mime` (e.g. `image/png; charset=…`) is allowed by `allowed` (entries such as
 /// `image/png` or `image/*`). Parameters after `;` are ignored; comparison is case-insensitive.
