@@ -1,5 +1,7 @@
 //! Object metadata endpoints: info, list, remove, move and copy. Each runs in one transaction as
 //! the caller; bytes that a committed change made unreachable are removed after the commit.
+//! Copies, and moves into another bucket, obey the destination bucket's MIME types and size
+//! limit as an upload there would.
 
 use axum::body::Body;
 use axum::response::Response;
@@ -14,6 +16,7 @@ use crate::error::ApiError;
 use crate::limits::{normalize_key, valid_bucket_name, valid_key};
 use crate::list::{plan, ListOptions};
 use crate::route::Access;
+use crate::upload::bucket_limits;
 
 /// The full object row as JSON (`FileObject`), from a row aliased `o`.
 pub fn object_json() -> String {
@@ -260,14 +263,16 @@ impl MoveCopy {
     }
 }
 
-async fn bucket_exists(
-    tx: &deadpool_postgres::Transaction<'_>,
-    id: &str,
-) -> Result<bool, ApiError> {
-    Ok(tx
-        .query_opt("SELECT 1 FROM storage.buckets WHERE id = $1", &[&id])
-        .await?
-        .is_some())
+/// Type and declared size of a stored object, from its metadata, to hold against the limits
+/// of the bucket it is moved or copied to.
+fn content_of(metadata: Option<&Value>) -> (&str, Option<u64>) {
+    let field = |k: &str| metadata.and_then(|m| m.get(k));
+    (
+        field("mimetype")
+            .and_then(Value::as_str)
+            .unwrap_or("application/octet-stream"),
+        field("size").and_then(Value::as_u64),
+    )
 }
 
 /// Renames an object: a metadata update only, since bytes are keyed by version.
@@ -276,10 +281,20 @@ pub async fn move_object(state: &State, h: &HeaderMap, body: Body) -> Result<Res
     let (src_bucket, src, dst_bucket, dst) = typed_body::<MoveCopy>(body).await?.checked()?;
     let mut conn = state.db.conn().await?;
     let tx = conn.transaction().await?;
-    if !bucket_exists(&tx, &dst_bucket).await? {
-        return Err(ApiError::NoSuchBucket);
-    }
+    let limits = bucket_limits(&tx, state, &dst_bucket).await?;
     act_as(&tx, &caller).await?;
+    if dst_bucket != src_bucket {
+        let source = tx
+            .query_opt(
+                "SELECT metadata FROM storage.objects WHERE bucket_id = $1 AND name = $2",
+                &[&src_bucket, &src],
+            )
+            .await?
+            .ok_or(ApiError::NoSuchKey)?;
+        let metadata: Option<Value> = source.get(0);
+        let (content_type, size) = content_of(metadata.as_ref());
+        limits.check(content_type, size)?;
+    }
     let n = tx
         .execute(
             "UPDATE storage.objects SET bucket_id = $3, name = $4, updated_at = now() \
@@ -302,9 +317,7 @@ pub async fn copy_object(state: &State, h: &HeaderMap, body: Body) -> Result<Res
     let (src_bucket, src, dst_bucket, dst) = typed_body::<MoveCopy>(body).await?.checked()?;
     let mut conn = state.db.conn().await?;
     let tx = conn.transaction().await?;
-    if !bucket_exists(&tx, &dst_bucket).await? {
-        return Err(ApiError::NoSuchBucket);
-    }
+    let limits = bucket_limits(&tx, state, &dst_bucket).await?;
     let existing = crate::upload::existing_row(&tx, &dst_bucket, &dst).await?;
     act_as(&tx, &caller).await?;
     let source = tx
@@ -318,6 +331,8 @@ pub async fn copy_object(state: &State, h: &HeaderMap, body: Body) -> Result<Res
     let src_version = src_version.ok_or(ApiError::NoSuchKey)?;
     let metadata: Option<Value> = source.get(1);
     let user_metadata: Option<Value> = source.get(2);
+    let (content_type, size) = content_of(metadata.as_ref());
+    limits.check(content_type, size)?;
     let version = uuid::Uuid::new_v4().simple().to_string();
     let metadata = metadata.map(|mut m| {
         if let Some(o) = m.as_object_mut() {

@@ -234,6 +234,56 @@ pub fn metadata(version: &str, size: u64, content_type: &str, cache_control: &st
     })
 }
 
+/// What a bucket accepts: its effective size limit and its allowed MIME types.
+pub struct BucketLimits {
+    /// The smaller of the bucket's limit and the global one, in bytes.
+    pub size: u64,
+    /// `None` or empty: any type.
+    pub mime_types: Option<Vec<String>>,
+}
+
+impl BucketLimits {
+    /// Refuses content of a type the bucket does not allow or of a (declared) length above its
+    /// limit; returns the size limit that applies to the bytes.
+    pub fn check(&self, content_type: &str, length: Option<u64>) -> Result<u64, ApiError> {
+        if let Some(allowed) = self.mime_types.as_ref().filter(|a| !a.is_empty()) {
+            if !mime_allowed(content_type, allowed) {
+                return Err(ApiError::InvalidMimeType(content_type.to_string()));
+            }
+        }
+        if length.is_some_and(|n| n > self.size) {
+            return Err(ApiError::EntityTooLarge);
+        }
+        Ok(self.size)
+    }
+}
+
+/// The limits of `bucket`, read as whoever `tx` runs as (the service, before `act_as`);
+/// `NoSuchBucket` when there is no such bucket.
+pub async fn bucket_limits(
+    tx: &deadpool_postgres::Transaction<'_>,
+    state: &State,
+    bucket: &str,
+) -> Result<BucketLimits, ApiError> {
+    let row = tx
+        .query_opt(
+            "SELECT file_size_limit, allowed_mime_types FROM storage.buckets WHERE id = $1",
+            &[&bucket],
+        )
+        .await?
+        .ok_or(ApiError::NoSuchBucket)?;
+    let bucket_limit: Option<i64> = row.get(0);
+    let size = bucket_limit
+        .and_then(|l| u64::try_from(l).ok())
+        .map_or(state.config.file_size_limit, |l| {
+            l.min(state.config.file_size_limit)
+        });
+    Ok(BucketLimits {
+        size,
+        mime_types: row.get(1),
+    })
+}
+
 /// Checks an upload against the bucket (existence, MIME types, declared length) and returns the
 /// size limit that applies, as the service.
 pub async fn check_bucket(
@@ -243,29 +293,9 @@ pub async fn check_bucket(
     content_type: &str,
     content_length: Option<u64>,
 ) -> Result<u64, ApiError> {
-    let row = tx
-        .query_opt(
-            "SELECT file_size_limit, allowed_mime_types FROM storage.buckets WHERE id = $1",
-            &[&bucket],
-        )
+    bucket_limits(tx, state, bucket)
         .await?
-        .ok_or(ApiError::NoSuchBucket)?;
-    let bucket_limit: Option<i64> = row.get(0);
-    let allowed: Option<Vec<String>> = row.get(1);
-    let limit = bucket_limit
-        .and_then(|l| u64::try_from(l).ok())
-        .map_or(state.config.file_size_limit, |l| {
-            l.min(state.config.file_size_limit)
-        });
-    if let Some(allowed) = allowed.filter(|a| !a.is_empty()) {
-        if !mime_allowed(content_type, &allowed) {
-            return Err(ApiError::InvalidMimeType(content_type.to_string()));
-        }
-    }
-    if content_length.is_some_and(|n| n > limit) {
-        return Err(ApiError::EntityTooLarge);
-    }
-    Ok(limit)
+        .check(content_type, content_length)
 }
 
 /// The id and version of the object `bucket/name`, locked for the rest of `tx`.
