@@ -427,8 +427,10 @@ impl Config {
     /// Configuration from the typed `[auth]` section (defaults are the Supabase CLI's local ones,
     /// in `basalt_config`).
     pub fn from_project(auth: &basalt_config::AuthConfig, external_url: &str) -> Config {
-        let mut c = Config::default();
-        c.external_url = external_url.trim_end_matches('/').to_string();
+        let mut c = Config {
+            external_url: external_url.trim_end_matches('/').to_string(),
+            ..Config::default()
+        };
         c.jwt.issuer = auth
             .jwt_issuer
             .clone()

@@ -57,14 +57,14 @@ fn hide_query_key(req: &mut Request) {
 }
 
 fn form_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
-    query.split('&').filter_map(|pair| {
+    query.split('&').map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let dec = |s: &str| {
             percent_encoding::percent_decode_str(&s.replace('+', " "))
                 .decode_utf8_lossy()
                 .into_owned()
         };
-        Some((dec(k), dec(v)))
+        (dec(k), dec(v))
     })
 }
 

@@ -77,7 +77,7 @@ fn number(v: Option<&Value>) -> Option<i64> {
 /// case (`bearer`, `BEARER`), as HTTP says; an empty token is none.
 pub fn bearer(value: &str) -> Option<&str> {
     let value = value.trim();
-    let (scheme, token) = value.split_once(|c: char| c == ' ' || c == '\t')?;
+    let (scheme, token) = value.split_once([' ', '\t'])?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }

@@ -67,10 +67,9 @@ impl Verifier {
         }))
     }
 
-    /// Verify a token and return its claims, as a map and as JSON text.
-    pub fn verify(&self, token: &str) -> Result<(Arc<Map<String, Value>>, Arc<str>), ApiError> {
-        let claims = self.keys.verify(token).map_err(refusal)?;
-        Ok((claims.map_arc(), claims.json_arc()))
+    /// Verify a token and return its claims.
+    pub fn verify(&self, token: &str) -> Result<basalt_identity::Claims, ApiError> {
+        self.keys.verify(token).map_err(refusal)
     }
 
     /// The role named by the configured claim path.
@@ -112,16 +111,16 @@ pub fn authenticate(
             let Some(v) = verifier else {
                 return Err(ApiError::new(500, "PGRST300", "Server lacks JWT secret"));
             };
-            let (claims, text) = v.verify(token)?;
-            match v.role_of(&claims) {
+            let verified = v.verify(token)?;
+            match v.role_of(verified.map()) {
                 Some(role) => Ok(Identity {
                     authenticated: Some(&role) != config.anon_role.as_ref(),
                     role: Some(role),
-                    claims: text,
+                    claims: verified.json_arc(),
                 }),
                 None => match &config.anon_role {
                     Some(anon) => {
-                        let mut claims = (*claims).clone();
+                        let mut claims = verified.map().clone();
                         claims.insert("role".into(), Value::String(anon.clone()));
                         Ok(Identity {
                             role: Some(anon.clone()),
