@@ -1,6 +1,16 @@
 //! `POST /signup`: email or phone with a password, or — with neither — an anonymous sign-in.
 //! With autoconfirm the answer is a session; otherwise a confirmation email goes out and the
 //! answer is the bare user.
+//!
+//! **A sign-up for an address (or phone) that is registered but not confirmed** leaves the row
+//! as it is and sends the confirmation again, as GoTrue does: whoever signs up has not shown
+//! that the address is theirs, so neither their password nor their metadata is stored. GoTrue
+//! keeps the earlier password, so someone who pre-registers another person's address can sign
+//! in with their own password once the owner confirms. basalt goes one step further: when the
+//! new password does not match the stored one, there are two claims on the address and neither
+//! is better than the other, so the stored password is cleared. The owner who confirms gets a
+//! session and sets a password from it (or through a recovery); a repeated sign-up with the
+//! same password (a retry) keeps it.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -48,6 +58,13 @@ pub async fn hash(password: String) -> Result<String, ApiError> {
         .await
         .map_err(|e| ApiError::internal("password hashing task", e))?
         .map_err(|e| ApiError::internal("password hashing", e))
+}
+
+/// Whether `password` matches the stored `hash`, checked off the async threads.
+async fn matches(password: String, hash: String) -> Result<bool, ApiError> {
+    tokio::task::spawn_blocking(move || crate::crypto::verify_password(&password, &hash))
+        .await
+        .map_err(|e| ApiError::internal("password check task", e))
 }
 
 fn non_empty(v: Option<String>) -> Option<String> {
@@ -117,7 +134,7 @@ pub async fn signup(
         }
     };
     let redirect = redirect_target(config, query.get("redirect_to"));
-    let hashed = hash(password).await?;
+    let hashed = hash(password.clone()).await?;
 
     let mut conn = state.pool.get().await?;
     let tx = crate::state::begin(&mut conn).await?;
@@ -143,7 +160,15 @@ pub async fn signup(
             );
         }
         // Unconfirmed: send the confirmation again; the claimed identity is not trusted enough
-        // to change the row.
+        // to set anything on the row. A password other than the stored one means two claims
+        // on the address: the stored one stops working (see the module doc).
+        if !matches(password, user.encrypted_password.clone()).await? {
+            tx.execute(
+                "UPDATE auth.users SET encrypted_password = '', updated_at = now() WHERE id = $1",
+                &[&user.id],
+            )
+            .await?;
+        }
         let body = confirm(
             &state,
             &tx,
