@@ -28,6 +28,12 @@ pub struct Config {
     pub socket_queue: usize,
     /// How long a node may stay silent before other nodes drop its slot and presences.
     pub node_timeout: std::time::Duration,
+    /// Most channels one socket may have joined at once (Supabase Realtime's per-client
+    /// channel quota, 100 by default); a join beyond it is refused.
+    pub max_channels_per_socket: usize,
+    /// Largest presence state one `track` may carry, in bytes of JSON; every node keeps it and
+    /// sends it to every member of the channel.
+    pub max_presence_bytes: usize,
 }
 
 impl Default for Config {
@@ -44,6 +50,8 @@ impl Default for Config {
             max_batch: 2000,
             socket_queue: 20_000,
             node_timeout: std::time::Duration::from_secs(600),
+            max_channels_per_socket: 100,
+            max_presence_bytes: 256 * 1024,
         }
     }
 }

@@ -222,9 +222,7 @@ impl Conn {
 
     fn token_for(&self, payload: &Value) -> Result<Token, token::TokenError> {
         match payload.get("access_token").and_then(Value::as_str) {
-            Some(t) if !t.starts_with("sb_") && !t.is_empty() => {
-                token::verify(t, &self.state.config.jwt_secret)
-            }
+            Some(t) if !t.starts_with("sb_") && !t.is_empty() => token::verify(t, &self.state.keys),
             _ => {
                 if self.apikey.exp <= token::now() {
                     return Err(token::TokenError::Expired(token::now() - self.apikey.exp));
@@ -237,6 +235,14 @@ impl Conn {
     async fn join(&mut self, m: Message) {
         if let Some(old) = self.channels.remove(&m.topic) {
             self.state.hub.leave(&old.key, old.id);
+        }
+        if self.channels.len() >= self.state.config.max_channels_per_socket {
+            self.reply(
+                &m,
+                false,
+                json!({"reason": "ChannelRateLimitReached: Too many channels"}),
+            );
+            return;
         }
         let config = m.payload.get("config").cloned().unwrap_or(json!({}));
         let token = match self.token_for(&m.payload) {
@@ -462,6 +468,14 @@ impl Conn {
         match m.payload.get("event").and_then(Value::as_str) {
             Some("track") => {
                 let meta = m.payload.get("payload").cloned().unwrap_or(json!({}));
+                if meta.to_string().len() > self.state.config.max_presence_bytes {
+                    self.reply(
+                        &m,
+                        false,
+                        json!({"reason": "PayloadSizeExceeded: Presence payload is too large"}),
+                    );
+                    return;
+                }
                 self.state.hub.track(&c.key, c.id, &c.presence_key, meta);
                 self.reply(&m, true, json!({}));
             }
@@ -484,7 +498,7 @@ impl Conn {
         if raw.starts_with("sb_") || !self.channels.contains_key(&m.topic) {
             return;
         }
-        let verified = token::verify(raw, &self.state.config.jwt_secret);
+        let verified = token::verify(raw, &self.state.keys);
         let token = match verified {
             Ok(t) => t,
             Err(e) => {
