@@ -10,7 +10,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
-suite=/work/shared/conformance/postgrest
+suite="${BASALT_SHARED:-$root/../shared}/conformance/postgrest"
 profile="${BASALT_PROFILE:-debug}"
 port="${PGPORT:-55432}"
 S="/tmp/basalt-rest-conformance-$port"

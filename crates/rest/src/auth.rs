@@ -9,7 +9,7 @@ use basalt_identity::{Keys, TokenError};
 use serde_json::{Map, Value};
 
 use crate::config::{ClaimStep, Config};
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 /// Keys that verify tokens, and where the role claim is.
 pub struct Verifier {
@@ -28,8 +28,8 @@ pub struct Identity {
     pub authenticated: bool,
 }
 
-fn jwt_error(code: &str, message: &str) -> ApiError {
-    let mut e = ApiError::new(401, code, message);
+fn jwt_error(code: Code, message: &str) -> ApiError {
+    let mut e = ApiError::new(code, message);
     e.headers.push((
         "WWW-Authenticate".into(),
         format!("Bearer error=\"invalid_token\", error_description=\"{message}\""),
@@ -41,10 +41,10 @@ fn jwt_error(code: &str, message: &str) -> ApiError {
 fn refusal(e: TokenError) -> ApiError {
     match e {
         TokenError::Malformed | TokenError::Signature | TokenError::NotObject => {
-            jwt_error("PGRST301", "JWT cryptographic operation failed")
+            jwt_error(Code::InvalidJwt, "JWT cryptographic operation failed")
         }
-        e if e.is_claims() => jwt_error("PGRST303", &e.to_string()),
-        e => jwt_error("PGRST301", &e.to_string()),
+        e if e.is_claims() => jwt_error(Code::JwtClaims, &e.to_string()),
+        e => jwt_error(Code::InvalidJwt, &e.to_string()),
     }
 }
 
@@ -109,7 +109,7 @@ pub fn authenticate(
     match authorization.and_then(basalt_identity::bearer) {
         Some(token) => {
             let Some(v) = verifier else {
-                return Err(ApiError::new(500, "PGRST300", "Server lacks JWT secret"));
+                return Err(ApiError::new(Code::NoJwtSecret, "Server lacks JWT secret"));
             };
             let verified = v.verify(token)?;
             match v.role_of(verified.map()) {
@@ -129,8 +129,7 @@ pub fn authenticate(
                         })
                     }
                     None => Err(ApiError::new(
-                        401,
-                        "PGRST302",
+                        Code::AnonDisabled,
                         "Anonymous access is disabled",
                     )),
                 },
@@ -143,8 +142,7 @@ pub fn authenticate(
                 authenticated: false,
             }),
             None => Err(ApiError::new(
-                401,
-                "PGRST302",
+                Code::AnonDisabled,
                 "Anonymous access is disabled",
             )),
         },

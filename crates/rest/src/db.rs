@@ -14,7 +14,7 @@ use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::auth::Identity;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::schema::{RoleSettings, ROLE_SETTINGS_SQL};
 use crate::sql::{ident, Sql};
 
@@ -264,8 +264,7 @@ impl Admission {
 /// PostgREST's error when no connection could be had in time.
 fn pool_timeout(details: String) -> ApiError {
     ApiError::new(
-        503,
-        "PGRST003",
+        Code::PoolTimeout,
         "Timed out acquiring connection from connection pool.",
     )
     .with_details(details)

@@ -7,6 +7,174 @@ use axum::response::{IntoResponse, Response};
 use basalt_pg::wire::{self, DbError};
 use serde_json::{json, Value};
 
+/// The error codes basalt answers itself (PostgREST's `PGRST…` codes, plus the one SQLSTATE
+/// it raises without Postgres), each with its usual status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// PGRST000: The database could not be reached.
+    DbConnection,
+    /// PGRST001: The connection to the database failed mid-request.
+    DbClient,
+    /// PGRST003: No pooled connection came free in time.
+    PoolTimeout,
+    /// PGRST100: The query string does not parse.
+    Parse,
+    /// PGRST101: A function was called with a method other than GET or POST.
+    RpcMethod,
+    /// PGRST102: The request body is not what the request needs.
+    InvalidBody,
+    /// PGRST103: The requested range cannot be satisfied.
+    InvalidRange,
+    /// PGRST105: PUT used where it cannot upsert.
+    InvalidPut,
+    /// PGRST106: The profile names a schema that is not exposed.
+    UnacceptableSchema,
+    /// PGRST107: No representation matches the Accept or Content-Type header.
+    MediaType,
+    /// PGRST108: A filter or order names a resource the select does not embed.
+    NotEmbedded,
+    /// PGRST111: `response.headers` is not a JSON array of objects.
+    ResponseHeaders,
+    /// PGRST112: `response.status` is not a valid status code.
+    ResponseStatus,
+    /// PGRST114: PUT with limit or offset.
+    PutLimit,
+    /// PGRST115: PUT whose filters do not match the payload's primary key.
+    PutPrimaryKey,
+    /// PGRST116: A singular response was asked for and the result is not one row.
+    Singular,
+    /// PGRST117: The HTTP method is not supported on this resource.
+    UnsupportedMethod,
+    /// PGRST118: Ordering by a related resource that is not to-one.
+    RelatedOrder,
+    /// PGRST120: An embedded resource filter is not valid.
+    EmbeddedFilter,
+    /// PGRST121: `RAISE SQLSTATE 'PGRST'` carried JSON that does not parse.
+    RaisePgrst,
+    /// PGRST122: `Prefer: handling=strict` with invalid preferences.
+    InvalidPreferences,
+    /// PGRST123: Aggregate functions are disabled.
+    AggregatesDisabled,
+    /// PGRST124: More rows affected than `Prefer: max-affected` allows.
+    MaxAffected,
+    /// PGRST125: The resource path is not valid.
+    InvalidPath,
+    /// PGRST126: The OpenAPI root is disabled.
+    OpenApiDisabled,
+    /// PGRST128: limit/offset on PATCH or DELETE of a view.
+    LimitOnView,
+    /// PGRST200: No relationship between the tables in the schema cache.
+    NoRelationship,
+    /// PGRST201: More than one relationship matches the embed.
+    AmbiguousRelationship,
+    /// PGRST202: No function matches the name and arguments.
+    NoFunction,
+    /// PGRST203: More than one function overload matches.
+    AmbiguousFunction,
+    /// PGRST204: A column is not in the schema cache.
+    NoColumn,
+    /// PGRST205: A table is not in the schema cache.
+    NoTable,
+    /// PGRST300: A token was sent and no key is configured.
+    NoJwtSecret,
+    /// PGRST301: The token does not verify.
+    InvalidJwt,
+    /// PGRST302: No token and no anonymous role.
+    AnonDisabled,
+    /// PGRST303: The token's claims refuse it (expired, audience, …).
+    JwtClaims,
+    /// 21000: UPDATE or DELETE without a filter on a table that requires one.
+    SafeUpdate,
+}
+
+impl Code {
+    /// The code as sent in the body.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::DbConnection => "PGRST000",
+            Code::DbClient => "PGRST001",
+            Code::PoolTimeout => "PGRST003",
+            Code::Parse => "PGRST100",
+            Code::RpcMethod => "PGRST101",
+            Code::InvalidBody => "PGRST102",
+            Code::InvalidRange => "PGRST103",
+            Code::InvalidPut => "PGRST105",
+            Code::UnacceptableSchema => "PGRST106",
+            Code::MediaType => "PGRST107",
+            Code::NotEmbedded => "PGRST108",
+            Code::ResponseHeaders => "PGRST111",
+            Code::ResponseStatus => "PGRST112",
+            Code::PutLimit => "PGRST114",
+            Code::PutPrimaryKey => "PGRST115",
+            Code::Singular => "PGRST116",
+            Code::UnsupportedMethod => "PGRST117",
+            Code::RelatedOrder => "PGRST118",
+            Code::EmbeddedFilter => "PGRST120",
+            Code::RaisePgrst => "PGRST121",
+            Code::InvalidPreferences => "PGRST122",
+            Code::AggregatesDisabled => "PGRST123",
+            Code::MaxAffected => "PGRST124",
+            Code::InvalidPath => "PGRST125",
+            Code::OpenApiDisabled => "PGRST126",
+            Code::LimitOnView => "PGRST128",
+            Code::NoRelationship => "PGRST200",
+            Code::AmbiguousRelationship => "PGRST201",
+            Code::NoFunction => "PGRST202",
+            Code::AmbiguousFunction => "PGRST203",
+            Code::NoColumn => "PGRST204",
+            Code::NoTable => "PGRST205",
+            Code::NoJwtSecret => "PGRST300",
+            Code::InvalidJwt => "PGRST301",
+            Code::AnonDisabled => "PGRST302",
+            Code::JwtClaims => "PGRST303",
+            Code::SafeUpdate => "21000",
+        }
+    }
+
+    /// The status PostgREST answers it with (a call site may override it).
+    pub fn status(self) -> u16 {
+        match self {
+            Code::DbConnection => 503,
+            Code::DbClient => 503,
+            Code::PoolTimeout => 503,
+            Code::Parse => 400,
+            Code::RpcMethod => 405,
+            Code::InvalidBody => 400,
+            Code::InvalidRange => 416,
+            Code::InvalidPut => 405,
+            Code::UnacceptableSchema => 406,
+            Code::MediaType => 406,
+            Code::NotEmbedded => 400,
+            Code::ResponseHeaders => 500,
+            Code::ResponseStatus => 500,
+            Code::PutLimit => 400,
+            Code::PutPrimaryKey => 400,
+            Code::Singular => 406,
+            Code::UnsupportedMethod => 405,
+            Code::RelatedOrder => 400,
+            Code::EmbeddedFilter => 400,
+            Code::RaisePgrst => 500,
+            Code::InvalidPreferences => 400,
+            Code::AggregatesDisabled => 400,
+            Code::MaxAffected => 400,
+            Code::InvalidPath => 404,
+            Code::OpenApiDisabled => 404,
+            Code::LimitOnView => 400,
+            Code::NoRelationship => 400,
+            Code::AmbiguousRelationship => 300,
+            Code::NoFunction => 404,
+            Code::AmbiguousFunction => 300,
+            Code::NoColumn => 400,
+            Code::NoTable => 404,
+            Code::NoJwtSecret => 500,
+            Code::InvalidJwt => 401,
+            Code::AnonDisabled => 401,
+            Code::JwtClaims => 401,
+            Code::SafeUpdate => 400,
+        }
+    }
+}
+
 /// An error answered to the client.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -24,8 +192,13 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// An error with a code, status and message.
-    pub fn new(status: u16, code: &str, message: impl Into<String>) -> ApiError {
+    /// An error of basalt's own, with the code's usual status.
+    pub fn new(code: Code, message: impl Into<String>) -> ApiError {
+        ApiError::raw(code.status(), code.as_str(), message)
+    }
+
+    /// An error with any code (a SQLSTATE passed on from Postgres) and status.
+    fn raw(status: u16, code: &str, message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             code: code.to_string(),
@@ -36,6 +209,11 @@ impl ApiError {
             body: None,
             reason: None,
         }
+    }
+    /// Answer with another status than the code's usual one.
+    pub fn with_status(mut self, status: u16) -> ApiError {
+        self.status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        self
     }
     pub fn details(&self) -> Option<String> {
         self.details.clone()
@@ -58,29 +236,27 @@ impl ApiError {
     }
     /// PGRST100: the query string does not parse.
     pub fn parse(message: String, details: String) -> ApiError {
-        ApiError::new(400, "PGRST100", message).with_details(details)
+        ApiError::new(Code::Parse, message).with_details(details)
     }
     /// PGRST102: bad request body.
     pub fn body(message: &str) -> ApiError {
-        ApiError::new(400, "PGRST102", message)
+        ApiError::new(Code::InvalidBody, message)
     }
     /// An internal failure the client cannot fix.
     pub fn internal(message: impl Into<String>) -> ApiError {
-        ApiError::new(500, "PGRST000", message)
+        ApiError::new(Code::DbConnection, message).with_status(500)
     }
     /// PGRST205: unknown table.
     pub fn table_not_found(schema: &str, table: &str) -> ApiError {
         ApiError::new(
-            404,
-            "PGRST205",
+            Code::NoTable,
             format!("Could not find the table '{schema}.{table}' in the schema cache"),
         )
     }
     /// PGRST204: unknown column.
     pub fn column_not_found(table: &str, column: &str) -> ApiError {
         ApiError::new(
-            400,
-            "PGRST204",
+            Code::NoColumn,
             format!("Could not find the '{column}' column of '{table}' in the schema cache"),
         )
     }
@@ -106,7 +282,7 @@ impl ApiError {
         } else {
             status_for_sqlstate(code, authenticated)
         };
-        let mut err = ApiError::new(status, code, e.message.as_str());
+        let mut err = ApiError::raw(status, code, e.message.as_str());
         err.details = e.detail.clone();
         err.hint = e.hint.clone();
         if status == 401 {
@@ -132,13 +308,12 @@ impl ApiError {
             None => {
                 if e.is_closed() {
                     ApiError::new(
-                        503,
-                        "PGRST001",
+                        Code::DbClient,
                         "Database client error. Retrying the connection.",
                     )
                     .with_details(e.to_string())
                 } else {
-                    ApiError::new(503, "PGRST000", "Database connection error")
+                    ApiError::new(Code::DbConnection, "Database connection error")
                         .with_details(e.to_string())
                 }
             }
@@ -150,13 +325,14 @@ impl ApiError {
         match e {
             wire::Error::Db(db) => ApiError::from_db(db, authenticated),
             wire::Error::Io(_) | wire::Error::Protocol(_) => ApiError::new(
-                503,
-                "PGRST001",
+                Code::DbClient,
                 "Database client error. Retrying the connection.",
             )
             .with_details(e.to_string()),
-            wire::Error::Config(_) => ApiError::new(503, "PGRST000", "Database connection error")
-                .with_details(e.to_string()),
+            wire::Error::Config(_) => {
+                ApiError::new(Code::DbConnection, "Database connection error")
+                    .with_details(e.to_string())
+            }
         }
     }
 
@@ -221,8 +397,7 @@ fn raise_pgrst(e: &DbError) -> ApiError {
     let parse_hint = "DETAIL must be a JSON object with obligatory keys: 'status', 'headers' and optional key: 'status_text'.";
     let bad = |details: String| {
         ApiError::new(
-            500,
-            "PGRST121",
+            Code::RaisePgrst,
             "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error",
         )
         .with_details(details)
@@ -244,7 +419,7 @@ fn raise_pgrst(e: &DbError) -> ApiError {
         .and_then(Value::as_u64)
         .and_then(|s| u16::try_from(s).ok())
         .unwrap_or(500);
-    let mut err = ApiError::new(status, "PGRST", "");
+    let mut err = ApiError::raw(status, "PGRST", "");
     let b = json!({
         "code": body.get("code").cloned().unwrap_or(Value::Null),
         "message": body.get("message").cloned().unwrap_or(Value::Null),
@@ -312,7 +487,7 @@ mod tests {
 
     #[test]
     fn body_shape() {
-        let e = ApiError::new(404, "PGRST205", "x").with_hint("h");
+        let e = ApiError::new(Code::NoTable, "x").with_hint("h");
         assert_eq!(
             e.to_json(),
             json!({"code":"PGRST205","message":"x","details":null,"hint":"h"})

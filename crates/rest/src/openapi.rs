@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use crate::app::App;
 use crate::config::OpenApiMode;
 use crate::db::TxSettings;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::schema::{Column, Relation, Routine, SchemaCache};
 
 fn type_of(t: &str) -> (&'static str, Option<Value>) {
@@ -288,8 +288,7 @@ pub async fn document(
         let role = settings.identity.as_ref().and_then(|i| i.role.clone());
         let client = app.pool.get().await.map_err(|e| {
             ApiError::new(
-                503,
-                "PGRST003",
+                Code::PoolTimeout,
                 "Timed out acquiring connection from connection pool.",
             )
             .with_details(e.to_string())

@@ -2,7 +2,7 @@
 //! filters and orders are attached to the resource they address, computed columns are found.
 //! Pure: the result is rendered to SQL by [`crate::sql`].
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::grammar::{
     Aggregate, Field, Filter, IsValue, JoinKind, JsonStep, Logic, OpExpr, Operand, OrderTerm,
     SelectItem,
@@ -285,8 +285,7 @@ impl<'a> Planner<'a> {
                 } => {
                     if aggregate.is_some() && !self.aggregates_enabled {
                         return Err(ApiError::new(
-                            400,
-                            "PGRST123",
+                            Code::AggregatesDisabled,
                             "Use of aggregate functions is not allowed",
                         ));
                     }
@@ -312,10 +311,7 @@ impl<'a> Planner<'a> {
                 }
                 SelectItem::Embed(e) => {
                     let Some(src) = rel.clone() else {
-                        return Err(ApiError::new(
-                            400,
-                            "PGRST200",
-                            format!("Could not find a relationship between '{}' and '{}' in the schema cache", plan.alias, e.name),
+                        return Err(ApiError::new(Code::NoRelationship, format!("Could not find a relationship between '{}' and '{}' in the schema cache", plan.alias, e.name),
                         ));
                     };
                     let found = self
@@ -333,10 +329,7 @@ impl<'a> Planner<'a> {
                                     src.name, e.name, self.schema
                                 ),
                             };
-                            return Err(ApiError::new(
-                                400,
-                                "PGRST200",
-                                format!(
+                            return Err(ApiError::new(Code::NoRelationship, format!(
                                     "Could not find a relationship between '{}' and '{}' in the schema cache",
                                     src.name, e.name
                                 ),
@@ -418,8 +411,7 @@ impl<'a> Planner<'a> {
                         })
                     }
                     _ => Err(ApiError::new(
-                        400,
-                        "PGRST120",
+                        Code::EmbeddedFilter,
                         "Only is null or not is null filters are allowed on embedded resources",
                     )),
                 };
@@ -453,12 +445,10 @@ impl<'a> Planner<'a> {
                     // A filter on an embedded column inside a tree: EXISTS-style via the lateral.
                     let c = self.logic_cond(child, &Logic::Filter(inner))?;
                     let _ = c;
-                    return Err(
-                        ApiError::new(400, "PGRST100", "\"failed to parse logic tree\"")
-                            .with_details(
+                    return Err(ApiError::new(Code::Parse, "\"failed to parse logic tree\"")
+                        .with_details(
                             "filters on embedded resources inside logic trees are not supported",
-                        ),
-                    );
+                        ));
                 }
                 self.filter_cond(node, f)
             }
@@ -492,8 +482,7 @@ impl<'a> Planner<'a> {
                     .position(|e| &e.name == r)
                     .ok_or_else(|| {
                         ApiError::new(
-                            400,
-                            "PGRST108",
+                            Code::NotEmbedded,
                             format!("'{r}' is not an embedded resource in this request"),
                         )
                         .with_hint(format!(
@@ -503,8 +492,7 @@ impl<'a> Planner<'a> {
                 let emb = &node.embeds[idx];
                 if !emb.rel.to_one() {
                     return Err(ApiError::new(
-                        400,
-                        "PGRST118",
+                        Code::RelatedOrder,
                         format!("A related order on '{r}' is not possible"),
                     )
                     .with_details(format!(
@@ -529,8 +517,7 @@ impl<'a> Planner<'a> {
 
 fn not_embedded(name: &str) -> ApiError {
     ApiError::new(
-        400,
-        "PGRST108",
+        Code::NotEmbedded,
         format!("'{name}' is not an embedded resource in this request"),
     )
     .with_hint(format!(
@@ -595,10 +582,7 @@ fn ambiguous(src: &Qi, name: &str, found: &[&Relationship]) -> ApiError {
             _ => format!("'{}!{}'", name, r.constraint),
         })
         .collect();
-    let mut e = ApiError::new(
-        300,
-        "PGRST201",
-        format!("Could not embed because more than one relationship was found for '{}' and '{}'", src.name, name),
+    let mut e = ApiError::new(Code::AmbiguousRelationship, format!("Could not embed because more than one relationship was found for '{}' and '{}'", src.name, name),
     )
     .with_hint(format!(
         "Try changing '{}' to one of the following: {}. Find the desired relationship in the 'details' key.",
@@ -606,7 +590,7 @@ fn ambiguous(src: &Qi, name: &str, found: &[&Relationship]) -> ApiError {
         options.join(", ")
     ));
     e.body = Some(serde_json::json!({
-        "code": "PGRST201",
+        "code": Code::AmbiguousRelationship.as_str(),
         "details": details,
         "hint": e.hint,
         "message": e.message,

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use axum::http::{HeaderMap, Method};
 
 use crate::config::Config;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::grammar::{self, Filter, Logic, OrderTerm, SelectItem};
 
 /// What the path names.
@@ -221,8 +221,7 @@ pub fn negotiate(
     }
     let list: Vec<&str> = raw.split(',').map(str::trim).collect();
     Err(ApiError::new(
-        406,
-        "PGRST107",
+        Code::MediaType,
         format!(
             "None of these media types are available: {}",
             list.join(", ")
@@ -458,8 +457,7 @@ pub fn parse_target(path: &str) -> Result<Target, ApiError> {
         [rel] => Ok(Target::Relation(rel.clone())),
         [rpc, f] if rpc == "rpc" => Ok(Target::Rpc(f.clone())),
         _ => Err(ApiError::new(
-            404,
-            "PGRST125",
+            Code::InvalidPath,
             "Invalid path specified in request URL",
         )),
     }
@@ -513,12 +511,14 @@ pub fn resolve_schema(
     } else {
         &config.profile_schemas
     };
-    Err(
-        ApiError::new(406, "PGRST106", format!("Invalid schema: {profile}")).with_hint(format!(
-            "Only the following schemas are exposed: {}",
-            listed.join(", ")
-        )),
+    Err(ApiError::new(
+        Code::UnacceptableSchema,
+        format!("Invalid schema: {profile}"),
     )
+    .with_hint(format!(
+        "Only the following schemas are exposed: {}",
+        listed.join(", ")
+    )))
 }
 
 /// `Range: 0-9` (with `Range-Unit: items`) as (offset, optional last index).
@@ -544,7 +544,7 @@ pub fn parse_range(headers: &HeaderMap) -> Result<Option<(i64, Option<i64>)>, Ap
     };
     if let Some(t) = to {
         if t < from {
-            return Err(ApiError::new(416, "PGRST103", "Requested range not satisfiable").with_details(
+            return Err(ApiError::new(Code::InvalidRange, "Requested range not satisfiable").with_details(
                 "The lower boundary must be lower than or equal to the upper boundary in the Range header.",
             ));
         }

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::schema::{Qi, Routine, SchemaCache};
 use crate::sql::array_literal;
 
@@ -121,10 +121,7 @@ pub fn resolve(
         // Prefer the overload with the fewest parameters (no defaults needed).
         matching.sort_by_key(|r| r.params.len());
         if matching[0].params.len() == matching[1].params.len() {
-            return Err(ApiError::new(
-                300,
-                "PGRST203",
-                format!(
+            return Err(ApiError::new(Code::AmbiguousFunction, format!(
                     "Could not choose the best candidate function between: {}",
                     matching
                         .iter()
@@ -188,8 +185,7 @@ pub fn resolve(
             )
         });
         let mut e = ApiError::new(
-            404,
-            "PGRST202",
+            Code::NoFunction,
             format!(
                 "Could not find the function {} in the schema cache",
                 signature(&qi, &given)

@@ -26,7 +26,7 @@ use crate::app::App;
 use crate::auth::{self, Identity};
 use crate::config::{Cors, OpenApiMode, TxEnd};
 use crate::db::{self, Job, MainRow, TxSettings};
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::mutate::{self, OnConflict};
 use crate::plan::{Planner, ReadPlan, Source};
 use crate::request::{
@@ -206,8 +206,7 @@ async fn process(
     let prefer = Prefer::parse(&parts.headers);
     if prefer.strict && !prefer.invalid.is_empty() {
         return Err(ApiError::new(
-            400,
-            "PGRST122",
+            Code::InvalidPreferences,
             "Invalid preferences given with handling=strict",
         )
         .with_details(format!(
@@ -234,8 +233,7 @@ async fn process(
         (Target::Root, &Method::GET) | (Target::Root, &Method::HEAD) => root(&ctx, timing).await?,
         (Target::Root, _) => {
             return Err(ApiError::new(
-                405,
-                "PGRST117",
+                Code::UnsupportedMethod,
                 format!("Unsupported HTTP method: {method}"),
             ))
         }
@@ -269,8 +267,7 @@ async fn process(
         (Target::Relation(name), &Method::DELETE) => delete(&ctx, name, timing).await?,
         (Target::Relation(_), m) => {
             return Err(ApiError::new(
-                405,
-                "PGRST117",
+                Code::UnsupportedMethod,
                 format!("Unsupported HTTP method: {m}"),
             ))
         }
@@ -280,8 +277,7 @@ async fn process(
         | (Target::Rpc(name), &Method::POST) => call(&ctx, name, timing).await?,
         (Target::Rpc(_), m) => {
             return Err(ApiError::new(
-                405,
-                "PGRST101",
+                Code::RpcMethod,
                 format!("Cannot use the {m} method on RPC"),
             ))
         }
@@ -382,8 +378,7 @@ impl Ctx<'_> {
         if let Some(m) = strict_max {
             if row.page > m {
                 return Err(ApiError::new(
-                    400,
-                    "PGRST124",
+                    Code::MaxAffected,
                     "Query result exceeds max-affected preference constraint",
                 )
                 .with_details(format!("The query affects {} rows", row.page)));

@@ -123,7 +123,7 @@ pub(super) async fn read(
     let offset = plan.offset;
     if let Some(t) = total {
         if offset > 0 && offset >= t && row.page == 0 {
-            let mut e = ApiError::new(416, "PGRST103", "Requested range not satisfiable")
+            let mut e = ApiError::new(Code::InvalidRange, "Requested range not satisfiable")
                 .with_details(format!(
                     "An offset of {offset} was requested, but there are only {t} rows."
                 ));

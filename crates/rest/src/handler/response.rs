@@ -7,10 +7,7 @@ use super::*;
 pub(super) fn apply_gucs(resp: &mut Response, row: &MainRow) -> Result<(), ApiError> {
     if let Some(h) = &row.headers {
         let bad = || {
-            ApiError::new(
-                500,
-                "PGRST111",
-                "response.headers guc must be a JSON array composed of objects with a single key and a string value",
+            ApiError::new(Code::ResponseHeaders, "response.headers guc must be a JSON array composed of objects with a single key and a string value",
             )
         };
         let v: Value = serde_json::from_str(h).map_err(|_| bad())?;
@@ -37,15 +34,13 @@ pub(super) fn apply_gucs(resp: &mut Response, row: &MainRow) -> Result<(), ApiEr
     if let Some(s) = &row.status {
         let code: u16 = s.trim().parse().map_err(|_| {
             ApiError::new(
-                500,
-                "PGRST112",
+                Code::ResponseStatus,
                 "response.status guc must be a valid status code",
             )
         })?;
         *resp.status_mut() = StatusCode::from_u16(code).map_err(|_| {
             ApiError::new(
-                500,
-                "PGRST112",
+                Code::ResponseStatus,
                 "response.status guc must be a valid status code",
             )
         })?;
@@ -176,8 +171,7 @@ pub(super) fn body_for(ctx: &Ctx<'_>, media: &Media) -> Result<String, ApiError>
         Media::GeoJson => {
             let Some(schema) = &ctx.cache.postgis else {
                 return Err(ApiError::new(
-                    406,
-                    "PGRST107",
+                    Code::MediaType,
                     "None of these media types are available: application/geo+json",
                 ));
             };
@@ -205,8 +199,7 @@ pub(super) fn shape_of(media: &Media) -> BodyShape {
 
 pub(super) fn singular_error(n: i64) -> ApiError {
     ApiError::new(
-        406,
-        "PGRST116",
+        Code::Singular,
         "Cannot coerce the result to a single JSON object",
     )
     .with_details(format!("The result contains {n} rows"))

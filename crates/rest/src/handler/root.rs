@@ -42,8 +42,7 @@ pub(super) async fn root(ctx: &Ctx<'_>, timing: &mut Timing) -> Result<Response,
     }
     if ctx.app.config.openapi_mode == OpenApiMode::Disabled {
         return Err(ApiError::new(
-            404,
-            "PGRST126",
+            Code::OpenApiDisabled,
             "Root endpoint metadata is disabled",
         ));
     }

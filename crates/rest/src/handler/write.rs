@@ -271,8 +271,7 @@ pub(super) fn safe_update_check(
 ) -> Result<(), ApiError> {
     if ctx.app.config.safe_update_tables.iter().any(|t| t == name) && !q.has_filters {
         return Err(ApiError::new(
-            400,
-            "21000",
+            Code::SafeUpdate,
             format!("{verb} requires a WHERE clause"),
         ));
     }
@@ -317,8 +316,7 @@ pub(super) async fn filtered_write(
     )?;
     if (plan.limit.is_some() || plan.offset > 0) && rel.is_view {
         return Err(ApiError::new(
-            400,
-            "PGRST128",
+            Code::LimitOnView,
             "limit/offset on PATCH or DELETE needs a table",
         ));
     }
@@ -369,8 +367,7 @@ pub(super) async fn put(
     let q = ctx.query_params(false)?;
     if !q.limit.is_empty() || !q.offset.is_empty() {
         return Err(ApiError::new(
-            400,
-            "PGRST114",
+            Code::PutLimit,
             "limit/offset querystring parameters are not allowed for PUT",
         ));
     }
@@ -388,18 +385,15 @@ pub(super) async fn put(
     };
     let Some(pk_vals) = pk_vals else {
         return Err(ApiError::new(
-            405,
-            "PGRST105",
+            Code::InvalidPut,
             "Filters must include all and only primary key columns with 'eq' operators",
         ));
     };
     let payload = payload(ctx, &q)?;
     if payload.rows != 1 {
-        return Err(ApiError::new(
-            400,
-            "PGRST116",
-            "PUT payload must contain a single row",
-        ));
+        return Err(
+            ApiError::new(Code::Singular, "PUT payload must contain a single row").with_status(400),
+        );
     }
     mutate::check_columns(rel, &payload.columns)?;
     for (col, v) in &pk_vals {
@@ -408,8 +402,7 @@ pub(super) async fn put(
             .and_then(mutate::json_scalar_text);
         if given.as_deref() != Some(v.as_str()) {
             return Err(ApiError::new(
-                400,
-                "PGRST115",
+                Code::PutPrimaryKey,
                 "Payload values do not match URL in primary key column(s)",
             ));
         }
