@@ -9,7 +9,7 @@ use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use basalt_pg::wire::{self, Row, Step};
+use basalt_pg::wire::{self, Step};
 use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -38,33 +38,7 @@ pub struct TxSettings {
     pub app_settings: Vec<(String, String)>,
 }
 
-/// The fixed columns of every main statement.
-#[derive(Debug, Clone, Default)]
-pub struct MainRow {
-    pub total: Option<i64>,
-    pub page: i64,
-    pub body: Option<String>,
-    pub headers: Option<String>,
-    pub status: Option<String>,
-    pub location: Option<String>,
-    pub inserted: Option<i64>,
-    pub bytes: Option<Vec<u8>>,
-}
-
-impl MainRow {
-    fn from_row(r: &Row) -> MainRow {
-        MainRow {
-            total: r.int(0),
-            page: r.int(1).unwrap_or(0),
-            body: r.text(2).map(str::to_string),
-            headers: r.text(3).map(str::to_string),
-            status: r.text(4).map(str::to_string),
-            location: r.text(5).map(str::to_string),
-            inserted: r.int(6),
-            bytes: r.bytes(7),
-        }
-    }
-}
+pub use crate::main_statement::MainRow;
 
 /// What to run after the settings.
 pub struct Job {

@@ -17,6 +17,7 @@ pub mod db;
 pub mod error;
 pub mod grammar;
 pub mod handler;
+pub mod main_statement;
 pub mod mutate;
 pub mod openapi;
 pub mod plan;

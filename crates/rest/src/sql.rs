@@ -550,9 +550,6 @@ pub fn body_expr(shape: BodyShape) -> &'static str {
     }
 }
 
-/// Columns every main statement returns, after the body: response GUCs.
-pub const GUC_COLUMNS: &str = "nullif(current_setting('response.headers', true), '') AS \"pgrst_headers\", nullif(current_setting('response.status', true), '') AS \"pgrst_status\"";
-
 #[cfg(test)]
 mod tests {
     use super::*;

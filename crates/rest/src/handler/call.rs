@@ -157,15 +157,28 @@ pub(super) async fn call(
     };
     let raw_body = matches!(media, Media::OctetStream | Media::TextPlain) && !table_like;
     sql.text = if raw_body {
-        format!(
-            "SELECT NULL::int8, pg_catalog.count(*)::int8, NULL::text, {GUC_COLUMNS}, NULL::text, NULL::int8, (array_agg(\"_postgrest_t\".\"pgrst_scalar\"))[1]::bytea FROM ({from}) AS \"_postgrest_t\""
-        )
+        // A text result is sent as its characters' bytes.
+        let cast = if routine.return_type == "text" {
+            "::text"
+        } else {
+            ""
+        };
+        let bytes = format!("(array_agg(\"_postgrest_t\".\"pgrst_scalar\"))[1]{cast}");
+        MainSelect {
+            from: &from,
+            bytes: Some(&bytes),
+            ..Default::default()
+        }
+        .render()
     } else {
-        main_select(&total, &body, "NULL", "NULL", &from, "")
+        MainSelect {
+            from: &from,
+            total: Some(&total),
+            body: Some(&body),
+            ..Default::default()
+        }
+        .render()
     };
-    if raw_body && routine.return_type == "text" {
-        sql.text = sql.text.replace("[1]::bytea", "[1]::text::bytea");
-    }
     timing.plan = Some(ms(t0));
     let (singular, strict_max, end) = ctx.row_checks(&media);
     let job = Job {

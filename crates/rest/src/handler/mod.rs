@@ -27,6 +27,7 @@ use crate::auth::{self, Identity};
 use crate::config::{Cors, OpenApiMode, TxEnd};
 use crate::db::{self, Job, MainRow, TxSettings};
 use crate::error::{ApiError, Code};
+use crate::main_statement::MainSelect;
 use crate::mutate::{self, OnConflict};
 use crate::plan::{Planner, ReadPlan, Source};
 use crate::request::{
@@ -34,7 +35,7 @@ use crate::request::{
 };
 use crate::rpc::{self, Args};
 use crate::schema::{Qi, SchemaCache};
-use crate::sql::{self, BodyShape, ReadOptions, Sql, GUC_COLUMNS};
+use crate::sql::{self, BodyShape, ReadOptions, Sql};
 
 /// Durations for `Server-Timing`.
 #[derive(Default)]

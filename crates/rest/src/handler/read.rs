@@ -74,7 +74,13 @@ pub(super) async fn read(
         _ => "NULL".to_string(),
     };
     let body = body_for(ctx, &media)?;
-    sql.text = main_select(&total, &body, "NULL", "NULL", &from, "");
+    sql.text = MainSelect {
+        from: &from,
+        total: Some(&total),
+        body: Some(&body),
+        ..Default::default()
+    }
+    .render();
     let planned = if matches!(ctx.prefer.count, Some(Count::Planned | Count::Estimated)) {
         let mut p = Sql::default();
         let inner = sql::read_sql(

@@ -63,20 +63,6 @@ pub(super) fn content_range(offset: i64, page: i64, total: Option<i64>) -> Strin
     }
 }
 
-/// The main SELECT over `_postgrest_t` rows.
-pub(super) fn main_select(
-    total: &str,
-    body: &str,
-    location: &str,
-    inserted: &str,
-    from: &str,
-    with: &str,
-) -> String {
-    format!(
-        "{with}SELECT {total}::int8 AS \"total\", pg_catalog.count(\"_postgrest_t\")::int8 AS \"page_total\", {body} AS \"body\", {GUC_COLUMNS}, {location}::text AS \"location\", {inserted}::int8 AS \"inserted\", NULL::bytea AS \"body_bytes\" FROM ({from}) AS \"_postgrest_t\""
-    )
-}
-
 /// A custom media handler (aggregate) the `Accept` header asks for on `rel`: the first accepted
 /// type that has one, unless a built-in type is accepted before it.
 pub(super) fn custom_handler(
@@ -134,9 +120,12 @@ pub(super) async fn custom_media(
         "bytea" => format!("{value}::bytea"),
         _ => format!("convert_to({value}::text, 'UTF8')"),
     };
-    sql.text = format!(
-        "SELECT NULL::int8, pg_catalog.count(*)::int8, NULL::text, {GUC_COLUMNS}, NULL::text, NULL::int8, {bytes} FROM ({from}) AS \"_postgrest_t\""
-    );
+    sql.text = MainSelect {
+        from: &from,
+        bytes: Some(&bytes),
+        ..Default::default()
+    }
+    .render();
     let job = Job {
         main: sql,
         planned: None,

@@ -8,14 +8,12 @@ pub(super) async fn root(ctx: &Ctx<'_>, timing: &mut Timing) -> Result<Response,
     if let Some(spec) = &ctx.app.config.root_spec {
         let qi = Qi::new(&ctx.schema, spec);
         let mut sql = Sql::default();
-        sql.text = main_select(
-            "NULL",
-            "(array_agg(\"_postgrest_t\".\"pgrst_scalar\"))[1]::text",
-            "NULL",
-            "NULL",
-            &format!("SELECT {}() AS \"pgrst_scalar\"", sql::qi(&qi)),
-            "",
-        );
+        sql.text = MainSelect {
+            from: &format!("SELECT {}() AS \"pgrst_scalar\"", sql::qi(&qi)),
+            body: Some("(array_agg(\"_postgrest_t\".\"pgrst_scalar\"))[1]::text"),
+            ..Default::default()
+        }
+        .render();
         timing.plan = Some(ms(t0));
         let job = Job {
             main: sql,

@@ -40,17 +40,6 @@ pub(super) async fn write(
     let media = ctx.media(Producer::Relation)?;
     let ret = ctx.prefer.return_.unwrap_or(Return::Minimal);
     let mut sql = spec.sql;
-    let from = sql::read_sql(
-        &mut sql,
-        &ctx.cache,
-        spec.plan,
-        None,
-        ReadOptions {
-            skip_conds: true,
-            skip_paging: true,
-            max_rows: None,
-        },
-    );
     let body = if ret == Return::Representation {
         body_for(ctx, &media)?
     } else {
@@ -67,7 +56,6 @@ pub(super) async fn write(
     } else {
         "NULL".into()
     };
-    let _ = from;
     // Nothing is read back for `return=minimal` (bar the row count), so the write returns no
     // columns and needs no SELECT privilege or policy.
     let minimal = ret == Return::Minimal && !spec.track_inserts;
@@ -95,14 +83,15 @@ pub(super) async fn write(
             },
         ));
     }
-    sql.text = main_select(
-        "NULL",
-        &body,
-        &location,
-        &inserted,
-        &read_sql_text,
-        &format!("WITH {cte} "),
-    );
+    sql.text = MainSelect {
+        with: Some(&cte),
+        from: &read_sql_text,
+        body: Some(&body),
+        location: Some(&location),
+        inserted: Some(&inserted),
+        ..Default::default()
+    }
+    .render();
     timing.plan = Some(ms(t0));
     let (singular, strict_max, end) = ctx.row_checks(&media);
     let job = Job {
