@@ -110,9 +110,9 @@ pub struct Embed {
     pub select: Vec<SelectItem>,
 }
 
-/// Filter operators.
+/// The comparison operators: `lhs <op> value`, or `lhs <op> ANY/ALL(array)` when quantified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub enum Cmp {
     Eq,
     Neq,
     Gt,
@@ -123,9 +123,6 @@ pub enum Op {
     Ilike,
     Match,
     Imatch,
-    Is,
-    IsDistinct,
-    In,
     Cs,
     Cd,
     Ov,
@@ -134,81 +131,121 @@ pub enum Op {
     Nxl,
     Nxr,
     Adj,
-    Fts,
-    Plfts,
-    Phfts,
-    Wfts,
 }
 
-impl Op {
-    pub fn parse(s: &str) -> Option<Op> {
-        Some(match s {
-            "eq" => Op::Eq,
-            "neq" => Op::Neq,
-            "gt" => Op::Gt,
-            "gte" => Op::Gte,
-            "lt" => Op::Lt,
-            "lte" => Op::Lte,
-            "like" => Op::Like,
-            "ilike" => Op::Ilike,
-            "match" => Op::Match,
-            "imatch" => Op::Imatch,
-            "is" => Op::Is,
-            "isdistinct" => Op::IsDistinct,
-            "in" => Op::In,
-            "cs" => Op::Cs,
-            "cd" => Op::Cd,
-            "ov" => Op::Ov,
-            "sl" => Op::Sl,
-            "sr" => Op::Sr,
-            "nxl" => Op::Nxl,
-            "nxr" => Op::Nxr,
-            "adj" => Op::Adj,
-            "fts" => Op::Fts,
-            "plfts" => Op::Plfts,
-            "phfts" => Op::Phfts,
-            "wfts" => Op::Wfts,
-            _ => return None,
-        })
-    }
-    /// The SQL operator for the simple binary operators.
+impl Cmp {
+    /// The SQL operator.
     pub fn sql(self) -> &'static str {
         match self {
-            Op::Eq => "=",
-            Op::Neq => "<>",
-            Op::Gt => ">",
-            Op::Gte => ">=",
-            Op::Lt => "<",
-            Op::Lte => "<=",
-            Op::Like => "LIKE",
-            Op::Ilike => "ILIKE",
-            Op::Match => "~",
-            Op::Imatch => "~*",
-            Op::Cs => "@>",
-            Op::Cd => "<@",
-            Op::Ov => "&&",
-            Op::Sl => "<<",
-            Op::Sr => ">>",
-            Op::Nxl => "&>",
-            Op::Nxr => "&<",
-            Op::Adj => "-|-",
-            Op::Is | Op::IsDistinct | Op::In | Op::Fts | Op::Plfts | Op::Phfts | Op::Wfts => "",
+            Cmp::Eq => "=",
+            Cmp::Neq => "<>",
+            Cmp::Gt => ">",
+            Cmp::Gte => ">=",
+            Cmp::Lt => "<",
+            Cmp::Lte => "<=",
+            Cmp::Like => "LIKE",
+            Cmp::Ilike => "ILIKE",
+            Cmp::Match => "~",
+            Cmp::Imatch => "~*",
+            Cmp::Cs => "@>",
+            Cmp::Cd => "<@",
+            Cmp::Ov => "&&",
+            Cmp::Sl => "<<",
+            Cmp::Sr => ">>",
+            Cmp::Nxl => "&>",
+            Cmp::Nxr => "&<",
+            Cmp::Adj => "-|-",
         }
     }
+
+    /// Whether the value is a LIKE pattern (`*` stands for `%`).
+    pub fn is_like(self) -> bool {
+        matches!(self, Cmp::Like | Cmp::Ilike)
+    }
+
+    /// Whether `(any)`/`(all)` may modify it.
     fn quantifiable(self) -> bool {
         matches!(
             self,
-            Op::Eq
-                | Op::Neq
-                | Op::Gt
-                | Op::Gte
-                | Op::Lt
-                | Op::Lte
-                | Op::Like
-                | Op::Ilike
-                | Op::Match
-                | Op::Imatch
+            Cmp::Eq
+                | Cmp::Neq
+                | Cmp::Gt
+                | Cmp::Gte
+                | Cmp::Lt
+                | Cmp::Lte
+                | Cmp::Like
+                | Cmp::Ilike
+                | Cmp::Match
+                | Cmp::Imatch
         )
+    }
+}
+
+/// The full-text search operators, by the `tsquery` function they use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fts {
+    /// `fts`: `to_tsquery`.
+    Plain,
+    /// `plfts`: `plainto_tsquery`.
+    Words,
+    /// `phfts`: `phraseto_tsquery`.
+    Phrase,
+    /// `wfts`: `websearch_to_tsquery`.
+    Web,
+}
+
+impl Fts {
+    /// The `tsquery` function.
+    pub fn function(self) -> &'static str {
+        match self {
+            Fts::Plain => "to_tsquery",
+            Fts::Words => "plainto_tsquery",
+            Fts::Phrase => "phraseto_tsquery",
+            Fts::Web => "websearch_to_tsquery",
+        }
+    }
+}
+
+/// A filter operator as named in the query string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OpName {
+    Cmp(Cmp),
+    In,
+    Is,
+    IsDistinct,
+    Fts(Fts),
+}
+
+impl OpName {
+    fn parse(s: &str) -> Option<OpName> {
+        Some(match s {
+            "eq" => OpName::Cmp(Cmp::Eq),
+            "neq" => OpName::Cmp(Cmp::Neq),
+            "gt" => OpName::Cmp(Cmp::Gt),
+            "gte" => OpName::Cmp(Cmp::Gte),
+            "lt" => OpName::Cmp(Cmp::Lt),
+            "lte" => OpName::Cmp(Cmp::Lte),
+            "like" => OpName::Cmp(Cmp::Like),
+            "ilike" => OpName::Cmp(Cmp::Ilike),
+            "match" => OpName::Cmp(Cmp::Match),
+            "imatch" => OpName::Cmp(Cmp::Imatch),
+            "cs" => OpName::Cmp(Cmp::Cs),
+            "cd" => OpName::Cmp(Cmp::Cd),
+            "ov" => OpName::Cmp(Cmp::Ov),
+            "sl" => OpName::Cmp(Cmp::Sl),
+            "sr" => OpName::Cmp(Cmp::Sr),
+            "nxl" => OpName::Cmp(Cmp::Nxl),
+            "nxr" => OpName::Cmp(Cmp::Nxr),
+            "adj" => OpName::Cmp(Cmp::Adj),
+            "is" => OpName::Is,
+            "isdistinct" => OpName::IsDistinct,
+            "in" => OpName::In,
+            "fts" => OpName::Fts(Fts::Plain),
+            "plfts" => OpName::Fts(Fts::Words),
+            "phfts" => OpName::Fts(Fts::Phrase),
+            "wfts" => OpName::Fts(Fts::Web),
+            _ => return None,
+        })
     }
 }
 
@@ -229,28 +266,37 @@ pub enum IsValue {
     Unknown,
 }
 
-/// The right-hand side of a filter.
+/// What a filter asks of its field: each operator with the operand it takes, so an operator
+/// without its rendering, or with the wrong operand, does not compile.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Operand {
-    /// A single value, sent as a bind parameter.
-    Value(String),
-    /// `in.(a,b)` and `op(any).{a,b}`: the list items.
-    List(Vec<String>),
+pub enum Predicate {
+    /// `eq.5`: a comparison with one value (a bind parameter).
+    Compare { op: Cmp, value: String },
+    /// `like(any).{a*,b*}`: a comparison with any or all of a list.
+    Quantified {
+        op: Cmp,
+        quantifier: Quantifier,
+        items: Vec<String>,
+    },
+    /// `in.(a,b)`.
+    In(Vec<String>),
+    /// `is.null`, `is.true`, …
     Is(IsValue),
-    /// Full-text search with an optional language.
+    /// `isdistinct.v`.
+    IsDistinct(String),
+    /// `fts(lang).query` and its kin.
     Fts {
+        kind: Fts,
         lang: Option<String>,
         query: String,
     },
 }
 
-/// `op.value`, possibly negated and quantified.
+/// `op.value`, possibly negated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpExpr {
     pub negated: bool,
-    pub op: Op,
-    pub quantifier: Option<Quantifier>,
-    pub operand: Operand,
+    pub pred: Predicate,
 }
 
 /// A filter on a field of some (possibly embedded) resource.
@@ -681,63 +727,52 @@ pub fn parse_op_expr(value: &str) -> Result<OpExpr, ApiError> {
         }
         _ => (op_part, None),
     };
-    let op = Op::parse(op_name)
+    let op = OpName::parse(op_name)
         .ok_or_else(|| err("filter", value, format!("unknown operator \"{op_name}\"")))?;
     let filter_err = |d: &str| err("filter", value, d.to_string());
-    let expr = match op {
-        Op::Fts | Op::Plfts | Op::Phfts | Op::Wfts => OpExpr {
-            negated,
-            op,
-            quantifier: None,
-            operand: Operand::Fts {
-                lang: modifier.map(str::to_string),
-                query: operand.to_string(),
-            },
+    let no_modifier = || match modifier {
+        Some(_) => Err(filter_err("unexpected modifier")),
+        None => Ok(()),
+    };
+    let pred = match op {
+        OpName::Fts(kind) => Predicate::Fts {
+            kind,
+            lang: modifier.map(str::to_string),
+            query: operand.to_string(),
         },
-        Op::Is => {
-            if modifier.is_some() {
-                return Err(filter_err("unexpected modifier"));
-            }
-            let v =
-                match operand.to_ascii_lowercase().as_str() {
-                    "null" => IsValue::Null,
-                    "not_null" => IsValue::NotNull,
-                    "true" => IsValue::True,
-                    "false" => IsValue::False,
-                    "unknown" => IsValue::Unknown,
-                    _ => return Err(err(
+        OpName::Is => {
+            no_modifier()?;
+            Predicate::Is(match operand.to_ascii_lowercase().as_str() {
+                "null" => IsValue::Null,
+                "not_null" => IsValue::NotNull,
+                "true" => IsValue::True,
+                "false" => IsValue::False,
+                "unknown" => IsValue::Unknown,
+                _ => {
+                    return Err(err(
                         "filter",
                         value,
                         "unexpected value expecting null or trilean value (unknown, true, false)",
-                    )),
-                };
-            OpExpr {
-                negated,
-                op,
-                quantifier: None,
-                operand: Operand::Is(v),
-            }
+                    ))
+                }
+            })
         }
-        Op::In => {
-            if modifier.is_some() {
-                return Err(filter_err("unexpected modifier"));
-            }
-            OpExpr {
-                negated,
-                op,
-                quantifier: None,
-                operand: Operand::List(parse_list(operand, '(', ')', value)?),
-            }
+        OpName::In => {
+            no_modifier()?;
+            Predicate::In(parse_list(operand, '(', ')', value)?)
         }
-        _ => match modifier {
-            None => OpExpr {
-                negated,
+        OpName::IsDistinct => match modifier {
+            None => Predicate::IsDistinct(operand.to_string()),
+            Some("any" | "all") => return Err(filter_err("operator does not accept a modifier")),
+            Some(_) => return Err(filter_err("unknown modifier, expecting any or all")),
+        },
+        OpName::Cmp(op) => match modifier {
+            None => Predicate::Compare {
                 op,
-                quantifier: None,
-                operand: Operand::Value(operand.to_string()),
+                value: operand.to_string(),
             },
             Some(m) => {
-                let q = match m {
+                let quantifier = match m {
                     "any" => Quantifier::Any,
                     "all" => Quantifier::All,
                     _ => return Err(filter_err("unknown modifier, expecting any or all")),
@@ -745,16 +780,15 @@ pub fn parse_op_expr(value: &str) -> Result<OpExpr, ApiError> {
                 if !op.quantifiable() {
                     return Err(filter_err("operator does not accept a modifier"));
                 }
-                OpExpr {
-                    negated,
+                Predicate::Quantified {
                     op,
-                    quantifier: Some(q),
-                    operand: Operand::List(parse_list(operand, '{', '}', value)?),
+                    quantifier,
+                    items: parse_list(operand, '{', '}', value)?,
                 }
             }
         },
     };
-    Ok(expr)
+    Ok(OpExpr { negated, pred })
 }
 
 /// `(a,"b,c",d)` → items; double quotes group, `\` escapes inside quotes.
@@ -916,7 +950,7 @@ fn logic_item(c: &mut Cursor) -> Result<LogicParsed, ApiError> {
             .next()
             .unwrap_or_default()
             .to_string();
-        if Op::parse(&next).is_some() || next == "not" {
+        if OpName::parse(&next).is_some() || next == "not" {
             break Field { name, path };
         }
         if !path.is_empty() {
@@ -955,14 +989,11 @@ fn logic_item(c: &mut Cursor) -> Result<LogicParsed, ApiError> {
         return Err(c.unexpected("filter"));
     }
     let mut expr = parse_op_expr(&raw)?;
-    if let Operand::Value(v) = &expr.operand {
-        expr.operand = Operand::Value(unquote(v));
-    }
-    if let Operand::Fts { lang, query } = &expr.operand {
-        expr.operand = Operand::Fts {
-            lang: lang.clone(),
-            query: unquote(query),
-        };
+    match &mut expr.pred {
+        Predicate::Compare { value: v, .. }
+        | Predicate::IsDistinct(v)
+        | Predicate::Fts { query: v, .. } => *v = unquote(v),
+        Predicate::Quantified { .. } | Predicate::In(_) | Predicate::Is(_) => {}
     }
     Ok(Parsed::Item(Logic::Filter(Filter {
         path: segments,
@@ -1115,13 +1146,32 @@ mod tests {
         let e = parse_op_expr("not.in.(1,\"a,b\",3)").expect("parses");
         assert!(e.negated);
         assert_eq!(
-            e.operand,
-            Operand::List(vec!["1".into(), "a,b".into(), "3".into()])
+            e.pred,
+            Predicate::In(vec!["1".into(), "a,b".into(), "3".into()])
         );
         let e = parse_op_expr("like(any).{a*,b*}").expect("parses");
-        assert_eq!(e.quantifier, Some(Quantifier::Any));
+        assert_eq!(
+            e.pred,
+            Predicate::Quantified {
+                op: Cmp::Like,
+                quantifier: Quantifier::Any,
+                items: vec!["a*".into(), "b*".into()]
+            }
+        );
         let e = parse_op_expr("is.NoT_NuLl").expect("parses");
-        assert_eq!(e.operand, Operand::Is(IsValue::NotNull));
+        assert_eq!(e.pred, Predicate::Is(IsValue::NotNull));
+        let e = parse_op_expr("wfts(english).cat").expect("parses");
+        assert_eq!(
+            e.pred,
+            Predicate::Fts {
+                kind: Fts::Web,
+                lang: Some("english".into()),
+                query: "cat".into()
+            }
+        );
+        assert!(parse_op_expr("in(any).(1)").is_err());
+        assert!(parse_op_expr("cs(any).{1}").is_err());
+        assert!(parse_op_expr("isdistinct(all).{1}").is_err());
         assert!(parse_op_expr("foo.bar").is_err());
         assert!(parse_op_expr("eq").is_err());
     }
@@ -1151,8 +1201,11 @@ mod tests {
             panic!("filter expected")
         };
         assert_eq!(
-            f.expr.operand,
-            Operand::Value("(grandchild,entity,4)".into())
+            f.expr.pred,
+            Predicate::Compare {
+                op: Cmp::Eq,
+                value: "(grandchild,entity,4)".into()
+            }
         );
         let Logic::Filter(f) = &children[2] else {
             panic!("filter expected")

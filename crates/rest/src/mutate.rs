@@ -323,21 +323,16 @@ pub fn delete_cte(rel: &Relation, where_: &str) -> String {
 /// Whether a top-level condition list is `pk=eq.value` for exactly the primary key columns;
 /// returns the values by column.
 pub fn pk_eq_values(conds: &[Cond], pk: &[String]) -> Option<Vec<(String, String)>> {
-    use crate::grammar::{Op, Operand};
+    use crate::grammar::{Cmp, Predicate};
     let mut out = Vec::new();
     for c in conds {
         match c {
-            Cond::Filter { field, expr }
-                if field.path.is_empty()
-                    && field.computed.is_none()
-                    && expr.op == Op::Eq
-                    && !expr.negated
-                    && expr.quantifier.is_none() =>
-            {
-                if let Operand::Value(v) = &expr.operand {
-                    out.push((field.column.clone(), v.clone()));
-                } else {
-                    return None;
+            Cond::Filter { field, expr } if field.path.is_empty() && field.computed.is_none() => {
+                match &expr.pred {
+                    Predicate::Compare { op: Cmp::Eq, value } if !expr.negated => {
+                        out.push((field.column.clone(), value.clone()))
+                    }
+                    _ => return None,
                 }
             }
             _ => return None,

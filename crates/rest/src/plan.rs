@@ -4,7 +4,7 @@
 
 use crate::error::{ApiError, Code};
 use crate::grammar::{
-    Aggregate, Field, Filter, IsValue, JoinKind, JsonStep, Logic, OpExpr, Operand, OrderTerm,
+    Aggregate, Field, Filter, IsValue, JoinKind, JsonStep, Logic, OpExpr, OrderTerm, Predicate,
     SelectItem,
 };
 use crate::request::QueryParams;
@@ -399,17 +399,15 @@ impl<'a> Planner<'a> {
     fn filter_cond(&self, node: &ReadPlan, f: &Filter) -> Result<Cond, ApiError> {
         if f.field.path.is_empty() {
             if let Some(idx) = node.embeds.iter().position(|e| e.name == f.field.name) {
-                return match (&f.expr.op, &f.expr.operand) {
-                    (crate::grammar::Op::Is, Operand::Is(IsValue::Null)) => Ok(Cond::EmbedNull {
+                return match &f.expr.pred {
+                    Predicate::Is(IsValue::Null) => Ok(Cond::EmbedNull {
                         embed: idx,
                         is_null: !f.expr.negated,
                     }),
-                    (crate::grammar::Op::Is, Operand::Is(IsValue::NotNull)) => {
-                        Ok(Cond::EmbedNull {
-                            embed: idx,
-                            is_null: f.expr.negated,
-                        })
-                    }
+                    Predicate::Is(IsValue::NotNull) => Ok(Cond::EmbedNull {
+                        embed: idx,
+                        is_null: f.expr.negated,
+                    }),
                     _ => Err(ApiError::new(
                         Code::EmbeddedFilter,
                         "Only is null or not is null filters are allowed on embedded resources",

@@ -278,6 +278,85 @@ pub struct Prefer {
     pub invalid: Vec<String>,
 }
 
+/// What kind of request preferences are applied to: it decides which of them can take effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Read,
+    /// A write; `resolution`: whether an on-conflict resolution took part (upserts).
+    Write {
+        resolution: bool,
+    },
+    Call,
+}
+
+/// The preferences that took effect, in the order `Preference-Applied` lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PreferenceApplied(Vec<String>);
+
+impl PreferenceApplied {
+    /// The tokens of `prefer` that `action` honours; `tx`: the transaction's end when the
+    /// client may choose it (`Prefer: tx=`) and did.
+    pub fn new(prefer: &Prefer, action: Action, tx: Option<bool>) -> PreferenceApplied {
+        let (resolution, returns, handling) = match action {
+            Action::Read => (false, false, false),
+            Action::Write { resolution } => (resolution, true, true),
+            Action::Call => (false, false, true),
+        };
+        let mut out: Vec<String> = Vec::new();
+        if prefer.single_object {
+            out.push("params=single-object".into());
+        }
+        if resolution {
+            match prefer.resolution {
+                Some(Resolution::MergeDuplicates) => out.push("resolution=merge-duplicates".into()),
+                Some(Resolution::IgnoreDuplicates) => {
+                    out.push("resolution=ignore-duplicates".into())
+                }
+                None => {}
+            }
+            if prefer.missing_default {
+                out.push("missing=default".into());
+            }
+        }
+        if returns {
+            match prefer.return_ {
+                Some(Return::Representation) => out.push("return=representation".into()),
+                Some(Return::Minimal) => out.push("return=minimal".into()),
+                Some(Return::HeadersOnly) => out.push("return=headers-only".into()),
+                None => {}
+            }
+        }
+        match prefer.count {
+            Some(Count::Exact) => out.push("count=exact".into()),
+            Some(Count::Planned) => out.push("count=planned".into()),
+            Some(Count::Estimated) => out.push("count=estimated".into()),
+            None => {}
+        }
+        if let Some(commit) = tx {
+            out.push(if commit { "tx=commit" } else { "tx=rollback" }.into());
+        }
+        if handling {
+            if prefer.strict {
+                out.push("handling=strict".into());
+            } else if prefer.lenient {
+                out.push("handling=lenient".into());
+            }
+        }
+        if let Some(tz) = &prefer.timezone {
+            out.push(format!("timezone={tz}"));
+        }
+        if let (true, true, Some(n)) = (handling, prefer.strict, prefer.max_affected) {
+            out.push(format!("max-affected={n}"));
+        }
+        PreferenceApplied(out)
+    }
+
+    /// The header's value, when any preference took effect.
+    pub fn header(&self) -> Option<String> {
+        (!self.0.is_empty()).then(|| self.0.join(", "))
+    }
+}
+
 impl Prefer {
     pub fn parse(headers: &HeaderMap) -> Prefer {
         let mut p = Prefer::default();
@@ -608,7 +687,9 @@ mod tests {
         assert_eq!(q.order[0].0, vec!["tasks".to_string()]);
         assert_eq!(q.limit[0], (vec!["tasks".to_string()], 2));
         assert_eq!(q.logic.len(), 1);
-        assert!(matches!(&q.filters[1].expr.operand, grammar::Operand::Value(v) if v == "a b"));
+        assert!(
+            matches!(&q.filters[1].expr.pred, grammar::Predicate::Compare { value, .. } if value == "a b")
+        );
     }
 
     #[test]
@@ -637,5 +718,47 @@ mod tests {
                 proptest::prop_assert!(e.code.starts_with("PGRST"));
             }
         }
+    }
+
+    #[test]
+    fn preference_applied_by_action() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "prefer",
+            "return=representation, count=exact, resolution=merge-duplicates, missing=default, handling=strict, max-affected=5, timezone=UTC"
+                .parse()
+                .expect("header"),
+        );
+        let p = Prefer::parse(&h);
+        assert_eq!(
+            PreferenceApplied::new(&p, Action::Read, None)
+                .header()
+                .as_deref(),
+            Some("count=exact, timezone=UTC")
+        );
+        assert_eq!(
+            PreferenceApplied::new(&p, Action::Write { resolution: true }, Some(false))
+                .header()
+                .as_deref(),
+            Some("resolution=merge-duplicates, missing=default, return=representation, count=exact, tx=rollback, handling=strict, timezone=UTC, max-affected=5")
+        );
+        assert_eq!(
+            PreferenceApplied::new(&p, Action::Write { resolution: false }, None)
+                .header()
+                .as_deref(),
+            Some(
+                "return=representation, count=exact, handling=strict, timezone=UTC, max-affected=5"
+            )
+        );
+        assert_eq!(
+            PreferenceApplied::new(&p, Action::Call, None)
+                .header()
+                .as_deref(),
+            Some("count=exact, handling=strict, timezone=UTC, max-affected=5")
+        );
+        assert_eq!(
+            PreferenceApplied::new(&Prefer::default(), Action::Read, None).header(),
+            None
+        );
     }
 }

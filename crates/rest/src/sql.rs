@@ -5,7 +5,7 @@
 use bytes::BytesMut;
 use postgres_types::{to_sql_checked, Format, IsNull, ToSql, Type};
 
-use crate::grammar::{IsValue, JsonKey, Op, OpExpr, Operand, Quantifier};
+use crate::grammar::{IsValue, JsonKey, OpExpr, Predicate, Quantifier};
 use crate::plan::{Cond, EmbedPlan, FieldRef, Item, Order, ReadPlan, Source};
 use crate::schema::{Cardinality, Qi, SchemaCache};
 
@@ -123,8 +123,8 @@ fn like_pattern(v: &str) -> String {
 
 /// Render one filter expression on `lhs`.
 pub fn op_sql(sql: &mut Sql, lhs: &str, f: &FieldRef, e: &OpExpr) -> String {
-    let body = match (&e.op, &e.operand) {
-        (Op::Is, Operand::Is(v)) => {
+    let body = match &e.pred {
+        Predicate::Is(v) => {
             let k = match v {
                 IsValue::Null => "NULL",
                 IsValue::NotNull => "NOT NULL",
@@ -134,7 +134,7 @@ pub fn op_sql(sql: &mut Sql, lhs: &str, f: &FieldRef, e: &OpExpr) -> String {
             };
             format!("{lhs} IS {k}")
         }
-        (Op::In, Operand::List(items)) => {
+        Predicate::In(items) => {
             let p = sql.bind(array_literal(items));
             match &f.from_text {
                 Some(func) => format!(
@@ -144,13 +144,7 @@ pub fn op_sql(sql: &mut Sql, lhs: &str, f: &FieldRef, e: &OpExpr) -> String {
                 None => format!("{lhs} = ANY({p})"),
             }
         }
-        (Op::Fts | Op::Plfts | Op::Phfts | Op::Wfts, Operand::Fts { lang, query }) => {
-            let func = match e.op {
-                Op::Fts => "to_tsquery",
-                Op::Plfts => "plainto_tsquery",
-                Op::Phfts => "phraseto_tsquery",
-                _ => "websearch_to_tsquery",
-            };
+        Predicate::Fts { kind, lang, query } => {
             let (l1, l2) = match lang {
                 Some(l) => {
                     let a = sql.bind(l.clone());
@@ -165,30 +159,34 @@ pub fn op_sql(sql: &mut Sql, lhs: &str, f: &FieldRef, e: &OpExpr) -> String {
             } else {
                 format!("to_tsvector({l1}{lhs})")
             };
-            format!("{vec} @@ {func}({l2}{q})")
+            format!("{vec} @@ {}({l2}{q})", kind.function())
         }
-        (Op::IsDistinct, Operand::Value(v)) => {
+        Predicate::IsDistinct(v) => {
             let p = sql.bind(v.clone());
             format!("{lhs} IS DISTINCT FROM {p}")
         }
-        (op, Operand::List(items)) => {
-            let items: Vec<String> = if matches!(op, Op::Like | Op::Ilike) {
+        Predicate::Quantified {
+            op,
+            quantifier,
+            items,
+        } => {
+            let items: Vec<String> = if op.is_like() {
                 items.iter().map(|i| like_pattern(i)).collect()
             } else {
                 items.clone()
             };
             let p = sql.bind(array_literal(&items));
-            let q = match e.quantifier {
-                Some(Quantifier::All) => "ALL",
-                _ => "ANY",
+            let q = match quantifier {
+                Quantifier::All => "ALL",
+                Quantifier::Any => "ANY",
             };
             format!("{lhs} {} {q}({p})", op.sql())
         }
-        (op, Operand::Value(v)) => {
-            let v = if matches!(op, Op::Like | Op::Ilike) {
-                like_pattern(v)
+        Predicate::Compare { op, value } => {
+            let v = if op.is_like() {
+                like_pattern(value)
             } else {
-                v.clone()
+                value.clone()
             };
             let p = sql.bind(v);
             let p = match &f.from_text {
@@ -197,8 +195,6 @@ pub fn op_sql(sql: &mut Sql, lhs: &str, f: &FieldRef, e: &OpExpr) -> String {
             };
             format!("{lhs} {} {p}", op.sql())
         }
-        // Parser guarantees the operand fits the operator; keep a false condition otherwise.
-        _ => "FALSE".to_string(),
     };
     if e.negated {
         format!("NOT ({body})")

@@ -236,7 +236,7 @@ pub(super) async fn call(
         );
         r
     };
-    if let Some(a) = ctx.applied(false, false, true, true) {
+    if let Some(a) = ctx.applied(request::Action::Call) {
         set(&mut resp, "preference-applied", &a);
     }
     apply_gucs(&mut resp, &row)?;

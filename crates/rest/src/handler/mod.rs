@@ -431,69 +431,10 @@ impl Ctx<'_> {
         request::parse_query(&request::query_pairs(&self.query), rpc)
     }
 
-    /// `Preference-Applied` for the tokens that took effect.
-    fn applied(&self, resolution: bool, ret: bool, count: bool, extra: bool) -> Option<String> {
-        let p = &self.prefer;
-        let mut out = Vec::new();
-        if p.single_object {
-            out.push("params=single-object".to_string());
-        }
-        if resolution {
-            match p.resolution {
-                Some(Resolution::MergeDuplicates) => out.push("resolution=merge-duplicates".into()),
-                Some(Resolution::IgnoreDuplicates) => {
-                    out.push("resolution=ignore-duplicates".into())
-                }
-                None => {}
-            }
-        }
-        if p.missing_default && resolution {
-            out.push("missing=default".into());
-        }
-        if ret {
-            match p.return_ {
-                Some(Return::Representation) => out.push("return=representation".into()),
-                Some(Return::Minimal) => out.push("return=minimal".into()),
-                Some(Return::HeadersOnly) => out.push("return=headers-only".into()),
-                None => {}
-            }
-        }
-        if count {
-            match p.count {
-                Some(Count::Exact) => out.push("count=exact".into()),
-                Some(Count::Planned) => out.push("count=planned".into()),
-                Some(Count::Estimated) => out.push("count=estimated".into()),
-                None => {}
-            }
-        }
-        if self.tx_applied() {
-            out.push(
-                if self.commits() {
-                    "tx=commit"
-                } else {
-                    "tx=rollback"
-                }
-                .into(),
-            );
-        }
-        if extra {
-            if p.strict {
-                out.push("handling=strict".into());
-            } else if p.lenient {
-                out.push("handling=lenient".into());
-            }
-        }
-        if let Some(tz) = &p.timezone {
-            out.push(format!("timezone={tz}"));
-        }
-        if extra {
-            if let Some(n) = p.max_affected {
-                if p.strict {
-                    out.push(format!("max-affected={n}"));
-                }
-            }
-        }
-        (!out.is_empty()).then(|| out.join(", "))
+    /// `Preference-Applied` for the tokens `action` honoured.
+    fn applied(&self, action: request::Action) -> Option<String> {
+        let tx = self.tx_applied().then(|| self.commits());
+        request::PreferenceApplied::new(&self.prefer, action, tx).header()
     }
 }
 

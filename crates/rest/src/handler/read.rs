@@ -162,7 +162,7 @@ pub(super) async fn read(
         )
     };
     set(&mut resp, "content-location", &loc);
-    if let Some(a) = ctx.applied(false, false, true, false) {
+    if let Some(a) = ctx.applied(request::Action::Read) {
         set(&mut resp, "preference-applied", &a);
     }
     apply_gucs(&mut resp, &row)?;

@@ -182,7 +182,9 @@ pub(super) async fn write(
             );
         }
     }
-    if let Some(a) = ctx.applied(spec.resolution_applied, true, true, true) {
+    if let Some(a) = ctx.applied(request::Action::Write {
+        resolution: spec.resolution_applied,
+    }) {
         set(&mut resp, "preference-applied", &a);
     }
     apply_gucs(&mut resp, &row)?;
