@@ -603,3 +603,251 @@ fn cols(pairs: &[(String, String)], source: bool) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{Cardinality, Column};
+
+    fn column(name: &str, ty: &str) -> Column {
+        Column {
+            name: name.into(),
+            type_name: ty.into(),
+            base_type: ty.into(),
+            category: "N".into(),
+            nullable: true,
+            default: None,
+            description: None,
+            enum_values: Vec::new(),
+            to_json: None,
+            from_json: None,
+            from_text: None,
+        }
+    }
+
+    fn relation(name: &str, cols: &[(&str, &str)]) -> Relation {
+        Relation {
+            qi: Qi::new("public", name),
+            oid: 0,
+            is_view: false,
+            columns: cols.iter().map(|(n, t)| column(n, t)).collect(),
+            pk: vec!["id".into()],
+            description: None,
+            insertable: true,
+            updatable: true,
+            deletable: true,
+        }
+    }
+
+    fn fk(
+        source: &str,
+        target: &str,
+        card: Cardinality,
+        cols: (&str, &str),
+        name: &str,
+    ) -> Relationship {
+        Relationship {
+            source: Qi::new("public", source),
+            target: Qi::new("public", target),
+            cardinality: card,
+            columns: vec![(cols.0.into(), cols.1.into())],
+            constraint: name.into(),
+            computed: None,
+            computed_single: false,
+        }
+    }
+
+    /// clients 1—n projects (by `client_id`); projects has two foreign keys to people
+    /// (`owner_id`, `reviewer_id`), so embedding people from projects is ambiguous.
+    fn cache() -> SchemaCache {
+        let mut c = SchemaCache::default();
+        for r in [
+            relation("clients", &[("id", "integer"), ("name", "text")]),
+            relation(
+                "projects",
+                &[
+                    ("id", "integer"),
+                    ("name", "text"),
+                    ("client_id", "integer"),
+                    ("owner_id", "integer"),
+                    ("reviewer_id", "integer"),
+                    ("meta", "jsonb"),
+                ],
+            ),
+            relation("people", &[("id", "integer"), ("name", "text")]),
+        ] {
+            c.relations.insert(r.qi.clone(), r);
+        }
+        let rels = [
+            fk(
+                "clients",
+                "projects",
+                Cardinality::OneToMany,
+                ("id", "client_id"),
+                "projects_client_id_fkey",
+            ),
+            fk(
+                "projects",
+                "clients",
+                Cardinality::ManyToOne,
+                ("client_id", "id"),
+                "projects_client_id_fkey",
+            ),
+            fk(
+                "projects",
+                "people",
+                Cardinality::ManyToOne,
+                ("owner_id", "id"),
+                "projects_owner_id_fkey",
+            ),
+            fk(
+                "projects",
+                "people",
+                Cardinality::ManyToOne,
+                ("reviewer_id", "id"),
+                "projects_reviewer_id_fkey",
+            ),
+            fk(
+                "people",
+                "projects",
+                Cardinality::OneToMany,
+                ("id", "owner_id"),
+                "projects_owner_id_fkey",
+            ),
+        ];
+        for r in rels {
+            c.relationships.entry(r.source.clone()).or_default().push(r);
+        }
+        c
+    }
+
+    fn plan(cache: &SchemaCache, table: &str, query: &str) -> Result<ReadPlan, ApiError> {
+        plan_with(cache, table, query, true)
+    }
+
+    fn plan_with(
+        cache: &SchemaCache,
+        table: &str,
+        query: &str,
+        aggregates: bool,
+    ) -> Result<ReadPlan, ApiError> {
+        let q = crate::request::parse_query(&crate::request::query_pairs(query), false)?;
+        let mut p = Planner::new(cache, "public", aggregates);
+        let rel = p.relation(table)?.qi.clone();
+        p.read(Source::Relation(rel.clone()), Some(rel), &q, true)
+    }
+
+    #[test]
+    fn unknown_tables_are_pgrst205() {
+        let e = plan(&cache(), "nope", "").expect_err("unknown");
+        assert_eq!((e.code(), e.status.as_u16()), ("PGRST205", 404));
+    }
+
+    #[test]
+    fn embeds_resolve_to_relationships_with_their_cardinality() {
+        let c = cache();
+        let p = plan(&c, "clients", "select=name,projects(name,clients(name))").expect("plan");
+        assert_eq!(p.embeds.len(), 1);
+        let e = &p.embeds[0];
+        assert_eq!(e.name, "projects");
+        assert_eq!(e.rel.cardinality, Cardinality::OneToMany);
+        assert!(!e.rel.to_one());
+        let back = &e.plan.embeds[0];
+        assert_eq!(back.rel.cardinality, Cardinality::ManyToOne);
+        assert!(back.rel.to_one());
+        // Every node gets its own alias.
+        assert_ne!(e.plan.alias, back.plan.alias);
+    }
+
+    #[test]
+    fn missing_and_ambiguous_relationships() {
+        let c = cache();
+        let e = plan(&c, "clients", "select=people(*)").expect_err("none");
+        assert_eq!((e.code(), e.status.as_u16()), ("PGRST200", 400));
+        let e = plan(&c, "projects", "select=people(*)").expect_err("two");
+        assert_eq!((e.code(), e.status.as_u16()), ("PGRST201", 300));
+        // A hint naming the foreign key picks one.
+        let p = plan(&c, "projects", "select=people!projects_owner_id_fkey(name)").expect("hint");
+        assert_eq!(
+            p.embeds[0].rel.columns,
+            vec![("owner_id".to_string(), "id".to_string())]
+        );
+        // So does an alias per relationship.
+        let p = plan(
+            &c,
+            "projects",
+            "select=owner:people!owner_id(name),reviewer:people!reviewer_id(name)",
+        )
+        .expect("column hints");
+        assert_eq!(p.embeds.len(), 2);
+        assert_eq!(p.embeds[1].name, "reviewer");
+    }
+
+    #[test]
+    fn filters_orders_and_limits_attach_to_their_embed() {
+        let c = cache();
+        let p = plan(
+            &c,
+            "clients",
+            "select=id,projects(id)&projects.name=eq.x&projects.order=id.desc&projects.limit=2&id=gt.1",
+        )
+        .expect("plan");
+        assert_eq!(p.conds.len(), 1);
+        let e = &p.embeds[0].plan;
+        assert_eq!(e.conds.len(), 1);
+        assert_eq!(e.order.len(), 1);
+        assert!(e.order[0].desc);
+        assert_eq!(e.limit, Some(2));
+        let e = plan(&c, "clients", "select=id&projects.name=eq.x").expect_err("not embedded");
+        assert_eq!((e.code(), e.status.as_u16()), ("PGRST108", 400));
+    }
+
+    #[test]
+    fn embedded_resources_are_filtered_by_null_only() {
+        let c = cache();
+        let p = plan(&c, "clients", "select=id,projects(id)&projects=not.is.null").expect("plan");
+        assert!(matches!(
+            p.conds[0],
+            Cond::EmbedNull {
+                embed: 0,
+                is_null: false
+            }
+        ));
+        let e = plan(&c, "clients", "select=id,projects(id)&projects=eq.1").expect_err("op");
+        assert_eq!(e.code(), "PGRST120");
+    }
+
+    #[test]
+    fn ordering_by_a_related_column_needs_a_to_one_embed() {
+        let c = cache();
+        let p = plan(
+            &c,
+            "projects",
+            "select=id,clients(name)&order=clients(name).desc",
+        )
+        .expect("to-one");
+        assert_eq!(p.order[0].embed, Some(0));
+        let e = plan(
+            &c,
+            "clients",
+            "select=id,projects(name)&order=projects(name)",
+        )
+        .expect_err("to-many");
+        assert_eq!(e.code(), "PGRST118");
+    }
+
+    #[test]
+    fn json_paths_and_aggregates() {
+        let c = cache();
+        let p = plan(&c, "projects", "select=id&meta->>kind=eq.a").expect("plan");
+        let Cond::Filter { field, .. } = &p.conds[0] else {
+            panic!("filter expected")
+        };
+        assert!(field.is_json);
+        assert_eq!(field.path.len(), 1);
+        let p = plan(&c, "projects", "select=client_id,id.count()").expect("aggregate");
+        assert!(p.has_aggregates());
+        let e = plan_with(&c, "projects", "select=id.count()", false).expect_err("disabled");
+        assert_eq!(e.code(), "PGRST123");
+    }
+}
