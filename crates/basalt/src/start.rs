@@ -402,7 +402,7 @@ async fn reset_database(url: &str) -> anyhow::Result<()> {
     let name = config.get_dbname().unwrap_or("postgres").to_string();
     let admin_url = replace_db(url, "template1");
     let admin = basalt_pg::pool::connect(&admin_url).await?;
-    let q = format!("\"{}\"", name.replace('"', "\"\""));
+    let q = basalt_pg::quote_ident(&name);
     admin
         .batch_execute(&format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)"))
         .await?;

@@ -6,11 +6,14 @@
 //! service receives when they run together under `basalt start` (`Platform`).
 
 pub mod cluster;
+mod ident;
 pub mod platform;
 pub mod pool;
 pub mod wire;
 
 use std::path::PathBuf;
+
+pub use ident::{quote_ident, quote_qualified};
 
 /// Settings shared by every service when they run together under `basalt start`.
 ///

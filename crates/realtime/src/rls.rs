@@ -16,10 +16,7 @@ use tokio_postgres::types::ToSql;
 use crate::cdc::{CheckError, RelInfo};
 use crate::hub::SecurityContext;
 
-/// `"schema"."name"` with identifier quoting.
-fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
+use basalt_pg::quote_ident;
 
 /// The lookup for a table: the 0-based positions of the bound keys whose rows are visible.
 pub fn lookup_sql(rel: &RelInfo) -> Option<String> {

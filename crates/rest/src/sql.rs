@@ -56,23 +56,11 @@ impl ToSql for TextParam {
     to_sql_checked!();
 }
 
-/// A quoted identifier.
-pub fn ident(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        if c == '"' {
-            out.push('"');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
-}
+pub use basalt_pg::quote_ident as ident;
 
 /// A quoted schema-qualified name.
 pub fn qi(q: &Qi) -> String {
-    format!("{}.{}", ident(&q.schema), ident(&q.name))
+    basalt_pg::quote_qualified(&q.schema, &q.name)
 }
 
 /// A Postgres array literal with every element quoted.

@@ -90,7 +90,7 @@ fn ident(s: &str) -> String {
     if simple && !RESERVED.contains(&s) {
         s.to_string()
     } else {
-        format!("\"{}\"", s.replace('"', "\"\""))
+        basalt_pg::quote_ident(s)
     }
 }
 

@@ -63,10 +63,7 @@ impl Table {
     }
 }
 
-/// A double-quoted identifier.
-pub fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
+pub use basalt_pg::quote_ident;
 
 /// The ordinary tables of the exposed schemas, with their columns and keys.
 pub async fn tables(client: &Client, exposed: &[String]) -> Result<Vec<Table>, Error> {
