@@ -199,6 +199,7 @@ async fn standalone(addr: std::net::SocketAddr, router: axum::Router) -> anyhow:
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-    basalt_gateway::serve(listener, router, basalt_gateway::shutdown_signal()).await?;
+    let app = basalt_gateway::observe(router);
+    basalt_gateway::serve(listener, app, basalt_gateway::shutdown_signal()).await?;
     Ok(())
 }

@@ -63,21 +63,41 @@ pub fn compose(keys: ApiKeys, mounts: Vec<Mount>, ready: Readiness) -> Router {
         };
         app = app.nest(m.prefix, router);
     }
-    app.fallback(not_found)
-        .layer(cors())
+    observe(app.fallback(not_found).layer(cors()))
+}
+
+/// What every basalt server wraps its routes in, whole stack or one service alone: a request
+/// id on every request (set when absent, echoed on the response), a log span carrying it, a
+/// 5xx logged at error level with it, and a panic turned into a logged JSON 500.
+pub fn observe(router: Router) -> Router {
+    router
         // Inside the trace span, so the panic is logged with the request id; inside the
         // propagation, so the 500 carries `x-request-id` too.
         .layer(CatchPanicLayer::custom(panics::internal_error))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<axum::body::Body>| {
-                let id = req
-                    .headers()
-                    .get(REQUEST_ID)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-");
-                tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
-            }),
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<axum::body::Body>| {
+                    let id = req
+                        .headers()
+                        .get(REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
+                })
+                .on_response(
+                    |resp: &axum::http::Response<axum::body::Body>,
+                     latency: Duration,
+                     _: &tracing::Span| {
+                        if resp.status().is_server_error() {
+                            tracing::error!(
+                                status = resp.status().as_u16(),
+                                ms = latency.as_millis() as u64,
+                                "server error answered"
+                            );
+                        }
+                    },
+                ),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, RequestIds::new()))
 }

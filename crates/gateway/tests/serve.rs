@@ -386,3 +386,31 @@ fn release_builds_unwind_on_panic() {
         "{settings:?}"
     );
 }
+
+#[tokio::test]
+async fn a_5xx_is_logged_with_its_request_id_by_a_service_alone() {
+    let (logs, _guard) = Logs::capture();
+    let service = Router::new().route(
+        "/down",
+        get(|| async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down") }),
+    );
+    let server = Server::start(basalt_gateway::observe(service), ServeOptions::default()).await;
+    let mut conn = server.connect().await;
+    let answer = get_on(&mut conn, "/down", true).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    let id = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("x-request-id: "))
+        .expect("request id header")
+        .trim()
+        .to_string();
+    let logged = logs.text();
+    let line = logged
+        .lines()
+        .find(|l| l.contains("server error answered"))
+        .unwrap_or_else(|| panic!("5xx not logged: {logged}"));
+    assert!(
+        line.contains("ERROR") && line.contains(&id) && line.contains("503"),
+        "{line}"
+    );
+}
