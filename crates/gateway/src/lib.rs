@@ -63,18 +63,27 @@ pub fn compose(keys: ApiKeys, mounts: Vec<Mount>, ready: Readiness) -> Router {
         };
         app = app.nest(m.prefix, router);
     }
-    observe(app.fallback(not_found).layer(cors()))
+    with_request_ids(app.fallback(not_found).layer(cors()), true)
 }
 
-/// What every basalt server wraps its routes in, whole stack or one service alone: a request
-/// id on every request (set when absent, echoed on the response), a log span carrying it, a
-/// 5xx logged at error level with it, and a panic turned into a logged JSON 500.
+/// What a service run alone wraps its routes in: a request id on every request (set when
+/// absent; not echoed, as the upstream servers do not), a log span carrying it, every 5xx
+/// logged at error level with it, and a panic turned into a logged JSON 500. The whole stack
+/// ([`compose`]) also echoes the id on every response, as Supabase's gateway does.
 pub fn observe(router: Router) -> Router {
+    with_request_ids(router, false)
+}
+
+fn with_request_ids(router: Router, echo: bool) -> Router {
+    // Inside the trace span, so the panic is logged with the request id; inside the
+    // propagation, so the 500 carries `x-request-id` too.
+    let router = router.layer(CatchPanicLayer::custom(panics::internal_error));
+    let router = if echo {
+        router.layer(PropagateRequestIdLayer::new(REQUEST_ID))
+    } else {
+        router
+    };
     router
-        // Inside the trace span, so the panic is logged with the request id; inside the
-        // propagation, so the 500 carries `x-request-id` too.
-        .layer(CatchPanicLayer::custom(panics::internal_error))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &axum::http::Request<axum::body::Body>| {

@@ -398,19 +398,18 @@ async fn a_5xx_is_logged_with_its_request_id_by_a_service_alone() {
     let mut conn = server.connect().await;
     let answer = get_on(&mut conn, "/down", true).await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
-    let id = answer
-        .lines()
-        .find_map(|l| l.strip_prefix("x-request-id: "))
-        .expect("request id header")
-        .trim()
-        .to_string();
+    // A service alone does not echo the id (its upstream does not), but logs it.
+    assert!(!answer.to_ascii_lowercase().contains("x-request-id"), "{answer}");
     let logged = logs.text();
     let line = logged
         .lines()
         .find(|l| l.contains("server error answered"))
         .unwrap_or_else(|| panic!("5xx not logged: {logged}"));
-    assert!(
-        line.contains("ERROR") && line.contains(&id) && line.contains("503"),
-        "{line}"
-    );
+    assert!(line.contains("ERROR") && line.contains("503"), "{line}");
+    let id = line
+        .split("id=")
+        .nth(1)
+        .and_then(|r| r.split([' ', '}', ':']).next())
+        .unwrap_or("");
+    assert_eq!(id.len(), 36, "a request id in {line}");
 }
