@@ -1,5 +1,6 @@
 //! Hostile and broken input: bad tokens of every kind, malformed and oversized bodies, rate
 //! limits. Each gets GoTrue's status and error code, never a 500.
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 mod common;
 

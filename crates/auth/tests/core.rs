@@ -1,5 +1,6 @@
 //! The core supabase-js flows against a real database: sign-up, password sign-in, refresh with
 //! rotation, the user endpoints, logout, settings, health and the admin users API.
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Email flows through the development mailbox: confirmation, links followed in a browser
 //! (`GET /verify`), codes (`POST /verify`), recovery, magic links, PKCE, email change, invites,
 //! generated links, reauthentication and the email limits.
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 mod common;
 

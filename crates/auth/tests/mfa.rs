@@ -1,5 +1,6 @@
 //! MFA with TOTP: enroll, challenge, verify raising the session to `aal2`, what `aal2` guards,
 //! unenroll, the admin factor endpoints, and asymmetric signing keys.
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! address leaves the row as it is (as GoTrue does), but a password that does not match the
 //! stored one shows two claims on the address, so the stored password stops working and the
 //! mailbox owner ends up with an account nobody else can sign in to.
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 mod common;
 

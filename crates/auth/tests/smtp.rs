@@ -1,6 +1,7 @@
 //! With an SMTP server configured, mail goes out over SMTP (lettre) instead of into the
 //! development mailbox. The server here is a minimal one on a local port that records what it
 //! is sent.
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 mod common;
 

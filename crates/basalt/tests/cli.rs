@@ -1,5 +1,6 @@
 //! The `basalt` command line on bad input and across restarts: every failure is one line and a
 //! non-zero exit, and nothing already in the database is lost.
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -4,6 +4,7 @@
 //! Every time basalt must come back by itself, answer 503 while the database is down (`/health`
 //! too, naming the database), and not lose one acknowledged insert. A postgres_changes
 //! subscriber receives changes again after the postmaster was killed.
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -1,6 +1,7 @@
 //! `basalt start` with the embedded cluster: first start initialises and migrates, a restart
 //! reuses the cluster and applies nothing, SIGTERM stops Postgres cleanly, and a busy database
 //! port is a one-line error.
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;

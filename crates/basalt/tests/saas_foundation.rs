@@ -1,5 +1,6 @@
 //! Seed 003 (SaaS foundation): its three SQL blocks apply verbatim as migrations, and its RLS
 //! policies isolate users from each other while the service role sees everything.
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 use basalt_testkit::fresh_db;
 

@@ -1,4 +1,5 @@
 //! The functions relay against a real HTTP function server on loopback.
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 use axum::routing::any;
 

@@ -1,6 +1,7 @@
 //! Pools after the server ended their sessions (what a Postgres restart does to every pooled
 //! connection): the dead connections are discarded when taken, and the first request after gets
 //! a working new one instead of an error.
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 use std::time::Duration;
 

@@ -1,6 +1,7 @@
 //! The pipelined request connection against a real Postgres: one implicit transaction per
 //! pipeline, errors, read-only transactions, prepared statements across schema generations, and a
 //! pipeline abandoned mid-way.
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 use basalt_pg::wire::{self, Conn, Step};
 

@@ -1,6 +1,7 @@
 //! postgres_changes end to end against a real database: filters, RLS per user (checked as the
 //! subscriber's role with its claims), delete payloads, private channels, database broadcasts,
 //! and two nodes against one database.
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 mod common;
 

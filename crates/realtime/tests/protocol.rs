@@ -1,5 +1,6 @@
 //! The Phoenix protocol as supabase-js uses it: heartbeat, join/leave, broadcast (self, ack,
 //! binary frames), presence, tokens — with a Rust WebSocket client against a real node.
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Delivery across a Postgres restart, on a private cluster (the shared test cluster must not be
 //! restarted under other tests): rows are committed continuously while Postgres is stopped and
 //! started again; afterwards the subscriber has received every committed row exactly once.
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 mod common;
 

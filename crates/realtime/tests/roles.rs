@@ -1,6 +1,7 @@
 //! A token naming a role outside the API roles (a superuser, whose session would bypass row level
 //! security) gets nothing: private channels refuse the join, and database changes are not
 //! delivered to it. The API roles keep working.
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 mod common;
 

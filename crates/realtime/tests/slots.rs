@@ -1,5 +1,6 @@
 //! The replication slot must not hold WAL: it advances while nobody subscribes, and the slot of
 //! a node that is gone is dropped by the nodes that remain.
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Per-socket limits: the number of joined channels and the size of a presence payload, each
 //! refused in Realtime's reply shape (`{"status":"error","response":{"reason":…}}`) while the
 //! socket and its other channels keep working.
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 mod common;
 

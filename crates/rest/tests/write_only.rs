@@ -1,5 +1,6 @@
 //! A role may be allowed to write rows it may not read (a contact form, an audit log): with
 //! `return=minimal` the write succeeds; asking for the rows back is refused by Postgres.
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 use basalt_rest::Config;
 

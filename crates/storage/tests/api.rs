@@ -1,5 +1,6 @@
 //! The storage API over HTTP against a real database: buckets, uploads, downloads, listing,
 //! move/copy/remove, signed and public URLs, with the SaaS foundation's RLS policies deciding.
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Interrupted uploads leave nothing visible: a client that disconnects mid-body, a server
 //! killed (SIGKILL) mid-write, and the start-up sweep that removes what a crash left behind.
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Moving or copying an object into another bucket obeys that bucket's allowed MIME types and
 //! file size limit, as an upload there would.
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! session's role. A token naming a superuser is refused by Postgres; the API roles work, and the
 //! bookkeeping after a caller's policies decided still bypasses row level security. Each role
 //! runs with its own settings (`ALTER ROLE … SET statement_timeout`).
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! The S3 backend against a real S3 protocol server (an in-process S3 server over a temporary
 //! directory), with two basalt nodes sharing one database and one bucket: what one node writes
 //! the other serves, and a resumable upload started on one node finishes on the other.
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Resumable uploads over TUS, as tus-js-client drives them against `/upload/resumable`.
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 mod common;
 

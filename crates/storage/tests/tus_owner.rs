@@ -1,6 +1,7 @@
 //! A resumable upload belongs to whoever created it, by role and subject: another caller who
 //! learns its id can neither see its offset, append to it, nor terminate it — including when
 //! the creator used the anon key and has no subject at all.
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 mod common;
 

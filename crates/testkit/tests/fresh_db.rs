@@ -1,4 +1,5 @@
 //! The testkit itself: clones carry the platform schema and are independent of each other.
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 #[tokio::test]
 async fn fresh_databases_have_the_platform_schema_and_are_isolated() {
