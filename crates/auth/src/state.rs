@@ -8,8 +8,8 @@ use std::sync::Arc;
 use deadpool_postgres::Pool;
 
 use crate::config::Config;
-use basalt_identity::Keys;
 use crate::mail::Mailer;
+use basalt_identity::Keys;
 
 /// Shared state of the service, cheap to clone.
 #[derive(Clone)]

@@ -399,7 +399,10 @@ async fn a_5xx_is_logged_with_its_request_id_by_a_service_alone() {
     let answer = get_on(&mut conn, "/down", true).await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     // A service alone does not echo the id (its upstream does not), but logs it.
-    assert!(!answer.to_ascii_lowercase().contains("x-request-id"), "{answer}");
+    assert!(
+        !answer.to_ascii_lowercase().contains("x-request-id"),
+        "{answer}"
+    );
     let logged = logs.text();
     let line = logged
         .lines()
