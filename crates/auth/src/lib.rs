@@ -4,12 +4,14 @@
 //! tables, so a `pg_dump` of a Supabase project's `auth` schema (bcrypt hashes included) loads
 //! and signs in. Each request is parsed (`extract`), checked, run as bind-parameter SQL in one
 //! transaction (`users`, `sessions`, `onetime`, `flow`, `audit`) and answered in GoTrue's JSON,
-//! errors included (`error`). Tokens are HS256 with the project secret or ES256 from a JWK set
-//! (`jwt`), optionally reshaped by a Postgres access-token hook (`hooks`); TOTP is in `totp`;
+//! errors included (`error`). Tokens are signed and verified by `basalt_identity::Keys` (HS256
+//! with the project secret, or the first private key of the JWK set; every listed key verifies),
+//! the same keys every other service verifies with; `jwt` holds GoTrue's claims and wording,
+//! optionally reshaped by a Postgres access-token hook (`hooks`); TOTP is in `totp`;
 //! email goes over SMTP or, like text-message codes, into a development mailbox in Postgres
 //! (`mail`, `GET /basalt/mail`, `basalt mail`); rate limits are counted in Postgres so that any
 //! number of nodes share them (`ratelimit`). Configuration comes from GoTrue's environment
-//! variables or from `[auth]` in `config.toml` (`config`).
+//! variables or from the typed `[auth]` section of `config.toml` (`basalt_config`, `config`).
 
 pub mod api;
 pub mod audit;

@@ -5,6 +5,8 @@
 //! when the function has `verify_jwt` on (the default; `[functions.<name>] verify_jwt = false`
 //! turns it off), streams request and response bodies without buffering them, and reports
 //! relay failures with `x-relay-error: true`, which supabase-js turns into `FunctionsRelayError`.
+//! Tokens are verified by `basalt_identity`; the function name is one raw path segment and
+//! nothing after it is decoded, so a call cannot reach another function.
 
 mod relay;
 

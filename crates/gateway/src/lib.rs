@@ -1,7 +1,9 @@
 //! basalt-gateway: the front door that Supabase's Kong container is in a hosted stack. It mounts
 //! each service under its prefix (`/rest/v1`, `/auth/v1`, …), checks the `apikey` the way the
 //! Supabase gateway does, answers CORS, tags every request with an `x-request-id` that appears in
-//! the logs, answers unknown paths with a JSON 404, and serves with a graceful shutdown. It knows
+//! the logs (and a service run alone gets the same ids and 5xx logging through [`observe`]),
+//! answers unknown paths with a JSON 404, and serves with a graceful shutdown. API keys are
+//! verified by `basalt_identity`, like every token. It knows
 //! nothing about the services themselves, so any of them can also run alone behind it.
 
 mod apikey;

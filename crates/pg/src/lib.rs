@@ -3,7 +3,9 @@
 //! `auth`, `storage` and `realtime` schemas, claim helpers such as `auth.uid()` — idempotently and
 //! versioned (`platform`), builds connection pools (`pool`, and `wire` for request hot paths:
 //! one pipeline and one implicit transaction per request), and carries the settings every
-//! service receives when they run together under `basalt start` (`Platform`).
+//! service receives when they run together under `basalt start` (`Platform`: the typed
+//! `basalt_config::ProjectConfig` and the shared `basalt_identity::Keys`). Identifiers are quoted
+//! in one place ([`quote_ident`]).
 
 pub mod cluster;
 mod ident;

@@ -21,7 +21,8 @@
 //! subscribes ([`node`]). Like supabase/realtime, visibility is decided by looking the row's key
 //! up when the batch is checked: a row changed again or deleted before that is judged by its newer
 //! state, and deletes (whose row is gone) go, key only when RLS is on, to contexts whose role may
-//! select from the table.
+//! select from the table. Tokens are verified by `basalt_identity` ([`token`]), with the
+//! platform's keys under `basalt start`.
 
 pub mod authz;
 pub mod cdc;

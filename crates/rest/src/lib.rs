@@ -3,8 +3,10 @@
 //! bind parameters only ([`sql`], [`mutate`], [`rpc`]) → one transaction under the caller's role
 //! with the request GUCs set ([`db`]) → a response whose JSON body Postgres rendered
 //! ([`handler`]). Security lives in Postgres: the role switch and `request.jwt.claims` let RLS
-//! decide. Configured by PostgREST's `PGRST_*` variables standalone, or by the platform under
-//! `basalt start` ([`config`]).
+//! decide. Tokens are verified by `basalt_identity` ([`auth`] maps its refusals to PostgREST's
+//! errors); error codes live in [`error::Code`]; the main statement's columns in
+//! [`main_statement`]. Configured by PostgREST's `PGRST_*` variables standalone, or by the typed
+//! `[api]` section (`basalt_config`) and the platform's keys under `basalt start` ([`config`]).
 
 // `ApiError` carries the whole PostgREST error (code, message, details, hint, headers); it is
 // returned on the cold path only, so its size is not worth boxing.

@@ -8,6 +8,8 @@
 //! bytes are durable and its row committed: bytes go to a fresh key named by the object's
 //! version, and the row pointing at them commits last. Leftovers of crashes are swept on start.
 //! Nodes keep no state of their own, so several can share one database and one S3 bucket.
+//! Callers' tokens are verified by `basalt_identity` (`auth`); under `basalt start` the service
+//! is built from the typed `[storage]` section (`basalt_config`, `config`).
 
 mod app;
 mod auth;
