@@ -22,7 +22,7 @@ use object_store::{
 };
 
 use crate::config::Backend;
-use crate::error::ApiError;
+use crate::error::{from_io, ApiError};
 use crate::Error;
 
 /// Parts uploaded at once while streaming one object.
@@ -113,7 +113,8 @@ impl Blobs {
 
     /// Streams `body` to `key`, refusing it once more than `limit` bytes arrived. Small bodies
     /// (under one part) are written with a single request; larger ones in parts. On any failure
-    /// nothing is left under `key`. Returns the number of bytes written.
+    /// nothing is left under `key`; a full filesystem fails with
+    /// [`ApiError::InsufficientStorage`]. Returns the number of bytes written.
     pub async fn write<S>(&self, key: &Path, body: S, limit: u64) -> Result<u64, ApiError>
     where
         S: Stream<Item = Result<Bytes, ApiError>> + Unpin,
@@ -137,7 +138,7 @@ impl Blobs {
                 None => {
                     let payload: PutPayload = first.into_iter().collect();
                     self.store.put(key, payload).await?;
-                    self.make_durable(key).await?;
+                    self.durable_or_remove(key).await?;
                     return Ok(total);
                 }
             }
@@ -162,8 +163,10 @@ impl Blobs {
         .await;
         match result {
             Ok(()) => {
+                // A part that fails here (the disk filled up) drops the upload, which removes
+                // its staging file.
                 w.finish().await?;
-                self.make_durable(key).await?;
+                self.durable_or_remove(key).await?;
                 Ok(total)
             }
             Err(e) => {
@@ -173,6 +176,16 @@ impl Blobs {
                 Err(e)
             }
         }
+    }
+
+    /// [`Blobs::make_durable`], removing the bytes under `key` when that fails, so that a write
+    /// that could not be made durable leaves nothing behind.
+    async fn durable_or_remove(&self, key: &Path) -> Result<(), ApiError> {
+        if let Err(e) = self.make_durable(key).await {
+            self.delete_quietly([key.clone()]).await;
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// On the local filesystem, flushes the file and its directory to disk (S3 acknowledges a
@@ -191,7 +204,7 @@ impl Blobs {
         })
         .await
         .map_err(|e| ApiError::Internal(format!("sync task: {e}")))?
-        .map_err(|e| ApiError::Internal(format!("sync: {e}")))
+        .map_err(|e| from_io("sync", e))
     }
 
     /// Reads `key`, optionally a byte range of it.
@@ -235,7 +248,7 @@ impl Blobs {
     /// Copies `from` to the new key `to`.
     pub async fn copy(&self, from: &Path, to: &Path) -> Result<(), ApiError> {
         self.store.copy(from, to).await?;
-        self.make_durable(to).await
+        self.durable_or_remove(to).await
     }
 
     /// Writes a small object in one request.

@@ -1,7 +1,8 @@
 //! Every way a storage request can fail, and the one place that turns a failure into
 //! storage-api's error body: `{"statusCode":"404","code":"NoSuchKey","error":"not_found",
 //! "message":"Object not found"}`, sent with HTTP 400 for all but internal errors (500) and a
-//! few exceptions (416 for unsatisfiable ranges, TUS status codes), as supabase-js expects.
+//! few exceptions (416 for unsatisfiable ranges, 507 when the byte store is full, TUS status
+//! codes), as supabase-js expects.
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -48,6 +49,10 @@ pub enum ApiError {
     /// A TUS protocol error with its own HTTP status.
     #[error("{message}")]
     Tus { status: u16, message: String },
+    /// The byte store has no space left (the filesystem is full or a quota is exhausted): the
+    /// write was refused and nothing of it kept. Sent as HTTP 507 Insufficient Storage.
+    #[error("The storage backend has no space left for this object")]
+    InsufficientStorage,
     #[error("Internal server error")]
     Internal(String),
 }
@@ -65,6 +70,7 @@ impl ApiError {
             InvalidRange { .. } => 416,
             Tus { status, .. } => *status,
             Internal(_) => 500,
+            InsufficientStorage => 507,
             InvalidJwt(_) | InvalidKey(_) | InvalidBucketName | InvalidRequest(_)
             | InvalidFileSizeLimit | MissingParameter(_) | ExpiredToken | InvalidSignature => 400,
         }
@@ -92,6 +98,7 @@ impl ApiError {
             ExpiredToken => "ExpiredToken",
             InvalidSignature => "InvalidSignature",
             Tus { .. } => "TusError",
+            InsufficientStorage => "InsufficientStorage",
             Internal(_) => "InternalError",
         }
     }
@@ -109,6 +116,7 @@ impl ApiError {
             EntityTooLarge => "Payload too large",
             InvalidMimeType(_) => "invalid_mime_type",
             InvalidRange { .. } => "invalid_range",
+            InsufficientStorage => "Insufficient Storage",
             other => other.code(),
         }
     }
@@ -117,6 +125,7 @@ impl ApiError {
     pub fn http_status(&self) -> StatusCode {
         match self {
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::InvalidRange { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             // Unknown routes answer with a real 404, as the upstream web framework does.
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -184,9 +193,47 @@ impl From<object_store::Error> for ApiError {
     fn from(e: object_store::Error) -> Self {
         match e {
             object_store::Error::NotFound { .. } => ApiError::NoSuchKey,
+            other if is_out_of_space(&other) => {
+                tracing::warn!(error = %other, "storage: the byte store is out of space");
+                ApiError::InsufficientStorage
+            }
             other => ApiError::Internal(format!("object store: {other}")),
         }
     }
+}
+
+/// Turns an I/O error of the byte store into a request error: a full filesystem or exhausted
+/// quota is [`ApiError::InsufficientStorage`], anything else internal, described by `context`.
+pub fn from_io(context: &str, e: std::io::Error) -> ApiError {
+    if is_out_of_space(&e) {
+        tracing::warn!(error = %e, "storage: the byte store is out of space ({context})");
+        ApiError::InsufficientStorage
+    } else {
+        ApiError::Internal(format!("{context}: {e}"))
+    }
+}
+
+/// Whether `e`, or an error in its chain of sources, is an I/O error saying the filesystem has
+/// no space left (`ENOSPC`) or the quota is exhausted (`EDQUOT`).
+pub fn is_out_of_space(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ) {
+                return true;
+            }
+            // An I/O error wrapping another reports the inner one's source, not the inner
+            // one itself.
+            if io.get_ref().is_some_and(|inner| is_out_of_space(inner)) {
+                return true;
+            }
+        }
+        next = err.source();
+    }
+    false
 }
 
 impl IntoResponse for ApiError {
@@ -233,5 +280,34 @@ mod tests {
             ApiError::InvalidMimeType("a/b".into()).body()["message"],
             "mime type a/b is not supported"
         );
+        let full = ApiError::InsufficientStorage;
+        assert_eq!(full.http_status(), StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(full.body()["statusCode"], "507");
+        assert_eq!(full.body()["code"], "InsufficientStorage");
+    }
+
+    #[test]
+    fn out_of_space_is_found_in_the_source_chain() {
+        let enospc = std::io::Error::from_raw_os_error(28);
+        assert!(is_out_of_space(&enospc));
+        let wrapped = object_store::Error::Generic {
+            store: "LocalFileSystem",
+            source: Box::new(std::io::Error::other(std::io::Error::from_raw_os_error(
+                122,
+            ))),
+        };
+        assert!(matches!(
+            ApiError::from(wrapped),
+            ApiError::InsufficientStorage
+        ));
+        let other = object_store::Error::Generic {
+            store: "LocalFileSystem",
+            source: Box::new(std::io::Error::from_raw_os_error(13)),
+        };
+        assert!(matches!(ApiError::from(other), ApiError::Internal(_)));
+        assert!(matches!(
+            from_io("sync", std::io::Error::from_raw_os_error(28)),
+            ApiError::InsufficientStorage
+        ));
     }
 }
