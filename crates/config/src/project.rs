@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::{AuthConfig, ByteSize};
+use crate::{AuthConfig, ByteSize, Seconds};
 
 /// The parts of `supabase/config.toml` basalt reads.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -145,6 +145,19 @@ pub struct EdgeRuntimeConfig {
     pub enabled: Option<bool>,
     /// `[edge_runtime.secrets]`: environment of every function.
     pub secrets: BTreeMap<String, String>,
+    /// basalt's own: the Deno executable (otherwise `BASALT_DENO`, `PATH`, `node_modules/.bin`).
+    pub deno_path: Option<String>,
+    /// basalt's own: longest a call may take, streaming included (default 150s).
+    pub wall_clock_limit: Option<Seconds>,
+    /// basalt's own: V8 heap of one function's worker (default 256MiB).
+    pub memory_limit: Option<ByteSize>,
+    /// basalt's own: calls one function serves at once; more wait (default 64).
+    pub max_concurrent: Option<u32>,
+    /// basalt's own: live workers at most; the least recently used idle one is retired first
+    /// (default 8).
+    pub max_workers: Option<u32>,
+    /// basalt's own: a worker without calls this long is retired (default 5m).
+    pub idle_timeout: Option<Seconds>,
 }
 
 /// basalt's own section, `[basalt]`.
@@ -159,6 +172,8 @@ pub struct BasaltConfig {
     pub listen_address: Option<String>,
     /// A function runtime to relay `/functions/v1` calls to, instead of basalt's own.
     pub functions_url: Option<String>,
+    /// `[basalt.net]`: sending what SQL queues with `net.http_*` and database webhooks.
+    pub net: crate::NetConfig,
 }
 
 #[cfg(test)]

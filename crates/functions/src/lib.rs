@@ -1,7 +1,9 @@
-//! basalt-functions: `/functions/v1/{name}` as the Supabase gateway serves it. basalt does not
-//! embed a JavaScript runtime; it relays each call to a function runtime that runs the project's
-//! `supabase/functions/*` (Supabase's edge-runtime, `deno serve`, or any HTTP server), configured
-//! by `[basalt] functions_url` or `BASALT_FUNCTIONS_URL`. On the way it checks the caller's JWT
+//! basalt-functions: `/functions/v1/{name}` as the Supabase gateway serves it. Each call's JWT is
+//! checked, then the call goes to one of two places: the edge runtime basalt supervises itself
+//! (basalt-edge: Deno workers running the project's `supabase/functions/*`), or, when
+//! `[basalt] functions_url` or `BASALT_FUNCTIONS_URL` names one, a function runtime started
+//! separately (Supabase's edge-runtime, `deno serve`, or any HTTP server), which the call is
+//! relayed to. On the way it checks the caller's JWT
 //! when the function has `verify_jwt` on (the default; `[functions.<name>] verify_jwt = false`
 //! turns it off), streams request and response bodies without buffering them, and reports
 //! relay failures with `x-relay-error: true`, which supabase-js turns into `FunctionsRelayError`.
@@ -27,6 +29,8 @@ pub struct Config {
     pub keys: Option<std::sync::Arc<basalt_identity::Keys>>,
     /// `verify_jwt` per function; functions not listed verify.
     pub verify_jwt: HashMap<String, bool>,
+    /// basalt's own runtime, used when no `upstream` is set; none = calls answer 503.
+    pub edge: Option<basalt_edge::Settings>,
 }
 
 /// Errors building the service.
@@ -59,11 +63,14 @@ impl Config {
             jwt_secret,
             keys: None,
             verify_jwt: HashMap::new(),
+            edge: None,
         })
     }
 
-    /// Under `basalt start`: `[basalt] functions_url` (or `BASALT_FUNCTIONS_URL`) and the
-    /// `[functions.<name>] verify_jwt` settings of config.toml.
+    /// Under `basalt start`: `[basalt] functions_url` (or `BASALT_FUNCTIONS_URL`), else basalt's
+    /// own runtime on the project's `supabase/functions` with `[edge_runtime]` limits and
+    /// `SUPABASE_URL` set (the caller adds the other `SUPABASE_*` values to
+    /// `edge.supabase_env`), and the `[functions.<name>] verify_jwt` settings of config.toml.
     pub fn from_platform(platform: &basalt_pg::Platform) -> Config {
         let upstream = std::env::var("BASALT_FUNCTIONS_URL")
             .ok()
@@ -75,12 +82,20 @@ impl Config {
             .iter()
             .map(|(name, f)| (name.clone(), f.verify_jwt))
             .collect();
+        let edge = upstream.is_none().then(|| {
+            let mut s = basalt_edge::Settings::from_config(&platform.project_dir, &platform.config);
+            // Functions reach basalt on loopback even when it listens on every address.
+            let url = platform.api_url.replace("://0.0.0.0:", "://127.0.0.1:");
+            s.supabase_env.push(("SUPABASE_URL".into(), url));
+            s
+        });
         Config {
             listen: None,
             upstream,
             jwt_secret: platform.jwt_secret.clone(),
             keys: Some(platform.keys.clone()),
             verify_jwt,
+            edge,
         }
     }
 }

@@ -2,9 +2,10 @@
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
+use basalt_edge::hop_by_hop;
 use futures::TryStreamExt;
 use std::sync::Arc;
 
@@ -29,7 +30,7 @@ impl IntoResponse for RelayError {
             RelayError::NotFound => (StatusCode::NOT_FOUND, "Function not found".to_string(), false),
             RelayError::NoRuntime => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "no edge function runtime is configured: set [basalt] functions_url or BASALT_FUNCTIONS_URL".to_string(),
+                format!("no edge function runtime: {} (or set [basalt] functions_url / BASALT_FUNCTIONS_URL)", basalt_edge::HOW_TO_GET_DENO),
                 true,
             ),
             RelayError::Upstream(e) => (StatusCode::BAD_GATEWAY, format!("function runtime unreachable: {e}"), true),
@@ -51,6 +52,8 @@ struct Relay {
     config: Config,
     client: reqwest::Client,
     keys: Arc<basalt_identity::Keys>,
+    /// basalt's own runtime (when no upstream is configured and Deno was found).
+    edge: Option<basalt_edge::Runtime>,
 }
 
 /// The relay's routes: every path, any method; the first segment names the function.
@@ -64,10 +67,22 @@ pub async fn router(config: Config) -> Result<axum::Router, Error> {
         .keys
         .clone()
         .unwrap_or_else(|| Arc::new(basalt_identity::Keys::from_secret(&config.jwt_secret)));
+    let edge = match (&config.upstream, &config.edge) {
+        (None, Some(settings)) => {
+            let runtime = basalt_edge::Runtime::new(settings.clone())
+                .map_err(|e| Error::Config(e.to_string()))?;
+            if !runtime.has_deno() {
+                tracing::warn!("{}", basalt_edge::HOW_TO_GET_DENO);
+            }
+            Some(runtime).filter(basalt_edge::Runtime::has_deno)
+        }
+        _ => None,
+    };
     let state = Arc::new(Relay {
         config,
         client,
         keys,
+        edge,
     });
     Ok(axum::Router::new().fallback(any(call)).with_state(state))
 }
@@ -114,22 +129,6 @@ pub(crate) fn split_path(raw: &str) -> Option<(&str, &str)> {
     Some((name, rest))
 }
 
-/// Hop-by-hop headers are not forwarded in either direction.
-fn hop_by_hop(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "transfer-encoding"
-            | "upgrade"
-            | "te"
-            | "trailer"
-            | "host"
-            | "content-length"
-    )
-}
-
 async fn call(State(relay): State<Arc<Relay>>, req: Request) -> Response {
     match forward(&relay, req).await {
         Ok(r) => r,
@@ -142,16 +141,21 @@ async fn forward(relay: &Relay, req: Request) -> Result<Response, RelayError> {
     if relay.config.verify_jwt.get(name).copied().unwrap_or(true) {
         check_jwt(relay, req.headers())?;
     }
-    let upstream = relay
-        .config
-        .upstream
-        .as_deref()
-        .ok_or(RelayError::NoRuntime)?;
     let query = req
         .uri()
         .query()
         .map(|q| format!("?{q}"))
         .unwrap_or_default();
+    if let (None, Some(edge)) = (&relay.config.upstream, &relay.edge) {
+        let path = format!("/{name}{rest}{query}");
+        let name = name.to_string();
+        return Ok(edge.invoke(&name, &path, req).await);
+    }
+    let upstream = relay
+        .config
+        .upstream
+        .as_deref()
+        .ok_or(RelayError::NoRuntime)?;
     let url = format!("{}/{name}{rest}{query}", upstream.trim_end_matches('/'));
     let (parts, body) = req.into_parts();
     let mut out = relay.client.request(parts.method, &url);

@@ -42,6 +42,7 @@ async fn relay(upstream: Option<String>, verify: &[(&str, bool)]) -> basalt_test
         jwt_secret: SECRET.into(),
         keys: None,
         verify_jwt: verify.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        edge: None,
     };
     basalt_testkit::serve(basalt_functions::router(config).await.unwrap()).await
 }
