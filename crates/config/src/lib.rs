@@ -9,10 +9,12 @@
 //! environment variables instead, into their own configuration types.
 
 mod auth;
+mod net;
 mod project;
 mod values;
 
 pub use auth::*;
+pub use net::NetConfig;
 pub use project::*;
 pub use values::{parse_duration, parse_size, ByteSize, Seconds};
 

@@ -320,6 +320,11 @@ impl Cluster {
             .arg("-c")
             .arg(format!("listen_addresses={}", config.listen_address));
         let mut settings = default_settings(&self.bin);
+        if self.bin.has_extension("pg_cron") {
+            // pg_cron's jobs connect with libpq, by default over TCP to localhost, where the
+            // cluster asks for a password: send them through the trusted unix socket instead.
+            settings.push(("cron.host".into(), config.socket_dir.display().to_string()));
+        }
         settings.extend(config.settings.iter().cloned());
         for (k, v) in &settings {
             cmd.arg("-c").arg(format!("{k}={v}"));

@@ -23,6 +23,10 @@ pub const PARTS: &[(&str, &str)] = &[
         "060_storage_extra",
         include_str!("../sql/060_storage_extra.sql"),
     ),
+    ("080_net", include_str!("../sql/080_net.sql")),
+    ("081_webhooks", include_str!("../sql/081_webhooks.sql")),
+    ("082_cron", include_str!("../sql/082_cron.sql")),
+    ("083_vault", include_str!("../sql/083_vault.sql")),
 ];
 
 /// The login role REST's and storage's request connections use under `basalt start`: granted
