@@ -273,6 +273,12 @@ impl ApiError {
                 .ok()
                 .filter(|s| (100..=599).contains(s))
                 .unwrap_or(500)
+        } else if code == "22023"
+            && e.message.starts_with("role")
+            && e.message.ends_with("does not exist")
+        {
+            // A token naming a role the database does not have: a JWT error, as PostgREST 13+.
+            401
         } else if code == "21000" {
             if e.message.ends_with("requires a WHERE clause") {
                 400
@@ -492,5 +498,24 @@ mod tests {
             e.to_json(),
             json!({"code":"PGRST205","message":"x","details":null,"hint":"h"})
         );
+    }
+
+    #[test]
+    fn a_token_naming_an_unknown_role_is_401() {
+        let db = DbError {
+            severity: "ERROR".into(),
+            code: "22023".into(),
+            message: "role \"nobody\" does not exist".into(),
+            detail: None,
+            hint: None,
+        };
+        let e = ApiError::from_db(&db, true);
+        assert_eq!(e.status.as_u16(), 401);
+        assert_eq!(e.code, "22023");
+        let other = DbError {
+            message: "invalid value for parameter \"TimeZone\": \"x\"".into(),
+            ..db
+        };
+        assert_eq!(ApiError::from_db(&other, true).status.as_u16(), 400);
     }
 }
