@@ -245,6 +245,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
         project_dir: project.dir.clone(),
         config: project.config.clone(),
     };
+    let background = crate::background::start(&project, &db.url, db.cluster.as_ref()).await?;
     // From here on the embedded cluster is supervised: restarted when it dies, its state on
     // `/health`.
     let supervisor = db.cluster.take().map(Supervisor::start);
@@ -266,6 +267,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
     status.print();
     tracing::info!("ready");
     let served = basalt_gateway::serve(listener, app, shutdown).await;
+    background.stop(std::time::Duration::from_secs(5)).await;
     if let Some(s) = supervisor {
         tokio::task::spawn_blocking(move || s.stop()).await?;
     }

@@ -8,6 +8,7 @@
 //! in one place ([`quote_ident`]).
 
 pub mod cluster;
+pub mod extensions;
 mod ident;
 pub mod platform;
 pub mod pool;

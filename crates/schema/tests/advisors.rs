@@ -88,8 +88,29 @@ async fn clean_schema_has_no_findings() {
         )
         .await
         .expect("use the index");
-    let found = advisors::run(&client, &AdvisorOptions::default())
+    // The test cluster cannot run pg_cron: a fact about the server, not this schema.
+    let options = AdvisorOptions {
+        ignore: vec!["pg_cron_unavailable_cron_pg_cron".into()],
+        ..AdvisorOptions::default()
+    };
+    let found = advisors::run(&client, &options)
         .await
         .expect("advisors run");
     assert!(found.is_empty(), "{}", advisors::to_text(&found));
+}
+
+#[tokio::test]
+async fn a_database_where_pg_cron_cannot_run_is_reported() {
+    // The test cluster does not preload pg_cron, so its jobs could never run here.
+    let db = basalt_testkit::fresh_db().await;
+    let client = db.client().await;
+    let found = advisors::run(&client, &AdvisorOptions::default())
+        .await
+        .expect("advisors run");
+    let cron: Vec<_> = found
+        .iter()
+        .filter(|a| a.name == "pg_cron_unavailable")
+        .collect();
+    assert_eq!(cron.len(), 1, "{}", advisors::to_text(&found));
+    assert!(cron[0].detail.contains("pg_cron"));
 }

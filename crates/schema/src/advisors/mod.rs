@@ -100,11 +100,33 @@ pub fn lints() -> Vec<&'static Lint> {
         .collect()
 }
 
+/// basalt's own lint: cron jobs cannot run in this database.
+const PG_CRON_UNAVAILABLE: Lint = Lint {
+    name: "pg_cron_unavailable",
+    title: "pg_cron unavailable",
+    level: Level::Info,
+    category: Category::Performance,
+    description: "pg_cron cannot run jobs in this database: `create extension pg_cron` fails and scheduled jobs (cron.schedule) never run.",
+    remediation: "Install pg_cron (postgresql-15-cron) and preload it (shared_preload_libraries, cron.database_name), as basalt's embedded cluster does.",
+};
+
 /// Run every lint against the database behind `client`.
 pub async fn run(client: &Client, options: &AdvisorOptions) -> Result<Vec<Advisory>, Error> {
     let exposed = exposed_schemas(client, &options.exposed_schemas).await?;
     let mut out = queries::run(client, &exposed).await?;
     out.extend(policies::run(client, &exposed).await?);
+    let cron = basalt_pg::extensions::pg_cron_problem(client)
+        .await
+        .map_err(|e| Error::query("check pg_cron", &e))?;
+    if let Some(why) = cron {
+        out.push(Advisory::new(
+            &PG_CRON_UNAVAILABLE,
+            "cron",
+            "pg_cron",
+            "extension",
+            why,
+        ));
+    }
     out.retain(|a| {
         a.severity >= options.min_level
             && options.category.is_none_or(|c| a.categories.contains(&c))

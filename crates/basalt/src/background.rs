@@ -1,0 +1,35 @@
+//! What `basalt start` runs beside the HTTP services: the vault key file, a word about pg_cron,
+//! and basalt-net's request worker and seconds scheduler.
+
+use crate::project::Project;
+
+/// Prepare the vault key (embedded cluster only: an external server cannot read our files),
+/// say when pg_cron cannot run jobs, and start the background tasks unless `[basalt.net]
+/// enabled = false`.
+pub(crate) async fn start(
+    project: &Project,
+    db_url: &str,
+    cluster: Option<&basalt_pg::cluster::Cluster>,
+) -> anyhow::Result<basalt_net::Background> {
+    let client = basalt_pg::pool::connect(db_url).await?;
+    if let Some(c) = cluster {
+        // Next to the data directory (`.basalt/`, or the fallback basalt uses when Postgres's
+        // system user cannot reach the project), never inside it.
+        let dir = c.config.data_dir.parent().unwrap_or(&c.config.data_dir);
+        let key = dir.join("vault.key");
+        let owner = basalt_pg::cluster::RunAs::resolve(project.config.basalt.pg_user.as_deref())?
+            .map(|r| (r.uid, r.gid));
+        basalt_net::vault::ensure_key_file(&key, owner)?;
+        basalt_net::vault::register(&client, &key).await?;
+    } else {
+        eprintln!("Vault: no key file with an external database (vault.create_secret will fail).");
+    }
+    if let Some(why) = basalt_pg::extensions::pg_cron_problem(&client).await? {
+        eprintln!("Cron: {why}.");
+    }
+    let net = &project.config.basalt.net;
+    if !net.enabled {
+        return Ok(basalt_net::Background::empty());
+    }
+    Ok(basalt_net::Background::spawn(db_url, net)?)
+}

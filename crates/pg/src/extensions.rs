@@ -1,0 +1,28 @@
+//! What the database can do with the extensions basalt's features lean on.
+
+/// Why `pg_cron` jobs cannot run in the database behind `client`, or `None` when they can
+/// (the extension is installed, preloaded, and this is the database its worker serves).
+pub async fn pg_cron_problem(
+    client: &tokio_postgres::Client,
+) -> Result<Option<String>, tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_cron'),
+                    current_setting('shared_preload_libraries') ~ '(^|[ ,])pg_cron($|[ ,])',
+                    coalesce(current_setting('cron.database_name', true), 'postgres'),
+                    current_database()::text",
+            &[],
+        )
+        .await?;
+    let (available, preloaded): (bool, bool) = (row.get(0), row.get(1));
+    let (cron_db, db): (String, String) = (row.get(2), row.get(3));
+    Ok(if !available {
+        Some("pg_cron is not installed on this Postgres: `create extension pg_cron` fails and no cron job runs (Debian: apt install postgresql-15-cron; the embedded cluster preloads it)".into())
+    } else if !preloaded {
+        Some("pg_cron is installed but not in shared_preload_libraries: `create extension pg_cron` fails until Postgres is restarted with it".into())
+    } else if cron_db != db {
+        Some(format!("pg_cron serves database {cron_db:?} only (cron.database_name), not {db:?}: `create extension pg_cron` fails here"))
+    } else {
+        None
+    })
+}
