@@ -2,6 +2,8 @@
 //! command hands off to the crate that does the work.
 
 mod background;
+#[cfg(feature = "functions")]
+mod functions;
 mod project;
 mod start;
 mod tooling;
@@ -66,9 +68,13 @@ enum Cmd {
     /// The realtime server alone.
     #[cfg(feature = "realtime")]
     Realtime,
-    /// The functions relay alone (to a runtime at BASALT_FUNCTIONS_URL).
+    /// Edge functions: `new`, `list`, `serve` (the runtime alone), `relay` (the relay alone, to
+    /// a runtime at BASALT_FUNCTIONS_URL; also what no subcommand runs).
     #[cfg(feature = "functions")]
-    Functions,
+    Functions {
+        #[command(subcommand)]
+        command: Option<functions::FunctionsCmd>,
+    },
     /// The development mailbox: emails kept by the auth service while no SMTP server is set.
     #[cfg(feature = "auth")]
     Mail {
@@ -119,7 +125,9 @@ fn one_line(e: &anyhow::Error) -> String {
 
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BASALT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        // Edge functions' own log lines (console.log) show by default, as `supabase start`
+        // shows them.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,basalt_edge::function=info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -181,11 +189,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         #[cfg(feature = "functions")]
-        Cmd::Functions => {
-            let config = basalt_functions::Config::from_env()?;
-            let addr = config.listen.unwrap_or(([127, 0, 0, 1], 9000).into());
-            standalone(addr, basalt_functions::router(config).await?).await
-        }
+        Cmd::Functions { command } => functions::run(command).await,
         #[cfg(feature = "realtime")]
         Cmd::Realtime => {
             let config = basalt_realtime::Config::from_env()?;

@@ -249,8 +249,13 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
     // From here on the embedded cluster is supervised: restarted when it dies, its state on
     // `/health`.
     let supervisor = db.cluster.take().map(Supervisor::start);
-    let app = build_app(&platform, readiness(supervisor.as_ref())).await?;
     let (anon, service) = api_keys(&secret);
+    let functions_env = vec![
+        ("SUPABASE_ANON_KEY".to_string(), anon.clone()),
+        ("SUPABASE_SERVICE_ROLE_KEY".to_string(), service.clone()),
+        ("SUPABASE_DB_URL".to_string(), db.public_url.clone()),
+    ];
+    let app = build_app(&platform, readiness(supervisor.as_ref()), functions_env).await?;
     let status = Status {
         api_url,
         db_url: db.public_url.clone(),
@@ -289,9 +294,12 @@ fn readiness(supervisor: Option<&Supervisor>) -> basalt_gateway::Readiness {
 }
 
 /// Every service built into this binary, mounted behind the gateway; `/health` reports `ready`.
+/// `functions_env` (`SUPABASE_ANON_KEY`, …) is given to every edge function.
+#[cfg_attr(not(feature = "functions"), allow(unused_variables))]
 pub async fn build_app(
     platform: &basalt_pg::Platform,
     ready: basalt_gateway::Readiness,
+    functions_env: Vec<(String, String)>,
 ) -> anyhow::Result<axum::Router> {
     use basalt_gateway::Mount;
     #[allow(unused_mut)]
@@ -303,6 +311,7 @@ pub async fn build_app(
         needs_apikey: true,
         hide_query_key: true,
         open_paths: &[],
+        own_cors: false,
     });
     #[cfg(feature = "auth")]
     mounts.push(Mount {
@@ -311,6 +320,7 @@ pub async fn build_app(
         needs_apikey: true,
         hide_query_key: false,
         open_paths: &["/verify", "/callback", "/authorize", "/.well-known/"],
+        own_cors: false,
     });
     #[cfg(feature = "storage")]
     mounts.push(Mount {
@@ -319,6 +329,7 @@ pub async fn build_app(
         needs_apikey: false,
         hide_query_key: false,
         open_paths: &[],
+        own_cors: false,
     });
     #[cfg(feature = "realtime")]
     mounts.push(Mount {
@@ -327,16 +338,26 @@ pub async fn build_app(
         needs_apikey: true,
         hide_query_key: false,
         open_paths: &[],
+        own_cors: false,
     });
     #[cfg(feature = "functions")]
     mounts.push(Mount {
         prefix: "/functions/v1",
-        router: basalt_functions::router(basalt_functions::Config::from_platform(platform)).await?,
+        router: basalt_functions::router({
+            let mut config = basalt_functions::Config::from_platform(platform);
+            if let Some(edge) = config.edge.as_mut() {
+                edge.supabase_env.extend(functions_env);
+            }
+            config
+        })
+        .await?,
         // As Supabase's gateway: no apikey check; the relay verifies the JWT per function, so a
         // `verify_jwt = false` webhook needs no key at all.
         needs_apikey: false,
         hide_query_key: false,
         open_paths: &[],
+        // Functions answer their own preflights (the `_shared/cors.ts` pattern).
+        own_cors: true,
     });
     Ok(basalt_gateway::compose(
         basalt_gateway::ApiKeys::new(platform.keys.clone()),

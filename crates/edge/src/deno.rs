@@ -53,8 +53,10 @@ fn local_candidates(project_dir: &Path) -> Vec<PathBuf> {
         .iter()
         .flat_map(|r| {
             [
-                r.join("node_modules/.bin/deno"),
+                // The native binary first: when npm skipped the package's install script,
+                // .bin/deno is a Node shim that would sit between basalt and Deno.
                 r.join("node_modules/@deno/linux-x64-glibc/deno"),
+                r.join("node_modules/.bin/deno"),
             ]
         })
         .collect()

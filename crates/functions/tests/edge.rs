@@ -67,6 +67,13 @@ async fn functions_run_on_basalts_runtime_behind_the_jwt_check() {
     assert_eq!(v["fn"], "hello");
     assert_eq!(v["url"], "/hello/a/b?x=1");
     assert_eq!(v["env"], "http://127.0.0.1:1");
+    // A CORS preflight needs no token: the function answers it.
+    let r = http
+        .request(reqwest::Method::OPTIONS, format!("{}/hello", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     // verify_jwt = false: a webhook without a token.
     let r = http.post(format!("{}/hook", s.url)).send().await.unwrap();
     assert_eq!(r.status(), 200);

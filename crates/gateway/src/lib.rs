@@ -38,6 +38,9 @@ pub struct Mount {
     pub hide_query_key: bool,
     /// Paths under the prefix that are open even when `needs_apikey` (browser redirects).
     pub open_paths: &'static [&'static str],
+    /// The service answers CORS itself, preflights included (edge functions do, as on
+    /// Supabase); the gateway's CORS layer stays off its routes.
+    pub own_cors: bool,
 }
 
 /// The request id header, set when absent and echoed on the response.
@@ -53,6 +56,7 @@ pub fn compose(keys: ApiKeys, mounts: Vec<Mount>, ready: Readiness) -> Router {
         "/health",
         axum::routing::get(move || std::future::ready(health(&ready))),
     );
+    let mut own_cors = Router::new();
     for m in mounts {
         let router = if m.needs_apikey {
             m.router.layer(apikey::Guard::new(
@@ -63,9 +67,13 @@ pub fn compose(keys: ApiKeys, mounts: Vec<Mount>, ready: Readiness) -> Router {
         } else {
             m.router
         };
-        app = app.nest(m.prefix, router);
+        if m.own_cors {
+            own_cors = own_cors.nest(m.prefix, router);
+        } else {
+            app = app.nest(m.prefix, router);
+        }
     }
-    with_request_ids(app.fallback(not_found).layer(cors()), true)
+    with_request_ids(own_cors.merge(app.fallback(not_found).layer(cors())), true)
 }
 
 /// What a service run alone wraps its routes in: a request id on every request (set when

@@ -211,6 +211,7 @@ async fn a_panicking_handler_answers_json_500_and_the_server_keeps_serving() {
             needs_apikey: false,
             hide_query_key: false,
             open_paths: &[],
+            own_cors: false,
         }],
         Arc::new(Vec::new),
     );
