@@ -18,6 +18,139 @@ pub enum Target {
     Rpc(String),
 }
 
+/// What a request asks to do, decided from its method and target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// `GET`/`HEAD /`: the OpenAPI document or the root function.
+    Root,
+    /// `GET`/`HEAD` on a relation.
+    Read(String),
+    /// `POST` on a relation.
+    Insert(String),
+    /// `PATCH` on a relation.
+    Update(String),
+    /// `PUT` on a relation.
+    Upsert(String),
+    /// `DELETE` on a relation.
+    Delete(String),
+    /// `GET`/`HEAD`/`POST` on `rpc/<name>`.
+    Call(String),
+    /// `OPTIONS`: what the target allows.
+    Info(Target),
+}
+
+impl Action {
+    /// The action `method` asks of `target` (405 when the target does not support it).
+    pub fn of(method: &Method, target: &Target) -> Result<Action, ApiError> {
+        let unsupported = |code: Code, m: &Method| {
+            let message = match code {
+                Code::RpcMethod => format!("Cannot use the {m} method on RPC"),
+                _ => format!("Unsupported HTTP method: {m}"),
+            };
+            Err(ApiError::new(code, message))
+        };
+        if method == Method::OPTIONS {
+            return Ok(Action::Info(target.clone()));
+        }
+        match target {
+            Target::Root => match *method {
+                Method::GET | Method::HEAD => Ok(Action::Root),
+                _ => unsupported(Code::UnsupportedMethod, method),
+            },
+            Target::Relation(name) => {
+                let name = name.clone();
+                match *method {
+                    Method::GET | Method::HEAD => Ok(Action::Read(name)),
+                    Method::POST => Ok(Action::Insert(name)),
+                    Method::PATCH => Ok(Action::Update(name)),
+                    Method::PUT => Ok(Action::Upsert(name)),
+                    Method::DELETE => Ok(Action::Delete(name)),
+                    _ => unsupported(Code::UnsupportedMethod, method),
+                }
+            }
+            Target::Rpc(name) => match *method {
+                Method::GET | Method::HEAD | Method::POST => Ok(Action::Call(name.clone())),
+                _ => unsupported(Code::RpcMethod, method),
+            },
+        }
+    }
+}
+
+/// A request as the API understands it, parsed once: the action, the schema it addresses,
+/// `Prefer`, and the query string split into PostgREST's parameters. Pure: the schema cache
+/// and the database come later (planning, then execution).
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    pub method: Method,
+    pub path: String,
+    /// The raw query string.
+    pub query: String,
+    pub action: Action,
+    pub schema: String,
+    /// The schema to echo in `Content-Profile`, when the client chose one.
+    pub profile_echo: Option<String>,
+    pub prefer: Prefer,
+    /// The query string's parameters, or why they do not parse (reported when the action
+    /// first needs them, after the errors PostgREST reports before them).
+    params: Result<QueryParams, ApiError>,
+}
+
+impl ApiRequest {
+    /// Parse what the handlers need from the request line and headers.
+    pub fn parse(
+        config: &Config,
+        method: &Method,
+        path: &str,
+        query: &str,
+        headers: &HeaderMap,
+    ) -> Result<ApiRequest, ApiError> {
+        ApiRequest::for_target(config, method, parse_target(path)?, path, query, headers)
+    }
+
+    /// [`ApiRequest::parse`] when the path's target is already known.
+    pub fn for_target(
+        config: &Config,
+        method: &Method,
+        target: Target,
+        path: &str,
+        query: &str,
+        headers: &HeaderMap,
+    ) -> Result<ApiRequest, ApiError> {
+        let (schema, profile_echo) = match target {
+            Target::Root => (config.schemas[0].clone(), None),
+            _ => resolve_schema(config, method, headers)?,
+        };
+        let prefer = Prefer::parse(headers);
+        if prefer.strict && !prefer.invalid.is_empty() {
+            return Err(ApiError::new(
+                Code::InvalidPreferences,
+                "Invalid preferences given with handling=strict",
+            )
+            .with_details(format!(
+                "Invalid preferences: {}",
+                prefer.invalid.join(", ")
+            )));
+        }
+        let action = Action::of(method, &target)?;
+        let params = parse_query(&query_pairs(query), matches!(action, Action::Call(_)));
+        Ok(ApiRequest {
+            method: method.clone(),
+            path: path.to_string(),
+            query: query.to_string(),
+            action,
+            schema,
+            profile_echo,
+            prefer,
+            params,
+        })
+    }
+
+    /// The query string's parameters (PGRST100 when they do not parse).
+    pub fn params(&self) -> Result<&QueryParams, ApiError> {
+        self.params.as_ref().map_err(Clone::clone)
+    }
+}
+
 /// Media types the API produces.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Media {
@@ -280,7 +413,7 @@ pub struct Prefer {
 
 /// What kind of request preferences are applied to: it decides which of them can take effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub enum PreferenceScope {
     Read,
     /// A write; `resolution`: whether an on-conflict resolution took part (upserts).
     Write {
@@ -296,11 +429,11 @@ pub struct PreferenceApplied(Vec<String>);
 impl PreferenceApplied {
     /// The tokens of `prefer` that `action` honours; `tx`: the transaction's end when the
     /// client may choose it (`Prefer: tx=`) and did.
-    pub fn new(prefer: &Prefer, action: Action, tx: Option<bool>) -> PreferenceApplied {
+    pub fn new(prefer: &Prefer, action: PreferenceScope, tx: Option<bool>) -> PreferenceApplied {
         let (resolution, returns, handling) = match action {
-            Action::Read => (false, false, false),
-            Action::Write { resolution } => (resolution, true, true),
-            Action::Call => (false, false, true),
+            PreferenceScope::Read => (false, false, false),
+            PreferenceScope::Write { resolution } => (resolution, true, true),
+            PreferenceScope::Call => (false, false, true),
         };
         let mut out: Vec<String> = Vec::new();
         if prefer.single_object {
@@ -731,19 +864,19 @@ mod tests {
         );
         let p = Prefer::parse(&h);
         assert_eq!(
-            PreferenceApplied::new(&p, Action::Read, None)
+            PreferenceApplied::new(&p, PreferenceScope::Read, None)
                 .header()
                 .as_deref(),
             Some("count=exact, timezone=UTC")
         );
         assert_eq!(
-            PreferenceApplied::new(&p, Action::Write { resolution: true }, Some(false))
+            PreferenceApplied::new(&p, PreferenceScope::Write { resolution: true }, Some(false))
                 .header()
                 .as_deref(),
             Some("resolution=merge-duplicates, missing=default, return=representation, count=exact, tx=rollback, handling=strict, timezone=UTC, max-affected=5")
         );
         assert_eq!(
-            PreferenceApplied::new(&p, Action::Write { resolution: false }, None)
+            PreferenceApplied::new(&p, PreferenceScope::Write { resolution: false }, None)
                 .header()
                 .as_deref(),
             Some(
@@ -751,14 +884,63 @@ mod tests {
             )
         );
         assert_eq!(
-            PreferenceApplied::new(&p, Action::Call, None)
+            PreferenceApplied::new(&p, PreferenceScope::Call, None)
                 .header()
                 .as_deref(),
             Some("count=exact, handling=strict, timezone=UTC, max-affected=5")
         );
         assert_eq!(
-            PreferenceApplied::new(&Prefer::default(), Action::Read, None).header(),
+            PreferenceApplied::new(&Prefer::default(), PreferenceScope::Read, None).header(),
             None
         );
+    }
+
+    #[test]
+    fn api_requests_are_parsed_once_into_actions() {
+        let config = Config {
+            schemas: vec!["public".into(), "other".into()],
+            ..Config::default()
+        };
+        let parse = |m: Method, path: &str, query: &str, headers: &[(&'static str, &str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in headers {
+                h.insert(*k, v.parse().expect("header"));
+            }
+            ApiRequest::parse(&config, &m, path, query, &h)
+        };
+        let r = parse(Method::GET, "/items", "select=id&id=eq.1", &[]).expect("read");
+        assert_eq!(r.action, Action::Read("items".into()));
+        assert_eq!(r.schema, "public");
+        assert_eq!(r.params().expect("params").filters.len(), 1);
+        let r = parse(Method::PUT, "/items", "", &[("content-profile", "other")]).expect("put");
+        assert_eq!(r.action, Action::Upsert("items".into()));
+        assert_eq!(
+            (r.schema.as_str(), r.profile_echo.as_deref()),
+            ("other", Some("other"))
+        );
+        let r = parse(Method::POST, "/rpc/f", "x=1", &[]).expect("call");
+        assert_eq!(r.action, Action::Call("f".into()));
+        let r = parse(Method::OPTIONS, "/", "", &[]).expect("info");
+        assert_eq!(r.action, Action::Info(Target::Root));
+        // Errors, each with its code and status.
+        let e = parse(Method::PATCH, "/rpc/f", "", &[]).expect_err("405");
+        assert_eq!((e.code(), e.status.as_u16()), ("PGRST101", 405));
+        let e = parse(Method::POST, "/", "", &[]).expect_err("405");
+        assert_eq!((e.code(), e.status.as_u16()), ("PGRST117", 405));
+        let e = parse(Method::GET, "/a/b/c", "", &[]).expect_err("path");
+        assert_eq!(e.code(), "PGRST125");
+        let e = parse(Method::GET, "/items", "", &[("accept-profile", "nope")]).expect_err("406");
+        assert_eq!(e.code(), "PGRST106");
+        let e = parse(
+            Method::GET,
+            "/items",
+            "",
+            &[("prefer", "handling=strict, bogus=1")],
+        )
+        .expect_err("strict");
+        assert_eq!(e.code(), "PGRST122");
+        // A query string that does not parse is kept until the action needs it.
+        let r = parse(Method::GET, "/items", "select=a(", &[]).expect("parsed lazily");
+        assert_eq!(r.params().expect_err("100").code(), "PGRST100");
     }
 }

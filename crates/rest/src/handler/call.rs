@@ -8,8 +8,8 @@ pub(super) async fn call(
     timing: &mut Timing,
 ) -> Result<Response, ApiError> {
     let t0 = Instant::now();
-    let is_get = ctx.method == Method::GET || ctx.method == Method::HEAD;
-    let mut q = ctx.query_params(true)?;
+    let is_get = ctx.req.method == Method::GET || ctx.req.method == Method::HEAD;
+    let mut q = ctx.query_params()?;
     let ct = ctx
         .headers
         .get(header::CONTENT_TYPE)
@@ -17,7 +17,7 @@ pub(super) async fn call(
         .unwrap_or("application/json")
         .to_ascii_lowercase();
     let args = if is_get {
-        let qi = Qi::new(&ctx.schema, name);
+        let qi = Qi::new(&ctx.req.schema, name);
         let names: Vec<String> = ctx
             .cache
             .routines
@@ -49,7 +49,7 @@ pub(super) async fn call(
             Value::Array(a) => a.into_iter().next().unwrap_or(Value::Object(Map::new())),
             other => other,
         };
-        if ctx.prefer.single_object {
+        if ctx.req.prefer.single_object {
             Args::Single(v)
         } else {
             match v {
@@ -58,7 +58,7 @@ pub(super) async fn call(
             }
         }
     };
-    let call = rpc::resolve(&ctx.cache, &ctx.schema, name, &args, !is_get)?;
+    let call = rpc::resolve(&ctx.cache, &ctx.req.schema, name, &args, !is_get)?;
     let routine = call.routine.clone();
     // GET: query keys naming arguments are arguments, the rest filter the result; POST: the
     // arguments came in the body, so every key filters.
@@ -93,14 +93,18 @@ pub(super) async fn call(
     let mut sql = Sql::default();
     let mut offset = 0;
     let (from, body, total) = if table_like {
-        let mut planner = Planner::new(&ctx.cache, &ctx.schema, ctx.app.config.aggregates_enabled);
+        let mut planner = Planner::new(
+            &ctx.cache,
+            &ctx.req.schema,
+            ctx.app.config.aggregates_enabled,
+        );
         let mut plan = planner.read(source, routine.return_relation.clone(), &q, true)?;
         plan.alias = routine.qi.name.clone();
         if let Some(h) = &custom {
             return custom_media(ctx, h, plan, timing).await;
         }
         offset = plan.offset;
-        let max_rows = ctx.app.config.max_rows_for(&ctx.schema);
+        let max_rows = ctx.app.config.max_rows_for(&ctx.req.schema);
         let from = sql::read_sql(
             &mut sql,
             &ctx.cache,
@@ -111,7 +115,7 @@ pub(super) async fn call(
                 ..Default::default()
             },
         );
-        let total = match ctx.prefer.count {
+        let total = match ctx.req.prefer.count {
             Some(_) => {
                 let inner = sql::read_sql(
                     &mut sql,
@@ -148,7 +152,7 @@ pub(super) async fn call(
         } else {
             "(json_agg(\"_postgrest_t\".\"pgrst_scalar\")->0)::text".to_string()
         };
-        let total = if ctx.prefer.count.is_some() {
+        let total = if ctx.req.prefer.count.is_some() {
             "pg_catalog.count(*)".to_string()
         } else {
             "NULL".into()
@@ -220,7 +224,7 @@ pub(super) async fn call(
             r.headers_mut().insert(header::CONTENT_TYPE, v);
         }
         r
-    } else if ctx.prefer.return_ == Some(Return::Minimal) && !is_get {
+    } else if ctx.req.prefer.return_ == Some(Return::Minimal) && !is_get {
         StatusCode::NO_CONTENT.into_response()
     } else {
         let total = row.total;
@@ -236,7 +240,7 @@ pub(super) async fn call(
         );
         r
     };
-    if let Some(a) = ctx.applied(request::Action::Call) {
+    if let Some(a) = ctx.applied(request::PreferenceScope::Call) {
         set(&mut resp, "preference-applied", &a);
     }
     apply_gucs(&mut resp, &row)?;

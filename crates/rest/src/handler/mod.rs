@@ -31,7 +31,7 @@ use crate::main_statement::MainSelect;
 use crate::mutate::{self, OnConflict};
 use crate::plan::{Planner, ReadPlan, Source};
 use crate::request::{
-    self, Count, Media, Prefer, Producer, QueryParams, Resolution, Return, Target,
+    self, Action, ApiRequest, Count, Media, Producer, QueryParams, Resolution, Return, Target,
 };
 use crate::rpc::{self, Args};
 use crate::schema::{Qi, SchemaCache};
@@ -50,18 +50,14 @@ fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
 }
 
-/// Everything about the HTTP request the flow needs.
+/// Everything about the HTTP request the flow needs: the parsed request, its headers and body,
+/// who is calling, and the schema cache the plan is made against.
 struct Ctx<'a> {
     app: &'a App,
-    method: Method,
+    req: ApiRequest,
     headers: &'a HeaderMap,
-    path: String,
-    query: String,
     body: Bytes,
-    schema: String,
-    profile_echo: Option<String>,
     identity: Identity,
-    prefer: Prefer,
     cache: Arc<SchemaCache>,
 }
 
@@ -169,10 +165,9 @@ async fn process(
     body: Body,
     timing: &mut Timing,
 ) -> Result<Response, ApiError> {
-    let method = parts.method.clone();
-    let path = parts.uri.path().to_string();
-    let query = parts.uri.query().unwrap_or("").to_string();
-    let target = request::parse_target(&path)?;
+    let method = &parts.method;
+    let path = parts.uri.path();
+    let target = request::parse_target(path)?;
     // CORS preflight.
     if method == Method::OPTIONS
         && app.config.cors != Cors::Off
@@ -200,96 +195,60 @@ async fn process(
         .await
         .map_err(|_| ApiError::body("Empty or invalid json"))?;
     let t = Instant::now();
-    let (schema, profile_echo) = match target {
-        Target::Root => (app.config.schemas[0].clone(), None),
-        _ => request::resolve_schema(&app.config, &method, &parts.headers)?,
-    };
-    let prefer = Prefer::parse(&parts.headers);
-    if prefer.strict && !prefer.invalid.is_empty() {
-        return Err(ApiError::new(
-            Code::InvalidPreferences,
-            "Invalid preferences given with handling=strict",
-        )
-        .with_details(format!(
-            "Invalid preferences: {}",
-            prefer.invalid.join(", ")
-        )));
-    }
+    let query = parts.uri.query().unwrap_or("");
+    let req = ApiRequest::for_target(&app.config, method, target, path, query, &parts.headers)?;
     timing.parse = ms(t);
     let ctx = Ctx {
         app,
-        method: method.clone(),
+        req,
         headers: &parts.headers,
-        path,
-        query,
         body,
-        schema,
-        profile_echo,
         identity,
-        prefer,
         cache: app.cache(),
     };
-    let mut resp = match (&target, &method) {
-        (Target::Root, &Method::OPTIONS) => allow_response("OPTIONS,GET,HEAD"),
-        (Target::Root, &Method::GET) | (Target::Root, &Method::HEAD) => root(&ctx, timing).await?,
-        (Target::Root, _) => {
-            return Err(ApiError::new(
-                Code::UnsupportedMethod,
-                format!("Unsupported HTTP method: {method}"),
-            ))
-        }
-        (Target::Relation(name), &Method::OPTIONS) => {
-            let rel = ctx.cache.relations.get(&Qi::new(&ctx.schema, name));
-            let allow = match rel {
-                Some(r) if r.is_view => {
-                    let mut m = vec!["OPTIONS", "GET", "HEAD"];
-                    if r.insertable {
-                        m.push("POST");
-                    }
-                    if r.updatable {
-                        m.extend(["PUT", "PATCH"]);
-                    }
-                    if r.deletable {
-                        m.push("DELETE");
-                    }
-                    m.join(",")
-                }
-                Some(_) => "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE".to_string(),
-                None => return Err(ApiError::table_not_found(&ctx.schema, name)),
-            };
-            allow_response(&allow)
-        }
-        (Target::Relation(name), &Method::GET) | (Target::Relation(name), &Method::HEAD) => {
-            read(&ctx, name, timing).await?
-        }
-        (Target::Relation(name), &Method::POST) => insert(&ctx, name, timing).await?,
-        (Target::Relation(name), &Method::PATCH) => update(&ctx, name, timing).await?,
-        (Target::Relation(name), &Method::PUT) => put(&ctx, name, timing).await?,
-        (Target::Relation(name), &Method::DELETE) => delete(&ctx, name, timing).await?,
-        (Target::Relation(_), m) => {
-            return Err(ApiError::new(
-                Code::UnsupportedMethod,
-                format!("Unsupported HTTP method: {m}"),
-            ))
-        }
-        (Target::Rpc(_), &Method::OPTIONS) => allow_response("OPTIONS,GET,HEAD,POST"),
-        (Target::Rpc(name), &Method::GET)
-        | (Target::Rpc(name), &Method::HEAD)
-        | (Target::Rpc(name), &Method::POST) => call(&ctx, name, timing).await?,
-        (Target::Rpc(_), m) => {
-            return Err(ApiError::new(
-                Code::RpcMethod,
-                format!("Cannot use the {m} method on RPC"),
-            ))
-        }
+    let mut resp = match &ctx.req.action {
+        Action::Info(target) => info(&ctx, target)?,
+        Action::Root => root(&ctx, timing).await?,
+        Action::Read(name) => read(&ctx, name, timing).await?,
+        Action::Insert(name) => insert(&ctx, name, timing).await?,
+        Action::Update(name) => update(&ctx, name, timing).await?,
+        Action::Upsert(name) => put(&ctx, name, timing).await?,
+        Action::Delete(name) => delete(&ctx, name, timing).await?,
+        Action::Call(name) => call(&ctx, name, timing).await?,
     };
-    if let Some(p) = &ctx.profile_echo {
+    if let Some(p) = &ctx.req.profile_echo {
         if let Ok(v) = HeaderValue::from_str(p) {
             resp.headers_mut()
                 .insert(HeaderName::from_static("content-profile"), v);
         }
     }
     Ok(resp)
+}
+
+/// `OPTIONS`: the methods the target allows, in `Allow`.
+fn info(ctx: &Ctx<'_>, target: &Target) -> Result<Response, ApiError> {
+    let allow = match target {
+        Target::Root => "OPTIONS,GET,HEAD".to_string(),
+        Target::Rpc(_) => "OPTIONS,GET,HEAD,POST".to_string(),
+        Target::Relation(name) => match ctx.cache.relations.get(&Qi::new(&ctx.req.schema, name)) {
+            Some(r) if r.is_view => {
+                let mut m = vec!["OPTIONS", "GET", "HEAD"];
+                if r.insertable {
+                    m.push("POST");
+                }
+                if r.updatable {
+                    m.extend(["PUT", "PATCH"]);
+                }
+                if r.deletable {
+                    m.push("DELETE");
+                }
+                m.join(",")
+            }
+            Some(_) => "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE".to_string(),
+            None => return Err(ApiError::table_not_found(&ctx.req.schema, name)),
+        },
+    };
+    Ok(allow_response(&allow))
 }
 
 fn allow_response(allow: &str) -> Response {
@@ -335,7 +294,7 @@ fn headers_json(headers: &HeaderMap) -> (String, String) {
 
 impl Ctx<'_> {
     fn settings(&self, read_only: bool) -> TxSettings {
-        let mut search_path = vec![self.schema.clone()];
+        let mut search_path = vec![self.req.schema.clone()];
         for s in &self.app.config.extra_search_path {
             if !search_path.contains(s) {
                 search_path.push(s.clone());
@@ -350,11 +309,11 @@ impl Ctx<'_> {
         TxSettings {
             identity: auth.then(|| self.identity.clone()),
             search_path,
-            method: self.method.to_string(),
-            path: self.path.clone(),
+            method: self.req.method.to_string(),
+            path: self.req.path.clone(),
             headers,
             cookies,
-            timezone: self.prefer.timezone.clone(),
+            timezone: self.req.prefer.timezone.clone(),
             pre_request: if auth {
                 self.app.config.pre_request.clone()
             } else {
@@ -393,8 +352,8 @@ impl Ctx<'_> {
     /// statement runs and can join the pipeline.
     fn row_checks(&self, media: &Media) -> (bool, Option<i64>, Option<bool>) {
         let singular = media.is_singular();
-        let strict_max = if self.prefer.strict {
-            self.prefer.max_affected
+        let strict_max = if self.req.prefer.strict {
+            self.req.prefer.max_affected
         } else {
             None
         };
@@ -407,8 +366,8 @@ impl Ctx<'_> {
         match self.app.config.tx_end {
             TxEnd::Commit => true,
             TxEnd::Rollback => false,
-            TxEnd::CommitAllowOverride => self.prefer.tx_commit.unwrap_or(true),
-            TxEnd::RollbackAllowOverride => self.prefer.tx_commit.unwrap_or(false),
+            TxEnd::CommitAllowOverride => self.req.prefer.tx_commit.unwrap_or(true),
+            TxEnd::RollbackAllowOverride => self.req.prefer.tx_commit.unwrap_or(false),
         }
     }
 
@@ -416,7 +375,7 @@ impl Ctx<'_> {
         matches!(
             self.app.config.tx_end,
             TxEnd::CommitAllowOverride | TxEnd::RollbackAllowOverride
-        ) && self.prefer.tx_commit.is_some()
+        ) && self.req.prefer.tx_commit.is_some()
     }
 
     fn media(&self, producer: Producer) -> Result<Media, ApiError> {
@@ -427,14 +386,15 @@ impl Ctx<'_> {
         request::negotiate(accept, producer, self.app.config.plan_enabled)
     }
 
-    fn query_params(&self, rpc: bool) -> Result<QueryParams, ApiError> {
-        request::parse_query(&request::query_pairs(&self.query), rpc)
+    /// The request's query parameters (PGRST100 when they do not parse).
+    fn query_params(&self) -> Result<QueryParams, ApiError> {
+        self.req.params().cloned()
     }
 
     /// `Preference-Applied` for the tokens `action` honoured.
-    fn applied(&self, action: request::Action) -> Option<String> {
+    fn applied(&self, scope: request::PreferenceScope) -> Option<String> {
         let tx = self.tx_applied().then(|| self.commits());
-        request::PreferenceApplied::new(&self.prefer, action, tx).header()
+        request::PreferenceApplied::new(&self.req.prefer, scope, tx).header()
     }
 }
 

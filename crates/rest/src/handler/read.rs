@@ -11,7 +11,7 @@ pub(super) async fn read(
     // An unacceptable media type is reported before an unknown relation, unless a custom
     // handler of the relation produces it.
     let media = ctx.media(Producer::Relation);
-    let rel = match Planner::new(&ctx.cache, &ctx.schema, false).relation(name) {
+    let rel = match Planner::new(&ctx.cache, &ctx.req.schema, false).relation(name) {
         Ok(r) => r.qi.clone(),
         Err(e) => {
             media?;
@@ -24,7 +24,7 @@ pub(super) async fn read(
         (Err(_), Some(_)) => Media::Json,
         (Err(e), None) => return Err(e),
     };
-    let mut q = ctx.query_params(false)?;
+    let mut q = ctx.query_params()?;
     let range = request::parse_range(ctx.headers)?;
     if let Some((from, to)) = range {
         q.offset.retain(|(p, _)| !p.is_empty());
@@ -34,12 +34,16 @@ pub(super) async fn read(
             q.limit.push((vec![], to - from + 1));
         }
     }
-    let mut planner = Planner::new(&ctx.cache, &ctx.schema, ctx.app.config.aggregates_enabled);
+    let mut planner = Planner::new(
+        &ctx.cache,
+        &ctx.req.schema,
+        ctx.app.config.aggregates_enabled,
+    );
     let plan = planner.read(Source::Relation(rel.clone()), Some(rel.clone()), &q, true)?;
     if let Some(h) = custom {
         return custom_media(ctx, &h, plan, timing).await;
     }
-    let max_rows = ctx.app.config.max_rows_for(&ctx.schema);
+    let max_rows = ctx.app.config.max_rows_for(&ctx.req.schema);
     let mut sql = Sql::default();
     let from = sql::read_sql(
         &mut sql,
@@ -51,7 +55,7 @@ pub(super) async fn read(
             ..Default::default()
         },
     );
-    let total = match ctx.prefer.count {
+    let total = match ctx.req.prefer.count {
         Some(Count::Exact) | Some(Count::Estimated) => {
             let inner = sql::read_sql(
                 &mut sql,
@@ -65,7 +69,7 @@ pub(super) async fn read(
             );
             // `estimated` counts exactly up to max-rows + 1; past that the planner's figure is
             // used (below).
-            let cap = match (ctx.prefer.count, max_rows) {
+            let cap = match (ctx.req.prefer.count, max_rows) {
                 (Some(Count::Estimated), Some(m)) => format!(" LIMIT {}", m.saturating_add(1)),
                 _ => String::new(),
             };
@@ -81,7 +85,10 @@ pub(super) async fn read(
         ..Default::default()
     }
     .render();
-    let planned = if matches!(ctx.prefer.count, Some(Count::Planned | Count::Estimated)) {
+    let planned = if matches!(
+        ctx.req.prefer.count,
+        Some(Count::Planned | Count::Estimated)
+    ) {
         let mut p = Sql::default();
         let inner = sql::read_sql(
             &mut p,
@@ -121,7 +128,7 @@ pub(super) async fn read(
         return Ok(explain_response(&media, p));
     }
     let row = out.row;
-    let total = match ctx.prefer.count {
+    let total = match ctx.req.prefer.count {
         Some(Count::Planned) => out.planned,
         Some(Count::Estimated) => estimated_count(row.total, out.planned, max_rows),
         _ => row.total,
@@ -147,7 +154,7 @@ pub(super) async fn read(
         "content-range",
         &content_range(offset, row.page, total),
     );
-    let mut pairs = request::query_pairs(&ctx.query);
+    let mut pairs = request::query_pairs(&ctx.req.query);
     pairs.sort();
     let loc = if pairs.is_empty() {
         format!("/{name}")
@@ -162,7 +169,7 @@ pub(super) async fn read(
         )
     };
     set(&mut resp, "content-location", &loc);
-    if let Some(a) = ctx.applied(request::Action::Read) {
+    if let Some(a) = ctx.applied(request::PreferenceScope::Read) {
         set(&mut resp, "preference-applied", &a);
     }
     apply_gucs(&mut resp, &row)?;

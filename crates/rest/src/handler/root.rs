@@ -6,7 +6,7 @@ pub(super) async fn root(ctx: &Ctx<'_>, timing: &mut Timing) -> Result<Response,
     let t0 = Instant::now();
     let media = ctx.media(Producer::Root)?;
     if let Some(spec) = &ctx.app.config.root_spec {
-        let qi = Qi::new(&ctx.schema, spec);
+        let qi = Qi::new(&ctx.req.schema, spec);
         let mut sql = Sql::default();
         sql.text = MainSelect {
             from: &format!("SELECT {}() AS \"pgrst_scalar\"", sql::qi(&qi)),
@@ -49,7 +49,7 @@ pub(super) async fn root(ctx: &Ctx<'_>, timing: &mut Timing) -> Result<Response,
     let doc = crate::openapi::document(
         ctx.app,
         &ctx.cache,
-        &ctx.schema,
+        &ctx.req.schema,
         &ctx.settings(true),
         ctx.identity.authenticated,
     )

@@ -38,7 +38,7 @@ pub(super) async fn write(
     t0: Instant,
 ) -> Result<Response, ApiError> {
     let media = ctx.media(Producer::Relation)?;
-    let ret = ctx.prefer.return_.unwrap_or(Return::Minimal);
+    let ret = ctx.req.prefer.return_.unwrap_or(Return::Minimal);
     let mut sql = spec.sql;
     let body = if ret == Return::Representation {
         body_for(ctx, &media)?
@@ -141,14 +141,14 @@ pub(super) async fn write(
         *r.status_mut() = status;
         r
     };
-    let total = match ctx.prefer.count {
+    let total = match ctx.req.prefer.count {
         Some(_) => format!("*/{}", row.page),
         None => "*/*".to_string(),
     };
     if spec.is_insert || ret != Return::Representation {
         set(&mut resp, "content-range", &total);
     } else {
-        let cr = if ctx.prefer.count.is_some() {
+        let cr = if ctx.req.prefer.count.is_some() {
             format!("*/{}", row.page)
         } else {
             content_range(0, row.page, None)
@@ -182,7 +182,7 @@ pub(super) async fn write(
             );
         }
     }
-    if let Some(a) = ctx.applied(request::Action::Write {
+    if let Some(a) = ctx.applied(request::PreferenceScope::Write {
         resolution: spec.resolution_applied,
     }) {
         set(&mut resp, "preference-applied", &a);
@@ -197,9 +197,9 @@ pub(super) async fn insert(
     timing: &mut Timing,
 ) -> Result<Response, ApiError> {
     let t0 = Instant::now();
-    let planner0 = Planner::new(&ctx.cache, &ctx.schema, false);
+    let planner0 = Planner::new(&ctx.cache, &ctx.req.schema, false);
     let rel = planner0.relation(name)?;
-    let q = ctx.query_params(false)?;
+    let q = ctx.query_params()?;
     if let Some(cols) = &q.columns {
         mutate::check_columns(rel, cols)?;
     }
@@ -207,7 +207,7 @@ pub(super) async fn insert(
     if q.columns.is_none() {
         mutate::check_columns(rel, &payload.columns)?;
     }
-    let on_conflict = match ctx.prefer.resolution {
+    let on_conflict = match ctx.req.prefer.resolution {
         Some(res) => {
             let cols = q.on_conflict.clone().unwrap_or_else(|| rel.pk.clone());
             (!cols.is_empty()).then_some(OnConflict {
@@ -223,11 +223,15 @@ pub(super) async fn insert(
         &mut sql,
         rel,
         &payload,
-        ctx.prefer.missing_default,
+        ctx.req.prefer.missing_default,
         on_conflict.as_ref(),
         track,
     );
-    let mut planner = Planner::new(&ctx.cache, &ctx.schema, ctx.app.config.aggregates_enabled);
+    let mut planner = Planner::new(
+        &ctx.cache,
+        &ctx.req.schema,
+        ctx.app.config.aggregates_enabled,
+    );
     let plan = planner.read(
         Source::Cte("pgrst_source".into()),
         Some(rel.qi.clone()),
@@ -245,7 +249,7 @@ pub(super) async fn insert(
             pk: rel.pk.clone(),
             created,
             track_inserts: track,
-            resolution_applied: on_conflict.is_some() || ctx.prefer.missing_default,
+            resolution_applied: on_conflict.is_some() || ctx.req.prefer.missing_default,
             is_insert: true,
         },
         timing,
@@ -275,8 +279,8 @@ pub(super) async fn update(
     timing: &mut Timing,
 ) -> Result<Response, ApiError> {
     let t0 = Instant::now();
-    let rel = Planner::new(&ctx.cache, &ctx.schema, false).relation(name)?;
-    let q = ctx.query_params(false)?;
+    let rel = Planner::new(&ctx.cache, &ctx.req.schema, false).relation(name)?;
+    let q = ctx.query_params()?;
     safe_update_check(ctx, name, &q, "UPDATE")?;
     let mut payload = payload(ctx, &q)?;
     if payload.rows > 1 {
@@ -298,7 +302,11 @@ pub(super) async fn filtered_write(
     t0: Instant,
     cte: impl FnOnce(&mut Sql, &ReadPlan, &str) -> String,
 ) -> Result<Response, ApiError> {
-    let mut planner = Planner::new(&ctx.cache, &ctx.schema, ctx.app.config.aggregates_enabled);
+    let mut planner = Planner::new(
+        &ctx.cache,
+        &ctx.req.schema,
+        ctx.app.config.aggregates_enabled,
+    );
     let plan = planner.read(
         Source::Relation(rel.qi.clone()),
         Some(rel.qi.clone()),
@@ -339,8 +347,8 @@ pub(super) async fn delete(
     timing: &mut Timing,
 ) -> Result<Response, ApiError> {
     let t0 = Instant::now();
-    let rel = Planner::new(&ctx.cache, &ctx.schema, false).relation(name)?;
-    let q = ctx.query_params(false)?;
+    let rel = Planner::new(&ctx.cache, &ctx.req.schema, false).relation(name)?;
+    let q = ctx.query_params()?;
     safe_update_check(ctx, name, &q, "DELETE")?;
     filtered_write(ctx, rel, &q, timing, t0, |_, _, w| {
         mutate::delete_cte(rel, w)
@@ -354,15 +362,19 @@ pub(super) async fn put(
     timing: &mut Timing,
 ) -> Result<Response, ApiError> {
     let t0 = Instant::now();
-    let rel = Planner::new(&ctx.cache, &ctx.schema, false).relation(name)?;
-    let q = ctx.query_params(false)?;
+    let rel = Planner::new(&ctx.cache, &ctx.req.schema, false).relation(name)?;
+    let q = ctx.query_params()?;
     if !q.limit.is_empty() || !q.offset.is_empty() {
         return Err(ApiError::new(
             Code::PutLimit,
             "limit/offset querystring parameters are not allowed for PUT",
         ));
     }
-    let mut planner = Planner::new(&ctx.cache, &ctx.schema, ctx.app.config.aggregates_enabled);
+    let mut planner = Planner::new(
+        &ctx.cache,
+        &ctx.req.schema,
+        ctx.app.config.aggregates_enabled,
+    );
     let plan = planner.read(
         Source::Cte("pgrst_source".into()),
         Some(rel.qi.clone()),
