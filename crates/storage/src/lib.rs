@@ -6,7 +6,9 @@
 //! (the service role bypasses them). Bytes stream in both directions with a bounded buffer, size
 //! and MIME limits are enforced while streaming, and an upload becomes visible only when its
 //! bytes are durable and its row committed: bytes go to a fresh key named by the object's
-//! version, and the row pointing at them commits last. Leftovers of crashes are swept on start.
+//! version, and the row pointing at them commits last. An upload that does not fit (the
+//! filesystem is full, a quota exhausted) answers 507 `InsufficientStorage` and keeps neither
+//! bytes nor row. Leftovers of crashes are swept on start.
 //! Nodes keep no state of their own, so several can share one database and one S3 bucket.
 //! Callers' tokens are verified by `basalt_identity` (`auth`); under `basalt start` the service
 //! is built from the typed `[storage]` section (`basalt_config`, `config`).
