@@ -244,7 +244,7 @@ impl Worker {
 /// The variables a worker inherits from basalt: what Deno needs to reach the npm registry
 /// (proxies, certificates) and run (PATH, HOME, locale); nothing else of basalt's environment.
 fn passthrough_env() -> Vec<(String, String)> {
-    const KEEP: [&str; 14] = [
+    const KEEP: [&str; 15] = [
         "PATH",
         "HOME",
         "TMPDIR",
@@ -259,11 +259,17 @@ fn passthrough_env() -> Vec<(String, String)> {
         "DENO_CERT",
         "NPM_CONFIG_REGISTRY",
         "DENO_AUTH_TOKENS",
+        "DENO_TLS_CA_STORE",
     ];
     let mut env: Vec<(String, String)> = KEEP
         .iter()
         .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
         .collect();
+    // The machine's CA certificates as well as Deno's own, as npm and curl trust them (an
+    // intercepting proxy's CA lives there).
+    if std::env::var_os("DENO_TLS_CA_STORE").is_none() {
+        env.push(("DENO_TLS_CA_STORE".into(), "mozilla,system".into()));
+    }
     // Functions call back into basalt on loopback: never through a proxy.
     let no_proxy = std::env::var("NO_PROXY")
         .or_else(|_| std::env::var("no_proxy"))

@@ -48,6 +48,9 @@ export async function freePort() {
  * opts.seed: SQL for supabase/seed.sql
  * opts.config: extra TOML appended to supabase/config.toml
  * opts.projectDir: copy this existing project directory instead (e.g. an example)
+ * opts.functions: { 'hello/index.ts': 'Deno.serve(…)', '_shared/cors.ts': '…', '.env': 'A=1' }
+ *   written under supabase/functions
+ * opts.env: extra environment of the basalt process
  */
 export async function startBasalt(opts = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'basalt-e2e-'));
@@ -61,6 +64,11 @@ export async function startBasalt(opts = {}) {
     writeFileSync(join(sb, 'migrations', name), sql);
   }
   if (opts.seed !== undefined) writeFileSync(join(sb, 'seed.sql'), opts.seed);
+  for (const [path, text] of Object.entries(opts.functions ?? {})) {
+    const file = join(sb, 'functions', path);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, text);
+  }
   const apiPort = await freePort();
   const dbPort = await freePort();
   const configPath = join(sb, 'config.toml');
@@ -68,7 +76,7 @@ export async function startBasalt(opts = {}) {
   else if (opts.config) writeFileSync(configPath, readFileSync(configPath, 'utf8') + '\n' + opts.config);
   const child = spawn(basaltBin(), ['start', '--project', dir, '--port', String(apiPort), '--db-port', String(dbPort)], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BASALT_LOG: process.env.BASALT_LOG ?? 'warn' },
+    env: { ...process.env, BASALT_LOG: process.env.BASALT_LOG ?? 'warn', ...(opts.env ?? {}) },
   });
   let out = '';
   child.stdout.on('data', (d) => { out += d; });
