@@ -316,6 +316,14 @@ pub async fn run(
     authenticated: bool,
     decide: impl FnOnce(&MainRow, Option<i64>) -> Result<bool, ApiError>,
 ) -> Result<Outcome, ApiError> {
+    for sql in std::iter::once(&job.main).chain(job.planned.as_ref()) {
+        if !sql.placeholders_match() {
+            tracing::error!(statement = %sql.text, params = sql.params.len(), "statement and parameters disagree");
+            return Err(ApiError::internal(
+                "basalt built a statement whose placeholders do not match its parameters",
+            ));
+        }
+    }
     let role = settings.identity.as_ref().and_then(|i| i.role.as_deref());
     let _admitted = gens
         .admission

@@ -185,37 +185,39 @@ pub fn insert_cte(
     }
     let cols: Vec<String> = payload.columns.iter().map(|c| ident(c)).collect();
     let p = sql.bind(payload.json.clone());
-    let exprs: Vec<String> = payload
-        .columns
-        .iter()
-        .map(|c| {
-            let v = column_value(rel, c);
-            if missing_default {
-                let key = sql.bind(c.clone());
-                let default = rel
-                    .column(c)
-                    .and_then(|col| col.default.clone())
-                    .unwrap_or_else(|| "NULL".into());
-                format!(
-                    "CASE WHEN \"pgrst_e\".\"j\"::jsonb ? {key}::text THEN {v} ELSE {default} END"
-                )
-            } else {
-                v
-            }
-        })
-        .collect();
-    let select = format!(
-        "SELECT {} FROM json_array_elements({p}::json) AS \"pgrst_e\"(\"j\"), LATERAL json_to_record(\"pgrst_e\".\"j\") AS \"pgrst_r\"({})",
-        exprs.join(", "),
-        record_columns(rel, &payload.columns)
-    );
     let mut text = if cols.is_empty() {
-        format!("INSERT INTO {} AS {t} DEFAULT VALUES", qi(&rel.qi))
-    } else {
+        // Objects without keys (`{}`, `[{}, {}]`): one row of defaults per object. A query
+        // supplying no columns leaves every column to its default.
         format!(
-            "INSERT INTO {} AS {t} ({}) {select}",
+            "INSERT INTO {} AS {t} SELECT FROM json_array_elements({p}::json)",
+            qi(&rel.qi)
+        )
+    } else {
+        let exprs: Vec<String> = payload
+            .columns
+            .iter()
+            .map(|c| {
+                let v = column_value(rel, c);
+                if missing_default {
+                    let key = sql.bind(c.clone());
+                    let default = rel
+                        .column(c)
+                        .and_then(|col| col.default.clone())
+                        .unwrap_or_else(|| "NULL".into());
+                    format!(
+                        "CASE WHEN \"pgrst_e\".\"j\"::jsonb ? {key}::text THEN {v} ELSE {default} END"
+                    )
+                } else {
+                    v
+                }
+            })
+            .collect();
+        format!(
+            "INSERT INTO {} AS {t} ({}) SELECT {} FROM json_array_elements({p}::json) AS \"pgrst_e\"(\"j\"), LATERAL json_to_record(\"pgrst_e\".\"j\") AS \"pgrst_r\"({})",
             qi(&rel.qi),
-            cols.join(", ")
+            cols.join(", "),
+            exprs.join(", "),
+            record_columns(rel, &payload.columns)
         )
     };
     if let Some(oc) = on_conflict {

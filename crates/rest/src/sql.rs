@@ -27,6 +27,45 @@ impl Sql {
         self.params.push(TextParam(v));
         format!("${}", self.params.len())
     }
+
+    /// Whether the text uses exactly the bound parameters, `$1` to `$n` (a placeholder inside a
+    /// quoted literal or identifier does not count). Checked before every statement is sent, so a
+    /// builder that binds a value it does not use is an error of basalt's, never a protocol error
+    /// from Postgres.
+    pub fn placeholders_match(&self) -> bool {
+        let n = self.params.len();
+        let mut used = vec![false; n];
+        let bytes = self.text.as_bytes();
+        let mut i = 0;
+        let mut quote: Option<u8> = None;
+        while i < bytes.len() {
+            let b = bytes[i];
+            match quote {
+                Some(q) if b == q => quote = None,
+                Some(_) => {}
+                None if b == b'\'' || b == b'"' => quote = Some(b),
+                None if b == b'$' => {
+                    let start = i + 1;
+                    let mut end = start;
+                    while end < bytes.len() && bytes[end].is_ascii_digit() {
+                        end += 1;
+                    }
+                    if end > start {
+                        let k: usize = self.text[start..end].parse().unwrap_or(0);
+                        match used.get_mut(k.wrapping_sub(1)) {
+                            Some(slot) => *slot = true,
+                            None => return false,
+                        }
+                        i = end;
+                        continue;
+                    }
+                }
+                None => {}
+            }
+            i += 1;
+        }
+        used.into_iter().all(|u| u)
+    }
 }
 
 /// A parameter sent in text format, for any type Postgres infers.
@@ -659,5 +698,29 @@ mod tests {
             field_sql(&mut sql, "t", &f),
             "\"t\".\"data\"->$1::text->>(-3)"
         );
+    }
+
+    #[test]
+    fn placeholders_must_match_the_bound_parameters() {
+        let mut sql = Sql::default();
+        let a = sql.bind("x");
+        let b = sql.bind("y");
+        sql.text = format!("SELECT {a}, {b}");
+        assert!(sql.placeholders_match());
+        sql.text = format!("SELECT {a}");
+        assert!(!sql.placeholders_match(), "an unused parameter");
+        sql.text = format!("SELECT {a}, {b}, $3");
+        assert!(
+            !sql.placeholders_match(),
+            "a placeholder without a parameter"
+        );
+        sql.text = format!("SELECT {a}, '$2', {b}");
+        assert!(sql.placeholders_match(), "quoted text is not a placeholder");
+        sql.text = format!("SELECT {a}, \"$2\"");
+        assert!(!sql.placeholders_match());
+        let mut ten = Sql::default();
+        let ps: Vec<String> = (0..10).map(|i| ten.bind(i.to_string())).collect();
+        ten.text = ps.join(", ");
+        assert!(ten.placeholders_match());
     }
 }

@@ -560,3 +560,71 @@ async fn estimated_counts_aggregates_beside_embeds_and_deferred_failures() {
         .expect("send");
     assert_eq!(r.status().as_u16(), 201);
 }
+
+/// Sends `body` with `method` and extra headers; status, headers and JSON (or text) body.
+async fn send(
+    api: &Api,
+    method: reqwest::Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut r = api.req(method, path, Some(&user(ALICE)));
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    if let Some(b) = body {
+        r = r
+            .header("content-type", "application/json")
+            .body(b.to_string());
+    }
+    let resp = r.send().await.expect("send");
+    let status = resp.status().as_u16();
+    let h = resp.headers().clone();
+    let text = resp.text().await.expect("body");
+    (
+        status,
+        h,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test]
+async fn an_empty_object_inserts_a_row_of_defaults() {
+    let api = Api::start().await;
+    let db = &api._db;
+    db.client()
+        .await
+        .batch_execute(
+            "create table public.defaults (id bigserial primary key, note text default 'none');
+             grant all on public.defaults to authenticated;
+             grant usage on sequence public.defaults_id_seq to authenticated;
+             notify pgrst, 'reload schema';",
+        )
+        .await
+        .expect("table");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (s, _, body) = send(
+        &api,
+        reqwest::Method::POST,
+        "/defaults",
+        &[("prefer", "return=representation")],
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(s, 201, "{body}");
+    assert_eq!(body, json!([{"id": 1, "note": "none"}]));
+    let (s, _, body) = send(
+        &api,
+        reqwest::Method::POST,
+        "/defaults",
+        &[("prefer", "return=representation")],
+        Some("[{}, {}]"),
+    )
+    .await;
+    assert_eq!(s, 201, "{body}");
+    assert_eq!(
+        body,
+        json!([{"id": 2, "note": "none"}, {"id": 3, "note": "none"}])
+    );
+}
