@@ -3,27 +3,13 @@
 
 use crate::project::Project;
 
-/// Prepare the vault key (embedded cluster only: an external server cannot read our files),
-/// say when pg_cron cannot run jobs, and start the background tasks unless `[basalt.net]
-/// enabled = false`.
+/// Say when pg_cron cannot run jobs, and start the background tasks unless `[basalt.net]
+/// enabled = false`. (The vault key is prepared earlier, by [`vault_key`].)
 pub(crate) async fn start(
     project: &Project,
     db_url: &str,
-    cluster: Option<&basalt_pg::cluster::Cluster>,
 ) -> anyhow::Result<basalt_net::Background> {
     let client = basalt_pg::pool::connect(db_url).await?;
-    if let Some(c) = cluster {
-        // Next to the data directory (`.basalt/`, or the fallback basalt uses when Postgres's
-        // system user cannot reach the project), never inside it.
-        let dir = c.config.data_dir.parent().unwrap_or(&c.config.data_dir);
-        let key = dir.join("vault.key");
-        let owner = basalt_pg::cluster::RunAs::resolve(project.config.basalt.pg_user.as_deref())?
-            .map(|r| (r.uid, r.gid));
-        basalt_net::vault::ensure_key_file(&key, owner)?;
-        basalt_net::vault::register(&client, &key).await?;
-    } else {
-        eprintln!("Vault: no key file with an external database (vault.create_secret will fail).");
-    }
     if let Some(why) = basalt_pg::extensions::pg_cron_problem(&client).await? {
         eprintln!("Cron: {why}.");
     }
@@ -32,4 +18,28 @@ pub(crate) async fn start(
         return Ok(basalt_net::Background::empty());
     }
     Ok(basalt_net::Background::spawn(db_url, net)?)
+}
+
+/// Prepare the vault key (embedded cluster only: an external server cannot read our files) and
+/// record its path in the database. Runs once the platform schema exists and before
+/// migrations and seeds, so that they may call `vault.create_secret` (on first start and after
+/// `basalt db reset` alike).
+pub(crate) async fn vault_key(
+    project: &Project,
+    client: &tokio_postgres::Client,
+    cluster: Option<&basalt_pg::cluster::Cluster>,
+) -> anyhow::Result<()> {
+    if let Some(c) = cluster {
+        // Next to the data directory (`.basalt/`, or the fallback basalt uses when Postgres's
+        // system user cannot reach the project), never inside it.
+        let dir = c.config.data_dir.parent().unwrap_or(&c.config.data_dir);
+        let key = dir.join("vault.key");
+        let owner = basalt_pg::cluster::RunAs::resolve(project.config.basalt.pg_user.as_deref())?
+            .map(|r| (r.uid, r.gid));
+        basalt_net::vault::ensure_key_file(&key, owner)?;
+        basalt_net::vault::register(client, &key).await?;
+    } else {
+        eprintln!("Vault: no key file with an external database (vault.create_secret will fail).");
+    }
+    Ok(())
 }

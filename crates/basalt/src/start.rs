@@ -175,8 +175,14 @@ pub(crate) async fn open_database(
     })
 }
 
-/// Platform schema, then pending migrations, then the seed when it has never run.
-async fn prepare(project: &Project, url: &str, force_seed: bool) -> anyhow::Result<()> {
+/// Platform schema and the vault key, then pending migrations, then the seed when it has never
+/// run.
+async fn prepare(
+    project: &Project,
+    url: &str,
+    cluster: Option<&Cluster>,
+    force_seed: bool,
+) -> anyhow::Result<()> {
     let mut client = basalt_pg::pool::connect(url).await.map_err(|e| {
         anyhow::anyhow!(
             "cannot connect to the database: {}",
@@ -184,6 +190,7 @@ async fn prepare(project: &Project, url: &str, force_seed: bool) -> anyhow::Resu
         )
     })?;
     basalt_pg::platform::apply(&mut client).await?;
+    crate::background::vault_key(project, &client, cluster).await?;
     let migrations = basalt_migrate::scan(&project.migrations_dir())
         .with_context(|| format!("read {}", project.migrations_dir().display()))?;
     let applied = basalt_migrate::apply_pending(&mut client, &migrations).await?;
@@ -228,7 +235,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("port {port} is already in use or unavailable ({e}); stop what listens there or pass --port"))?;
     let secret = project.jwt_secret()?;
     let mut db = open_database(&project, args.db_url.clone(), args.db_port).await?;
-    if let Err(e) = prepare(&project, &db.url, false).await {
+    if let Err(e) = prepare(&project, &db.url, db.cluster.as_ref(), false).await {
         if let Some(c) = db.cluster.as_mut() {
             c.stop();
         }
@@ -245,7 +252,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
         project_dir: project.dir.clone(),
         config: project.config.clone(),
     };
-    let background = crate::background::start(&project, &db.url, db.cluster.as_ref()).await?;
+    let background = crate::background::start(&project, &db.url).await?;
     // From here on the embedded cluster is supervised: restarted when it dies, its state on
     // `/health`.
     let supervisor = db.cluster.take().map(Supervisor::start);
@@ -384,7 +391,7 @@ pub async fn db(cmd: DbCmd) -> anyhow::Result<()> {
             let mut db = open_database(&project, t.db_url.clone(), t.db_port).await?;
             let result = async {
                 reset_database(&db.url).await?;
-                prepare(&project, &db.url, true).await
+                prepare(&project, &db.url, db.cluster.as_ref(), true).await
             }
             .await;
             if let Some(c) = db.cluster.as_mut() {

@@ -163,3 +163,61 @@ fn restart_reuses_the_cluster_and_applies_nothing_new() {
     );
     assert!(dir.path().join(".basalt/pg/PG_VERSION").exists());
 }
+
+/// Migrations and seeds may store secrets in the vault: the key file is recorded before they
+/// run, on first start and after `basalt db reset`, and the same key reads them after restart.
+#[test]
+fn migrations_and_seeds_use_the_vault_on_first_start_and_after_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let m = dir.path().join("supabase/migrations");
+    std::fs::create_dir_all(&m).unwrap();
+    std::fs::write(
+        m.join("0001_v.sql"),
+        "select vault.create_secret('from-migration', 'm');",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("supabase/seed.sql"),
+        "select vault.create_secret('from-seed', 's');",
+    )
+    .unwrap();
+    let (port, db_port) = (free_port(), free_port());
+    let url = format!("postgresql://postgres:postgres@127.0.0.1:{db_port}/postgres");
+    let secrets = || {
+        let out = Command::new("psql")
+            .args([
+                url.as_str(),
+                "-Atc",
+                "select string_agg(name || '=' || decrypted_secret, ',' order by name) from vault.decrypted_secrets",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+
+    let child = start(dir.path(), port, db_port);
+    assert_eq!(secrets(), "m=from-migration,s=from-seed");
+    stop(child);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_basalt"))
+        .args(["db", "reset", "--project", dir.path().to_str().unwrap()])
+        .args(["--db-port", &db_port.to_string()])
+        .env("BASALT_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let child = start(dir.path(), port, db_port);
+    assert_eq!(secrets(), "m=from-migration,s=from-seed");
+    stop(child);
+}
