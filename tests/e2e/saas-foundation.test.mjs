@@ -2,7 +2,9 @@
 // sign-up creates the public.users row (migration 0004); each user reads and changes only what
 // the design's policies allow (own profile; subscriptions and usage read-only); the service role
 // manages billing and usage; the private `user-files` bucket keeps every user in their folder;
-// deleting the account cascades; `basalt db reset` re-creates the project.
+// deleting the account cascades; the Lemon Squeezy webhook function (verify_jwt = false) checks
+// X-Signature and applies subscription events once, in order; `basalt db reset` re-creates the
+// project.
 // The design has no realtime publication, so there is no realtime flow here.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomUUID } from 'node:crypto';
+import { randomUUID, createHmac } from 'node:crypto';
 import ws from 'ws';
 import { createClient } from '@supabase/supabase-js';
 import { startBasalt, repoRoot, basaltBin, freePort } from './lib/basalt.mjs';
@@ -20,13 +22,14 @@ const PASSWORD = 'correct horse battery staple';
 // Seeded accounts (supabase/seed.sql).
 const MAYA = 'a1b2c3d4-0000-4000-8000-000000000001';
 
+const LS_SECRET = 'whsec-lemon-e2e';
 let b;
 let alice;
 let bob;
 const run = Date.now();
 
 before(async () => {
-  b = await startBasalt({ projectDir });
+  b = await startBasalt({ projectDir, functions: { '.env': `LEMON_SQUEEZY_WEBHOOK_SECRET=${LS_SECRET}\nLEMON_SQUEEZY_PLAN_VARIANTS=101:basic,102:pro\n` } });
   alice = await signUp(`alice-${run}@saas-foundation.test`);
   bob = await signUp(`bob-${run}@saas-foundation.test`);
 });
@@ -223,6 +226,138 @@ test('deleting the account removes the user row, subscription and usage (cascade
   }
 });
 
+// ---- Lemon Squeezy webhook (supabase/functions/lemon-squeezy-webhook) ----
+
+/** A subscription event as Lemon Squeezy sends it (meta + JSON:API `subscriptions` object). */
+function lsEvent(name, id, attrs, custom = undefined) {
+  return {
+    meta: { event_name: name, test_mode: true, webhook_id: 'wh-1', ...(custom ? { custom_data: custom } : {}) },
+    data: {
+      type: 'subscriptions', id: String(id),
+      attributes: {
+        store_id: 7, customer_id: 55, order_id: 900 + Number(id), product_id: 3, variant_id: 101,
+        product_name: 'Foundation', variant_name: 'Basic monthly', user_name: 'Test', user_email: 'nobody@example.test',
+        status: 'active', cancelled: false, pause: null, trial_ends_at: null, renews_at: '2030-02-01T00:00:00.000000Z',
+        ends_at: null, created_at: '2030-01-01T00:00:00.000000Z', updated_at: '2030-01-01T00:00:00.000000Z', test_mode: true,
+        ...attrs,
+      },
+    },
+  };
+}
+
+/** Deliver raw bytes as Lemon Squeezy does: no apikey, no JWT; X-Signature = hex HMAC-SHA256(body). */
+async function deliver(event, { secret = LS_SECRET, signature, raw } = {}) {
+  const body = raw ?? JSON.stringify(event);
+  const sig = signature !== undefined ? signature : createHmac('sha256', secret).update(body).digest('hex');
+  const headers = { 'content-type': 'application/json', 'x-event-name': event?.meta?.event_name ?? '' };
+  if (sig !== null) headers['x-signature'] = sig;
+  const res = await fetch(`${b.url}/functions/v1/lemon-squeezy-webhook`, { method: 'POST', headers, body });
+  const text = await res.text();
+  let json;
+  try { json = JSON.parse(text); } catch { json = text; }
+  return { status: res.status, body: json };
+}
+
+const subRow = (userId) => scalar(`select status || '/' || plan || '/' || coalesce(lemon_squeezy_id, '-') || '/' || coalesce(current_period_end::text, '-') || '/' || updated_at::text from public.subscriptions where user_id = ${q(userId)}`);
+const eventCount = () => scalar('select count(*) from public.lemon_squeezy_events');
+
+test('lemon squeezy webhook: wrongly signed deliveries are refused and change nothing', async () => {
+  const dana = await signUp(`dana-${run}@saas-foundation.test`);
+  const event = lsEvent('subscription_created', 7001, { user_email: dana.email }, { user_id: dana.id });
+  const body = JSON.stringify(event);
+  const before = eventCount();
+  const attempts = [
+    ['no signature', { signature: null }],
+    ['signed with another secret', { secret: 'not-the-secret' }],
+    ['not hex', { signature: 'zz' + createHmac('sha256', LS_SECRET).update(body).digest('hex').slice(2) }],
+    ['base64 instead of hex', { signature: createHmac('sha256', LS_SECRET).update(body).digest('base64') }],
+    ['signature of another body', { raw: body.replace('Basic monthly', 'Pro monthly'), signature: createHmac('sha256', LS_SECRET).update(body).digest('hex') }],
+  ];
+  for (const [what, opts] of attempts) {
+    const r = await deliver(event, opts);
+    assert.equal(r.status, 401, `${what}: ${JSON.stringify(r.body)}`);
+    assert.deepEqual(r.body, { error: 'invalid signature' }, what);
+  }
+  assert.equal(eventCount(), before, 'no refused delivery was recorded');
+  assert.equal(subRow(dana.id), undefined, 'no subscription was created');
+  assert.deepEqual(ok(await dana.db.from('subscriptions').select('id')), []);
+  // Only POST is served.
+  assert.equal((await fetch(`${b.url}/functions/v1/lemon-squeezy-webhook`)).status, 405);
+});
+
+test('lemon squeezy webhook: created, updated, cancelled, each applied once and in order; the user sees it', async () => {
+  const erin = await signUp(`erin-${run}@saas-foundation.test`);
+  const id = 7100 + (run % 1000);
+  const created = lsEvent('subscription_created', id, { user_email: erin.email, status: 'on_trial', trial_ends_at: '2030-01-15T00:00:00.000000Z', renews_at: '2030-01-15T00:00:00.000000Z' }, { user_id: erin.id });
+  let r = await deliver(created);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.outcome, 'applied');
+  let mine = ok(await erin.db.from('subscriptions').select('status, plan, lemon_squeezy_id, trial_ends_at').single(), 'erin reads her subscription');
+  assert.deepEqual(mine, { status: 'trial', plan: 'basic', lemon_squeezy_id: String(id), trial_ends_at: '2030-01-15T00:00:00+00:00' });
+  assert.deepEqual(ok(await alice.db.from('subscriptions').select('id').eq('user_id', erin.id)), [], 'alice does not see erin\'s');
+
+  // The same delivery again (Lemon Squeezy retries with the same bytes): nothing changes.
+  const afterFirst = subRow(erin.id);
+  const events = eventCount();
+  r = await deliver(created);
+  assert.equal(r.status, 200);
+  assert.equal(r.body.outcome, 'duplicate');
+  assert.equal(subRow(erin.id), afterFirst, 'a repeated delivery changes nothing (not even updated_at)');
+  assert.equal(eventCount(), events, 'a repeated delivery is not recorded twice');
+
+  // Upgrade to pro and active, with a later event time; the subscription is found by its
+  // Lemon Squeezy id (no custom data on updates).
+  const updated = lsEvent('subscription_updated', id, { user_email: erin.email, status: 'active', variant_id: 102, variant_name: 'Pro monthly', renews_at: '2030-02-15T00:00:00.000000Z', updated_at: '2030-01-15T00:00:05.000000Z' });
+  r = await deliver(updated);
+  assert.equal(r.body.outcome, 'applied', JSON.stringify(r.body));
+  mine = ok(await erin.db.from('subscriptions').select('status, plan, current_period_end').single());
+  assert.deepEqual(mine, { status: 'active', plan: 'pro', current_period_end: '2030-02-15T00:00:00+00:00' });
+
+  // An older event delivered late is recorded as stale and not applied.
+  const late = lsEvent('subscription_updated', id, { user_email: erin.email, status: 'past_due', updated_at: '2030-01-10T00:00:00.000000Z' });
+  r = await deliver(late);
+  assert.equal(r.body.outcome, 'stale');
+  assert.equal(scalar(`select status || '/' || plan from public.subscriptions where user_id = ${q(erin.id)}`), 'active/pro');
+
+  // Cancelled: usable until ends_at; delivered twice, the second changes nothing.
+  const cancelled = lsEvent('subscription_cancelled', id, { user_email: erin.email, status: 'cancelled', cancelled: true, variant_id: 102, variant_name: 'Pro monthly', ends_at: '2030-02-15T00:00:00.000000Z', updated_at: '2030-01-20T00:00:00.000000Z' });
+  assert.equal((await deliver(cancelled)).body.outcome, 'applied');
+  const afterCancel = subRow(erin.id);
+  assert.equal((await deliver(cancelled)).body.outcome, 'duplicate');
+  assert.equal(subRow(erin.id), afterCancel);
+  mine = ok(await erin.db.from('subscriptions').select('status, plan, current_period_end').single());
+  assert.deepEqual(mine, { status: 'cancelled', plan: 'pro', current_period_end: '2030-02-15T00:00:00+00:00' });
+  assert.deepEqual(b.sql(`select event_name, outcome from public.lemon_squeezy_events where lemon_squeezy_id = ${q(id)} order by id`),
+    [['subscription_created', 'applied'], ['subscription_updated', 'applied'], ['subscription_updated', 'stale'], ['subscription_cancelled', 'applied']]);
+
+  // Users can neither read the event log nor call the function that applies events.
+  assert.equal((await erin.db.from('lemon_squeezy_events').select('id')).error?.code, '42501', 'the event log is not granted to users');
+  const forged = await erin.db.rpc('apply_lemon_squeezy_event', { p_body_sha256: 'x', p_event_name: 'subscription_created', p_lemon_squeezy_id: 'forged', p_user_id: erin.id, p_email: null, p_status: 'active', p_plan: 'pro', p_period_start: null, p_period_end: null, p_trial_ends_at: null, p_occurred_at: '2031-01-01T00:00:00Z' });
+  assert.equal(forged.error?.code, '42501', JSON.stringify(forged));
+});
+
+test('lemon squeezy webhook: the user found by email; unknown users and other events recorded, not applied', async () => {
+  const finn = await signUp(`finn-${run}@saas-foundation.test`);
+  const id = 7200 + (run % 1000);
+  let r = await deliver(lsEvent('subscription_created', id, { user_email: finn.email.toUpperCase(), variant_id: 999, variant_name: 'Pro yearly' }));
+  assert.equal(r.body.outcome, 'applied', JSON.stringify(r.body));
+  assert.deepEqual(ok(await finn.db.from('subscriptions').select('status, plan').single()), { status: 'active', plan: 'pro' });
+
+  r = await deliver(lsEvent('subscription_created', id + 1, { user_email: `stranger-${run}@elsewhere.test` }));
+  assert.equal(r.status, 200);
+  assert.deepEqual([r.body.outcome, r.body.detail], ['ignored', 'no matching user']);
+
+  const order = { meta: { event_name: 'order_created', test_mode: true }, data: { type: 'orders', id: String(id), attributes: { user_email: finn.email, total: 900, status: 'paid' } } };
+  r = await deliver(order);
+  assert.equal(r.body.outcome, 'ignored');
+  assert.equal(scalar(`select outcome from public.lemon_squeezy_events where event_name = 'order_created' and lemon_squeezy_id = ${q(id)}`), 'ignored');
+  assert.deepEqual(ok(await finn.db.from('subscriptions').select('status, plan').single()), { status: 'active', plan: 'pro' }, 'the order changed nothing');
+
+  // A variant the foundation cannot map to a plan is refused (422), so Lemon Squeezy retries it.
+  r = await deliver(lsEvent('subscription_updated', id, { user_email: finn.email, variant_id: 555, variant_name: 'Enterprise', product_name: 'Custom' }));
+  assert.equal(r.status, 422, JSON.stringify(r.body));
+});
+
 test('seed data: the demo account signs in and sees its pro plan and usage', async () => {
   const c = anon();
   const r = await c.auth.signInWithPassword({ email: 'maya@acme-analytics.io', password: 'password123' });
@@ -245,7 +380,7 @@ test('basalt db reset re-creates the project from migrations and seed, twice in 
       const r = spawnSync(basaltBin(), ['db', 'reset', '--project', dir, '--db-port', dbPort], { encoding: 'utf8', timeout: 120000 });
       assert.equal(r.status, 0, `db reset #${i + 1} failed:\n${r.stdout}\n${r.stderr}`);
       assert.match(r.stderr, /Finished basalt db reset\./);
-      assert.match(r.stderr, /0004/);
+      assert.match(r.stderr, /0005/);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
