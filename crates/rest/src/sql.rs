@@ -172,20 +172,19 @@ pub fn op_sql(sql: &mut Sql, lhs: &str, f: &FieldRef, e: &OpExpr) -> String {
             }
         }
         Predicate::Fts { kind, lang, query } => {
-            let (l1, l2) = match lang {
-                Some(l) => {
-                    let a = sql.bind(l.clone());
-                    let b = sql.bind(l.clone());
-                    (format!("{a}::regconfig, "), format!("{b}::regconfig, "))
-                }
-                None => (String::new(), String::new()),
+            // Each use of the language is its own parameter: one typed by the `regconfig` cast
+            // where it is used, never one bound and left unused.
+            let config = |sql: &mut Sql| match lang {
+                Some(l) => format!("{}::regconfig, ", sql.bind(l.clone())),
+                None => String::new(),
             };
-            let q = sql.bind(query.clone());
             let vec = if f.is_tsvector && f.path.is_empty() {
                 lhs.to_string()
             } else {
-                format!("to_tsvector({l1}{lhs})")
+                format!("to_tsvector({}{lhs})", config(sql))
             };
+            let l2 = config(sql);
+            let q = sql.bind(query.clone());
             format!("{vec} @@ {}({l2}{q})", kind.function())
         }
         Predicate::IsDistinct(v) => {

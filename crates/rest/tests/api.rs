@@ -628,3 +628,45 @@ async fn an_empty_object_inserts_a_row_of_defaults() {
         json!([{"id": 2, "note": "none"}, {"id": 3, "note": "none"}])
     );
 }
+
+#[tokio::test]
+async fn full_text_filters_take_a_language() {
+    let api = Api::start().await;
+    api._db
+        .client()
+        .await
+        .batch_execute(
+            "create table public.docs (id int primary key, body text, tsv tsvector);
+             insert into public.docs values
+               (1, 'The cats are running', to_tsvector('english', 'The cats are running')),
+               (2, 'A dog sleeps', to_tsvector('english', 'A dog sleeps'));
+             grant select on public.docs to authenticated;
+             notify pgrst, 'reload schema';",
+        )
+        .await
+        .expect("table");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for (filter, want) in [
+        ("tsv=fts(english).cat", json!([{"id": 1}])),
+        ("tsv=plfts(english).running%20cats", json!([{"id": 1}])),
+        ("tsv=phfts(english).dog%20sleeps", json!([{"id": 2}])),
+        (
+            "tsv=wfts(english).dog%20or%20cat",
+            json!([{"id": 1}, {"id": 2}]),
+        ),
+        ("body=fts(english).cat", json!([{"id": 1}])),
+        ("body=wfts(english).sleeping", json!([{"id": 2}])),
+        ("tsv=not.fts(english).cat", json!([{"id": 2}])),
+        ("tsv=fts.cat", json!([{"id": 1}])),
+    ] {
+        let (s, _, body) = send(
+            &api,
+            reqwest::Method::GET,
+            &format!("/docs?select=id&order=id&{filter}"),
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!((s, body), (200, want), "{filter}");
+    }
+}
