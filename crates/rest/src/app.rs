@@ -47,7 +47,15 @@ impl App {
             gens: Arc::new(Generations::default()),
             cache: RwLock::new(Arc::new(cache)),
         });
-        tokio::spawn(listen(Arc::downgrade(&app)));
+        // The service answers only once it listens: DDL from then on is never missed.
+        let (ready, listening) = tokio::sync::oneshot::channel();
+        tokio::spawn(listen(Arc::downgrade(&app), ready));
+        if tokio::time::timeout(Duration::from_secs(10), listening)
+            .await
+            .is_err()
+        {
+            tracing::warn!("schema listener not connected yet; schema reloads wait for it");
+        }
         Ok(app)
     }
 
@@ -77,8 +85,11 @@ async fn load(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, Error> {
         .map_err(|e| Error::Database(e.to_string()))
 }
 
-/// LISTEN on `pgrst`; reload on `reload schema` (or an empty payload). Reconnects on failure.
-async fn listen(app: std::sync::Weak<App>) {
+/// LISTEN on `pgrst`; reload on `reload schema` (or an empty payload). Reconnects on failure,
+/// and reloads after reconnecting (the DDL of the gap went unheard). `ready` is told when the
+/// first LISTEN is in place.
+async fn listen(app: std::sync::Weak<App>, ready: tokio::sync::oneshot::Sender<()>) {
+    let mut ready = Some(ready);
     loop {
         let Some(url) = app.upgrade().map(|a| a.config.db_uri.clone()) else {
             return;
@@ -101,6 +112,17 @@ async fn listen(app: std::sync::Weak<App>) {
                     }
                 });
                 if client.batch_execute("LISTEN pgrst").await.is_ok() {
+                    match ready.take() {
+                        Some(r) => {
+                            let _ = r.send(());
+                        }
+                        None => {
+                            let Some(a) = app.upgrade() else { return };
+                            if let Err(e) = a.reload().await {
+                                tracing::warn!(error = %e, "schema cache reload failed");
+                            }
+                        }
+                    }
                     while let Some(payload) = rx.recv().await {
                         if payload.is_empty() || payload == "reload schema" {
                             // Coalesce bursts of notifications (one DDL script, many events).

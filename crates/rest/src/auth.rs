@@ -37,6 +37,13 @@ fn jwt_error(code: Code, message: &str) -> ApiError {
     e
 }
 
+/// No token, and no anonymous role to fall back to.
+fn anon_disabled() -> ApiError {
+    let mut e = ApiError::new(Code::AnonDisabled, "Anonymous access is disabled");
+    e.headers.push(("WWW-Authenticate".into(), "Bearer".into()));
+    e
+}
+
 /// PostgREST's answer to a refused token: PGRST303 for claims, PGRST301 for the rest.
 fn refusal(e: TokenError) -> ApiError {
     match e {
@@ -106,6 +113,16 @@ pub fn authenticate(
             authenticated: false,
         });
     }
+    // `Authorization: Bearer` with nothing after it.
+    if authorization.is_some_and(|h| {
+        let h = h.trim();
+        h.len() == 6 && h.eq_ignore_ascii_case("bearer")
+    }) {
+        return Err(jwt_error(
+            Code::InvalidJwt,
+            "Empty JWT is sent in Authorization header",
+        ));
+    }
     match authorization.and_then(basalt_identity::bearer) {
         Some(token) => {
             let Some(v) = verifier else {
@@ -128,10 +145,7 @@ pub fn authenticate(
                             authenticated: false,
                         })
                     }
-                    None => Err(ApiError::new(
-                        Code::AnonDisabled,
-                        "Anonymous access is disabled",
-                    )),
+                    None => Err(anon_disabled()),
                 },
             }
         }
@@ -141,10 +155,7 @@ pub fn authenticate(
                 claims: format!("{{\"role\":{}}}", Value::String(anon.clone())).into(),
                 authenticated: false,
             }),
-            None => Err(ApiError::new(
-                Code::AnonDisabled,
-                "Anonymous access is disabled",
-            )),
+            None => Err(anon_disabled()),
         },
     }
 }

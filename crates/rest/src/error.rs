@@ -457,7 +457,8 @@ impl IntoResponse for ApiError {
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json; charset=utf-8"),
         );
-        if self.code.starts_with("PGRST") && self.body.is_none() {
+        // Errors of PostgREST's own and those a function raised with a `PT` status.
+        if (self.code.starts_with("PGRST") && self.body.is_none()) || self.code.starts_with("PT") {
             if let Ok(v) = HeaderValue::from_str(&format!("PostgREST; error={}", self.code)) {
                 headers.insert(HeaderName::from_static("proxy-status"), v);
             }

@@ -591,6 +591,13 @@ pub fn parse_query(pairs: &[(String, String)], rpc: bool) -> Result<QueryParams,
                         "expecting an integer".into(),
                     )
                 })?;
+                if n < 0 {
+                    return Err(ApiError::new(
+                        Code::InvalidRange,
+                        "Requested range not satisfiable",
+                    )
+                    .with_details("Limit should be greater than or equal to zero."));
+                }
                 q.limit.push((path, n));
             }
             "offset" => {

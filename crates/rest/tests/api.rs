@@ -603,7 +603,7 @@ async fn an_empty_object_inserts_a_row_of_defaults() {
         )
         .await
         .expect("table");
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    reloaded(&api, "/defaults?limit=0").await;
     let (s, _, body) = send(
         &api,
         reqwest::Method::POST,
@@ -645,7 +645,7 @@ async fn full_text_filters_take_a_language() {
         )
         .await
         .expect("table");
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    reloaded(&api, "/docs?limit=0").await;
     for (filter, want) in [
         ("tsv=fts(english).cat", json!([{"id": 1}])),
         ("tsv=plfts(english).running%20cats", json!([{"id": 1}])),
@@ -668,5 +668,112 @@ async fn full_text_filters_take_a_language() {
         )
         .await;
         assert_eq!((s, body), (200, want), "{filter}");
+    }
+}
+
+#[tokio::test]
+async fn postgrest_edge_cases_of_auth_ranges_preferences_and_raised_errors() {
+    let api = Api::start().await;
+    api._db
+        .client()
+        .await
+        .batch_execute(
+            "create function public.teapot() returns void language plpgsql as
+               $$ begin raise sqlstate 'PT418' using message = 'I am a teapot'; end $$;
+             grant execute on function public.teapot() to authenticated;
+             notify pgrst, 'reload schema';",
+        )
+        .await
+        .expect("function");
+    reloaded(&api, "/rpc/teapot").await;
+    // A negative limit, top level or embedded.
+    for path in [
+        "/todos?limit=-1",
+        "/lists?select=todos(title)&todos.limit=-2",
+    ] {
+        let (s, _, body) = send(&api, reqwest::Method::GET, path, &[], None).await;
+        assert_eq!(s, 416, "{path}");
+        assert_eq!(body["code"], "PGRST103");
+        assert_eq!(
+            body["details"],
+            "Limit should be greater than or equal to zero."
+        );
+    }
+    // handling=strict with a time zone Postgres does not know; a known one is applied.
+    let (s, _, body) = send(
+        &api,
+        reqwest::Method::GET,
+        "/todos",
+        &[("prefer", "handling=strict, timezone=Not/AZone")],
+        None,
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert_eq!(body["code"], "PGRST122");
+    assert_eq!(body["details"], "Invalid preferences: timezone=Not/AZone");
+    let (s, h, _) = send(
+        &api,
+        reqwest::Method::GET,
+        "/todos",
+        &[("prefer", "handling=strict, timezone=America/Los_Angeles")],
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(h["preference-applied"], "timezone=America/Los_Angeles");
+    // RAISE SQLSTATE 'PT418': its status and a Proxy-Status naming it.
+    let (s, h, body) = send(&api, reqwest::Method::POST, "/rpc/teapot", &[], Some("{}")).await;
+    assert_eq!(s, 418, "{body}");
+    assert_eq!(h["proxy-status"], "PostgREST; error=PT418");
+    // An empty bearer token.
+    let r = api
+        .http
+        .get(format!("{}/todos", api.url))
+        .header("authorization", "Bearer ")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        "Bearer error=\"invalid_token\", error_description=\"Empty JWT is sent in Authorization header\""
+    );
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["code"], "PGRST301");
+}
+
+#[tokio::test]
+async fn anonymous_access_disabled_asks_for_a_bearer_token() {
+    let api = Api::start_with(|c| c.anon_role = None).await;
+    let r = api
+        .http
+        .get(format!("{}/todos", api.url))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer");
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["code"], "PGRST302");
+}
+
+/// Ask for a schema cache reload until `path` is known (it no longer answers "not in the schema
+/// cache"), within 10 s. Asked again each time: a notification sent before the service's
+/// listener connected is not seen.
+async fn reloaded(api: &Api, path: &str) {
+    let before = std::time::Instant::now();
+    let db = api._db.client().await;
+    loop {
+        db.batch_execute("notify pgrst, 'reload schema'")
+            .await
+            .expect("notify");
+        let (s, body) = api
+            .json(reqwest::Method::GET, path, Some(&user(ALICE)))
+            .await;
+        let missing = s == 404 && body.to_string().contains("schema cache");
+        if !missing || before.elapsed() > std::time::Duration::from_secs(10) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

@@ -198,24 +198,26 @@ async fn process(
     let query = parts.uri.query().unwrap_or("");
     let req = ApiRequest::for_target(&app.config, method, target, path, query, &parts.headers)?;
     timing.parse = ms(t);
+    let cache = app.cache();
     let ctx = Ctx {
         app,
         req,
         headers: &parts.headers,
         body,
         identity,
-        cache: app.cache(),
+        cache,
     };
-    let mut resp = match &ctx.req.action {
-        Action::Info(target) => info(&ctx, target)?,
-        Action::Root => root(&ctx, timing).await?,
-        Action::Read(name) => read(&ctx, name, timing).await?,
-        Action::Insert(name) => insert(&ctx, name, timing).await?,
-        Action::Update(name) => update(&ctx, name, timing).await?,
-        Action::Upsert(name) => put(&ctx, name, timing).await?,
-        Action::Delete(name) => delete(&ctx, name, timing).await?,
-        Action::Call(name) => call(&ctx, name, timing).await?,
+    let answer = match &ctx.req.action {
+        Action::Info(target) => info(&ctx, target),
+        Action::Root => root(&ctx, timing).await,
+        Action::Read(name) => read(&ctx, name, timing).await,
+        Action::Insert(name) => insert(&ctx, name, timing).await,
+        Action::Update(name) => update(&ctx, name, timing).await,
+        Action::Upsert(name) => put(&ctx, name, timing).await,
+        Action::Delete(name) => delete(&ctx, name, timing).await,
+        Action::Call(name) => call(&ctx, name, timing).await,
     };
+    let mut resp = answer.map_err(|e| strict_timezone(&ctx.req, e))?;
     if let Some(p) = &ctx.req.profile_echo {
         if let Ok(v) = HeaderValue::from_str(p) {
             resp.headers_mut()
@@ -223,6 +225,21 @@ async fn process(
         }
     }
     Ok(resp)
+}
+
+/// With `handling=strict`, a time zone Postgres refused (it checks `Prefer: timezone=` when the
+/// transaction sets it) is an invalid preference, as PostgREST answers it.
+fn strict_timezone(req: &ApiRequest, e: ApiError) -> ApiError {
+    match (&req.prefer.timezone, req.prefer.strict) {
+        (Some(tz), true) if e.code == "22023" && e.message.contains("\"TimeZone\"") => {
+            ApiError::new(
+                Code::InvalidPreferences,
+                "Invalid preferences given with handling=strict",
+            )
+            .with_details(format!("Invalid preferences: timezone={tz}"))
+        }
+        _ => e,
+    }
 }
 
 /// `OPTIONS`: the methods the target allows, in `Allow`.
