@@ -99,3 +99,13 @@ insert into public.whatsapp_contacts (user_id, phone_e164, opted_in, opted_in_at
 insert into public.automation_rules (user_id, trip_id, name, trigger_type, trigger_config, action, action_config) values
   ('a1111111-1111-4111-8111-111111111111', 'e0000000-0000-4000-8000-000000000001', 'Packing reminder',
    'days_before_trip', '{"days": 2}', 'whatsapp_message', '{"template": "packing_reminder"}');
+update public.notification_preferences set whatsapp_enabled = true
+ where user_id = 'a1111111-1111-4111-8111-111111111111';
+
+-- Where the cron jobs call edge functions (Vault): `basalt start` on the default port, with the
+-- service key config.toml's local JWT secret gives. Started on another port or with another
+-- secret (BASALT_JWT_SECRET), store what `basalt start` prints instead:
+--   select private.set_function_secrets('http://127.0.0.1:<port>', '<service_role key>');
+select private.set_function_secrets(
+  'http://127.0.0.1:54321',
+  'eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJiYXNhbHQiLCJyb2xlIjoic2VydmljZV9yb2xlIiwiaWF0IjoxNzM1Njg5NjAwLCJleHAiOjIwNTEyMjI0MDB9.eTCC0IDxSBa-1tGJvrLPSIEJSHKMB4hncdvuZnHSOnY');
