@@ -3,17 +3,21 @@
 // onboarding sessions readable and writable only with their session token; analytics written by
 // anyone and read by admins; experiment auto-assignment; WhatsApp accounts and templates owned by
 // their user; the maintenance functions (service role only); GDPR access and deletion; the admin's
-// live lead feed over realtime; `basalt db reset` re-creates the project.
+// live lead feed over realtime; the Cloud API webhook (verification handshake, signed deliveries
+// of messages, statuses, template reviews and quality, each applied once), the onboarding
+// wizard's connect and test-message steps and message sending through a fake Graph API;
+// `basalt db reset` re-creates the project.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ws from 'ws';
 import { createClient } from '@supabase/supabase-js';
 import { startBasalt, repoRoot, basaltBin, freePort } from './lib/basalt.mjs';
+import { startFakeApi } from './lib/fake-api.mjs';
 
 const projectDir = join(repoRoot, 'examples/whatsapp-saas');
 const PASSWORD = 'correct horse battery staple';
@@ -25,9 +29,20 @@ let ops; // admin (app_metadata.role = 'admin')
 let carla; // signs up with the address of an earlier lead
 let dan; // another customer
 let carlaLead; // the response to Carla's form submission
+let graphApi; // the fake WhatsApp Graph API
+const APP_SECRET = 'meta-app-secret-e2e';
+const VERIFY_TOKEN = 'verify-me-e2e';
+const BUSINESS_TOKEN = `EAAG${run}businesstoken`;
 
 before(async () => {
-  b = await startBasalt({ projectDir });
+  graphApi = await startFakeApi(fakeGraph);
+  b = await startBasalt({
+    projectDir,
+    functions: {
+      '.env': [`WHATSAPP_APP_ID=1234567890`, `WHATSAPP_APP_SECRET=${APP_SECRET}`, `WHATSAPP_VERIFY_TOKEN=${VERIFY_TOKEN}`,
+        `WHATSAPP_TOKEN_KEY=${randomBytes(32).toString('base64')}`, `WHATSAPP_GRAPH_URL=${graphApi.url}`].join('\n') + '\n',
+    },
+  });
   // Carla was a lead before she signed up (the lead-capture tests assert that this insert works).
   carlaLead = await visitor('198.51.100.10').schema('marketing').from('leads')
     .insert({ email: mail('carla').toUpperCase(), full_name: 'Carla Ruiz', company_name: 'Ruiz Flores', source: 'demo-request' });
@@ -38,7 +53,7 @@ before(async () => {
   assert.equal(promote.error, null, JSON.stringify(promote.error));
   ops = await signIn(opsUser.email);
 });
-after(async () => { await b?.stop(); });
+after(async () => { await b?.stop(); await graphApi?.close(); });
 
 const clientOptions = { auth: { persistSession: false, autoRefreshToken: false }, realtime: { transport: ws } };
 const anon = () => createClient(b.url, b.anonKey, clientOptions);
@@ -417,6 +432,284 @@ test('realtime: the admin dashboard sees a visitor\'s new lead live; a customer 
     await ops.db.removeAllChannels();
     await dan.db.removeAllChannels();
   }
+});
+
+// ---- WhatsApp Cloud API: webhook, onboarding connect / test message, sending ----
+
+let wamidSeq = 0;
+/** The Graph API as Meta documents it, for the calls the functions make. */
+function fakeGraph(call) {
+  const bearer = call.headers.authorization === `Bearer ${BUSINESS_TOKEN}`;
+  const oauthError = { status: 401, body: { error: { message: 'Invalid OAuth access token.', type: 'OAuthException', code: 190, fbtrace_id: 'Afake' } } };
+  if (call.method === 'GET' && call.path === '/v21.0/oauth/access_token') {
+    if (call.query.code !== 'signup-code-ok' || call.query.client_secret !== APP_SECRET) {
+      return { status: 400, body: { error: { message: 'Error validating verification code.', type: 'OAuthException', code: 100, error_subcode: 36007, fbtrace_id: 'Afake' } } };
+    }
+    return { body: { access_token: BUSINESS_TOKEN, token_type: 'bearer' } };
+  }
+  let m = call.path.match(/^\/v21\.0\/([^/]+)$/);
+  if (call.method === 'GET' && m) {
+    if (!bearer) return oauthError;
+    return { body: { verified_name: 'Erin Flowers', display_phone_number: '+1 555-010-0199', quality_rating: 'GREEN', id: m[1] } };
+  }
+  if (call.method === 'POST' && /^\/v21\.0\/[^/]+\/(subscribed_apps|register)$/.test(call.path)) {
+    return bearer ? { body: { success: true } } : oauthError;
+  }
+  m = call.path.match(/^\/v21\.0\/([^/]+)\/messages$/);
+  if (call.method === 'POST' && m) {
+    if (!bearer) return oauthError;
+    if (call.body.to === '15550000000') {
+      return { status: 400, body: { error: { message: '(#131030) Recipient phone number not in allowed list', type: 'OAuthException', code: 131030, error_data: { messaging_product: 'whatsapp', details: 'Recipient phone number not in allowed list' }, fbtrace_id: 'Afake' } } };
+    }
+    const id = `wamid.HBgL${run}${++wamidSeq}`;
+    return { body: { messaging_product: 'whatsapp', contacts: [{ input: call.body.to, wa_id: call.body.to }], messages: [{ id, ...(call.body.type === 'template' ? { message_status: 'accepted' } : {}) }] } };
+  }
+  return undefined;
+}
+
+const fnUrl = (name) => `${b.url}/functions/v1/${name}`;
+/** POST a webhook delivery as Meta does (no JWT); signed with the app secret unless told otherwise. */
+async function deliverWebhook(payload, { secret = APP_SECRET, header, raw } = {}) {
+  const body = raw ?? JSON.stringify(payload);
+  const headers = { 'content-type': 'application/json' };
+  const sig = header !== undefined ? header : `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+  if (sig !== null) headers['x-hub-signature-256'] = sig;
+  const res = await fetch(fnUrl('whatsapp-webhook'), { method: 'POST', headers, body });
+  return { status: res.status, body: await res.json() };
+}
+/** Call whatsapp-api/<action> as a signed-in user (supabase-js functions.invoke). */
+async function api(user, action, body) {
+  const r = await user.db.functions.invoke(`whatsapp-api/${action}`, { body });
+  if (!r.error) return { status: 200, body: r.data };
+  return { status: r.error.context?.status, body: await r.error.context?.json?.().catch(() => null) };
+}
+const messagesChange = (waba, pnid, value) => ({
+  object: 'whatsapp_business_account',
+  entry: [{ id: waba, changes: [{ field: 'messages', value: { messaging_product: 'whatsapp', metadata: { display_phone_number: '15550100199', phone_number_id: pnid }, ...value } }] }],
+});
+const ts = (offset = 0) => String(Math.floor(Date.now() / 1000) + offset);
+
+let erin; // connects a WhatsApp number through the onboarding wizard
+let erinAccount;
+const ERIN_WABA = `waba_erin_${run}`;
+const ERIN_PNID = `pn_erin_${run}`;
+
+test('webhook: the GET verification handshake echoes the challenge only for a known verify token', async () => {
+  const get = (params) => fetch(`${fnUrl('whatsapp-webhook')}?${new URLSearchParams(params)}`);
+  let res = await get({ 'hub.mode': 'subscribe', 'hub.verify_token': VERIFY_TOKEN, 'hub.challenge': '1158201444' });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type'), /^text\/plain/);
+  assert.equal(await res.text(), '1158201444');
+  res = await get({ 'hub.mode': 'subscribe', 'hub.verify_token': 'wrong', 'hub.challenge': '42' });
+  assert.equal(res.status, 403);
+  assert.doesNotMatch(await res.text(), /42/);
+  res = await get({ 'hub.mode': 'unsubscribe', 'hub.verify_token': VERIFY_TOKEN, 'hub.challenge': '42' });
+  assert.equal(res.status, 403);
+  // A connected account's own verify token (whatsapp.accounts.webhook_verify_token) works too.
+  const seeded = scalar(`select webhook_verify_token from whatsapp.accounts limit 1`);
+  res = await get({ 'hub.mode': 'subscribe', 'hub.verify_token': seeded, 'hub.challenge': 'abc' });
+  assert.equal(await res.text(), 'abc');
+});
+
+test('onboarding: a visitor\'s wizard, claimed at sign-in, connects WhatsApp (Embedded Signup) and sends the test message', async () => {
+  // Anonymous steps: start, business info, bot setup.
+  const v = visitor('198.51.100.200');
+  const [s] = ok(await v.schema('onboarding').rpc('start_session', { p_email: mail('erin'), p_company_name: 'Erin Flowers' }), 'start');
+  const holder = visitor('198.51.100.200', s.session_token);
+  const step = ok(await holder.schema('onboarding').from('sessions')
+    .update({ business_info_completed_at: new Date().toISOString(), business_info: { industry: 'florist' } })
+    .eq('id', s.session_id).select('current_step').single());
+  assert.equal(step.current_step, 'whatsapp_connect');
+
+  // Connecting needs an account: anonymous callers are refused, before anything reaches Meta.
+  const anonCall = await anon().functions.invoke('whatsapp-api/connect', { body: { code: 'signup-code-ok' } });
+  assert.equal(anonCall.error?.context?.status, 401);
+  erin = await signUp(mail('erin'));
+
+  // A bad Embedded Signup code: Meta's error comes back, nothing is stored.
+  let r = await api(erin, 'connect', { code: 'expired', waba_id: ERIN_WABA, phone_number_id: ERIN_PNID, business_name: 'Erin Flowers', session_token: s.session_token });
+  assert.equal(r.status, 502, JSON.stringify(r.body));
+  assert.equal(r.body.graph.code, 100);
+  assert.equal(scalar(`select count(*) from whatsapp.accounts where waba_id = ${q(ERIN_WABA)}`), '0');
+
+  const before = graphApi.calls.length;
+  r = await api(erin, 'connect', { code: 'signup-code-ok', waba_id: ERIN_WABA, phone_number_id: ERIN_PNID, business_name: 'Erin Flowers', pin: '246810', session_token: s.session_token });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  erinAccount = r.body.account;
+  assert.deepEqual([erinAccount.status, erinAccount.display_phone_number, erinAccount.quality_rating], ['active', '+1 555-010-0199', 'GREEN']);
+  assert.deepEqual(r.body.session, { id: s.session_id, current_step: 'bot_setup', progress_percentage: 50, status: 'in_progress' });
+  // What Meta received: the code exchange with the app's id and secret, then the business token.
+  const calls = graphApi.calls.slice(before);
+  assert.deepEqual(calls.map((c) => `${c.method} ${c.path}`), [
+    'GET /v21.0/oauth/access_token', `GET /v21.0/${ERIN_PNID}`, `POST /v21.0/${ERIN_WABA}/subscribed_apps`, `POST /v21.0/${ERIN_PNID}/register`]);
+  assert.deepEqual(calls[0].query, { client_id: '1234567890', client_secret: APP_SECRET, code: 'signup-code-ok' });
+  assert.ok(calls.slice(1).every((c) => c.headers.authorization === `Bearer ${BUSINESS_TOKEN}`));
+  assert.deepEqual(calls[3].body, { messaging_product: 'whatsapp', pin: '246810' });
+  // The session is Erin's now; the token is stored sealed, never in the clear.
+  assert.equal(scalar(`select user_id from onboarding.sessions where id = ${q(s.session_id)}`), erin.id);
+  const sealed = scalar(`select access_token_ciphertext from whatsapp.accounts where id = ${q(erinAccount.id)}`);
+  assert.match(sealed, /^v1:gcm:/);
+  assert.ok(!sealed.includes(BUSINESS_TOKEN));
+  assert.deepEqual(ok(await erin.db.schema('whatsapp').from('accounts').select('id, user_id')), [{ id: erinAccount.id, user_id: erin.id }]);
+  assert.deepEqual(ok(await dan.db.schema('whatsapp').from('accounts').select('id').eq('id', erinAccount.id)), []);
+  // Another user cannot connect the same business account.
+  r = await api(dan, 'connect', { code: 'signup-code-ok', waba_id: ERIN_WABA, phone_number_id: `pn_other_${run}`, business_name: 'Dan' });
+  assert.equal(r.status, 409);
+
+  ok(await erin.db.schema('onboarding').from('sessions').update({ bot_setup_completed_at: new Date().toISOString(), bot_config: { greeting: 'Hi!' } }).eq('id', s.session_id), 'bot setup');
+  r = await api(erin, 'test-message', { account_id: erinAccount.id, to: '+44 7700 900123' });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual(r.body.session, { id: s.session_id, current_step: 'completed', progress_percentage: 100, status: 'completed' });
+  const sent = graphApi.calls.at(-1);
+  assert.equal(sent.path, `/v21.0/${ERIN_PNID}/messages`);
+  assert.equal(sent.headers.authorization, `Bearer ${BUSINESS_TOKEN}`, 'the sealed token was opened for the call');
+  assert.deepEqual(sent.body, { messaging_product: 'whatsapp', recipient_type: 'individual', to: '447700900123', type: 'template', template: { name: 'hello_world', language: { code: 'en_US' } } });
+  assert.deepEqual([r.body.message.direction, r.body.message.status, r.body.message.contact_wa_id], ['outbound', 'accepted', '447700900123']);
+});
+
+test('sending: texts and approved templates through the Graph API; refusals recorded; others\' accounts unreachable', async () => {
+  let r = await api(erin, 'send', { account_id: erinAccount.id, to: '447700900123', text: 'Your bouquet is ready 🌷' });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual(graphApi.calls.at(-1).body, { messaging_product: 'whatsapp', recipient_type: 'individual', to: '447700900123', type: 'text', text: { preview_url: false, body: 'Your bouquet is ready 🌷' } });
+  assert.match(r.body.message.wamid, /^wamid\./);
+
+  // A template that is not approved is refused before Meta is called.
+  const tpl = ok(await erin.db.schema('whatsapp').from('templates').insert({ account_id: erinAccount.id, name: 'pickup_ready', language: 'en_US', category: 'utility', components: [{ type: 'BODY', text: 'Hi {{1}}' }] }).select('id').single());
+  const calls = graphApi.calls.length;
+  r = await api(erin, 'send', { account_id: erinAccount.id, to: '447700900123', template: { name: 'pickup_ready' } });
+  assert.equal(r.status, 422);
+  assert.equal(graphApi.calls.length, calls);
+
+  // Meta's review result arrives by webhook (message_template_status_update); then it sends.
+  ok(await erin.db.schema('whatsapp').rpc('submit_template', { p_template_id: tpl.id }), 'submit');
+  const review = { object: 'whatsapp_business_account', entry: [{ id: ERIN_WABA, time: Number(ts()), changes: [{ field: 'message_template_status_update', value: { event: 'APPROVED', message_template_id: 9988776655, message_template_name: 'pickup_ready', message_template_language: 'en_US', reason: 'NONE' } }] }] };
+  const d = await deliverWebhook(review);
+  assert.equal(d.body.templates, 1, JSON.stringify(d.body));
+  assert.deepEqual(ok(await erin.db.schema('whatsapp').from('templates').select('status, meta_template_id').eq('id', tpl.id).single()), { status: 'approved', meta_template_id: '9988776655' });
+  const components = [{ type: 'body', parameters: [{ type: 'text', text: 'Sam' }] }];
+  r = await api(erin, 'send', { account_id: erinAccount.id, to: '447700900123', template: { name: 'pickup_ready', components } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual(graphApi.calls.at(-1).body.template, { name: 'pickup_ready', language: { code: 'en_US' }, components });
+  assert.equal(r.body.message.template_id, tpl.id);
+
+  // Meta refuses a recipient: the error comes back and the attempt is recorded as failed.
+  r = await api(erin, 'send', { account_id: erinAccount.id, to: '15550000000', text: 'hello?' });
+  assert.equal(r.status, 502);
+  assert.equal(r.body.graph.code, 131030);
+  assert.equal(r.body.message.status, 'failed');
+  assert.equal(r.body.message.error.code, 131030);
+
+  // A status may arrive before the send call has recorded its message: it is kept and applied.
+  const nextWamid = `wamid.HBgL${run}${wamidSeq + 1}`;
+  const early = await deliverWebhook(messagesChange(ERIN_WABA, ERIN_PNID, { statuses: [{ id: nextWamid, status: 'delivered', timestamp: ts(), recipient_id: '447700900123' }] }));
+  assert.equal(early.body.statuses, 1);
+  r = await api(erin, 'send', { account_id: erinAccount.id, to: '447700900123', text: 'See you at 5' });
+  assert.deepEqual([r.body.message.wamid, r.body.message.status], [nextWamid, 'delivered']);
+
+  // Dan cannot send from Erin's number, nor send nonsense; nothing reaches Meta.
+  const n = graphApi.calls.length;
+  assert.equal((await api(dan, 'send', { account_id: erinAccount.id, to: '447700900123', text: 'spoof' })).status, 404);
+  assert.equal((await api(erin, 'send', { account_id: erinAccount.id, to: 'not a number', text: 'x' })).status, 400);
+  assert.equal(graphApi.calls.length, n);
+  // Users cannot write messages themselves.
+  assertDenied(await erin.db.schema('whatsapp').from('messages').insert({ account_id: erinAccount.id, direction: 'outbound', contact_wa_id: '447700900123', type: 'text', status: 'read' }), 'erin forges a message');
+  assertDenied(await erin.db.schema('whatsapp').rpc('record_outbound_message', { p_account_id: erinAccount.id, p_wamid: 'x', p_to: '447700900123', p_type: 'text', p_body: 'x', p_content: {}, p_template_id: null, p_sent_by: erin.id }), 'erin calls the recorder');
+});
+
+test('webhook: signed deliveries write inbound messages and statuses once, in order; unsigned ones are refused', async () => {
+  const [sent] = ok(await erin.db.schema('whatsapp').from('messages').select('id, wamid, status').eq('body', 'Your bouquet is ready 🌷'));
+  const inbound = messagesChange(ERIN_WABA, ERIN_PNID, {
+    contacts: [{ profile: { name: 'Sam Lee' }, wa_id: '447700900123' }],
+    messages: [{ from: '447700900123', id: `wamid.IN${run}1`, timestamp: ts(), type: 'text', text: { body: 'Thanks! Can I pick it up at 5?' } }],
+  });
+  // Refused: no signature, another secret, the signature of another body, sha1 form.
+  const body = JSON.stringify(inbound);
+  for (const [what, opts] of [
+    ['unsigned', { header: null }],
+    ['another secret', { secret: 'nope' }],
+    ['another body', { raw: body.replace('at 5', 'at 6'), header: `sha256=${createHmac('sha256', APP_SECRET).update(body).digest('hex')}` }],
+    ['sha1', { header: `sha1=${createHmac('sha1', APP_SECRET).update(body).digest('hex')}` }],
+  ]) {
+    const r = await deliverWebhook(inbound, opts);
+    assert.equal(r.status, 401, what);
+  }
+  assert.equal(scalar(`select count(*) from whatsapp.messages where wamid = 'wamid.IN${run}1'`), '0');
+
+  let r = await deliverWebhook(inbound);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.messages, 1);
+  const got = ok(await erin.db.schema('whatsapp').from('messages').select('direction, status, contact_wa_id, contact_name, type, body').eq('wamid', `wamid.IN${run}1`).single(), 'erin reads the inbound message');
+  assert.deepEqual(got, { direction: 'inbound', status: 'received', contact_wa_id: '447700900123', contact_name: 'Sam Lee', type: 'text', body: 'Thanks! Can I pick it up at 5?' });
+  assert.deepEqual(ok(await dan.db.schema('whatsapp').from('messages').select('id').eq('account_id', erinAccount.id)), [], 'dan reads none of erin\'s messages');
+  // Delivered twice: a duplicate, nothing changes.
+  const snapshot = b.sql(`select count(*), max(updated_at)::text from whatsapp.messages where account_id = ${q(erinAccount.id)}`);
+  r = await deliverWebhook(inbound);
+  assert.deepEqual(r.body, { duplicate: true });
+  assert.deepEqual(b.sql(`select count(*), max(updated_at)::text from whatsapp.messages where account_id = ${q(erinAccount.id)}`), snapshot);
+
+  // Statuses out of order: read arrives before delivered; the message stays read.
+  const status = (st, off) => ({ id: sent.wamid, status: st, timestamp: ts(off), recipient_id: '447700900123', conversation: { id: 'conv1', origin: { type: 'service' } }, pricing: { billable: true, pricing_model: 'CBP', category: 'service' } });
+  r = await deliverWebhook(messagesChange(ERIN_WABA, ERIN_PNID, { statuses: [status('sent', 1), status('read', 3)] }));
+  assert.equal(r.body.statuses, 2);
+  r = await deliverWebhook(messagesChange(ERIN_WABA, ERIN_PNID, { statuses: [status('delivered', 2)] }));
+  assert.equal(r.body.statuses, 1);
+  // The same status again in another delivery (Meta resends) is recorded once.
+  r = await deliverWebhook(messagesChange(ERIN_WABA, ERIN_PNID, { statuses: [status('read', 3)], extra: 1 }));
+  assert.deepEqual([r.body.statuses, r.body.repeated], [0, 1]);
+  assert.equal(ok(await erin.db.schema('whatsapp').from('messages').select('status').eq('id', sent.id).single()).status, 'read');
+  const history = ok(await erin.db.schema('whatsapp').from('message_statuses').select('status').eq('message_id', sent.id).order('occurred_at'));
+  assert.deepEqual(history.map((h) => h.status), ['sent', 'delivered', 'read']);
+  assert.deepEqual(ok(await dan.db.schema('whatsapp').from('message_statuses').select('id').eq('message_id', sent.id)), []);
+
+  // A failure status carries Meta's error onto the message.
+  const [failedLater] = ok(await erin.db.schema('whatsapp').from('messages').select('id, wamid').eq('type', 'template').not('wamid', 'is', null).limit(1));
+  r = await deliverWebhook(messagesChange(ERIN_WABA, ERIN_PNID, { statuses: [{ id: failedLater.wamid, status: 'failed', timestamp: ts(5), recipient_id: '447700900123', errors: [{ code: 131047, title: 'Re-engagement message' }] }] }));
+  assert.equal(r.body.statuses, 1);
+  assert.deepEqual(ok(await erin.db.schema('whatsapp').from('messages').select('status, error').eq('id', failedLater.id).single()), { status: 'failed', error: [{ code: 131047, title: 'Re-engagement message' }] });
+
+  // Numbers no account owns are counted, not stored; quality updates reach the account.
+  r = await deliverWebhook(messagesChange('waba_unknown', 'pn_unknown', { messages: [{ from: '447700900999', id: `wamid.X${run}`, timestamp: ts(), type: 'text', text: { body: 'hi' } }] }));
+  assert.equal(r.body.unknown_numbers, 1);
+  r = await deliverWebhook({ object: 'whatsapp_business_account', entry: [{ id: ERIN_WABA, changes: [{ field: 'phone_number_quality_update', value: { display_phone_number: '15550100199', event: 'FLAGGED', current_limit: 'TIER_1K' } }] }] });
+  assert.equal(r.body.accounts, 1);
+  assert.deepEqual(ok(await erin.db.schema('whatsapp').from('accounts').select('quality_rating, messaging_limit_tier').eq('id', erinAccount.id).single()), { quality_rating: 'RED', messaging_limit_tier: 'TIER_1K' });
+  // The raw deliveries are the service's only.
+  assertDenied(await erin.db.schema('whatsapp').from('webhook_events').select('id'), 'erin reads webhook deliveries');
+  assert.ok(Number(scalar('select count(*) from whatsapp.webhook_events')) >= 8);
+});
+
+test('realtime: the account owner\'s inbox receives an inbound message live; another customer does not', async () => {
+  const seenByErin = [];
+  const seenByDan = [];
+  const chErin = erin.db.channel('erin-inbox').on('postgres_changes', { event: 'INSERT', schema: 'whatsapp', table: 'messages' }, (p) => seenByErin.push(p));
+  const chDan = dan.db.channel('dan-inbox').on('postgres_changes', { event: 'INSERT', schema: 'whatsapp', table: 'messages' }, (p) => seenByDan.push(p));
+  const ready = [cdcReady(chErin), cdcReady(chDan)];
+  await subscribed(chErin);
+  await subscribed(chDan);
+  await Promise.all(ready);
+  try {
+    const r = await deliverWebhook(messagesChange(ERIN_WABA, ERIN_PNID, { contacts: [{ profile: { name: 'Sam Lee' }, wa_id: '447700900123' }], messages: [{ from: '447700900123', id: `wamid.IN${run}live`, timestamp: ts(), type: 'text', text: { body: 'On my way' } }] }));
+    assert.equal(r.body.messages, 1);
+    assert.ok(await until(() => seenByErin.length >= 1), 'erin did not receive the message');
+    assert.equal(seenByErin[0].new.body, 'On my way');
+    await sleep(500);
+    assert.deepEqual(seenByDan, []);
+  } finally {
+    await erin.db.removeAllChannels();
+    await dan.db.removeAllChannels();
+  }
+});
+
+test('cron: the design\'s maintenance runs as pg_cron jobs (when pg_cron is installed)', async (t) => {
+  if (scalar(`select count(*) from pg_available_extensions where name = 'pg_cron'`) === '0') {
+    t.skip('pg_cron is not installed in this Postgres: the migration installs no jobs');
+    return;
+  }
+  assert.deepEqual(b.sql(`select jobname, schedule, command from cron.job where jobname like 'whatsapp-saas-%' order by jobname`), [
+    ['whatsapp-saas-abandon-inactive-sessions', '*/15 * * * *', 'select public.abandon_inactive_sessions()'],
+    ['whatsapp-saas-cleanup-old-data', '15 3 * * *', 'select public.cleanup_old_data()'],
+    ['whatsapp-saas-process-pending-events', '*/5 * * * *', 'select public.process_pending_events()'],
+  ]);
 });
 
 test('basalt db reset re-creates the project from migrations and seed, twice in a row', async () => {
