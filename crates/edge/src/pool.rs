@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 use tokio::sync::Semaphore;
 
 use crate::layout::FunctionSpec;
-use crate::settings::Limits;
+use crate::settings::{Limits, Settings};
 use crate::worker::{BootFailure, Launch, Worker};
 
 /// One function's place in the pool.
@@ -60,6 +60,7 @@ impl Pool {
         &self,
         slot: &Slot,
         launch: &Launch,
+        settings: &Settings,
         spec: &FunctionSpec,
         fingerprint: u64,
     ) -> Result<Arc<Worker>, BootFailure> {
@@ -75,7 +76,12 @@ impl Pool {
         // The old worker (if any) retires once its last call ends.
         *current = None;
         let started = Instant::now();
-        let w = Worker::start(launch, spec, fingerprint).await?;
+        // The environment (secrets, `.env`) is read at boot only.
+        let launch = Launch {
+            env: settings.function_env(),
+            ..launch.clone()
+        };
+        let w = Worker::start(&launch, spec, fingerprint).await?;
         tracing::info!(function = %spec.name, pid = w.pid, ms = started.elapsed().as_millis() as u64, "worker started");
         *current = Some(w.clone());
         drop(current);

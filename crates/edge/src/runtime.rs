@@ -136,13 +136,9 @@ impl Runtime {
                 .acquire_owned()
                 .await
                 .map_err(|_| EdgeError::Unreachable("runtime shutting down".into()))?;
-            let launch = Launch {
-                env: inner.settings.function_env(),
-                ..launch.clone()
-            };
             let worker = inner
                 .pool
-                .worker(&slot, &launch, &spec, fingerprint)
+                .worker(&slot, launch, &inner.settings, &spec, fingerprint)
                 .await
                 .map_err(|e| match e {
                     BootFailure::Module(m) | BootFailure::Process(m) => {
@@ -155,7 +151,7 @@ impl Runtime {
             let url = format!("http://127.0.0.1:{}{path_and_query}", worker.port);
             let (parts, body) = req.into_parts();
             let mut out = inner.client.request(parts.method, &url);
-            for (k, v) in parts.headers.iter().filter(|(k, _)| !hop_by_hop(k)) {
+            for (k, v) in parts.headers.iter().filter(|(k, _)| forwarded(k)) {
                 out = out.header(k, v);
             }
             let body = body.into_data_stream().map_err(std::io::Error::other);
@@ -204,7 +200,7 @@ impl Runtime {
             for (k, v) in answer
                 .headers()
                 .iter()
-                .filter(|(k, _)| !hop_by_hop(k) && k.as_str() != "x-basalt-edge-outcome")
+                .filter(|(k, _)| forwarded(k) && k.as_str() != "x-basalt-edge-outcome")
             {
                 h.append(k.clone(), v.clone());
             }
@@ -253,7 +249,14 @@ fn ended(name: &str, exit: Exit, limits: &crate::settings::Limits) -> EdgeError 
     }
 }
 
-/// Hop-by-hop headers, which a proxy does not forward in either direction.
+/// Headers passed between caller and worker: all but hop-by-hop ones. Content-Length passes
+/// too (both sides are plain HTTP/1.1 on one hop), which spares a chunked encoding each way.
+fn forwarded(name: &HeaderName) -> bool {
+    name == axum::http::header::CONTENT_LENGTH || !hop_by_hop(name)
+}
+
+/// Hop-by-hop headers (and Content-Length, which a re-framing proxy sets itself), not
+/// forwarded in either direction.
 pub fn hop_by_hop(name: &HeaderName) -> bool {
     matches!(
         name.as_str(),
