@@ -777,3 +777,158 @@ async fn reloaded(api: &Api, path: &str) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn mutations_and_set_returning_calls_report_content_range() {
+    let api = Api::start().await;
+    let alice = user(ALICE);
+    let run = |method: reqwest::Method,
+               path: &'static str,
+               prefer: &'static str,
+               body: Option<&'static str>| {
+        let api = &api;
+        let alice = alice.clone();
+        async move {
+            let mut r = api.req(method, path, Some(&alice)).header("prefer", prefer);
+            if let Some(b) = body {
+                r = r.header("content-type", "application/json").body(b);
+            }
+            let resp = r.send().await.expect("send");
+            let status = resp.status().as_u16();
+            let range = resp
+                .headers()
+                .get("content-range")
+                .map(|v| v.to_str().expect("header").to_string());
+            (status, range)
+        }
+    };
+    use reqwest::Method as M;
+    let patch = Some(r#"{"done": true}"#);
+    let put = Some(
+        r#"{"id": 1, "owner": "11111111-1111-1111-1111-111111111111", "list_id": 1, "title": "alice 1", "done": false}"#,
+    );
+    let some = |s: &str| Some(s.to_string());
+    // Updates: the range of rows they touched, whatever they return.
+    assert_eq!(
+        run(M::PATCH, "/todos?owner=not.is.null", "", patch).await,
+        (204, some("0-1/*"))
+    );
+    assert_eq!(
+        run(
+            M::PATCH,
+            "/todos?owner=not.is.null",
+            "return=representation",
+            patch
+        )
+        .await,
+        (200, some("0-1/*"))
+    );
+    assert_eq!(
+        run(M::PATCH, "/todos?owner=not.is.null", "count=exact", patch).await,
+        (204, some("0-1/2"))
+    );
+    assert_eq!(
+        run(M::PATCH, "/todos?id=eq.999", "", patch).await,
+        (204, some("*/*"))
+    );
+    assert_eq!(
+        run(M::PATCH, "/todos?id=eq.999", "count=exact", patch).await,
+        (204, some("*/0"))
+    );
+    // Deletes, like inserts: `*/total`.
+    assert_eq!(
+        run(M::DELETE, "/todos?title=eq.alice%202", "", None).await,
+        (204, some("*/*"))
+    );
+    assert_eq!(
+        run(
+            M::DELETE,
+            "/todos?title=eq.alice%201",
+            "return=representation, count=exact",
+            None
+        )
+        .await,
+        (200, some("*/1"))
+    );
+    assert_eq!(
+        run(
+            M::DELETE,
+            "/todos?title=eq.nothing",
+            "return=representation",
+            None
+        )
+        .await,
+        (200, some("*/*"))
+    );
+    // A single-row PUT: 204 without a representation, and no Content-Range.
+    assert_eq!(
+        run(M::PUT, "/todos?id=eq.1", "return=minimal", put).await,
+        (204, None)
+    );
+    assert_eq!(run(M::PUT, "/todos?id=eq.1", "", put).await, (204, None));
+    assert_eq!(
+        run(M::PUT, "/todos?id=eq.1", "return=headers-only", put).await,
+        (204, None)
+    );
+    assert_eq!(
+        run(M::PUT, "/todos?id=eq.1", "return=representation", put).await,
+        (200, None)
+    );
+    // Inserts: `*/total`.
+    assert_eq!(
+        run(M::POST, "/todos", "", Some(r#"{"title": "new one"}"#)).await,
+        (201, some("*/*"))
+    );
+    assert_eq!(
+        run(
+            M::POST,
+            "/todos",
+            "return=representation, count=exact",
+            Some(r#"[{"title": "n2"}, {"title": "n3"}]"#)
+        )
+        .await,
+        (201, some("*/2"))
+    );
+}
+
+#[tokio::test]
+async fn options_lists_what_the_target_allows() {
+    let api = Api::start().await;
+    let allow = |path: &'static str| {
+        let api = &api;
+        async move {
+            let r = api
+                .req(reqwest::Method::OPTIONS, path, Some(&user(ALICE)))
+                .send()
+                .await
+                .expect("send");
+            let status = r.status().as_u16();
+            let allow = r
+                .headers()
+                .get("allow")
+                .map(|v| v.to_str().expect("allow").to_string());
+            (status, allow)
+        }
+    };
+    let some = |s: &str| Some(s.to_string());
+    assert_eq!(
+        allow("/todos").await,
+        (200, some("OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE"))
+    );
+    assert_eq!(allow("/").await, (200, some("OPTIONS,GET,HEAD")));
+    // Immutable functions may be read with GET; volatile ones only POSTed.
+    assert_eq!(
+        allow("/rpc/add").await,
+        (200, some("OPTIONS,GET,HEAD,POST"))
+    );
+    api._db
+        .client()
+        .await
+        .batch_execute("create function public.bump() returns int language sql as $$ select 1 $$;")
+        .await
+        .expect("function");
+    reloaded(&api, "/rpc/bump").await;
+    assert_eq!(allow("/rpc/bump").await, (200, some("OPTIONS,POST")));
+    let (s, _) = allow("/nope").await;
+    assert_eq!(s, 404);
+}

@@ -242,28 +242,47 @@ fn strict_timezone(req: &ApiRequest, e: ApiError) -> ApiError {
     }
 }
 
-/// `OPTIONS`: the methods the target allows, in `Allow`.
+/// `OPTIONS`: the methods the target allows, in `Allow`, as PostgREST lists them: `PUT` only
+/// where a row can be inserted and updated by its primary key; `GET` on a function only when
+/// it is not volatile.
 fn info(ctx: &Ctx<'_>, target: &Target) -> Result<Response, ApiError> {
     let allow = match target {
         Target::Root => "OPTIONS,GET,HEAD".to_string(),
-        Target::Rpc(_) => "OPTIONS,GET,HEAD,POST".to_string(),
-        Target::Relation(name) => match ctx.cache.relations.get(&Qi::new(&ctx.req.schema, name)) {
-            Some(r) if r.is_view => {
-                let mut m = vec!["OPTIONS", "GET", "HEAD"];
-                if r.insertable {
-                    m.push("POST");
-                }
-                if r.updatable {
-                    m.extend(["PUT", "PATCH"]);
-                }
-                if r.deletable {
-                    m.push("DELETE");
-                }
-                m.join(",")
+        Target::Rpc(name) => {
+            let volatile = ctx
+                .cache
+                .routines
+                .get(&Qi::new(&ctx.req.schema, name))
+                .is_none_or(|overloads| overloads.iter().any(|r| r.is_volatile()));
+            if volatile {
+                "OPTIONS,POST"
+            } else {
+                "OPTIONS,GET,HEAD,POST"
             }
-            Some(_) => "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE".to_string(),
-            None => return Err(ApiError::table_not_found(&ctx.req.schema, name)),
-        },
+            .to_string()
+        }
+        Target::Relation(name) => {
+            let Some(r) = ctx.cache.relations.get(&Qi::new(&ctx.req.schema, name)) else {
+                return Err(ApiError::new(
+                    Code::InvalidPath,
+                    "Invalid path specified in request URL",
+                ));
+            };
+            let mut m = vec!["OPTIONS,GET,HEAD"];
+            if r.insertable {
+                m.push("POST");
+            }
+            if r.insertable && r.updatable && !r.pk.is_empty() {
+                m.push("PUT");
+            }
+            if r.updatable {
+                m.push("PATCH");
+            }
+            if r.deletable {
+                m.push("DELETE");
+            }
+            m.join(",")
+        }
     };
     Ok(allow_response(&allow))
 }

@@ -115,7 +115,11 @@ pub(super) async fn write(
         return Ok(explain_response(&media, p));
     }
     let row = out.row;
-    let status = if spec.is_insert {
+    let upsert = matches!(ctx.req.action, Action::Upsert(_));
+    let status = if upsert && ret != Return::Representation {
+        // A single-row PUT without a representation: nothing to show.
+        StatusCode::NO_CONTENT
+    } else if spec.is_insert {
         if spec.track_inserts {
             if row.inserted.unwrap_or(0) > 0 {
                 StatusCode::CREATED
@@ -141,19 +145,20 @@ pub(super) async fn write(
         *r.status_mut() = status;
         r
     };
-    let total = match ctx.req.prefer.count {
-        Some(_) => format!("*/{}", row.page),
-        None => "*/*".to_string(),
-    };
-    if spec.is_insert || ret != Return::Representation {
-        set(&mut resp, "content-range", &total);
-    } else {
-        let cr = if ctx.req.prefer.count.is_some() {
-            format!("*/{}", row.page)
-        } else {
-            content_range(0, row.page, None)
-        };
-        set(&mut resp, "content-range", &cr);
+    // As PostgREST: updates say the range of rows they touched, inserts and deletes
+    // `*/total`, a single-row PUT nothing.
+    let total = ctx.req.prefer.count.map(|_| row.page);
+    match &ctx.req.action {
+        Action::Upsert(_) => {}
+        Action::Update(_) => set(
+            &mut resp,
+            "content-range",
+            &content_range(0, row.page, total),
+        ),
+        _ => {
+            let t = total.map_or_else(|| "*".to_string(), |t| t.to_string());
+            set(&mut resp, "content-range", &format!("*/{t}"))
+        }
     }
     if let Some(loc) = &row.location {
         if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(loc) {
