@@ -338,3 +338,80 @@ Deno.serve((req) => {
     let n = call(&rt, "sse", "?count").await;
     assert_eq!(n.json["aborted"], 1, "{}", n.json);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_functions_deno_json_import_map_and_shared_modules_resolve() {
+    let dir = project(&[(
+        "mapped",
+        "import { greet } from 'greeting';\nimport { shout } from '../_shared/shout.ts';\nDeno.serve(() => new Response(shout(greet('basalt'))));",
+    )]);
+    let f = dir.path().join("supabase/functions");
+    std::fs::write(
+        f.join("mapped/deno.json"),
+        r#"{ "imports": { "greeting": "./lib/greeting.ts" } }"#,
+    )
+    .unwrap();
+    std::fs::create_dir_all(f.join("mapped/lib")).unwrap();
+    std::fs::write(
+        f.join("mapped/lib/greeting.ts"),
+        "export const greet = (n: string) => `hello ${n}`;",
+    )
+    .unwrap();
+    std::fs::create_dir_all(f.join("_shared")).unwrap();
+    std::fs::write(
+        f.join("_shared/shout.ts"),
+        "export const shout = (s: string) => s.toUpperCase();",
+    )
+    .unwrap();
+    let rt = runtime(dir.path(), limits());
+    let a = call(&rt, "mapped", "").await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    assert_eq!(a.json, "HELLO BASALT");
+    // An edit under _shared/ is picked up by the next call.
+    std::fs::write(
+        f.join("_shared/shout.ts"),
+        "export const shout = (s: string) => s + '!';",
+    )
+    .unwrap();
+    assert_eq!(call(&rt, "mapped", "").await.json, "hello basalt!");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_body_streams_to_the_function_without_buffering() {
+    // The function answers with the first chunk of the body while the rest is still unsent.
+    let src = r#"
+Deno.serve(async (req) => {
+  const reader = req.body.getReader();
+  const { value } = await reader.read();
+  return new Response(new TextDecoder().decode(value));
+});
+"#;
+    let dir = project(&[("first", src)]);
+    let rt = runtime(dir.path(), limits());
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
+    tx.send(Ok(bytes::Bytes::from_static(b"first chunk")))
+        .await
+        .unwrap();
+    let body = axum::body::Body::from_stream(tokio_stream_from(rx));
+    let req = axum::http::Request::builder()
+        .method("POST")
+        .uri("/first")
+        .body(body)
+        .unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(10), rt.invoke("first", "/first", req))
+        .await
+        .expect("the function answered before the request body ended");
+    assert_eq!(resp.status(), 200);
+    let text = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    assert_eq!(&text[..], b"first chunk");
+    drop(tx);
+}
+
+/// A receiver as a stream of body chunks (the sender stays open: the body never ends on its own).
+fn tokio_stream_from(
+    rx: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io::Error>>,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) })
+}
