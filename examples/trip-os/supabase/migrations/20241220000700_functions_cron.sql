@@ -261,11 +261,6 @@ grant execute on function private.current_plan(uuid), private.ensure_usage_perio
 ------------------------------------------------------------------------------------------
 -- Scheduled jobs and automations.
 ------------------------------------------------------------------------------------------
--- One job per occurrence of an automation rule (the evaluation may run on several nodes or
--- twice a minute without sending twice).
-create unique index idx_scheduled_jobs_rule_id_occurrence on public.scheduled_jobs (rule_id, (payload ->> 'occurrence'))
-  where rule_id is not null;
-
 -- Store (or replace) the project URL and service key the cron jobs call functions with.
 create or replace function private.set_function_secrets(p_project_url text, p_service_role_key text)
 returns void
@@ -293,7 +288,9 @@ $$;
 revoke all on function private.set_function_secrets(text, text) from public;
 
 -- Create one occurrence job per automation rule whose trigger holds at p_now (SQL only: the
--- dispatcher sends the jobs). Returns how many jobs were created.
+-- dispatcher sends the jobs). Returns how many jobs were created. One job per occurrence: runs
+-- are serialised by an advisory lock and skip occurrences that have a job already, so the
+-- evaluation may run on several nodes, or again, without sending twice.
 --   days_before_trip   trigger_config.days (default 1): from start_date - days until the trip starts
 --   daily_digest       trigger_config.hour (UTC, default 8): once a day from that hour, until the trip ends
 --   item_starting_soon trigger_config.minutes (default 60): each item starting within that window
@@ -306,6 +303,7 @@ declare
   v_today date := (p_now at time zone 'UTC')::date;
   v_count integer;
 begin
+  perform pg_advisory_xact_lock(hashtext('trip-os: evaluate automation rules'));
   with due as (
     select r.id as rule_id, r.user_id, r.trip_id, r.trigger_type,
            'days_before_trip:' || t.start_date as occurrence, null::uuid as item_id
@@ -336,7 +334,8 @@ begin
            jsonb_build_object('occurrence', d.occurrence, 'trigger_type', d.trigger_type, 'item_id', d.item_id),
            p_now
       from due d
-    on conflict (rule_id, (payload ->> 'occurrence')) where rule_id is not null do nothing
+     where not exists (select 1 from public.scheduled_jobs j
+                        where j.rule_id = d.rule_id and j.payload ->> 'occurrence' = d.occurrence)
     returning rule_id
   ), touched as (
     update public.automation_rules r set last_triggered_at = p_now
@@ -412,7 +411,7 @@ begin
     raise notice 'trip-os: pg_cron is not available; the scheduled jobs are not installed';
     return;
   end if;
-  create extension if not exists pg_cron;
+  create extension if not exists pg_cron with schema pg_catalog;
   perform cron.schedule('trip-os-dispatch-due-jobs', '5 seconds', 'select private.dispatch_due_jobs()');
   perform cron.schedule('trip-os-evaluate-automations', '* * * * *', 'select private.evaluate_automation_rules()');
   perform cron.schedule('trip-os-open-usage-periods', '5 0 1 * *', 'select private.open_usage_periods()');
