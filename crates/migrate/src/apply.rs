@@ -119,6 +119,12 @@ async fn apply_one(client: &mut Client, m: &Migration) -> Result<(), MigrateErro
     .await
     .map_err(history)?;
     for (i, st) in statements.iter().enumerate() {
+        if let Some(name) = emulated_extension(&st.text) {
+            if !extension_available(&tx, name).await.map_err(history)? {
+                eprintln!("{file}: CREATE EXTENSION {name} skipped: basalt serves its interface");
+                continue;
+            }
+        }
         if let Err(e) = tx.batch_execute(&st.text).await {
             let line = e
                 .as_db_error()
@@ -149,6 +155,47 @@ async fn apply_one(client: &mut Client, m: &Migration) -> Result<(), MigrateErro
     .await
     .map_err(history)?;
     tx.commit().await.map_err(history)
+}
+
+/// Extensions of Supabase's platform that basalt serves itself (the `net` schema, the
+/// `vault`), which a plain Postgres does not ship.
+const EMULATED_EXTENSIONS: &[&str] = &["pg_net", "supabase_vault"];
+
+/// The extension a `CREATE EXTENSION` statement names, when basalt serves it itself.
+fn emulated_extension(sql: &str) -> Option<&'static str> {
+    let text = crate::split::without_leading_comments(sql);
+    let mut words = text
+        .split(|c: char| c.is_whitespace() || c == ';')
+        .filter(|w| !w.is_empty());
+    let first = words.next()?;
+    let second = words.next()?;
+    if !first.eq_ignore_ascii_case("create") || !second.eq_ignore_ascii_case("extension") {
+        return None;
+    }
+    let mut name = words.next()?;
+    if name.eq_ignore_ascii_case("if") {
+        let (not, exists) = (words.next()?, words.next()?);
+        if !not.eq_ignore_ascii_case("not") || !exists.eq_ignore_ascii_case("exists") {
+            return None;
+        }
+        name = words.next()?;
+    }
+    let name = name.trim_matches('"').to_ascii_lowercase();
+    EMULATED_EXTENSIONS.iter().copied().find(|e| *e == name)
+}
+
+/// Whether the server can install extension `name` itself.
+async fn extension_available(
+    client: &impl tokio_postgres::GenericClient,
+    name: &str,
+) -> Result<bool, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            "SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = $1",
+            &[&name],
+        )
+        .await?;
+    Ok(row.is_some())
 }
 
 /// Statements Postgres refuses inside a transaction block. A file holding only one of them is
@@ -291,6 +338,23 @@ pub async fn repair(
 #[cfg(test)]
 mod tests {
     use super::runs_in_transaction;
+
+    #[test]
+    fn extensions_basalt_serves_are_recognised() {
+        use super::emulated_extension as e;
+        assert_eq!(
+            e("create extension if not exists \"pg_net\" with schema \"extensions\";"),
+            Some("pg_net")
+        );
+        assert_eq!(e("CREATE EXTENSION pg_net"), Some("pg_net"));
+        assert_eq!(
+            e("-- vault\ncreate extension supabase_vault;"),
+            Some("supabase_vault")
+        );
+        assert_eq!(e("create extension if not exists pgcrypto"), None);
+        assert_eq!(e("create table pg_net (id int)"), None);
+        assert_eq!(e("create extension if exists pg_net"), None);
+    }
 
     #[test]
     fn statements_that_refuse_a_transaction_are_recognised() {
