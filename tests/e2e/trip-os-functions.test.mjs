@@ -134,6 +134,9 @@ async function call(client, name, body, options = {}) {
   const { data, error, response } = await client.functions.invoke(name, { body, ...options });
   if (!error) return { status: response.status, body: data };
   assert.ok(error.context?.status, `${name}: ${error.name}: ${error.message}`);
+  if (error.context.headers.get('x-relay-error')) {
+    assert.fail(`${name}: no function runtime (${error.context.status}): edge functions need Deno: run .ci/setup or set BASALT_DENO`);
+  }
   return { status: error.context.status, body: await error.context.json() };
 }
 
