@@ -27,19 +27,17 @@ pub struct Field {
 }
 
 impl Field {
-    /// The key a selected field gets in the output when it has no alias.
+    /// The key a selected field gets in the output when it has no alias: the last key of its
+    /// JSON path (`data->1->mycol->>2` is `mycol`), else the column (`data->3` is `data`).
     pub fn output_name(&self) -> String {
-        match self.path.last() {
-            Some(JsonStep {
-                key: JsonKey::Key(k),
-                ..
-            }) => k.clone(),
-            Some(JsonStep {
-                key: JsonKey::Index(i),
-                ..
-            }) => i.to_string(),
-            None => self.name.clone(),
-        }
+        self.path
+            .iter()
+            .rev()
+            .find_map(|s| match &s.key {
+                JsonKey::Key(k) => Some(k.clone()),
+                JsonKey::Index(_) => None,
+            })
+            .unwrap_or_else(|| self.name.clone())
     }
 }
 
@@ -1139,6 +1137,15 @@ mod tests {
             SelectItem::Field { aggregate: Some(Aggregate::Sum), aggregate_cast: Some(t), .. } if t == "text"
         ));
         assert!(matches!(&s[1], SelectItem::Field { field: None, .. }));
+    }
+
+    #[test]
+    fn json_path_output_names() {
+        let name = |s: &str| parse_field(s, "select").expect("field").output_name();
+        assert_eq!(name("data->0"), "data");
+        assert_eq!(name("data->1->mycol->>2"), "mycol");
+        assert_eq!(name("data->a->>b"), "b");
+        assert_eq!(name("plain"), "plain");
     }
 
     #[test]

@@ -827,6 +827,14 @@ mod tests {
         )
         .expect("to-one");
         assert_eq!(p.order[0].embed, Some(0));
+        // Through the embed's alias.
+        let p = plan(
+            &c,
+            "projects",
+            "select=id,cl:clients(name)&order=cl(name).desc",
+        )
+        .expect("alias");
+        assert_eq!(p.order[0].embed, Some(0));
         let e = plan(
             &c,
             "clients",

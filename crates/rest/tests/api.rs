@@ -932,3 +932,24 @@ async fn options_lists_what_the_target_allows() {
     let (s, _) = allow("/nope").await;
     assert_eq!(s, 404);
 }
+
+#[tokio::test]
+async fn related_orders_through_an_alias_and_json_path_names() {
+    let api = Api::start().await;
+    let (s, _, body) = send(
+        &api,
+        reqwest::Method::GET,
+        "/todos?select=title,l:lists(name)&order=l(name).desc,title",
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(
+        body,
+        json!([
+            {"title": "alice 2", "l": {"name": "work"}},
+            {"title": "alice 1", "l": {"name": "home"}}
+        ])
+    );
+}
