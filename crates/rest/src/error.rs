@@ -400,25 +400,40 @@ pub fn status_for_sqlstate(code: &str, authenticated: bool) -> u16 {
 
 /// `RAISE SQLSTATE 'PGRST' USING message = '{json}', detail = '{"status":…,"headers":…}'`.
 fn raise_pgrst(e: &DbError) -> ApiError {
-    let parse_hint = "DETAIL must be a JSON object with obligatory keys: 'status', 'headers' and optional key: 'status_text'.";
-    let bad = |details: String| {
+    const MESSAGE_HINT: &str = "MESSAGE must be a JSON object with obligatory keys: 'code', 'message' and optional keys: 'details', 'hint'.";
+    const DETAIL_HINT: &str = "DETAIL must be a JSON object with obligatory keys: 'status', 'headers' and optional key: 'status_text'.";
+    let bad = |details: String, hint: &str| {
         ApiError::new(
             Code::RaisePgrst,
             "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error",
         )
         .with_details(details)
-        .with_hint(parse_hint)
+        .with_hint(hint)
     };
+    let has = |v: &Value, keys: &[&str]| keys.iter().all(|k| v.get(k).is_some());
     let body: Value = match serde_json::from_str::<Value>(&e.message) {
-        Ok(v @ Value::Object(_)) => v,
-        _ => return bad(format!("Invalid JSON value for MESSAGE: '{}'", e.message)),
+        Ok(v @ Value::Object(_)) if v["code"].is_string() && v["message"].is_string() => v,
+        _ => {
+            return bad(
+                format!("Invalid JSON value for MESSAGE: '{}'", e.message),
+                MESSAGE_HINT,
+            )
+        }
     };
     let Some(detail) = e.detail.as_deref() else {
-        return bad("DETAIL is missing in the RAISE statement".into());
+        return bad(
+            "DETAIL is missing in the RAISE statement".into(),
+            DETAIL_HINT,
+        );
     };
     let detail: Value = match serde_json::from_str::<Value>(detail) {
-        Ok(v @ Value::Object(_)) => v,
-        _ => return bad(format!("Invalid JSON value for DETAIL: '{detail}'")),
+        Ok(v @ Value::Object(_)) if has(&v, &["status", "headers"]) => v,
+        _ => {
+            return bad(
+                format!("Invalid JSON value for DETAIL: '{detail}'"),
+                DETAIL_HINT,
+            )
+        }
     };
     let status = detail
         .get("status")
@@ -518,5 +533,61 @@ mod tests {
             ..db
         };
         assert_eq!(ApiError::from_db(&other, true).status.as_u16(), 400);
+    }
+
+    #[test]
+    fn raised_pgrst_payloads_are_checked_as_postgrest_does() {
+        let raise = |message: &str, detail: Option<&str>| {
+            ApiError::from_db(
+                &DbError {
+                    severity: "ERROR".into(),
+                    code: "PGRST".into(),
+                    message: message.into(),
+                    detail: detail.map(str::to_string),
+                    hint: None,
+                },
+                true,
+            )
+        };
+        let ok = raise(
+            r#"{"code":"123","message":"ABC"}"#,
+            Some(r#"{"status":404,"status_text":"My Not Found","headers":{"X-Header":"str"}}"#),
+        );
+        assert_eq!(ok.status.as_u16(), 404);
+        assert_eq!(ok.reason.as_deref(), Some("My Not Found"));
+        let e = raise("INVALID", Some(r#"{"status":404,"headers":{}}"#));
+        assert_eq!(e.code, "PGRST121");
+        assert_eq!(
+            e.details.as_deref(),
+            Some("Invalid JSON value for MESSAGE: 'INVALID'")
+        );
+        assert!(e
+            .hint
+            .as_deref()
+            .is_some_and(|h| h.starts_with("MESSAGE must be")));
+        let e = raise(
+            r#"{"message":"no code"}"#,
+            Some(r#"{"status":404,"headers":{}}"#),
+        );
+        assert!(e
+            .hint
+            .as_deref()
+            .is_some_and(|h| h.starts_with("MESSAGE must be")));
+        let e = raise(r#"{"code":"1","message":"m"}"#, Some("INVALID"));
+        assert_eq!(
+            e.details.as_deref(),
+            Some("Invalid JSON value for DETAIL: 'INVALID'")
+        );
+        assert!(e
+            .hint
+            .as_deref()
+            .is_some_and(|h| h.starts_with("DETAIL must be")));
+        let e = raise(r#"{"code":"1","message":"m"}"#, Some(r#"{"status":404}"#));
+        assert_eq!(e.code, "PGRST121", "headers are obligatory");
+        let e = raise(r#"{"code":"1","message":"m"}"#, None);
+        assert_eq!(
+            e.details.as_deref(),
+            Some("DETAIL is missing in the RAISE statement")
+        );
     }
 }
