@@ -341,7 +341,7 @@ pub fn negotiate(
                     })
                     .unwrap_or_default();
                 Some(Media::Plan {
-                    json: !t.ends_with("+text"),
+                    json: t.ends_with("+json"),
                     for_media,
                     options,
                 })

@@ -953,3 +953,39 @@ async fn related_orders_through_an_alias_and_json_path_names() {
         ])
     );
 }
+
+#[tokio::test]
+async fn a_plan_without_json_is_text() {
+    let api = Api::start_with(|c| c.plan_enabled = true).await;
+    for (accept, json) in [
+        ("application/vnd.pgrst.plan", false),
+        ("application/vnd.pgrst.plan+text", false),
+        ("application/vnd.pgrst.plan+json", true),
+    ] {
+        let r = api
+            .req(reqwest::Method::GET, "/todos", Some(&user(ALICE)))
+            .header("accept", accept)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status().as_u16(), 200, "{accept}");
+        let ct = r.headers()["content-type"]
+            .to_str()
+            .expect("ct")
+            .to_string();
+        let text = r.text().await.expect("body");
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).is_ok(),
+            json,
+            "{accept}: {ct}: {text}"
+        );
+        assert!(
+            ct.starts_with(if json {
+                "application/vnd.pgrst.plan+json"
+            } else {
+                "application/vnd.pgrst.plan+text"
+            }),
+            "{accept}: {ct}"
+        );
+    }
+}
