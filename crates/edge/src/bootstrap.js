@@ -1,6 +1,6 @@
 // basalt edge bootstrap: runs inside one Deno process per function. It loads the function's
 // module, captures the handler the module passes to `Deno.serve`, and serves that handler on a
-// loopback port basalt proxies to. Lines starting with MARK on stdout are for basalt; every
+// unix socket basalt proxies to. Lines starting with MARK on stdout are for basalt; every
 // other line is the function's own log.
 const MARK = "\u0001basalt-edge ";
 const encoder = new TextEncoder();
@@ -99,9 +99,8 @@ const uncaught = (e) => {
 
 realServe(
   {
-    hostname: "127.0.0.1",
-    port: 0,
-    onListen: ({ port }) => report({ ready: port }),
+    path: Deno.env.get("BASALT_EDGE_SOCKET"),
+    onListen: () => report({ ready: true }),
   },
   async (request, info) => {
     try {

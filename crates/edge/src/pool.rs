@@ -21,6 +21,25 @@ pub(crate) struct Slot {
     pub permits: Arc<Semaphore>,
     /// The current worker; the async lock makes concurrent first calls share one boot.
     current: tokio::sync::Mutex<Option<Arc<Worker>>>,
+    /// The function's files as last resolved, with their fingerprint then.
+    pub spec: Mutex<Option<FunctionSpec>>,
+    spec_fingerprint: std::sync::atomic::AtomicU64,
+}
+
+impl Slot {
+    /// The fingerprint of the files last resolved.
+    pub(crate) fn spec_fingerprint(&self) -> u64 {
+        self.spec_fingerprint
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Keep the files resolved for the next call.
+    pub(crate) fn remember(&self, spec: FunctionSpec, fingerprint: u64) {
+        let mut cur = self.spec.lock();
+        *cur = Some(spec);
+        self.spec_fingerprint
+            .store(fingerprint, std::sync::atomic::Ordering::Release);
+    }
 }
 
 pub(crate) struct Pool {
@@ -49,9 +68,16 @@ impl Pool {
                 Arc::new(Slot {
                     permits: Arc::new(Semaphore::new(self.limits.max_concurrent)),
                     current: tokio::sync::Mutex::new(None),
+                    spec: Mutex::new(None),
+                    spec_fingerprint: Default::default(),
                 })
             })
             .clone()
+    }
+
+    /// The slot of function `name` if it was called before.
+    pub(crate) fn existing_slot(&self, name: &str) -> Option<Arc<Slot>> {
+        self.slots.lock().get(name).cloned()
     }
 
     /// The function's live worker for these files, started when there is none (first call,

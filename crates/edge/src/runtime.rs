@@ -10,10 +10,12 @@ use axum::extract::Request;
 use axum::http::HeaderName;
 use axum::response::{IntoResponse, Response};
 use futures::{StreamExt, TryStreamExt};
+use http_body_util::BodyExt;
 use tokio::time::Instant;
 
+use crate::layout::FunctionSpec;
 use crate::outcome::EdgeError;
-use crate::pool::Pool;
+use crate::pool::{Pool, Slot};
 use crate::settings::Settings;
 use crate::worker::{BootFailure, Exit, Launch, StopReason, Worker};
 
@@ -27,19 +29,16 @@ struct Inner {
     settings: Settings,
     launch: Option<Launch>,
     pool: Arc<Pool>,
-    client: reqwest::Client,
 }
 
 /// Why the runtime could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    #[error("cannot write the edge bootstrap script to {path}: {source}")]
+    #[error("cannot write {path} (bootstrap script or socket directory): {source}")]
     Bootstrap {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
-    #[error("HTTP client: {0}")]
-    Client(String),
 }
 
 /// The bootstrap script every worker runs (see bootstrap.js).
@@ -67,22 +66,17 @@ impl Runtime {
                     deno_dir: settings.state_dir.join("deno"),
                     memory_mb: settings.limits.memory_mb,
                     grace: settings.limits.grace,
+                    socket_dir: socket_dir()?,
                     env: Vec::new(),
                 })
             }
             None => None,
         };
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .build()
-            .map_err(|e| SetupError::Client(e.to_string()))?;
         Ok(Runtime {
             inner: Arc::new(Inner {
                 pool: Pool::new(settings.limits.clone()),
                 settings,
                 launch,
-                client,
             }),
         })
     }
@@ -111,6 +105,27 @@ impl Runtime {
         }
     }
 
+    /// The function's slot, files and their fingerprint. The files resolved on an earlier call
+    /// are reused while their fingerprint is unchanged (one directory walk per call); otherwise
+    /// the name is resolved again. A slot is only made for a name that resolves.
+    fn resolve(&self, name: &str) -> Result<(Arc<Slot>, FunctionSpec, u64), EdgeError> {
+        let layout = &self.inner.settings.layout;
+        if let Some(slot) = self.inner.pool.existing_slot(name) {
+            let cached = slot.spec.lock().clone();
+            if let Some(spec) = cached {
+                let fingerprint = layout.fingerprint(&spec);
+                if fingerprint == slot.spec_fingerprint() {
+                    return Ok((slot, spec, fingerprint));
+                }
+            }
+        }
+        let spec = layout.resolve(name).ok_or(EdgeError::NotFound)?;
+        let fingerprint = layout.fingerprint(&spec);
+        let slot = self.inner.pool.slot(name);
+        slot.remember(spec.clone(), fingerprint);
+        Ok((slot, spec, fingerprint))
+    }
+
     async fn call(
         &self,
         name: &str,
@@ -118,16 +133,10 @@ impl Runtime {
         req: Request,
     ) -> Result<Response, EdgeError> {
         let inner = &self.inner;
-        let spec = inner
-            .settings
-            .layout
-            .resolve(name)
-            .ok_or(EdgeError::NotFound)?;
+        let deadline = Instant::now() + inner.settings.limits.wall_clock;
+        let (slot, spec, fingerprint) = self.resolve(name)?;
         let launch = inner.launch.as_ref().ok_or(EdgeError::NoDeno)?;
         let limits = &inner.settings.limits;
-        let deadline = Instant::now() + limits.wall_clock;
-        let fingerprint = inner.settings.layout.fingerprint(&spec);
-        let slot = inner.pool.slot(name);
         let mut serving: Option<Arc<Worker>> = None;
         let attempt = async {
             let permit = slot
@@ -148,14 +157,17 @@ impl Runtime {
                 })?;
             serving = Some(worker.clone());
             let lease = worker.lease();
-            let url = format!("http://127.0.0.1:{}{path_and_query}", worker.port);
             let (parts, body) = req.into_parts();
-            let mut out = inner.client.request(parts.method, &url);
+            let mut out = axum::http::Request::builder()
+                .method(parts.method)
+                .uri(format!("http://localhost{path_and_query}"));
             for (k, v) in parts.headers.iter().filter(|(k, _)| forwarded(k)) {
                 out = out.header(k, v);
             }
-            let body = body.into_data_stream().map_err(std::io::Error::other);
-            let sent = out.body(reqwest::Body::wrap_stream(body)).send();
+            let out = out
+                .body(body)
+                .map_err(|e| EdgeError::Unreachable(e.to_string()))?;
+            let sent = worker.client.request(out);
             let answer = tokio::select! {
                 a = sent => a,
                 exit = worker.exited() => return Err(ended(name, exit, limits)),
@@ -210,7 +222,8 @@ impl Runtime {
         let fname = name.to_string();
         let limit = limits.wall_clock;
         let stream = answer
-            .bytes_stream()
+            .into_body()
+            .into_data_stream()
             .map_err(std::io::Error::other)
             .take_until(tokio::time::sleep_until(deadline))
             .chain(futures::stream::once(async move {
@@ -270,6 +283,22 @@ pub fn hop_by_hop(name: &HeaderName) -> bool {
             | "host"
             | "content-length"
     )
+}
+
+/// A private directory for workers' sockets, short enough for the 107-byte socket path limit
+/// wherever the project lives.
+fn socket_dir() -> Result<std::path::PathBuf, SetupError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = std::env::temp_dir().join(format!("basalt-edge-{}", std::process::id()));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|source| SetupError::Bootstrap {
+            path: dir.clone(),
+            source,
+        })?;
+    Ok(dir)
 }
 
 fn fnv(s: &str) -> u64 {

@@ -8,11 +8,47 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use parking_lot::Mutex;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::layout::FunctionSpec;
+
+/// What a worker's stderr told: whether V8 reported its heap limit, and the last lines.
+#[derive(Default)]
+struct Stderr {
+    out_of_memory: AtomicBool,
+    tail: Mutex<VecDeque<String>>,
+}
+
+/// Numbers the workers' sockets within this process.
+static NEXT_SOCKET: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Connects a worker's HTTP client to its unix socket.
+#[derive(Clone)]
+pub(crate) struct SocketConnector(Arc<PathBuf>);
+
+impl tower::Service<http::Uri> for SocketConnector {
+    type Response = TokioIo<tokio::net::UnixStream>;
+    type Error = std::io::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = std::io::Result<Self::Response>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Uri) -> Self::Future {
+        let path = self.0.clone();
+        Box::pin(async move { Ok(TokioIo::new(tokio::net::UnixStream::connect(&*path).await?)) })
+    }
+}
 
 /// Prefix of the bootstrap's own lines on stdout (see bootstrap.js).
 const MARK: &str = "\u{1}basalt-edge ";
@@ -27,6 +63,8 @@ pub(crate) struct Launch {
     pub deno_dir: PathBuf,
     pub memory_mb: u64,
     pub grace: Duration,
+    /// Where workers' unix sockets are made (short: a socket path has at most 107 bytes).
+    pub socket_dir: PathBuf,
     /// The function's environment: secrets and the injected `SUPABASE_*` values.
     pub env: Vec<(String, String)>,
 }
@@ -70,8 +108,9 @@ enum Control {
 /// `EdgeRuntime.waitUntil` work finish), then SIGKILL after the grace period.
 pub(crate) struct Worker {
     pub fingerprint: u64,
-    pub port: u16,
     pub pid: u32,
+    /// HTTP/1.1 over the worker's unix socket, connections kept alive.
+    pub client: Client<SocketConnector, axum::body::Body>,
     exit: watch::Receiver<Option<Exit>>,
     control: mpsc::UnboundedSender<Control>,
     /// Set when basalt kills it: no new call goes to it while it is ending.
@@ -97,9 +136,15 @@ impl Worker {
         spec: &FunctionSpec,
         fingerprint: u64,
     ) -> Result<Arc<Worker>, BootFailure> {
-        let entry = reqwest::Url::from_file_path(&spec.entry).map_err(|_| {
+        let entry = url::Url::from_file_path(&spec.entry).map_err(|_| {
             BootFailure::Process(format!("{} is not absolute", spec.entry.display()))
         })?;
+        let socket = launch.socket_dir.join(format!(
+            "{}-{}.sock",
+            std::process::id(),
+            NEXT_SOCKET.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_file(&socket);
         let mut cmd = tokio::process::Command::new(&launch.deno);
         cmd.arg("run")
             .arg("--allow-all")
@@ -122,6 +167,7 @@ impl Worker {
             .env("DENO_NO_UPDATE_CHECK", "1")
             .env("NO_COLOR", "1")
             .env("BASALT_EDGE_ENTRY", entry.as_str())
+            .env("BASALT_EDGE_SOCKET", &socket)
             .env("BASALT_EDGE_GRACE_MS", launch.grace.as_millis().to_string())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
@@ -140,44 +186,40 @@ impl Worker {
         })?;
         let pid = child.id().unwrap_or(0);
         let name = spec.name.clone();
-        let (ready_tx, ready_rx) = oneshot::channel::<Result<u16, String>>();
-        let oom = Arc::new(AtomicBool::new(false));
-        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let (ready_tx, ready_rx) = oneshot::channel::<Result<(), String>>();
+        let seen = Arc::new(Stderr::default());
         let out = child
             .stdout
             .take()
             .map(|s| tokio::spawn(read_stdout(name.clone(), BufReader::new(s), ready_tx)));
-        let err = child.stderr.take().map(|s| {
-            tokio::spawn(read_stderr(
-                name.clone(),
-                BufReader::new(s),
-                oom.clone(),
-                tail.clone(),
-            ))
-        });
+        let err = child
+            .stderr
+            .take()
+            .map(|s| tokio::spawn(read_stderr(name.clone(), BufReader::new(s), seen.clone())));
         let (exit_tx, exit_rx) = watch::channel(None);
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         tokio::spawn(reap(
             child,
+            socket.clone(),
             control_rx,
             launch.grace,
             exit_tx,
             [out, err],
-            oom,
-            tail,
+            seen,
         ));
         // Until the worker is handed out, `control_tx` is the only handle: dropping this future
         // mid-boot drops it, which retires the process.
         let mut exit = exit_rx.clone();
-        let port = tokio::select! {
+        let ready = tokio::select! {
             ready = ready_rx => ready.unwrap_or_else(|_| Err(String::new())),
             _ = exit.wait_for(|e| e.is_some()) => Err(String::new()),
         };
-        match port {
-            Ok(port) => Ok(Arc::new(Worker {
+        match ready {
+            Ok(()) => Ok(Arc::new(Worker {
                 fingerprint,
-                port,
                 pid,
+                client: Client::builder(TokioExecutor::new())
+                    .build(SocketConnector(Arc::new(socket))),
                 exit: exit_rx,
                 control: control_tx,
                 killed: AtomicBool::new(false),
@@ -300,7 +342,7 @@ async fn next_line(
 async fn read_stdout(
     name: String,
     mut lines: BufReader<tokio::process::ChildStdout>,
-    ready: oneshot::Sender<Result<u16, String>>,
+    ready: oneshot::Sender<Result<(), String>>,
 ) {
     let mut ready = Some(ready);
     let mut buf = Vec::new();
@@ -313,8 +355,8 @@ async fn read_stdout(
         let Ok(v) = serde_json::from_str::<serde_json::Value>(message) else {
             continue;
         };
-        let outcome = if let Some(port) = v["ready"].as_u64() {
-            u16::try_from(port).map_err(|_| "bad port".to_string())
+        let outcome = if v["ready"].as_bool() == Some(true) {
+            Ok(())
         } else {
             let e = v["boot_error"]
                 .as_str()
@@ -332,20 +374,19 @@ async fn read_stdout(
 async fn read_stderr(
     name: String,
     mut lines: BufReader<tokio::process::ChildStderr>,
-    oom: Arc<AtomicBool>,
-    tail: Arc<Mutex<VecDeque<String>>>,
+    seen: Arc<Stderr>,
 ) {
     let mut buf = Vec::new();
     while let Some(line) = next_line(&mut lines, &mut buf).await {
         let text = line.as_str();
         if text.contains("out of memory") || text.contains("Reached heap limit") {
-            oom.store(true, Ordering::Release);
+            seen.out_of_memory.store(true, Ordering::Release);
         }
         if text.trim().is_empty() {
             continue;
         }
         tracing::warn!(target: "basalt_edge::function", function = %name, "{text}");
-        let mut t = tail.lock();
+        let mut t = seen.tail.lock();
         if t.len() == TAIL_LINES {
             t.pop_front();
         }
@@ -358,12 +399,12 @@ async fn read_stderr(
 /// has been read to the end.
 async fn reap(
     mut child: tokio::process::Child,
+    socket: PathBuf,
     mut control: mpsc::UnboundedReceiver<Control>,
     grace: Duration,
     exit: watch::Sender<Option<Exit>>,
     readers: [Option<tokio::task::JoinHandle<()>>; 2],
-    oom: Arc<AtomicBool>,
-    tail: Arc<Mutex<VecDeque<String>>>,
+    seen: Arc<Stderr>,
 ) {
     let mut stopped: Option<StopReason> = None;
     let mut listening = true;
@@ -404,14 +445,21 @@ async fn reap(
     for r in readers.into_iter().flatten() {
         let _ = tokio::time::timeout(Duration::from_secs(1), r).await;
     }
+    let _ = std::fs::remove_file(&socket);
     let outcome = match stopped {
         Some(reason) => Exit::Stopped(reason),
         None => Exit::Died {
             status: status
                 .map(describe_status)
                 .unwrap_or_else(|e| format!("wait failed: {e}")),
-            out_of_memory: oom.load(Ordering::Acquire),
-            tail: tail.lock().iter().cloned().collect::<Vec<_>>().join("\n"),
+            out_of_memory: seen.out_of_memory.load(Ordering::Acquire),
+            tail: seen
+                .tail
+                .lock()
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n"),
         },
     };
     let _ = exit.send(Some(outcome));
