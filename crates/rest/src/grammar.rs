@@ -346,16 +346,22 @@ struct Cursor<'a> {
     chars: Vec<char>,
     pos: usize,
     what: &'a str,
+    /// The text errors show (the parameter's value; the parsed text may add a prefix to it).
     input: &'a str,
 }
 
 impl<'a> Cursor<'a> {
     fn new(what: &'a str, input: &'a str) -> Self {
+        Cursor::named(what, input, input)
+    }
+
+    /// A cursor over `parsed` whose errors show `shown`.
+    fn named(what: &'a str, shown: &'a str, parsed: &str) -> Self {
         Cursor {
-            chars: input.chars().collect(),
+            chars: parsed.chars().collect(),
             pos: 0,
             what,
-            input,
+            input: shown,
         }
     }
     fn peek(&self) -> Option<char> {
@@ -852,10 +858,17 @@ fn parse_list(s: &str, open: char, close: char, whole: &str) -> Result<Vec<Strin
 ///
 /// Iterative like [`parse_select`]: groups nested beyond [`MAX_NESTING`] are a parse error.
 pub fn parse_logic(negated: bool, or: bool, value: &str) -> Result<Logic, ApiError> {
-    let what_key = if or { "or" } else { "and" };
-    let whole = format!("{what_key}={value}");
-    let mut c = Cursor::new("logic tree", &whole);
-    c.pos = what_key.len() + 1;
+    // Parsed as the operator followed by the value (`or(…)`), as PostgREST parses it, so
+    // columns in errors count from the operator; errors show the value.
+    let op = match (negated, or) {
+        (false, true) => "or",
+        (false, false) => "and",
+        (true, true) => "not.or",
+        (true, false) => "not.and",
+    };
+    let whole = format!("{op}{value}");
+    let mut c = Cursor::named("logic tree", value, &whole);
+    c.pos = op.len();
     c.skip_ws();
     if !c.eat("(") {
         return Err(c.unexpected("\"(\""));
@@ -933,6 +946,11 @@ fn logic_item(c: &mut Cursor) -> Result<LogicParsed, ApiError> {
         }
     }
     // field[.embed...].[not.]op.value  — value runs to the next top-level `,` or `)`.
+    if matches!(c.peek(), None | Some(',' | '(' | ')')) {
+        return Err(c.unexpected(
+            "field name (* or [a..z0..9_$]), negation operator (not) or logic operator (and, or)",
+        ));
+    }
     let start = c.pos;
     let mut segments: Vec<String> = Vec::new();
     let field = loop {
@@ -1042,6 +1060,7 @@ pub fn parse_order(input: &str) -> Result<Vec<OrderTerm>, ApiError> {
         let mut desc = false;
         let mut nulls_first = None;
         while c.eat(".") {
+            let at = c.pos;
             let m = c.ident(&[',', '(', ')', '.'])?;
             match m.as_str() {
                 "asc" => desc = false,
@@ -1049,9 +1068,21 @@ pub fn parse_order(input: &str) -> Result<Vec<OrderTerm>, ApiError> {
                 "nullsfirst" => nulls_first = Some(true),
                 "nullslast" => nulls_first = Some(false),
                 _ => {
+                    // A modifier followed by more (`nullslasttt`): PostgREST reads the modifier,
+                    // then expects the end of the term.
+                    let known = ["nullsfirst", "nullslast", "desc", "asc"]
+                        .into_iter()
+                        .find(|k| m.starts_with(k));
+                    if let Some(k) = known {
+                        c.pos = at + k.chars().count();
+                        let next = c.peek().unwrap_or(' ');
+                        return Err(c.error(format!(
+                            "unexpected '{next}' expecting \",\" or end of input"
+                        )));
+                    }
                     return Err(c.error(format!(
                         "unexpected \"{m}\" expecting \"asc\", \"desc\", \"nullsfirst\" or \"nullslast\""
-                    )))
+                    )));
                 }
             }
         }
@@ -1137,6 +1168,28 @@ mod tests {
             SelectItem::Field { aggregate: Some(Aggregate::Sum), aggregate_cast: Some(t), .. } if t == "text"
         ));
         assert!(matches!(&s[1], SelectItem::Field { field: None, .. }));
+    }
+
+    #[test]
+    fn parse_errors_name_what_was_expected_as_postgrest_does() {
+        let e = parse_logic(false, true, "()").expect_err("zero conditions");
+        assert_eq!(
+            e.message,
+            "\"failed to parse logic tree (())\" (line 1, column 4)"
+        );
+        assert_eq!(
+            e.details.as_deref(),
+            Some("unexpected \")\" expecting field name (* or [a..z0..9_$]), negation operator (not) or logic operator (and, or)")
+        );
+        let e = parse_order("id.asc.nullslasttt").expect_err("bad order");
+        assert_eq!(
+            e.message,
+            "\"failed to parse order (id.asc.nullslasttt)\" (line 1, column 17)"
+        );
+        assert_eq!(
+            e.details.as_deref(),
+            Some("unexpected 't' expecting \",\" or end of input")
+        );
     }
 
     #[test]
