@@ -720,3 +720,162 @@ fn realtime_changes_flow_again_after_the_postmaster_was_killed() {
     drop(ws);
     b.stop();
 }
+
+/// A local HTTP receiver that counts the requests of each path (`/n/<i>`) as they arrive and
+/// answers each after `delay`, so requests are in flight for a while.
+struct Receiver {
+    port: u16,
+    seen: Arc<Mutex<std::collections::BTreeMap<String, u32>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Receiver {
+    fn start(delay: Duration) -> Receiver {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen: Arc<Mutex<std::collections::BTreeMap<String, u32>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st) = (seen.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !st.load(Ordering::Relaxed) {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    conn.set_nonblocking(false).unwrap();
+                    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                    let mut reader = BufReader::new(conn.try_clone().unwrap());
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).is_err() {
+                        return;
+                    }
+                    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                    // Read the headers (GET requests carry no body).
+                    loop {
+                        let mut h = String::new();
+                        match reader.read_line(&mut h) {
+                            Ok(0) | Err(_) => break,
+                            Ok(_) if h == "\r\n" => break,
+                            Ok(_) => {}
+                        }
+                    }
+                    *s.lock().unwrap().entry(path).or_default() += 1;
+                    std::thread::sleep(delay);
+                    let _ = conn.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                    );
+                });
+            }
+        });
+        Receiver { port, seen, stop }
+    }
+
+    fn distinct(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn http_requests_in_flight_when_basalt_is_killed_are_delivered_after_it_starts_again() {
+    let dir = project();
+    std::fs::write(
+        dir.path().join("supabase/migrations/0002_queue.sql"),
+        "create function public.queue(base text, n int) returns void
+           language plpgsql security definer set search_path = '' as $$
+         begin
+           for i in 1..n loop
+             perform net.http_get(base || '/n/' || i, timeout_milliseconds => 5000);
+           end loop;
+         end $$;
+         grant execute on function public.queue(text, int) to service_role;
+         create function public.answered() returns bigint
+           language sql security definer set search_path = '' as
+           $$ select count(*) from net._http_response where status_code = 200 $$;
+         grant execute on function public.answered() to service_role;",
+    )
+    .unwrap();
+    let receiver = Receiver::start(Duration::from_millis(1000));
+    let (port, db_port) = (free_port(), free_port());
+    let b = Basalt::start(dir.path(), port, db_port);
+    // More than basalt sends at once: at the kill some are in flight, the rest still queued.
+    const N: usize = 200;
+    let body = format!(
+        r#"{{"base": "http://127.0.0.1:{}", "n": {N}}}"#,
+        receiver.port
+    );
+    let (status, reply) = http(
+        port,
+        "POST",
+        "/rest/v1/rpc/queue",
+        &b.service_key,
+        Some(&body),
+    );
+    assert!((200..300).contains(&status), "{status} {reply}");
+    // Kill basalt while requests are on their way.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while receiver.distinct() < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let before = receiver.distinct();
+    assert!(
+        before >= 3 && before < N,
+        "{before} delivered before the kill"
+    );
+    b.kill();
+    let killed_at = Instant::now();
+    let b = Basalt::start(dir.path(), port, db_port);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while receiver.distinct() < N && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let seen = receiver.seen.lock().unwrap().clone();
+    eprintln!(
+        "net: {before} of {N} delivered before SIGKILL; all {} delivered {} ms after it; {} sent twice",
+        seen.len(),
+        killed_at.elapsed().as_millis(),
+        seen.values().filter(|c| **c > 1).count()
+    );
+    for i in 1..=N {
+        assert!(
+            seen.contains_key(&format!("/n/{i}")),
+            "request {i} never arrived: {seen:?}"
+        );
+    }
+    // Every outcome is recorded too: the requests in flight at the kill are sent again once
+    // their lease expires, and answered.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let answered = loop {
+        let (status, body) = http(
+            port,
+            "POST",
+            "/rest/v1/rpc/answered",
+            &b.service_key,
+            Some("{}"),
+        );
+        assert_eq!(status, 200, "{body}");
+        let n: usize = body.trim().parse().unwrap_or(0);
+        if n >= N || Instant::now() > deadline {
+            break n;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let twice = receiver
+        .seen
+        .lock()
+        .unwrap()
+        .values()
+        .filter(|c| **c > 1)
+        .count();
+    eprintln!("net: {answered} outcomes recorded, {twice} requests sent twice (at least once)");
+    assert_eq!(answered, N);
+    b.stop();
+}
