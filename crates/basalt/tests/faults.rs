@@ -827,7 +827,7 @@ fn http_requests_in_flight_when_basalt_is_killed_are_delivered_after_it_starts_a
     }
     let before = receiver.distinct();
     assert!(
-        before >= 3 && before < N,
+        (3..N).contains(&before),
         "{before} delivered before the kill"
     );
     b.kill();
