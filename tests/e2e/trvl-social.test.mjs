@@ -3,6 +3,10 @@
 // change only their own rows; vendors manage their listings and see their bookings; admins
 // moderate; payments, payouts and WhatsApp are written by the service role; uploads land in
 // the right buckets; a realtime subscription sees the notification another user's like causes;
+// Stripe Connect onboarding, payments, the Stripe webhook (signature, once per event, failures
+// retried), refunds, disputes and payouts through the functions against a fake Stripe; the
+// design's remaining tables (ML, Stripe catalogue, payment tokens, invoices, reconciliation,
+// forum, engagement, media, webhooks) with owner / other user / service role checks;
 // `basalt db reset` re-creates the project.
 import { test, after, before } from 'node:test';
 import { ok, q, assertRefused, assertInsertRefused } from './lib/checks.mjs';
@@ -11,10 +15,11 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomUUID } from 'node:crypto';
+import { randomUUID, createHmac } from 'node:crypto';
 import ws from 'ws';
 import { createClient } from '@supabase/supabase-js';
 import { startBasalt, createUserRow, repoRoot, basaltBin, freePort } from './lib/basalt.mjs';
+import { startFakeApi } from './lib/fake-api.mjs';
 
 const projectDir = join(repoRoot, 'examples/trvl-social');
 
@@ -30,15 +35,29 @@ const THEO = randomUUID(); // traveller
 const VERA = randomUUID(); // becomes a vendor
 const ADMIN = randomUUID(); // moderator
 
+// People of the payment, forum, engagement and media tests.
+const PAM = randomUUID(); // traveller who books for two and splits the payment
+const PIA = randomUUID(); // her friend, who pays the other share
+const VIC = randomUUID(); // vendor who connects Stripe and gets paid out
+const MOD = randomUUID(); // admin
+const STRIPE_KEY = 'sk_test_trvl_e2e';
+const run = Date.now();
+const WHSEC = 'whsec_trvl_e2e';
+
 let b;
+let stripeApi; // the fake Stripe API
 before(async () => {
-  b = await startBasalt({ projectDir });
+  stripeApi = await startFakeApi(fakeStripe);
+  b = await startBasalt({
+    projectDir,
+    functions: { '.env': `STRIPE_SECRET_KEY=${STRIPE_KEY}\nSTRIPE_WEBHOOK_SECRET=${WHSEC}\nSTRIPE_API_URL=${stripeApi.url}\nPLATFORM_FEE_PERCENT=10\n` },
+  });
   createUserRow(b, TARA, 'tara@trvl.test');
   createUserRow(b, THEO, 'theo@trvl.test');
   createUserRow(b, VERA, 'vera@peaks.test');
   createUserRow(b, ADMIN, 'admin@trvl.test');
 });
-after(async () => { await b?.stop(); });
+after(async () => { await b?.stop(); await stripeApi?.close(); });
 
 const clientOptions = { auth: { persistSession: false, autoRefreshToken: false }, realtime: { transport: ws } };
 /** A client acting as `sub` (REST, storage and realtime all carry the user's JWT). */
@@ -607,6 +626,350 @@ test('seed data: the Salkantay listing, its review and the seeded social graph',
   assert.equal(r.error, null, JSON.stringify(r.error));
   assert.equal(r.data.user.id, KAI);
   assert.equal(ok(await c.from('vendors').select('business_name').eq('user_id', KAI).single()).business_name, 'Andes Trails Co.');
+});
+
+// ---- Stripe Connect, payments, webhooks, refunds, disputes, payouts (functions + fake Stripe) ----
+
+let stripeSeq = 0;
+const stripeIdempotent = new Map();
+/** The Stripe API as documented, for the calls the functions make (form-encoded bodies). */
+function fakeStripe(call) {
+  if (call.headers.authorization !== `Bearer ${STRIPE_KEY}`) {
+    return { status: 401, body: { error: { type: 'invalid_request_error', message: 'Invalid API Key provided' } } };
+  }
+  const key = call.headers['idempotency-key'];
+  if (key && stripeIdempotent.has(key)) return stripeIdempotent.get(key);
+  const p = call.body;
+  const n = ++stripeSeq;
+  let answer;
+  if (call.path === '/v1/accounts') {
+    answer = { body: { id: `acct_${run}${n}`, object: 'account', type: p.type, country: 'US', default_currency: 'usd', email: p.email, charges_enabled: false, payouts_enabled: false, details_submitted: false, metadata: { vendor_id: p['metadata[vendor_id]'] } } };
+  } else if (call.path === '/v1/account_links') {
+    answer = { body: { object: 'account_link', created: Math.floor(Date.now() / 1000), expires_at: Math.floor(Date.now() / 1000) + 300, url: `https://connect.stripe.com/setup/e/${p.account}/link${n}` } };
+  } else if (call.path === '/v1/payment_intents') {
+    answer = { body: { id: `pi_${run}${n}`, object: 'payment_intent', amount: Number(p.amount), currency: p.currency, status: 'requires_payment_method', client_secret: `pi_${run}${n}_secret_x${n}`, transfer_group: p.transfer_group, metadata: {} } };
+  } else if (call.path === '/v1/transfers') {
+    if (p.destination === 'acct_disabled') {
+      answer = { status: 400, body: { error: { type: 'invalid_request_error', code: 'insufficient_capabilities_for_transfer', message: 'Your destination account needs to have at least one of the following capabilities enabled: transfers, crypto_transfers, legacy_payments' } } };
+    } else {
+      answer = { body: { id: `tr_${run}${n}`, object: 'transfer', amount: Number(p.amount), currency: p.currency, destination: p.destination, transfer_group: p.transfer_group } };
+    }
+  }
+  if (answer && key) stripeIdempotent.set(key, answer);
+  return answer;
+}
+
+let evtSeq = 0;
+const stripeEvent = (type, object, extra = {}) => ({ id: `evt_${run}_${++evtSeq}`, object: 'event', api_version: '2024-06-20', created: Math.floor(Date.now() / 1000), livemode: false, type, data: { object }, ...extra });
+/** Deliver an event as Stripe does: Stripe-Signature t=…,v1=hex HMAC-SHA256("t.body"), no JWT. */
+async function deliverStripe(event, { secret = WHSEC, t = Math.floor(Date.now() / 1000), header } = {}) {
+  const body = JSON.stringify(event);
+  const sig = header !== undefined ? header : `t=${t},v1=${createHmac('sha256', secret).update(`${t}.${body}`).digest('hex')}`;
+  const headers = { 'content-type': 'application/json' };
+  if (sig !== null) headers['stripe-signature'] = sig;
+  const res = await fetch(`${b.url}/functions/v1/stripe-webhook`, { method: 'POST', headers, body });
+  return { status: res.status, body: await res.json() };
+}
+/** functions.invoke as `client`; the status and JSON body, errors included. */
+async function invoke(client, name, body) {
+  const r = await client.functions.invoke(name, { body });
+  if (!r.error) return { status: 200, body: r.data };
+  return { status: r.error.context?.status, body: await r.error.context?.json?.().catch(() => null) };
+}
+
+const pay = {}; // ids shared by the payment tests
+const lastNotification = (user) => b.sql(`select type, title from public.notifications where user_id = ${q(user)} order by created_at desc limit 1`)[0];
+
+test('stripe connect: a vendor onboards through the function; the webhook completes it', async () => {
+  for (const [id, email] of [[PAM, 'pam@trvl.test'], [PIA, 'pia@trvl.test'], [VIC, 'vic@rapids.test'], [MOD, 'mod2@trvl.test']]) createUserRow(b, id, email);
+  b.sql(`update public.profiles set role = 'admin' where id = ${q(MOD)}`);
+  pay.vendor = b.sql(`insert into public.vendors (user_id, business_name, email, status) values (${q(VIC)}, 'Rapid Rivers', 'vic@rapids.test', 'active') returning id`)[0][0];
+  pay.adventure = b.sql(`insert into public.adventures (vendor_id, title, category, location, duration_hours, price_per_person) values (${q(pay.vendor)}, 'Futaleufú rafting', 'kayaking', 'Chile', 6, 150) returning id`)[0][0];
+  pay.booking = b.sql(`insert into public.bookings (user_id, adventure_id, vendor_id, booking_date, participants) values (${q(PAM)}, ${q(pay.adventure)}, ${q(pay.vendor)}, current_date + 30, 2) returning id`)[0][0];
+  [[pay.pamSplit], [pay.piaSplit]] = b.sql(`insert into public.payment_splits (booking_id, payer_id, amount) values (${q(pay.booking)}, ${q(PAM)}, 150), (${q(pay.booking)}, ${q(PIA)}, 150) returning id`);
+
+  assert.equal((await invoke(asUser(PAM), 'stripe-connect', {})).status, 403, 'a traveller has no vendor to connect');
+  let r = await invoke(asUser(VIC), 'stripe-connect', {});
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.match(r.body.url, /^https:\/\/connect\.stripe\.com\/setup\/e\/acct_/);
+  pay.acct = r.body.stripe_account_id;
+  const created = stripeApi.to('/v1/accounts')[0];
+  assert.deepEqual([created.body.type, created.body['capabilities[transfers][requested]'], created.body['metadata[vendor_id]']], ['express', 'true', pay.vendor]);
+  assert.equal(created.headers['idempotency-key'], `vendor-account-${pay.vendor}`);
+  // Asking again gives a new link for the same account.
+  r = await invoke(asUser(VIC), 'stripe-connect', {});
+  assert.equal(r.body.stripe_account_id, pay.acct);
+  assert.equal(stripeApi.to('/v1/accounts').length, 1);
+  assert.deepEqual(ok(await asUser(VIC).from('stripe_account_onboarding').select('status')).map((o) => o.status), ['link_created', 'link_created']);
+
+  // No payments before Stripe says the account can take them.
+  assert.equal((await invoke(asUser(PAM), 'stripe-payments', { payment_split_id: pay.pamSplit })).status, 409);
+  r = await deliverStripe(stripeEvent('account.updated', { id: pay.acct, object: 'account', charges_enabled: true, payouts_enabled: true, details_submitted: true, requirements: { currently_due: [], disabled_reason: null } }, { account: pay.acct }));
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual(ok(await asUser(VIC).from('stripe_accounts').select('charges_enabled, payouts_enabled')), [{ charges_enabled: true, payouts_enabled: true }]);
+  assert.deepEqual(ok(await asUser(PAM).from('stripe_accounts').select('id')), [], 'travellers see no connected accounts');
+  assert.equal(ok(await asUser(MOD).from('stripe_accounts').select('id').eq('vendor_id', pay.vendor)).length, 1, 'admins do');
+  assert.equal(scalar(`select stripe_account_id from public.vendors where id = ${q(pay.vendor)}`), pay.acct);
+  assert.equal(scalar(`select count(*) from public.stripe_account_onboarding o join public.stripe_accounts a on a.id = o.stripe_account_id where a.vendor_id = ${q(pay.vendor)} and o.status = 'completed'`), '2');
+  assertInsertRefused(await asUser(VIC).from('stripe_accounts').insert({ vendor_id: pay.vendor, stripe_account_id: 'acct_forged' }), 'vendor writes its account');
+});
+
+test('stripe payments: each payer pays their own share; the webhook checks signatures and applies each event once', async () => {
+  let r = await invoke(asUser(PIA), 'stripe-payments', { payment_split_id: pay.pamSplit });
+  assert.equal(r.status, 404, 'pia pays pam\'s share');
+  r = await invoke(asUser(PAM), 'stripe-payments', { payment_split_id: pay.pamSplit });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.match(r.body.client_secret, /^pi_.*_secret_/);
+  pay.pamIntent = r.body.payment_intent_id;
+  const sent = stripeApi.to('/v1/payment_intents').at(-1);
+  assert.deepEqual([sent.body.amount, sent.body.currency, sent.body.transfer_group, sent.body['metadata[payment_split_id]']], ['15000', 'usd', `booking_${pay.booking}`, pay.pamSplit]);
+  r = await invoke(asUser(PIA), 'stripe-payments', { payment_split_id: pay.piaSplit });
+  pay.piaIntent = r.body.payment_intent_id;
+  assert.deepEqual(ok(await asUser(PAM).from('stripe_payment_intents').select('stripe_payment_intent_id').order('created_at')).map((x) => x.stripe_payment_intent_id), [pay.pamIntent, pay.piaIntent], 'the booking owner sees both');
+  assert.deepEqual(ok(await asUser(PIA).from('stripe_payment_intents').select('stripe_payment_intent_id')).map((x) => x.stripe_payment_intent_id), [pay.piaIntent], 'pia sees her own');
+  assert.equal(ok(await asUser(VIC).from('stripe_payment_intents').select('id')).length, 2, 'the vendor sees the booking\'s');
+
+  // Refused deliveries: no signature, another secret, a stale timestamp, a malformed header.
+  const succeeded = stripeEvent('payment_intent.succeeded', { id: pay.pamIntent, object: 'payment_intent', amount: 15000, amount_received: 15000, currency: 'usd', status: 'succeeded' });
+  const logsBefore = Number(scalar('select count(*) from public.webhook_logs where not signature_valid'));
+  for (const [what, opts] of [['unsigned', { header: null }], ['another secret', { secret: 'whsec_other' }], ['stale', { t: Math.floor(Date.now() / 1000) - 600 }], ['malformed', { header: 'v1=abc' }]]) {
+    assert.equal((await deliverStripe(succeeded, opts)).status, 400, what);
+  }
+  assert.equal(Number(scalar('select count(*) from public.webhook_logs where not signature_valid')), logsBefore + 4, 'refused deliveries are logged');
+  assert.equal(scalar(`select count(*) from public.booking_payments where stripe_payment_intent_id = ${q(pay.pamIntent)}`), '0');
+
+  r = await deliverStripe(succeeded);
+  assert.deepEqual(r.body, { received: true, outcome: 'processed', type: 'payment_intent.succeeded' });
+  const payment = ok(await asUser(PAM).from('booking_payments').select('id, amount, status, payment_method').eq('stripe_payment_intent_id', pay.pamIntent).single());
+  assert.deepEqual([payment.amount, payment.status, payment.payment_method], [150, 'succeeded', 'split']);
+  pay.pamPayment = payment.id;
+  assert.equal(scalar(`select status from public.payment_splits where id = ${q(pay.pamSplit)}`), 'succeeded');
+  const invoice = ok(await asUser(PAM).from('invoices').select('id, invoice_number, status, total, invoice_items(description, amount)').single(), 'pam reads her invoice');
+  assert.match(invoice.invoice_number, /^TRVL-\d{4}-\d{6}$/);
+  assert.deepEqual([invoice.status, invoice.total, invoice.invoice_items.length, invoice.invoice_items[0].amount], ['paid', 150, 1, 150]);
+  assert.match(invoice.invoice_items[0].description, /Futaleufú rafting, .* \(your share\)/);
+  assert.equal(ok(await asUser(VIC).from('invoices').select('id')).length, 1, 'the vendor sees it');
+  assert.deepEqual(ok(await asUser(PIA).from('invoices').select('id')), [], 'pia does not');
+  assert.deepEqual(ok(await asUser(PIA).from('invoice_items').select('id')), []);
+  assert.deepEqual(lastNotification(PAM), ['payment', 'Payment received']);
+  assert.deepEqual(lastNotification(VIC), ['payment', 'Booking payment received']);
+
+  // Stripe delivers the same event again (a new signature, same event id): nothing changes.
+  const counts = () => b.sql(`select (select count(*) from public.booking_payments), (select count(*) from public.invoices), (select count(*) from public.notifications), (select count(*) from public.webhook_events)`)[0];
+  const before = counts();
+  r = await deliverStripe(succeeded);
+  assert.deepEqual(r.body, { received: true, duplicate: true });
+  assert.deepEqual(counts(), before);
+
+  // Pia's card fails: her share is marked, she is told.
+  r = await deliverStripe(stripeEvent('payment_intent.payment_failed', { id: pay.piaIntent, object: 'payment_intent', amount: 15000, currency: 'usd', status: 'requires_payment_method', last_payment_error: { code: 'card_declined', message: 'Your card was declined.' } }));
+  assert.equal(r.body.outcome, 'processed');
+  assert.equal(scalar(`select status from public.payment_splits where id = ${q(pay.piaSplit)}`), 'failed');
+  assert.deepEqual(b.sql(`select title, body from public.notifications where user_id = ${q(PIA)} order by created_at desc limit 1`)[0], ['Payment failed', 'Your card was declined.']);
+
+  // An event the platform does not handle is recorded as ignored.
+  r = await deliverStripe(stripeEvent('customer.created', { id: 'cus_1', object: 'customer' }));
+  assert.equal(r.body.outcome, 'ignored');
+});
+
+test('stripe webhook: a failing event is recorded with its attempts, retried by Stripe, and resolved', async () => {
+  const orphan = `pi_${run}_orphan`;
+  const event = stripeEvent('payment_intent.succeeded', { id: orphan, object: 'payment_intent', amount: 5000, amount_received: 5000, currency: 'usd', status: 'succeeded' });
+  let r = await deliverStripe(event);
+  assert.equal(r.status, 500);
+  assert.equal(r.body.attempts, 1);
+  r = await deliverStripe(event);
+  assert.equal(r.body.attempts, 2);
+  assert.equal(scalar(`select count(*) from public.webhook_events where event_id = ${q(event.id)}`), '0', 'a failed event is not marked processed');
+  const failure = ok(await asUser(MOD).from('webhook_failures').select('event_type, attempts, error, resolved_at').eq('event_id', event.id).single(), 'admin reads failures');
+  assert.equal(failure.attempts, 2);
+  assert.match(failure.error, /unknown payment intent/);
+  assert.equal(failure.resolved_at, null);
+  const forged = {
+    webhook_failures: { event_id: 'evt_forged', payload: {}, error: 'x' },
+    webhook_events: { event_id: 'evt_forged', event_type: 'payment_intent.succeeded', payload: {} },
+    webhook_logs: { endpoint: 'stripe-webhook', signature_valid: true, http_status: 200 },
+  };
+  for (const [t, row] of Object.entries(forged)) {
+    assert.deepEqual(ok(await asUser(PAM).from(t).select('*').limit(1)), [], `${t} is hidden from users`);
+    assertInsertRefused(await asUser(PAM).from(t).insert(row), `${t} user insert`);
+  }
+  assert.ok(ok(await asUser(MOD).from('webhook_logs').select('http_status').eq('event_id', event.id)).every((l) => l.http_status === 500));
+
+  // The missing intent is recorded (e.g. a booking made elsewhere); Stripe's next retry succeeds.
+  b.sql(`insert into public.stripe_payment_intents (stripe_payment_intent_id, booking_id, user_id, amount) values (${q(orphan)}, ${q(pay.booking)}, ${q(PAM)}, 5000)`);
+  r = await deliverStripe(event);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.notEqual(scalar(`select resolved_at from public.webhook_failures where event_id = ${q(event.id)}`), '');
+  // Tidy up so the payout below sees Pam's share only.
+  b.sql(`delete from public.invoices where booking_payment_id in (select id from public.booking_payments where stripe_payment_intent_id = ${q(orphan)}); delete from public.booking_payments where stripe_payment_intent_id = ${q(orphan)}`);
+});
+
+test('refunds and disputes: the traveller asks, the vendor decides, Stripe executes; disputes reach vendor and admins', async () => {
+  const req = ok(await asUser(PAM).from('refund_requests').insert({ booking_id: pay.booking, booking_payment_id: pay.pamPayment, amount: 50, reason: 'One participant fell ill' }).select('id, status').single(), 'pam asks for a refund');
+  assert.equal(req.status, 'requested');
+  assertInsertRefused(await asUser(PIA).from('refund_requests').insert({ booking_id: pay.booking, amount: 300, reason: 'not my booking' }), 'pia asks for a refund of pam\'s booking');
+  assertInsertRefused(await asUser(PAM).from('refund_requests').insert({ booking_id: pay.booking, amount: 10, reason: 'self approved', status: 'approved' }), 'pam files it approved');
+  assert.deepEqual(ok(await asUser(PIA).from('refund_requests').select('id')), [], 'pia sees no request');
+  assertRefused(await asUser(PAM).from('refund_requests').update({ status: 'approved' }).eq('id', req.id).select(), 'pam approves her own');
+  const badMove = await asUser(VIC).from('refund_requests').update({ status: 'refunded' }).eq('id', req.id).select();
+  assert.equal(badMove.error?.code, '42501', 'a vendor cannot mark a refund executed');
+  const approved = ok(await asUser(VIC).from('refund_requests').update({ status: 'approved', decision_note: 'Get well soon' }).eq('id', req.id).select('status, decided_by').single(), 'vic approves');
+  assert.deepEqual(approved, { status: 'approved', decided_by: VIC });
+
+  let r = await deliverStripe(stripeEvent('charge.refunded', { id: 'ch_1', object: 'charge', payment_intent: pay.pamIntent, amount: 15000, amount_refunded: 5000, currency: 'usd', refunds: { data: [{ id: `re_${run}`, amount: 5000 }] } }));
+  assert.equal(r.body.outcome, 'processed');
+  assert.deepEqual(ok(await asUser(PAM).from('refund_requests').select('status, stripe_refund_id').eq('id', req.id).single()), { status: 'refunded', stripe_refund_id: `re_${run}` });
+  assert.deepEqual(lastNotification(PAM), ['payment', 'Refund issued']);
+  assert.equal(scalar(`select status from public.booking_payments where id = ${q(pay.pamPayment)}`), 'succeeded', 'a partial refund leaves the payment standing');
+
+  r = await deliverStripe(stripeEvent('charge.dispute.created', { id: `dp_${run}`, object: 'dispute', payment_intent: pay.pamIntent, amount: 2000, currency: 'usd', reason: 'product_not_received', status: 'needs_response', evidence_details: { due_by: Math.floor(Date.now() / 1000) + 7 * 86400 } }));
+  assert.equal(r.body.outcome, 'processed');
+  assert.equal(ok(await asUser(VIC).from('dispute_cases').select('status').single()).status, 'needs_response');
+  assert.equal(ok(await asUser(PAM).from('dispute_cases').select('id')).length, 1, 'the booking owner sees it');
+  assert.deepEqual(ok(await asUser(PIA).from('dispute_cases').select('id')), []);
+  assert.deepEqual(lastNotification(VIC), ['payment', 'A payment is disputed']);
+  assertRefused(await asUser(VIC).from('dispute_cases').update({ resolution_note: 'mine' }).eq('stripe_dispute_id', `dp_${run}`).select(), 'vendor edits the dispute');
+  ok(await asUser(MOD).from('dispute_cases').update({ assigned_admin: MOD, resolution_note: 'Evidence sent' }).eq('stripe_dispute_id', `dp_${run}`), 'admin works it');
+  r = await deliverStripe(stripeEvent('charge.dispute.closed', { id: `dp_${run}`, object: 'dispute', payment_intent: pay.pamIntent, amount: 2000, currency: 'usd', reason: 'product_not_received', status: 'won', evidence_details: { due_by: null } }));
+  assert.deepEqual(b.sql(`select status, resolution_note from public.dispute_cases where stripe_dispute_id = ${q(`dp_${run}`)}`)[0], ['won', 'Evidence sent']);
+});
+
+test('split reminders and payouts: due shares are reminded once a day; completed, paid bookings are transferred on schedule', async () => {
+  b.sql(`update public.payment_splits set due_date = current_date + 1 where id = ${q(pay.piaSplit)}`);
+  assert.ok((await asUser(PAM).rpc('remind_due_payment_splits')).error, 'users cannot run the reminder job');
+  const svc = admin();
+  assert.ok(ok(await svc.rpc('remind_due_payment_splits')) >= 1);
+  assert.equal(ok(await svc.rpc('remind_due_payment_splits')), 0, 'once per share and day');
+  assert.equal(ok(await asUser(PIA).from('split_payment_reminders').select('id')).length, 1);
+  assert.deepEqual(ok(await asUser(PAM).from('split_payment_reminders').select('id')), [], 'pam sees none of pia\'s reminders');
+  assert.deepEqual(b.sql(`select title from public.notifications where user_id = ${q(PIA)} order by created_at desc limit 1`)[0], ['Your share is due']);
+
+  ok(await asUser(VIC).from('payout_schedules').insert({ vendor_id: pay.vendor, frequency: 'weekly', minimum_amount: 20 }), 'vic sets a schedule');
+  // Nothing is due while the booking is not completed.
+  const run1 = await invoke(admin(), 'process-payouts', {});
+  assert.deepEqual(run1, { status: 200, body: { payouts: [] } });
+  assert.equal((await invoke(asUser(VIC), 'process-payouts', {})).status, 403, 'vendors cannot trigger payouts');
+  b.sql(`update public.bookings set status = 'completed' where id = ${q(pay.booking)}`);
+  const run2 = await invoke(admin(), 'process-payouts', {});
+  assert.equal(run2.status, 200, JSON.stringify(run2.body));
+  assert.equal(run2.body.payouts.length, 1);
+  const payout = run2.body.payouts[0];
+  // Pam's 150 paid, 50 refunded: 100 gross, 10 % platform fee.
+  assert.deepEqual([payout.status, payout.amount, payout.fee_amount, payout.booking_ids], ['paid', 90, 10, [pay.booking]]);
+  const transfer = stripeApi.to('/v1/transfers').at(-1);
+  assert.deepEqual([transfer.body.amount, transfer.body.currency, transfer.body.destination, transfer.headers['idempotency-key']], ['9000', 'usd', pay.acct, `payout-${payout.id}`]);
+  assert.equal(payout.stripe_transfer_id, `tr_${run}${stripeSeq}`);
+  assert.deepEqual(lastNotification(VIC), ['payment', 'Payout sent']);
+  assert.equal(ok(await asUser(VIC).from('payout_transactions').select('id').eq('id', payout.id)).length, 1);
+  assert.deepEqual(ok(await asUser(PAM).from('payout_transactions').select('id').eq('id', payout.id)), []);
+  // The next run pays nothing twice.
+  b.sql(`update public.payout_schedules set next_payout_date = current_date where vendor_id = ${q(pay.vendor)}`);
+  assert.deepEqual((await invoke(admin(), 'process-payouts', {})).body, { payouts: [] });
+
+  // A transfer Stripe refuses is recorded as failed with Stripe's reason.
+  b.sql(`update public.stripe_accounts set stripe_account_id = 'acct_disabled' where vendor_id = ${q(pay.vendor)};
+         update public.payout_transactions set status = 'failed' where id = ${q(payout.id)}`);
+  const run3 = await invoke(admin(), 'process-payouts', {});
+  assert.equal(run3.body.payouts[0].status, 'failed');
+  assert.match(run3.body.payouts[0].failure_reason, /capabilities enabled: transfers/);
+  assert.deepEqual(lastNotification(VIC), ['payment', 'Payout failed']);
+});
+
+// ---- The design's remaining tables: owner, other user, service role ----
+
+test('ML, catalogue, payment tokens and reconciliation: service-written, read by whom they concern', async () => {
+  const svc = admin();
+  const model = ok(await svc.from('compatibility_model_versions').insert({ version: '1.2.0', weights: { openness: 0.3 }, is_active: true }).select('id').single(), 'service stores a model');
+  assert.equal((await svc.from('compatibility_model_versions').insert({ version: '1.3.0', is_active: true })).error?.code, '23505', 'one active model');
+  ok(await svc.from('model_training_data').insert({ model_version_id: model.id, user_a: PAM, user_b: PIA, features: { openness_gap: 0.1 }, label: 0.9 }));
+  ok(await svc.from('user_behavior_data').insert([{ user_id: PAM, event_type: 'view_adventure', target_id: pay.adventure }, { user_id: PIA, event_type: 'search' }]));
+  assert.deepEqual(ok(await asUser(PAM).from('user_behavior_data').select('event_type')), [{ event_type: 'view_adventure' }], 'pam reads only her behaviour');
+  assert.deepEqual(ok(await asUser(PAM).from('compatibility_model_versions').select('id')), []);
+  assert.deepEqual(ok(await asUser(PAM).from('model_training_data').select('id')), []);
+  assert.equal(ok(await asUser(MOD).from('model_training_data').select('id')).length, 1, 'admins read training data');
+  assertInsertRefused(await asUser(PAM).from('user_behavior_data').insert({ user_id: PAM, event_type: 'book' }), 'users write behaviour data');
+  assertInsertRefused(await asUser(MOD).from('compatibility_model_versions').insert({ version: '9.9.9' }), 'even admins do not write models');
+
+  const product = ok(await svc.from('stripe_products').insert({ stripe_product_id: `prod_${run}`, adventure_id: pay.adventure, vendor_id: pay.vendor, name: 'Futaleufú rafting' }).select('id').single());
+  ok(await svc.from('stripe_prices').insert({ stripe_price_id: `price_${run}`, product_id: product.id, unit_amount: 15000 }));
+  ok(await svc.from('stripe_products').insert({ stripe_product_id: `prod_${run}_old`, vendor_id: pay.vendor, name: 'Retired', active: false }));
+  assert.deepEqual(ok(await anon().from('stripe_prices').select('unit_amount, stripe_products(name)').eq('stripe_price_id', `price_${run}`)), [{ unit_amount: 15000, stripe_products: { name: 'Futaleufú rafting' } }], 'the active catalogue is public');
+  assert.deepEqual(ok(await anon().from('stripe_products').select('id').eq('stripe_product_id', `prod_${run}_old`)), [], 'inactive products are hidden');
+  assert.equal(ok(await asUser(VIC).from('stripe_products').select('id').eq('stripe_product_id', `prod_${run}_old`)).length, 1, 'but not from their vendor');
+  assertInsertRefused(await asUser(VIC).from('stripe_prices').insert({ stripe_price_id: 'price_forged', product_id: product.id, unit_amount: 1 }), 'vendor sets a price');
+
+  const token = ok(await svc.from('payment_tokens').insert({ user_id: PAM, stripe_customer_id: 'cus_pam', stripe_payment_method_id: `pm_${run}`, brand: 'visa', last4: '4242', exp_month: 12, exp_year: 2030, is_default: true }).select('id').single());
+  assert.deepEqual(ok(await asUser(PAM).from('payment_tokens').select('brand, last4')), [{ brand: 'visa', last4: '4242' }]);
+  assert.deepEqual(ok(await asUser(PIA).from('payment_tokens').select('id')), []);
+  assertRefused(await asUser(PIA).from('payment_tokens').delete().eq('id', token.id).select(), 'pia removes pam\'s card');
+  assertInsertRefused(await asUser(PIA).from('payment_tokens').insert({ user_id: PIA, stripe_customer_id: 'cus_x', stripe_payment_method_id: 'pm_forged' }), 'users store cards themselves');
+  assert.equal(ok(await asUser(PAM).from('payment_tokens').delete().eq('id', token.id).select()).length, 1, 'pam removes her card');
+
+  ok(await svc.from('payment_reconciliations').insert({ booking_payment_id: pay.pamPayment, stripe_payment_intent_id: pay.pamIntent, stripe_balance_transaction_id: `txn_${run}`, expected_amount: 150, settled_amount: 145.35, fee_amount: 4.65 }));
+  assert.deepEqual(ok(await asUser(PAM).from('payment_reconciliations').select('id')), []);
+  assert.deepEqual(ok(await asUser(VIC).from('payment_reconciliations').select('id')), []);
+  assert.equal(ok(await asUser(MOD).from('payment_reconciliations').select('status').eq('stripe_balance_transaction_id', `txn_${run}`).single()).status, 'matched');
+});
+
+test('vendor forum: active vendors and admins only; one vote per vendor, never on one\'s own post; locked topics take no replies', async () => {
+  const KAI = '33333333-3333-4333-8333-333333333333'; // seeded active vendor
+  assertInsertRefused(await asUser(VIC).from('forum_categories').insert({ slug: 'pricing', name: 'Pricing' }), 'vendor creates a category');
+  const cat = ok(await asUser(MOD).from('forum_categories').insert({ slug: `pricing-${run}`, name: 'Pricing' }).select('id').single(), 'admin creates a category');
+  const topic = ok(await asUser(VIC).from('forum_topics').insert({ category_id: cat.id, title: 'High season surcharges?', body: 'How do you price December?' }).select('id').single(), 'vic opens a topic');
+  assert.deepEqual(ok(await asUser(PAM).from('forum_topics').select('id')), [], 'travellers cannot read the forum');
+  assert.equal((await anon().from('forum_categories').select('id')).error?.code, '42501', 'the forum is not granted to anon');
+  assertInsertRefused(await asUser(PAM).from('forum_topics').insert({ category_id: cat.id, title: 'Hello vendors', body: 'spam' }), 'traveller posts a topic');
+  assertInsertRefused(await asUser(VIC).from('forum_topics').insert({ category_id: cat.id, title: 'Pinned by me', body: 'x', is_pinned: true }), 'vendor pins own topic');
+  const reply = ok(await asUser(KAI).from('forum_posts').insert({ topic_id: topic.id, body: '+20% from Dec 15' }).select('id').single(), 'kai replies');
+  ok(await asUser(VIC).from('forum_post_votes').insert({ post_id: reply.id, value: 1 }), 'vic upvotes');
+  assert.equal((await asUser(VIC).from('forum_post_votes').insert({ post_id: reply.id, value: 1 })).error?.code, '23505', 'one vote each');
+  assertInsertRefused(await asUser(KAI).from('forum_post_votes').insert({ post_id: reply.id, value: 1 }), 'kai upvotes himself');
+  assertInsertRefused(await asUser(PAM).from('forum_post_votes').insert({ post_id: reply.id, value: -1 }), 'traveller votes');
+  assert.deepEqual(b.sql(`select reply_count, (select score from public.forum_posts where id = ${q(reply.id)}) from public.forum_topics where id = ${q(topic.id)}`)[0], ['1', '1']);
+  assertRefused(await asUser(KAI).from('forum_topics').update({ title: 'Hijacked' }).eq('id', topic.id).select(), 'kai edits vic\'s topic');
+  ok(await asUser(MOD).from('forum_topics').update({ is_locked: true }).eq('id', topic.id), 'admin locks');
+  assertInsertRefused(await asUser(VIC).from('forum_posts').insert({ topic_id: topic.id, body: 'one more thing' }), 'reply to a locked topic');
+  assertRefused(await asUser(VIC).from('forum_posts').delete().eq('id', reply.id).select(), 'vic deletes kai\'s post');
+  assert.equal(ok(await asUser(MOD).from('forum_posts').delete().eq('id', reply.id).select()).length, 1, 'admin removes a post');
+  assert.equal(scalar(`select reply_count from public.forum_topics where id = ${q(topic.id)}`), '0');
+});
+
+test('engagement and media: users record about themselves; metrics by the service; media private until published', async () => {
+  const pam = asUser(PAM);
+  const pia = asUser(PIA);
+  ok(await pam.from('user_activity_logs').insert({ activity: 'search', details: { q: 'rafting' } }), 'pam logs activity');
+  ok(await pam.from('content_views').insert({ content_type: 'adventure', content_id: pay.adventure, duration_ms: 4000 }));
+  ok(await pam.from('user_interactions').insert({ target_user_id: PIA, interaction: 'message' }));
+  assertInsertRefused(await pia.from('user_activity_logs').insert({ user_id: PAM, activity: 'sign_in' }), 'pia logs as pam');
+  assertInsertRefused(await pia.from('content_views').insert({ viewer_id: PAM, content_type: 'post', content_id: randomUUID() }), 'pia records a view as pam');
+  assert.deepEqual(ok(await pia.from('user_activity_logs').select('id').eq('user_id', PAM)), []);
+  assert.deepEqual(ok(await pia.from('content_views').select('id').eq('viewer_id', PAM)), []);
+  assert.equal(ok(await pia.from('user_interactions').select('interaction').eq('user_id', PAM)).length, 1, 'the target sees an interaction with her');
+  assertRefused(await pam.from('user_activity_logs').delete().eq('user_id', PAM).select(), 'activity logs are append-only');
+  const today = new Date().toISOString().slice(0, 10);
+  assert.ok((await pam.rpc('refresh_engagement_metrics', { p_day: today })).error, 'users cannot compute metrics');
+  assert.ok(ok(await admin().rpc('refresh_engagement_metrics', { p_day: today })) >= 2);
+  assert.deepEqual(ok(await pam.from('engagement_metrics').select('interactions_made, activities').eq('metric_date', today)), [{ interactions_made: 1, activities: 1 }]);
+  assert.deepEqual(ok(await pia.from('engagement_metrics').select('user_id, interactions_received').eq('metric_date', today)), [{ user_id: PIA, interactions_received: 1 }]);
+  assertInsertRefused(await pam.from('engagement_metrics').insert({ user_id: PAM, metric_date: today }), 'users write metrics');
+
+  const file = ok(await pam.from('media_files').insert({ bucket_id: 'user-uploads', object_path: `${PAM}/rafting.jpg`, mime_type: 'image/jpeg', size_bytes: 120000 }).select('id, status').single(), 'pam registers an upload');
+  assertInsertRefused(await pam.from('media_files').insert({ bucket_id: 'user-uploads', object_path: `${PIA}/x.jpg`, mime_type: 'image/jpeg', size_bytes: 1 }), 'into pia\'s folder');
+  assertInsertRefused(await pam.from('media_thumbnails').insert({ media_file_id: file.id, size: 'small', object_path: 'x', width: 1, height: 1 }), 'users write thumbnails');
+  ok(await admin().from('media_thumbnails').insert({ media_file_id: file.id, size: 'small', object_path: `${PAM}/rafting.small.jpg`, width: 160, height: 120 }), 'the worker adds a thumbnail');
+  ok(await admin().from('media_metadata').insert({ media_file_id: file.id, width: 4032, height: 3024, location: 'Futaleufú' }));
+  assert.equal(ok(await pam.from('media_files').select('status').eq('id', file.id).single()).status, 'ready');
+  assert.equal(ok(await pam.from('media_thumbnails').select('id').eq('media_file_id', file.id)).length, 1);
+  for (const [who, c] of [['pia', pia], ['anon', anon()]]) {
+    assert.deepEqual(ok(await c.from('media_files').select('id').eq('id', file.id)), [], `${who} sees a private file`);
+    assert.deepEqual(ok(await c.from('media_metadata').select('location').eq('media_file_id', file.id)), [], `${who} sees private metadata`);
+  }
+  assertRefused(await pia.from('media_files').update({ is_public: true }).eq('id', file.id).select(), 'pia publishes pam\'s file');
+  ok(await pam.from('media_files').update({ is_public: true }).eq('id', file.id), 'pam publishes');
+  assert.deepEqual(ok(await anon().from('media_metadata').select('location').eq('media_file_id', file.id)), [{ location: 'Futaleufú' }]);
+  assert.equal(ok(await pia.from('media_thumbnails').select('id').eq('media_file_id', file.id)).length, 1);
+  assertRefused(await pia.from('media_files').delete().eq('id', file.id).select(), 'pia deletes pam\'s file');
 });
 
 test('basalt db reset re-creates the project from migrations and seed, twice in a row', async () => {
