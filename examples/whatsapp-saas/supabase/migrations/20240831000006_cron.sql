@@ -10,7 +10,7 @@ begin
     raise notice 'whatsapp-saas: pg_cron is not available; the maintenance jobs are not installed';
     return;
   end if;
-  create extension if not exists pg_cron;
+  create extension if not exists pg_cron with schema pg_catalog;
   perform cron.schedule('whatsapp-saas-process-pending-events', '*/5 * * * *', 'select public.process_pending_events()');
   perform cron.schedule('whatsapp-saas-abandon-inactive-sessions', '*/15 * * * *', 'select public.abandon_inactive_sessions()');
   perform cron.schedule('whatsapp-saas-cleanup-old-data', '15 3 * * *', 'select public.cleanup_old_data()');
