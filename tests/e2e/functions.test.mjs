@@ -227,6 +227,17 @@ test('FunctionsHttpError, FunctionsRelayError and FunctionsFetchError arise wher
     await relay.stop();
   }
 
+  // No Deno (BASALT_DENO names none): basalt starts, says how to get it, calls are relay errors.
+  const bare = await startBasalt({ functions: { 'echo/index.ts': echo }, env: { BASALT_DENO: '/nonexistent/deno' } });
+  try {
+    r = await bare.client().functions.invoke('echo', { body: {} });
+    assert.ok(r.error instanceof FunctionsRelayError, String(r.error));
+    assert.equal(r.error.context.status, 503);
+    assert.match(bare.output(), /edge functions need Deno/);
+  } finally {
+    await bare.stop();
+  }
+
   // Nothing listening at all: the fetch itself fails.
   const gone = b.client().functions;
   gone.url = `http://127.0.0.1:${closed}/functions/v1`;

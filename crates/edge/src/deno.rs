@@ -9,16 +9,26 @@ pub const HOW_TO_GET_DENO: &str = "edge functions need Deno: `npm install --no-s
 
 /// The Deno executable basalt runs functions with, if any.
 pub fn find(configured: Option<&str>, project_dir: &Path) -> Option<PathBuf> {
+    // A path given explicitly is used or refused, never silently replaced by another Deno.
+    let explicit = |p: PathBuf, source: &str| {
+        if executable(&p) {
+            Some(p)
+        } else {
+            tracing::warn!("{source} = {} is not an executable file", p.display());
+            None
+        }
+    };
     if let Some(p) = std::env::var_os("BASALT_DENO").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
+        return explicit(PathBuf::from(p), "BASALT_DENO");
     }
     if let Some(p) = configured.filter(|p| !p.is_empty()) {
         let p = PathBuf::from(p);
-        return Some(if p.is_relative() {
+        let p = if p.is_relative() {
             project_dir.join(p)
         } else {
             p
-        });
+        };
+        return explicit(p, "[edge_runtime] deno_path");
     }
     if let Some(path) = std::env::var_os("PATH") {
         if let Some(found) = std::env::split_paths(&path)

@@ -7,8 +7,8 @@
 //! and gets the function's worker from the pool ([`pool`]): one Deno process per function
 //! ([`worker`]), started on first call with an embedded bootstrap script that imports the
 //! function's module, captures the handler it passes to `Deno.serve`, and serves it on a
-//! loopback port. The request is proxied to that port with its body streamed, and the
-//! response streams back as the function writes it. Workers stay warm and are reused while
+//! unix socket. The request is proxied there (HTTP/1.1, kept-alive connections) with its body
+//! streamed, and the response streams back as the function writes it. Workers stay warm and are reused while
 //! their files' fingerprint (sizes and mtimes, checked per call) is unchanged; an edit, a crash
 //! or the idle timeout ends them, and the pool retires the least recently used idle worker when
 //! more than `max_workers` would live. Limits (wall clock per call, V8 heap per worker,

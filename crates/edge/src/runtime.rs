@@ -1,5 +1,5 @@
 //! A call through the runtime: resolve the function, take a concurrency slot, get (or boot) its
-//! worker, proxy the request to it on loopback and stream the answer back, all inside the
+//! worker, proxy the request to it over its unix socket and stream the answer back, all inside the
 //! wall-clock limit. A worker that ends mid-call is asked how (heap limit, crash, killed by the
 //! limit) and the call answers accordingly.
 
