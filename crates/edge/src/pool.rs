@@ -21,25 +21,16 @@ pub(crate) struct Slot {
     pub permits: Arc<Semaphore>,
     /// The current worker; the async lock makes concurrent first calls share one boot.
     current: tokio::sync::Mutex<Option<Arc<Worker>>>,
-    /// The function's files as last resolved, with their fingerprint then.
-    pub spec: Mutex<Option<FunctionSpec>>,
-    spec_fingerprint: std::sync::atomic::AtomicU64,
+    /// The function's files as last resolved, with their fingerprint and when it was taken.
+    pub resolved: Mutex<Option<Resolved>>,
 }
 
-impl Slot {
-    /// The fingerprint of the files last resolved.
-    pub(crate) fn spec_fingerprint(&self) -> u64 {
-        self.spec_fingerprint
-            .load(std::sync::atomic::Ordering::Acquire)
-    }
-
-    /// Keep the files resolved for the next call.
-    pub(crate) fn remember(&self, spec: FunctionSpec, fingerprint: u64) {
-        let mut cur = self.spec.lock();
-        *cur = Some(spec);
-        self.spec_fingerprint
-            .store(fingerprint, std::sync::atomic::Ordering::Release);
-    }
+/// A function's files, their fingerprint, and when the fingerprint was last taken.
+#[derive(Clone)]
+pub(crate) struct Resolved {
+    pub spec: FunctionSpec,
+    pub fingerprint: u64,
+    pub checked: Instant,
 }
 
 pub(crate) struct Pool {
@@ -68,8 +59,7 @@ impl Pool {
                 Arc::new(Slot {
                     permits: Arc::new(Semaphore::new(self.limits.max_concurrent)),
                     current: tokio::sync::Mutex::new(None),
-                    spec: Mutex::new(None),
-                    spec_fingerprint: Default::default(),
+                    resolved: Mutex::new(None),
                 })
             })
             .clone()

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use crate::layout::FunctionSpec;
 use crate::outcome::EdgeError;
-use crate::pool::{Pool, Slot};
+use crate::pool::{Pool, Resolved, Slot};
 use crate::settings::Settings;
 use crate::worker::{BootFailure, Exit, Launch, StopReason, Worker};
 
@@ -40,6 +40,10 @@ pub enum SetupError {
         source: std::io::Error,
     },
 }
+
+/// How long a function's file fingerprint is trusted before it is taken again: an edit is
+/// served from the first call that starts this long after it.
+pub const RECHECK: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// The bootstrap script every worker runs (see bootstrap.js).
 const BOOTSTRAP: &str = include_str!("bootstrap.js");
@@ -106,23 +110,34 @@ impl Runtime {
     }
 
     /// The function's slot, files and their fingerprint. The files resolved on an earlier call
-    /// are reused while their fingerprint is unchanged (one directory walk per call); otherwise
-    /// the name is resolved again. A slot is only made for a name that resolves.
+    /// are reused while their fingerprint holds; the fingerprint (one directory walk) is taken
+    /// again when the last one is older than [`RECHECK`], so under load the files are not
+    /// walked on every call. A slot is only made for a name that resolves.
     fn resolve(&self, name: &str) -> Result<(Arc<Slot>, FunctionSpec, u64), EdgeError> {
         let layout = &self.inner.settings.layout;
         if let Some(slot) = self.inner.pool.existing_slot(name) {
-            let cached = slot.spec.lock().clone();
-            if let Some(spec) = cached {
-                let fingerprint = layout.fingerprint(&spec);
-                if fingerprint == slot.spec_fingerprint() {
-                    return Ok((slot, spec, fingerprint));
+            let cached = slot.resolved.lock().clone();
+            if let Some(r) = cached {
+                if r.checked.elapsed() < RECHECK {
+                    return Ok((slot, r.spec, r.fingerprint));
+                }
+                let fingerprint = layout.fingerprint(&r.spec);
+                if fingerprint == r.fingerprint {
+                    if let Some(cur) = slot.resolved.lock().as_mut() {
+                        cur.checked = std::time::Instant::now();
+                    }
+                    return Ok((slot, r.spec, fingerprint));
                 }
             }
         }
         let spec = layout.resolve(name).ok_or(EdgeError::NotFound)?;
         let fingerprint = layout.fingerprint(&spec);
         let slot = self.inner.pool.slot(name);
-        slot.remember(spec.clone(), fingerprint);
+        *slot.resolved.lock() = Some(Resolved {
+            spec: spec.clone(),
+            fingerprint,
+            checked: std::time::Instant::now(),
+        });
         Ok((slot, spec, fingerprint))
     }
 

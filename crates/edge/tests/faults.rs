@@ -211,6 +211,7 @@ async fn boot_errors_answer_503_and_a_fix_is_picked_up_without_restart() {
     assert!(a.json["message"].as_str().unwrap().contains("Deno.serve"));
     assert!(logs().contains("boot error"));
     write_fn(dir.path(), "throws", ECHO);
+    tokio::time::sleep(basalt_edge::RECHECK).await;
     assert_eq!(call(&rt, "throws", "").await.status, 200);
 }
 
@@ -373,6 +374,7 @@ async fn a_functions_deno_json_import_map_and_shared_modules_resolve() {
         "export const shout = (s: string) => s + '!';",
     )
     .unwrap();
+    tokio::time::sleep(basalt_edge::RECHECK).await;
     assert_eq!(call(&rt, "mapped", "").await.json, "hello basalt!");
 }
 
