@@ -4,7 +4,9 @@
 // LangGraph checkpoints) are written by the service role only; knowledge chunks are searched by
 // vector similarity within the caller's own documents; credits move only through the credit
 // functions; webhooks are processed once; storage buckets give the right access; the inbox sees
-// new messages over realtime; `basalt db reset` re-creates the project.
+// new messages over realtime; the Stripe webhook function (signature, each event once) and the
+// AI reply function (RAG: Gemini embedding, vector search as the user, OpenRouter completion,
+// credits) against fake providers; `basalt db reset` re-creates the project.
 //
 // The example needs pgvector. Debian's Postgres has none; examples/socialsync-ai/README.md shows
 // how to assemble a Postgres 16 with pgvector (scripts/install-pg16-vector.sh). This file runs
@@ -14,12 +16,13 @@ import { test, describe, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { randomUUID } from 'node:crypto';
+import { randomUUID, createHmac } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import ws from 'ws';
 import { createClient } from '@supabase/supabase-js';
 import { startBasalt, repoRoot, basaltBin, freePort } from './lib/basalt.mjs';
+import { startFakeApi } from './lib/fake-api.mjs';
 
 const projectDir = join(repoRoot, 'examples/socialsync-ai');
 const DEFAULT_PG16_VECTOR = '/opt/basalt-pg16-vector/bin';
@@ -69,6 +72,8 @@ describe('socialsync-ai', { skip: pg.reason ?? false }, () => {
   let ana; // owner of most test data
   let ben; // the other user
   const ids = {}; // rows created by the tests
+  let providers; // fake Gemini and OpenRouter APIs
+  const WHSEC = 'whsec_socialsync_e2e';
 
   const clientOptions = { auth: { persistSession: false, autoRefreshToken: false }, realtime: { transport: ws } };
   const anon = () => createClient(b.url, b.anonKey, clientOptions);
@@ -107,11 +112,15 @@ describe('socialsync-ai', { skip: pg.reason ?? false }, () => {
   }
 
   before(async () => {
-    b = await startBasalt({ projectDir });
+    providers = await startFakeApi(fakeProviders);
+    b = await startBasalt({
+      projectDir,
+      functions: { '.env': `STRIPE_WEBHOOK_SECRET=${WHSEC}\nGEMINI_API_KEY=gem-key\nOPENROUTER_API_KEY=or-key\nGEMINI_API_URL=${providers.url}\nOPENROUTER_API_URL=${providers.url}\n` },
+    });
     ana = await signUp(`ana-${run}@socialsync.test`, 'Ana Costa');
     ben = await signUp(`ben-${run}@socialsync.test`, 'Ben Ortiz');
   });
-  after(async () => { await b?.stop(); });
+  after(async () => { await b?.stop(); await providers?.close(); });
 
   test('sign-up creates the profile, AI settings, studio settings and the trial credits', async () => {
     assert.deepEqual(ok(await ana.db.from('users').select('id, email, full_name, is_active').single()),
@@ -406,6 +415,143 @@ describe('socialsync-ai', { skip: pg.reason ?? false }, () => {
       await ana.db.removeAllChannels();
       await ben.db.removeAllChannels();
     }
+  });
+
+  // ---- edge functions: the Stripe webhook and the AI reply (RAG) ----
+
+  /** Gemini's embedContent and OpenRouter's chat completions, as documented, recording each call. */
+  function fakeProviders(call) {
+    if (call.path === '/v1beta/models/gemini-embedding-001:embedContent') {
+      if (call.headers['x-goog-api-key'] !== 'gem-key') return { status: 403, body: { error: { code: 403, message: 'API key not valid', status: 'PERMISSION_DENIED' } } };
+      const text = call.body.content.parts[0].text.toLowerCase();
+      const v = new Array(768).fill(0);
+      v[text.includes('ship') ? 1 : text.includes('refund') ? 2 : 300] = 1;
+      return { body: { embedding: { values: v } } };
+    }
+    if (call.path === '/api/v1/chat/completions') {
+      if (call.headers.authorization !== 'Bearer or-key') return { status: 401, body: { error: { code: 401, message: 'No auth credentials found' } } };
+      const user = call.body.messages.at(-1).content;
+      if (user.includes('overload')) return { status: 429, body: { error: { code: 429, message: 'Rate limit exceeded: free-models-per-min' } } };
+      return { body: { id: `gen-${run}`, model: call.body.model, object: 'chat.completion', choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: 'Yes! We ship everywhere in the European Union, Spain included.' } }], usage: { prompt_tokens: 120, completion_tokens: 14, total_tokens: 134 } } };
+    }
+    return undefined;
+  }
+
+  let evtSeq = 0;
+  const stripeEvent = (type, object) => ({ id: `evt_${run}_${++evtSeq}`, object: 'event', created: Math.floor(Date.now() / 1000), livemode: false, type, data: { object } });
+  async function deliverStripe(event, { secret = WHSEC, t = Math.floor(Date.now() / 1000), header } = {}) {
+    const body = JSON.stringify(event);
+    const sig = header !== undefined ? header : `t=${t},v1=${createHmac('sha256', secret).update(`${t}.${body}`).digest('hex')}`;
+    const headers = { 'content-type': 'application/json' };
+    if (sig !== null) headers['stripe-signature'] = sig;
+    const res = await fetch(`${b.url}/functions/v1/stripe-webhook`, { method: 'POST', headers, body });
+    return { status: res.status, body: await res.json() };
+  }
+  const balance = async (u) => ok(await u.db.from('user_credits').select('credits_balance').single()).credits_balance;
+
+  test('stripe webhook function: signed events applied once (credit packs, subscriptions, catalogue); bad signatures refused', async () => {
+    const before = await balance(ben);
+    const checkout = stripeEvent('checkout.session.completed', { id: `cs_${run}`, object: 'checkout.session', mode: 'payment', payment_status: 'paid', client_reference_id: ben.id, customer: `cus_benpack_${run}`, metadata: { credits: '500', price_id: 'price_credits_500' } });
+    for (const [what, opts] of [['unsigned', { header: null }], ['another secret', { secret: 'whsec_nope' }], ['stale', { t: Math.floor(Date.now() / 1000) - 3600 }]]) {
+      assert.equal((await deliverStripe(checkout, opts)).status, 400, what);
+    }
+    assert.equal(scalar(`select count(*) from public.webhook_events where stripe_event_id = ${q(checkout.id)}`), '0');
+    let r = await deliverStripe(checkout);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.credits_balance, before + 500);
+    assert.equal(await balance(ben), before + 500, 'ben sees his new balance');
+    r = await deliverStripe(checkout);
+    assert.deepEqual(r.body, { received: true, duplicate: true });
+    assert.equal(await balance(ben), before + 500, 'a replayed event grants nothing');
+    assert.deepEqual(ok(await ben.db.from('credit_transactions').select('transaction_type, credits_amount').order('created_at', { ascending: false }).limit(1)), [{ transaction_type: 'purchase', credits_amount: 500 }]);
+
+    // Ana subscribes (her Stripe customer is known); she sees it, Ben does not.
+    const period = { current_period_start: Math.floor(Date.now() / 1000), current_period_end: Math.floor(Date.now() / 1000) + 30 * 86400 };
+    const sub = { id: `sub_ana_pro_${run}`, object: 'subscription', customer: `cus_ana_${run}`, status: 'active', cancel_at_period_end: false, items: { data: [{ price: { id: 'price_pro_monthly' }, quantity: 1 }] }, ...period, metadata: {} };
+    r = await deliverStripe(stripeEvent('customer.subscription.created', sub));
+    assert.equal(r.body.outcome, 'processed', JSON.stringify(r.body));
+    assert.deepEqual(ok(await ana.db.from('subscriptions').select('status, price_id').eq('id', sub.id).single()), { status: 'active', price_id: 'price_pro_monthly' });
+    assert.deepEqual(ok(await ana.db.from('user_credits').select('subscription_id, plan_credits').single()), { subscription_id: sub.id, plan_credits: 10000 });
+    assert.deepEqual(ok(await ben.db.from('subscriptions').select('id').eq('id', sub.id)), []);
+    r = await deliverStripe(stripeEvent('customer.subscription.deleted', { ...sub, status: 'canceled', canceled_at: Math.floor(Date.now() / 1000), ended_at: Math.floor(Date.now() / 1000) }));
+    assert.equal(ok(await ana.db.from('subscriptions').select('status').eq('id', sub.id).single()).status, 'canceled');
+    assert.deepEqual(ok(await ana.db.from('user_credits').select('subscription_id, plan_credits').single()), { subscription_id: null, plan_credits: 0 });
+
+    // Catalogue sync; an unknown customer fails (500, nothing recorded) so Stripe retries.
+    await deliverStripe(stripeEvent('product.created', { id: `prod_${run}`, object: 'product', name: 'Agency', active: true, metadata: { credits: '50000' } }));
+    await deliverStripe(stripeEvent('price.created', { id: `price_${run}`, object: 'price', product: `prod_${run}`, unit_amount: 29900, currency: 'eur', type: 'recurring', recurring: { interval: 'month', interval_count: 1 }, active: true }));
+    assert.deepEqual(ok(await anon().from('prices').select('unit_amount, products(name)').eq('id', `price_${run}`)), [{ unit_amount: 29900, products: { name: 'Agency' } }]);
+    const orphan = stripeEvent('customer.subscription.created', { ...sub, id: `sub_orphan_${run}`, customer: 'cus_nobody' });
+    r = await deliverStripe(orphan);
+    assert.equal(r.status, 500);
+    assert.equal(scalar(`select count(*) from public.webhook_events where stripe_event_id = ${q(orphan.id)}`), '0', 'a failed event stays unrecorded for the retry');
+    assertDenied(await ana.db.rpc('apply_stripe_billing_event', { p_event: checkout }), 'users call the event handler');
+  });
+
+  test('AI reply function: RAG over the caller\'s own chunks, the reply recorded and credits deducted; escalations, refusals', async () => {
+    const svc = admin();
+    // A fresh thread with AI on, and a customer's question the webhook worker stored.
+    const conv = ok(await ana.db.from('conversations').insert({ social_account_id: ids.ana.acct, customer_identifier: `cust_ai_${run}`, customer_name: 'Lucía' }).select('id').single(), 'ana\'s thread');
+    const question = ok(await svc.from('conversation_messages').insert({ conversation_id: conv.id, external_message_id: `m_ai_${run}`, direction: 'inbound', content: 'Hola! Do you ship to Spain?', sender_id: 'lucia' }).select('id').single());
+    const credits = await balance(ana);
+    const calls = providers.calls.length;
+
+    assert.equal((await ben.db.functions.invoke('ai-reply', { body: { conversation_id: conv.id } })).error?.context?.status, 404, 'ben asks for a reply in ana\'s thread');
+    assert.equal(providers.calls.length, calls, 'nothing reached a provider');
+
+    const r = await ana.db.functions.invoke('ai-reply', { body: { conversation_id: conv.id } });
+    assert.equal(r.error, null, `ai-reply: ${await r.error?.context?.text?.()}`);
+    assert.equal(r.data.decision, 'respond');
+    assert.equal(r.data.reply, 'Yes! We ship everywhere in the European Union, Spain included.');
+    assert.equal(r.data.sources[0].title, 'Ana handbook v2');
+    assert.ok(r.data.sources.every((s) => s.document_id === ids.ana.doc), 'only ana\'s own chunks were retrieved');
+    assert.equal(r.data.credits_balance, credits - 2, 'Claude 3.5 Haiku costs 2 credits');
+    const [embedCall, chatCall] = providers.calls.slice(calls);
+    assert.deepEqual([embedCall.body.taskType, embedCall.body.outputDimensionality, embedCall.body.content.parts[0].text], ['RETRIEVAL_QUERY', 768, 'Hola! Do you ship to Spain?']);
+    assert.equal(chatCall.body.model, 'anthropic/claude-3.5-haiku');
+    const system = chatCall.body.messages[0].content;
+    assert.match(system, /We ship everywhere in the European Union\./);
+    assert.match(system, /Tone: formal/);
+    assert.doesNotMatch(system, /Ben ships bikes/, 'ben\'s knowledge never reaches ana\'s prompt');
+
+    const thread = ok(await ana.db.from('conversation_messages').select('direction, content, reply_to_message_id, metadata').eq('conversation_id', conv.id).order('created_at'));
+    assert.deepEqual(thread.map((m) => m.direction), ['inbound', 'outbound']);
+    assert.equal(thread[1].reply_to_message_id, question.id);
+    assert.equal(thread[1].metadata.model, 'anthropic/claude-3.5-haiku');
+    const decision = ok(await ana.db.from('ai_decisions').select('decision, confidence, snapshot_json').eq('message_id', question.id).single());
+    assert.equal(decision.decision, 'respond');
+    assert.ok(decision.confidence > 0.9);
+    assert.equal(decision.snapshot_json.usage.total_tokens, 134);
+    assert.deepEqual(ok(await ana.db.from('credit_transactions').select('transaction_type, credits_amount, reason').order('created_at', { ascending: false }).limit(1)), [{ transaction_type: 'deduction', credits_amount: -2, reason: 'AI reply' }]);
+    assert.deepEqual(ok(await ben.db.from('conversation_messages').select('id').eq('conversation_id', conv.id)), []);
+
+    // A flagged keyword goes to a human: no provider call, no credits.
+    ok(await ana.db.from('ai_settings').update({ flagged_keywords: ['lawyer'] }).eq('user_id', ana.id));
+    ok(await svc.from('conversation_messages').insert({ conversation_id: conv.id, external_message_id: `m_ai2_${run}`, direction: 'inbound', content: 'My lawyer will contact you about the refund', sender_id: 'lucia' }));
+    const before = providers.calls.length;
+    const esc = await ana.db.functions.invoke('ai-reply', { body: { conversation_id: conv.id } });
+    assert.deepEqual([esc.data?.decision, esc.data?.matched], ['escalate', 'lawyer'], JSON.stringify(esc.data ?? await esc.error?.context?.text?.()));
+    assert.equal(providers.calls.length, before);
+    assert.equal(await balance(ana), credits - 2);
+    assert.equal(ok(await ana.db.from('support_escalations').select('reason').eq('conversation_id', conv.id).single()).reason, 'human_requested');
+    assert.equal(ok(await ana.db.from('conversations').select('priority').eq('id', conv.id).single()).priority, 'high');
+
+    // A provider failure answers 502 and costs nothing.
+    ok(await svc.from('conversation_messages').insert({ conversation_id: conv.id, external_message_id: `m_ai3_${run}`, direction: 'inbound', content: 'overload test: do you ship on Sundays?', sender_id: 'lucia' }));
+    const failed = await ana.db.functions.invoke('ai-reply', { body: { conversation_id: conv.id } });
+    assert.equal(failed.error?.context?.status, 502);
+    assert.equal(await balance(ana), credits - 2);
+
+    // Out of credits: 402 before any provider is called. AI off for the thread: 409.
+    ok(await svc.rpc('deduct_credits', { p_user_id: ana.id, p_amount: credits - 2, p_reason: 'drain for the test' }));
+    const n = providers.calls.length;
+    const broke = await ana.db.functions.invoke('ai-reply', { body: { conversation_id: conv.id } });
+    assert.equal(broke.error?.context?.status, 402);
+    assert.equal(providers.calls.length, n);
+    ok(await ana.db.from('conversations').update({ ai_mode: 'OFF' }).eq('id', conv.id));
+    assert.equal((await ana.db.functions.invoke('ai-reply', { body: { conversation_id: conv.id } })).error?.context?.status, 409);
+    ok(await svc.rpc('add_credits', { p_user_id: ana.id, p_amount: credits - 2, p_type: 'refund', p_reason: 'test drain returned' }));
+    assertDenied(await ana.db.rpc('record_ai_reply', { p_user_id: ana.id, p_conversation_id: conv.id, p_message_id: question.id, p_model: 'x', p_credits: 1, p_reply: 'forged', p_confidence: 1, p_snapshot: {} }), 'users record AI replies');
   });
 
   test('seed data: the demo account signs in and finds its inbox, credits and knowledge base', async () => {
