@@ -16,13 +16,13 @@ import { test, describe, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { randomUUID, createHmac } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import ws from 'ws';
 import { createClient } from '@supabase/supabase-js';
 import { startBasalt, repoRoot, basaltBin, freePort } from './lib/basalt.mjs';
-import { startFakeApi } from './lib/fake-api.mjs';
+import { startFakeApi, stripeSignature, postWebhook } from './lib/fake-api.mjs';
 
 const projectDir = join(repoRoot, 'examples/socialsync-ai');
 const DEFAULT_PG16_VECTOR = '/opt/basalt-pg16-vector/bin';
@@ -441,11 +441,7 @@ describe('socialsync-ai', { skip: pg.reason ?? false }, () => {
   const stripeEvent = (type, object) => ({ id: `evt_${run}_${++evtSeq}`, object: 'event', created: Math.floor(Date.now() / 1000), livemode: false, type, data: { object } });
   async function deliverStripe(event, { secret = WHSEC, t = Math.floor(Date.now() / 1000), header } = {}) {
     const body = JSON.stringify(event);
-    const sig = header !== undefined ? header : `t=${t},v1=${createHmac('sha256', secret).update(`${t}.${body}`).digest('hex')}`;
-    const headers = { 'content-type': 'application/json' };
-    if (sig !== null) headers['stripe-signature'] = sig;
-    const res = await fetch(`${b.url}/functions/v1/stripe-webhook`, { method: 'POST', headers, body });
-    return { status: res.status, body: await res.json() };
+    return postWebhook(`${b.url}/functions/v1/stripe-webhook`, body, { 'stripe-signature': header !== undefined ? header : stripeSignature(secret, body, t) });
   }
   const balance = async (u) => ok(await u.db.from('user_credits').select('credits_balance').single()).credits_balance;
 

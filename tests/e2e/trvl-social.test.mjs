@@ -15,11 +15,11 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomUUID, createHmac } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import ws from 'ws';
 import { createClient } from '@supabase/supabase-js';
 import { startBasalt, createUserRow, repoRoot, basaltBin, freePort } from './lib/basalt.mjs';
-import { startFakeApi } from './lib/fake-api.mjs';
+import { startFakeApi, stripeSignature, postWebhook } from './lib/fake-api.mjs';
 
 const projectDir = join(repoRoot, 'examples/trvl-social');
 
@@ -664,11 +664,7 @@ const stripeEvent = (type, object, extra = {}) => ({ id: `evt_${run}_${++evtSeq}
 /** Deliver an event as Stripe does: Stripe-Signature t=…,v1=hex HMAC-SHA256("t.body"), no JWT. */
 async function deliverStripe(event, { secret = WHSEC, t = Math.floor(Date.now() / 1000), header } = {}) {
   const body = JSON.stringify(event);
-  const sig = header !== undefined ? header : `t=${t},v1=${createHmac('sha256', secret).update(`${t}.${body}`).digest('hex')}`;
-  const headers = { 'content-type': 'application/json' };
-  if (sig !== null) headers['stripe-signature'] = sig;
-  const res = await fetch(`${b.url}/functions/v1/stripe-webhook`, { method: 'POST', headers, body });
-  return { status: res.status, body: await res.json() };
+  return postWebhook(`${b.url}/functions/v1/stripe-webhook`, body, { 'stripe-signature': header !== undefined ? header : stripeSignature(secret, body, t) });
 }
 /** functions.invoke as `client`; the status and JSON body, errors included. */
 async function invoke(client, name, body) {

@@ -2,6 +2,7 @@
 // test starts on a loopback port: it records every request it receives (method, path, query,
 // headers, raw and parsed body) and answers with what `route` returns.
 import { createServer } from 'node:http';
+import { createHmac } from 'node:crypto';
 
 /**
  * route(call) → { status = 200, body, headers } | undefined (404 with an error body).
@@ -38,4 +39,20 @@ export async function startFakeApi(route) {
     to: (part) => calls.filter((c) => c.path.includes(part)),
     close: () => new Promise((resolve) => { server.closeAllConnections?.(); server.close(resolve); }),
   };
+}
+
+/** Stripe's `Stripe-Signature` header for `body`: `t=<unix>,v1=<hex HMAC-SHA256 of "t.body">`. */
+export function stripeSignature(secret, body, t = Math.floor(Date.now() / 1000)) {
+  return `t=${t},v1=${createHmac('sha256', secret).update(`${t}.${body}`).digest('hex')}`;
+}
+
+/** POST a raw webhook body with `headers` (a null value leaves the header out); status and JSON. */
+export async function postWebhook(url, body, headers = {}) {
+  const sent = { 'content-type': 'application/json' };
+  for (const [k, v] of Object.entries(headers)) if (v !== null && v !== undefined) sent[k] = v;
+  const res = await fetch(url, { method: 'POST', headers: sent, body });
+  const text = await res.text();
+  let json;
+  try { json = JSON.parse(text); } catch { json = text; }
+  return { status: res.status, body: json };
 }
