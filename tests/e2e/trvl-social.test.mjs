@@ -870,6 +870,27 @@ test('split reminders and payouts: due shares are reminded once a day; completed
   assert.equal(run3.body.payouts[0].status, 'failed');
   assert.match(run3.body.payouts[0].failure_reason, /capabilities enabled: transfers/);
   assert.deepEqual(lastNotification(VIC), ['payment', 'Payout failed']);
+
+  // The scheduled run: pg_cron's job calls request_payouts(), which posts to the function with
+  // the URL and service key from Vault (pg_net); the transfer is retried and paid.
+  if (scalar(`select count(*) from pg_available_extensions where name = 'pg_cron'`) !== '0') {
+    assert.equal(scalar(`select command from cron.job where jobname = 'trvl-request-payouts'`), 'select public.request_payouts()');
+  }
+  assert.throws(() => b.sql('select public.request_payouts()'), /vault secrets project_url and service_role_key are not set/);
+  b.sql(`select private.set_function_secrets(${q(b.url)}, ${q(b.serviceKey)});
+         update public.stripe_accounts set stripe_account_id = ${q(pay.acct)} where vendor_id = ${q(pay.vendor)};
+         update public.payout_schedules set next_payout_date = current_date where vendor_id = ${q(pay.vendor)}`);
+  assert.equal(scalar(`select count(*) from vault.secrets where name in ('project_url', 'service_role_key') and secret not like '%' || ${q(b.serviceKey.slice(-12))} || '%'`), '2', 'the key is stored encrypted');
+  const requestId = scalar('select public.request_payouts()');
+  let status;
+  for (let i = 0; i < 100 && !status; i++) {
+    status = scalar(`select status_code from net._http_response where id = ${requestId}`);
+    if (!status) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(status, '200', `pg_net's call to process-payouts: ${JSON.stringify(b.sql(`select status_code, error_msg, content from net._http_response where id = ${requestId}`))}`);
+  assert.deepEqual(b.sql(`select status, amount::text from public.payout_transactions where vendor_id = ${q(pay.vendor)} order by created_at desc limit 1`)[0], ['paid', '90.00']);
+  assert.equal(stripeApi.to('/v1/transfers').at(-1).body.destination, pay.acct);
+  assertRefused(await asUser(VIC).rpc('request_payouts'), 'vendors cannot start the payout run');
 });
 
 // ---- The design's remaining tables: owner, other user, service role ----
