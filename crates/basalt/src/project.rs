@@ -79,8 +79,10 @@ impl Project {
             .collect()
     }
 
-    /// The JWT secret: `$BASALT_JWT_SECRET`, `[auth] jwt_secret`, or one generated on first
-    /// start and kept in `.basalt/jwt_secret`.
+    /// The JWT secret: `$BASALT_JWT_SECRET`, `[auth] jwt_secret`, the secret an earlier basalt
+    /// generated into `.basalt/jwt_secret`, or else the Supabase CLI's local default
+    /// ([`CLI_LOCAL_SECRET`]), so apps written against `supabase start`'s keys work unchanged
+    /// (`basalt start` refuses that default on a non-loopback address).
     pub fn jwt_secret(&self) -> Result<String, ProjectError> {
         if let Ok(s) = std::env::var("BASALT_JWT_SECRET") {
             if !s.is_empty() {
@@ -97,26 +99,16 @@ impl Project {
             return Ok(s.clone());
         }
         let path = self.state_dir().join("jwt_secret");
-        let io = |source| ProjectError::Io {
-            path: path.display().to_string(),
-            source,
-        };
         match std::fs::read_to_string(&path) {
             Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
-            _ => {
-                use rand::Rng;
-                let secret: String = rand::thread_rng()
-                    .sample_iter(&rand::distributions::Alphanumeric)
-                    .take(48)
-                    .map(char::from)
-                    .collect();
-                std::fs::create_dir_all(self.state_dir()).map_err(io)?;
-                write_private(&path, secret.as_bytes()).map_err(io)?;
-                Ok(secret)
-            }
+            _ => Ok(CLI_LOCAL_SECRET.to_string()),
         }
     }
 }
+
+/// The JWT secret the Supabase CLI uses for local projects without one: public, so only ever
+/// used on loopback.
+pub const CLI_LOCAL_SECRET: &str = "super-secret-jwt-token-with-at-least-32-characters-long";
 
 impl Project {
     /// The project's keys: the JWT secret plus the JWK set of `[auth] signing_keys_path`.
@@ -152,16 +144,24 @@ pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     f.write_all(contents)
 }
 
-/// The anon and service_role keys for a secret: HS256 JWTs like the Supabase CLI's, with fixed
-/// `iat`/`exp` so they stay the same across restarts.
+/// The anon and service_role keys for a secret, built as the Supabase CLI builds its local keys
+/// (`iss` `supabase-demo`, a fixed `exp`): with [`CLI_LOCAL_SECRET`] they are the well-known
+/// local keys `supabase start` prints, byte for byte.
 pub fn api_keys(secret: &str) -> (String, String) {
+    use base64::Engine;
+    use hmac::Mac;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let make = |role: &str| {
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::default(),
-            &serde_json::json!({"iss": "basalt", "role": role, "iat": 1_735_689_600u64, "exp": 2_051_222_400u64}),
-            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
-        )
-        .unwrap_or_default()
+        let head = b64.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
+        let body = b64.encode(format!(
+            r#"{{"iss":"supabase-demo","role":"{role}","exp":1983812996}}"#
+        ));
+        let signed = format!("{head}.{body}");
+        let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) else {
+            return String::new();
+        };
+        mac.update(signed.as_bytes());
+        format!("{signed}.{}", b64.encode(mac.finalize().into_bytes()))
     };
     (make("anon"), make("service_role"))
 }
@@ -239,6 +239,17 @@ mod tests {
         .unwrap();
         let p = Project::load(dir.path()).unwrap();
         assert!(p.keys("s").is_err());
+    }
+
+    #[test]
+    fn the_cli_local_secret_gives_the_cli_local_keys() {
+        let (anon, service) = api_keys(CLI_LOCAL_SECRET);
+        assert_eq!(anon, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6ImFub24iLCJleHAiOjE5ODM4MTI5OTZ9.CRXP1A7WOeoJeXxjNni43kdQwgnWNReilDMblYTn_I0");
+        assert_eq!(service, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6InNlcnZpY2Vfcm9sZSIsImV4cCI6MTk4MzgxMjk5Nn0.EGIM96RAZx35lJzdJsyH-qQwv8Hdp7fsn3W0YpN81IU");
+        let dir = tempfile::tempdir().unwrap();
+        let p = Project::load(dir.path()).unwrap();
+        std::env::remove_var("BASALT_JWT_SECRET");
+        assert_eq!(p.jwt_secret().unwrap(), CLI_LOCAL_SECRET);
     }
 
     #[test]

@@ -234,6 +234,11 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("port {port} is already in use or unavailable ({e}); stop what listens there or pass --port"))?;
     let secret = project.jwt_secret()?;
+    if secret == crate::project::CLI_LOCAL_SECRET && !listen_ip.is_loopback() {
+        anyhow::bail!(
+            "basalt would listen on {listen_ip} with the Supabase CLI's public local JWT secret: set [auth] jwt_secret (or BASALT_JWT_SECRET) first"
+        );
+    }
     let mut db = open_database(&project, args.db_url.clone(), args.db_port).await?;
     if let Err(e) = prepare(&project, &db.url, db.cluster.as_ref(), false).await {
         if let Some(c) = db.cluster.as_mut() {
