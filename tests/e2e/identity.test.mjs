@@ -234,3 +234,43 @@ describe('every service alike', () => {
     assert.deepEqual(await statuses(`Bearer ${early}`), { rest: 401, storage: 400, functions: 401, auth: 403, realtime: 401 });
   });
 });
+
+describe('the Supabase CLI local keys', () => {
+  const CLI_ANON = 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6ImFub24iLCJleHAiOjE5ODM4MTI5OTZ9.CRXP1A7WOeoJeXxjNni43kdQwgnWNReilDMblYTn_I0';
+  const PUBLISHABLE = 'sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH';
+  const SECRET = 'sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz';
+  let b;
+  before(async () => {
+    b = await startBasalt({ migrations: { '0001_notes.sql': MIGRATION } });
+  });
+  after(async () => { await b?.stop(); });
+
+  test('a project without a secret accepts the keys supabase start prints, old and new', async () => {
+    assert.equal(b.anonKey, CLI_ANON);
+    b.sql("insert into public.notes (owner, body) values ('00000000-0000-4000-8000-000000000001', 'secret')");
+    // The publishable key is the anon role: RLS hides the row; the secret key is the service role.
+    const anon = createClient(b.url, PUBLISHABLE, { auth: { persistSession: false }, realtime: { transport: ws } });
+    const read = await anon.from('notes').select('body');
+    assert.equal(read.error, null);
+    assert.deepEqual(read.data, []);
+    const admin = createClient(b.url, SECRET, { auth: { persistSession: false }, realtime: { transport: ws } });
+    const all = await admin.from('notes').select('body');
+    assert.equal(all.error, null);
+    assert.deepEqual(all.data, [{ body: 'secret' }]);
+    const buckets = await admin.storage.listBuckets();
+    assert.equal(buckets.error, null);
+    assert.ok(buckets.data.some((x) => x.id === 'docs'));
+    // Sign-up with the publishable key, then the user's own token.
+    const { data, error } = await anon.auth.signUp({ email: `${randomUUID()}@example.com`, password: 'long-enough-password' });
+    assert.equal(error, null);
+    assert.ok(data.session.access_token.split('.').length === 3);
+    // A wrong opaque key is refused at the gateway.
+    const r = await fetch(`${b.url}/rest/v1/notes`, { headers: { apikey: 'sb_publishable_nope' } });
+    assert.equal(r.status, 401);
+    // Realtime joins with the publishable key as the socket's apikey.
+    const ch = anon.channel('opaque-room');
+    const status = await subscribe(ch);
+    assert.equal(status, 'SUBSCRIBED');
+    await anon.removeAllChannels();
+  });
+});

@@ -144,6 +144,32 @@ pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     f.write_all(contents)
 }
 
+/// Supabase's newer opaque API keys for a secret: `(publishable, secret)`, standing for the anon
+/// and service_role keys. With [`CLI_LOCAL_SECRET`] they are the fixed local keys the Supabase CLI
+/// prints; otherwise they are derived from the secret (stable across restarts, secret like it).
+pub fn opaque_keys(secret: &str) -> (String, String) {
+    if secret == CLI_LOCAL_SECRET {
+        return (
+            "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH".into(),
+            "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz".into(),
+        );
+    }
+    use base64::Engine;
+    use hmac::Mac;
+    let derive = |label: &str| {
+        let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) else {
+            return String::new();
+        };
+        mac.update(label.as_bytes());
+        let bytes = mac.finalize().into_bytes();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes[..24])
+    };
+    (
+        format!("sb_publishable_{}", derive("basalt publishable key")),
+        format!("sb_secret_{}", derive("basalt secret key")),
+    )
+}
+
 /// The anon and service_role keys for a secret, built as the Supabase CLI builds its local keys
 /// (`iss` `supabase-demo`, a fixed `exp`): with [`CLI_LOCAL_SECRET`] they are the well-known
 /// local keys `supabase start` prints, byte for byte.
@@ -250,6 +276,21 @@ mod tests {
         let p = Project::load(dir.path()).unwrap();
         std::env::remove_var("BASALT_JWT_SECRET");
         assert_eq!(p.jwt_secret().unwrap(), CLI_LOCAL_SECRET);
+    }
+
+    #[test]
+    fn opaque_keys_are_the_clis_locally_and_derived_otherwise() {
+        assert_eq!(
+            opaque_keys(CLI_LOCAL_SECRET).0,
+            "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"
+        );
+        let (p, s) = opaque_keys("another-secret-another-secret-another-secret");
+        assert!(p.starts_with("sb_publishable_") && s.starts_with("sb_secret_"));
+        assert_eq!(
+            (p.clone(), s.clone()),
+            opaque_keys("another-secret-another-secret-another-secret")
+        );
+        assert_ne!(p, opaque_keys("a-third-secret-a-third-secret-a-third").0);
     }
 
     #[test]

@@ -74,6 +74,8 @@ struct Status {
     jwt_secret: String,
     anon_key: String,
     service_role_key: String,
+    publishable_key: String,
+    secret_key: String,
 }
 
 impl Status {
@@ -81,8 +83,8 @@ impl Status {
     fn print(&self) {
         use std::io::Write;
         let text = format!(
-            "         API URL: {}\n     GraphQL URL: {}/graphql/v1\n          DB URL: {}\n      JWT secret: {}\n        anon key: {}\nservice_role key: {}\n",
-            self.api_url, self.api_url, self.db_url, self.jwt_secret, self.anon_key, self.service_role_key
+            "         API URL: {}\n     GraphQL URL: {}/graphql/v1\n          DB URL: {}\n      JWT secret: {}\n Publishable key: {}\n      Secret key: {}\n        anon key: {}\nservice_role key: {}\n",
+            self.api_url, self.api_url, self.db_url, self.jwt_secret, self.publishable_key, self.secret_key, self.anon_key, self.service_role_key
         );
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
@@ -262,6 +264,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
     // `/health`.
     let supervisor = db.cluster.take().map(Supervisor::start);
     let (anon, service) = api_keys(&secret);
+    let (publishable_key, secret_key) = crate::project::opaque_keys(&secret);
     let functions_env = vec![
         ("SUPABASE_ANON_KEY".to_string(), anon.clone()),
         ("SUPABASE_SERVICE_ROLE_KEY".to_string(), service.clone()),
@@ -274,6 +277,8 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
         jwt_secret: secret,
         anon_key: anon,
         service_role_key: service,
+        publishable_key,
+        secret_key,
     };
     std::fs::create_dir_all(project.state_dir())?;
     crate::project::write_private(
@@ -371,11 +376,11 @@ pub async fn build_app(
         // Functions answer their own preflights (the `_shared/cors.ts` pattern).
         own_cors: true,
     });
-    Ok(basalt_gateway::compose(
-        basalt_gateway::ApiKeys::new(platform.keys.clone()),
-        mounts,
-        ready,
-    ))
+    let (anon, service) = api_keys(&platform.jwt_secret);
+    let (publishable, secret) = crate::project::opaque_keys(&platform.jwt_secret);
+    let keys = basalt_gateway::ApiKeys::new(platform.keys.clone())
+        .with_opaque(vec![(publishable, anon), (secret, service)]);
+    Ok(basalt_gateway::compose(keys, mounts, ready))
 }
 
 pub fn status(project: &Path) -> anyhow::Result<()> {

@@ -9,22 +9,112 @@ use futures::future::{ready, Either, Ready};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-/// What counts as a valid API key: a JWT the project's keys verify (the anon or service key).
-/// Verified keys are remembered by the keys themselves until their `exp`.
+/// What counts as a valid API key: a JWT the project's keys verify (the anon or service key),
+/// or one of Supabase's newer opaque keys (`sb_publishable_…`, `sb_secret_…`), which stand for
+/// the anon and service role JWTs. Verified keys are remembered by the keys themselves until
+/// their `exp`.
 #[derive(Clone)]
 pub struct ApiKeys {
     keys: Arc<basalt_identity::Keys>,
+    /// Opaque key → the JWT it stands for.
+    opaque: Arc<Vec<(String, String)>>,
 }
 
 impl ApiKeys {
     /// Keys verified with the project's keys.
     pub fn new(keys: Arc<basalt_identity::Keys>) -> ApiKeys {
-        ApiKeys { keys }
+        ApiKeys {
+            keys,
+            opaque: Arc::default(),
+        }
+    }
+
+    /// Also accept `opaque` keys, each standing for its JWT (as Supabase's gateway swaps a
+    /// publishable or secret key for the anon or service role JWT before the services see it).
+    pub fn with_opaque(mut self, opaque: Vec<(String, String)>) -> ApiKeys {
+        self.opaque = Arc::new(opaque);
+        self
     }
 
     /// Whether `key` is a JWT signed with the project's keys, in force now.
     pub fn valid(&self, key: &str) -> bool {
         self.keys.verify(key).is_ok()
+    }
+
+    fn jwt_for(&self, opaque: &str) -> Option<&str> {
+        self.opaque
+            .iter()
+            .find(|(k, _)| k == opaque)
+            .map(|(_, jwt)| jwt.as_str())
+    }
+
+    /// Swap an opaque key for its JWT wherever the request carries it: the `apikey` header or
+    /// query parameter, and `Authorization: Bearer` (set from the `apikey` when absent).
+    pub fn translate(&self, mut req: Request) -> Request {
+        if self.opaque.is_empty() {
+            return req;
+        }
+        let header = req
+            .headers()
+            .get("apikey")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|k| self.jwt_for(k))
+            .map(str::to_string);
+        let query = req.uri().query().and_then(from_query);
+        let from_query = query
+            .as_deref()
+            .and_then(|k| self.jwt_for(k))
+            .map(str::to_string);
+        let bearer = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(basalt_identity::bearer)
+            .map(|t| self.jwt_for(t).map(str::to_string).ok_or(()));
+        if let Some(jwt) = &header {
+            if let Ok(v) = http::HeaderValue::from_str(jwt) {
+                req.headers_mut().insert("apikey", v);
+            }
+        }
+        if let (Some(jwt), Some(opaque)) = (&from_query, &query) {
+            replace_query_key(&mut req, opaque, jwt);
+        }
+        let authorization = match bearer {
+            Some(Ok(jwt)) => Some(jwt),
+            Some(Err(())) => None,
+            None => header.or(from_query),
+        };
+        if let Some(jwt) = authorization {
+            if let Ok(v) = http::HeaderValue::from_str(&format!("Bearer {jwt}")) {
+                req.headers_mut().insert(http::header::AUTHORIZATION, v);
+            }
+        }
+        req
+    }
+}
+
+/// Replace the value of the `apikey` query parameter.
+fn replace_query_key(req: &mut Request, old: &str, new: &str) {
+    let uri = req.uri();
+    let Some(query) = uri.query() else { return };
+    let swapped: Vec<String> = query
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some(("apikey", v))
+                if percent_encoding::percent_decode_str(v).decode_utf8_lossy() == old =>
+            {
+                format!("apikey={new}")
+            }
+            _ => p.to_string(),
+        })
+        .collect();
+    let pq = format!("{}?{}", uri.path(), swapped.join("&"));
+    let mut parts = uri.clone().into_parts();
+    if let Ok(p) = pq.parse() {
+        parts.path_and_query = Some(p);
+        if let Ok(u) = axum::http::Uri::from_parts(parts) {
+            *req.uri_mut() = u;
+        }
     }
 }
 
@@ -288,5 +378,43 @@ mod tests {
             serde_json::json!({"role": "anon", "nbf": now + 3600})
         )));
         assert!(!keys.valid(&sign(serde_json::json!({"role": "anon", "exp": now - 10}))));
+    }
+
+    #[test]
+    fn opaque_keys_become_their_jwts() {
+        let keys = ApiKeys::new(Arc::new(basalt_identity::Keys::from_secret(
+            "super-secret-jwt-token-with-at-least-32-characters-long",
+        )))
+        .with_opaque(vec![("sb_publishable_x".into(), "anon.jwt.here".into())]);
+        let req = |apikey: &str, auth: Option<&str>, uri: &str| {
+            let mut r = Request::builder().uri(uri).header("apikey", apikey);
+            if let Some(a) = auth {
+                r = r.header("authorization", a);
+            }
+            r.body(axum::body::Body::empty()).unwrap()
+        };
+        // The key, and the missing Authorization, become the JWT.
+        let r = keys.translate(req(
+            "sb_publishable_x",
+            None,
+            "/rest/v1/t?apikey=sb_publishable_x&a=1",
+        ));
+        assert_eq!(r.headers()["apikey"], "anon.jwt.here");
+        assert_eq!(r.headers()["authorization"], "Bearer anon.jwt.here");
+        assert_eq!(r.uri().query(), Some("apikey=anon.jwt.here&a=1"));
+        // A user's own token is kept.
+        let r = keys.translate(req("sb_publishable_x", Some("Bearer user.jwt"), "/x"));
+        assert_eq!(r.headers()["authorization"], "Bearer user.jwt");
+        // `Authorization: Bearer <opaque key>` (as supabase-js sends it) becomes the JWT.
+        let r = keys.translate(req(
+            "sb_publishable_x",
+            Some("Bearer sb_publishable_x"),
+            "/x",
+        ));
+        assert_eq!(r.headers()["authorization"], "Bearer anon.jwt.here");
+        // Unknown keys pass through untouched (and are refused later).
+        let r = keys.translate(req("sb_publishable_y", None, "/x"));
+        assert_eq!(r.headers()["apikey"], "sb_publishable_y");
+        assert!(r.headers().get("authorization").is_none());
     }
 }

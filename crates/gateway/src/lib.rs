@@ -73,7 +73,14 @@ pub fn compose(keys: ApiKeys, mounts: Vec<Mount>, ready: Readiness) -> Router {
             app = app.nest(m.prefix, router);
         }
     }
-    with_request_ids(own_cors.merge(app.fallback(not_found).layer(cors())), true)
+    // Supabase's opaque keys become the JWTs they stand for before any service sees them.
+    let translate = tower::util::MapRequestLayer::new(move |req| keys.translate(req));
+    with_request_ids(
+        own_cors
+            .merge(app.fallback(not_found).layer(cors()))
+            .layer(translate),
+        true,
+    )
 }
 
 /// What a service run alone wraps its routes in: a request id on every request (set when
