@@ -274,10 +274,18 @@ pub async fn run_seed(client: &mut Client, files: &[PathBuf]) -> Result<usize, M
     Ok(n)
 }
 
+/// The key a seed file is recorded under: its path from the project directory
+/// (`supabase/seed.sql`), as the Supabase CLI records it, so neither tool runs it again.
 fn seed_key(path: &Path) -> String {
-    path.file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    let parts: Vec<String> = path
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    match parts.iter().rposition(|p| p == "supabase") {
+        Some(i) => parts[i..].join("/"),
+        None => parts.last().cloned().unwrap_or_default(),
+    }
 }
 
 /// Seed files are recorded with the SHA-256 of their text, as the Supabase CLI records them.
@@ -338,6 +346,21 @@ pub async fn repair(
 #[cfg(test)]
 mod tests {
     use super::runs_in_transaction;
+
+    #[test]
+    fn seeds_are_recorded_by_their_path_from_the_project() {
+        use super::seed_key;
+        use std::path::Path;
+        assert_eq!(
+            seed_key(Path::new("/p/app/supabase/./seed.sql")),
+            "supabase/seed.sql"
+        );
+        assert_eq!(
+            seed_key(Path::new("/p/app/supabase/seeds/01_users.sql")),
+            "supabase/seeds/01_users.sql"
+        );
+        assert_eq!(seed_key(Path::new("/elsewhere/seed.sql")), "seed.sql");
+    }
 
     #[test]
     fn extensions_basalt_serves_are_recognised() {
