@@ -4,6 +4,7 @@
 mod background;
 #[cfg(feature = "functions")]
 mod functions;
+mod init;
 mod project;
 mod start;
 mod tooling;
@@ -25,6 +26,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Create a new project here: supabase/config.toml, migrations/, functions/.
+    Init {
+        #[arg(long, default_value = ".")]
+        project: PathBuf,
+        /// Write a new config.toml over an existing one.
+        #[arg(long)]
+        force: bool,
+    },
     /// Start Postgres (embedded unless --db-url), apply migrations, serve every API.
     Start(start::StartArgs),
     /// Print the URLs and keys of the project again.
@@ -136,6 +145,7 @@ fn init_tracing() {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Cmd::Init { project, force } => init::init(&project, force),
         Cmd::Start(args) => start::start(args).await,
         Cmd::Status { project } => start::status(&project),
         Cmd::Db { command } => start::db(command).await,

@@ -222,6 +222,12 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let shutdown = basalt_gateway::shutdown_signal();
     let project = Project::load(&args.project)?;
+    if !project.supabase_dir().is_dir() {
+        anyhow::bail!(
+            "{} is not a Supabase project (it has no supabase/ directory): run `basalt init` there, or pass --project DIR",
+            project.dir.display()
+        );
+    }
     let listen_ip: std::net::IpAddr = project
         .config
         .basalt

@@ -263,3 +263,35 @@ async fn a_lone_create_index_concurrently_migration_applies() {
         .get(0);
     assert_eq!(versions, 2);
 }
+
+#[test]
+fn start_outside_a_project_says_how_to_make_one_and_init_makes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = basalt(
+        &[
+            "start",
+            "--project",
+            dir.path().to_str().unwrap(),
+            "--port",
+            "0",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    let line = error_line(&out);
+    assert!(line.contains("basalt init"), "{line}");
+    assert!(!dir.path().join(".basalt").exists(), "nothing was started");
+    let out = basalt(&["init", "--project", dir.path().to_str().unwrap()], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("supabase/config.toml").is_file());
+    assert!(dir.path().join("supabase/migrations").is_dir());
+    let again = basalt(&["init", "--project", dir.path().to_str().unwrap()], &[]);
+    assert!(
+        !again.status.success(),
+        "an existing project is not overwritten"
+    );
+}
