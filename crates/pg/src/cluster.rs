@@ -523,7 +523,8 @@ impl Drop for Cluster {
     }
 }
 
-/// Settings every basalt cluster gets: logical decoding for realtime, pg_cron when installed.
+/// Settings every basalt cluster gets: logical decoding for realtime, pg_stat_statements and
+/// pg_cron preloaded when installed.
 fn default_settings(bin: &PgBin) -> Vec<(String, String)> {
     let mut s: Vec<(String, String)> = [
         ("wal_level", "logical"),
@@ -535,8 +536,15 @@ fn default_settings(bin: &PgBin) -> Vec<(String, String)> {
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
+    // As Supabase ships it: pg_stat_statements (for `supabase inspect db`) and pg_cron.
+    let preload: Vec<&str> = ["pg_stat_statements", "pg_cron"]
+        .into_iter()
+        .filter(|e| bin.has_extension(e))
+        .collect();
+    if !preload.is_empty() {
+        s.push(("shared_preload_libraries".into(), preload.join(",")));
+    }
     if bin.has_extension("pg_cron") {
-        s.push(("shared_preload_libraries".into(), "pg_cron".into()));
         s.push(("cron.database_name".into(), "postgres".into()));
     }
     s

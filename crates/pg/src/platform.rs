@@ -27,6 +27,7 @@ pub const PARTS: &[(&str, &str)] = &[
     ("081_webhooks", include_str!("../sql/081_webhooks.sql")),
     ("082_cron", include_str!("../sql/082_cron.sql")),
     ("083_vault", include_str!("../sql/083_vault.sql")),
+    ("084_stats", include_str!("../sql/084_stats.sql")),
 ];
 
 /// The login role REST's and storage's request connections use under `basalt start`: granted
