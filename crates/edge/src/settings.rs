@@ -122,3 +122,38 @@ impl Settings {
         env
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_come_from_edge_runtime_keys() {
+        let config = basalt_config::load(
+            r#"
+[edge_runtime]
+wall_clock_limit = "20s"
+memory_limit = "128MiB"
+max_concurrent = 3
+max_workers = 2
+idle_timeout = "1m"
+[edge_runtime.secrets]
+API = "k"
+SUPABASE_URL = "nope"
+"#,
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings::from_config(dir.path(), &config);
+        assert_eq!(s.limits.wall_clock, Duration::from_secs(20));
+        assert_eq!(s.limits.memory_mb, 128);
+        assert_eq!(s.limits.max_concurrent, 3);
+        assert_eq!(s.limits.max_workers, 2);
+        assert_eq!(s.limits.idle_timeout, Duration::from_secs(60));
+        let env = s.function_env();
+        assert!(env.contains(&("API".into(), "k".into())));
+        assert!(!env.iter().any(|(k, _)| k == "SUPABASE_URL"), "reserved");
+        let d = Settings::from_config(dir.path(), &ProjectConfig::default()).limits;
+        assert_eq!((d.memory_mb, d.max_workers), (256, 8));
+    }
+}
