@@ -31,6 +31,15 @@ struct Inner {
     pool: Arc<Pool>,
 }
 
+impl Drop for Inner {
+    /// The sockets directory is this runtime's own (basalt's pid and a counter): gone with it.
+    fn drop(&mut self) {
+        if let Some(l) = &self.launch {
+            let _ = std::fs::remove_dir_all(&l.socket_dir);
+        }
+    }
+}
+
 /// Why the runtime could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
@@ -304,7 +313,9 @@ pub fn hop_by_hop(name: &HeaderName) -> bool {
 /// wherever the project lives.
 fn socket_dir() -> Result<std::path::PathBuf, SetupError> {
     use std::os::unix::fs::DirBuilderExt;
-    let dir = std::env::temp_dir().join(format!("basalt-edge-{}", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("basalt-edge-{}-{n}", std::process::id()));
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
