@@ -4,7 +4,7 @@
 //! ([`bearer`] for `Authorization`, the raw value for `apikey`), [`Keys::verify`] checks its
 //! signature against the project's keys (the HS secret, plus any JWK set: RS256/ES256 keys picked
 //! by `kid`, several at once while keys rotate) and its time claims under one clock policy
-//! ([`LEEWAY_SECS`]), and returns [`Claims`]. The service turns a refusal ([`TokenError`]) into
+//! (exact `exp`, [`LEEWAY_SECS`] on `nbf`/`iat`), and returns [`Claims`]. The service turns a refusal ([`TokenError`]) into
 //! its own wire format and hands the claims to Postgres, where row-level security decides.
 //!
 //! The same [`Keys`] sign tokens (auth's access tokens) and publish the public half of the
@@ -21,7 +21,9 @@ pub use claims::{bearer, Claims};
 pub use error::{KeyError, TokenError};
 pub use keys::Keys;
 
-/// Seconds of clock difference tolerated on `exp`, `nbf` and `iat`, by every service alike.
+/// The one clock policy, applied by every service alike: a token expires exactly at `exp` (as
+/// GoTrue has it: a refreshed session never overlaps an expired token), and `nbf`/`iat` may be
+/// up to this many seconds in the future (the issuing node's clock may run a little ahead).
 pub const LEEWAY_SECS: i64 = 5;
 
 /// The statement that makes the rest of a transaction run as a role with a token's claims:

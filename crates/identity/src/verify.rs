@@ -94,7 +94,7 @@ fn decode_part(part: &str) -> Result<Value, TokenError> {
     serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)
 }
 
-/// The time claims, each allowed [`LEEWAY_SECS`] of clock difference.
+/// The time claims: `exp` exactly, `nbf` and `iat` with [`LEEWAY_SECS`] of clock difference.
 fn check_times(claims: &Map<String, Value>, t: f64) -> Result<(), TokenError> {
     let leeway = LEEWAY_SECS as f64;
     let number = |key: &'static str| match claims.get(key) {
@@ -103,7 +103,7 @@ fn check_times(claims: &Map<String, Value>, t: f64) -> Result<(), TokenError> {
     };
     let (exp, nbf, iat) = (number("exp")?, number("nbf")?, number("iat")?);
     if let Some(exp) = exp {
-        if t - leeway >= exp {
+        if t >= exp {
             return Err(TokenError::Expired {
                 ago: (t - exp) as i64,
             });
@@ -199,8 +199,15 @@ mod tests {
         let now = t();
         let expired = hs(json!({"exp": now as i64 - 10}));
         assert!(matches!(keys.verify(&expired), Err(TokenError::Expired { ago }) if ago >= 10));
-        // Within the leeway.
-        assert!(keys.verify(&hs(json!({"exp": now as i64 - 1}))).is_ok());
+        // `exp` is exact; `nbf` and `iat` a few seconds ahead are tolerated.
+        assert!(matches!(
+            keys.verify(&hs(json!({"exp": now as i64 - 1}))),
+            Err(TokenError::Expired { .. })
+        ));
+        assert!(keys.verify(&hs(json!({"exp": now as i64 + 2}))).is_ok());
+        assert!(keys
+            .verify(&hs(json!({"iat": now as i64 + 2, "nbf": now as i64 + 2})))
+            .is_ok());
         assert_eq!(
             keys.verify(&hs(json!({"nbf": now as i64 + 60})))
                 .expect_err("nbf"),
