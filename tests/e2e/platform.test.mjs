@@ -16,3 +16,14 @@ test('pg_stat_statements is created in extensions and collects statements', asyn
   const [[calls]] = b.sql('select count(*) from extensions.pg_stat_statements');
   assert.ok(Number(calls) > 0, `statements recorded: ${calls}`);
 });
+
+test('a project asking for another Postgres major version is told which one serves it', async () => {
+  // No Postgres 9 is ever installed: the running one always differs.
+  const other = await startBasalt({ config: '[db]\nmajor_version = 9\n' });
+  try {
+    const [[major]] = other.sql("select current_setting('server_version_num')::int / 10000");
+    assert.match(other.output(), new RegExp(`Postgres ${major} serves this project; config.toml asks for \\[db\\] major_version = 9`));
+  } finally {
+    await other.stop();
+  }
+});

@@ -179,6 +179,27 @@ pub(crate) async fn open_database(
 
 /// Platform schema and the vault key, then pending migrations, then the seed when it has never
 /// run.
+/// Say so when the Postgres serving the project is not the major version `[db] major_version`
+/// asks for (the Supabase CLI's default is 17; the embedded cluster runs what is installed).
+async fn warn_on_major_version(project: &Project, client: &tokio_postgres::Client) {
+    let Some(want) = project.config.db.major_version else {
+        return;
+    };
+    let running = client
+        .query_one(
+            "SELECT current_setting('server_version_num')::int / 10000",
+            &[],
+        )
+        .await
+        .ok()
+        .map(|r| r.get::<_, i32>(0));
+    if let Some(have) = running.filter(|h| i64::from(*h) != i64::from(want)) {
+        eprintln!(
+            "Postgres {have} serves this project; config.toml asks for [db] major_version = {want} (set BASALT_PG_BIN to another Postgres to match)"
+        );
+    }
+}
+
 async fn prepare(
     project: &Project,
     url: &str,
@@ -191,6 +212,7 @@ async fn prepare(
             basalt_migrate::apply::pg_message(&e)
         )
     })?;
+    warn_on_major_version(project, &client).await;
     basalt_pg::platform::apply(&mut client).await?;
     crate::background::vault_key(project, &client, cluster).await?;
     let migrations = basalt_migrate::scan(&project.migrations_dir())

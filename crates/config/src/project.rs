@@ -50,6 +50,9 @@ impl Default for ApiConfig {
 #[serde(default)]
 pub struct DbConfig {
     pub port: u16,
+    /// The Postgres major version the project expects (the embedded cluster runs the one
+    /// installed; `basalt start` says when they differ).
+    pub major_version: Option<u32>,
     pub seed: SeedConfig,
 }
 
@@ -57,6 +60,7 @@ impl Default for DbConfig {
     fn default() -> Self {
         DbConfig {
             port: 54322,
+            major_version: None,
             seed: SeedConfig::default(),
         }
     }
