@@ -19,6 +19,7 @@ use crate::hub::{CdcSub, SecurityContext};
 use crate::pgoutput::Cell;
 use crate::phoenix;
 use crate::rls;
+use crate::typed::{self, JsonType};
 
 /// What the service knows about a published table.
 #[derive(Debug, Clone)]
@@ -28,6 +29,8 @@ pub struct RelInfo {
     pub name: String,
     /// (name, type name) of each column, in pgoutput order.
     pub columns: Vec<(String, String)>,
+    /// How each column's values become JSON (missing entries are text).
+    pub json_types: Vec<JsonType>,
     /// Positions of the primary-key (or replica identity) columns.
     pub key: Vec<usize>,
     /// `REPLICA IDENTITY FULL`.
@@ -45,6 +48,12 @@ impl RelInfo {
                 .map(|(n, t)| json!({"name": n, "type": t}))
                 .collect(),
         )
+    }
+
+    /// How the values of column `i` become JSON.
+    fn json_type(&self, i: usize) -> &JsonType {
+        const TEXT: &JsonType = &JsonType::Text;
+        self.json_types.get(i).unwrap_or(TEXT)
     }
 
     fn index(&self, col: &str) -> Option<usize> {
@@ -106,29 +115,45 @@ pub fn commit_timestamp(pg_micros: i64) -> String {
         .unwrap_or_default()
 }
 
-fn row_json(rel: &RelInfo, row: &[Cell], only: Option<&[usize]>) -> Value {
-    let mut m = Map::new();
+/// A row as the JSON object Supabase Realtime sends: each column's value typed by its column
+/// type ([`typed`]), keys in `jsonb` order, only the columns in `only` when given. An unchanged
+/// TOASTed value (not in the WAL) is taken from `fill`, the old row, when it carries it.
+fn row_json(rel: &RelInfo, row: &[Cell], only: Option<&[usize]>, fill: Option<&[Cell]>) -> String {
+    let mut cells: Vec<(&str, usize, &Cell)> = Vec::with_capacity(rel.columns.len());
     for (i, (name, _)) in rel.columns.iter().enumerate() {
-        if let Some(only) = only {
-            if !only.contains(&i) {
-                continue;
-            }
+        if only.is_some_and(|only| !only.contains(&i)) {
+            continue;
         }
-        match row.get(i) {
-            Some(Cell::Text(s)) => {
-                m.insert(name.clone(), Value::String(s.clone()));
-            }
-            Some(Cell::Null) => {
-                m.insert(name.clone(), Value::Null);
-            }
-            Some(Cell::Unchanged) | None => {}
+        let cell = match row.get(i) {
+            Some(Cell::Unchanged) => match fill.and_then(|f| f.get(i)) {
+                Some(c @ Cell::Text(_)) => c,
+                _ => continue,
+            },
+            Some(c) => c,
+            None => continue,
+        };
+        cells.push((name, i, cell));
+    }
+    cells.sort_by(|a, b| typed::jsonb_key_order(a.0, b.0));
+    let mut out = String::with_capacity(16 * cells.len() + 2);
+    out.push('{');
+    for (n, (name, i, cell)) in cells.into_iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        typed::push_str(&mut out, name);
+        out.push(':');
+        match cell {
+            Cell::Text(s) => typed::column_json(rel.json_type(i), s, &mut out),
+            Cell::Null | Cell::Unchanged => out.push_str("null"),
         }
     }
-    Value::Object(m)
+    out.push('}');
+    out
 }
 
-/// The `data` object of a `postgres_changes` event.
-pub fn payload(c: &Change) -> Value {
+/// The `data` object of a `postgres_changes` event, as JSON text.
+pub fn payload(c: &Change) -> String {
     let rel = &c.rel;
     let kind = match c.kind {
         EventKind::Insert => "INSERT",
@@ -136,14 +161,22 @@ pub fn payload(c: &Change) -> Value {
         EventKind::Delete => "DELETE",
         EventKind::All => "*",
     };
-    let mut data = json!({
+    let head = json!({
         "schema": rel.schema,
         "table": rel.name,
         "commit_timestamp": commit_timestamp(c.commit_time),
         "type": kind,
         "columns": rel.columns_json(),
         "errors": null,
-    });
+    })
+    .to_string();
+    let mut out = String::with_capacity(head.len() + 256);
+    // `head` is an object: reopen it to append the rows.
+    out.push_str(head.strip_suffix('}').unwrap_or(&head));
+    if let Some(new) = &c.new {
+        out.push_str(",\"record\":");
+        out.push_str(&row_json(rel, new, None, c.old.as_deref()));
+    }
     // With row level security the old row could reveal what the subscriber may not see: it
     // carries the key only, as in supabase/realtime.
     let old_only = if old_row_shown(rel) {
@@ -151,34 +184,18 @@ pub fn payload(c: &Change) -> Value {
     } else {
         Some(rel.key.as_slice())
     };
-    if let (Some(o), Some(new)) = (data.as_object_mut(), &c.new) {
-        let mut record = row_json(rel, new, None);
-        // An unchanged TOASTed value is not in the WAL; take it from the old row when present.
-        if let (Some(old), Value::Object(r)) = (&c.old, &mut record) {
-            for (i, cell) in new.iter().enumerate() {
-                if *cell == Cell::Unchanged {
-                    if let (Some(Cell::Text(s)), Some((name, _))) = (old.get(i), rel.columns.get(i))
-                    {
-                        r.insert(name.clone(), Value::String(s.clone()));
-                    }
-                }
-            }
-        }
-        o.insert("record".into(), record);
+    let old = match (c.kind, &c.old, &c.new) {
+        (EventKind::Insert, _, _) => None,
+        (_, Some(old), _) => Some(row_json(rel, old, old_only, None)),
+        (EventKind::Update, None, Some(new)) => Some(row_json(rel, new, Some(&rel.key), None)),
+        _ => None,
+    };
+    if let Some(old) = old {
+        out.push_str(",\"old_record\":");
+        out.push_str(&old);
     }
-    if let Some(o) = data.as_object_mut() {
-        match (c.kind, &c.old, &c.new) {
-            (EventKind::Insert, _, _) => {}
-            (_, Some(old), _) => {
-                o.insert("old_record".into(), row_json(rel, old, old_only));
-            }
-            (EventKind::Update, None, Some(new)) => {
-                o.insert("old_record".into(), row_json(rel, new, Some(&rel.key)));
-            }
-            _ => {}
-        }
-    }
-    data
+    out.push('}');
+    out
 }
 
 /// Whether the old row of `rel`'s updates and deletes may show its non-key columns, in the
@@ -382,7 +399,7 @@ pub async fn deliver(pool: &Pool, index: &Index, changes: &[Change]) -> Result<u
         if per_member.is_empty() {
             continue;
         }
-        let data = payload(&changes[ci]).to_string();
+        let data = payload(&changes[ci]);
         for (s, ids) in per_member {
             let ids = ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
             let body = format!(r#"{{"ids":[{ids}],"data":{data}}}"#);
@@ -410,10 +427,16 @@ mod tests {
             schema: "public".into(),
             name: "t".into(),
             columns: vec![("id".into(), "int8".into()), ("body".into(), "text".into())],
+            json_types: vec![JsonType::Integer, JsonType::Text],
             key: vec![0],
             full_identity: full,
             rls,
         })
+    }
+
+    /// The payload as a JSON value.
+    fn payload(c: &Change) -> Value {
+        serde_json::from_str(&super::payload(c)).unwrap()
     }
 
     fn t(s: &str) -> Cell {
@@ -432,7 +455,9 @@ mod tests {
         };
         let p = payload(&c);
         assert_eq!(p["type"], "INSERT");
-        assert_eq!(p["record"], json!({"id":"5","body":null}));
+        assert_eq!(p["record"], json!({"id":5,"body":null}));
+        // keys in jsonb order (shorter first), values typed by column
+        assert!(super::payload(&c).contains(r#""record":{"id":5,"body":null}"#));
         assert!(p.get("old_record").is_none());
         assert_eq!(p["columns"][0], json!({"name":"id","type":"int8"}));
         assert_eq!(p["commit_timestamp"], "2000-01-01T00:00:00.000000Z");
@@ -450,14 +475,14 @@ mod tests {
         };
         assert_eq!(
             payload(&full_no_rls)["old_record"],
-            json!({"id":"5","body":"secret"})
+            json!({"id":5,"body":"secret"})
         );
         assert!(payload(&full_no_rls).get("record").is_none());
         let full_rls = Change {
             rel: rel(true, true),
             ..full_no_rls.clone()
         };
-        assert_eq!(payload(&full_rls)["old_record"], json!({"id":"5"}));
+        assert_eq!(payload(&full_rls)["old_record"], json!({"id":5}));
     }
 
     #[test]
@@ -471,13 +496,13 @@ mod tests {
             xid: 1,
         };
         let p = payload(&c);
-        assert_eq!(p["record"], json!({"id":"5"}));
-        assert_eq!(p["old_record"], json!({"id":"5"}));
+        assert_eq!(p["record"], json!({"id":5}));
+        assert_eq!(p["old_record"], json!({"id":5}));
         let with_old = Change {
             old: Some(vec![t("5"), t("big")]),
             ..c
         };
-        assert_eq!(payload(&with_old)["record"], json!({"id":"5","body":"big"}));
+        assert_eq!(payload(&with_old)["record"], json!({"id":5,"body":"big"}));
     }
 
     #[test]

@@ -50,6 +50,12 @@ impl Sink {
         self.push(WsMessage::Binary(b.into()))
     }
 
+    /// Queue the end of the socket: the writer sends what is queued before, then closes the
+    /// WebSocket (answering a client's Close frame with the same code).
+    pub fn close(&self) -> bool {
+        self.push(WsMessage::Close(None))
+    }
+
     fn push(&self, m: WsMessage) -> bool {
         match self.tx.try_send(m) {
             Ok(()) => true,

@@ -7,21 +7,22 @@
 //! by security context (role + JWT claims); for every batch of committed changes and every table
 //! in it, each context runs one cached, pipelined key lookup as that role with those claims, so
 //! Postgres' RLS policies decide who sees which row and the cost grows with contexts, not
-//! subscribers ([`cdc`], [`rls`]). **Delivery**: a commit is confirmed to the slot only after its
-//! changes were handed to every subscribed socket; after a lost connection (a Postgres restart)
-//! the stream resumes from the confirmed position and commits this node already delivered are
-//! skipped, so a connected subscriber receives every committed change exactly once
-//! ([`replication`]). Private channels are authorised by RLS policies on `realtime.messages`
-//! ([`authz`]); rows inserted there (`realtime.send`, `realtime.broadcast_changes`) are
-//! broadcast. **Several nodes** against one database: each node has its own slot, so each sees
-//! every change and database broadcast; client broadcasts and presence cross to the other nodes
-//! as logical decoding messages through those same slots; nodes heartbeat in
-//! `realtime.basalt_nodes`, and the slot of a node silent for `node_timeout` is dropped so that
-//! nobody holds WAL for it, while a running node keeps confirming its slot even when nobody
-//! subscribes ([`node`]). Like supabase/realtime, visibility is decided by looking the row's key
-//! up when the batch is checked: a row changed again or deleted before that is judged by its newer
-//! state, and deletes (whose row is gone) go, key only when RLS is on, to contexts whose role may
-//! select from the table. Tokens are verified by `basalt_identity` ([`token`]), with the
+//! subscribers ([`cdc`], [`rls`]). `record` and `old_record` carry typed JSON, each value as
+//! Supabase Realtime writes it for its column type ([`typed`]). **Delivery**: a commit is confirmed
+//! to the slot only after its changes were handed to every subscribed socket; after a lost
+//! connection (a Postgres restart) the stream resumes from the confirmed position and commits this
+//! node already delivered are skipped, so a connected subscriber receives every committed change
+//! exactly once ([`replication`]). Private channels are authorised by RLS policies on
+//! `realtime.messages` ([`authz`]); rows inserted there (`realtime.send`,
+//! `realtime.broadcast_changes`) are broadcast. **Several nodes** against one database: each node
+//! has its own slot, so each sees every change and database broadcast; client broadcasts and
+//! presence cross to the other nodes as logical decoding messages through those same slots; nodes
+//! heartbeat in `realtime.basalt_nodes`, and the slot of a node silent for `node_timeout` is
+//! dropped so that nobody holds WAL for it, while a running node keeps confirming its slot even
+//! when nobody subscribes ([`node`]). Like supabase/realtime, visibility is decided by looking the
+//! row's key up when the batch is checked: a row changed again or deleted before that is judged by
+//! its newer state, and deletes (whose row is gone) go, key only when RLS is on, to contexts whose
+//! role may select from the table. Tokens are verified by `basalt_identity` ([`token`]), with the
 //! platform's keys under `basalt start`.
 
 pub mod authz;
@@ -37,6 +38,7 @@ pub mod replication;
 pub mod rls;
 pub mod socket;
 pub mod token;
+pub mod typed;
 
 use std::sync::Arc;
 

@@ -24,6 +24,7 @@ use crate::hub::{Broadcast, TopicKey};
 use crate::node;
 use crate::pgoutput::{self, Cell, PgOutput};
 use crate::phoenix::BroadcastBody;
+use crate::typed;
 use crate::State;
 
 /// Publication that carries `realtime.messages`.
@@ -402,6 +403,12 @@ impl Reader {
                 (c.name.clone(), t)
             })
             .collect();
+        let oids: Vec<u32> = r.columns.iter().map(|c| c.type_oid).collect();
+        let resolved = typed::resolve(&client, &oids).await?;
+        let json_types = oids
+            .iter()
+            .map(|o| resolved.get(o).cloned().unwrap_or_default())
+            .collect();
         let full_identity = r.replica_identity == b'f';
         let mut key: Vec<usize> = pk
             .iter()
@@ -421,6 +428,7 @@ impl Reader {
             schema: r.schema.clone(),
             name: r.name.clone(),
             columns,
+            json_types,
             key,
             full_identity,
             rls,

@@ -200,6 +200,7 @@ mod tests {
             schema: "my schema".into(),
             name: "we\"ird".into(),
             columns: vec![("id".into(), "int8".into()), ("k\"2".into(), "text".into())],
+            json_types: Vec::new(),
             key: vec![0, 1],
             full_identity: false,
             rls: true,

@@ -19,6 +19,9 @@ use crate::State;
 /// this long is closed.
 const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// How long a socket whose client sent a Close frame may take to send the reply.
+const CLOSE_REPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// One joined channel of this socket.
 struct Channel {
     id: MemberId,
@@ -64,8 +67,9 @@ pub async fn run(state: Arc<State>, ws: WebSocket, vsn: Vsn, apikey: Token) {
             let mut next = Some(m);
             let mut n = 0;
             while let Some(m) = next.take() {
-                let close = matches!(m, WsMessage::Close(_));
-                if ws_tx.feed(m).await.is_err() || close {
+                // A Close ends the writing: closing below sends the Close frame (the reply the
+                // WebSocket queued when the client closed; it refuses a Close fed after that).
+                if matches!(m, WsMessage::Close(_)) || ws_tx.feed(m).await.is_err() {
                     break 'outer;
                 }
                 n += 1;
@@ -88,6 +92,7 @@ pub async fn run(state: Arc<State>, ws: WebSocket, vsn: Vsn, apikey: Token) {
         channels: HashMap::new(),
     };
     let mut last_frame = tokio::time::Instant::now();
+    let mut client_closed = false;
     loop {
         let next_exp = conn.channels.values().map(|c| c.token.exp).min();
         let expiry = async {
@@ -105,7 +110,11 @@ pub async fn run(state: Arc<State>, ws: WebSocket, vsn: Vsn, apikey: Token) {
                 match frame {
                     Some(Ok(WsMessage::Text(t))) => conn.on_text(t.as_str()).await,
                     Some(Ok(WsMessage::Binary(b))) => conn.on_binary(&b).await,
-                    Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(WsMessage::Close(_))) => {
+                        client_closed = true;
+                        break;
+                    }
+                    None | Some(Err(_)) => break,
                     Some(Ok(_)) => {}
                 }
             }
@@ -121,7 +130,16 @@ pub async fn run(state: Arc<State>, ws: WebSocket, vsn: Vsn, apikey: Token) {
         }
     }
     conn.leave_all();
-    drop(conn);
+    // A client's Close frame is answered with a Close frame echoing its code (the WebSocket
+    // queued that reply when it read the frame; the writer sends it when it closes), so that
+    // the client sees a clean close rather than an aborted connection (1006).
+    let mut writer = writer;
+    if client_closed && conn.sink.close() {
+        drop(conn);
+        let _ = tokio::time::timeout(CLOSE_REPLY_TIMEOUT, &mut writer).await;
+    } else {
+        drop(conn);
+    }
     writer.abort();
 }
 

@@ -67,8 +67,8 @@ async fn delete_filters_on_non_key_columns_reveal_nothing_to_another_user() {
     assert_eq!(
         seen,
         vec![
-            (json!([key_id]), json!({"id": "1"})),
-            (json!([key_id]), json!({"id": "2"})),
+            (json!([key_id]), json!({"id": 1})),
+            (json!([key_id]), json!({"id": 2})),
         ]
     );
     rt.stop().await;

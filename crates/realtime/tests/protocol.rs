@@ -418,3 +418,53 @@ async fn tokens_are_checked_refreshed_and_expire() {
         .is_some());
     rt.stop().await;
 }
+
+/// A client's Close frame is answered with a Close frame with the same code, and the connection
+/// then ends cleanly (no 1006 for the client), also with a joined channel and frames queued.
+#[tokio::test]
+async fn close_frame_is_answered_with_close() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::Message as Ws;
+
+    let db = basalt_testkit::fresh_db().await;
+    let rt = Served::start(&db.url).await;
+    for (code, joined) in [(CloseCode::Normal, false), (CloseCode::Library(4000), true)] {
+        let (mut ws, _) = tokio_tungstenite::connect_async(rt.ws_url(&anon()))
+            .await
+            .unwrap();
+        if joined {
+            let join = json!(["1", "1", "realtime:room", "phx_join", {"config": {"broadcast": {"self": true}}}]);
+            ws.send(Ws::Text(join.to_string().into())).await.unwrap();
+            // frames the server queues around the close
+            for i in 0..20 {
+                let b = json!(["1", format!("b{i}"), "realtime:room", "broadcast",
+                    {"type": "broadcast", "event": "e", "payload": {"i": i}}]);
+                ws.send(Ws::Text(b.to_string().into())).await.unwrap();
+            }
+        }
+        ws.send(Ws::Close(Some(CloseFrame {
+            code,
+            reason: "bye".into(),
+        })))
+        .await
+        .unwrap();
+        let mut reply = None;
+        let read = async {
+            while let Some(m) = ws.next().await {
+                match m {
+                    Ok(Ws::Close(f)) => reply = Some(f),
+                    Ok(_) => {}
+                    Err(e) => panic!("the connection ended without a clean close: {e}"),
+                }
+            }
+        };
+        tokio::time::timeout(T, read)
+            .await
+            .expect("the server ends the connection");
+        let frame = reply.expect("a Close frame in reply").expect("with a code");
+        assert_eq!(frame.code, code, "the client's code is echoed");
+    }
+    rt.stop().await;
+}

@@ -201,11 +201,7 @@ async fn restart(stop: Stop) {
             .collect("postgres_changes", Duration::from_millis(500))
             .await
         {
-            let id: i64 = f.payload()["data"]["record"]["id"]
-                .as_str()
-                .unwrap()
-                .parse()
-                .unwrap();
+            let id: i64 = f.payload()["data"]["record"]["id"].as_i64().unwrap();
             *counts.entry(id).or_default() += 1;
         }
     }
@@ -214,11 +210,7 @@ async fn restart(stop: Stop) {
         .collect("postgres_changes", Duration::from_secs(2))
         .await
     {
-        let id: i64 = f.payload()["data"]["record"]["id"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let id: i64 = f.payload()["data"]["record"]["id"].as_i64().unwrap();
         *counts.entry(id).or_default() += 1;
     }
     let committed: Vec<i64> = basalt_pg::pool::connect(&url)

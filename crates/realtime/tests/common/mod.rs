@@ -136,6 +136,8 @@ pub struct Client {
     next_ref: u64,
     /// Frames read while waiting for something else.
     pub seen: Vec<Frame>,
+    /// The text of every text frame received, as sent.
+    pub raw: Vec<String>,
 }
 
 /// A frame as the client decoded it.
@@ -169,6 +171,7 @@ impl Client {
             ws,
             next_ref: 1,
             seen: Vec::new(),
+            raw: Vec::new(),
         }
     }
 
@@ -197,7 +200,10 @@ impl Client {
                 .ok()??
                 .ok()?;
             match m {
-                Ws::Text(t) => return Some(Frame::Text(serde_json::from_str(t.as_str()).ok()?)),
+                Ws::Text(t) => {
+                    self.raw.push(t.as_str().to_owned());
+                    return Some(Frame::Text(serde_json::from_str(t.as_str()).ok()?));
+                }
                 Ws::Binary(b) => return Some(Frame::Binary(b.to_vec())),
                 Ws::Close(_) => return None,
                 _ => continue,
