@@ -3,7 +3,8 @@
 #
 # Starts a throw-away Postgres cluster under /tmp (as the `postgres` user), loads the
 # conformance database, builds basalt, runs run.py with the skip file, and stops the cluster.
-# Extra arguments go to run.py (e.g. `--only select`).
+# It also runs basalt's own cases in spec/ (ported from PostgREST's spec suite, ids 2000+), with
+# spec/skip.txt appended to skip.txt. Extra arguments go to run.py (e.g. `--only select`).
 # Environment: BASALT_PROFILE=release|debug (default debug), PGPORT (default 55432),
 # KEEP_CLUSTER=1 to leave the cluster running (and reuse it on the next run).
 set -euo pipefail
@@ -44,4 +45,7 @@ else
 fi
 exe="$root/target/$profile/basalt"
 
-python3 "$suite/run.py" --launch "$exe rest" --skip-file "$here/skip.txt" --status-text --cli "$exe rest {args}" "$@"
+skips="$S/skip.txt"
+cat "$here/skip.txt" "$here/spec/skip.txt" >"$skips"
+python3 "$suite/run.py" --launch "$exe rest" --skip-file "$skips" --status-text --cli "$exe rest {args}" \
+  "$suite/cases" "$here/spec" "$@"

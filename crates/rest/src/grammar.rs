@@ -899,10 +899,8 @@ pub fn parse_logic(negated: bool, or: bool, value: &str) -> Result<Logic, ApiErr
                 return Err(c.unexpected("\",\" or \")\""));
             }
             let Some((negated, or, parent)) = open.pop() else {
-                c.skip_ws();
-                if !c.done() {
-                    return Err(c.unexpected("end of input"));
-                }
+                // Whatever follows the outermost `)` is ignored, as PostgREST's parser stops
+                // there: `and=(id.eq.1,id.neq.2))` filters on both conditions.
                 return Ok(Logic::Tree {
                     negated,
                     or,
@@ -1271,6 +1269,13 @@ mod tests {
             panic!("filter expected")
         };
         assert_eq!(f.path, vec!["rel".to_string()]);
+        // Text after the outermost `)` is ignored (the spec's `and=(id.eq.1,id.neq.2))`).
+        let Logic::Tree { children, .. } =
+            parse_logic(false, false, "(id.eq.1,id.neq.2))").expect("parses")
+        else {
+            panic!("tree expected")
+        };
+        assert_eq!(children.len(), 2);
     }
 
     #[test]

@@ -267,6 +267,10 @@ impl<'a> Planner<'a> {
             offset: 0,
             embeds: Vec::new(),
         };
+        // An empty select (`select=`, or an embed's `()`) reads every column, as PostgREST
+        // does; an embed that selects nothing but empty embeds is left out of its parent.
+        let star = [SelectItem::Star];
+        let select = if select.is_empty() { &star[..] } else { select };
         for item in select {
             match item {
                 SelectItem::Star => {
@@ -346,8 +350,9 @@ impl<'a> Planner<'a> {
                         None => Source::Relation(target.clone()),
                     };
                     let alias = self.next_alias(&target.name);
-                    let hidden = e.select.is_empty();
                     let child = self.node(source, Some(target), alias, &e.select, &[])?;
+                    let hidden = e.select.iter().all(|s| matches!(s, SelectItem::Embed(_)))
+                        && child.embeds.iter().all(|c| c.hidden);
                     plan.embeds.push(EmbedPlan {
                         rel: relationship,
                         plan: child,

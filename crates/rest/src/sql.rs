@@ -447,10 +447,7 @@ pub fn read_sql(
             }
         }
     }
-    if select.is_empty() {
-        // `select=` with only hidden embeds still yields one (empty) object per row.
-        select.push("NULL::int AS \"pgrst_nothing\"".into());
-    }
+    // A select of only hidden embeds has no columns: each row is an empty object.
     let from = source_sql(sql, plan, parent.map(|(a, _)| a));
     let mut text = format!("SELECT {} FROM {from} AS {alias}", select.join(", "));
     // Embeds as lateral joins.
