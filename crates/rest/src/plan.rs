@@ -543,6 +543,12 @@ fn find_node<'p>(plan: &'p mut ReadPlan, path: &[String]) -> Result<&'p mut Read
 
 fn ambiguous(src: &Qi, name: &str, found: &[&Relationship]) -> ApiError {
     use crate::schema::Cardinality;
+    // Foreign-key relationships first, then the many-to-many ones by junction name.
+    let mut found = found.to_vec();
+    found.sort_by_key(|r| match &r.cardinality {
+        Cardinality::ManyToMany { junction, .. } => Some(junction.name.clone()),
+        _ => None,
+    });
     let details: Vec<serde_json::Value> = found
         .iter()
         .map(|r| {
@@ -560,16 +566,26 @@ fn ambiguous(src: &Qi, name: &str, found: &[&Relationship]) -> ApiError {
                 Cardinality::OneToOne => ("one-to-one", fk),
                 Cardinality::ManyToMany {
                     junction,
+                    source_cols,
+                    target_cols,
                     source_constraint,
                     target_constraint,
-                    ..
-                } => (
-                    "many-to-many",
-                    format!(
-                        "{}.{} using {} and {}",
-                        junction.schema, junction.name, source_constraint, target_constraint
-                    ),
-                ),
+                } => {
+                    // Both column lists name the junction's columns.
+                    let src_cols: Vec<&str> = source_cols.iter().map(|c| c.1.as_str()).collect();
+                    let tgt_cols: Vec<&str> = target_cols.iter().map(|c| c.0.as_str()).collect();
+                    (
+                        "many-to-many",
+                        format!(
+                            "{} using {}({}) and {}({})",
+                            junction.name,
+                            source_constraint,
+                            src_cols.join(", "),
+                            target_constraint,
+                            tgt_cols.join(", ")
+                        ),
+                    )
+                }
             };
             serde_json::json!({
                 "cardinality": card,

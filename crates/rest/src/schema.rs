@@ -754,43 +754,67 @@ impl SchemaCache {
         let Some(all) = self.relationships.get(source) else {
             return Vec::new();
         };
-        let by_name: Vec<&Relationship> = all
-            .iter()
-            .filter(|r| match &r.computed {
-                Some(f) => f.name == name,
-                None => {
-                    r.target.name == name
-                        || (hint.is_none()
-                            && matches!(
-                                r.cardinality,
-                                Cardinality::ManyToOne | Cardinality::OneToOne
-                            )
-                            && r.columns.len() == 1
-                            && r.columns[0].0 == name)
-                        || (hint.is_none() && !r.constraint.is_empty() && r.constraint == name)
+        // A self-referencing foreign key gives two relationships (many-to-one and one-to-many)
+        // that the general rules below cannot tell apart. As PostgREST does, the table's name
+        // selects the one-to-many side (a hint names the referencing column:
+        // `organizations!referee`), and the referencing column selects the many-to-one side
+        // (`referee(*)`).
+        let self_match = |r: &Relationship| {
+            let one_col = r.columns.len() == 1;
+            match (&r.cardinality, hint) {
+                (Cardinality::OneToMany, None) => r.target.name == name,
+                (Cardinality::ManyToOne, None) => one_col && r.columns[0].0 == name,
+                (Cardinality::OneToMany, Some(h)) => {
+                    r.target.name == name && one_col && r.columns[0].1 == h
+                }
+                _ => false,
+            }
+        };
+        let by_name = |r: &Relationship| match &r.computed {
+            Some(f) => f.name == name,
+            None => {
+                r.target.name == name
+                    || (hint.is_none()
+                        && matches!(
+                            r.cardinality,
+                            Cardinality::ManyToOne | Cardinality::OneToOne
+                        )
+                        && r.columns.len() == 1
+                        && r.columns[0].0 == name)
+                    || (hint.is_none() && !r.constraint.is_empty() && r.constraint == name)
+            }
+        };
+        let by_hint = |r: &Relationship| match (hint, &r.cardinality) {
+            (None, _) => true,
+            (
+                Some(h),
+                Cardinality::ManyToMany {
+                    junction,
+                    source_constraint,
+                    target_constraint,
+                    ..
+                },
+            ) => junction.name == h || source_constraint == h || target_constraint == h,
+            (Some(h), _) => {
+                r.constraint == h
+                    || (r.columns.len() == 1 && (r.columns[0].0 == h || r.columns[0].1 == h))
+            }
+        };
+        all.iter()
+            .filter(|r| {
+                let is_self = r.computed.is_none()
+                    && r.source == r.target
+                    && matches!(
+                        r.cardinality,
+                        Cardinality::ManyToOne | Cardinality::OneToMany
+                    );
+                if is_self {
+                    self_match(r)
+                } else {
+                    by_name(r) && by_hint(r)
                 }
             })
-            .collect();
-        let found: Vec<&Relationship> = match hint {
-            None => by_name,
-            Some(h) => by_name
-                .into_iter()
-                .filter(|r| match &r.cardinality {
-                    Cardinality::ManyToMany {
-                        junction,
-                        source_constraint,
-                        target_constraint,
-                        ..
-                    } => junction.name == h || source_constraint == h || target_constraint == h,
-                    _ => {
-                        r.constraint == h
-                            || (r.columns.len() == 1
-                                && (r.columns[0].0 == h || r.columns[0].1 == h))
-                    }
-                })
-                .collect(),
-        };
-        found
+            .collect()
     }
 }
 

@@ -26,6 +26,8 @@ pub(super) struct WriteSpec<'a> {
     pk: Vec<String>,
     /// Status when at least one row was inserted / otherwise.
     created: bool,
+    /// A merge-duplicates upsert: 200 rather than 201 when it inserted nothing.
+    merge: bool,
     track_inserts: bool,
     resolution_applied: bool,
     is_insert: bool,
@@ -121,7 +123,7 @@ pub(super) async fn write(
         StatusCode::NO_CONTENT
     } else if spec.is_insert {
         if spec.track_inserts {
-            if row.inserted.unwrap_or(0) > 0 {
+            if row.inserted.unwrap_or(0) > 0 || !spec.merge {
                 StatusCode::CREATED
             } else {
                 StatusCode::OK
@@ -243,7 +245,16 @@ pub(super) async fn insert(
         &q,
         true,
     )?;
-    let created = payload.rows > 0 || on_conflict.is_none();
+    // Only a merge that inserts nothing answers 200; any other insert answers 201, even one
+    // whose rows were all ignored as duplicates.
+    let merge = matches!(
+        on_conflict,
+        Some(OnConflict {
+            resolution: Resolution::MergeDuplicates,
+            ..
+        })
+    );
+    let created = payload.rows > 0 || !merge;
     write(
         ctx,
         WriteSpec {
@@ -253,6 +264,7 @@ pub(super) async fn insert(
             rel_name: name,
             pk: rel.pk.clone(),
             created,
+            merge,
             track_inserts: track,
             resolution_applied: on_conflict.is_some() || ctx.req.prefer.missing_default,
             is_insert: true,
@@ -336,6 +348,7 @@ pub(super) async fn filtered_write(
             rel_name: &rel.qi.name,
             pk: rel.pk.clone(),
             created: false,
+            merge: false,
             track_inserts: false,
             resolution_applied: false,
             is_insert: false,
@@ -397,23 +410,37 @@ pub(super) async fn put(
             "Filters must include all and only primary key columns with 'eq' operators",
         ));
     };
-    let payload = payload(ctx, &q)?;
-    if payload.rows != 1 {
-        return Err(
-            ApiError::new(Code::Singular, "PUT payload must contain a single row").with_status(400),
-        );
-    }
+    let mut payload = payload(ctx, &q)?;
     mutate::check_columns(rel, &payload.columns)?;
-    for (col, v) in &pk_vals {
-        let given = payload.values[0]
-            .get(col)
-            .and_then(mutate::json_scalar_text);
-        if given.as_deref() != Some(v.as_str()) {
-            return Err(ApiError::new(
-                Code::PutPrimaryKey,
-                "Payload values do not match URL in primary key column(s)",
-            ));
-        }
+    // As PostgREST does, the URL's primary key filters the payload: rows whose key differs are
+    // not written, and exactly one row must be left.
+    let matches = |row: &serde_json::Map<String, serde_json::Value>| {
+        pk_vals.iter().all(|(col, v)| {
+            row.get(col).and_then(mutate::json_scalar_text).as_deref() == Some(v.as_str())
+        })
+    };
+    let kept: Vec<_> = payload
+        .values
+        .iter()
+        .filter(|r| matches(r))
+        .cloned()
+        .collect();
+    if kept.len() != 1 {
+        return Err(ApiError::new(
+            Code::PutPrimaryKey,
+            "Payload values do not match URL in primary key column(s)",
+        ));
+    }
+    if payload.rows != 1 {
+        payload.json = serde_json::Value::Array(
+            kept.iter()
+                .cloned()
+                .map(serde_json::Value::Object)
+                .collect(),
+        )
+        .to_string();
+        payload.rows = 1;
+        payload.values = kept;
     }
     let oc = OnConflict {
         columns: rel.pk.clone(),
@@ -431,6 +458,7 @@ pub(super) async fn put(
             rel_name: name,
             pk: rel.pk.clone(),
             created: true,
+            merge: true,
             track_inserts: track,
             resolution_applied: false,
             is_insert: true,
