@@ -740,6 +740,19 @@ pub fn resolve_schema(
     )))
 }
 
+/// Page `q` by the `Range` header, if any: it replaces the top-level `limit`/`offset`.
+pub fn apply_range(q: &mut QueryParams, headers: &HeaderMap) -> Result<(), ApiError> {
+    if let Some((from, to)) = parse_range(headers)? {
+        q.offset.retain(|(p, _)| !p.is_empty());
+        q.limit.retain(|(p, _)| !p.is_empty());
+        q.offset.push((vec![], from));
+        if let Some(to) = to {
+            q.limit.push((vec![], to - from + 1));
+        }
+    }
+    Ok(())
+}
+
 /// `Range: 0-9` (with `Range-Unit: items`) as (offset, optional last index).
 pub fn parse_range(headers: &HeaderMap) -> Result<Option<(i64, Option<i64>)>, ApiError> {
     let Some(r) = headers.get("range").and_then(|v| v.to_str().ok()) else {

@@ -146,10 +146,10 @@ pub fn resolve(
         let with_single = matches!(args, Args::Named(_)) && from_body;
         let details = if with_single && !given.is_empty() {
             format!(
-                "Searched for the function {}.{} with parameters {} or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.",
+                "Searched for the function {}.{} with {} or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.",
                 schema,
                 name,
-                given.join(", ")
+                params_phrase(&given)
             )
         } else if given.is_empty() {
             format!(
@@ -158,10 +158,10 @@ pub fn resolve(
             )
         } else {
             format!(
-                "Searched for the function {}.{} with parameters {}, but no matches were found in the schema cache.",
+                "Searched for the function {}.{} with {}, but no matches were found in the schema cache.",
                 schema,
                 name,
-                given.join(", ")
+                params_phrase(&given)
             )
         };
         let best = candidates
@@ -237,6 +237,12 @@ pub fn resolve(
         routine: routine.clone(),
         args: call_args,
     })
+}
+
+/// `parameter a` or `parameters a, b`, as the not-found details word it.
+fn params_phrase(given: &[String]) -> String {
+    let s = if given.len() > 1 { "s" } else { "" };
+    format!("parameter{s} {}", given.join(", "))
 }
 
 #[cfg(test)]

@@ -40,6 +40,13 @@ pub(super) async fn call(
         || ct.starts_with("application/xml")
     {
         Args::Raw(ctx.body.to_vec())
+    } else if ct.starts_with("application/x-www-form-urlencoded") {
+        // An HTML form: repeated keys fill a variadic argument, as repeated query keys do.
+        Args::Named(
+            form_urlencoded::parse(&ctx.body)
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect(),
+        )
     } else if ctx.body.iter().all(u8::is_ascii_whitespace) {
         Args::Named(Vec::new())
     } else {
@@ -53,7 +60,12 @@ pub(super) async fn call(
             Args::Single(v)
         } else {
             match v {
-                Value::Object(m) => Args::Named(m.into_iter().collect()),
+                // `columns=` names the keys that are arguments; the others are ignored.
+                Value::Object(m) => Args::Named(
+                    m.into_iter()
+                        .filter(|(k, _)| q.columns.as_ref().is_none_or(|c| c.contains(k)))
+                        .collect(),
+                ),
                 other => Args::Single(other),
             }
         }
@@ -69,6 +81,10 @@ pub(super) async fn call(
     };
     q.filters.clear();
     request::rpc_filters(&mut q, &arg_names)?;
+    // A Range header pages a GET call's result like a read's (PostgREST reads it for GET only).
+    if ctx.req.method == Method::GET {
+        request::apply_range(&mut q, ctx.headers)?;
+    }
     let producer = Producer::Rpc {
         bytea: routine.return_type == "bytea",
         text: routine.return_type == "text",

@@ -25,15 +25,7 @@ pub(super) async fn read(
         (Err(e), None) => return Err(e),
     };
     let mut q = ctx.query_params()?;
-    let range = request::parse_range(ctx.headers)?;
-    if let Some((from, to)) = range {
-        q.offset.retain(|(p, _)| !p.is_empty());
-        q.limit.retain(|(p, _)| !p.is_empty());
-        q.offset.push((vec![], from));
-        if let Some(to) = to {
-            q.limit.push((vec![], to - from + 1));
-        }
-    }
+    request::apply_range(&mut q, ctx.headers)?;
     let mut planner = Planner::new(
         &ctx.cache,
         &ctx.req.schema,
