@@ -106,12 +106,13 @@ pub enum CheckError {
     Failed(String),
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` from microseconds since 2000-01-01.
+/// `YYYY-MM-DDTHH:MM:SS.fffZ` (milliseconds, as Supabase Realtime sends it) from microseconds
+/// since 2000-01-01.
 pub fn commit_timestamp(pg_micros: i64) -> String {
     const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
     let unix = pg_micros.saturating_add(PG_EPOCH_UNIX_MICROS);
     chrono::DateTime::from_timestamp_micros(unix)
-        .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
         .unwrap_or_default()
 }
 
@@ -460,7 +461,8 @@ mod tests {
         assert!(super::payload(&c).contains(r#""record":{"id":5,"body":null}"#));
         assert!(p.get("old_record").is_none());
         assert_eq!(p["columns"][0], json!({"name":"id","type":"int8"}));
-        assert_eq!(p["commit_timestamp"], "2000-01-01T00:00:00.000000Z");
+        assert_eq!(p["commit_timestamp"], "2000-01-01T00:00:00.000Z");
+        assert_eq!(commit_timestamp(1_234_567), "2000-01-01T00:00:01.234Z");
     }
 
     #[test]
