@@ -200,7 +200,7 @@ async fn warn_on_major_version(project: &Project, client: &tokio_postgres::Clien
     }
 }
 
-async fn prepare(
+pub(crate) async fn prepare(
     project: &Project,
     url: &str,
     cluster: Option<&Cluster>,

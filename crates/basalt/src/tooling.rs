@@ -196,7 +196,17 @@ async fn with_database<T>(
 ) -> anyhow::Result<T> {
     let project = Project::load(&target.project)?;
     let mut db = open_database(&project, target.db_url.clone(), target.db_port).await?;
-    let result = f(&project, &db.url).await;
+    // The embedded database is brought to the project's state first (platform schema,
+    // migrations, the seed on a new cluster), as `basalt start` would: a project that was never
+    // started has an empty cluster. A `--db-url` database is examined as it is.
+    let prepared = match db.cluster.as_ref() {
+        Some(cluster) => crate::start::prepare(&project, &db.url, Some(cluster), false).await,
+        None => Ok(()),
+    };
+    let result = match prepared {
+        Ok(()) => f(&project, &db.url).await,
+        Err(e) => Err(e),
+    };
     if let Some(c) = db.cluster.as_mut() {
         c.stop();
     }

@@ -295,3 +295,29 @@ fn start_outside_a_project_says_how_to_make_one_and_init_makes_it() {
         "an existing project is not overwritten"
     );
 }
+
+#[test]
+fn db_advisors_on_a_project_never_started_examines_its_migrations() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // The embedded cluster runs as `postgres` when the tests run as root.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    project(
+        dir.path(),
+        &[(
+            "0001_open.sql",
+            "create table public.wide_open (id int primary key);",
+        )],
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let p = dir.path().to_str().unwrap();
+    let out = basalt(&["db", "advisors", "--project", p, "--db-port", &port], &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}{}", text, stderr(&out));
+    assert!(text.contains("wide_open"), "{text}");
+}
