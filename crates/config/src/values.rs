@@ -69,29 +69,42 @@ pub fn parse_size(s: &str) -> Option<u64> {
     Some(bytes.round() as u64)
 }
 
+/// A value written either as a plain number or as text with a unit: `number` reads the first,
+/// `text` the second; `what` names the kind in errors ("a duration (e.g. \"30s\") or a number
+/// of seconds").
+fn number_or_text<'de, D: Deserializer<'de>, T>(
+    d: D,
+    number: impl FnOnce(u64) -> T,
+    text: impl FnOnce(&str) -> Option<T>,
+    what: &str,
+) -> Result<T, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        N(u64),
+        S(String),
+    }
+    match Raw::deserialize(d) {
+        Ok(Raw::N(n)) => Ok(number(n)),
+        Ok(Raw::S(s)) => text(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!("invalid value {s:?}: expected {what}"))
+        }),
+        Err(_) => Err(serde::de::Error::custom(format!("expected {what}"))),
+    }
+}
+
 /// A duration in config.toml: `"1m30s"` or a number of seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Seconds(pub Duration);
 
 impl<'de> Deserialize<'de> for Seconds {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Seconds, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            N(u64),
-            S(String),
-        }
-        match Raw::deserialize(d) {
-            Ok(Raw::N(n)) => Ok(Seconds(Duration::from_secs(n))),
-            Ok(Raw::S(s)) => parse_duration(&s).map(Seconds).ok_or_else(|| {
-                serde::de::Error::custom(format!(
-                    "invalid duration {s:?} (expected e.g. \"30s\", \"1m30s\" or seconds)"
-                ))
-            }),
-            Err(_) => Err(serde::de::Error::custom(
-                "expected a duration (e.g. \"30s\") or a number of seconds",
-            )),
-        }
+        number_or_text(
+            d,
+            |n| Seconds(Duration::from_secs(n)),
+            |s| parse_duration(s).map(Seconds),
+            "a duration (e.g. \"30s\", \"1m30s\") or a number of seconds",
+        )
     }
 }
 
@@ -101,23 +114,12 @@ pub struct ByteSize(pub u64);
 
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ByteSize, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            N(u64),
-            S(String),
-        }
-        match Raw::deserialize(d) {
-            Ok(Raw::N(n)) => Ok(ByteSize(n)),
-            Ok(Raw::S(s)) => parse_size(&s).map(ByteSize).ok_or_else(|| {
-                serde::de::Error::custom(format!(
-                    "invalid size {s:?} (expected e.g. \"50MiB\" or bytes)"
-                ))
-            }),
-            Err(_) => Err(serde::de::Error::custom(
-                "expected a size (e.g. \"50MiB\") or a number of bytes",
-            )),
-        }
+        number_or_text(
+            d,
+            ByteSize,
+            |s| parse_size(s).map(ByteSize),
+            "a size (e.g. \"50MiB\") or a number of bytes",
+        )
     }
 }
 
