@@ -210,9 +210,22 @@ impl Worker {
         // Until the worker is handed out, `control_tx` is the only handle: dropping this future
         // mid-boot drops it, which retires the process.
         let mut exit = exit_rx.clone();
+        let mut ready_rx = ready_rx;
         let ready = tokio::select! {
-            ready = ready_rx => ready.unwrap_or_else(|_| Err(String::new())),
-            _ = exit.wait_for(|e| e.is_some()) => Err(String::new()),
+            biased;
+            ready = &mut ready_rx => Some(ready.unwrap_or_else(|_| Err(String::new()))),
+            _ = exit.wait_for(|e| e.is_some()) => None,
+        };
+        // The process may end before its stdout reader has passed on the boot error it
+        // reported: give the reader a moment, so a busy machine reports the same cause.
+        let ready = match ready {
+            Some(r) => r,
+            None => {
+                match tokio::time::timeout(std::time::Duration::from_millis(500), ready_rx).await {
+                    Ok(Ok(r)) => r,
+                    _ => Err(String::new()),
+                }
+            }
         };
         match ready {
             Ok(()) => Ok(Arc::new(Worker {
