@@ -1,0 +1,1 @@
+//! basalt-graphql: the pg_graphql-compatible GraphQL API (`/graphql/v1`).
