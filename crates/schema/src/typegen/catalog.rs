@@ -17,7 +17,8 @@ pub async fn load(client: &Client, schemas: &[String]) -> Result<Model, Error> {
     let rels = client
         .query(
             "SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text,
-                    c.relkind = 'v' AND (pg_relation_is_updatable(c.oid, false) & 20) = 20
+                    c.relkind = 'v' AND (pg_relation_is_updatable(c.oid, true) & 8) = 8,
+                    c.relkind = 'v' AND (pg_relation_is_updatable(c.oid, true) & 4) = 4
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
              WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'f', 'v', 'm')",
             &[&schemas],
@@ -30,7 +31,15 @@ pub async fn load(client: &Client, schemas: &[String]) -> Result<Model, Error> {
             "SELECT a.attrelid, a.attname::text, coalesce(bt.typname, t.typname)::text,
                     NOT (a.attnotnull OR (t.typtype = 'd' AND t.typnotnull)),
                     a.atthasdef, a.attidentity IN ('a', 'd'), a.attidentity = 'a',
-                    c.relkind IN ('r', 'p') OR (c.relkind IN ('v', 'f') AND pg_column_is_updatable(c.oid, a.attnum, false))
+                    c.relkind IN ('r', 'p') OR (c.relkind IN ('v', 'f') AND (
+                      pg_column_is_updatable(c.oid, a.attnum, false)
+                      OR EXISTS (SELECT 1 FROM pg_trigger tg
+                                 WHERE tg.tgrelid = c.oid AND tg.tgtype & 64 <> 0
+                                   AND tg.tgtype & 20 <> 0 AND NOT tg.tgisinternal)
+                      OR EXISTS (SELECT 1 FROM pg_rewrite rw
+                                 WHERE rw.ev_class = c.oid AND rw.is_instead
+                                   AND rw.ev_type IN ('2', '3') AND rw.ev_qual::text = '<>'))),
+                    a.attgenerated <> ''
              FROM pg_attribute a
              JOIN pg_class c ON c.oid = a.attrelid
              JOIN pg_type t ON t.oid = a.atttypid
@@ -87,6 +96,7 @@ pub async fn load(client: &Client, schemas: &[String]) -> Result<Model, Error> {
                 is_identity: c.get(5),
                 identity_always: c.get(6),
                 is_updatable: c.get(7),
+                is_generated: c.get(8),
             })
             .collect();
         let relationships = fks
@@ -106,7 +116,8 @@ pub async fn load(client: &Client, schemas: &[String]) -> Result<Model, Error> {
             name: r.get(2),
             columns,
             relationships,
-            is_updatable: r.get(4),
+            insert_enabled: r.get(4),
+            update_enabled: r.get(5),
         };
         if kind == "v" || kind == "m" {
             model.views.push(rel);

@@ -13,7 +13,11 @@ pub struct Column {
     pub is_identity: bool,
     /// The identity is `GENERATED ALWAYS`.
     pub identity_always: bool,
+    /// Inserts and updates may name the column (tables; views: auto-updatable, or made
+    /// writable by an INSTEAD OF trigger or an unconditional INSTEAD rule).
     pub is_updatable: bool,
+    /// A generated column (`GENERATED ALWAYS AS (...)`): never written.
+    pub is_generated: bool,
 }
 
 /// A foreign key seen from the referencing relation.
@@ -34,8 +38,10 @@ pub struct Relation {
     pub name: String,
     pub columns: Vec<Column>,
     pub relationships: Vec<Relationship>,
-    /// For views: whether inserts and updates go through.
-    pub is_updatable: bool,
+    /// For views: whether inserts go through (auto-updatable or by trigger/rule).
+    pub insert_enabled: bool,
+    /// For views: whether updates go through.
+    pub update_enabled: bool,
 }
 
 /// An enum type.

@@ -153,6 +153,7 @@ mod tests {
             is_identity: false,
             identity_always: false,
             is_updatable: true,
+            is_generated: false,
         };
         let model = Model {
             schemas: vec!["public".into()],
@@ -167,7 +168,8 @@ mod tests {
                     col("tags", "_text", true),
                 ],
                 relationships: vec![],
-                is_updatable: false,
+                insert_enabled: false,
+                update_enabled: false,
             }],
             enums: vec![EnumType {
                 schema: "public".into(),

@@ -233,8 +233,12 @@ impl Ctx<'_> {
         "unknown".into()
     }
 
+    /// A column's type with its nullability: `T | null`, and `NonNullable<Json>` for a NOT NULL
+    /// json column (the `Json` type itself includes null).
     fn nullable(&self, t: String, nullable: bool) -> String {
-        if nullable && t != "unknown" && t != "any" {
+        if t == "Json" && !nullable {
+            format!("NonNullable<{t}>")
+        } else if nullable && t != "unknown" && t != "any" {
             format!("{t} | null")
         } else {
             t
@@ -319,7 +323,7 @@ fn tables(out: &mut Out, ctx: &Ctx, schema: &str, rels: &[&Relation]) {
         let write = |update: bool| -> Vec<(String, String)> {
             cols.iter()
                 .map(|c| {
-                    if c.identity_always {
+                    if c.identity_always || c.is_generated {
                         (format!("{}?", key(&c.name)), "never".to_string())
                     } else {
                         let optional = update || c.is_nullable || c.is_identity || c.has_default;
@@ -349,18 +353,20 @@ fn views(out: &mut Out, ctx: &Ctx, schema: &str, rels: &[&Relation]) {
             .map(|c| ctx.column(schema, c, false, c.is_nullable))
             .collect();
         out.object(8, "Row: ", &row, "");
-        if v.is_updatable {
-            let write: Vec<(String, String)> = cols
-                .iter()
-                .map(|c| {
-                    if c.is_updatable {
-                        ctx.column(schema, c, true, true)
-                    } else {
-                        (format!("{}?", key(&c.name)), "never".to_string())
-                    }
-                })
-                .collect();
+        let write: Vec<(String, String)> = cols
+            .iter()
+            .map(|c| {
+                if c.is_updatable {
+                    ctx.column(schema, c, true, true)
+                } else {
+                    (format!("{}?", key(&c.name)), "never".to_string())
+                }
+            })
+            .collect();
+        if v.insert_enabled {
             out.object(8, "Insert: ", &write, "");
+        }
+        if v.update_enabled {
             out.object(8, "Update: ", &write, "");
         }
         relationships(out, 8, &v.relationships);
@@ -391,7 +397,7 @@ struct Signature {
 impl Signature {
     fn args_inline(&self) -> String {
         if self.args.is_empty() {
-            return "never".into();
+            return "Record<PropertyKey, never>".into();
         }
         let inner: Vec<String> = self.args.iter().map(|(k, t)| format!("{k}: {t}")).collect();
         format!("{{ {} }}", inner.join("; "))
@@ -668,6 +674,9 @@ pub fn render(model: &Model) -> String {
     out.line(0, "");
     out.text.push_str(HELPERS);
     constants(&mut out, model);
+    // The CLI writes the generator's output followed by a newline of its own: files made by
+    // `supabase gen types typescript > types.ts` end in a blank line.
+    out.line(0, "");
     out.text
 }
 
