@@ -1,17 +1,14 @@
-//! The request flow: parse → plan → build SQL → execute in one transaction → respond. One axum
-//! handler serves every path below the mount point.
+//! The HTTP edge of the request flow: parse ([`ApiRequest`]) → plan ([`action::plan`]) → build
+//! SQL ([`statement::job`]) → execute in one transaction ([`db::run`]) → respond
+//! ([`respond::respond`]). One axum handler serves every path below the mount point; `GET /`
+//! (the OpenAPI document or the root function) is served by `root.rs`.
 
-mod call;
-mod read;
-mod response;
+mod cors;
 mod root;
-mod write;
+mod tx_settings;
 
-use call::*;
-use read::*;
-use response::*;
-use root::*;
-use write::*;
+use cors::cors_headers;
+use root::root;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,22 +17,17 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value};
 
+use crate::action::{self, ActionPlan, PlanInput, TxPlan};
 use crate::app::App;
 use crate::auth::{self, Identity};
-use crate::config::{Cors, OpenApiMode, TxEnd};
-use crate::db::{self, Job, MainRow, TxSettings};
+use crate::config::Cors;
+use crate::db::{self, Job, Outcome};
 use crate::error::{ApiError, Code};
-use crate::main_statement::MainSelect;
-use crate::mutate::{self, OnConflict};
-use crate::plan::{Planner, ReadPlan, Source};
-use crate::request::{
-    self, Action, ApiRequest, Count, Media, Producer, QueryParams, Resolution, Return, Target,
-};
-use crate::rpc::{self, Args};
-use crate::schema::{Qi, SchemaCache};
-use crate::sql::{self, BodyShape, ReadOptions, Sql};
+use crate::request::{self, Action, ApiRequest};
+use crate::respond;
+use crate::schema::SchemaCache;
+use crate::statement;
 
 /// Durations for `Server-Timing`.
 #[derive(Default)]
@@ -117,48 +109,6 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     resp
 }
 
-fn cors_headers(cors: &Cors, origin: &str, h: &mut HeaderMap, preflight: bool) {
-    let allow = match cors {
-        Cors::Off => return,
-        Cors::AnyOrigin => "*".to_string(),
-        Cors::Origins(list) => {
-            if list.iter().any(|o| o == origin) {
-                origin.to_string()
-            } else {
-                return;
-            }
-        }
-    };
-    let set = |h: &mut HeaderMap, k: &'static str, v: &str| {
-        if let Ok(v) = HeaderValue::from_str(v) {
-            h.insert(HeaderName::from_static(k), v);
-        }
-    };
-    set(h, "access-control-allow-origin", &allow);
-    if allow != "*" {
-        set(h, "access-control-allow-credentials", "true");
-    }
-    if preflight {
-        set(
-            h,
-            "access-control-allow-methods",
-            "GET, POST, PATCH, PUT, DELETE, OPTIONS, HEAD",
-        );
-        set(
-            h,
-            "access-control-allow-headers",
-            "Authorization, Content-Type, Accept, Accept-Language, Content-Language, Prefer, Range, Range-Unit, Accept-Profile, Content-Profile, apikey, x-client-info",
-        );
-        set(h, "access-control-max-age", "86400");
-    } else {
-        set(
-            h,
-            "access-control-expose-headers",
-            "Content-Encoding, Content-Location, Content-Range, Content-Type, Date, Location, Server, Transfer-Encoding, Range-Unit",
-        );
-    }
-}
-
 async fn process(
     app: &Arc<App>,
     parts: &http::request::Parts,
@@ -208,14 +158,8 @@ async fn process(
         cache,
     };
     let answer = match &ctx.req.action {
-        Action::Info(target) => info(&ctx, target),
         Action::Root => root(&ctx, timing).await,
-        Action::Read(name) => read(&ctx, name, timing).await,
-        Action::Insert(name) => insert(&ctx, name, timing).await,
-        Action::Update(name) => update(&ctx, name, timing).await,
-        Action::Upsert(name) => put(&ctx, name, timing).await,
-        Action::Delete(name) => delete(&ctx, name, timing).await,
-        Action::Call(name) => call(&ctx, name, timing).await,
+        _ => answer(&ctx, timing).await,
     };
     let mut resp = answer.map_err(|e| strict_timezone(&ctx.req, e))?;
     if let Some(p) = &ctx.req.profile_echo {
@@ -242,216 +186,62 @@ fn strict_timezone(req: &ApiRequest, e: ApiError) -> ApiError {
     }
 }
 
-/// `OPTIONS`: the methods the target allows, in `Allow`, as PostgREST lists them: `PUT` only
-/// where a row can be inserted and updated by its primary key; `GET` on a function only when
-/// it is not volatile.
-fn info(ctx: &Ctx<'_>, target: &Target) -> Result<Response, ApiError> {
-    let allow = match target {
-        Target::Root => "OPTIONS,GET,HEAD".to_string(),
-        Target::Rpc(name) => {
-            let volatile = ctx
-                .cache
-                .routines
-                .get(&Qi::new(&ctx.req.schema, name))
-                .is_none_or(|overloads| overloads.iter().any(|r| r.is_volatile()));
-            if volatile {
-                "OPTIONS,POST"
-            } else {
-                "OPTIONS,GET,HEAD,POST"
-            }
-            .to_string()
-        }
-        Target::Relation(name) => {
-            let Some(r) = ctx.cache.relations.get(&Qi::new(&ctx.req.schema, name)) else {
-                return Err(ApiError::new(
-                    Code::InvalidPath,
-                    "Invalid path specified in request URL",
-                ));
-            };
-            let mut m = vec!["OPTIONS,GET,HEAD"];
-            if r.insertable {
-                m.push("POST");
-            }
-            if r.insertable && r.updatable && !r.pk.is_empty() {
-                m.push("PUT");
-            }
-            if r.updatable {
-                m.push("PATCH");
-            }
-            if r.deletable {
-                m.push("DELETE");
-            }
-            m.join(",")
-        }
-    };
-    Ok(allow_response(&allow))
-}
-
-fn allow_response(allow: &str) -> Response {
-    let mut r = Response::new(Body::from(""));
-    if let Ok(v) = HeaderValue::from_str(allow) {
-        r.headers_mut().insert(header::ALLOW, v);
+/// Plan, build, execute and respond.
+async fn answer(ctx: &Ctx<'_>, timing: &mut Timing) -> Result<Response, ApiError> {
+    let t = Instant::now();
+    let plan = action::plan(&ctx.input())?;
+    let job = statement::job(&plan, &ctx.cache)?;
+    if job.is_some() {
+        // `OPTIONS` reports no plan time, as PostgREST.
+        timing.plan = Some(ms(t));
     }
-    r
-}
-
-/// `request.headers` and `request.cookies` as JSON objects, written straight from the header map.
-/// A name sent twice keeps its last value, as a JSON object read by Postgres does.
-fn headers_json(headers: &HeaderMap) -> (String, String) {
-    fn push_pair(out: &mut String, k: &str, v: &str) {
-        out.push(if out.is_empty() { '{' } else { ',' });
-        // Serialising a string cannot fail.
-        out.push_str(&serde_json::to_string(k).unwrap_or_default());
-        out.push(':');
-        out.push_str(&serde_json::to_string(v).unwrap_or_default());
-    }
-    let mut h = String::with_capacity(512);
-    let mut c = String::new();
-    for (k, v) in headers {
-        let Ok(v) = v.to_str() else { continue };
-        if k == "cookie" {
-            for pair in v.split(';') {
-                if let Some((a, b)) = pair.trim().split_once('=') {
-                    push_pair(&mut c, a, b);
+    let out = match (job, plan.tx()) {
+        (Some(job), Some(tx)) => Some(execute(ctx, &job, tx, timing).await.map_err(|e| {
+            // A volatile function called in a read-only transaction (GET): 405, as PostgREST.
+            if matches!(plan, ActionPlan::Call(_)) && e.code == "25006" {
+                ApiError {
+                    status: StatusCode::METHOD_NOT_ALLOWED,
+                    ..e
                 }
+            } else {
+                e
             }
-            continue;
-        }
-        push_pair(&mut h, k.as_str(), v);
-    }
-    for out in [&mut h, &mut c] {
-        if out.is_empty() {
-            out.push('{');
-        }
-        out.push('}');
-    }
-    (h, c)
+        })?),
+        _ => None,
+    };
+    respond::respond(&plan, out)
+}
+
+/// Run `job` in one transaction as the caller; `tx` says how it ends.
+async fn execute(
+    ctx: &Ctx<'_>,
+    job: &Job,
+    tx: TxPlan,
+    timing: &mut Timing,
+) -> Result<Outcome, ApiError> {
+    let t = Instant::now();
+    let out = db::run(
+        &ctx.app.wire,
+        &ctx.app.gens,
+        &ctx.settings(tx.read_only),
+        job,
+        ctx.identity.authenticated,
+        |row, _| tx.decide(row),
+    )
+    .await?;
+    timing.transaction = Some(ms(t));
+    Ok(out)
 }
 
 impl Ctx<'_> {
-    fn settings(&self, read_only: bool) -> TxSettings {
-        let mut search_path = vec![self.req.schema.clone()];
-        for s in &self.app.config.extra_search_path {
-            if !search_path.contains(s) {
-                search_path.push(s.clone());
-            }
+    /// What planning reads.
+    fn input(&self) -> PlanInput<'_> {
+        PlanInput {
+            req: &self.req,
+            config: &self.app.config,
+            cache: &self.cache,
+            headers: self.headers,
+            body: &self.body,
         }
-        let auth = self.app.config.auth_configured;
-        let (headers, cookies) = if auth {
-            headers_json(self.headers)
-        } else {
-            (String::new(), String::new())
-        };
-        TxSettings {
-            identity: auth.then(|| self.identity.clone()),
-            search_path,
-            method: self.req.method.to_string(),
-            path: self.req.path.clone(),
-            headers,
-            cookies,
-            timezone: self.req.prefer.timezone.clone(),
-            pre_request: if auth {
-                self.app.config.pre_request.clone()
-            } else {
-                None
-            },
-            read_only,
-            app_settings: self.app.config.app_settings.clone(),
-        }
-    }
-
-    /// Commit or roll back once the main statement ran: singular responses need exactly one
-    /// row, `handling=strict` with `max-affected` caps the rows touched.
-    fn decide(
-        &self,
-        row: &MainRow,
-        singular: bool,
-        strict_max: Option<i64>,
-    ) -> Result<bool, ApiError> {
-        if singular && row.page != 1 {
-            return Err(singular_error(row.page));
-        }
-        if let Some(m) = strict_max {
-            if row.page > m {
-                return Err(ApiError::new(
-                    Code::MaxAffected,
-                    "Query result exceeds max-affected preference constraint",
-                )
-                .with_details(format!("The query affects {} rows", row.page)));
-            }
-        }
-        Ok(self.commits())
-    }
-
-    /// What `decide` checks on a statement's rows (singular media; strict max-affected), and
-    /// the transaction's ending when there is nothing to check: it is then known before the
-    /// statement runs and can join the pipeline.
-    fn row_checks(&self, media: &Media) -> (bool, Option<i64>, Option<bool>) {
-        let singular = media.is_singular();
-        let strict_max = if self.req.prefer.strict {
-            self.req.prefer.max_affected
-        } else {
-            None
-        };
-        let end = (!singular && strict_max.is_none()).then(|| self.commits());
-        (singular, strict_max, end)
-    }
-
-    /// Whether the transaction commits, given `Prefer: tx=`.
-    fn commits(&self) -> bool {
-        match self.app.config.tx_end {
-            TxEnd::Commit => true,
-            TxEnd::Rollback => false,
-            TxEnd::CommitAllowOverride => self.req.prefer.tx_commit.unwrap_or(true),
-            TxEnd::RollbackAllowOverride => self.req.prefer.tx_commit.unwrap_or(false),
-        }
-    }
-
-    fn tx_applied(&self) -> bool {
-        matches!(
-            self.app.config.tx_end,
-            TxEnd::CommitAllowOverride | TxEnd::RollbackAllowOverride
-        ) && self.req.prefer.tx_commit.is_some()
-    }
-
-    fn media(&self, producer: Producer) -> Result<Media, ApiError> {
-        let accept = self
-            .headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok());
-        request::negotiate(accept, producer, self.app.config.plan_enabled)
-    }
-
-    /// The request's query parameters (PGRST100 when they do not parse).
-    fn query_params(&self) -> Result<QueryParams, ApiError> {
-        self.req.params().cloned()
-    }
-
-    /// `Preference-Applied` for the tokens `action` honoured.
-    fn applied(&self, scope: request::PreferenceScope) -> Option<String> {
-        let tx = self.tx_applied().then(|| self.commits());
-        request::PreferenceApplied::new(&self.req.prefer, scope, tx).header()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn headers_and_cookies_become_json_objects() {
-        let mut h = HeaderMap::new();
-        h.insert("x-quote", HeaderValue::from_static("a\"b\\c"));
-        h.insert("cookie", HeaderValue::from_static("sid=1; theme=dark"));
-        h.append("x-twice", HeaderValue::from_static("first"));
-        h.append("x-twice", HeaderValue::from_static("second"));
-        let (headers, cookies) = headers_json(&h);
-        let headers: Value = serde_json::from_str(&headers).unwrap();
-        assert_eq!(headers["x-quote"], "a\"b\\c");
-        assert_eq!(headers["x-twice"], "second");
-        assert!(headers.get("cookie").is_none());
-        let cookies: Value = serde_json::from_str(&cookies).unwrap();
-        assert_eq!(cookies, serde_json::json!({"sid": "1", "theme": "dark"}));
-        assert_eq!(headers_json(&HeaderMap::new()), ("{}".into(), "{}".into()));
     }
 }

@@ -1,10 +1,16 @@
 //! `GET /`: the OpenAPI document or the configured root function.
 
 use super::*;
+use crate::config::OpenApiMode;
+use crate::main_statement::MainSelect;
+use crate::request::{Media, Producer};
+use crate::respond::body_response;
+use crate::schema::Qi;
+use crate::sql::{self, Sql};
 
 pub(super) async fn root(ctx: &Ctx<'_>, timing: &mut Timing) -> Result<Response, ApiError> {
     let t0 = Instant::now();
-    let media = ctx.media(Producer::Root)?;
+    let media = ctx.input().media(Producer::Root)?;
     if let Some(spec) = &ctx.app.config.root_spec {
         let qi = Qi::new(&ctx.req.schema, spec);
         let mut sql = Sql::default();
@@ -28,7 +34,7 @@ pub(super) async fn root(ctx: &Ctx<'_>, timing: &mut Timing) -> Result<Response,
             &ctx.settings(true),
             &job,
             ctx.identity.authenticated,
-            |_, _| Ok(ctx.commits()),
+            |_, _| Ok(ctx.input().commits()),
         )
         .await?;
         timing.transaction = Some(ms(t));

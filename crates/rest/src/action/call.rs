@@ -1,0 +1,198 @@
+//! Planning `/rpc/name` with `GET`, `HEAD` and `POST`: the arguments (query string, JSON,
+//! form or raw body), the overload they fit, and the read of its result.
+
+use axum::http::Method;
+use serde_json::{Map, Value};
+
+use super::{PlanInput, TxPlan};
+use crate::error::ApiError;
+use crate::plan::{Planner, ReadPlan, Source};
+use crate::request::{self, Count, Media, PreferenceScope, Producer, QueryParams, Return};
+use crate::rpc::{self, Args};
+use crate::schema::{MediaHandler, Qi, Routine};
+
+/// How a function's result is read.
+#[allow(clippy::large_enum_variant)] // one per request, never stored
+#[derive(Debug)]
+pub enum CallShape {
+    /// Rows of a composite or relation type, read like a table (select, filters, embeds).
+    Rows(ReadPlan),
+    /// A scalar (or set of scalars, or void).
+    Scalar,
+}
+
+/// A function call.
+#[derive(Debug)]
+pub struct CallAction {
+    pub routine: Routine,
+    /// Call arguments `(name, text value, variadic)`.
+    pub args: Vec<(String, Option<String>, bool)>,
+    pub shape: CallShape,
+    pub media: Media,
+    /// A custom media handler (aggregate) renders the rows instead of `media`.
+    pub custom: Option<MediaHandler>,
+    pub count: Option<Count>,
+    /// The schema's `max-rows`.
+    pub max_rows: Option<i64>,
+    /// A scalar result sent as raw bytes (`application/octet-stream`, `text/plain`).
+    pub raw_body: bool,
+    /// `POST` with `return=minimal`: 204 without a body.
+    pub minimal: bool,
+    pub tx: TxPlan,
+    /// `Preference-Applied`.
+    pub applied: Option<String>,
+}
+
+impl CallAction {
+    /// The offset the result starts at (for `Content-Range`).
+    pub fn offset(&self) -> i64 {
+        match &self.shape {
+            CallShape::Rows(plan) => plan.offset,
+            CallShape::Scalar => 0,
+        }
+    }
+}
+
+pub(super) fn plan(input: &PlanInput<'_>, name: &str) -> Result<CallAction, ApiError> {
+    let req = input.req;
+    let is_get = req.method == Method::GET || req.method == Method::HEAD;
+    let mut q = input.query_params()?;
+    let args = if is_get {
+        query_args(input, name, &q)
+    } else {
+        body_args(input, &q)?
+    };
+    let call = rpc::resolve(input.cache, &req.schema, name, &args, !is_get)?;
+    let routine = call.routine;
+    // GET: query keys naming arguments are arguments, the rest filter the result; POST: the
+    // arguments came in the body, so every key filters.
+    let arg_names: Vec<String> = if is_get {
+        call.args.iter().map(|(n, _, _)| n.clone()).collect()
+    } else {
+        Vec::new()
+    };
+    q.filters.clear();
+    request::rpc_filters(&mut q, &arg_names)?;
+    // A Range header pages a GET call's result like a read's (PostgREST reads it for GET only).
+    if req.method == Method::GET {
+        request::apply_range(&mut q, input.headers)?;
+    }
+    let producer = Producer::Rpc {
+        bytea: routine.return_type == "bytea",
+        text: routine.return_type == "text",
+    };
+    let table_like = routine.returns_composite || routine.return_relation.is_some();
+    let custom = if routine.returns_set && table_like {
+        input.custom_handler(routine.return_relation.as_ref())
+    } else {
+        None
+    };
+    let media = match (input.media(producer), &custom) {
+        (Ok(m), _) => m,
+        (Err(_), Some(_)) => Media::Json,
+        (Err(e), None) => return Err(e),
+    };
+    let shape = if table_like {
+        let source = Source::Function {
+            routine: routine.qi.clone(),
+            args: call.args.clone(),
+        };
+        let mut planner = Planner::new(input.cache, &req.schema, input.config.aggregates_enabled);
+        let mut plan = planner.read(source, routine.return_relation.clone(), &q, true)?;
+        plan.alias = routine.qi.name.clone();
+        CallShape::Rows(plan)
+    } else {
+        CallShape::Scalar
+    };
+    let read_only = is_get || !routine.is_volatile();
+    let mut tx = input.tx(&media, read_only, true);
+    if custom.is_some() {
+        tx.singular = false;
+        tx.strict_max = None;
+    }
+    Ok(CallAction {
+        raw_body: matches!(media, Media::OctetStream | Media::TextPlain) && !table_like,
+        minimal: req.prefer.return_ == Some(Return::Minimal) && !is_get,
+        routine,
+        args: call.args,
+        shape,
+        media,
+        custom,
+        count: req.prefer.count,
+        max_rows: input.config.max_rows_for(&req.schema),
+        tx,
+        applied: input.applied(PreferenceScope::Call),
+    })
+}
+
+/// `GET`: every query key naming a parameter of a `name` overload is an argument, and so is any
+/// key whose value does not parse as a filter.
+fn query_args(input: &PlanInput<'_>, name: &str, q: &QueryParams) -> Args {
+    let qi = Qi::new(&input.req.schema, name);
+    let names: Vec<String> = input
+        .cache
+        .routines
+        .get(&qi)
+        .map(|rs| {
+            rs.iter()
+                .flat_map(|r| r.params.iter().map(|p| p.name.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let pairs: Vec<(String, Value)> = q
+        .raw
+        .iter()
+        .filter(|(k, _)| names.contains(k) || !looks_like_filter(q, k))
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    Args::Named(pairs)
+}
+
+/// `POST`: the arguments of the body, as its media type gives them.
+fn body_args(input: &PlanInput<'_>, q: &QueryParams) -> Result<Args, ApiError> {
+    let ct = input.content_type();
+    let body = input.body;
+    if ct.starts_with("application/octet-stream")
+        || ct.starts_with("text/plain")
+        || ct.starts_with("application/xml")
+    {
+        return Ok(Args::Raw(body.to_vec()));
+    }
+    if ct.starts_with("application/x-www-form-urlencoded") {
+        // An HTML form: repeated keys fill a variadic argument, as repeated query keys do.
+        return Ok(Args::Named(
+            form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect(),
+        ));
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Args::Named(Vec::new()));
+    }
+    let v: Value =
+        serde_json::from_slice(body).map_err(|_| ApiError::body("Empty or invalid json"))?;
+    let v = match v {
+        Value::Array(a) => a.into_iter().next().unwrap_or(Value::Object(Map::new())),
+        other => other,
+    };
+    if input.req.prefer.single_object {
+        return Ok(Args::Single(v));
+    }
+    Ok(match v {
+        // `columns=` names the keys that are arguments; the others are ignored.
+        Value::Object(m) => Args::Named(
+            m.into_iter()
+                .filter(|(k, _)| q.columns.as_ref().is_none_or(|c| c.contains(k)))
+                .collect(),
+        ),
+        other => Args::Single(other),
+    })
+}
+
+/// A GET parameter whose value parses as a filter and is not a parameter name is a filter.
+fn looks_like_filter(q: &QueryParams, key: &str) -> bool {
+    q.raw
+        .iter()
+        .filter(|(k, _)| k == key)
+        .all(|(_, v)| crate::grammar::parse_op_expr(v).is_ok())
+}

@@ -1,0 +1,89 @@
+//! The SQL of a function call: its rows read like a table's, or its scalar result.
+
+use super::{body_for, count_sql, custom_media, explain};
+use crate::action::{CallAction, CallShape};
+use crate::db::Job;
+use crate::error::ApiError;
+use crate::main_statement::MainSelect;
+use crate::request::Media;
+use crate::schema::SchemaCache;
+use crate::sql::{self, ReadOptions, Sql};
+
+pub(super) fn job(a: &CallAction, cache: &SchemaCache) -> Result<Job, ApiError> {
+    let routine = &a.routine;
+    let mut sql = Sql::default();
+    let (from, body, total) = match &a.shape {
+        CallShape::Rows(plan) => {
+            if let Some(h) = &a.custom {
+                return Ok(custom_media(cache, h, plan));
+            }
+            let opts = ReadOptions {
+                max_rows: a.max_rows,
+                ..Default::default()
+            };
+            let from = sql::read_sql(&mut sql, cache, plan, None, opts);
+            let total = match a.count {
+                Some(_) => count_sql(&mut sql, cache, plan, None),
+                None => "NULL".into(),
+            };
+            let body =
+                if !routine.returns_set && !a.media.is_singular() && a.media != Media::GeoJson {
+                    // A single composite: the object itself (or null).
+                    "coalesce((json_agg(\"_postgrest_t\")->0)::text, 'null')".to_string()
+                } else {
+                    body_for(cache, &a.media)?
+                };
+            (from, body, total)
+        }
+        CallShape::Scalar => {
+            let call_sql = sql::call_sql(&mut sql, &routine.qi, &a.args);
+            let from = if routine.returns_set {
+                format!("SELECT \"pgrst_v\" AS \"pgrst_scalar\" FROM {call_sql} AS \"pgrst_v\"")
+            } else {
+                format!("SELECT {call_sql} AS \"pgrst_scalar\"")
+            };
+            let body = if routine.returns_void {
+                "NULL".to_string()
+            } else if routine.returns_set {
+                "coalesce(json_agg(\"_postgrest_t\".\"pgrst_scalar\"), '[]')::text".to_string()
+            } else {
+                "(json_agg(\"_postgrest_t\".\"pgrst_scalar\")->0)::text".to_string()
+            };
+            let total = if a.count.is_some() {
+                "pg_catalog.count(*)".to_string()
+            } else {
+                "NULL".into()
+            };
+            (from, body, total)
+        }
+    };
+    sql.text = if a.raw_body {
+        // A text result is sent as its characters' bytes.
+        let cast = if routine.return_type == "text" {
+            "::text"
+        } else {
+            ""
+        };
+        let bytes = format!("(array_agg(\"_postgrest_t\".\"pgrst_scalar\"))[1]{cast}");
+        MainSelect {
+            from: &from,
+            bytes: Some(&bytes),
+            ..Default::default()
+        }
+        .render()
+    } else {
+        MainSelect {
+            from: &from,
+            total: Some(&total),
+            body: Some(&body),
+            ..Default::default()
+        }
+        .render()
+    };
+    Ok(Job {
+        main: sql,
+        planned: None,
+        explain: explain(&a.media),
+        end: a.tx.end(),
+    })
+}
