@@ -1,0 +1,1 @@
+//! basalt-studio: the dashboard, served by `basalt start` on its own port.
