@@ -18,7 +18,29 @@ pub struct ProjectConfig {
     /// `[functions.<name>]`.
     pub functions: BTreeMap<String, FunctionConfig>,
     pub edge_runtime: EdgeRuntimeConfig,
+    pub studio: StudioConfig,
     pub basalt: BasaltConfig,
+}
+
+/// `[studio]`: the dashboard `basalt start` serves on its own port.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct StudioConfig {
+    pub enabled: bool,
+    pub port: u16,
+    /// basalt's own: the password that opens the dashboard (otherwise `BASALT_STUDIO_PASSWORD`,
+    /// otherwise one generated once into `.basalt/studio_password`; required off loopback).
+    pub password: Option<String>,
+}
+
+impl Default for StudioConfig {
+    fn default() -> Self {
+        StudioConfig {
+            enabled: true,
+            port: 54323,
+            password: None,
+        }
+    }
 }
 
 /// `[api]`.
@@ -227,6 +249,13 @@ OPENAI = "sk"
         assert!(c.storage.buckets["avatars"].public);
         assert!(!c.functions["hook"].verify_jwt);
         assert_eq!(c.edge_runtime.secrets["OPENAI"], "sk");
+        assert_eq!(c.studio.port, 54323);
+        assert!(c.studio.enabled && c.studio.password.is_none());
+        let c = load("[studio]\nport = 54400\npassword = \"pw\"\n").unwrap();
+        assert_eq!(
+            (c.studio.port, c.studio.password.as_deref()),
+            (54400, Some("pw"))
+        );
     }
 
     #[test]
