@@ -93,3 +93,35 @@ ALTER FUNCTION storage.filename(text) OWNER TO supabase_storage_admin;
 ALTER FUNCTION storage.extension(text) OWNER TO supabase_storage_admin;
 GRANT ALL ON storage.buckets, storage.objects TO anon, authenticated, service_role, postgres;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA storage TO anon, authenticated, service_role;
+
+-- Multipart uploads of the S3 protocol endpoint, as storage-api keeps them: parts are stored
+-- bytes named by these rows, so any node can continue or complete an upload.
+CREATE TABLE IF NOT EXISTS storage.s3_multipart_uploads (
+  id text PRIMARY KEY,
+  in_progress_size bigint NOT NULL DEFAULT 0,
+  upload_signature text NOT NULL,
+  bucket_id text NOT NULL REFERENCES storage.buckets (id),
+  key text COLLATE "C" NOT NULL,
+  version text NOT NULL,
+  owner_id text NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  metadata jsonb NULL
+);
+CREATE TABLE IF NOT EXISTS storage.s3_multipart_uploads_parts (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  upload_id text NOT NULL REFERENCES storage.s3_multipart_uploads (id) ON DELETE CASCADE,
+  size bigint NOT NULL DEFAULT 0,
+  part_number int NOT NULL,
+  bucket_id text NOT NULL REFERENCES storage.buckets (id),
+  key text COLLATE "C" NOT NULL,
+  etag text NOT NULL,
+  owner_id text NULL,
+  version text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS idx_multipart_uploads_list
+  ON storage.s3_multipart_uploads (bucket_id, key, created_at ASC);
+ALTER TABLE storage.s3_multipart_uploads ENABLE ROW LEVEL SECURITY;
+ALTER TABLE storage.s3_multipart_uploads_parts ENABLE ROW LEVEL SECURITY;
+GRANT ALL ON storage.s3_multipart_uploads, storage.s3_multipart_uploads_parts TO service_role, postgres;
+GRANT SELECT ON storage.s3_multipart_uploads, storage.s3_multipart_uploads_parts TO anon, authenticated;
