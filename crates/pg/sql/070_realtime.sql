@@ -64,11 +64,19 @@ GRANT EXECUTE ON FUNCTION realtime.topic(), realtime.send(jsonb, text, text, boo
   TO anon, authenticated, service_role;
 
 -- The realtime service reads realtime.messages through its own publication, next to
--- supabase_realtime, so that database broadcasts travel the same WAL stream as row changes.
+-- supabase_realtime, so that database broadcasts travel the same WAL stream as row changes. Its
+-- name is Supabase Realtime's, which the Supabase CLI's `db reset` leaves in place (earlier
+-- basalt versions called it basalt_realtime_messages).
 DO $$
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = 'basalt_realtime_messages') THEN
-    CREATE PUBLICATION basalt_realtime_messages FOR TABLE realtime.messages;
+  IF EXISTS (SELECT 1 FROM pg_publication WHERE pubname = 'basalt_realtime_messages')
+     AND NOT EXISTS (SELECT 1 FROM pg_publication
+                     WHERE pubname = 'supabase_realtime_messages_publication') THEN
+    ALTER PUBLICATION basalt_realtime_messages RENAME TO supabase_realtime_messages_publication;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_publication
+                 WHERE pubname = 'supabase_realtime_messages_publication') THEN
+    CREATE PUBLICATION supabase_realtime_messages_publication FOR TABLE realtime.messages;
   END IF;
 END
 $$;

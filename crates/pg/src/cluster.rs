@@ -10,6 +10,7 @@
 //! with the same settings (crash recovery); Postgres's own `postmaster.pid` lock keeps the two
 //! from ever running together. [`supervise`] runs that loop for `basalt start`.
 
+pub mod server_tls;
 pub mod supervise;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -325,6 +326,11 @@ impl Cluster {
             // cluster asks for a password: send them through the trusted unix socket instead.
             settings.push(("cron.host".into(), config.socket_dir.display().to_string()));
         }
+        settings.extend(server_tls::ensure(
+            &config.data_dir,
+            &config.listen_address,
+            self.run_as,
+        )?);
         settings.extend(config.settings.iter().cloned());
         for (k, v) in &settings {
             cmd.arg("-c").arg(format!("{k}={v}"));

@@ -28,6 +28,7 @@ pub const PARTS: &[(&str, &str)] = &[
     ("082_cron", include_str!("../sql/082_cron.sql")),
     ("083_vault", include_str!("../sql/083_vault.sql")),
     ("084_stats", include_str!("../sql/084_stats.sql")),
+    ("090_ownership", include_str!("../sql/090_ownership.sql")),
 ];
 
 /// The login role REST's and storage's request connections use under `basalt start`: granted

@@ -1,6 +1,7 @@
 //! The WAL reader of one node: a logical replication slot of its own, read with the `pgoutput`
-//! plugin from the `supabase_realtime` publication (row changes) and `basalt_realtime_messages`
-//! (broadcasts from the database), plus logical messages from other nodes.
+//! plugin from the `supabase_realtime` publication (row changes) and
+//! `supabase_realtime_messages_publication` (broadcasts from the database), plus logical messages
+//! from other nodes.
 //!
 //! Delivery guarantee: the slot's confirmed position is raised to a commit's end only after every
 //! change of that commit was handed to every subscribed socket. After a lost connection (a
@@ -28,7 +29,7 @@ use crate::typed;
 use crate::State;
 
 /// Publication that carries `realtime.messages`.
-pub const MESSAGES_PUBLICATION: &str = "basalt_realtime_messages";
+pub const MESSAGES_PUBLICATION: &str = "supabase_realtime_messages_publication";
 
 /// Why a replication session ended.
 #[derive(Debug, thiserror::Error)]
