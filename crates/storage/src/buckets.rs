@@ -151,17 +151,51 @@ pub async fn create(state: &State, h: &HeaderMap, body: Body) -> Result<Response
     let public = b.get("public").and_then(Value::as_bool).unwrap_or(false);
     let limit = size_limit(b.get("file_size_limit"), state.config.file_size_limit)?;
     let mimes = mime_types(b.get("allowed_mime_types"))?;
+    let new = NewBucket {
+        id: &id,
+        name: &name,
+        public,
+        file_size_limit: limit,
+        allowed_mime_types: mimes,
+    };
+    create_as(state, &caller, &new).await?;
+    Ok(json(serde_json::json!({ "name": id })))
+}
+
+/// A bucket to create.
+pub struct NewBucket<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub public: bool,
+    pub file_size_limit: Option<i64>,
+    pub allowed_mime_types: Option<Vec<String>>,
+}
+
+/// Creates a bucket as `caller` (RLS on `storage.buckets` decides).
+pub async fn create_as(
+    state: &State,
+    caller: &crate::auth::Caller,
+    b: &NewBucket<'_>,
+) -> Result<(), ApiError> {
     let mut conn = state.db.conn().await?;
     let tx = conn.transaction().await?;
-    act_as(&tx, &caller).await?;
+    act_as(&tx, caller).await?;
     tx.execute(
         "INSERT INTO storage.buckets (id, name, owner, owner_id, public, file_size_limit, allowed_mime_types) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        &[&id, &name, &caller.owner_uuid(), &caller.sub(), &public, &limit, &mimes],
+        &[
+            &b.id,
+            &b.name,
+            &caller.owner_uuid(),
+            &caller.sub(),
+            &b.public,
+            &b.file_size_limit,
+            &b.allowed_mime_types,
+        ],
     )
     .await?;
     tx.commit().await?;
-    Ok(json(serde_json::json!({ "name": id })))
+    Ok(())
 }
 
 pub async fn update(
@@ -200,6 +234,18 @@ pub async fn update(
 
 pub async fn delete(state: &State, h: &HeaderMap, id: &str) -> Result<Response, ApiError> {
     let caller = state.caller(h)?;
+    delete_as(state, &caller, id).await?;
+    Ok(json(
+        serde_json::json!({ "message": "Successfully deleted" }),
+    ))
+}
+
+/// Deletes an empty bucket as `caller` (RLS on `storage.buckets` decides).
+pub async fn delete_as(
+    state: &State,
+    caller: &crate::auth::Caller,
+    id: &str,
+) -> Result<(), ApiError> {
     let mut conn = state.db.conn().await?;
     let tx = conn.transaction().await?;
     // Refused while any object exists, whoever may see it (the foreign key decides too).
@@ -210,7 +256,7 @@ pub async fn delete(state: &State, h: &HeaderMap, id: &str) -> Result<Response, 
         )
         .await?
         .is_some();
-    act_as(&tx, &caller).await?;
+    act_as(&tx, caller).await?;
     let n = tx
         .execute("DELETE FROM storage.buckets WHERE id = $1", &[&id])
         .await?;
@@ -221,9 +267,7 @@ pub async fn delete(state: &State, h: &HeaderMap, id: &str) -> Result<Response, 
         return Err(ApiError::BucketNotEmpty);
     }
     tx.commit().await?;
-    Ok(json(
-        serde_json::json!({ "message": "Successfully deleted" }),
-    ))
+    Ok(())
 }
 
 pub async fn empty(state: &State, h: &HeaderMap, id: &str) -> Result<Response, ApiError> {

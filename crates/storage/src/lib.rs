@@ -13,6 +13,7 @@
 //! Callers' tokens are verified by `basalt_identity` (`auth`); under `basalt start` the service
 //! is built from the typed `[storage]` section (`basalt_config`, `config`).
 
+pub mod api;
 mod app;
 mod auth;
 mod blob;

@@ -315,11 +315,45 @@ pub async fn copy_object(state: &State, h: &HeaderMap, body: Body) -> Result<Res
     let caller = state.caller(h)?;
     let upsert = crate::upload::upsert_header(h);
     let (src_bucket, src, dst_bucket, dst) = typed_body::<MoveCopy>(body).await?.checked()?;
+    let copy = Copy {
+        src_bucket: &src_bucket,
+        src: &src,
+        dst_bucket: &dst_bucket,
+        dst: &dst,
+        upsert,
+    };
+    let (id, _version) = copy_as(state, &caller, &copy).await?;
+    Ok(json(serde_json::json!({
+        "Id": id,
+        "Key": format!("{dst_bucket}/{dst}"),
+        "name": dst,
+        "bucket_id": dst_bucket,
+    })))
+}
+
+/// What a copy copies where; `upsert` replaces an object at the destination.
+pub struct Copy<'a> {
+    pub src_bucket: &'a str,
+    pub src: &'a str,
+    pub dst_bucket: &'a str,
+    pub dst: &'a str,
+    pub upsert: bool,
+}
+
+/// Copies an object as `caller`: its read policy on the source and insert (or, replacing,
+/// update) policy on the destination decide. Returns the new row's id and version.
+pub async fn copy_as(
+    state: &State,
+    caller: &crate::auth::Caller,
+    c: &Copy<'_>,
+) -> Result<(uuid::Uuid, String), ApiError> {
+    let (src_bucket, src, dst_bucket, dst, upsert) =
+        (c.src_bucket, c.src, c.dst_bucket, c.dst, c.upsert);
     let mut conn = state.db.conn().await?;
     let tx = conn.transaction().await?;
-    let limits = bucket_limits(&tx, state, &dst_bucket).await?;
-    let existing = crate::upload::existing_row(&tx, &dst_bucket, &dst).await?;
-    act_as(&tx, &caller).await?;
+    let limits = bucket_limits(&tx, state, dst_bucket).await?;
+    let existing = crate::upload::existing_row(&tx, dst_bucket, dst).await?;
+    act_as(&tx, caller).await?;
     let source = tx
         .query_opt(
             "SELECT version, metadata, user_metadata FROM storage.objects WHERE bucket_id = $1 AND name = $2",
@@ -345,9 +379,9 @@ pub async fn copy_object(state: &State, h: &HeaderMap, body: Body) -> Result<Res
         m
     });
     let target = crate::upload::Target {
-        bucket: &dst_bucket,
-        name: &dst,
-        caller: Some(&caller),
+        bucket: dst_bucket,
+        name: dst,
+        caller: Some(caller),
         owner: caller.sub().map(str::to_string),
         mode: if upsert {
             crate::route::UploadMode::Upsert
@@ -385,10 +419,5 @@ pub async fn copy_object(state: &State, h: &HeaderMap, body: Body) -> Result<Res
     if let Some(old) = replaced {
         state.blobs.delete_quietly([object_key(&old)]).await;
     }
-    Ok(json(serde_json::json!({
-        "Id": id,
-        "Key": format!("{dst_bucket}/{dst}"),
-        "name": dst,
-        "bucket_id": dst_bucket,
-    })))
+    Ok((id, version))
 }
