@@ -5,7 +5,7 @@
 CREATE SCHEMA IF NOT EXISTS basalt;
 
 CREATE OR REPLACE FUNCTION basalt.rest_notify_schema_change() RETURNS event_trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = '' AS $$
 BEGIN
   NOTIFY pgrst, 'reload schema';
 END

@@ -60,7 +60,7 @@ CREATE TABLE IF NOT EXISTS basalt.net_delivery (
 
 -- Statement trigger: NOTIFY the channel named by the trigger's argument (delivered at commit).
 CREATE OR REPLACE FUNCTION basalt.notify_channel() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = '' AS $$
 BEGIN
   PERFORM pg_notify(TG_ARGV[0], '');
   RETURN NULL;

@@ -19,13 +19,13 @@ CREATE TABLE IF NOT EXISTS basalt.cron_tick (
 
 -- The interval of a seconds schedule ('10 seconds' → 10), NULL for anything else.
 CREATE OR REPLACE FUNCTION basalt.cron_seconds(schedule text) RETURNS integer
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql IMMUTABLE SET search_path = '' AS $$
   SELECT (regexp_match(schedule, '^\s*([1-9]|[1-5][0-9])\s+seconds?\s*$'))[1]::integer
 $$;
 
 -- Puts the wrappers in place once pg_cron exists; a no-op without it or when already done.
 CREATE OR REPLACE FUNCTION basalt.cron_install() RETURNS void
-LANGUAGE plpgsql AS $install$
+LANGUAGE plpgsql SET search_path = '' AS $install$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron')
      OR to_regprocedure('cron._pgcron_schedule(text,text,text)') IS NOT NULL THEN
@@ -109,7 +109,7 @@ END
 $install$;
 
 CREATE OR REPLACE FUNCTION basalt.cron_on_create_extension() RETURNS event_trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = '' AS $$
 BEGIN
   IF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() AS ev
              JOIN pg_extension AS ext ON ev.objid = ext.oid

@@ -1,0 +1,216 @@
+// The Supabase CLI (npm `supabase` 2.117.0, installed by .ci/setup through tools/package.json)
+// against `basalt start`, as a user points it at the printed DB URL: an unmodified `supabase init`
+// project, then the CLI's commands that need no Docker, each checked by its outcome (the database,
+// the API, the files it writes), not only its exit code.
+//
+// The CLI takes `127.0.0.1:<db port>` for its own Docker stack; with `localhost` it treats the
+// database as remote and requires TLS, which basalt's embedded Postgres serves.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startBasalt, repoRoot } from './lib/basalt.mjs';
+
+const CLI = join(repoRoot, 'tools/node_modules/.bin/supabase');
+// The anon key every `supabase start` prints: the CLI's local JWT secret, role anon.
+const CLI_ANON_KEY = 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6ImFub24iLCJleHAiOjE5ODM4MTI5OTZ9.CRXP1A7WOeoJeXxjNni43kdQwgnWNReilDMblYTn_I0';
+
+let b; // the running basalt
+let project; // the project directory basalt serves (a copy of the `supabase init` one)
+let dbUrl; // the DB URL with `localhost`, as the CLI sees a remote database
+
+/** Run the CLI in the project; returns { code, out, stdout } (out: stdout and stderr together). */
+function cli(args, { input = '', cwd = project } = {}) {
+  const r = spawnSync(CLI, [...args], {
+    cwd,
+    input,
+    encoding: 'utf8',
+    timeout: 180_000,
+    env: { ...process.env, SUPABASE_TELEMETRY_DISABLED: '1', DO_NOT_TRACK: '1', NO_COLOR: '1' },
+  });
+  return { code: r.status, out: `${r.stdout ?? ''}${r.stderr ?? ''}`, stdout: r.stdout ?? '' };
+}
+
+/** The CLI command must succeed; returns its output (only stdout with `{ stdout: true }`). */
+function ok(args, opts = {}) {
+  const r = cli(args, opts);
+  assert.equal(r.code, 0, `supabase ${args.join(' ')} failed:\n${r.out}`);
+  return opts.stdout ? r.stdout : r.out;
+}
+
+function restGet(path, key = b.serviceKey) {
+  return fetch(`${b.url}/rest/v1/${path}`, { headers: { apikey: key, Authorization: `Bearer ${key}` } });
+}
+
+/** Wait until a REST read answers 200 (the schema cache reloads after DDL). */
+async function restRows(path, key) {
+  let last;
+  for (let i = 0; i < 50; i += 1) {
+    const res = await restGet(path, key);
+    last = `${res.status} ${await res.text()}`;
+    if (res.status === 200) return JSON.parse(last.slice(4));
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`GET ${path}: ${last}`);
+}
+
+before(async () => {
+  const init = mkdtempSync(join(tmpdir(), 'basalt-cli-init-'));
+  ok(['init'], { cwd: init });
+  mkdirSync(join(init, 'supabase/migrations'), { recursive: true });
+  writeFileSync(join(init, 'supabase/migrations/20250101000000_todos.sql'), `
+create table public.todos (
+  id bigint generated always as identity primary key,
+  title text not null,
+  owner uuid references auth.users default auth.uid()
+);
+alter table public.todos enable row level security;
+create policy "own todos" on public.todos for all to authenticated using (owner = (select auth.uid()));
+create policy "seeded todos are public" on public.todos for select to anon using (owner is null);
+`);
+  writeFileSync(join(init, 'supabase/seed.sql'), "insert into public.todos (title) values ('seeded');\n");
+  b = await startBasalt({ projectDir: init });
+  rmSync(init, { recursive: true, force: true });
+  project = b.dir;
+  chmodSync(project, 0o755);
+  dbUrl = b.dbUrl.replace('127.0.0.1', 'localhost');
+  assert.match(dbUrl, /^postgresql:\/\/postgres:[^@]+@localhost:\d+\/postgres$/);
+});
+
+after(async () => { await b?.stop(); });
+
+test('an unmodified supabase init project answers the CLI standard local anon key', async () => {
+  assert.equal(b.anonKey, CLI_ANON_KEY);
+  const rows = await restRows('todos?select=title', CLI_ANON_KEY);
+  assert.deepEqual(rows, [{ title: 'seeded' }]);
+});
+
+test('migration list shows the applied migration on both sides', () => {
+  const out = ok(['migration', 'list', '--db-url', dbUrl]);
+  const row = out.split('\n').find((l) => l.includes('20250101000000'));
+  assert.ok(row, out);
+  assert.equal(row.match(/20250101000000/g).length, 2, `local and remote: ${row}`);
+});
+
+test('migration new + db push applies it; push again has nothing to do', async () => {
+  ok(['migration', 'new', 'notes']);
+  const file = readdirSync(join(project, 'supabase/migrations')).find((f) => f.endsWith('_notes.sql'));
+  assert.ok(file, 'migration new wrote a file');
+  writeFileSync(join(project, 'supabase/migrations', file),
+    'create table public.notes (id int primary key, body text);\ngrant select on public.notes to anon;\n');
+  const out = ok(['db', 'push', '--db-url', dbUrl, '--yes']);
+  assert.match(out, new RegExp(file.replace('.', '\\.')));
+  assert.deepEqual(b.sql("select count(*) from information_schema.tables where table_name = 'notes'"), [['1']]);
+  assert.deepEqual(await restRows('notes'), []);
+  const again = ok(['db', 'push', '--db-url', dbUrl, '--yes']);
+  assert.match(again, /up to date/i);
+});
+
+test('db push --include-seed does not run the seed basalt already ran', () => {
+  ok(['db', 'push', '--db-url', dbUrl, '--include-seed', '--yes']);
+  assert.deepEqual(b.sql("select count(*) from public.todos where title = 'seeded'"), [['1']]);
+  assert.deepEqual(b.sql('select path from supabase_migrations.seed_files'), [['supabase/seed.sql']]);
+});
+
+test('migration repair marks a version reverted and applied again; fetch writes the history', () => {
+  ok(['migration', 'repair', '20250101000000', '--status', 'reverted', '--db-url', dbUrl, '--yes']);
+  assert.deepEqual(b.sql("select count(*) from supabase_migrations.schema_migrations where version = '20250101000000'"), [['0']]);
+  const listed = ok(['migration', 'list', '--db-url', dbUrl]);
+  const row = listed.split('\n').find((l) => l.includes('20250101000000'));
+  assert.equal(row.match(/20250101000000/g).length, 1, `only local now: ${row}`);
+  ok(['migration', 'repair', '20250101000000', '--status', 'applied', '--db-url', dbUrl, '--yes']);
+  assert.deepEqual(b.sql("select count(*) from supabase_migrations.schema_migrations where version = '20250101000000'"), [['1']]);
+
+  const fetched = mkdtempSync(join(tmpdir(), 'basalt-cli-fetch-'));
+  try {
+    ok(['init'], { cwd: fetched });
+    ok(['migration', 'fetch', '--db-url', dbUrl, '--yes'], { cwd: fetched });
+    const files = readdirSync(join(fetched, 'supabase/migrations'));
+    const todos = files.find((f) => f.startsWith('20250101000000'));
+    assert.ok(todos, `fetched: ${files}`);
+    assert.match(readFileSync(join(fetched, 'supabase/migrations', todos), 'utf8'), /create table public\.todos/);
+  } finally {
+    rmSync(fetched, { recursive: true, force: true });
+  }
+});
+
+test('db lint reports a function that reads a missing table, and nothing of the platform', () => {
+  const clean = ok(['db', 'lint', '--db-url', dbUrl, '--schema', 'public']);
+  assert.match(clean, /No schema errors found/);
+  b.sql(`create function public.broken() returns bigint language plpgsql as $$
+    begin return (select count(*) from public.no_such_table); end $$`);
+  try {
+    const r = cli(['db', 'lint', '--db-url', dbUrl, '--schema', 'public']);
+    assert.match(r.out, /no_such_table/);
+    assert.match(r.out, /broken/);
+  } finally {
+    b.sql('drop function public.broken()');
+  }
+});
+
+test('db advisors flags the project\'s own issues, not basalt\'s platform', () => {
+  b.sql('create table public.wide_open (id int primary key)');
+  try {
+    const json = JSON.parse(ok(['db', 'advisors', '--db-url', dbUrl], { stdout: true }));
+    const names = json.map((a) => `${a.name}:${a.metadata?.schema}.${a.metadata?.name}`);
+    assert.ok(names.includes('rls_disabled_in_public:public.wide_open'), names.join('\n'));
+    const platform = json.filter((a) => ['basalt', 'auth', 'storage', 'realtime', 'net'].includes(a.metadata?.schema));
+    assert.deepEqual(platform, [], 'no finding in the platform schemas');
+  } finally {
+    b.sql('drop table public.wide_open');
+  }
+});
+
+test('inspect db: every subcommand reads basalt\'s statistics', () => {
+  const expect = {
+    'db-stats': /postgres/,
+    'replication-slots': /basalt_realtime_/,
+    locks: /pid/,
+    blocking: /blocked pid/,
+    outliers: /todos|select/i,
+    calls: /todos|select/i,
+    'index-stats': /todos_pkey/,
+    'long-running-queries': /Duration/,
+    bloat: /Waste/,
+    'role-stats': /authenticator/,
+    'vacuum-stats': /public\.todos/,
+    'table-stats': /public\.todos/,
+    'traffic-profile': /todos/,
+  };
+  for (const [sub, re] of Object.entries(expect)) {
+    const out = ok(['inspect', 'db', sub, '--db-url', dbUrl]);
+    assert.match(out, re, `inspect db ${sub}:\n${out}`);
+  }
+});
+
+test('db dump --dry-run prints a pg_dump script that runs with the host pg_dump', () => {
+  const script = ok(['db', 'dump', '--dry-run', '--db-url', dbUrl], { stdout: true });
+  const start = script.indexOf('#!/usr/bin/env bash');
+  assert.ok(start >= 0, script);
+  const sql = execFileSync('bash', ['-c', script.slice(start)], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  assert.match(sql, /CREATE TABLE IF NOT EXISTS "public"\."todos"/);
+  assert.match(sql, /CREATE POLICY "own todos"/);
+  assert.doesNotMatch(sql, /CREATE TABLE IF NOT EXISTS "(auth|storage|realtime)"\./, 'the platform\'s tables are not dumped');
+});
+
+test('db reset --db-url drops the project and keeps the platform: the API works after it', async () => {
+  b.sql("insert into public.todos (title) values ('added after start')");
+  const out = ok(['db', 'reset', '--db-url', dbUrl, '--yes']);
+  assert.match(out, /Applying migration 20250101000000/);
+  assert.match(out, /Seeding data/);
+  // The project is back to its migrations and seed...
+  assert.deepEqual(b.sql('select title from public.todos order by id'), [['seeded']]);
+  // ...and the platform is still there: schemas, the realtime publications, auth and REST.
+  const schemas = b.sql("select nspname from pg_namespace where nspname in ('auth','storage','realtime','basalt') order by 1");
+  assert.deepEqual(schemas.flat(), ['auth', 'basalt', 'realtime', 'storage']);
+  assert.equal(b.sql("select count(*) from pg_publication where pubname like 'supabase_realtime%'")[0][0], '2');
+  assert.deepEqual(await restRows('todos?select=title', CLI_ANON_KEY), [{ title: 'seeded' }]);
+  const signup = await b.client().auth.signUp({ email: `cli-${Date.now()}@example.com`, password: 'a long password 1' });
+  assert.equal(signup.error, null, JSON.stringify(signup.error));
+  const user = b.client(CLI_ANON_KEY, { global: { headers: { Authorization: `Bearer ${signup.data.session.access_token}` } } });
+  const mine = await user.from('todos').insert({ title: 'mine' }).select('title, owner');
+  assert.equal(mine.error, null, JSON.stringify(mine.error));
+  assert.equal(mine.data[0].owner, signup.data.user.id);
+});
