@@ -87,8 +87,23 @@ pub async fn check(
     limit: Limit,
     ip: Option<std::net::IpAddr>,
 ) -> Result<(), ApiError> {
-    if !state.counters {
+    let Some((key, max, window)) = counter(state, limit, ip) else {
         return Ok(());
+    };
+    let db = state.pool.get().await?;
+    let db: &tokio_postgres::Client = &db;
+    hit(db, &key, max, window, ApiError::OverRequestRateLimit).await
+}
+
+/// The counter a request from `ip` hits for `limit`: its key, the most hits allowed and the
+/// window in seconds; `None` when limits are not counted (no counters table).
+pub fn counter(
+    state: &crate::state::AppState,
+    limit: Limit,
+    ip: Option<std::net::IpAddr>,
+) -> Option<(String, u32, i64)> {
+    if !state.counters {
+        return None;
     }
     let r = &state.config.rate_limits;
     let max = match limit {
@@ -101,17 +116,7 @@ pub async fn check(
     let who = ip
         .map(|i| i.to_string())
         .unwrap_or_else(|| "unknown".into());
-    let key = format!("{}:{who}", limit.name());
-    let db = state.pool.get().await?;
-    let db: &tokio_postgres::Client = &db;
-    hit(
-        db,
-        &key,
-        max,
-        limit.window(),
-        ApiError::OverRequestRateLimit,
-    )
-    .await
+    Some((format!("{}:{who}", limit.name()), max, limit.window()))
 }
 
 /// Count one text message against the project-wide hourly limit.

@@ -1,7 +1,8 @@
 //! Sessions and their tokens: starting a session (row in `auth.sessions`, first refresh token,
 //! the `amr` entry), building the access token and the session JSON, and refresh-token rotation
 //! with GoTrue's reuse interval — a rotated token used again within the interval gets the
-//! session's current token; used again later, every token of the session is revoked.
+//! session's current token; used again later, every token of the session is revoked. A refresh
+//! is one prepared statement calling the platform function `basalt.auth_refresh`.
 
 use chrono::Utc;
 use serde_json::{json, Value};
@@ -168,9 +169,20 @@ pub async fn claims(
             timestamp: r.get(1),
         })
         .collect();
+    Ok(claims_of(state, user, session_id, aal, amr))
+}
+
+/// The claims of an access token for `user` in a session at level `aal` authenticated by `amr`.
+fn claims_of(
+    state: &AppState,
+    user: &User,
+    session_id: Uuid,
+    aal: String,
+    amr: Vec<AmrEntry>,
+) -> AccessClaims {
     let now = Utc::now().timestamp();
     let cfg = &state.config.jwt;
-    Ok(AccessClaims {
+    AccessClaims {
         iss: cfg.issuer.clone(),
         sub: user.id.to_string(),
         aud: if user.aud.is_empty() {
@@ -189,7 +201,7 @@ pub async fn claims(
         amr,
         session_id: session_id.to_string(),
         is_anonymous: user.is_anonymous,
-    })
+    }
 }
 
 /// A signed access token and its expiry (unix seconds), after the custom access token hook
@@ -202,6 +214,16 @@ pub async fn access_token(
     method: &str,
 ) -> Result<(String, i64), ApiError> {
     let base = claims(state, db, user, session_id).await?;
+    sign(state, db, base, method).await
+}
+
+/// Sign `base` (reshaped by the custom access token hook, which alone uses `db`).
+async fn sign(
+    state: &AppState,
+    db: &impl GenericClient,
+    base: AccessClaims,
+    method: &str,
+) -> Result<(String, i64), ApiError> {
     let claims =
         serde_json::to_value(&base).map_err(|e| ApiError::internal("serialising claims", e))?;
     let claims = match &state.access_token_hook {
@@ -219,135 +241,168 @@ pub async fn access_token(
     Ok((token, exp))
 }
 
-/// What a refresh attempt came to.
-pub enum Refreshed {
-    /// A new session JSON.
-    Session(Value),
-    /// The token was reused past the interval: the session's tokens were revoked (to be
-    /// committed) and the request fails.
-    Revoked,
+/// The platform function doing a refresh in one call (`crates/pg/sql/052_auth_refresh.sql`).
+const REFRESH_FUNCTION: &str = "basalt.auth_refresh";
+
+/// The statement running a refresh through `function`: the user row's columns first (as
+/// [`User::from_row`] reads them), then outcome, refresh token, session, aal, amr, identities
+/// and factors.
+fn refresh_statement(function: &str) -> String {
+    let user: Vec<String> = users::USER_COLUMNS
+        .split(',')
+        .map(|c| format!("(r.u).{}", c.trim()))
+        .collect();
+    format!(
+        "SELECT {}, r.outcome, r.refresh_token, r.session_id, r.aal, r.amr, r.identities, \
+           r.factors \
+         FROM {function}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) r",
+        user.join(", ")
+    )
 }
 
-/// Exchange a refresh token for a new session JSON, rotating it.
-pub async fn refresh(
+/// The statements of a refresh, built once: through the platform function, and through a
+/// copy of it in the connection's temporary schema for a database without the platform part.
+static STATEMENTS: std::sync::LazyLock<(String, String)> = std::sync::LazyLock::new(|| {
+    (
+        refresh_statement(REFRESH_FUNCTION),
+        refresh_statement("pg_temp.auth_refresh"),
+    )
+});
+
+/// The statement a refresh runs, with its ten parameters: token, new token, rotation, reuse
+/// interval (s), inactivity timeout (s, nullable), user agent, IP address, rate-limit key, limit
+/// (0: none) and window (s). `basalt-bench refresh` sends it straight to Postgres as the
+/// baseline of the refresh benchmark.
+pub fn refresh_sql() -> &'static str {
+    &STATEMENTS.0
+}
+
+/// Prepare (once per connection) the refresh statement. A database the platform schema could
+/// not be installed into lacks the function: the connection then gets its own temporary copy.
+async fn prepare_refresh(
+    conn: &deadpool_postgres::Object,
+) -> Result<tokio_postgres::Statement, ApiError> {
+    let missing = |e: &tokio_postgres::Error| {
+        use tokio_postgres::error::SqlState;
+        matches!(
+            e.code(),
+            Some(c) if *c == SqlState::UNDEFINED_FUNCTION || *c == SqlState::INVALID_SCHEMA_NAME
+        )
+    };
+    let (platform, temporary) = &*STATEMENTS;
+    match conn.prepare_cached(platform).await {
+        Ok(s) => return Ok(s),
+        Err(e) if missing(&e) => {}
+        Err(e) => return Err(e.into()),
+    }
+    match conn.prepare_cached(temporary).await {
+        Ok(s) => return Ok(s),
+        Err(e) if missing(&e) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let sql = basalt_pg::platform::PARTS
+        .iter()
+        .find(|(name, _)| *name == "052_auth_refresh")
+        .map(|(_, sql)| sql.replace(REFRESH_FUNCTION, "pg_temp.auth_refresh"))
+        .ok_or_else(|| ApiError::internal("refresh function", "platform part missing"))?;
+    conn.batch_execute(&sql).await?;
+    Ok(conn.prepare_cached(temporary).await?)
+}
+
+/// Exchange a refresh token for a new session JSON, rotating it, in one prepared statement
+/// (plus the custom access token hook, in the same transaction, when one is configured). The
+/// statement also counts the request against the token endpoint's rate limit. GoTrue's reuse
+/// rules are in the function: a rotated token used again within the reuse interval gets the
+/// session's current token; later, every token of the session is revoked (committed) and the
+/// request fails with `refresh_token_already_used`.
+pub async fn refresh(state: &AppState, token: &str, client: &Client) -> Result<Value, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let statement = prepare_refresh(&conn).await?;
+    let refresh = &state.config.refresh;
+    let new_token = crypto::random_token(REFRESH_TOKEN_LEN);
+    let inactivity = refresh.inactivity_timeout.map(|t| t.as_secs_f64());
+    let (limit_key, limit, window) =
+        crate::ratelimit::counter(state, crate::ratelimit::Limit::Token, client.ip)
+            .map(|(k, max, w)| (k, i32::try_from(max).unwrap_or(i32::MAX), w as f64))
+            .unwrap_or_default();
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 10] = [
+        &token,
+        &new_token,
+        &refresh.rotation_enabled,
+        &(refresh.reuse_interval as f64),
+        &inactivity,
+        &client.user_agent,
+        &client.ip,
+        &limit_key,
+        &limit,
+        &window,
+    ];
+    if state.access_token_hook.is_none() {
+        // One statement: its own transaction, committed whatever the outcome.
+        let db: &tokio_postgres::Client = &conn;
+        let row = db.query_one(&statement, &params).await?;
+        return refreshed(state, db, &row).await;
+    }
+    let tx = crate::state::begin(&mut conn).await?;
+    let row = tx.query_one(&statement, &params).await?;
+    match refreshed(state, &tx, &row).await {
+        Ok(session) => {
+            tx.commit().await?;
+            Ok(session)
+        }
+        Err(e) => {
+            if matches!(
+                e,
+                ApiError::RefreshTokenAlreadyUsed | ApiError::OverRequestRateLimit
+            ) {
+                tx.commit().await?;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The session JSON (or the error) of a row of the refresh statement.
+async fn refreshed(
     state: &AppState,
     db: &impl GenericClient,
-    token: &str,
-) -> Result<Refreshed, ApiError> {
-    let row = db
-        .query_opt(
-            "SELECT id, user_id, revoked, session_id, \
-               extract(epoch FROM (now() - updated_at))::float8 \
-             FROM auth.refresh_tokens WHERE token = $1 FOR UPDATE",
-            &[&token],
-        )
-        .await?
-        .ok_or(ApiError::RefreshTokenNotFound)?;
-    let token_id: i64 = row.get(0);
-    let user_id = row
-        .get::<_, Option<String>>(1)
-        .and_then(|s| Uuid::parse_str(&s).ok())
-        .ok_or(ApiError::RefreshTokenNotFound)?;
-    let revoked = row.get::<_, Option<bool>>(2).unwrap_or(false);
-    let session_id: Uuid = row
-        .get::<_, Option<Uuid>>(3)
-        .ok_or(ApiError::RefreshTokenNotFound)?;
-    let age: f64 = row.get(4);
-    // One refresh at a time per session.
-    let inactivity = state
-        .config
-        .refresh
-        .inactivity_timeout
-        .map(|t| t.as_secs_f64());
-    let session = db
-        .query_opt(
-            "SELECT coalesce(not_after < now(), false) OR coalesce( \
-               coalesce(refreshed_at AT TIME ZONE 'UTC', created_at) \
-                 + make_interval(secs => $2) < now(), false) \
-             FROM auth.sessions WHERE id = $1 FOR UPDATE",
-            &[&session_id, &inactivity],
-        )
-        .await?
-        .ok_or(ApiError::RefreshTokenNotFound)?;
-    if session.get::<_, bool>(0) {
-        return Err(ApiError::SessionExpired);
-    }
-    let user = users::by_id(db, user_id)
-        .await?
-        .ok_or(ApiError::RefreshTokenNotFound)?;
-    if user.is_banned() {
-        return Err(ApiError::UserBanned { status: 400 });
-    }
-    if revoked && state.config.refresh.rotation_enabled {
-        // The session's newest live token, if it was made from this one, is what the client
-        // failed to store: hand it out again.
-        let active = db
-            .query_opt(
-                "SELECT token, parent FROM auth.refresh_tokens \
-                 WHERE session_id = $1 AND revoked = false ORDER BY id DESC LIMIT 1",
-                &[&session_id],
-            )
-            .await?;
-        if let Some(active) = active {
-            let parent: Option<String> = active.get(1);
-            if parent.as_deref() == Some(token) && age < state.config.refresh.reuse_interval as f64
-            {
-                let current: String = active.get(0);
-                touch_session(db, session_id).await?;
-                return Ok(Refreshed::Session(
-                    respond(
-                        state,
-                        db,
-                        user_id,
-                        session_id,
-                        &current,
-                        method::TOKEN_REFRESH,
-                    )
-                    .await?,
-                ));
-            }
+    row: &tokio_postgres::Row,
+) -> Result<Value, ApiError> {
+    let at = users::USER_COLUMNS.split(',').count();
+    let outcome: &str = row.get(at);
+    match outcome {
+        "ok" => {}
+        "rate_limited" => return Err(ApiError::OverRequestRateLimit),
+        "session_expired" => return Err(ApiError::SessionExpired),
+        "banned" => return Err(ApiError::UserBanned { status: 400 }),
+        "already_used" => {
+            let session: Option<Uuid> = row.get(at + 2);
+            tracing::warn!(
+                ?session,
+                "refresh token reused past the reuse interval; session revoked"
+            );
+            return Err(ApiError::RefreshTokenAlreadyUsed);
         }
-        if age >= state.config.refresh.reuse_interval as f64 {
-            db.execute(
-                "UPDATE auth.refresh_tokens SET revoked = true, updated_at = now() \
-                 WHERE session_id = $1 AND revoked = false",
-                &[&session_id],
-            )
-            .await?;
-            tracing::warn!(%session_id, "refresh token reused past the reuse interval; session revoked");
-            return Ok(Refreshed::Revoked);
-        }
+        _ => return Err(ApiError::RefreshTokenNotFound),
     }
-    if state.config.refresh.rotation_enabled || !revoked {
-        db.execute(
-            "UPDATE auth.refresh_tokens SET revoked = true, updated_at = now() WHERE id = $1",
-            &[&token_id],
-        )
-        .await?;
-    }
-    let next = insert_refresh_token(db, user_id, session_id, Some(token)).await?;
-    touch_session(db, session_id).await?;
-    crate::audit::record(
-        db,
-        &user,
-        crate::audit::Action::TokenRefreshed,
-        None,
-        json!({}),
-    )
-    .await?;
-    Ok(Refreshed::Session(
-        respond(state, db, user_id, session_id, &next, method::TOKEN_REFRESH).await?,
-    ))
-}
-
-async fn touch_session(db: &impl GenericClient, session_id: Uuid) -> Result<(), ApiError> {
-    db.execute(
-        "UPDATE auth.sessions SET refreshed_at = now() AT TIME ZONE 'UTC', updated_at = now() \
-         WHERE id = $1",
-        &[&session_id],
-    )
-    .await?;
-    Ok(())
+    let user = User::from_row(row);
+    let refresh_token: String = row.get(at + 1);
+    let session_id: Uuid = row.get(at + 2);
+    let aal: String = row.get(at + 3);
+    let amr: Vec<AmrEntry> = serde_json::from_value(row.get(at + 4))
+        .map_err(|e| ApiError::internal("reading amr claims", e))?;
+    let identities: Value = row.get(at + 5);
+    let factors: Value = row.get(at + 6);
+    let base = claims_of(state, &user, session_id, aal, amr);
+    let (access_token, expires_at) = sign(state, db, base, method::TOKEN_REFRESH).await?;
+    Ok(json!({
+        "access_token": access_token,
+        "token_type": "bearer",
+        "expires_in": state.config.jwt.exp,
+        "expires_at": expires_at,
+        "refresh_token": refresh_token,
+        "user": users::json_from_parts(&user, &identities, &factors),
+    }))
 }
 
 /// Replace the session's refresh tokens with a new one (after its assurance level changed by

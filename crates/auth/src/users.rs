@@ -320,34 +320,84 @@ fn put_ts(m: &mut Map<String, Value>, key: &str, t: &Option<DateTime<Utc>>) {
     }
 }
 
+/// The user's identities, `to_jsonb` of each `auth.identities` row, oldest first.
+pub const IDENTITIES_JSONB: &str =
+    "SELECT coalesce(jsonb_agg(to_jsonb(i) ORDER BY i.created_at), '[]') \
+     FROM auth.identities i WHERE i.user_id = $1";
+
+/// The user's MFA factors, `to_jsonb` of each `auth.mfa_factors` row, oldest first.
+pub const FACTORS_JSONB: &str =
+    "SELECT coalesce(jsonb_agg(to_jsonb(f) ORDER BY f.created_at), '[]') \
+     FROM auth.mfa_factors f WHERE f.user_id = $1";
+
 /// The user JSON of the API: the row plus its identities and factors.
 pub async fn to_json(db: &impl GenericClient, user: &User) -> Result<Value, ApiError> {
-    let identities = db
-        .query(
-            "SELECT id, provider_id, user_id, identity_data, provider, last_sign_in_at, \
-               created_at, updated_at, email FROM auth.identities WHERE user_id = $1 \
-             ORDER BY created_at",
-            &[&user.id],
-        )
-        .await?
-        .iter()
-        .map(|r| {
-            let mut m = Map::new();
-            m.insert("identity_id".into(), r.get::<_, Uuid>(0).to_string().into());
-            m.insert("id".into(), r.get::<_, String>(1).into());
-            m.insert("user_id".into(), r.get::<_, Uuid>(2).to_string().into());
-            m.insert("identity_data".into(), r.get::<_, Value>(3));
-            m.insert("provider".into(), r.get::<_, String>(4).into());
-            put_ts(&mut m, "last_sign_in_at", &r.get(5));
-            put_ts(&mut m, "created_at", &r.get(6));
-            put_ts(&mut m, "updated_at", &r.get(7));
-            if let Some(e) = r.get::<_, Option<String>>(8) {
-                m.insert("email".into(), e.into());
-            }
-            Value::Object(m)
-        })
-        .collect::<Vec<_>>();
-    let factors = factors_json(db, user.id).await?;
+    let identities: Value = db.query_one(IDENTITIES_JSONB, &[&user.id]).await?.get(0);
+    let factors: Value = db.query_one(FACTORS_JSONB, &[&user.id]).await?.get(0);
+    Ok(json_from_parts(user, &identities, &factors))
+}
+
+/// A timestamp of a `to_jsonb` row (RFC 3339 text), if set.
+fn row_ts(row: &Value, key: &str) -> Option<DateTime<Utc>> {
+    row.get(key)
+        .and_then(Value::as_str)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// A text column of a `to_jsonb` row, `""` when NULL.
+fn row_text(row: &Value, key: &str) -> Value {
+    row.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .into()
+}
+
+/// The identity JSON of the API from `to_jsonb` of an `auth.identities` row.
+fn identity_json(r: &Value) -> Value {
+    let mut m = Map::new();
+    m.insert("identity_id".into(), row_text(r, "id"));
+    m.insert("id".into(), row_text(r, "provider_id"));
+    m.insert("user_id".into(), row_text(r, "user_id"));
+    m.insert(
+        "identity_data".into(),
+        r.get("identity_data").cloned().unwrap_or(Value::Null),
+    );
+    m.insert("provider".into(), row_text(r, "provider"));
+    for key in ["last_sign_in_at", "created_at", "updated_at"] {
+        put_ts(&mut m, key, &row_ts(r, key));
+    }
+    if let Some(e) = r.get("email").filter(|e| e.is_string()) {
+        m.insert("email".into(), e.clone());
+    }
+    Value::Object(m)
+}
+
+/// The factor JSON of the API from `to_jsonb` of an `auth.mfa_factors` row.
+fn factor_json(r: &Value) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), row_text(r, "id"));
+    m.insert("friendly_name".into(), row_text(r, "friendly_name"));
+    m.insert("factor_type".into(), row_text(r, "factor_type"));
+    m.insert("status".into(), row_text(r, "status"));
+    for key in ["created_at", "updated_at", "last_challenged_at"] {
+        put_ts(&mut m, key, &row_ts(r, key));
+    }
+    if let Some(p) = r.get("phone").filter(|p| p.is_string()) {
+        m.insert("phone".into(), p.clone());
+    }
+    Value::Object(m)
+}
+
+fn rows(list: &Value) -> &[Value] {
+    list.as_array().map(Vec::as_slice).unwrap_or_default()
+}
+
+/// The user JSON of the API from the row and its identities and factors as
+/// [`IDENTITIES_JSONB`] and [`FACTORS_JSONB`] read them.
+pub fn json_from_parts(user: &User, identities: &Value, factors: &Value) -> Value {
+    let identities: Vec<Value> = rows(identities).iter().map(identity_json).collect();
+    let factors: Vec<Value> = rows(factors).iter().map(factor_json).collect();
     let mut m = Map::new();
     m.insert("id".into(), user.id.to_string().into());
     m.insert("aud".into(), user.aud.clone().into());
@@ -389,38 +439,13 @@ pub async fn to_json(db: &impl GenericClient, user: &User) -> Result<Value, ApiE
     put_ts(&mut m, "banned_until", &user.banned_until);
     put_ts(&mut m, "deleted_at", &user.deleted_at);
     m.insert("is_anonymous".into(), user.is_anonymous.into());
-    Ok(Value::Object(m))
+    Value::Object(m)
 }
 
 /// The user's MFA factors as JSON.
 pub async fn factors_json(db: &impl GenericClient, user_id: Uuid) -> Result<Vec<Value>, ApiError> {
-    Ok(db
-        .query(
-            "SELECT id, friendly_name, factor_type::text, status::text, created_at, updated_at, \
-               last_challenged_at, phone FROM auth.mfa_factors WHERE user_id = $1 \
-             ORDER BY created_at",
-            &[&user_id],
-        )
-        .await?
-        .iter()
-        .map(|r| {
-            let mut m = Map::new();
-            m.insert("id".into(), r.get::<_, Uuid>(0).to_string().into());
-            m.insert(
-                "friendly_name".into(),
-                r.get::<_, Option<String>>(1).unwrap_or_default().into(),
-            );
-            m.insert("factor_type".into(), r.get::<_, String>(2).into());
-            m.insert("status".into(), r.get::<_, String>(3).into());
-            put_ts(&mut m, "created_at", &Some(r.get(4)));
-            put_ts(&mut m, "updated_at", &Some(r.get(5)));
-            put_ts(&mut m, "last_challenged_at", &r.get(6));
-            if let Some(p) = r.get::<_, Option<String>>(7) {
-                m.insert("phone".into(), p.into());
-            }
-            Value::Object(m)
-        })
-        .collect())
+    let list: Value = db.query_one(FACTORS_JSONB, &[&user_id]).await?.get(0);
+    Ok(rows(&list).iter().map(factor_json).collect())
 }
 
 /// Merge `patch` into a metadata object: keys set to `null` are removed.

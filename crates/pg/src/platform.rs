@@ -20,6 +20,10 @@ pub const PARTS: &[(&str, &str)] = &[
     ("070_realtime", include_str!("../sql/070_realtime.sql")),
     ("050_auth_extra", include_str!("../sql/050_auth_extra.sql")),
     (
+        "052_auth_refresh",
+        include_str!("../sql/052_auth_refresh.sql"),
+    ),
+    (
         "060_storage_extra",
         include_str!("../sql/060_storage_extra.sql"),
     ),
