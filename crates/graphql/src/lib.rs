@@ -1,1 +1,78 @@
-//! basalt-graphql: the pg_graphql-compatible GraphQL API (`/graphql/v1`).
+//! basalt-graphql: the pg_graphql-compatible GraphQL API (`/graphql/v1`). A request flows:
+//! identity from the bearer token (`basalt_identity`, as REST: the token's `role`, else `anon`)
+//! → the schema reflected for that role ([`catalog`] read under the role's privileges,
+//! [`model`] named as pg_graphql names things, cached per role and dropped on
+//! `NOTIFY pgrst, 'reload schema'`) → parse and validate with async-graphql's dynamic schema
+//! ([`gql`], which also answers introspection) → the whole operation translated into SQL
+//! ([`translate`]: one statement for a query, one per mutation field) → run on one pipelined
+//! connection as the role with `request.jwt.claims` set, so row-level security decides
+//! ([`app`]) → `{"data": ...}` or `{"errors": [{"message": ...}]}` with HTTP 200 ([`http`]).
+
+pub mod app;
+pub mod catalog;
+pub mod gql;
+pub mod http;
+pub mod model;
+pub mod names;
+pub mod translate;
+
+use std::sync::Arc;
+
+/// How the service connects and whom it trusts.
+#[derive(Clone)]
+pub struct Config {
+    /// Connection string (a login that may `SET ROLE` to the token roles: `authenticator`).
+    pub db_uri: String,
+    /// The exposed schemas (pg_graphql reflects these).
+    pub schemas: Vec<String>,
+    /// Added to the search path after the exposed schemas.
+    pub extra_search_path: Vec<String>,
+    /// The role of requests without a token.
+    pub anon_role: String,
+    /// The keys that verify tokens.
+    pub keys: Arc<basalt_identity::Keys>,
+    pub pool_size: usize,
+}
+
+impl Config {
+    /// As `basalt start` runs it: the project's `[api]` schemas (without `graphql_public`),
+    /// logged in as `authenticator` like REST.
+    pub fn from_platform(platform: &basalt_pg::Platform) -> Config {
+        let api = &platform.config.api;
+        let mut schemas: Vec<String> = if api.schemas.is_empty() {
+            basalt_config::ApiConfig::default().schemas
+        } else {
+            api.schemas.clone()
+        };
+        schemas.retain(|s| s != "graphql_public" && s != "storage");
+        if schemas.is_empty() {
+            schemas.push("public".into());
+        }
+        let db_uri =
+            basalt_pg::platform::local_url_as(&platform.db_url, basalt_pg::platform::AUTHENTICATOR)
+                .unwrap_or_else(|| platform.db_url.clone());
+        Config {
+            db_uri,
+            schemas,
+            extra_search_path: api.extra_search_path.clone(),
+            anon_role: "anon".into(),
+            keys: platform.keys.clone(),
+            pool_size: 8,
+        }
+    }
+}
+
+/// Errors building the service.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("database: {0}")]
+    Database(String),
+}
+
+/// The service's routes, relative to its mount point (`/graphql/v1`).
+pub async fn router(config: Config) -> Result<axum::Router, Error> {
+    let app = app::App::start(config).await?;
+    Ok(http::routes(app))
+}
