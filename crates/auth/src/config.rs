@@ -55,6 +55,8 @@ pub struct Config {
     pub mfa: MfaConfig,
     /// The custom access token hook, a `pg-functions://` URI, when enabled.
     pub access_token_hook: Option<String>,
+    /// External OAuth / OpenID Connect providers and identity linking.
+    pub external: crate::external::ExternalSettings,
 }
 
 /// JWT settings.
@@ -231,6 +233,7 @@ impl Default for Config {
                 mfa_challenge_and_verify: 15,
             },
             access_token_hook: None,
+            external: Default::default(),
             mfa: MfaConfig {
                 totp_enroll_enabled: true,
                 totp_verify_enabled: true,
@@ -395,6 +398,7 @@ impl Config {
         if flag("GOTRUE_HOOK_CUSTOM_ACCESS_TOKEN_ENABLED", false)? {
             c.access_token_hook = var("GOTRUE_HOOK_CUSTOM_ACCESS_TOKEN_URI");
         }
+        c.external = crate::external::settings::from_vars(&var)?;
         Ok(c)
     }
 
@@ -499,11 +503,12 @@ impl Config {
         c.mfa.max_enrolled_factors = auth.mfa.max_enrolled_factors as usize;
         c.mfa.totp_enroll_enabled = auth.mfa.totp.enroll_enabled;
         c.mfa.totp_verify_enabled = auth.mfa.totp.verify_enabled;
+        c.external = crate::external::settings::from_project(auth);
         c
     }
 }
 
-fn parse_bool(v: &str) -> Option<bool> {
+pub(crate) fn parse_bool(v: &str) -> Option<bool> {
     match v.trim().to_ascii_lowercase().as_str() {
         "1" | "t" | "true" | "yes" | "on" => Some(true),
         "0" | "f" | "false" | "no" | "off" => Some(false),

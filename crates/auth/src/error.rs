@@ -167,6 +167,19 @@ pub enum ApiError {
     /// 429 `over_sms_send_rate_limit`.
     #[error("SMS rate limit exceeded")]
     OverSmsSendRateLimit,
+    /// Any other GoTrue error, with its status and code (external sign-in and identities).
+    #[error("{message}")]
+    Coded {
+        status: u16,
+        code: &'static str,
+        message: String,
+    },
+    /// 400 in OAuth's own shape, `{"error", "error_description"}` (the ID token grant).
+    #[error("{description}")]
+    OAuth {
+        error: &'static str,
+        description: String,
+    },
     /// 404 for paths the service does not have.
     #[error("Not found")]
     NotFound,
@@ -227,6 +240,8 @@ impl ApiError {
             OverEmailSendRateLimit(_) => (429, "over_email_send_rate_limit"),
             ManualLinkingDisabled => (404, "manual_linking_disabled"),
             BadOAuthCallback(_) => (400, "bad_oauth_callback"),
+            Coded { status, code, .. } => (*status, code),
+            OAuth { .. } => (400, "invalid_request"),
             Hook { status, .. } if *status >= 500 => (*status, "unexpected_failure"),
             Hook { status, .. } => (*status, "unknown"),
             OverSmsSendRateLimit => (429, "over_sms_send_rate_limit"),
@@ -255,6 +270,9 @@ impl ApiError {
     /// The error body for an API version (`new_format` = 2024-01-01 or later).
     pub fn body(&self, new_format: bool) -> serde_json::Value {
         let (status, code) = self.status_and_code();
+        if let ApiError::OAuth { error, description } = self {
+            return serde_json::json!({ "error": error, "error_description": description });
+        }
         let mut body = if new_format {
             serde_json::json!({ "code": code, "message": self.message() })
         } else {

@@ -195,60 +195,9 @@ pub fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<Value, Api
 }
 
 /// The redirect target for links and redirects: `requested` when the site URL or the allow
-/// list permits it, else the site URL.
+/// list permits it (GoTrue's rules, [`crate::redirect`]), else the site URL.
 pub fn redirect_target(config: &crate::Config, requested: Option<&str>) -> String {
-    match requested {
-        Some(r) if redirect_allowed(config, r) => r.to_string(),
-        _ => config.site_url.clone(),
-    }
-}
-
-fn redirect_allowed(config: &crate::Config, requested: &str) -> bool {
-    let Ok(target) = url::Url::parse(requested) else {
-        return false;
-    };
-    if let Ok(site) = url::Url::parse(&config.site_url) {
-        if site.host_str().is_some()
-            && site.host_str() == target.host_str()
-            && site.port_or_known_default() == target.port_or_known_default()
-        {
-            return true;
-        }
-    }
-    config
-        .uri_allow_list
-        .iter()
-        .any(|pattern| pattern == requested || glob_match(pattern, requested))
-}
-
-/// Glob matching as GoTrue's allow list uses it: `**` matches anything, `*` anything but `.`
-/// and `/`; a pattern without wildcards also matches URLs it is a prefix of at a path boundary.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    if !pattern.contains('*') {
-        return text == pattern
-            || text
-                .strip_prefix(pattern.trim_end_matches('/'))
-                .is_some_and(|rest| rest.starts_with('/') || rest.starts_with('?'));
-    }
-    fn go(p: &[u8], t: &[u8]) -> bool {
-        match p {
-            [] => t.is_empty(),
-            [b'*', b'*', rest @ ..] => (0..=t.len()).any(|i| go(rest, &t[i..])),
-            [b'*', rest @ ..] => {
-                for i in 0..=t.len() {
-                    if go(rest, &t[i..]) {
-                        return true;
-                    }
-                    if i < t.len() && (t[i] == b'.' || t[i] == b'/') {
-                        return false;
-                    }
-                }
-                false
-            }
-            [c, rest @ ..] => t.first() == Some(c) && go(rest, &t[1..]),
-        }
-    }
-    go(pattern.as_bytes(), text.as_bytes())
+    crate::redirect::target(config, requested)
 }
 
 #[cfg(test)]
@@ -265,24 +214,6 @@ mod tests {
         assert_eq!(bearer(&h), Ok("xyz"));
         h.insert("authorization", "Basic abc".parse().unwrap());
         assert_eq!(bearer(&h), Err(ApiError::NoAuthorization));
-    }
-
-    #[test]
-    fn globs() {
-        assert!(glob_match(
-            "http://localhost:3000/**",
-            "http://localhost:3000/a/b"
-        ));
-        assert!(glob_match(
-            "https://*.example.com",
-            "https://app.example.com"
-        ));
-        assert!(!glob_match(
-            "https://*.example.com",
-            "https://a.b.example.com"
-        ));
-        assert!(glob_match("http://app.test", "http://app.test/callback"));
-        assert!(!glob_match("http://app.test", "http://app.test.evil.com"));
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod audit;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod external;
 pub mod extract;
 pub mod flow;
 pub mod hooks;
@@ -26,6 +27,7 @@ pub mod mail;
 pub mod onetime;
 pub mod password;
 pub mod ratelimit;
+pub mod redirect;
 pub mod sessions;
 pub mod state;
 pub mod totp;
@@ -89,12 +91,18 @@ pub async fn router(config: Config) -> Result<Router, Error> {
             "/.well-known/openid-configuration",
             get(meta::openid_configuration),
         )
-        .route("/authorize", get(meta::authorize))
-        .route("/callback", get(meta::callback).post(meta::callback))
-        .route("/user/identities/authorize", get(meta::identities))
-        .route("/user/identities/{id}", delete(meta::identities))
+        .route("/authorize", get(external::api::authorize))
+        .route(
+            "/callback",
+            get(external::api::callback).post(external::api::callback),
+        )
+        .route(
+            "/user/identities/authorize",
+            get(external::api::link_authorize),
+        )
+        .route("/user/identities/{id}", delete(external::api::unlink))
         .route("/signup", post(signup::signup))
-        .route("/token", post(token::token))
+        .route("/token", post(external::api::token))
         .route("/logout", post(user::logout))
         .route("/user", get(user::get_user).put(user::update_user))
         .route("/reauthenticate", get(user::reauthenticate))

@@ -32,6 +32,10 @@ pub struct AuthConfig {
     pub rate_limit: RateLimitConfig,
     pub hook: HookConfig,
     pub mfa: MfaConfig,
+    /// Whether signed-in users may link and unlink identities themselves.
+    pub enable_manual_linking: bool,
+    /// `[auth.external.<provider>]`: OAuth and OpenID Connect providers by name.
+    pub external: BTreeMap<String, ExternalConfig>,
 }
 
 impl Default for AuthConfig {
@@ -55,8 +59,33 @@ impl Default for AuthConfig {
             rate_limit: RateLimitConfig::default(),
             hook: HookConfig::default(),
             mfa: MfaConfig::default(),
+            enable_manual_linking: false,
+            external: BTreeMap::new(),
         }
     }
+}
+
+/// `[auth.external.<provider>]`, as the Supabase CLI writes it, plus basalt's endpoint keys
+/// (`auth_url`, `token_url`, `userinfo_url`, `jwks_url`, `issuer`) that override a provider's
+/// built-in endpoints (for a self-hosted instance, or a local fake in tests).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ExternalConfig {
+    pub enabled: bool,
+    /// One client id, or several separated by commas (all accepted as ID token audiences).
+    pub client_id: String,
+    pub secret: String,
+    /// The callback URL registered with the provider; default `<API URL>/auth/v1/callback`.
+    pub redirect_uri: Option<String>,
+    /// The provider's base URL (self-hosted GitLab, a Keycloak realm, an OIDC issuer, …).
+    pub url: Option<String>,
+    pub skip_nonce_check: bool,
+    pub email_optional: bool,
+    pub issuer: Option<String>,
+    pub auth_url: Option<String>,
+    pub token_url: Option<String>,
+    pub userinfo_url: Option<String>,
+    pub jwks_url: Option<String>,
 }
 
 /// `[auth.sessions]`: zero or absent means no limit.

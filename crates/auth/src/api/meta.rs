@@ -118,31 +118,3 @@ pub async fn openid_configuration(State(state): State<AppState>) -> Response {
     }))
     .into_response()
 }
-
-/// `GET|POST /callback`: with no OAuth provider configured there is never a flow to continue;
-/// the browser goes back to the site with the error.
-pub async fn callback(State(state): State<AppState>) -> Response {
-    crate::api::verify::error_redirect(
-        &state.config.site_url,
-        &ApiError::BadOAuthCallback("OAuth state parameter missing"),
-    )
-}
-
-/// `/user/identities/…`: linking identities needs OAuth providers, which are not configured.
-pub async fn identities(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let db = state.pool.get().await?;
-    let db: &tokio_postgres::Client = &db;
-    crate::extract::authenticate(&state, &headers, db).await?;
-    Err(ApiError::ManualLinkingDisabled)
-}
-
-/// `GET /authorize`: no external OAuth provider is configured, so every provider is unknown.
-pub async fn authorize(query: Query) -> Result<Response, ApiError> {
-    let provider = query.get("provider").unwrap_or("");
-    Err(ApiError::Validation(format!(
-        "Unsupported provider: Provider {provider} could not be found"
-    )))
-}
