@@ -6,6 +6,7 @@ mod background;
 mod functions;
 mod init;
 mod project;
+mod s3;
 mod start;
 mod tooling;
 

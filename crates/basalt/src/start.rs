@@ -76,6 +76,9 @@ struct Status {
     service_role_key: String,
     publishable_key: String,
     secret_key: String,
+    /// The S3 endpoint, when enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    s3: Option<crate::s3::S3Status>,
 }
 
 impl Status {
@@ -86,6 +89,10 @@ impl Status {
             "         API URL: {}\n     GraphQL URL: {}/graphql/v1\n          DB URL: {}\n      JWT secret: {}\n Publishable key: {}\n      Secret key: {}\n        anon key: {}\nservice_role key: {}\n",
             self.api_url, self.api_url, self.db_url, self.jwt_secret, self.publishable_key, self.secret_key, self.anon_key, self.service_role_key
         );
+        let text = match &self.s3 {
+            Some(s3) => format!("{text}{}", s3.lines()),
+            None => text,
+        };
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
     }
@@ -307,6 +314,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
         service_role_key: service,
         publishable_key,
         secret_key,
+        s3: crate::s3::status(&platform),
     };
     std::fs::create_dir_all(project.state_dir())?;
     crate::project::write_private(
@@ -376,6 +384,18 @@ pub async fn build_app(
         open_paths: &[],
         own_cors: false,
     });
+    // Clients sign the full path: the endpoint is mounted at it, beside the storage API.
+    #[cfg(feature = "storage")]
+    if let Some(s3) = crate::s3::config(platform) {
+        mounts.push(Mount {
+            prefix: "/storage/v1/s3",
+            router: basalt_s3::router(s3)?,
+            needs_apikey: false,
+            hide_query_key: false,
+            open_paths: &[],
+            own_cors: false,
+        });
+    }
     #[cfg(feature = "realtime")]
     mounts.push(Mount {
         prefix: "/realtime/v1",

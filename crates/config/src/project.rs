@@ -115,6 +115,21 @@ pub struct StorageConfig {
     pub buckets: BTreeMap<String, BucketConfig>,
     /// `[storage.s3]`: keep bytes in an S3-compatible store.
     pub s3: Option<S3Config>,
+    /// `[storage.s3_protocol]`: the S3 protocol endpoint `/storage/v1/s3`.
+    pub s3_protocol: S3ProtocolConfig,
+}
+
+/// `[storage.s3_protocol]`, as the Supabase CLI writes it: `enabled` (default true).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct S3ProtocolConfig {
+    pub enabled: bool,
+}
+
+impl Default for S3ProtocolConfig {
+    fn default() -> Self {
+        S3ProtocolConfig { enabled: true }
+    }
 }
 
 /// `[storage.buckets.<name>]`.
