@@ -46,7 +46,7 @@ pub fn pg_message(e: &tokio_postgres::Error) -> String {
             }
             m.replace('\n', " ")
         }
-        None => e.to_string().replace('\n', " "),
+        None => basalt_pg::pool::describe(e).replace('\n', " "),
     }
 }
 

@@ -2,8 +2,9 @@
 //! a private cluster (`cluster`), installs the Supabase-compatible platform schema — roles, the
 //! `auth`, `storage` and `realtime` schemas, claim helpers such as `auth.uid()` — idempotently and
 //! versioned (`platform`), builds connection pools (`pool`, and `wire` for request hot paths:
-//! one pipeline and one implicit transaction per request), and carries the settings every
-//! service receives when they run together under `basalt start` (`Platform`: the typed
+//! one pipeline and one implicit transaction per request) with TLS as the connection string's
+//! libpq settings say (`tls`: `sslmode`, `sslrootcert`, `sslcert`, `sslkey`), and carries the
+//! settings every service receives when they run together under `basalt start` (`Platform`: the typed
 //! `basalt_config::ProjectConfig` and the shared `basalt_identity::Keys`). Identifiers are quoted
 //! in one place ([`quote_ident`]).
 
@@ -12,6 +13,7 @@ pub mod extensions;
 mod ident;
 pub mod platform;
 pub mod pool;
+pub mod tls;
 pub mod wire;
 
 use std::path::PathBuf;

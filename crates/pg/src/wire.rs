@@ -6,9 +6,9 @@
 //!
 //! The connection speaks only what a request needs: the extended query protocol with statements
 //! prepared once per connection (parameter types inferred by the server, every value and result in
-//! text format), trust, cleartext, MD5 and SCRAM-SHA-256 authentication, TCP and Unix sockets,
-//! without TLS (like the other pools). Everything else (schema loading, listeners, migrations) uses
-//! tokio-postgres.
+//! text format), trust, cleartext, MD5 and SCRAM-SHA-256 authentication, TCP (with TLS as the
+//! connection string's `sslmode` says, [`crate::tls`]) and Unix sockets. Everything else (schema
+//! loading, listeners, migrations) uses tokio-postgres.
 
 use std::collections::HashMap;
 use std::io;
@@ -43,6 +43,9 @@ pub enum Error {
     /// The connection string asks for something this client cannot do.
     #[error("{0}")]
     Config(String),
+    /// TLS could not be set up: the server refused it, or its certificate was refused.
+    #[error("{0}")]
+    Tls(io::Error),
 }
 
 /// The fields of a server error that callers map to their API errors.
@@ -138,6 +141,7 @@ impl Row {
 enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
 impl Stream {
@@ -145,6 +149,10 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.write_all(b).await,
             Stream::Unix(s) => s.write_all(b).await,
+            Stream::Tls(s) => {
+                s.write_all(b).await?;
+                s.flush().await
+            }
         }
     }
 
@@ -152,6 +160,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.read_buf(b).await,
             Stream::Unix(s) => s.read_buf(b).await,
+            Stream::Tls(s) => s.read_buf(b).await,
         }
     }
 
@@ -161,7 +170,22 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.try_read_buf(b),
             Stream::Unix(s) => s.try_read_buf(b),
+            // One poll without a waker: TLS records that carry no data (session tickets) are
+            // consumed and count as nothing arrived.
+            Stream::Tls(s) => {
+                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                let read = s.read_buf(b);
+                let mut read = std::pin::pin!(read);
+                match std::future::Future::poll(read.as_mut(), &mut cx) {
+                    std::task::Poll::Ready(r) => r,
+                    std::task::Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+                }
+            }
         }
+    }
+
+    fn is_tls(&self) -> bool {
+        matches!(self, Stream::Tls(_))
     }
 }
 
@@ -187,13 +211,38 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Connect as `cfg` says (first reachable host wins) and authenticate.
+    /// Connect as `cfg` says (first reachable host wins) and authenticate. Its `sslmode` is
+    /// tokio-postgres' (`require` encrypts without checking the certificate); a connection
+    /// string's own TLS settings are read by [`crate::tls::parse`] for [`Conn::connect_with`].
     pub async fn connect(cfg: &tokio_postgres::Config) -> Result<Conn, Error> {
-        if cfg.get_ssl_mode() == SslMode::Require {
-            return Err(Error::Config(
-                "sslmode=require: TLS connections are not supported".into(),
-            ));
+        let mode = match cfg.get_ssl_mode() {
+            SslMode::Disable => crate::tls::SslMode::Disable,
+            SslMode::Prefer => crate::tls::SslMode::Prefer,
+            _ => crate::tls::SslMode::Require,
+        };
+        let db = crate::tls::DbConfig {
+            pg: cfg.clone(),
+            tls: crate::tls::Tls::new(mode, &Default::default()),
+        };
+        Conn::connect_with(&db).await
+    }
+
+    /// Connect with a parsed connection string and its TLS settings. With `allow`/`prefer`, a
+    /// session that fails over TLS is tried again without (libpq's fallback).
+    pub async fn connect_with(db: &crate::tls::DbConfig) -> Result<Conn, Error> {
+        match Conn::connect_hosts(db, true).await {
+            Err((e, true)) if db.tls.mode().falls_back() => {
+                Conn::connect_hosts(db, false).await.map_err(|_| e)
+            }
+            r => r.map_err(|(e, _)| e),
         }
+    }
+
+    /// The error says whether TLS was in use when it happened.
+    async fn connect_hosts(db: &crate::tls::DbConfig, tls: bool) -> Result<Conn, (Error, bool)> {
+        let cfg = &db.pg;
+        let tls = (tls && cfg.get_ssl_mode() != SslMode::Disable).then_some(&db.tls);
+        let mut used_tls = false;
         let timeout = cfg.get_connect_timeout().copied();
         let ports = cfg.get_ports();
         let mut last = Error::Config("no host in the connection string".into());
@@ -203,8 +252,10 @@ impl Conn {
                 .or_else(|| ports.first())
                 .copied()
                 .unwrap_or(5432);
+            let mut on_tls = false;
             let attempt = async {
-                let stream = open(host, port).await?;
+                let stream = open(host, port, tls).await?;
+                on_tls = stream.is_tls();
                 Conn::start(stream, cfg).await
             };
             let result = match timeout {
@@ -215,10 +266,13 @@ impl Conn {
             };
             match result {
                 Ok(c) => return Ok(c),
-                Err(e) => last = e,
+                Err(e) => {
+                    used_tls |= on_tls || matches!(&e, Error::Tls(_));
+                    last = e;
+                }
             }
         }
-        Err(last)
+        Err((last, used_tls))
     }
 
     async fn start(stream: Stream, cfg: &tokio_postgres::Config) -> Result<Conn, Error> {
@@ -470,12 +524,18 @@ impl Conn {
     }
 }
 
-async fn open(host: &Host, port: u16) -> Result<Stream, Error> {
+async fn open(host: &Host, port: u16, tls: Option<&crate::tls::Tls>) -> Result<Stream, Error> {
     Ok(match host {
         Host::Tcp(h) => {
             let s = TcpStream::connect((h.as_str(), port)).await?;
             s.set_nodelay(true)?;
-            Stream::Tcp(s)
+            match tls {
+                None => Stream::Tcp(s),
+                Some(tls) => match tls.negotiate(h, s).await.map_err(Error::Tls)? {
+                    crate::tls::Negotiated::Plain(s) => Stream::Tcp(s),
+                    crate::tls::Negotiated::Tls(s) => Stream::Tls(s),
+                },
+            }
         }
         Host::Unix(dir) => {
             Stream::Unix(UnixStream::connect(dir.join(format!(".s.PGSQL.{port}"))).await?)
@@ -487,7 +547,7 @@ async fn open(host: &Host, port: u16) -> Result<Stream, Error> {
 /// reused once broken or closed by the server (so after a Postgres restart the pool fills with
 /// new connections instead of failing a request per dead one).
 pub struct Manager {
-    config: tokio_postgres::Config,
+    config: crate::tls::DbConfig,
 }
 
 impl deadpool::managed::Manager for Manager {
@@ -495,7 +555,7 @@ impl deadpool::managed::Manager for Manager {
     type Error = Error;
 
     async fn create(&self) -> Result<Conn, Error> {
-        Conn::connect(&self.config).await
+        Conn::connect_with(&self.config).await
     }
 
     async fn recycle(
@@ -520,9 +580,10 @@ impl deadpool::managed::Manager for Manager {
 /// A pool of [`Conn`]s.
 pub type Pool = deadpool::managed::Pool<Manager>;
 
-/// A pool of `size` pipelined connections to `url`.
+/// A pool of `size` pipelined connections to `url` (TLS as [`crate::tls`] reads it).
 pub fn pool(url: &str, size: usize) -> Result<Pool, crate::pool::PoolError> {
-    let config: tokio_postgres::Config = url.parse()?;
+    let config = crate::tls::parse(url)?;
+    config.tls.check().map_err(crate::pool::PoolError::Tls)?;
     Pool::builder(Manager { config })
         .max_size(size.max(1))
         .wait_timeout(Some(Duration::from_secs(10)))
@@ -569,17 +630,29 @@ mod tests {
     }
 
     #[test]
-    fn tls_is_refused_plainly() {
-        let cfg: tokio_postgres::Config = "postgresql://u@localhost/db?sslmode=require"
-            .parse()
-            .unwrap();
+    fn tls_required_from_a_server_without_it_is_refused_plainly() {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        assert!(matches!(
-            rt.block_on(Conn::connect(&cfg)),
-            Err(Error::Config(_))
-        ));
+        rt.block_on(async {
+            // A server that declines TLS, as Postgres with ssl=off answers an SSLRequest.
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            tokio::spawn(async move {
+                while let Ok((mut s, _)) = listener.accept().await {
+                    let mut req = [0u8; 8];
+                    let _ = s.read_exact(&mut req).await;
+                    let _ = s.write_all(b"N").await;
+                }
+            });
+            let url = format!("postgresql://u@127.0.0.1:{port}/db?sslmode=require");
+            let db = crate::tls::parse(&url).unwrap();
+            match Conn::connect_with(&db).await {
+                Err(Error::Tls(e)) => assert!(e.to_string().contains("does not accept TLS"), "{e}"),
+                Err(e) => panic!("not a TLS error: {e}"),
+                Ok(_) => panic!("connected without TLS"),
+            }
+        });
     }
 }

@@ -4,6 +4,8 @@
 //! test gets its own database and tests run in parallel. [`serve`] runs any axum router on a free
 //! port. No mocked database, ever.
 
+pub mod tls;
+
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
