@@ -50,6 +50,17 @@ enum Cmd {
         #[arg(long, default_value_t = 3.0)]
         seconds: f64,
     },
+    /// The refresh grant's statement (`basalt_auth::sessions::refresh_sql`, prepared) straight to
+    /// Postgres: each connection rotates its own refresh token, as many as `tokens` (comma
+    /// separated, one chain per token), for `seconds`; prints JSON {rps, p50_ms, p99_ms, n}.
+    Refresh {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        tokens: String,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+    },
     /// Print an HS256 JWT for `claims` signed with `secret`.
     Jwt {
         #[arg(long)]
@@ -136,6 +147,17 @@ async fn main() -> anyhow::Result<()> {
                 })
             );
         }
+        Cmd::Refresh {
+            url,
+            tokens,
+            seconds,
+        } => {
+            let tokens: Vec<String> = tokens.split(',').map(str::to_string).collect();
+            println!(
+                "{}",
+                run_refresh(&url, tokens, Duration::from_secs_f64(seconds)).await?
+            );
+        }
         Cmd::Jwt { secret, claims } => {
             let claims: serde_json::Value = serde_json::from_str(&claims)?;
             let token = jsonwebtoken::encode(
@@ -147,6 +169,82 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// One chain of refreshes per token, each on its own connection, until `duration` is over.
+async fn run_refresh(
+    url: &str,
+    tokens: Vec<String>,
+    duration: Duration,
+) -> anyhow::Result<serde_json::Value> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for mut token in tokens {
+        let client = basalt_pg::pool::connect(url).await?;
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let statement = client.prepare(basalt_auth::sessions::refresh_sql()).await?;
+            let ip: std::net::IpAddr = [127, 0, 0, 1].into();
+            let (agent, key) = (
+                Some("basalt-bench".to_string()),
+                "token:127.0.0.1".to_string(),
+            );
+            let (rotation, reuse, inactivity) = (true, 10.0f64, None::<f64>);
+            let (limit, window) = (1_000_000i32, 300.0f64);
+            let mut latencies = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let next = format!("{:032x}", rand::random::<u128>());
+                let t = Instant::now();
+                let row = client
+                    .query_one(
+                        &statement,
+                        &[
+                            &token,
+                            &next,
+                            &rotation,
+                            &reuse,
+                            &inactivity,
+                            &agent,
+                            &Some(ip),
+                            &key,
+                            &limit,
+                            &window,
+                        ],
+                    )
+                    .await?;
+                latencies.push(t.elapsed());
+                let outcome: String = row.try_get("outcome")?;
+                anyhow::ensure!(outcome == "ok", "refresh answered {outcome}");
+                token = row.try_get("refresh_token")?;
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    Ok(report(all, start.elapsed().as_secs_f64()))
+}
+
+/// {n, seconds, rps, p50_ms, p99_ms} of a run's latencies.
+fn report(mut all: Vec<Duration>, elapsed: f64) -> serde_json::Value {
+    all.sort();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(0.0)
+    };
+    serde_json::json!({
+        "n": all.len(),
+        "seconds": elapsed,
+        "rps": all.len() as f64 / elapsed,
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -205,18 +303,5 @@ async fn run_sql(
     for t in tasks {
         all.extend(t.await??);
     }
-    let elapsed = start.elapsed().as_secs_f64();
-    all.sort();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .map(|d| d.as_secs_f64() * 1000.0)
-            .unwrap_or(0.0)
-    };
-    Ok(serde_json::json!({
-        "n": all.len(),
-        "seconds": elapsed,
-        "rps": all.len() as f64 / elapsed,
-        "p50_ms": pct(0.50),
-        "p99_ms": pct(0.99),
-    }))
+    Ok(report(all, start.elapsed().as_secs_f64()))
 }
