@@ -117,6 +117,18 @@ pub struct StorageConfig {
     pub s3: Option<S3Config>,
     /// `[storage.s3_protocol]`: the S3 protocol endpoint `/storage/v1/s3`.
     pub s3_protocol: S3ProtocolConfig,
+    /// `[storage.image_transformation]`: the `/render/image` routes.
+    pub image_transformation: ImageTransformationConfig,
+}
+
+/// `[storage.image_transformation]`, as the Supabase CLI writes it (`enabled = true`), plus
+/// basalt's bound of the on-disk cache of rendered images.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ImageTransformationConfig {
+    pub enabled: bool,
+    /// Upper bound of the render cache on disk (default: the storage service's).
+    pub cache_size: Option<ByteSize>,
 }
 
 /// `[storage.s3_protocol]`, as the Supabase CLI writes it: `enabled` (default true).
@@ -242,6 +254,8 @@ site_url = "http://localhost:3000"
 enable_confirmations = false
 [storage]
 file_size_limit = "50MiB"
+[storage.image_transformation]
+enabled = true
 [storage.buckets.avatars]
 public = true
 allowed_mime_types = ["image/png"]
@@ -262,6 +276,8 @@ OPENAI = "sk"
             Some(50 * 1024 * 1024)
         );
         assert!(c.storage.buckets["avatars"].public);
+        assert!(c.storage.image_transformation.enabled);
+        assert!(!load("").unwrap().storage.image_transformation.enabled);
         assert!(!c.functions["hook"].verify_jwt);
         assert_eq!(c.edge_runtime.secrets["OPENAI"], "sk");
         assert_eq!(c.studio.port, 54323);

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::route::{resolve, Route};
-use crate::{buckets, download, objects, signed, sweep, tus, upload, Error};
+use crate::{buckets, download, objects, render, signed, sweep, tus, upload, Error};
 
 /// What every request needs.
 pub struct State {
@@ -22,6 +22,8 @@ pub struct State {
     pub db: Db,
     pub blobs: Blobs,
     pub keys: Keys,
+    /// Image transformations, when enabled.
+    pub render: Option<crate::render::Renderer>,
 }
 
 impl State {
@@ -30,7 +32,13 @@ impl State {
         let pool = basalt_pg::pool::build(&config.db_url, config.pool_size)
             .map_err(|e| Error::Database(e.to_string()))?;
         let blobs = Blobs::open(&config.backend, config.part_size)?;
+        let render = if config.image.enabled {
+            Some(crate::render::Renderer::open(&config.image)?)
+        } else {
+            None
+        };
         Ok(State {
+            render,
             keys: Keys::new(&config.jwt_secret, config.keys.clone()),
             db: Db::new(pool),
             blobs,
@@ -126,6 +134,11 @@ async fn run(state: Shared, req: Request) -> Result<Response, ApiError> {
         Route::SignedUpload { bucket, name } => {
             signed::upload(&state, h, &query, &bucket, &name, body).await
         }
+        Route::Render {
+            bucket,
+            name,
+            access,
+        } => render::handle(&state, h, &query, &bucket, &name, access, head).await,
         Route::TusCreate => tus::create(&state, h, &full_path, body).await,
         Route::TusOptions => Ok(tus::options()),
         Route::TusHead(id) => tus::head(&state, h, &id).await,

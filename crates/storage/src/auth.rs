@@ -55,6 +55,10 @@ pub struct UrlClaims {
     /// Whether the signed upload may overwrite (signed upload URLs only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upsert: Option<bool>,
+    /// Image transformations of a signed render URL, in storage-api's form
+    /// (`height:100,width:200,resize:cover`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transformations: Option<String>,
 }
 
 /// HS256 validation; `leeway` seconds of clock skew are tolerated on `exp`/`nbf`.
@@ -106,14 +110,40 @@ impl Keys {
         owner: Option<String>,
         upsert: Option<bool>,
     ) -> Result<String, ApiError> {
+        self.sign_claims(url, expires_in, |c| {
+            c.owner = owner;
+            c.upsert = upsert;
+        })
+    }
+
+    /// Signs a render URL token for `bucket/name` carrying `transformations`.
+    pub fn sign_render_url(
+        &self,
+        url: String,
+        expires_in: i64,
+        transformations: String,
+    ) -> Result<String, ApiError> {
+        self.sign_claims(url, expires_in, |c| {
+            c.transformations = Some(transformations)
+        })
+    }
+
+    fn sign_claims(
+        &self,
+        url: String,
+        expires_in: i64,
+        extra: impl FnOnce(&mut UrlClaims),
+    ) -> Result<String, ApiError> {
         let iat = chrono::Utc::now().timestamp();
-        let claims = UrlClaims {
+        let mut claims = UrlClaims {
             url,
             iat,
             exp: iat.saturating_add(expires_in),
-            owner,
-            upsert,
+            owner: None,
+            upsert: None,
+            transformations: None,
         };
+        extra(&mut claims);
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| ApiError::Internal(format!("sign url token: {e}")))
     }

@@ -65,6 +65,8 @@ pub struct Config {
     pub part_size: usize,
     /// How long a resumable upload may stay unfinished.
     pub tus_expiry: Duration,
+    /// Image transformations (`/render/image`).
+    pub image: crate::ImageConfig,
 }
 
 /// 50 MiB, storage-api's default `FILE_SIZE_LIMIT`.
@@ -86,6 +88,7 @@ impl Default for Config {
             buckets: BTreeMap::new(),
             part_size: 8 * 1024 * 1024,
             tus_expiry: Duration::from_secs(24 * 3600),
+            image: crate::ImageConfig::default(),
         }
     }
 }
@@ -136,6 +139,7 @@ impl Config {
                 .map_err(|_| Error::Config(format!("invalid listen address {host}:{port}")))?;
             c.listen = Some(addr);
         }
+        c.image = image_from_vars(&get)?;
         if let Some(v) = first(&["STORAGE_ORPHAN_GRACE_SECONDS"]) {
             let secs: u64 = v
                 .parse()
@@ -196,9 +200,19 @@ impl Config {
                 (name.clone(), seed)
             })
             .collect();
+        let images = &section.image_transformation;
+        let image = crate::ImageConfig {
+            enabled: images.enabled,
+            cache_dir: Some(platform.project_dir.join(".basalt").join("render-cache")),
+            cache_size: images
+                .cache_size
+                .map_or(crate::ImageConfig::default().cache_size, |s| s.0),
+            ..crate::ImageConfig::default()
+        };
         Config {
             listen: None,
             db_url: Config::platform_db_url(&platform.db_url),
+            image,
             jwt_secret: platform.jwt_secret.clone(),
             keys: Some(platform.keys.clone()),
             backend,
@@ -207,6 +221,56 @@ impl Config {
             ..Config::default()
         }
     }
+}
+
+/// Image transformations from storage-api's variables (`IMAGE_TRANSFORMATION_ENABLED` or
+/// `ENABLE_IMAGE_TRANSFORMATION` = `true`, `IMAGE_TRANSFORMATION_LIMIT_MAX_SIZE` for the largest
+/// width/height) and basalt's (`IMAGE_TRANSFORMATION_CACHE_DIR`, `IMAGE_TRANSFORMATION_CACHE_SIZE`,
+/// `IMAGE_TRANSFORMATION_MAX_SOURCE_SIZE`, `IMAGE_TRANSFORMATION_MAX_RESOLUTION` in pixels,
+/// `IMAGE_TRANSFORMATION_WORKERS`).
+fn image_from_vars(get: &impl Fn(&str) -> Option<String>) -> Result<crate::ImageConfig, Error> {
+    let first = |keys: &[&str]| keys.iter().find_map(|k| get(k));
+    let number = |keys: &[&str]| -> Result<Option<u64>, Error> {
+        first(keys)
+            .map(|v| {
+                v.trim()
+                    .parse::<u64>()
+                    .map_err(|_| Error::Config(format!("{}: invalid number {v:?}", keys[0])))
+            })
+            .transpose()
+    };
+    let size = |key: &str| -> Result<Option<u64>, Error> {
+        get(key)
+            .map(|v| {
+                parse_size(&v).ok_or_else(|| Error::Config(format!("{key}: invalid size {v:?}")))
+            })
+            .transpose()
+    };
+    let mut c = crate::ImageConfig {
+        enabled: first(&[
+            "IMAGE_TRANSFORMATION_ENABLED",
+            "ENABLE_IMAGE_TRANSFORMATION",
+        ])
+        .is_some_and(|v| v == "true"),
+        cache_dir: get("IMAGE_TRANSFORMATION_CACHE_DIR").map(PathBuf::from),
+        ..crate::ImageConfig::default()
+    };
+    if let Some(n) = number(&["IMAGE_TRANSFORMATION_LIMIT_MAX_SIZE", "IMG_LIMITS_MAX_SIZE"])? {
+        c.max_dimension = u32::try_from(n).unwrap_or(u32::MAX).max(1);
+    }
+    if let Some(n) = number(&["IMAGE_TRANSFORMATION_MAX_RESOLUTION"])? {
+        c.max_pixels = n;
+    }
+    if let Some(n) = number(&["IMAGE_TRANSFORMATION_WORKERS"])? {
+        c.workers = usize::try_from(n).unwrap_or(1).max(1);
+    }
+    if let Some(n) = size("IMAGE_TRANSFORMATION_CACHE_SIZE")? {
+        c.cache_size = n;
+    }
+    if let Some(n) = size("IMAGE_TRANSFORMATION_MAX_SOURCE_SIZE")? {
+        c.max_source_size = n;
+    }
+    Ok(c)
 }
 
 /// `[storage.s3]` of `config.toml`, when it names a bucket.
@@ -301,6 +365,31 @@ mod tests {
     }
 
     #[test]
+    fn env_image_transformation() {
+        let base = [("DATABASE_URL", "postgres://x"), ("AUTH_JWT_SECRET", "s")];
+        let c = Config::from_vars(vars(&base)).expect("config");
+        assert!(!c.image.enabled);
+        let mut on = base.to_vec();
+        on.extend([
+            ("IMAGE_TRANSFORMATION_ENABLED", "true"),
+            ("IMAGE_TRANSFORMATION_CACHE_SIZE", "10MB"),
+            ("IMAGE_TRANSFORMATION_CACHE_DIR", "/tmp/rc"),
+            ("IMG_LIMITS_MAX_SIZE", "2000"),
+        ]);
+        let c = Config::from_vars(vars(&on)).expect("config");
+        assert!(c.image.enabled);
+        assert_eq!(c.image.cache_size, 10_000_000);
+        assert_eq!(c.image.max_dimension, 2000);
+        assert_eq!(
+            c.image.cache_dir.as_deref(),
+            Some(std::path::Path::new("/tmp/rc"))
+        );
+        let mut bad = base.to_vec();
+        bad.push(("IMAGE_TRANSFORMATION_WORKERS", "many"));
+        assert!(Config::from_vars(vars(&bad)).is_err());
+    }
+
+    #[test]
     fn env_s3_backend() {
         let c = Config::from_vars(vars(&[
             ("DATABASE_URL", "postgres://x"),
@@ -351,13 +440,18 @@ mod tests {
             project_dir: "/proj".into(),
             config: std::sync::Arc::new(
                 basalt_config::load(
-                    "[storage]\nfile_size_limit = \"10MiB\"\n[storage.buckets.avatars]\npublic = true\nfile_size_limit = \"1MB\"\nallowed_mime_types = [\"image/png\"]\n",
+                    "[storage]\nfile_size_limit = \"10MiB\"\n[storage.image_transformation]\nenabled = true\n[storage.buckets.avatars]\npublic = true\nfile_size_limit = \"1MB\"\nallowed_mime_types = [\"image/png\"]\n",
                 )
                 .unwrap(),
             ),
         };
         let c = Config::from_platform(&p);
         assert_eq!(c.file_size_limit, 10 * 1024 * 1024);
+        assert!(c.image.enabled);
+        assert_eq!(
+            c.image.cache_dir.as_deref(),
+            Some(std::path::Path::new("/proj/.basalt/render-cache"))
+        );
         let b = &c.buckets["avatars"];
         assert!(b.public);
         assert_eq!(b.file_size_limit, Some(1_000_000));

@@ -25,6 +25,7 @@ mod error;
 mod limits;
 mod list;
 mod objects;
+mod render;
 mod route;
 mod signed;
 mod sweep;
@@ -33,6 +34,7 @@ mod upload;
 
 pub use config::{Backend, BucketSeed, Config, S3Config};
 pub use error::ApiError;
+pub use render::ImageConfig;
 
 /// Errors building the service.
 #[derive(Debug, thiserror::Error)]

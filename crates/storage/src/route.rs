@@ -16,6 +16,17 @@ pub enum Access {
     Public,
 }
 
+/// Which `/render/image` route an image transformation came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenderAccess {
+    /// `authenticated`: the caller's JWT and RLS.
+    Authenticated,
+    /// `public`: a public bucket.
+    Public,
+    /// `sign`: a signed URL's token.
+    Signed,
+}
+
 /// Whether an upload may create, replace, or only replace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UploadMode {
@@ -85,6 +96,11 @@ pub enum Route {
         bucket: String,
         name: String,
     },
+    Render {
+        bucket: String,
+        name: String,
+        access: RenderAccess,
+    },
     TusCreate,
     TusOptions,
     TusHead(String),
@@ -145,6 +161,20 @@ pub fn resolve(method: &Method, path: &str) -> Result<Route, ApiError> {
             Method::OPTIONS => Route::TusOptions,
             _ => return Err(not_found()),
         },
+        ["render", "image", kind, ..] if get_like => {
+            let access = match *kind {
+                "authenticated" => RenderAccess::Authenticated,
+                "public" => RenderAccess::Public,
+                "sign" => RenderAccess::Signed,
+                _ => return Err(not_found()),
+            };
+            let (bucket, name) = bucket_and_name(&segs[3..]).ok_or_else(not_found)?;
+            Route::Render {
+                bucket,
+                name,
+                access,
+            }
+        }
         ["object", "move"] if m == Method::POST => Route::Move,
         ["object", "copy"] if m == Method::POST => Route::Copy,
         ["object", "list", bucket] if m == Method::POST => Route::List {
@@ -382,6 +412,37 @@ mod tests {
     }
 
     #[test]
+    fn render() {
+        assert_eq!(
+            r(Method::GET, "/render/image/authenticated/av/f/a%20b.png"),
+            Route::Render {
+                bucket: "av".into(),
+                name: "f/a b.png".into(),
+                access: RenderAccess::Authenticated
+            }
+        );
+        assert_eq!(
+            r(Method::GET, "/render/image/public/av/a.png"),
+            Route::Render {
+                bucket: "av".into(),
+                name: "a.png".into(),
+                access: RenderAccess::Public
+            }
+        );
+        assert_eq!(
+            r(Method::GET, "/render/image/sign/av/a.png"),
+            Route::Render {
+                bucket: "av".into(),
+                name: "a.png".into(),
+                access: RenderAccess::Signed
+            }
+        );
+        assert!(resolve(&Method::GET, "/render/image/other/av/a.png").is_err());
+        assert!(resolve(&Method::POST, "/render/image/public/av/a.png").is_err());
+        assert!(resolve(&Method::GET, "/render/image/public/av").is_err());
+    }
+
+    #[test]
     fn tus_and_unknown() {
         assert_eq!(r(Method::POST, "/upload/resumable"), Route::TusCreate);
         assert_eq!(
@@ -460,6 +521,8 @@ mod tests {
         "move",
         "copy",
         "empty",
+        "render",
+        "image",
         "av",
         "a.png",
         "..",
@@ -498,7 +561,8 @@ mod tests {
             | Route::SignUrl { name, .. }
             | Route::SignedDownload { name, .. }
             | Route::SignUploadUrl { name, .. }
-            | Route::SignedUpload { name, .. } => name,
+            | Route::SignedUpload { name, .. }
+            | Route::Render { name, .. } => name,
             _ => return true,
         };
         !name.is_empty() && name.split('/').all(|s| !s.is_empty())

@@ -12,6 +12,7 @@ use crate::app::{json, query_param, typed_body, State};
 use crate::db::act_as;
 use crate::download::{lookup, lookup_as_service, serve};
 use crate::error::ApiError;
+use crate::render::Transform;
 use crate::route::{Access, UploadMode};
 use crate::upload::{incoming, probe, store, upsert_header, Target};
 
@@ -22,6 +23,9 @@ const UPLOAD_URL_SECONDS: i64 = 2 * 3600;
 #[serde(rename_all = "camelCase")]
 struct SignBody {
     expires_in: Value,
+    /// Image transformations: the URL then renders (`/render/image/sign/…`).
+    #[serde(default)]
+    transform: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -61,7 +65,20 @@ pub async fn sign_one(
 ) -> Result<Response, ApiError> {
     let b: SignBody = typed_body(body).await?;
     let secs = expires(&b.expires_in)?;
+    // As storage-api: the transformations go into the token when the feature is on.
+    let transform = match (&state.render, &b.transform) {
+        (Some(r), Some(t)) if !t.is_null() => Some(Transform::from_json(t, r.max_dimension())?),
+        _ => None,
+    };
     lookup(state, h, bucket, name, Access::Authenticated).await?;
+    if let Some(t) = transform {
+        let token = state
+            .keys
+            .sign_render_url(format!("{bucket}/{name}"), secs, t.claim())?;
+        return Ok(json(serde_json::json!({
+            "signedURL": format!("/render/image/sign/{bucket}/{name}?token={token}")
+        })));
+    }
     let token = state
         .keys
         .sign_url(format!("{bucket}/{name}"), secs, None, None)?;
