@@ -20,7 +20,7 @@ pub async fn listen(
     let mut backoff = Duration::from_millis(100);
     while !*stop.borrow() {
         let session = async {
-            let (client, mut conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+            let (client, mut conn) = basalt_pg::pool::connect_raw(&url).await?;
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
             let driver = tokio::spawn(async move {
                 let mut stream = futures::stream::poll_fn(move |cx| conn.poll_message(cx));

@@ -91,9 +91,12 @@ impl Config {
                 )
             }
         };
-        db_url
-            .parse::<tokio_postgres::Config>()
-            .map_err(|e| Error::Config(format!("database connection string: {e}")))?;
+        basalt_pg::tls::parse(&db_url).map_err(|e| {
+            Error::Config(format!(
+                "database connection string: {}",
+                basalt_pg::pool::describe(&e)
+            ))
+        })?;
         let jwt_secret = env("API_JWT_SECRET")
             .or_else(|| env("JWT_SECRET"))
             .ok_or_else(|| Error::Config("API_JWT_SECRET is required".into()))?;

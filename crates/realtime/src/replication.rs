@@ -44,6 +44,8 @@ pub enum ReplError {
     Decode(#[from] pgoutput::DecodeError),
     #[error("connection string: {0}")]
     Url(String),
+    #[error("replication connection: {0}")]
+    Tls(String),
     #[error("the replication stream ended")]
     Ended,
 }
@@ -80,18 +82,37 @@ pub async fn ensure_slot(state: &State) -> Result<(), ReplError> {
     Ok(())
 }
 
-fn replication_config(state: &State) -> Result<ReplicationConfig, ReplError> {
-    let pg: tokio_postgres::Config = state
-        .config
-        .db_url
-        .parse()
-        .map_err(|e: tokio_postgres::Error| ReplError::Url(e.to_string()))?;
-    let host = match pg.get_hosts().first() {
+/// The replication client's settings. Over TCP with TLS (any `sslmode` but `disable`), the
+/// client is pointed at a private tunnel that speaks TLS to the server with basalt's own
+/// settings ([`basalt_pg::tls::Tunnel`]: certificates checked and client certificates offered as
+/// for every other connection); the tunnel must live as long as the session.
+async fn replication_config(
+    state: &State,
+) -> Result<(ReplicationConfig, Option<basalt_pg::tls::Tunnel>), ReplError> {
+    let db = basalt_pg::tls::parse(&state.config.db_url)
+        .map_err(|e| ReplError::Url(basalt_pg::pool::describe(&e)))?;
+    let pg = &db.pg;
+    let mut host = match pg.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
         Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
         None => "127.0.0.1".into(),
     };
-    let port = pg.get_ports().first().copied().unwrap_or(5432);
+    let mut port = pg.get_ports().first().copied().unwrap_or(5432);
+    let mut tunnel = None;
+    if pg.get_ssl_mode() != tokio_postgres::config::SslMode::Disable {
+        match basalt_pg::tls::Tunnel::open(&db).await {
+            Ok(t) => {
+                host = t.dir().display().to_string();
+                port = t.port;
+                tunnel = Some(t);
+            }
+            // prefer/allow: a failed TLS attempt falls back to a plain connection, as libpq.
+            Err(e) if db.tls.mode().falls_back() => {
+                tracing::debug!(error = %e, "replication over TLS failed; trying without");
+            }
+            Err(e) => return Err(ReplError::Tls(e.to_string())),
+        }
+    }
     let user = pg.get_user().unwrap_or("postgres").to_owned();
     let password = pg
         .get_password()
@@ -102,7 +123,7 @@ fn replication_config(state: &State) -> Result<ReplicationConfig, ReplError> {
         state.config.publication.clone(),
         MESSAGES_PUBLICATION.to_owned(),
     ];
-    Ok(ReplicationConfig::new(
+    let config = ReplicationConfig::new(
         host,
         user,
         password,
@@ -113,7 +134,8 @@ fn replication_config(state: &State) -> Result<ReplicationConfig, ReplError> {
     .with_port(port)
     .with_status_interval(Duration::from_millis(500))
     .with_wakeup_interval(Duration::from_secs(1))
-    .with_application_name(format!("basalt-realtime-{}", state.config.node_id)))
+    .with_application_name(format!("basalt-realtime-{}", state.config.node_id));
+    Ok((config, tunnel))
 }
 
 /// A transaction being read.
@@ -172,7 +194,8 @@ impl Reader {
 
     async fn session(&mut self) -> Result<(), ReplError> {
         ensure_slot(&self.state).await?;
-        let mut client = ReplicationClient::connect(replication_config(&self.state)?).await?;
+        let (config, _tunnel) = replication_config(&self.state).await?;
+        let mut client = ReplicationClient::connect(config).await?;
         let mut relations: HashMap<u32, Arc<RelInfo>> = HashMap::new();
         let mut open: Option<Tx> = None;
         let mut batch: Vec<Tx> = Vec::new();

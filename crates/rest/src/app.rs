@@ -94,7 +94,7 @@ async fn listen(app: std::sync::Weak<App>, ready: tokio::sync::oneshot::Sender<(
         let Some(url) = app.upgrade().map(|a| a.config.db_uri.clone()) else {
             return;
         };
-        match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+        match basalt_pg::pool::connect_raw(&url).await {
             Ok((client, mut conn)) => {
                 let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
                 let driver = tokio::spawn(async move {

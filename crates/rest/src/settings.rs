@@ -373,8 +373,8 @@ async fn connect(
 /// (the driver does not read them itself). Only the missing settings are added; everything the
 /// string already says (options, sslmode, timeouts, several hosts) is kept as written.
 pub fn effective_uri(uri: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
-    let conf: tokio_postgres::Config = match uri.parse() {
-        Ok(c) => c,
+    let conf = match basalt_pg::tls::parse(uri) {
+        Ok(c) => c.pg,
         Err(_) => return uri.to_string(),
     };
     let mut missing: Vec<(&str, String)> = Vec::new();

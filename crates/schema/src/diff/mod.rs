@@ -9,7 +9,7 @@ pub mod plan;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use crate::db::INTERNAL_SCHEMAS;
 use crate::error::Error;
@@ -93,13 +93,13 @@ static SHADOWS: AtomicU32 = AtomicU32::new(0);
 /// A throw-away database on the server of `admin`, dropped by [`Shadow::drop_now`].
 struct Shadow {
     name: String,
-    config: tokio_postgres::Config,
+    config: basalt_pg::tls::DbConfig,
 }
 
 impl Shadow {
     async fn create(
         admin: &Client,
-        base: &tokio_postgres::Config,
+        base: &basalt_pg::tls::DbConfig,
         role: &str,
     ) -> Result<Shadow, Error> {
         let name = format!(
@@ -112,14 +112,14 @@ impl Shadow {
             .await
             .map_err(|e| Error::query("create shadow database", &e))?;
         let mut config = base.clone();
-        config.dbname(&name);
+        config.pg.dbname(&name);
         Ok(Shadow { name, config })
     }
 
     async fn connect(&self) -> Result<Client, Error> {
         let (client, conn) = self
             .config
-            .connect(NoTls)
+            .connect()
             .await
             .map_err(|e| Error::Connect(basalt_migrate::apply::pg_message(&e)))?;
         tokio::spawn(async move {
@@ -164,9 +164,12 @@ pub async fn run(url: &str, options: &DiffOptions) -> Result<Vec<Step>, Error> {
     }
     let migrations = basalt_migrate::scan(&options.project.join("supabase").join("migrations"))
         .map_err(|e| Error::io(&options.project, e))?;
-    let base: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e: tokio_postgres::Error| Error::Usage(format!("invalid database URL: {e}")))?;
+    let base = basalt_pg::tls::parse(url).map_err(|e| {
+        Error::Usage(format!(
+            "invalid database URL: {}",
+            basalt_pg::pool::describe(&e)
+        ))
+    })?;
     let admin = crate::db::connect(url).await?;
     let from = Shadow::create(&admin, &base, "migrations").await?;
     let to = match Shadow::create(&admin, &base, "declared").await {
