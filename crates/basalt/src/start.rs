@@ -486,7 +486,7 @@ pub async fn db(cmd: DbCmd) -> anyhow::Result<()> {
 
 /// Drop and re-create the target database, connecting to `template1` of the same server.
 async fn reset_database(url: &str) -> anyhow::Result<()> {
-    let config: tokio_postgres::Config = url.parse()?;
+    let config = basalt_pg::tls::parse(url)?.pg;
     let name = config.get_dbname().unwrap_or("postgres").to_string();
     let admin_url = replace_db(url, "template1");
     let admin = basalt_pg::pool::connect(&admin_url).await?;
