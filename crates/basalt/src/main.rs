@@ -8,6 +8,7 @@ mod init;
 mod project;
 mod s3;
 mod start;
+mod studio;
 mod tooling;
 
 use clap::{Parser, Subcommand};

@@ -24,6 +24,9 @@ pub struct StartArgs {
     /// Postgres port of the embedded cluster (default: `[db] port`, 54322).
     #[arg(long)]
     pub db_port: Option<u16>,
+    /// Studio (dashboard) port (default: `[studio] port`, 54323).
+    #[arg(long)]
+    pub studio_port: Option<u16>,
 }
 
 #[derive(Subcommand)]
@@ -79,6 +82,11 @@ struct Status {
     /// The S3 endpoint, when enabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     s3: Option<crate::s3::S3Status>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    studio_url: Option<String>,
+    /// Printed only when basalt generated it (a configured one is not repeated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    studio_password: Option<String>,
 }
 
 impl Status {
@@ -89,6 +97,13 @@ impl Status {
             "         API URL: {}\n     GraphQL URL: {}/graphql/v1\n          DB URL: {}\n      JWT secret: {}\n Publishable key: {}\n      Secret key: {}\n        anon key: {}\nservice_role key: {}\n",
             self.api_url, self.api_url, self.db_url, self.jwt_secret, self.publishable_key, self.secret_key, self.anon_key, self.service_role_key
         );
+        let mut text = text;
+        if let Some(url) = &self.studio_url {
+            text = format!("      Studio URL: {url}\n{text}");
+        }
+        if let Some(pw) = &self.studio_password {
+            text = format!(" Studio password: {pw}\n{text}");
+        }
         let text = match &self.s3 {
             Some(s3) => format!("{text}{}", s3.lines()),
             None => text,
@@ -270,6 +285,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind((listen_ip, port))
         .await
         .map_err(|e| anyhow::anyhow!("port {port} is already in use or unavailable ({e}); stop what listens there or pass --port"))?;
+    let studio = crate::studio::bind(&project, listen_ip, args.studio_port).await?;
     let secret = project.jwt_secret()?;
     if secret == crate::project::CLI_LOCAL_SECRET && !listen_ip.is_loopback() {
         anyhow::bail!(
@@ -306,6 +322,8 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
         ("SUPABASE_DB_URL".to_string(), db.public_url.clone()),
     ];
     let app = build_app(&platform, readiness(supervisor.as_ref()), functions_env).await?;
+    let (studio_url, studio_password, studio_task) =
+        crate::studio::serve(studio, &platform, &app, &anon, &service);
     let status = Status {
         api_url,
         db_url: db.public_url.clone(),
@@ -315,6 +333,8 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
         publishable_key,
         secret_key,
         s3: crate::s3::status(&platform),
+        studio_url,
+        studio_password,
     };
     std::fs::create_dir_all(project.state_dir())?;
     crate::project::write_private(
@@ -325,6 +345,9 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
     status.print();
     tracing::info!("ready");
     let served = basalt_gateway::serve(listener, app, shutdown).await;
+    if let Some(task) = studio_task {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+    }
     background.stop(std::time::Duration::from_secs(5)).await;
     if let Some(s) = supervisor {
         tokio::task::spawn_blocking(move || s.stop()).await?;
