@@ -401,24 +401,20 @@ pub async fn build_app(
     #[cfg(feature = "storage")]
     mounts.push(Mount {
         prefix: "/storage/v1",
-        router: basalt_storage::router(basalt_storage::Config::from_platform(platform)).await?,
+        router: {
+            let storage =
+                basalt_storage::router(basalt_storage::Config::from_platform(platform)).await?;
+            // The S3 endpoint's routes (`/s3…`) beside the storage API's.
+            match crate::s3::config(platform) {
+                Some(s3) => storage.merge(basalt_s3::router(s3)?),
+                None => storage,
+            }
+        },
         needs_apikey: false,
         hide_query_key: false,
         open_paths: &[],
         own_cors: false,
     });
-    // Clients sign the full path: the endpoint is mounted at it, beside the storage API.
-    #[cfg(feature = "storage")]
-    if let Some(s3) = crate::s3::config(platform) {
-        mounts.push(Mount {
-            prefix: "/storage/v1/s3",
-            router: basalt_s3::router(s3)?,
-            needs_apikey: false,
-            hide_query_key: false,
-            open_paths: &[],
-            own_cors: false,
-        });
-    }
     #[cfg(feature = "realtime")]
     mounts.push(Mount {
         prefix: "/realtime/v1",

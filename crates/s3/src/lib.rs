@@ -93,7 +93,11 @@ impl NameValidation for StorageNames {
     }
 }
 
-/// The endpoint's routes, relative to its mount point (clients sign the full path).
+/// Where the endpoint is served under `basalt start`.
+pub const BASE_PATH: &str = "/storage/v1/s3";
+
+/// The endpoint's routes, `/s3`, `/s3/` and `/s3/…` relative to the storage service's mount
+/// point, to be merged into its router (clients sign the full path, [`BASE_PATH`]).
 pub fn router(config: Config) -> Result<axum::Router, Error> {
     let mut storage = config.storage.clone();
     // Its own pool, smaller than the HTTP service's.
@@ -122,18 +126,44 @@ pub fn router(config: Config) -> Result<axum::Router, Error> {
         inner: inner.build(),
     });
     let gate = outer.build();
+    let handler = axum::routing::any(move |req: Request| serve(gate.clone(), req));
     Ok(axum::Router::new()
-        .fallback(move |req: Request| serve(gate.clone(), req))
+        .route("/s3", handler.clone())
+        .route("/s3/", handler.clone())
+        .route("/s3/{*path}", handler)
         .layer(axum::extract::DefaultBodyLimit::disable()))
+}
+
+/// The path below the endpoint: after [`BASE_PATH`] in the path the client called, else after
+/// `/s3` in the path this router saw.
+fn inner_path<'a>(original: &'a str, routed: &'a str) -> &'a str {
+    let rest = original
+        .strip_prefix(BASE_PATH)
+        .or_else(|| routed.strip_prefix("/s3"))
+        .unwrap_or(routed);
+    if rest.is_empty() {
+        "/"
+    } else {
+        rest
+    }
 }
 
 async fn serve(gate: S3Service, req: Request) -> Response {
     let (mut parts, body) = req.into_parts();
-    let inner = parts.uri.clone();
-    if let Some(original) = parts.extensions.get::<axum::extract::OriginalUri>() {
-        parts.uri = original.0.clone();
+    let original = parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map_or_else(|| parts.uri.clone(), |u| u.0.clone());
+    let path = inner_path(original.path(), parts.uri.path());
+    let inner = match original.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    };
+    if let Ok(inner) = inner.parse() {
+        parts.extensions.insert(gate::InnerUri(inner));
     }
-    parts.extensions.insert(gate::InnerUri(inner));
+    // The signature covers the path the client called.
+    parts.uri = original;
     let req = http::Request::from_parts(parts, s3s::Body::http_body_unsync(body));
     match gate.call(req).await {
         Ok(resp) => resp.map(AxumBody::new).into_response(),
@@ -170,6 +200,10 @@ mod tests {
             ("k".to_string(), "s".to_string())
         );
         assert!(StorageNames.validate_bucket_name("User_Files"));
+        assert_eq!(inner_path("/storage/v1/s3", "/s3"), "/");
+        assert_eq!(inner_path("/storage/v1/s3/", "/s3/"), "/");
+        assert_eq!(inner_path("/storage/v1/s3/b/k", "/s3/b/k"), "/b/k");
+        assert_eq!(inner_path("", "/s3/b"), "/b");
         assert!(!StorageNames.validate_bucket_name("a/b"));
     }
 }

@@ -110,6 +110,15 @@ struct Page {
 }
 
 impl BasaltS3 {
+    /// `NoSuchBucket` unless `caller` sees the bucket.
+    async fn visible(&self, caller: &Caller, bucket: &str) -> S3Result<()> {
+        match self.storage.bucket_visible(caller, bucket).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(s3_error(ApiError::NoSuchBucket)),
+            Err(e) => Err(s3_error(e)),
+        }
+    }
+
     async fn page(&self, caller: &Caller, bucket: &str, q: ListQuery) -> S3Result<Page> {
         let listing = self
             .storage
@@ -185,15 +194,7 @@ impl S3 for BasaltS3 {
     }
 
     async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> Out<HeadBucketOutput> {
-        let c = caller(&req)?;
-        if !self
-            .storage
-            .bucket_visible(&c, &req.input.bucket)
-            .await
-            .map_err(s3_error)?
-        {
-            return Err(s3_error(ApiError::NoSuchBucket));
-        }
+        self.visible(&caller(&req)?, &req.input.bucket).await?;
         ok(HeadBucketOutput {
             bucket_region: Some(self.region.clone()),
             ..Default::default()
@@ -204,15 +205,7 @@ impl S3 for BasaltS3 {
         &self,
         req: S3Request<GetBucketLocationInput>,
     ) -> Out<GetBucketLocationOutput> {
-        let c = caller(&req)?;
-        if !self
-            .storage
-            .bucket_visible(&c, &req.input.bucket)
-            .await
-            .map_err(s3_error)?
-        {
-            return Err(s3_error(ApiError::NoSuchBucket));
-        }
+        self.visible(&caller(&req)?, &req.input.bucket).await?;
         ok(GetBucketLocationOutput {
             location_constraint: Some(BucketLocationConstraint::from(self.region.clone())),
         })
