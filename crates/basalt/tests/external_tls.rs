@@ -1,0 +1,239 @@
+//! `basalt start --db-url` on a database basalt does not own, reached over TLS with
+//! `sslmode=verify-full` and the private CA that signed the server's certificate: the platform
+//! schema and migrations install, REST, auth and realtime (its replication stream included) work,
+//! and every session basalt holds on the server is encrypted.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use basalt_testkit::tls::TlsServer;
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message as Ws;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Basalt {
+    child: Child,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Drop for Basalt {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start basalt on `dir` against `db_url`; returns it once its banner is printed.
+fn start(dir: &std::path::Path, port: u16, db_url: &str) -> Basalt {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_basalt"))
+        .args(["start", "--project", dir.to_str().unwrap()])
+        .args(["--port", &port.to_string(), "--db-url", db_url])
+        .env("BASALT_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("service_role key") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let mut b = Basalt { child, stderr };
+    if rx.recv_timeout(Duration::from_secs(90)).is_err() {
+        let _ = b.child.kill();
+        let err = std::mem::replace(&mut b.stderr, std::thread::spawn(String::new));
+        panic!("basalt did not start: {}", err.join().unwrap());
+    }
+    b
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next text frame `pred` accepts (others are skipped), within 15 s.
+async fn wait_for(ws: &mut Socket, pred: &dyn Fn(&Value) -> bool) -> Value {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let m = tokio::time::timeout(left, ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("no matching frame; saw {seen:?}"))
+            .unwrap()
+            .unwrap();
+        if let Ws::Text(t) = m {
+            let v: Value = serde_json::from_str(t.as_str()).unwrap();
+            if pred(&v) {
+                return v;
+            }
+            seen.push(v);
+        }
+    }
+}
+
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sb = dir.path().join("supabase");
+    std::fs::create_dir_all(sb.join("migrations")).unwrap();
+    std::fs::write(sb.join("config.toml"), "project_id = \"tls\"\n").unwrap();
+    std::fs::write(
+        sb.join("migrations/20240101000000_notes.sql"),
+        "create table public.notes (id bigserial primary key, body text not null);
+         grant all on public.notes to anon, authenticated, service_role;
+         grant usage on sequence public.notes_id_seq to anon, authenticated, service_role;
+         alter publication supabase_realtime add table public.notes;",
+    )
+    .unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_on_a_verify_full_tls_database_serves_rest_auth_and_realtime() {
+    let server = TlsServer::start();
+    let dir = project();
+    let port = free_port();
+    let db_url = server.url(
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={}", server.ca.display()),
+    );
+    let basalt = start(dir.path(), port, &db_url);
+    let status: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join(".basalt/status.json")).unwrap())
+            .unwrap();
+    let anon = status["anon_key"].as_str().unwrap().to_owned();
+    let service = status["service_role_key"].as_str().unwrap().to_owned();
+    let api = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+
+    // Realtime: subscribe before writing.
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
+        "ws://127.0.0.1:{port}/realtime/v1/websocket?apikey={anon}&vsn=2.0.0"
+    ))
+    .await
+    .unwrap();
+    let join = json!(["1", "1", "realtime:notes", "phx_join", {
+        "config": {"postgres_changes": [{"event": "*", "schema": "public", "table": "notes"}]},
+        "access_token": service,
+    }]);
+    ws.send(Ws::Text(join.to_string().into())).await.unwrap();
+    let reply = wait_for(&mut ws, &|v| v[3] == "phx_reply").await;
+    assert_eq!(reply[4]["status"], "ok", "{reply}");
+    let system = wait_for(&mut ws, &|v| v[3] == "system").await;
+    assert_eq!(system[4]["status"], "ok", "{system}");
+
+    // REST: insert as the service role, read as anon.
+    let r = http
+        .post(format!("{api}/rest/v1/notes"))
+        .header("apikey", &service)
+        .header("Authorization", format!("Bearer {service}"))
+        .header("Prefer", "return=representation")
+        .json(&json!({"body": "over tls"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let rows: Value = http
+        .get(format!("{api}/rest/v1/notes?select=body"))
+        .header("apikey", &anon)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rows, json!([{"body": "over tls"}]));
+
+    // Realtime delivered the insert from the WAL.
+    let change = wait_for(&mut ws, &|v| v[3] == "postgres_changes").await;
+    assert_eq!(change[4]["data"]["record"]["body"], "over tls", "{change}");
+
+    // Auth: sign up and use the session.
+    let r = http
+        .post(format!("{api}/auth/v1/signup"))
+        .header("apikey", &anon)
+        .json(&json!({"email": "tls@example.com", "password": "a-long-password-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let session: Value = r.json().await.unwrap();
+    let token = session["access_token"].as_str().unwrap();
+    let user: Value = http
+        .get(format!("{api}/auth/v1/user"))
+        .header("apikey", &anon)
+        .header("Authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(user["email"], "tls@example.com");
+
+    // Every session basalt holds on the server (pools, listeners, the WAL sender) is TLS.
+    let admin = basalt_pg::pool::connect(&server.socket_url())
+        .await
+        .unwrap();
+    let rows = admin
+        .query(
+            "SELECT a.backend_type, coalesce(a.application_name, ''), s.ssl
+             FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+             WHERE a.client_addr IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap();
+    let sessions: Vec<(String, String, bool)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert!(sessions.len() >= 3, "{sessions:?}");
+    assert!(sessions.iter().all(|s| s.2), "{sessions:?}");
+    assert!(
+        sessions.iter().any(|s| s.0 == "walsender"),
+        "the replication stream: {sessions:?}"
+    );
+    drop(basalt);
+}
+
+#[test]
+fn start_refuses_a_database_whose_certificate_does_not_match() {
+    let server = TlsServer::start();
+    let dir = project();
+    // 127.0.0.1 is not a name in the certificate.
+    let db_url = server.url(
+        "127.0.0.1",
+        &format!("sslmode=verify-full&sslrootcert={}", server.ca.display()),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_basalt"))
+        .args(["start", "--project", dir.path().to_str().unwrap()])
+        .args(["--port", &free_port().to_string(), "--db-url", &db_url])
+        .env("BASALT_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not issued for host name \"127.0.0.1\""),
+        "{err}"
+    );
+}
