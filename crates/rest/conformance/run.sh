@@ -4,9 +4,11 @@
 # Starts a throw-away Postgres cluster under /tmp (as the `postgres` user), loads the
 # conformance database, builds basalt, runs run.py with the skip file, and stops the cluster.
 # It also runs basalt's own cases in spec/ (ported from PostgREST's spec suite, ids 2000+), with
-# spec/skip.txt appended to skip.txt. Extra arguments go to run.py (e.g. `--only select`).
+# spec/skip.txt appended to skip.txt; spec/fixtures.sql adds the objects only those cases use.
+# Extra arguments go to run.py (e.g. `--only select`).
 # Environment: BASALT_PROFILE=release|debug (default debug), PGPORT (default 55432),
-# KEEP_CLUSTER=1 to leave the cluster running (and reuse it on the next run).
+# KEEP_CLUSTER=1 to leave the cluster running (and reuse it on the next run), NO_BUILD=1 to run
+# the binary already built.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -36,9 +38,14 @@ trap stop EXIT
 
 export PGHOST=127.0.0.1 PGPORT="$port" PGUSER=postgres
 "$suite/load.sh" >"$S/load.log" 2>&1 || { cat "$S/load.log"; exit 1; }
+# Objects only the spec/ cases use.
+psql -X -q -v ON_ERROR_STOP=1 -d "${PGDATABASE:-pgrst_conformance}" -f "$here/spec/fixtures.sql" \
+  >>"$S/load.log" 2>&1 || { cat "$S/load.log"; exit 1; }
 
 cd "$root"
-if [ "$profile" = release ]; then
+if [ -n "${NO_BUILD:-}" ]; then
+  :  # use the binary as it is
+elif [ "$profile" = release ]; then
   cargo build -q -p basalt --release
 else
   cargo build -q -p basalt

@@ -335,7 +335,9 @@ impl ApiError {
                 "Database client error. Retrying the connection.",
             )
             .with_details(e.to_string()),
-            wire::Error::Config(_) => {
+            // A TLS handshake the server or its certificate refused: the connection is not
+            // set up, as with a bad configuration.
+            wire::Error::Config(_) | wire::Error::Tls(_) => {
                 ApiError::new(Code::DbConnection, "Database connection error")
                     .with_details(e.to_string())
             }

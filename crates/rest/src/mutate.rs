@@ -45,7 +45,26 @@ pub fn json_payload(body: &[u8], columns: Option<&[String]>) -> Result<Payload, 
         }
         _ => return Err(ApiError::body("Empty or invalid json")),
     };
-    payload_from_rows(rows, columns)
+    let mut payload = payload_from_rows(rows, columns)?;
+    // Postgres reads the body as the client sent it: a `json` column keeps its text (duplicate
+    // keys and all), as PostgREST passes the body through.
+    if let Ok(text) = std::str::from_utf8(body) {
+        let text = text.trim();
+        payload.json = if text.starts_with('[') {
+            text.to_string()
+        } else {
+            format!("[{text}]")
+        };
+    }
+    Ok(payload)
+}
+
+/// Parse an `application/x-www-form-urlencoded` body: one row whose values are strings.
+pub fn form_payload(body: &[u8], columns: Option<&[String]>) -> Result<Payload, ApiError> {
+    let row: Map<String, Value> = form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+        .collect();
+    payload_from_rows(vec![row], columns)
 }
 
 fn payload_from_rows(
@@ -212,8 +231,15 @@ pub fn insert_cte(
                 }
             })
             .collect();
+        // With `missing=default` the body is read as jsonb, as PostgREST does (a duplicate key
+        // keeps its last value).
+        let body_type = if missing_default {
+            "jsonb::json"
+        } else {
+            "json"
+        };
         format!(
-            "INSERT INTO {} AS {t} ({}) SELECT {} FROM json_array_elements({p}::json) AS \"pgrst_e\"(\"j\"), LATERAL json_to_record(\"pgrst_e\".\"j\") AS \"pgrst_r\"({})",
+            "INSERT INTO {} AS {t} ({}) SELECT {} FROM json_array_elements({p}::{body_type}) AS \"pgrst_e\"(\"j\"), LATERAL json_to_record(\"pgrst_e\".\"j\") AS \"pgrst_r\"({})",
             qi(&rel.qi),
             cols.join(", "),
             exprs.join(", "),
@@ -255,6 +281,7 @@ pub fn update_cte(
     payload: &Payload,
     plan: &ReadPlan,
     where_: &str,
+    missing_default: bool,
 ) -> String {
     let t = ident(&rel.qi.name);
     if payload.columns.is_empty() {
@@ -268,7 +295,19 @@ pub fn update_cte(
     let sets: Vec<String> = payload
         .columns
         .iter()
-        .map(|c| format!("{} = {}", ident(c), column_value(rel, c)))
+        .map(|c| {
+            // `missing=default`: a `columns=` column the object lacks takes its default.
+            let missing = missing_default
+                && payload
+                    .values
+                    .first()
+                    .is_some_and(|row| !row.contains_key(c));
+            if missing {
+                format!("{} = DEFAULT", ident(c))
+            } else {
+                format!("{} = {}", ident(c), column_value(rel, c))
+            }
+        })
         .collect();
     format!(
         "\"pgrst_source\" AS (UPDATE {} AS {t} SET {} FROM json_to_record(({p}::json)->0) AS \"pgrst_r\"({}){where_} RETURNING {t}.*)",
@@ -406,6 +445,59 @@ mod tests {
                 .columns,
             cols
         );
+    }
+
+    #[test]
+    fn a_json_body_reaches_postgres_as_sent() {
+        let p = json_payload(b" {\"id\": 3, \"data\": {\"a\": 1, \"a\": 2}} ", None).expect("ok");
+        assert_eq!(p.json, r#"[{"id": 3, "data": {"a": 1, "a": 2}}]"#);
+        let p = json_payload(b"[{\"id\": 1}]", None).expect("ok");
+        assert_eq!(p.json, r#"[{"id": 1}]"#);
+    }
+
+    #[test]
+    fn form_bodies_are_one_row_of_strings() {
+        let p = form_payload(b"integer=7&varchar=forms+are+fun&money=$3.99", None).expect("ok");
+        assert_eq!(p.rows, 1);
+        assert_eq!(p.columns, vec!["integer", "varchar", "money"]);
+        assert_eq!(
+            p.values[0]["varchar"],
+            Value::String("forms are fun".into())
+        );
+    }
+
+    fn relation(cols: &[&str]) -> Relation {
+        Relation {
+            qi: crate::schema::Qi::new("test", "t"),
+            oid: 1,
+            is_view: false,
+            columns: cols
+                .iter()
+                .map(|c| crate::schema::Column::plain(c, "text"))
+                .collect(),
+            pk: Vec::new(),
+            description: None,
+            insertable: true,
+            updatable: true,
+            deletable: true,
+        }
+    }
+
+    #[test]
+    fn missing_default_patches_set_absent_columns_to_default() {
+        let rel = relation(&["a", "b"]);
+        let cols = vec!["a".to_string(), "b".to_string()];
+        let p = json_payload(br#"{"a":"x"}"#, Some(&cols)).expect("ok");
+        let source = crate::plan::Source::Relation(rel.qi.clone());
+        let plan = crate::plan::ReadPlan::new(source, Some(rel.qi.clone()), "t".into());
+        let mut sql = Sql::default();
+        let cte = update_cte(&mut sql, &rel, &p, &plan, "", true);
+        assert!(
+            cte.contains(r#"SET "a" = "pgrst_r"."a", "b" = DEFAULT"#),
+            "{cte}"
+        );
+        let cte = update_cte(&mut sql, &rel, &p, &plan, "", false);
+        assert!(cte.contains(r#""b" = "pgrst_r"."b""#), "{cte}");
     }
 
     #[test]

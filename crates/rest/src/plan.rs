@@ -30,8 +30,9 @@ pub enum Source {
 #[derive(Debug, Clone)]
 pub struct FieldRef {
     pub column: String,
-    /// `fn(row)` computing the column.
-    pub computed: Option<Qi>,
+    /// `fn(row)` computing the column, and the row type it takes: the row is cast to it, as a
+    /// row read back from a write's CTE is a bare record (which would make overloads ambiguous).
+    pub computed: Option<(Qi, Qi)>,
     pub path: Vec<JsonStep>,
     /// The column is `json`/`jsonb` (else JSON paths go through `to_jsonb`).
     pub is_json: bool,
@@ -123,6 +124,21 @@ pub struct ReadPlan {
 }
 
 impl ReadPlan {
+    /// A read of every row of `source`, nothing selected yet.
+    pub fn new(source: Source, relation: Option<Qi>, alias: String) -> ReadPlan {
+        ReadPlan {
+            source,
+            relation,
+            alias,
+            items: Vec::new(),
+            conds: Vec::new(),
+            order: Vec::new(),
+            limit: None,
+            offset: 0,
+            embeds: Vec::new(),
+        }
+    }
+
     /// Whether any item aggregates (then plain fields form the `GROUP BY`).
     pub fn has_aggregates(&self) -> bool {
         self.items.iter().any(|i| {
@@ -203,9 +219,10 @@ impl<'a> Planner<'a> {
         let relation = rel.and_then(|q| self.cache.relations.get(q));
         let column = relation.and_then(|r| r.column(&f.name));
         let computed = if column.is_none() {
-            rel.and_then(|q| self.cache.computed.get(q))
-                .and_then(|m| m.get(&f.name))
-                .map(|r| r.qi.clone())
+            rel.and_then(|q| {
+                let r = self.cache.computed.get(q)?.get(&f.name)?;
+                Some((r.qi.clone(), q.clone()))
+            })
         } else {
             None
         };
@@ -256,17 +273,7 @@ impl<'a> Planner<'a> {
         select: &[SelectItem],
         _path: &[String],
     ) -> Result<ReadPlan, ApiError> {
-        let mut plan = ReadPlan {
-            source,
-            relation: rel.clone(),
-            alias,
-            items: Vec::new(),
-            conds: Vec::new(),
-            order: Vec::new(),
-            limit: None,
-            offset: 0,
-            embeds: Vec::new(),
-        };
+        let mut plan = ReadPlan::new(source, rel.clone(), alias);
         // An empty select (`select=`, or an embed's `()`) reads every column, as PostgREST
         // does; an embed that selects nothing but empty embeds is left out of its parent.
         let star = [SelectItem::Star];
@@ -631,19 +638,7 @@ mod tests {
     use crate::schema::{Cardinality, Column};
 
     fn column(name: &str, ty: &str) -> Column {
-        Column {
-            name: name.into(),
-            type_name: ty.into(),
-            base_type: ty.into(),
-            category: "N".into(),
-            nullable: true,
-            default: None,
-            description: None,
-            enum_values: Vec::new(),
-            to_json: None,
-            from_json: None,
-            from_text: None,
-        }
+        Column::plain(name, ty)
     }
 
     fn relation(name: &str, cols: &[(&str, &str)]) -> Relation {

@@ -59,6 +59,26 @@ pub struct Relation {
     pub deletable: bool,
 }
 
+#[cfg(test)]
+impl Column {
+    /// A nullable column of type `ty` without default or representation functions (tests).
+    pub fn plain(name: &str, ty: &str) -> Column {
+        Column {
+            name: name.into(),
+            type_name: ty.into(),
+            base_type: ty.into(),
+            category: "N".into(),
+            nullable: true,
+            default: None,
+            description: None,
+            enum_values: Vec::new(),
+            to_json: None,
+            from_json: None,
+            from_text: None,
+        }
+    }
+}
+
 impl Relation {
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
@@ -188,7 +208,14 @@ const COLUMNS_SQL: &str = r#"
 select a.attrelid::int8, a.attname::text, format_type(a.atttypid, a.atttypmod),
        format_type(coalesce(nullif(t.typbasetype, 0), t.oid), null),
        bt.typcategory::text,
-       not a.attnotnull, coalesce(pg_get_expr(d.adbin, d.adrelid), t.typdefault), col_description(a.attrelid, a.attnum),
+       not a.attnotnull,
+       -- As PostgREST: an identity column by default takes its sequence's next value, a
+       -- generated column has no default, a domain column its domain's.
+       case when a.attgenerated = 's' then null
+            when a.attidentity = 'd' and d.adbin is null
+              then format('nextval(%L)', pg_get_serial_sequence(c.oid::regclass::text, a.attname))
+            else coalesce(pg_get_expr(d.adbin, d.adrelid), t.typdefault) end,
+       col_description(a.attrelid, a.attnum),
        coalesce((select array_agg(e.enumlabel::text order by e.enumsortorder) from pg_enum e where e.enumtypid = bt.oid), '{}'),
        (select array[pn.nspname::text, p.proname::text] from pg_cast pc join pg_proc p on p.oid = pc.castfunc
           join pg_namespace pn on pn.oid = p.pronamespace
@@ -447,18 +474,30 @@ impl SchemaCache {
             }
             out
         };
-        // Views inherit the primary key of their base table when they expose all its columns.
+        // Views inherit the primary key of every base table whose key columns they all expose
+        // (a join of two tables has both keys), in the view's column order.
         let pks: Vec<(u32, Vec<String>)> = by_oid
             .values()
             .filter(|r| !r.is_view && !r.pk.is_empty())
             .map(|r| (r.oid, r.pk.clone()))
             .collect();
+        let mut view_pks: HashMap<u32, HashSet<String>> = HashMap::new();
         for (oid, pk) in pks {
             for (v, cols) in expose(oid, &pk) {
-                if let Some(view) = by_oid.get_mut(&v) {
-                    if view.is_view && view.pk.is_empty() {
-                        view.pk = cols;
-                    }
+                if v != oid {
+                    view_pks.entry(v).or_default().extend(cols);
+                }
+            }
+        }
+        for (v, cols) in view_pks {
+            if let Some(view) = by_oid.get_mut(&v) {
+                if view.is_view && view.pk.is_empty() {
+                    view.pk = view
+                        .columns
+                        .iter()
+                        .filter(|c| cols.contains(&c.name))
+                        .map(|c| c.name.clone())
+                        .collect();
                 }
             }
         }

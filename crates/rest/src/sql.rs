@@ -125,7 +125,7 @@ pub fn array_literal(items: &[String]) -> String {
 /// The SQL of a field (column, computed column, JSON path) of the row `alias`.
 pub fn field_sql(sql: &mut Sql, alias: &str, f: &FieldRef) -> String {
     let mut e = match &f.computed {
-        Some(func) => format!("{}({})", qi(func), ident(alias)),
+        Some((func, row_type)) => format!("{}({}::{})", qi(func), ident(alias), qi(row_type)),
         None => format!("{}.{}", ident(alias), ident(&f.column)),
     };
     if !f.path.is_empty() && !f.is_json {
@@ -337,10 +337,18 @@ pub fn call_sql(sql: &mut Sql, routine: &Qi, args: &[(String, Option<String>, bo
 }
 
 /// The source expression of a plan, with `parent` the alias of the embedding row.
-fn source_sql(sql: &mut Sql, plan: &ReadPlan, parent: Option<&str>) -> String {
+fn source_sql(sql: &mut Sql, cache: &SchemaCache, plan: &ReadPlan, parent: Option<&str>) -> String {
     match &plan.source {
         Source::Relation(q) => qi(q),
-        Source::Cte(name) => ident(name),
+        // The relation's columns only (a write may return more, e.g. `pgrst_ins`), so the row
+        // casts to the relation's type.
+        Source::Cte(name) => match plan.relation.as_ref().and_then(|q| cache.relations.get(q)) {
+            Some(rel) if !rel.columns.is_empty() => {
+                let cols: Vec<String> = rel.columns.iter().map(|c| ident(&c.name)).collect();
+                format!("(SELECT {} FROM {})", cols.join(", "), ident(name))
+            }
+            _ => ident(name),
+        },
         Source::Function { routine, args } => call_sql(sql, routine, args),
         Source::Computed(f) => format!("{}({})", qi(f), ident(parent.unwrap_or(""))),
     }
@@ -448,7 +456,7 @@ pub fn read_sql(
         }
     }
     // A select of only hidden embeds has no columns: each row is an empty object.
-    let from = source_sql(sql, plan, parent.map(|(a, _)| a));
+    let from = source_sql(sql, cache, plan, parent.map(|(a, _)| a));
     let mut text = format!("SELECT {} FROM {from} AS {alias}", select.join(", "));
     // Embeds as lateral joins.
     let mut where_ = Vec::new();
@@ -578,19 +586,7 @@ mod tests {
     use crate::schema::{Column, Relation, Relationship};
 
     fn col(name: &str, ty: &str) -> Column {
-        Column {
-            name: name.into(),
-            type_name: ty.into(),
-            base_type: ty.into(),
-            category: "N".into(),
-            nullable: true,
-            default: None,
-            description: None,
-            enum_values: vec![],
-            to_json: None,
-            from_json: None,
-            from_text: None,
-        }
+        Column::plain(name, ty)
     }
 
     fn cache() -> SchemaCache {
@@ -636,6 +632,20 @@ mod tests {
         c
     }
 
+    /// The SQL of a read of `projects` from `source`.
+    fn projects_sql(
+        c: &SchemaCache,
+        source: Source,
+        q: &crate::request::QueryParams,
+    ) -> (String, Sql) {
+        let plan = Planner::new(c, "s", false)
+            .read(source, Some(Qi::new("s", "projects")), q, true)
+            .expect("plans");
+        let mut sql = Sql::default();
+        let text = read_sql(&mut sql, c, &plan, None, ReadOptions::default());
+        (text, sql)
+    }
+
     #[test]
     fn values_are_parameters_and_identifiers_quoted() {
         let c = cache();
@@ -646,17 +656,8 @@ mod tests {
             false,
         )
         .expect("parses");
-        let mut p = Planner::new(&c, "s", false);
-        let plan = p
-            .read(
-                Source::Relation(Qi::new("s", "projects")),
-                Some(Qi::new("s", "projects")),
-                &q,
-                true,
-            )
-            .expect("plans");
-        let mut sql = Sql::default();
-        let text = read_sql(&mut sql, &c, &plan, None, ReadOptions::default());
+        let source = Source::Relation(Qi::new("s", "projects"));
+        let (text, sql) = projects_sql(&c, source, &q);
         assert!(!text.contains("drop table"), "{text}");
         assert!(text.contains("\"projects\".\"name\" = $"), "{text}");
         assert!(text.contains("= ANY($"), "{text}");
@@ -671,6 +672,42 @@ mod tests {
     }
 
     #[test]
+    fn rows_read_back_from_a_write_are_the_relations_columns() {
+        let c = cache();
+        let q = parse_query(&query_pairs("select=id"), false).expect("parses");
+        let (text, _) = projects_sql(&c, Source::Cte("pgrst_source".into()), &q);
+        assert!(
+            text.contains("FROM (SELECT \"id\", \"name\", \"client_id\" FROM \"pgrst_source\")"),
+            "{text}"
+        );
+    }
+
+    fn json_field(column: &str) -> FieldRef {
+        FieldRef {
+            column: column.into(),
+            computed: None,
+            path: Vec::new(),
+            is_json: true,
+            is_tsvector: false,
+            to_json: None,
+            from_text: None,
+        }
+    }
+
+    #[test]
+    fn computed_columns_cast_the_row_to_their_argument_type() {
+        let mut sql = Sql::default();
+        let f = FieldRef {
+            computed: Some((Qi::new("s", "full"), Qi::new("s", "projects"))),
+            ..json_field("full")
+        };
+        assert_eq!(
+            field_sql(&mut sql, "projects", &f),
+            "\"s\".\"full\"(\"projects\"::\"s\".\"projects\")"
+        );
+    }
+
+    #[test]
     fn array_literals_escape() {
         assert_eq!(
             array_literal(&["a\"b".into(), "c\\".into()]),
@@ -682,13 +719,8 @@ mod tests {
     fn json_paths_bind_keys() {
         let mut sql = Sql::default();
         let f = FieldRef {
-            column: "data".into(),
-            computed: None,
             path: grammar::parse_field("data->a->>-3", "f").expect("ok").path,
-            is_json: true,
-            is_tsvector: false,
-            to_json: None,
-            from_text: None,
+            ..json_field("data")
         };
         assert_eq!(
             field_sql(&mut sql, "t", &f),

@@ -20,7 +20,11 @@ pub enum Mutation {
         missing_default: bool,
     },
     /// `PATCH`: set the payload's columns on the rows the filters select.
-    Update { payload: Payload },
+    Update {
+        payload: Payload,
+        /// `Prefer: missing=default`: `columns=` columns the payload lacks take their default.
+        missing_default: bool,
+    },
     /// `DELETE` the rows the filters select.
     Delete,
     /// `PUT`: the one row of the payload, merged on the primary key.
@@ -93,10 +97,13 @@ fn action<'a>(
     })
 }
 
-/// Parse the request body as rows (JSON or CSV).
+/// Parse the request body as rows (JSON, CSV or an HTML form).
 fn payload(input: &PlanInput<'_>, q: &QueryParams) -> Result<Payload, ApiError> {
-    if input.content_type().starts_with("text/csv") {
+    let ct = input.content_type();
+    if ct.starts_with("text/csv") {
         mutate::csv_payload(input.body, q.columns.as_deref())
+    } else if ct.starts_with("application/x-www-form-urlencoded") {
+        mutate::form_payload(input.body, q.columns.as_deref())
     } else {
         mutate::json_payload(input.body, q.columns.as_deref())
     }
@@ -187,6 +194,13 @@ fn filtered<'a>(
     q: &QueryParams,
     mutation: Mutation,
 ) -> Result<MutateAction<'a>, ApiError> {
+    let missing_default = matches!(
+        mutation,
+        Mutation::Update {
+            missing_default: true,
+            ..
+        }
+    );
     let plan = written_read(input, rel, q, Source::Relation(rel.qi.clone()))?;
     if (plan.limit.is_some() || plan.offset > 0) && rel.is_view {
         return Err(ApiError::new(
@@ -198,7 +212,7 @@ fn filtered<'a>(
         track_inserts: false,
         merge: false,
         created: false,
-        resolution_applied: false,
+        resolution_applied: missing_default,
     };
     action(input, mutation, rel, plan, shape)
 }
@@ -212,7 +226,16 @@ pub(super) fn update<'a>(input: &PlanInput<'a>, name: &str) -> Result<MutateActi
         payload.values.truncate(1);
     }
     mutate::check_columns(rel, &payload.columns)?;
-    filtered(input, rel, &q, Mutation::Update { payload })
+    let missing_default = input.req.prefer.missing_default;
+    filtered(
+        input,
+        rel,
+        &q,
+        Mutation::Update {
+            payload,
+            missing_default,
+        },
+    )
 }
 
 pub(super) fn delete<'a>(input: &PlanInput<'a>, name: &str) -> Result<MutateAction<'a>, ApiError> {

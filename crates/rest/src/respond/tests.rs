@@ -26,15 +26,8 @@ const TX: TxPlan = TxPlan {
 fn read_plan(offset: i64) -> ReadPlan {
     let qi = Qi::new("test", "items");
     ReadPlan {
-        source: Source::Relation(qi.clone()),
-        relation: Some(qi),
-        alias: "items".into(),
-        items: Vec::new(),
-        conds: Vec::new(),
-        order: Vec::new(),
-        limit: None,
         offset,
-        embeds: Vec::new(),
+        ..ReadPlan::new(Source::Relation(qi.clone()), Some(qi), "items".into())
     }
 }
 
@@ -233,6 +226,21 @@ fn an_insert_with_headers_only_says_where_the_row_is() {
     );
 }
 
+#[test]
+fn a_null_key_is_located_with_is_null() {
+    let rel = relation(&["id", "sponsor_id"]);
+    let plan = ActionPlan::Mutate(mutate(&rel, insert(), Return::HeadersOnly, false));
+    let r = respond(
+        &plan,
+        written(1, Some(r#"{"id":1,"sponsor_id":null}"#), None),
+    )
+    .unwrap();
+    assert_eq!(
+        header(&r, "location"),
+        Some("/items?id=eq.1&sponsor_id=is.null")
+    );
+}
+
 #[tokio::test]
 async fn an_insert_with_representation_answers_the_rows() {
     let rel = relation(&["id"]);
@@ -286,7 +294,10 @@ fn a_put_answers_204_without_a_range_unless_asked_for_the_row() {
 #[test]
 fn updates_give_the_range_touched_and_deletes_the_count() {
     let rel = relation(&["id"]);
-    let update = || Mutation::Update { payload: payload() };
+    let update = || Mutation::Update {
+        payload: payload(),
+        missing_default: false,
+    };
     let plan = ActionPlan::Mutate(mutate(&rel, update(), Return::Minimal, false));
     let r = respond(&plan, written(2, None, None)).unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);

@@ -82,9 +82,10 @@ fn location(a: &MutateAction<'_>, key: &str) -> Option<String> {
         .iter()
         .map(|k| {
             let v = match m.get(k) {
+                // A key column left null (a view over an outer join): `is.null`, as PostgREST.
+                None | Some(Value::Null) => return format!("{k}=is.null"),
                 Some(Value::String(s)) => s.clone(),
                 Some(v) => v.to_string(),
-                None => "null".into(),
             };
             let v = percent_encoding::utf8_percent_encode(&v, percent_encoding::NON_ALPHANUMERIC);
             format!("{k}=eq.{v}")

@@ -35,9 +35,12 @@ pub(super) fn job(a: &MutateAction<'_>, cache: &SchemaCache) -> Result<Job, ApiE
             };
             mutate::insert_cte(&mut sql, rel, payload, false, Some(&oc), a.track_inserts)
         }
-        Mutation::Update { payload } => {
+        Mutation::Update {
+            payload,
+            missing_default,
+        } => {
             let w = sql::write_where_sql(&mut sql, &a.plan, &rel.qi);
-            mutate::update_cte(&mut sql, rel, payload, &a.plan, &w)
+            mutate::update_cte(&mut sql, rel, payload, &a.plan, &w, *missing_default)
         }
         Mutation::Delete => {
             let w = sql::write_where_sql(&mut sql, &a.plan, &rel.qi);
@@ -69,12 +72,15 @@ pub(super) fn job(a: &MutateAction<'_>, cache: &SchemaCache) -> Result<Job, ApiE
             "SELECT 1 FROM \"pgrst_source\"".to_string(),
         )
     } else {
-        // Re-render the read from the CTE with the relation's alias.
+        // Re-render the read from the CTE with the relation's alias: the write applied the
+        // filters, limit and offset; the order still sorts the rows returned.
         let mut p = a.plan.clone();
         p.source = Source::Cte("pgrst_source".into());
+        p.limit = None;
+        p.offset = 0;
         let opts = ReadOptions {
             skip_conds: true,
-            skip_paging: true,
+            skip_paging: false,
             max_rows: None,
         };
         let from = sql::read_sql(&mut sql, cache, &p, None, opts);
