@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
-use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use serde_json::Value;
 
@@ -597,22 +596,11 @@ impl Storage {
             chosen.push(part.clone());
         }
         let total: u64 = chosen.iter().map(|p| p.size).sum();
-        let blobs = self.state.blobs.clone();
         let keys: Vec<Path> = chosen
             .iter()
             .map(|p| part_key(&upload.id, &p.version))
             .collect();
-        let stream = futures::stream::iter(keys)
-            .then(move |k| {
-                let blobs = blobs.clone();
-                async move { blobs.read(&k, None).await }
-            })
-            .map_ok(|d| {
-                d.stream
-                    .map_err(|e| ApiError::Internal(format!("read part: {e}")))
-            })
-            .try_flatten()
-            .boxed();
+        let stream = self.state.blobs.concat(keys);
         let text = |k: &str| metadata.get(k).and_then(Value::as_str).map(str::to_string);
         let o = NewObject {
             content_type: text("contentType"),

@@ -222,6 +222,22 @@ impl Blobs {
         Ok(Download { stream })
     }
 
+    /// The bytes under `keys`, one after the other, as one stream.
+    pub fn concat(&self, keys: Vec<Path>) -> BoxStream<'static, Result<Bytes, ApiError>> {
+        let blobs = self.clone();
+        futures::stream::iter(keys)
+            .then(move |k| {
+                let blobs = blobs.clone();
+                async move { blobs.read(&k, None).await }
+            })
+            .map_ok(|d| {
+                d.stream
+                    .map_err(|e| ApiError::Internal(format!("read part: {e}")))
+            })
+            .try_flatten()
+            .boxed()
+    }
+
     /// The size of the bytes under `key`.
     pub async fn size(&self, key: &Path) -> Result<u64, ApiError> {
         Ok(self.store.head(key).await?.size)

@@ -14,7 +14,7 @@ use axum::body::Body;
 use axum::response::Response;
 use base64::Engine;
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
@@ -346,19 +346,8 @@ async fn finish(
     info: &UploadInfo,
 ) -> Result<(), ApiError> {
     let (parts, _) = chunks(state, id).await?;
-    let blobs = state.blobs.clone();
     let paths: Vec<Path> = parts.iter().map(|(_, p)| p.clone()).collect();
-    let stream = futures::stream::iter(paths.clone())
-        .then(move |p| {
-            let blobs = blobs.clone();
-            async move { blobs.read(&p, None).await }
-        })
-        .map_ok(|d| {
-            d.stream
-                .map_err(|e| ApiError::Internal(format!("read chunk: {e}")))
-        })
-        .try_flatten()
-        .boxed();
+    let stream = state.blobs.concat(paths.clone());
     let inc = Incoming {
         content_type: info.content_type.clone(),
         cache_control: info.cache_control.clone(),
