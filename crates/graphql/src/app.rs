@@ -121,7 +121,13 @@ impl App {
         let client = self.general.get().await.map_err(|e| e.to_string())?;
         let cat = Catalog::load(&client, &self.config.schemas, role).await?;
         let model = Model::from_catalog(&cat);
-        let schema = crate::gql::build(&model)?;
+        // The dynamic schema asserts on duplicate names; a catalog basalt names wrongly must not
+        // take the request down with it.
+        let schema =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| crate::gql::build(&model)))
+                .map_err(|_| {
+                "Error while building the GraphQL schema: duplicate names".to_string()
+            })??;
         let r = Arc::new(Reflected { model, schema });
         if self.generation.load(Ordering::SeqCst) == current {
             self.schemas

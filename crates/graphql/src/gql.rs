@@ -230,6 +230,9 @@ pub fn build(m: &Model) -> Result<Schema, String> {
     let mut query = Object::new("Query").description("The root type for querying data");
     let mut mutation =
         Object::new("Mutation").description("The root type for creating and mutating data");
+    // pg_graphql lists mutation fields by name.
+    let mut mutation_fields: std::collections::HashMap<String, Field> =
+        std::collections::HashMap::new();
     for (ti, t) in m.tables.iter().enumerate() {
         let tn = &t.type_name;
         // The node type.
@@ -322,11 +325,13 @@ pub fn build(m: &Model) -> Result<Schema, String> {
         };
         let input = |x: &str, ok: fn(&crate::model::ColumnM) -> bool| {
             let mut input = InputObject::new(format!("{tn}{x}Input"));
-            for c in t
-                .columns
-                .iter()
-                .filter(|c| ok(c) && crate::names::valid(&c.field))
-            {
+            for c in t.fields.iter().filter_map(|(_, f)| match f {
+                NodeField::Column(ci) => Some(&t.columns[*ci]),
+                _ => None,
+            }) {
+                if !ok(c) {
+                    continue;
+                }
                 input = input.field(InputValue::new(&c.field, ty_ref(m, &c.ty, false)));
             }
             input
@@ -338,7 +343,8 @@ pub fn build(m: &Model) -> Result<Schema, String> {
         if t.insertable {
             b = b.register(input("Insert", |c| c.insertable));
             b = b.register(records(Object::new(format!("{tn}InsertResponse"))));
-            mutation = mutation.field(
+            mutation_fields.insert(
+                format!("insertInto{tn}Collection"),
                 field(
                     format!("insertInto{tn}Collection").as_str(),
                     TypeRef::named(format!("{tn}InsertResponse")),
@@ -353,7 +359,8 @@ pub fn build(m: &Model) -> Result<Schema, String> {
         if t.updatable {
             b = b.register(input("Update", |c| c.updatable));
             b = b.register(records(Object::new(format!("{tn}UpdateResponse"))));
-            mutation = mutation.field(
+            mutation_fields.insert(
+                format!("update{tn}Collection"),
                 field(
                     format!("update{tn}Collection").as_str(),
                     TypeRef::named_nn(format!("{tn}UpdateResponse")),
@@ -371,7 +378,8 @@ pub fn build(m: &Model) -> Result<Schema, String> {
         }
         if t.deletable {
             b = b.register(records(Object::new(format!("{tn}DeleteResponse"))));
-            mutation = mutation.field(
+            mutation_fields.insert(
+                format!("deleteFrom{tn}Collection"),
                 field(
                     format!("deleteFrom{tn}Collection").as_str(),
                     TypeRef::named_nn(format!("{tn}DeleteResponse")),
@@ -402,8 +410,12 @@ pub fn build(m: &Model) -> Result<Schema, String> {
     }
     for (name, rf) in &m.mutation {
         if let RootField::Function(fi) = rf {
-            let _ = name;
-            mutation = mutation.field(function_field(m, *fi));
+            mutation_fields.insert(name.clone(), function_field(m, *fi));
+        }
+    }
+    for (name, _) in &m.mutation {
+        if let Some(f) = mutation_fields.remove(name) {
+            mutation = mutation.field(f);
         }
     }
     b = b.register(query);

@@ -399,6 +399,8 @@ impl Model {
             let mut fields = vec![("nodeId".to_string(), NodeField::NodeId)];
             for (i, c) in columns.iter().enumerate() {
                 if c.selectable && names::valid(&c.field) {
+                    // Two columns with one field name (`_id` and `id` inflected): the later wins.
+                    fields.retain(|(n, _)| n != &c.field);
                     fields.push((c.field.clone(), NodeField::Column(i)));
                 }
             }

@@ -11,7 +11,7 @@ use async_graphql::parser::types::{
     ExecutableDocument, Field, OperationDefinition, OperationType, Selection, SelectionSet,
 };
 use async_graphql::Positioned;
-use async_graphql_value::{ConstValue, Name, Value as DocValue};
+use async_graphql_value::{ConstValue, Value as DocValue};
 use base64::Engine;
 
 use crate::model::{FnReturn, Kind, Model, NodeField, RootField, Scalar, TableM, Ty};
@@ -107,12 +107,11 @@ pub fn translate(
         let name = def.node.name.node.to_string();
         let v = match variables.get(&name) {
             Some(v) => ConstValue::from_json(v.clone()).map_err(|e| e.to_string())?,
-            None => def
-                .node
-                .default_value
-                .as_ref()
-                .map(|d| d.node.clone())
-                .unwrap_or(ConstValue::Null),
+            None => match &def.node.default_value {
+                Some(d) => d.node.clone(),
+                // Undefined: an object field naming it is left out.
+                None => continue,
+            },
         };
         vars.insert(name, v);
     }
@@ -320,15 +319,30 @@ impl<'a> Tr<'a> {
     }
 
     fn value(&self, v: &Positioned<DocValue>) -> Result<ConstValue, Error> {
-        v.node
-            .clone()
-            .into_const_with(|name: Name| -> Result<ConstValue, Error> {
-                Ok(self
-                    .vars
-                    .get(name.as_str())
-                    .cloned()
-                    .unwrap_or(ConstValue::Null))
-            })
+        Ok(self.resolve(&v.node))
+    }
+
+    /// A document value with its variables substituted; an object field set to a variable
+    /// the request did not define is left out (as if not written).
+    fn resolve(&self, v: &DocValue) -> ConstValue {
+        match v {
+            DocValue::Variable(n) => self
+                .vars
+                .get(n.as_str())
+                .cloned()
+                .unwrap_or(ConstValue::Null),
+            DocValue::List(l) => ConstValue::List(l.iter().map(|x| self.resolve(x)).collect()),
+            DocValue::Object(o) => ConstValue::Object(
+                o.iter()
+                    .filter(|(_, x)| match x {
+                        DocValue::Variable(n) => self.vars.contains_key(n.as_str()),
+                        _ => true,
+                    })
+                    .map(|(k, x)| (k.clone(), self.resolve(x)))
+                    .collect(),
+            ),
+            other => other.clone().into_const().unwrap_or(ConstValue::Null),
+        }
     }
 
     fn arg(&self, f: &Field, name: &str) -> Result<Option<ConstValue>, Error> {
@@ -618,15 +632,17 @@ impl<'a> Tr<'a> {
         let mut order: Vec<(usize, Dir)> = Vec::new();
         if let Some(ob) = self.arg(f, "orderBy")? {
             for item in list_of(&ob) {
-                let ConstValue::Object(o) = item else {
-                    return Err("Invalid input for orderBy".into());
+                let o = match item {
+                    ConstValue::Object(o) => o,
+                    ConstValue::Null => return Err("Invalid input for NonNull type".into()),
+                    _ => return Err(format!("Invalid input for {}OrderBy type", t.type_name)),
                 };
                 for (k, v) in o {
                     let ci = t
                         .column_by_field(k.as_str())
                         .ok_or_else(|| format!("Unknown field \"{k}\" in orderBy"))?;
                     let dir = match v {
-                        ConstValue::Enum(e) => match e.as_str() {
+                        ConstValue::Enum(_) | ConstValue::String(_) => match enum_str(v) {
                             "AscNullsFirst" => Dir {
                                 desc: false,
                                 nulls_first: true,
@@ -936,8 +952,7 @@ impl<'a> Tr<'a> {
                         let (schema, table, pk) =
                             decode_node_id(id).ok_or("Unable to decode nodeId")?;
                         if schema != t.schema || table != t.name || pk.len() != t.pkey.len() {
-                            ands.push("false".into());
-                            continue;
+                            return Err("nodeId belongs to a different collection".into());
                         }
                         for (ci, pv) in t.pkey.iter().zip(&pk) {
                             let c = &t.columns[*ci];
@@ -961,13 +976,9 @@ impl<'a> Tr<'a> {
                         }
                         let ty = c.sql_type.clone();
                         let cond = match (op.as_str(), &c.ty) {
-                            ("is", _) => match val {
-                                ConstValue::Enum(e) if e.as_str() == "NULL" => {
-                                    format!("{col} is null")
-                                }
-                                ConstValue::Enum(e) if e.as_str() == "NOT_NULL" => {
-                                    format!("{col} is not null")
-                                }
+                            ("is", _) => match enum_str(val) {
+                                "NULL" => format!("{col} is null"),
+                                "NOT_NULL" => format!("{col} is not null"),
                                 _ => return Err("Invalid input for FilterIs".into()),
                             },
                             (
@@ -1114,13 +1125,12 @@ impl<'a> Tr<'a> {
                 let mut used: Vec<usize> = Vec::new();
                 for r in &rows {
                     let ConstValue::Object(o) = r else {
-                        return Err("Invalid input for objects".into());
+                        return Err(format!("Invalid input for {}InsertInput type", t.type_name));
                     };
                     for k in o.keys() {
                         let ci = t
-                            .columns
-                            .iter()
-                            .position(|c| c.insertable && c.field == k.as_str())
+                            .column_by_field(k.as_str())
+                            .filter(|c| t.columns[*c].insertable)
                             .ok_or_else(|| {
                                 format!(
                                     "Input for type {}InsertInput contains extra keys [\"{k}\"]",
@@ -1179,9 +1189,8 @@ impl<'a> Tr<'a> {
                 let mut sets = Vec::new();
                 for (k, v) in &o {
                     let ci = t
-                        .columns
-                        .iter()
-                        .position(|c| c.updatable && c.field == k.as_str())
+                        .column_by_field(k.as_str())
+                        .filter(|c| t.columns[*c].updatable)
                         .ok_or_else(|| {
                             format!(
                                 "Input for type {}UpdateInput contains extra keys [\"{k}\"]",
@@ -1258,7 +1267,20 @@ impl<'a> Tr<'a> {
                 "records" => {
                     let p = self.next_alias();
                     let obj = self.node_object(ti, &p, &rs.sets)?;
-                    format!("coalesce((select json_agg({obj}) from __affected {p}), '[]'::json)")
+                    // Inserted rows in the order given; updated and deleted ones by key.
+                    let order = if suffix_name == "InsertResponse" {
+                        String::new()
+                    } else {
+                        let keys: Vec<String> = t
+                            .pkey
+                            .iter()
+                            .map(|c| format!("{p}.{}", quote_ident(&t.columns[*c].name)))
+                            .collect();
+                        format!(" order by {}", keys.join(", "))
+                    };
+                    format!(
+                        "coalesce((select json_agg({obj}{order}) from __affected {p}), '[]'::json)"
+                    )
                 }
                 other => {
                     return Err(format!(
@@ -1297,6 +1319,15 @@ fn cursor_expr(t: &TableM, b: &str, order: &[(usize, Dir)]) -> String {
         "translate(encode(convert_to(jsonb_build_array({})::text, 'utf-8'), 'base64'), E'\\n', '')",
         parts.join(", ")
     )
+}
+
+/// An enum value given inline (`AscNullsFirst`) or through a variable (`"AscNullsFirst"`).
+fn enum_str(v: &ConstValue) -> &str {
+    match v {
+        ConstValue::Enum(e) => e.as_str(),
+        ConstValue::String(s) => s.as_str(),
+        _ => "",
+    }
 }
 
 fn decode_cursor(c: &str) -> Option<Vec<serde_json::Value>> {

@@ -7,7 +7,7 @@
 //! `-- sql` (run as the superuser; may appear again later, between requests), `-- role <name>`
 //! (the token's role for the following requests; default `service_role`), `-- query` (a
 //! document), `-- variables` (JSON for the preceding query), `-- expect` (the exact response),
-//! `-- expect-error <text>` (the first error's message contains the text). Lines starting with
+//! `-- expect-error <text>` (`data` is null and an error's message contains the text). Lines starting with
 //! `#` outside queries are comments. `SKIP.md` lists pg_graphql cases deliberately not ported.
 
 use std::path::Path;
@@ -164,8 +164,14 @@ async fn run_case(path: &Path) -> Result<usize, String> {
                         }
                     }
                     Expect::Error(text) => {
-                        let msg = body["errors"][0]["message"].as_str().unwrap_or_default();
-                        if !msg.contains(text.as_str()) || !body["data"].is_null() {
+                        let found = body["errors"].as_array().is_some_and(|errs| {
+                            errs.iter().any(|e| {
+                                e["message"]
+                                    .as_str()
+                                    .is_some_and(|m| m.contains(text.as_str()))
+                            })
+                        });
+                        if !found || !body["data"].is_null() {
                             return Err(format!(
                                 "step {k}:\nquery: {query}\nwant error containing {text:?}\ngot:  {body}"
                             ));
