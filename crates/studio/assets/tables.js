@@ -186,7 +186,7 @@ async function loadGrid(area, t, editable) {
       h('button', { type: 'button', title: `Sort by ${c.name}`, onclick: () => {
         state.sort = sorted && state.sort.asc ? { col: c.name, asc: false } : sorted ? null : { col: c.name, asc: true };
         loadGrid(area, t, editable);
-      } }, c.pk ? h('span', { 'aria-label': 'primary key', title: 'primary key' }, '🔑') : null, c.name, ' ', h('span.type', c.type), sorted ? (state.sort.asc ? ' ▲' : ' ▼') : ''));
+      } }, c.pk ? h('abbr.pk', { title: 'primary key' }, 'PK') : null, c.name, ' ', h('span.type', c.type), sorted ? (state.sort.asc ? ' ▲' : ' ▼') : ''));
   }), editable ? h('th', { scope: 'col' }, h('span.visually-hidden', 'Actions')) : null);
   const body = rows.map((r) => h('tr', t.columns.map((c) => {
     const v = display(r[c.name]);
