@@ -62,6 +62,9 @@ pub struct State {
     pub keys: std::sync::Arc<basalt_identity::Keys>,
     pub hub: hub::Hub,
     pub pool: deadpool_postgres::Pool,
+    /// Why this node streams no row changes (its database role lacks the REPLICATION
+    /// privilege); `postgres_changes` subscriptions are refused with this message.
+    pub replication_off: Option<String>,
     /// This node created its slot once already.
     pub(crate) slot_created: std::sync::atomic::AtomicBool,
     /// Transactions streamed again after a reconnection and skipped as already delivered.
@@ -164,7 +167,12 @@ pub async fn start(config: Config) -> Result<(axum::Router, Node), Error> {
     let keys = config.keys.clone().unwrap_or_else(|| {
         std::sync::Arc::new(basalt_identity::Keys::from_secret(&config.jwt_secret))
     });
+    let replication_off = replication_privilege(&pool).await?;
+    if let Some(why) = &replication_off {
+        tracing::warn!("realtime: {why}; postgres_changes subscriptions are refused until then");
+    }
     let state = Arc::new(State {
+        replication_off,
         keys,
         hub: hub::Hub::new(config.node_id.clone(), relay_tx.clone()),
         config,
@@ -174,14 +182,16 @@ pub async fn start(config: Config) -> Result<(axum::Router, Node), Error> {
         relay_tx,
     });
     node::beat(&state).await.map_err(Error::Database)?;
-    replication::ensure_slot(&state)
-        .await
-        .map_err(|e| Error::Database(e.to_string()))?;
-    let tasks = vec![
-        tokio::spawn(replication::Reader::new(state.clone()).run()),
+    let mut tasks = vec![
         tokio::spawn(node::emitter(state.clone(), relay_rx)),
         tokio::spawn(node::heartbeat(state.clone())),
     ];
+    if state.replication_off.is_none() {
+        replication::ensure_slot(&state)
+            .await
+            .map_err(|e| Error::Database(e.to_string()))?;
+        tasks.push(tokio::spawn(replication::Reader::new(state.clone()).run()));
+    }
     let router = axum::Router::new()
         .route("/websocket", get(http::websocket))
         .route("/api/broadcast", post(http::broadcast))
@@ -191,6 +201,32 @@ pub async fn start(config: Config) -> Result<(axum::Router, Node), Error> {
         )
         .with_state(state.clone());
     Ok((router, Node { state, tasks }))
+}
+
+/// `None` when the database role may stream the WAL (REPLICATION or superuser), otherwise what
+/// is missing and the statement a DBA runs to grant it.
+async fn replication_privilege(pool: &deadpool_postgres::Pool) -> Result<Option<String>, Error> {
+    let client = pool
+        .get()
+        .await
+        .map_err(|e| Error::Database(e.to_string()))?;
+    let row = client
+        .query_one(
+            "SELECT current_user::text, rolsuper OR rolreplication FROM pg_roles
+             WHERE rolname = current_user",
+            &[],
+        )
+        .await
+        .map_err(|e| Error::Database(basalt_pg::pool::describe(&e)))?;
+    let (user, allowed): (String, bool) = (row.get(0), row.get(1));
+    Ok((!allowed).then(|| {
+        format!(
+            "the database role {} has no REPLICATION privilege, so row changes cannot be \
+             streamed; a DBA runs: ALTER ROLE {} REPLICATION;",
+            basalt_pg::quote_ident(&user),
+            basalt_pg::quote_ident(&user)
+        )
+    }))
 }
 
 /// The service's routes, relative to its mount point: `/websocket`, `/api/broadcast`,

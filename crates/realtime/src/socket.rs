@@ -370,7 +370,12 @@ impl Conn {
             presence_enabled,
         );
         let has_cdc = !subs.is_empty();
-        self.state.hub.set_cdc(id, subs);
+        let refused = has_cdc
+            .then(|| self.state.replication_off.clone())
+            .flatten();
+        if refused.is_none() {
+            self.state.hub.set_cdc(id, subs);
+        }
         self.channels.insert(
             m.topic.clone(),
             Channel {
@@ -406,7 +411,15 @@ impl Conn {
                 },
             ));
         }
-        if !errors.is_empty() {
+        if let Some(why) = refused {
+            self.system(
+                &m.topic,
+                m.join_ref.as_deref(),
+                "postgres_changes",
+                false,
+                &format!("Unable to subscribe to changes: {why}"),
+            );
+        } else if !errors.is_empty() {
             self.system(
                 &m.topic,
                 m.join_ref.as_deref(),
