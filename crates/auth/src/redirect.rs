@@ -25,29 +25,42 @@ pub fn is_allowed(site_url: &str, allow_list: &[String], redirect: &str) -> bool
     let (Ok(base), Ok(target)) = (url::Url::parse(site_url), url::Url::parse(redirect)) else {
         return false;
     };
-    let host = target.host_str().unwrap_or("");
-    let bare_host = host.trim_start_matches('[').trim_end_matches(']');
-    if base.host_str().is_some()
-        && base.host_str() == target.host_str()
+    // Hosts as written: the URL parser would turn `2130706433` or `0x7f.1` into 127.0.0.1.
+    let host = raw_host(redirect);
+    if !raw_host(site_url).is_empty()
+        && raw_host(site_url).eq_ignore_ascii_case(&host)
         && base.scheme() == target.scheme()
-        && (base.port() == target.port() || is_loopback_name(bare_host))
+        && (base.port() == target.port() || is_loopback_name(&host))
     {
         return true;
     }
     let http = matches!(target.scheme(), "http" | "https");
-    if !bare_host.is_empty() && bare_host.bytes().all(|b| b.is_ascii_digit()) {
+    if !host.is_empty() && host.bytes().all(|b| b.is_ascii_digit()) {
         return false;
     }
-    if let Ok(ip) = bare_host.parse::<std::net::IpAddr>() {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
         return ip.is_loopback();
     }
-    if http && !regular_hostname(bare_host) {
+    if http && !regular_hostname(&host) {
         return false;
     }
     let without_fragment = redirect.split('#').next().unwrap_or(redirect);
     allow_list
         .iter()
         .any(|pattern| glob_match(pattern, without_fragment))
+}
+
+/// The host of a URL as written (no brackets around IPv6, no user or port).
+fn raw_host(u: &str) -> String {
+    let Some((_, rest)) = u.split_once("://") else {
+        return String::new();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if let Some(v6) = host_port.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or("").to_string();
+    }
+    host_port.split(':').next().unwrap_or("").to_string()
 }
 
 fn is_loopback_name(host: &str) -> bool {

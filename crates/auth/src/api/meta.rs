@@ -50,6 +50,9 @@ pub async fn settings(State(state): State<AppState>) -> Response {
     ] {
         external.insert(provider.into(), false.into());
     }
+    for provider in crate::external::enabled(c) {
+        external.insert(provider, true.into());
+    }
     external.insert("email".into(), c.email_enabled.into());
     external.insert("phone".into(), c.phone_enabled.into());
     external.insert("anonymous_users".into(), c.anonymous_enabled.into());

@@ -31,6 +31,15 @@ pub struct Policy<'a> {
     pub ip: Option<std::net::IpAddr>,
 }
 
+/// `taken` for a unique violation (an address another user has), else a database error.
+fn conflict(e: tokio_postgres::Error, taken: ApiError) -> ApiError {
+    if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+        taken
+    } else {
+        ApiError::from(e)
+    }
+}
+
 fn identity_data(data: &UserData) -> Value {
     Value::Object(data.claims.clone())
 }
@@ -231,13 +240,7 @@ pub async fn sign_in(
                     &[&new.id, e],
                 )
                 .await
-                .map_err(|e| {
-                    if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
-                        ApiError::EmailExists
-                    } else {
-                        ApiError::from(e)
-                    }
-                })?;
+                .map_err(|e| conflict(e, ApiError::EmailExists))?;
             }
             let identity_id = insert_identity(db, new.id, p.provider, data).await?;
             crate::audit::record(
@@ -354,13 +357,7 @@ pub async fn link(
                 &[&target.id, &email, &verified],
             )
             .await
-            .map_err(|e| {
-                if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
-                    ApiError::EmailExists
-                } else {
-                    ApiError::from(e)
-                }
-            })?;
+            .map_err(|e| conflict(e, ApiError::EmailExists))?;
         }
     }
     update_providers(db, target.id).await?;
@@ -431,15 +428,12 @@ pub async fn unlink(
             )
             .await
             .map_err(|e| {
-                if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
-                    ApiError::Coded {
-                        status: 422,
-                        code: "email_conflict_identity_not_deletable",
-                        message: "Unable to unlink identity due to email conflict".into(),
-                    }
-                } else {
-                    ApiError::from(e)
-                }
+                let taken = ApiError::Coded {
+                    status: 422,
+                    code: "email_conflict_identity_not_deletable",
+                    message: "Unable to unlink identity due to email conflict".into(),
+                };
+                conflict(e, taken)
             })?;
         }
     }

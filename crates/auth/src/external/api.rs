@@ -440,25 +440,33 @@ async fn complete(
         .await?;
     tx.commit().await?;
     let mut frag = form_urlencoded::Serializer::new(String::new());
-    for k in [
-        "access_token",
-        "expires_at",
-        "expires_in",
-        "refresh_token",
-        "token_type",
-    ] {
-        let v = match &session[k] {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        frag.append_pair(k, &v);
-    }
+    frag.extend_pairs(session_params(&session));
     frag.append_pair("provider_token", &provider_token);
     if !provider_refresh.is_empty() {
         frag.append_pair("provider_refresh_token", &provider_refresh);
     }
     url.set_fragment(Some(&frag.finish()));
     Ok(url.into())
+}
+
+/// The session fields a redirect carries in its fragment, as text.
+pub fn session_params(session: &Value) -> Vec<(&'static str, String)> {
+    [
+        "access_token",
+        "expires_at",
+        "expires_in",
+        "refresh_token",
+        "token_type",
+    ]
+    .into_iter()
+    .map(|k| {
+        let v = match &session[k] {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        (k, v)
+    })
+    .collect()
 }
 
 /// Sign in with (or, with a target, link) an identity; the user it belongs to.

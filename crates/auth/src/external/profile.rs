@@ -141,13 +141,57 @@ pub fn from_oidc(c: &Value, provider: &str) -> UserData {
     data
 }
 
+/// The claims every provider's user gets: issuer, id, name, picture and their older names
+/// (`avatar_url`, `full_name`, `provider_id`), then `extra`.
+fn standard(
+    iss: &str,
+    id: &str,
+    name: &str,
+    avatar: &str,
+    extra: Vec<(&str, Value)>,
+) -> Map<String, Value> {
+    let mut pairs = vec![
+        ("iss", iss.into()),
+        ("sub", id.into()),
+        ("name", name.into()),
+        ("picture", avatar.into()),
+        ("avatar_url", avatar.into()),
+        ("full_name", name.into()),
+        ("provider_id", id.into()),
+    ];
+    pairs.extend(extra);
+    claims(pairs)
+}
+
+/// `first last`, trimmed.
+fn full_name(u: &Value) -> String {
+    format!("{} {}", text(u, &["first_name"]), text(u, &["last_name"]))
+        .trim()
+        .to_string()
+}
+
+/// Addresses from a list of objects, with the fields naming the address, its verification and
+/// whether it is the primary one (GitLab's extra addresses have neither: unverified).
+fn email_list(list: &Value, email: &str, verified: &str, primary: &str) -> Vec<Email> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| Email {
+            email: text(e, &[email]),
+            verified: truthy(&e[verified])
+                || (verified == "confirmed_at" && !text(e, &[verified]).is_empty()),
+            primary: truthy(&e[primary]),
+        })
+        .filter(|e| !e.email.is_empty())
+        .collect()
+}
+
 /// Read the user after a code exchange; `token` is the token response.
 pub async fn fetch(p: &Provider, token: &Value) -> Result<UserData, CallError> {
     let access = token["access_token"].as_str().unwrap_or("");
     let userinfo = p.userinfo_url.clone().unwrap_or_default();
     let get = |url: String| async move { client::get_json(&url, Some(access), &[]).await };
     let api = p.api.trim_end_matches('/');
-    let iss: Value = api.into();
     let data = match p.spec.profile {
         Profile::Oidc => {
             let id_token = token["id_token"].as_str().filter(|t| !t.is_empty());
@@ -172,132 +216,90 @@ pub async fn fetch(p: &Provider, token: &Value) -> Result<UserData, CallError> {
         }
         Profile::Github => {
             let u = get(userinfo).await?;
-            let emails = get(format!("{api}/user/emails")).await?;
-            let id = text(&u, &["id"]);
             let login = text(&u, &["login"]);
-            let name = text(&u, &["name"]);
-            let avatar = text(&u, &["avatar_url"]);
-            UserData {
-                emails: emails
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|e| Email {
-                        email: text(e, &["email"]),
-                        verified: truthy(&e["verified"]),
-                        primary: truthy(&e["primary"]),
-                    })
-                    .filter(|e| !e.email.is_empty())
-                    .collect(),
-                claims: claims(vec![
-                    ("iss", iss),
-                    ("sub", id.clone().into()),
-                    ("name", name.clone().into()),
+            let mut claims = standard(
+                api,
+                &text(&u, &["id"]),
+                &text(&u, &["name"]),
+                &text(&u, &["avatar_url"]),
+                vec![
                     ("preferred_username", login.clone().into()),
-                    ("avatar_url", avatar.into()),
-                    ("full_name", name.into()),
-                    ("provider_id", id.into()),
                     ("user_name", login.into()),
-                ]),
+                ],
+            );
+            claims.remove("picture");
+            UserData {
+                emails: email_list(
+                    &get(format!("{api}/user/emails")).await?,
+                    "email",
+                    "verified",
+                    "primary",
+                ),
+                claims,
             }
         }
         Profile::Gitlab => {
             let u = get(userinfo).await?;
-            let id = text(&u, &["id"]);
-            let name = text(&u, &["name"]);
-            let avatar = text(&u, &["avatar_url"]);
-            let mut emails: Vec<Email> = get(format!("{api}/api/v4/user/emails"))
+            let extra = get(format!("{api}/api/v4/user/emails"))
                 .await
-                .ok()
-                .and_then(|v| v.as_array().cloned())
-                .unwrap_or_default()
-                .iter()
-                .map(|e| Email {
-                    email: text(e, &["email"]),
-                    verified: !text(e, &["confirmed_at"]).is_empty(),
-                    primary: false,
-                })
-                .filter(|e| !e.email.is_empty())
-                .collect();
+                .unwrap_or(Value::Null);
+            let mut emails = email_list(&extra, "email", "verified", "primary");
             emails.extend(one(
                 text(&u, &["email"]),
                 !text(&u, &["confirmed_at"]).is_empty(),
             ));
             UserData {
                 emails,
-                claims: claims(vec![
-                    ("iss", iss),
-                    ("sub", id.clone().into()),
-                    ("name", name.clone().into()),
-                    ("picture", avatar.clone().into()),
-                    ("avatar_url", avatar.into()),
-                    ("full_name", name.into()),
-                    ("provider_id", id.into()),
-                ]),
+                claims: standard(
+                    api,
+                    &text(&u, &["id"]),
+                    &text(&u, &["name"]),
+                    &text(&u, &["avatar_url"]),
+                    vec![],
+                ),
             }
         }
         Profile::Bitbucket => {
             let u = get(userinfo).await?;
             let emails = get(format!("{api}/user/emails")).await?;
-            let id = text(&u, &["uuid"]);
-            let name = text(&u, &["display_name"]);
-            let avatar = text(&u, &["links", "avatar", "href"]);
             UserData {
-                emails: emails["values"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|e| Email {
-                        email: text(e, &["email"]),
-                        verified: truthy(&e["is_confirmed"]),
-                        primary: truthy(&e["is_primary"]),
-                    })
-                    .filter(|e| !e.email.is_empty())
-                    .collect(),
-                claims: claims(vec![
-                    ("iss", iss),
-                    ("sub", id.clone().into()),
-                    ("name", name.clone().into()),
-                    ("picture", avatar.clone().into()),
-                    ("avatar_url", avatar.into()),
-                    ("full_name", name.into()),
-                    ("provider_id", id.into()),
-                ]),
+                emails: email_list(&emails["values"], "email", "is_confirmed", "is_primary"),
+                claims: standard(
+                    api,
+                    &text(&u, &["uuid"]),
+                    &text(&u, &["display_name"]),
+                    &text(&u, &["links", "avatar", "href"]),
+                    vec![],
+                ),
             }
         }
         Profile::Discord => {
             let u = get(userinfo).await?;
             let id = text(&u, &["id"]);
             let user = text(&u, &["username"]);
-            let avatar_hash = text(&u, &["avatar"]);
-            let avatar = if avatar_hash.is_empty() {
-                String::new()
-            } else {
-                let ext = if avatar_hash.starts_with("a_") {
-                    "gif"
-                } else {
-                    "png"
-                };
-                format!("https://cdn.discordapp.com/avatars/{id}/{avatar_hash}.{ext}")
+            let hash = text(&u, &["avatar"]);
+            let avatar = match hash.as_str() {
+                "" => String::new(),
+                h if h.starts_with("a_") => {
+                    format!("https://cdn.discordapp.com/avatars/{id}/{h}.gif")
+                }
+                h => format!("https://cdn.discordapp.com/avatars/{id}/{h}.png"),
             };
+            let tagged = format!("{user}#{}", text(&u, &["discriminator"]));
+            let mut claims = standard(
+                api,
+                &id,
+                &tagged,
+                &avatar,
+                vec![(
+                    "custom_claims",
+                    json!({"global_name": text(&u, &["global_name"])}),
+                )],
+            );
+            claims.insert("full_name".into(), user.into());
             UserData {
                 emails: one(text(&u, &["email"]), truthy(&u["verified"])),
-                claims: claims(vec![
-                    ("iss", iss),
-                    ("sub", id.clone().into()),
-                    (
-                        "name",
-                        format!("{user}#{}", text(&u, &["discriminator"])).into(),
-                    ),
-                    ("picture", avatar.clone().into()),
-                    (
-                        "custom_claims",
-                        json!({"global_name": text(&u, &["global_name"])}),
-                    ),
-                    ("avatar_url", avatar.into()),
-                    ("full_name", user.into()),
-                    ("provider_id", id.into()),
-                ]),
+                claims,
             }
         }
         Profile::Facebook => {
@@ -307,201 +309,153 @@ pub async fn fetch(p: &Provider, token: &Value) -> Result<UserData, CallError> {
             mac.update(access.as_bytes());
             let proof = hex::encode(mac.finalize().into_bytes());
             let u = get(format!("{userinfo}&appsecret_proof={proof}")).await?;
-            let id = text(&u, &["id"]);
-            let full = format!("{} {}", text(&u, &["first_name"]), text(&u, &["last_name"]))
-                .trim()
-                .to_string();
             let alias = text(&u, &["name"]);
-            let avatar = text(&u, &["picture", "data", "url"]);
             UserData {
                 emails: one(text(&u, &["email"]), true),
-                claims: claims(vec![
-                    ("iss", userinfo.into()),
-                    ("sub", id.clone().into()),
-                    ("name", full.clone().into()),
-                    ("nickname", alias.clone().into()),
-                    ("picture", avatar.clone().into()),
-                    ("slug", alias.into()),
-                    ("avatar_url", avatar.into()),
-                    ("full_name", full.into()),
-                    ("provider_id", id.into()),
-                ]),
+                claims: standard(
+                    &userinfo,
+                    &text(&u, &["id"]),
+                    &full_name(&u),
+                    &text(&u, &["picture", "data", "url"]),
+                    vec![("nickname", alias.clone().into()), ("slug", alias.into())],
+                ),
             }
         }
         Profile::Figma => {
             let u = get(userinfo).await?;
-            let id = text(&u, &["id"]);
-            let name = text(&u, &["handle"]);
-            let avatar = text(&u, &["img_url"]);
             UserData {
                 emails: one(text(&u, &["email"]), true),
-                claims: claims(vec![
-                    ("iss", iss),
-                    ("sub", id.clone().into()),
-                    ("name", name.clone().into()),
-                    ("avatar_url", avatar.into()),
-                    ("full_name", name.into()),
-                    ("provider_id", id.into()),
-                ]),
+                claims: standard(
+                    api,
+                    &text(&u, &["id"]),
+                    &text(&u, &["handle"]),
+                    &text(&u, &["img_url"]),
+                    vec![],
+                ),
             }
         }
         Profile::Kakao => {
             let u = get(userinfo).await?;
-            let id = text(&u, &["id"]);
             let acc = &u["kakao_account"];
             let name = text(acc, &["profile", "nickname"]);
-            let avatar = text(acc, &["profile", "profile_image_url"]);
             UserData {
                 emails: one(
                     text(acc, &["email"]),
                     truthy(&acc["is_email_verified"]) && truthy(&acc["is_email_valid"]),
                 ),
-                claims: claims(vec![
-                    ("iss", iss),
-                    ("sub", id.clone().into()),
-                    ("name", name.clone().into()),
-                    ("preferred_username", name.clone().into()),
-                    ("avatar_url", avatar.into()),
-                    ("full_name", name.clone().into()),
-                    ("provider_id", id.into()),
-                    ("user_name", name.into()),
-                ]),
+                claims: standard(
+                    api,
+                    &text(&u, &["id"]),
+                    &name,
+                    &text(acc, &["profile", "profile_image_url"]),
+                    vec![
+                        ("preferred_username", name.clone().into()),
+                        ("user_name", name.clone().into()),
+                    ],
+                ),
             }
         }
         Profile::Notion => {
             let u = client::get_json(&userinfo, Some(access), &[("Notion-Version", "2021-08-16")])
                 .await?;
             let owner = &u["bot"]["owner"]["user"];
-            let id = text(owner, &["id"]);
-            let name = text(owner, &["name"]);
-            let avatar = text(owner, &["avatar_url"]);
             UserData {
                 emails: one(text(owner, &["person", "email"]), true),
-                claims: claims(vec![
-                    ("iss", iss),
-                    ("sub", id.clone().into()),
-                    ("name", name.clone().into()),
-                    ("picture", avatar.clone().into()),
-                    ("avatar_url", avatar.into()),
-                    ("full_name", name.into()),
-                    ("provider_id", id.into()),
-                ]),
+                claims: standard(
+                    api,
+                    &text(owner, &["id"]),
+                    &text(owner, &["name"]),
+                    &text(owner, &["avatar_url"]),
+                    vec![],
+                ),
             }
         }
         Profile::Spotify => {
             let u = get(userinfo).await?;
-            let id = text(&u, &["id"]);
-            let name = text(&u, &["display_name"]);
+            let area =
+                |i: &&Value| i["width"].as_i64().unwrap_or(0) * i["height"].as_i64().unwrap_or(0);
             let avatar = u["images"]
                 .as_array()
-                .and_then(|imgs| {
-                    imgs.iter().max_by_key(|i| {
-                        i["width"].as_i64().unwrap_or(0) * i["height"].as_i64().unwrap_or(0)
-                    })
-                })
+                .and_then(|imgs| imgs.iter().max_by_key(area))
                 .map(|i| text(i, &["url"]))
                 .unwrap_or_default();
             UserData {
                 emails: one(text(&u, &["email"]), false),
-                claims: claims(vec![
-                    ("iss", iss),
-                    ("sub", id.clone().into()),
-                    ("name", name.clone().into()),
-                    ("picture", avatar.clone().into()),
-                    ("avatar_url", avatar.into()),
-                    ("full_name", name.into()),
-                    ("provider_id", id.into()),
-                ]),
+                claims: standard(
+                    api,
+                    &text(&u, &["id"]),
+                    &text(&u, &["display_name"]),
+                    &avatar,
+                    vec![],
+                ),
             }
         }
         Profile::Twitch => {
             let client_id = p.settings.client_id().to_string();
             let u = client::get_json(&userinfo, Some(access), &[("Client-Id", &client_id)]).await?;
             let u = &u["data"][0];
-            let id = text(u, &["id"]);
-            let login = text(u, &["login"]);
             let display = text(u, &["display_name"]);
-            let avatar = text(u, &["profile_image_url"]);
             UserData {
                 emails: one(text(u, &["email"]), true),
-                claims: claims(vec![
-                    ("iss", iss),
-                    ("sub", id.clone().into()),
-                    ("picture", avatar.clone().into()),
-                    ("name", login.clone().into()),
-                    ("nickname", display.clone().into()),
-                    ("slug", display.into()),
-                    ("avatar_url", avatar.into()),
-                    ("full_name", login.into()),
-                    ("provider_id", id.into()),
-                ]),
+                claims: standard(
+                    api,
+                    &text(u, &["id"]),
+                    &text(u, &["login"]),
+                    &text(u, &["profile_image_url"]),
+                    vec![
+                        ("nickname", display.clone().into()),
+                        ("slug", display.into()),
+                    ],
+                ),
             }
         }
         Profile::Workos => {
             let u = &token["profile"];
-            let id = text(u, &["id"]);
-            let full = format!("{} {}", text(u, &["first_name"]), text(u, &["last_name"]))
-                .trim()
-                .to_string();
+            let ids = json!({
+                "connection_id": text(u, &["connection_id"]),
+                "organization_id": text(u, &["organization_id"]),
+            });
             UserData {
                 emails: one(text(u, &["email"]), true),
-                claims: claims(vec![
-                    ("iss", iss),
-                    ("sub", id.clone().into()),
-                    ("name", full.clone().into()),
-                    (
-                        "custom_claims",
-                        json!({
-                            "connection_id": text(u, &["connection_id"]),
-                            "organization_id": text(u, &["organization_id"]),
-                        }),
-                    ),
-                    ("full_name", full.into()),
-                    ("provider_id", id.into()),
-                ]),
+                claims: standard(
+                    api,
+                    &text(u, &["id"]),
+                    &full_name(u),
+                    "",
+                    vec![("custom_claims", ids)],
+                ),
             }
         }
         Profile::Zoom => {
             let u = get(userinfo).await?;
-            let id = text(&u, &["id"]);
-            let full = format!("{} {}", text(&u, &["first_name"]), text(&u, &["last_name"]))
-                .trim()
-                .to_string();
-            let avatar = text(&u, &["pic_url"]);
             UserData {
                 emails: one(text(&u, &["email"]), truthy(&u["verified"])),
-                claims: claims(vec![
-                    ("iss", iss),
-                    ("sub", id.clone().into()),
-                    ("name", full.clone().into()),
-                    ("picture", avatar.clone().into()),
-                    ("avatar_url", avatar.into()),
-                    ("full_name", full.into()),
-                    ("provider_id", id.into()),
-                ]),
+                claims: standard(
+                    api,
+                    &text(&u, &["id"]),
+                    &full_name(&u),
+                    &text(&u, &["pic_url"]),
+                    vec![],
+                ),
             }
         }
         Profile::X => {
             let u = get(userinfo).await?;
             let u = &u["data"];
-            let id = text(u, &["id"]);
-            let name = text(u, &["name"]);
             let username = text(u, &["username"]);
-            let avatar = text(u, &["profile_image_url"]);
             UserData {
                 emails: one(text(u, &["confirmed_email"]), true),
-                claims: claims(vec![
-                    ("iss", iss),
-                    ("sub", id.clone().into()),
-                    ("name", name.clone().into()),
-                    ("preferred_username", username.clone().into()),
-                    ("picture", avatar.clone().into()),
-                    ("website", text(u, &["url"]).into()),
-                    ("avatar_url", avatar.into()),
-                    ("full_name", name.into()),
-                    ("provider_id", id.into()),
-                    ("user_name", username.into()),
-                ]),
+                claims: standard(
+                    api,
+                    &text(u, &["id"]),
+                    &text(u, &["name"]),
+                    &text(u, &["profile_image_url"]),
+                    vec![
+                        ("preferred_username", username.clone().into()),
+                        ("website", text(u, &["url"]).into()),
+                        ("user_name", username.into()),
+                    ],
+                ),
             }
         }
     };
