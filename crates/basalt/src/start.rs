@@ -389,6 +389,15 @@ pub async fn build_app(
         open_paths: &[],
         own_cors: false,
     });
+    #[cfg(feature = "graphql")]
+    mounts.push(Mount {
+        prefix: "/graphql/v1",
+        router: basalt_graphql::router(basalt_graphql::Config::from_platform(platform)).await?,
+        needs_apikey: true,
+        hide_query_key: true,
+        open_paths: &[],
+        own_cors: false,
+    });
     #[cfg(feature = "auth")]
     mounts.push(Mount {
         prefix: "/auth/v1",
