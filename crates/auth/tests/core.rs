@@ -397,7 +397,7 @@ async fn settings_health_and_unknown_paths() {
         "http://127.0.0.1:54321/auth/v1/.well-known/jwks.json"
     );
     let cb = a.get_as("/callback?code=x", &anon).await;
-    assert_eq!(cb.status, 303);
+    assert_eq!(cb.status, 302, "GoTrue redirects callbacks with 302 Found");
     assert!(cb
         .headers
         .get("location")
