@@ -55,6 +55,8 @@ pub struct Config {
     pub mfa: MfaConfig,
     /// The custom access token hook, a `pg-functions://` URI, when enabled.
     pub access_token_hook: Option<String>,
+    /// CAPTCHA checks on sign-up and sign-in (`crate::captcha`), when enabled.
+    pub captcha: Option<crate::captcha::CaptchaConfig>,
     /// External OAuth / OpenID Connect providers and identity linking.
     pub external: crate::external::ExternalSettings,
 }
@@ -98,10 +100,16 @@ pub struct MailerConfig {
     pub templates: std::collections::HashMap<String, crate::mail::Template>,
 }
 
-/// Text messages. No SMS provider is built in: codes go to the development mailbox, and test
-/// numbers get fixed codes (`[auth.sms.test_otp]`, `GOTRUE_SMS_TEST_OTP`).
+/// Text messages: through the configured provider (`crate::sms`), else into the development
+/// mailbox; test numbers get fixed codes (`[auth.sms.test_otp]`, `GOTRUE_SMS_TEST_OTP`).
 #[derive(Debug, Clone)]
 pub struct SmsConfig {
+    /// The provider (`GOTRUE_SMS_PROVIDER`, or the enabled `[auth.sms.<provider>]`).
+    pub provider: Option<crate::sms::ProviderConfig>,
+    /// The message, with `{{ .Code }}` for the code.
+    pub template: String,
+    /// Minimum time between two texts to one user.
+    pub max_frequency: Duration,
     /// Confirm phone numbers on sign-up without sending anything.
     pub autoconfirm: bool,
     /// Lifetime of codes.
@@ -206,6 +214,9 @@ impl Default for Config {
                 templates: Default::default(),
             },
             sms: SmsConfig {
+                provider: None,
+                template: "Your code is {{ .Code }}".into(),
+                max_frequency: Duration::from_secs(60),
                 autoconfirm: false,
                 otp_exp: Duration::from_secs(60),
                 otp_length: 6,
@@ -233,6 +244,7 @@ impl Default for Config {
                 mfa_challenge_and_verify: 15,
             },
             access_token_hook: None,
+            captcha: None,
             external: Default::default(),
             mfa: MfaConfig {
                 totp_enroll_enabled: true,
@@ -337,6 +349,29 @@ impl Config {
                     .ok_or_else(|| bad("GOTRUE_SMS_TEST_OTP", &pair))?;
                 c.sms.test_otp.insert(digits(phone), otp.trim().to_string());
             }
+        }
+        if let Some(t) = var("GOTRUE_SMS_TEMPLATE") {
+            c.sms.template = t;
+        }
+        c.sms.max_frequency = dur("GOTRUE_SMS_MAX_FREQUENCY", Duration::from_secs(60))?;
+        if let Some(name) = var("GOTRUE_SMS_PROVIDER") {
+            let prefix = format!("GOTRUE_SMS_{}_", name.to_ascii_uppercase());
+            let setting = |k: &str| var(&format!("{prefix}{}", k.to_ascii_uppercase()));
+            let provider = crate::sms::Provider::from_settings(&name, setting)
+                .map_err(|e| Error::Config(format!("GOTRUE_SMS_PROVIDER: {e}")))?;
+            c.sms.provider = Some(crate::sms::ProviderConfig {
+                provider,
+                api_url: setting("api_url"),
+            });
+        }
+        if flag("GOTRUE_SECURITY_CAPTCHA_ENABLED", false)? {
+            c.captcha = Some(crate::captcha::CaptchaConfig {
+                provider: var("GOTRUE_SECURITY_CAPTCHA_PROVIDER")
+                    .unwrap_or_else(|| "hcaptcha".into()),
+                secret: var("GOTRUE_SECURITY_CAPTCHA_SECRET").unwrap_or_default(),
+                verify_url: var("GOTRUE_SECURITY_CAPTCHA_VERIFY_URL"),
+                timeout: dur("GOTRUE_SECURITY_CAPTCHA_TIMEOUT", Duration::from_secs(10))?,
+            });
         }
         c.anonymous_enabled = flag("GOTRUE_EXTERNAL_ANONYMOUS_USERS_ENABLED", false)?;
         c.mailer.autoconfirm = flag("GOTRUE_MAILER_AUTOCONFIRM", false)?;
@@ -449,6 +484,17 @@ impl Config {
         for (phone, otp) in &auth.sms.test_otp {
             c.sms.test_otp.insert(digits(phone), otp.clone());
         }
+        c.sms.template = auth.sms.template.clone();
+        c.sms.max_frequency = auth.sms.max_frequency.0;
+        c.sms.provider = sms_provider(&auth.sms);
+        if auth.captcha.enabled {
+            c.captcha = Some(crate::captcha::CaptchaConfig {
+                provider: auth.captcha.provider.clone(),
+                secret: auth.captcha.secret.clone().unwrap_or_default(),
+                verify_url: auth.captcha.verify_url.clone(),
+                timeout: Duration::from_secs(10),
+            });
+        }
         c.anonymous_enabled = auth.enable_anonymous_sign_ins;
         c.refresh.rotation_enabled = auth.enable_refresh_token_rotation;
         c.refresh.reuse_interval = i64::try_from(auth.refresh_token_reuse_interval).unwrap_or(10);
@@ -505,6 +551,46 @@ impl Config {
         c.mfa.totp_verify_enabled = auth.mfa.totp.verify_enabled;
         c.external = crate::external::settings::from_project(auth);
         c
+    }
+}
+
+/// The enabled `[auth.sms.<provider>]` (the first, should several be); one missing a required
+/// key is left out with a warning, and texts go to the development mailbox.
+fn sms_provider(sms: &basalt_config::SmsConfig) -> Option<crate::sms::ProviderConfig> {
+    let (name, p) = [
+        ("twilio", &sms.twilio),
+        ("twilio_verify", &sms.twilio_verify),
+        ("messagebird", &sms.messagebird),
+        ("textlocal", &sms.textlocal),
+        ("vonage", &sms.vonage),
+    ]
+    .into_iter()
+    .find(|(_, p)| p.enabled)?;
+    let get = |k: &str| {
+        match k {
+            "account_sid" => &p.account_sid,
+            "auth_token" => &p.auth_token,
+            "message_service_sid" => &p.message_service_sid,
+            "content_sid" => &p.content_sid,
+            "originator" => &p.originator,
+            "access_key" => &p.access_key,
+            "sender" => &p.sender,
+            "from" => &p.from,
+            "api_key" => &p.api_key,
+            "api_secret" => &p.api_secret,
+            _ => &None,
+        }
+        .clone()
+    };
+    match crate::sms::Provider::from_settings(name, get) {
+        Ok(provider) => Some(crate::sms::ProviderConfig {
+            provider,
+            api_url: p.api_url.clone(),
+        }),
+        Err(e) => {
+            tracing::warn!("[auth.sms.{name}]: {e}; texts go to the development mailbox");
+            None
+        }
     }
 }
 

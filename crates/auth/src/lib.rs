@@ -15,6 +15,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod captcha;
 pub mod config;
 pub mod crypto;
 pub mod error;
@@ -29,6 +30,7 @@ pub mod password;
 pub mod ratelimit;
 pub mod redirect;
 pub mod sessions;
+pub mod sms;
 pub mod state;
 pub mod totp;
 pub mod users;
@@ -138,6 +140,10 @@ pub async fn router(config: Config) -> Result<Router, Error> {
         )
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            captcha::guard,
+        ))
         .layer(axum::middleware::from_fn(error::version_layer))
         .with_state(state))
 }

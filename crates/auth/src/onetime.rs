@@ -238,8 +238,11 @@ pub async fn deliver(
     Ok(issued)
 }
 
-/// Text a sign-in or confirmation code to the user's phone (kept in the development mailbox;
-/// test numbers get their fixed code and no message).
+/// Text a sign-in or confirmation code to the user's phone, as GoTrue's
+/// `sendPhoneConfirmation`: test numbers get their fixed code and no message; otherwise the
+/// per-user interval (`[auth.sms] max_frequency`) and the project's SMS limit apply, and the
+/// code goes through the SMS provider (`[auth.sms] template`) or, without one, into the
+/// development mailbox. A provider's refusal is 422 `sms_send_failed`.
 pub async fn send_sms(
     state: &AppState,
     db: &impl GenericClient,
@@ -252,25 +255,59 @@ pub async fn send_sms(
         store(db, user.id, slot, phone, fixed.clone()).await?;
         return Ok(());
     }
-    check_frequency(state, slot.sent_at(user))?;
+    if let Some(last) = slot.sent_at(user) {
+        let min = chrono::Duration::from_std(sms.max_frequency).unwrap_or_default();
+        let left = (last + min - Utc::now()).num_milliseconds();
+        if left > 0 {
+            return Err(ApiError::Coded {
+                status: 429,
+                code: "over_sms_send_rate_limit",
+                message: format!(
+                    "For security purposes, you can only request this after {} seconds.",
+                    (left + 999) / 1000
+                ),
+            });
+        }
+    }
     crate::ratelimit::sms_sent(state, db).await?;
     let otp = crypto::random_otp(sms.otp_length);
     let issued = store(db, user.id, slot, phone, otp).await?;
-    state
-        .mailer
-        .send(
-            db,
-            &Mail {
-                to: phone.to_string(),
-                kind: Kind::Sms,
-                link: None,
-                otp: issued.otp,
-                token_hash: issued.hash,
-                site_url: state.config.site_url.clone(),
-                redirect_to: String::new(),
-                new_email: None,
-                data: user.user_metadata.clone(),
-            },
-        )
-        .await
+    let Some(sender) = &state.sms else {
+        return state
+            .mailer
+            .send(
+                db,
+                &Mail {
+                    to: phone.to_string(),
+                    kind: Kind::Sms,
+                    link: None,
+                    otp: issued.otp,
+                    token_hash: issued.hash,
+                    site_url: state.config.site_url.clone(),
+                    redirect_to: String::new(),
+                    new_email: None,
+                    data: user.user_metadata.clone(),
+                },
+            )
+            .await;
+    };
+    let message = crate::sms::render(&sms.template, &issued.otp);
+    match sender.send(phone, &message, "sms", &issued.otp).await {
+        Ok(id) => {
+            tracing::debug!(provider = sender.provider().name(), message_id = %id, "text sent");
+            Ok(())
+        }
+        Err(e) => {
+            let kind = match slot {
+                Slot::PhoneChange => "phone_change",
+                Slot::Reauthentication => "reauthentication",
+                _ => "confirmation",
+            };
+            Err(ApiError::Coded {
+                status: 422,
+                code: "sms_send_failed",
+                message: format!("Error sending {kind} OTP to provider: {e}"),
+            })
+        }
+    }
 }

@@ -26,6 +26,10 @@ pub struct Inner {
     pub pool: Pool,
     pub keys: Arc<Keys>,
     pub mailer: Mailer,
+    /// The SMS provider, when one is configured.
+    pub sms: Option<crate::sms::Sender>,
+    /// The CAPTCHA verifier, when CAPTCHA protection is enabled.
+    pub captcha: Option<crate::captcha::Verifier>,
 }
 
 impl AppState {
@@ -41,7 +45,21 @@ impl AppState {
             .as_deref()
             .map(crate::hooks::PgFunction::parse)
             .transpose()?;
+        let timeout = std::time::Duration::from_secs(10);
+        let sms = config
+            .sms
+            .provider
+            .clone()
+            .map(|p| crate::sms::Sender::new(p, timeout))
+            .transpose()?;
+        let captcha = config
+            .captcha
+            .as_ref()
+            .map(crate::captcha::Verifier::new)
+            .transpose()?;
         Ok(AppState(Arc::new(Inner {
+            sms,
+            captcha,
             access_token_hook,
             counters,
             config,

@@ -223,28 +223,32 @@ async fn run_refresh(
     }
     tokio::time::sleep(duration).await;
     stop.store(true, Ordering::Relaxed);
+    report(tasks, start).await
+}
+
+/// The latencies of every task.
+type Tasks = Vec<tokio::task::JoinHandle<anyhow::Result<Vec<Duration>>>>;
+
+/// {n, seconds, rps, p50_ms, p99_ms} of a run's tasks, started at `start`.
+async fn report(tasks: Tasks, start: Instant) -> anyhow::Result<serde_json::Value> {
     let mut all = Vec::new();
     for t in tasks {
         all.extend(t.await??);
     }
-    Ok(report(all, start.elapsed().as_secs_f64()))
-}
-
-/// {n, seconds, rps, p50_ms, p99_ms} of a run's latencies.
-fn report(mut all: Vec<Duration>, elapsed: f64) -> serde_json::Value {
+    let elapsed = start.elapsed().as_secs_f64();
     all.sort();
     let pct = |p: f64| {
         all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
             .map(|d| d.as_secs_f64() * 1000.0)
             .unwrap_or(0.0)
     };
-    serde_json::json!({
+    Ok(serde_json::json!({
         "n": all.len(),
         "seconds": elapsed,
         "rps": all.len() as f64 / elapsed,
         "p50_ms": pct(0.50),
         "p99_ms": pct(0.99),
-    })
+    }))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -299,9 +303,5 @@ async fn run_sql(
         tokio::time::sleep(duration).await;
         stop.store(true, Ordering::Relaxed);
     }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await??);
-    }
-    Ok(report(all, start.elapsed().as_secs_f64()))
+    report(tasks, start).await
 }

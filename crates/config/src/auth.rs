@@ -29,6 +29,7 @@ pub struct AuthConfig {
     pub sessions: SessionsConfig,
     pub email: EmailConfig,
     pub sms: SmsConfig,
+    pub captcha: CaptchaConfig,
     pub rate_limit: RateLimitConfig,
     pub hook: HookConfig,
     pub mfa: MfaConfig,
@@ -56,6 +57,7 @@ impl Default for AuthConfig {
             sessions: SessionsConfig::default(),
             email: EmailConfig::default(),
             sms: SmsConfig::default(),
+            captcha: CaptchaConfig::default(),
             rate_limit: RateLimitConfig::default(),
             hook: HookConfig::default(),
             mfa: MfaConfig::default(),
@@ -166,13 +168,82 @@ pub struct TemplateConfig {
 }
 
 /// `[auth.sms]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct SmsConfig {
     pub enable_signup: bool,
     pub enable_confirmations: bool,
+    /// The message, a Go template: `{{ .Code }}` is the code.
+    pub template: String,
+    /// Minimum time between two texts to one user.
+    pub max_frequency: Seconds,
     /// Fixed codes for test numbers: phone → code.
     pub test_otp: BTreeMap<String, String>,
+    pub twilio: SmsProviderConfig,
+    pub twilio_verify: SmsProviderConfig,
+    pub messagebird: SmsProviderConfig,
+    pub textlocal: SmsProviderConfig,
+    pub vonage: SmsProviderConfig,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        SmsConfig {
+            enable_signup: false,
+            enable_confirmations: false,
+            template: "Your code is {{ .Code }}".into(),
+            max_frequency: Seconds(Duration::from_secs(5)),
+            test_otp: BTreeMap::new(),
+            twilio: SmsProviderConfig::default(),
+            twilio_verify: SmsProviderConfig::default(),
+            messagebird: SmsProviderConfig::default(),
+            textlocal: SmsProviderConfig::default(),
+            vonage: SmsProviderConfig::default(),
+        }
+    }
+}
+
+/// `[auth.sms.<provider>]`: each provider reads its own keys (twilio and twilio_verify:
+/// `account_sid`, `message_service_sid`, `auth_token`; messagebird: `originator`,
+/// `access_key`; textlocal: `sender`, `api_key`; vonage: `from`, `api_key`, `api_secret`).
+/// `api_url` (basalt's) replaces the provider's API base URL, e.g. for a local fake.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct SmsProviderConfig {
+    pub enabled: bool,
+    pub account_sid: Option<String>,
+    pub message_service_sid: Option<String>,
+    pub auth_token: Option<String>,
+    pub content_sid: Option<String>,
+    pub originator: Option<String>,
+    pub access_key: Option<String>,
+    pub sender: Option<String>,
+    pub from: Option<String>,
+    pub api_key: Option<String>,
+    pub api_secret: Option<String>,
+    pub api_url: Option<String>,
+}
+
+/// `[auth.captcha]`: `provider` is `hcaptcha` or `turnstile`; `verify_url` (basalt's) replaces
+/// the provider's verification endpoint, e.g. for a local fake.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct CaptchaConfig {
+    pub enabled: bool,
+    pub provider: String,
+    pub secret: Option<String>,
+    pub verify_url: Option<String>,
+}
+
+impl Default for CaptchaConfig {
+    fn default() -> Self {
+        CaptchaConfig {
+            enabled: false,
+            provider: "hcaptcha".into(),
+            secret: None,
+            verify_url: None,
+        }
+    }
 }
 
 /// `[auth.rate_limit]`: events per hour (per five minutes for refreshes and verifications).
