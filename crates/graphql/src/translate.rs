@@ -1342,3 +1342,110 @@ fn decode_cursor(c: &str) -> Option<Vec<serde_json::Value>> {
 fn _scalar_used(s: Scalar) -> &'static str {
     s.name()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use serde_json::json;
+
+    fn column(name: &str, oid: i64, ty: &str, not_null: bool) -> serde_json::Value {
+        json!({"name": name, "type_oid": oid, "type_schema": "pg_catalog", "type_name": ty,
+               "typtype": "b", "elem_oid": 0, "typmod": -1, "not_null": not_null,
+               "has_default": false, "generated": false, "comment": null,
+               "can_select": true, "can_insert": true, "can_update": true})
+    }
+
+    fn model() -> Model {
+        let table = |oid: i64, name: &str, cols: Vec<serde_json::Value>| {
+            json!({"oid": oid, "schema": "public", "name": name, "kind": "r", "comment": null,
+                   "can_select": true, "can_insert": true, "can_update": true, "can_delete": true,
+                   "columns": cols, "pkey": ["id"], "uniques": [["id"]]})
+        };
+        let cat: Catalog = serde_json::from_value(json!({
+            "schemas": [{"name": "public", "comment": "@graphql({\"inflect_names\": true})"}],
+            "tables": [
+                table(1, "blog_post", vec![column("id", 23, "int4", true), column("title", 25, "text", false),
+                                           column("author_id", 23, "int4", false)]),
+                table(2, "author", vec![column("id", 23, "int4", true), column("na\"me", 25, "text", false)]),
+            ],
+            "fkeys": [{"name": "f", "local_oid": 1, "foreign_oid": 2, "local_columns": ["author_id"],
+                       "foreign_columns": ["id"], "comment": null}],
+            "enums": [], "functions": []
+        }))
+        .unwrap();
+        Model::from_catalog(&cat)
+    }
+
+    fn sql_of(query: &str, vars: serde_json::Value) -> Statement {
+        let m = model();
+        let doc = async_graphql::parser::parse_query(query).unwrap();
+        let op = operation(&doc, None).unwrap();
+        let vars = vars.as_object().cloned().unwrap_or_default();
+        match translate(&m, &doc, &op.node, &vars).unwrap() {
+            Translated::Query(s) => s,
+            Translated::Mutation(..) => panic!("a query"),
+        }
+    }
+
+    #[test]
+    fn names_follow_pg_graphql_inflection() {
+        let m = model();
+        let names: Vec<&str> = m.query.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["authorCollection", "blogPostCollection", "node"]);
+        let post = &m.tables[0];
+        assert_eq!(post.type_name, "BlogPost");
+        let fields: Vec<&str> = post.fields.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(fields, ["nodeId", "id", "title", "authorId", "author"]);
+        let author = &m.tables[1];
+        assert!(author.field("blogPostCollection").is_some());
+        assert!(m
+            .mutation
+            .iter()
+            .any(|(n, _)| n == "insertIntoBlogPostCollection"));
+    }
+
+    #[test]
+    fn values_are_bound_and_identifiers_quoted() {
+        let s = sql_of(
+            r#"query($t: String) { blogPostCollection(first: 2, filter: {title: {eq: $t}, id: {in: [1, 2]}}) {
+                 edges { cursor node { title author { id } } } pageInfo { hasNextPage } } }"#,
+            json!({"t": "x'; drop table author; --"}),
+        );
+        assert!(s.sql.contains("\"public\".\"blog_post\""), "{}", s.sql);
+        assert!(
+            !s.sql.contains("drop table"),
+            "values never reach the SQL text"
+        );
+        assert!(s.params.contains(&Some("x'; drop table author; --".into())));
+        assert!(s.params.contains(&Some("{\"1\",\"2\"}".into())));
+        assert!(
+            s.sql.contains("limit 3"),
+            "one row more than asked for hasNextPage"
+        );
+    }
+
+    #[test]
+    fn pagination_arguments_are_checked() {
+        let m = model();
+        let doc = async_graphql::parser::parse_query(
+            "{ blogPostCollection(first: 1, last: 1) { edges { cursor } } }",
+        )
+        .unwrap();
+        let op = operation(&doc, None).unwrap();
+        let e = translate(&m, &doc, &op.node, &serde_json::Map::new()).unwrap_err();
+        assert_eq!(e, "only one of \"first\" and \"last\" may be provided");
+    }
+
+    #[test]
+    fn node_ids_and_cursors_decode() {
+        let (s, t, pk) = decode_node_id("WyJwdWJsaWMiLCAiYWNjb3VudCIsIDFd").unwrap();
+        assert_eq!((s.as_str(), t.as_str()), ("public", "account"));
+        assert_eq!(pk, vec![json!(1)]);
+        assert_eq!(decode_cursor("WzFd"), Some(vec![json!(1)]));
+        assert_eq!(
+            array_literal(&[Some("a\"b".into()), None]),
+            "{\"a\\\"b\",NULL}"
+        );
+    }
+}
