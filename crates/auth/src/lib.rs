@@ -8,8 +8,11 @@
 //! with the project secret, or the first private key of the JWK set; every listed key verifies),
 //! the same keys every other service verifies with; `jwt` holds GoTrue's claims and wording,
 //! optionally reshaped by a Postgres access-token hook (`hooks`); TOTP is in `totp`;
-//! email goes over SMTP or, like text-message codes, into a development mailbox in Postgres
-//! (`mail`, `GET /basalt/mail`, `basalt mail`); rate limits are counted in Postgres so that any
+//! email goes over SMTP and text-message codes through an SMS provider (`sms`: Twilio, Twilio
+//! Verify, MessageBird, Vonage, Textlocal), or either into a development mailbox in Postgres
+//! (`mail`, `GET /basalt/mail`, `basalt mail`); sign-up and sign-in can require a CAPTCHA
+//! (`captcha`: hCaptcha, Turnstile); a refresh is one prepared statement calling the platform
+//! function `basalt.auth_refresh` (`sessions`); rate limits are counted in Postgres so that any
 //! number of nodes share them (`ratelimit`). Configuration comes from GoTrue's environment
 //! variables or from the typed `[auth]` section of `config.toml` (`basalt_config`, `config`).
 

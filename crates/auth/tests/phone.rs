@@ -1,5 +1,5 @@
-//! Phone sign-up and sign-in with texted codes. No SMS provider is built in: codes land in the
-//! development mailbox (recipient = the number), and test numbers have fixed codes.
+//! Phone sign-up and sign-in with texted codes. Without an SMS provider (tests/sms.rs has them)
+//! codes land in the development mailbox (recipient = the number); test numbers have fixed codes.
 #![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 mod common;
