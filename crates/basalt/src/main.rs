@@ -1,6 +1,7 @@
 //! basalt: the Supabase backend as one binary. This crate holds the command line only; each
 //! command hands off to the crate that does the work.
 
+mod backup;
 mod background;
 #[cfg(feature = "functions")]
 mod functions;

@@ -27,6 +27,10 @@ pub struct StartArgs {
     /// Studio (dashboard) port (default: `[studio] port`, 54323).
     #[arg(long)]
     pub studio_port: Option<u16>,
+    /// Serve this branch (`basalt db branch create`) instead of the main database, on ports
+    /// of its own (free ones unless given).
+    #[arg(long, conflicts_with = "db_url")]
+    pub branch: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -37,6 +41,8 @@ pub enum DbCmd {
     Push(TargetArgs),
     #[command(flatten)]
     Tooling(crate::tooling::DbTooling),
+    #[command(flatten)]
+    Backup(crate::backup::BackupCmd),
 }
 
 #[derive(Subcommand)]
@@ -122,7 +128,10 @@ pub(crate) struct Database {
     pub(crate) cluster: Option<Cluster>,
 }
 
-fn cluster_config(project: &Project, db_port: Option<u16>) -> anyhow::Result<ClusterConfig> {
+pub(crate) fn cluster_config(
+    project: &Project,
+    db_port: Option<u16>,
+) -> anyhow::Result<ClusterConfig> {
     let state = project.state_dir();
     let mut data_dir = state.join("pg");
     let mut socket_dir = state.join("run");
@@ -190,7 +199,11 @@ pub(crate) async fn open_database(
             cluster: None,
         });
     }
-    let config = cluster_config(project, db_port)?;
+    open_cluster(cluster_config(project, db_port)?).await
+}
+
+/// Start the embedded cluster `config` describes.
+pub(crate) async fn open_cluster(config: ClusterConfig) -> anyhow::Result<Database> {
     let cluster = tokio::task::spawn_blocking(move || Cluster::start(config)).await??;
     Ok(Database {
         url: cluster.socket_url("postgres"),
@@ -235,6 +248,13 @@ pub(crate) async fn prepare(
         )
     })?;
     warn_on_major_version(project, &client).await;
+    // A database basalt does not own: name every missing privilege before trying.
+    for w in basalt_pg::privileges::check(&client)
+        .await
+        .map_err(|lines| anyhow::anyhow!("{lines}"))?
+    {
+        eprintln!("warning: {w}");
+    }
     basalt_pg::platform::apply(&mut client).await?;
     crate::background::vault_key(project, &client, cluster).await?;
     let migrations = basalt_migrate::scan(&project.migrations_dir())
@@ -265,13 +285,24 @@ pub(crate) async fn prepare(
 pub async fn start(args: StartArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let shutdown = basalt_gateway::shutdown_signal();
-    let project = Project::load(&args.project)?;
+    let mut project = Project::load(&args.project)?;
     if !project.supabase_dir().is_dir() {
         anyhow::bail!(
             "{} is not a Supabase project (it has no supabase/ directory): run `basalt init` there, or pass --project DIR",
             project.dir.display()
         );
     }
+    // A branch keeps its status and its storage objects beside its own data directory.
+    let status_dir = match &args.branch {
+        Some(name) => {
+            let storage = crate::backup::branch_storage(&project, name)?;
+            let mut config = (*project.config).clone();
+            config.storage.file_root = Some(storage.display().to_string());
+            project.config = std::sync::Arc::new(config);
+            storage.parent().map(Path::to_path_buf).unwrap_or_default()
+        }
+        None => project.state_dir(),
+    };
     let listen_ip: std::net::IpAddr = project
         .config
         .basalt
@@ -280,24 +311,60 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
         .unwrap_or("127.0.0.1")
         .parse()
         .context("[basalt] listen_address")?;
-    let port = args.port.unwrap_or(project.config.api.port);
+    // A branch takes free ports unless told, so that it runs beside the main project.
+    let on_branch = args.branch.is_some();
+    let port = args.port.unwrap_or(if on_branch {
+        0
+    } else {
+        project.config.api.port
+    });
     // Claim the HTTP port before touching the database, so a clash changes nothing.
     let listener = tokio::net::TcpListener::bind((listen_ip, port))
         .await
         .map_err(|e| anyhow::anyhow!("port {port} is already in use or unavailable ({e}); stop what listens there or pass --port"))?;
-    let studio = crate::studio::bind(&project, listen_ip, args.studio_port).await?;
+    let port = listener.local_addr()?.port();
+    let studio_port = args.studio_port.or(on_branch.then_some(0));
+    let studio = crate::studio::bind(&project, listen_ip, studio_port).await?;
     let secret = project.jwt_secret()?;
     if secret == crate::project::CLI_LOCAL_SECRET && !listen_ip.is_loopback() {
         anyhow::bail!(
             "basalt would listen on {listen_ip} with the Supabase CLI's public local JWT secret: set [auth] jwt_secret (or BASALT_JWT_SECRET) first"
         );
     }
-    let mut db = open_database(&project, args.db_url.clone(), args.db_port).await?;
+    let (mut db, backups) = match (&args.db_url, &args.branch) {
+        (Some(_), _) => (
+            open_database(&project, args.db_url.clone(), None).await?,
+            None,
+        ),
+        (None, Some(name)) => {
+            let db_port = match args.db_port {
+                Some(p) => p,
+                None => std::net::TcpListener::bind("127.0.0.1:0")?
+                    .local_addr()?
+                    .port(),
+            };
+            let c = crate::backup::branch_config(&project, name, Some(db_port))?;
+            (open_cluster(c).await?, None)
+        }
+        (None, None) => {
+            let mut c = cluster_config(&project, args.db_port)?;
+            let repo = crate::backup::prepare_archiving(&project, &mut c)?;
+            (open_cluster(c).await?, repo)
+        }
+    };
     if let Err(e) = prepare(&project, &db.url, db.cluster.as_ref(), false).await {
         if let Some(c) = db.cluster.as_mut() {
             c.stop();
         }
         return Err(e);
+    }
+    if let Some(repo) = backups {
+        if let Err(e) = crate::backup::start_schedule(&project, repo) {
+            if let Some(c) = db.cluster.as_mut() {
+                c.stop();
+            }
+            return Err(e);
+        }
     }
     let api_url = format!("http://{listen_ip}:{port}");
     let keys = std::sync::Arc::new(project.keys(&secret)?);
@@ -336,9 +403,9 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
         studio_url,
         studio_password,
     };
-    std::fs::create_dir_all(project.state_dir())?;
+    std::fs::create_dir_all(&status_dir)?;
     crate::project::write_private(
-        &project.state_dir().join("status.json"),
+        &status_dir.join("status.json"),
         &serde_json::to_vec_pretty(&status)?,
     )?;
     eprintln!("Started basalt in {} ms.", started.elapsed().as_millis());
@@ -352,7 +419,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
     if let Some(s) = supervisor {
         tokio::task::spawn_blocking(move || s.stop()).await?;
     }
-    let _ = std::fs::remove_file(project.state_dir().join("status.json"));
+    let _ = std::fs::remove_file(status_dir.join("status.json"));
     eprintln!("Stopped basalt.");
     served.map_err(Into::into)
 }
@@ -472,6 +539,7 @@ pub fn status(project: &Path) -> anyhow::Result<()> {
 pub async fn db(cmd: DbCmd) -> anyhow::Result<()> {
     match cmd {
         DbCmd::Tooling(t) => crate::tooling::db(t).await,
+        DbCmd::Backup(b) => crate::backup::run(b).await,
         DbCmd::Reset(t) => {
             let project = Project::load(&t.project)?;
             let mut db = open_database(&project, t.db_url.clone(), t.db_port).await?;

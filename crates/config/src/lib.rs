@@ -9,11 +9,13 @@
 //! environment variables instead, into their own configuration types.
 
 mod auth;
+mod backup;
 mod net;
 mod project;
 mod values;
 
 pub use auth::*;
+pub use backup::{BackupConfig, BackupS3Config};
 pub use net::NetConfig;
 pub use project::*;
 pub use values::{parse_duration, parse_size, ByteSize, Seconds};

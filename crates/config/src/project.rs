@@ -115,6 +115,9 @@ pub struct StorageConfig {
     pub buckets: BTreeMap<String, BucketConfig>,
     /// `[storage.s3]`: keep bytes in an S3-compatible store.
     pub s3: Option<S3Config>,
+    /// Directory of the local byte store, relative to the project (default `.basalt/storage`;
+    /// a branch served by `basalt start --branch` has its own).
+    pub file_root: Option<String>,
     /// `[storage.s3_protocol]`: the S3 protocol endpoint `/storage/v1/s3`.
     pub s3_protocol: S3ProtocolConfig,
     /// `[storage.image_transformation]`: the `/render/image` routes.
@@ -227,6 +230,8 @@ pub struct BasaltConfig {
     pub functions_url: Option<String>,
     /// `[basalt.net]`: sending what SQL queues with `net.http_*` and database webhooks.
     pub net: crate::NetConfig,
+    /// `[basalt.backup]`: continuous archiving, scheduled backups, point-in-time restore.
+    pub backup: crate::BackupConfig,
 }
 
 #[cfg(test)]

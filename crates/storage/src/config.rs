@@ -173,7 +173,10 @@ impl Config {
     /// environment says `STORAGE_BACKEND=s3` with storage-api's `GLOBAL_S3_*` variables.
     pub fn from_platform(platform: &basalt_pg::Platform) -> Config {
         let section = &platform.config.storage;
-        let root = platform.project_dir.join(".basalt").join("storage");
+        let root = match &section.file_root {
+            Some(r) => platform.project_dir.join(r),
+            None => platform.project_dir.join(".basalt").join("storage"),
+        };
         let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let backend = match section.s3.as_ref().and_then(|s| s3_from_section(s, &get)) {
             Some(s3) => Backend::S3(s3),

@@ -1,0 +1,208 @@
+// Backups, point-in-time restore and branches of the embedded database, through the `basalt`
+// command line and supabase-js: continuous WAL archiving with pgBackRest (`[basalt.backup]`),
+// `basalt db backup|backups|restore`, storage objects restored with the rows that name them,
+// and `basalt db branch` copies served by `basalt start --branch`.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, cpSync, existsSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient } from '@supabase/supabase-js';
+import ws from 'ws';
+import { basaltBin, freePort, repoRoot } from './lib/basalt.mjs';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** `basalt <args>` to completion; returns stdout (`{ stdout: true }`) or stdout and stderr. */
+function basalt(args, { stdout = false } = {}) {
+  const r = spawnSync(basaltBin(), args, { encoding: 'utf8', env: { ...process.env, BASALT_LOG: 'warn' } });
+  if (r.status !== 0) throw new Error(`basalt ${args.join(' ')} failed:\n${r.stdout}${r.stderr}`);
+  return stdout ? r.stdout : `${r.stdout}${r.stderr}`;
+}
+
+/** `basalt start` on `dir` (kept between runs); resolves once it serves. */
+async function start(dir, extra = []) {
+  const port = await freePort();
+  const dbPort = await freePort();
+  const child = spawn(basaltBin(), ['start', '--project', dir, '--port', String(port), '--db-port', String(dbPort), ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, BASALT_LOG: 'warn' },
+  });
+  let out = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { out += d; });
+  await new Promise((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`basalt did not start:\n${out}`)), 90_000);
+    child.stdout.on('data', () => { if (out.includes('service_role key:')) { clearTimeout(timer); res(); } });
+    child.on('exit', (code) => { clearTimeout(timer); rej(new Error(`basalt exited with ${code}:\n${out}`)); });
+  });
+  const field = (name) => out.split('\n').find((l) => l.trim().startsWith(`${name}:`))?.split(': ').slice(1).join(': ').trim();
+  const url = field('API URL');
+  const serviceKey = field('service_role key');
+  const dbUrl = field('DB URL');
+  return {
+    child,
+    url,
+    dbUrl,
+    admin: () => createClient(url, serviceKey, { auth: { persistSession: false, autoRefreshToken: false }, realtime: { transport: ws } }),
+    sql: (q) => execFileSync('psql', [dbUrl, '-X', '-v', 'ON_ERROR_STOP=1', '-Atq', '-c', q], { encoding: 'utf8' }).trim(),
+    output: () => out,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const done = new Promise((r) => child.on('exit', r));
+      child.kill(signal);
+      await done;
+    },
+  };
+}
+
+function project(config = '') {
+  const dir = mkdtempSync(join(tmpdir(), 'basalt-backup-'));
+  chmodSync(dir, 0o755);
+  mkdirSync(join(dir, 'supabase/migrations'), { recursive: true });
+  writeFileSync(join(dir, 'supabase/config.toml'), `project_id = "backups"\n${config}`);
+  writeFileSync(join(dir, 'supabase/migrations/0001_items.sql'), `
+create table public.items (id int primary key, note text);
+grant select, insert, update, delete on public.items to service_role;
+insert into storage.buckets (id, name, public) values ('docs', 'docs', false);
+`);
+  return dir;
+}
+
+const BACKUPS = `
+[basalt.backup]
+enabled = true
+interval = "0s"
+archive_timeout = "1s"
+cipher_pass = "a passphrase for the test repository"
+`;
+
+async function upload(b, name, text) {
+  const { error } = await b.admin().storage.from('docs').upload(name, new Blob([text]), { contentType: 'text/plain' });
+  assert.equal(error, null, JSON.stringify(error));
+}
+
+async function download(b, name) {
+  const { data, error } = await b.admin().storage.from('docs').download(name);
+  return error ? null : await data.text();
+}
+
+test('restore to a time between two writes brings back the first rows, objects and the dropped table, not the later ones', async () => {
+  const dir = project(BACKUPS);
+  let b = await start(dir);
+  try {
+    const db = b.admin();
+    assert.equal((await db.from('items').insert([1, 2, 3].map((id) => ({ id, note: 'before' })))).error, null);
+    await upload(b, 'a.txt', 'first object');
+
+    const taken = basalt(['db', 'backup', '--project', dir]);
+    assert.match(taken, /Backup \d{8}-\d{6}F \(full\)/);
+    const listed = JSON.parse(basalt(['db', 'backups', '--project', dir, '--json'], { stdout: true }));
+    assert.equal(listed.length, 1);
+    assert.equal(listed[0].kind, 'full');
+    assert.ok(listed[0].size > 0 && listed[0].wal_start.length === 24, JSON.stringify(listed[0]));
+    // The repository is encrypted: no table name in clear in its files.
+    const conf = readFileSync(join(dir, '.basalt/backup/pgbackrest.conf'), 'utf8');
+    assert.match(conf, /repo1-cipher-type=aes-256-cbc/);
+
+    await sleep(1500);
+    const between = b.sql('select now()');
+    await sleep(1500);
+    assert.equal((await db.from('items').insert([4, 5, 6].map((id) => ({ id, note: 'after' })))).error, null);
+    await upload(b, 'b.txt', 'second object');
+    b.sql('drop table public.items');
+    await sleep(3000); // archive_timeout: the segment with the drop is archived
+    await b.stop();
+
+    const restored = basalt(['db', 'restore', '--project', dir, '--time', between]);
+    assert.match(restored, /Restored the database \(to /);
+    assert.match(restored, /kept in .*pg\.before-restore-/);
+
+    b = await start(dir);
+    const { data, error } = await b.admin().from('items').select('id, note').order('id');
+    assert.equal(error, null, JSON.stringify(error));
+    assert.deepEqual(data, [1, 2, 3].map((id) => ({ id, note: 'before' })));
+    assert.equal(await download(b, 'a.txt'), 'first object');
+    assert.equal(await download(b, 'b.txt'), null);
+
+    // A crash: acknowledged writes, then basalt and its Postgres killed; restore to the latest
+    // point loses none of them.
+    assert.equal((await b.admin().from('items').insert([7, 8, 9].map((id) => ({ id, note: 'acked' })))).error, null);
+    const pid = Number(readFileSync(join(dir, '.basalt/pg/postmaster.pid'), 'utf8').split('\n')[0]);
+    await b.stop('SIGKILL');
+    process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 100; i += 1) {
+      try { process.kill(pid, 0); } catch { break; }
+      await sleep(100);
+    }
+    basalt(['db', 'restore', '--project', dir, '--latest']);
+    b = await start(dir);
+    const after = await b.admin().from('items').select('id').order('id');
+    assert.deepEqual(after.data.map((r) => r.id), [1, 2, 3, 7, 8, 9]);
+  } finally {
+    await b.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a branch of the saas-foundation example is a copy whose writes never reach the main database', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'basalt-branch-'));
+  chmodSync(dir, 0o755);
+  cpSync(join(repoRoot, 'examples/saas-foundation'), dir, { recursive: true, filter: (s) => !s.includes('/.basalt') });
+  let main = await start(dir);
+  let branch;
+  try {
+    const before = main.sql('select count(*) from auth.users');
+    // Made while the main database is served (pg_basebackup) ...
+    const made = basalt(['db', 'branch', 'create', 'preview', '--project', dir]);
+    const ms = Number(made.match(/in (\d+) ms/)[1]);
+    console.log(`# branch of a running saas-foundation: ${ms} ms`);
+    await main.stop();
+    // ... and while it is stopped (a file copy).
+    const copied = basalt(['db', 'branch', 'create', 'cold', '--project', dir]);
+    const coldMs = Number(copied.match(/in (\d+) ms/)[1]);
+    console.log(`# branch of a stopped saas-foundation: ${coldMs} ms`);
+    assert.ok(coldMs < 1000, `a stopped project's branch takes ${coldMs} ms`);
+    assert.match(basalt(['db', 'branch', 'list', '--project', dir]), /cold\s+.*stopped\n.*preview/s);
+
+    branch = await start(dir, ['--branch', 'preview']);
+    assert.equal(branch.sql('select count(*) from auth.users'), before);
+    branch.sql("insert into auth.users (id, email, aud, role) values (gen_random_uuid(), 'only-on-branch@example.com', 'authenticated', 'authenticated')");
+    assert.ok(existsSync(join(dir, '.basalt/branches/preview/status.json')));
+    main = await start(dir); // beside the branch, on other ports
+    assert.equal(main.sql("select count(*) from auth.users where email = 'only-on-branch@example.com'"), '0');
+    assert.equal(branch.sql("select count(*) from auth.users where email = 'only-on-branch@example.com'"), '1');
+    await branch.stop();
+
+    basalt(['db', 'branch', 'reset', 'preview', '--project', dir]);
+    branch = await start(dir, ['--branch', 'preview']);
+    assert.equal(branch.sql("select count(*) from auth.users where email = 'only-on-branch@example.com'"), '0');
+    await branch.stop();
+    basalt(['db', 'branch', 'delete', 'preview', '--project', dir]);
+    assert.doesNotMatch(basalt(['db', 'branch', 'list', '--project', dir]), /preview/);
+  } finally {
+    await branch?.stop();
+    await main.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('db dump and restore --from-dump move a project schema between databases', async () => {
+  const dir = project();
+  const b = await start(dir);
+  const file = join(dir, 'schema.sql');
+  try {
+    b.sql('create table public.extra (id int primary key, body text)');
+    basalt(['db', 'dump', '--project', dir, '-f', file]);
+    const text = readFileSync(file, 'utf8');
+    assert.match(text, /CREATE TABLE "public"\."extra"/);
+    assert.doesNotMatch(text, /CREATE TABLE "(auth|storage|basalt)"\./);
+    b.sql('drop table public.extra; drop table public.items');
+    basalt(['db', 'restore', '--project', dir, '--from-dump', file, '--db-url', b.dbUrl]);
+    assert.equal(b.sql("select count(*) from information_schema.tables where table_name in ('extra', 'items')"), '2');
+  } finally {
+    await b.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
