@@ -115,7 +115,7 @@ function policiesCard(t) {
     h('div.row', h('h2', { id: 'policies-title' }, 'Policies'), h('span.spacer'),
       h('button.btn.small', { type: 'button', onclick: () => policyDialog(state.schema, t.name, reload) }, '+ New policy')),
     !t.rls ? h('p.muted', 'Row level security is off: policies do not apply and every role with a grant sees every row.') : null,
-    t.policies.length ? h('ul.list', t.policies.map((p) => h('li.card',
+    t.policies.length ? h('ul.plain', t.policies.map((p) => h('li.card',
       h('div.row', h('strong', p.name), h('span.badge', cmd[p.command] ?? p.command), h('span.badge', (p.roles ?? ['public']).join(', ')),
         !p.permissive ? h('span.badge.warn', 'restrictive') : null, h('span.spacer'),
         h('button.btn.danger.small', { type: 'button', onclick: async () => {
