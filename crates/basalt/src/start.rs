@@ -325,7 +325,6 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
     let port = listener.local_addr()?.port();
     let studio_port = args.studio_port.or(on_branch.then_some(0));
     let studio = crate::studio::bind(&project, listen_ip, studio_port).await?;
-    let studio = crate::studio::bind(&project, listen_ip, args.studio_port).await?;
     let secret = project.jwt_secret()?;
     if secret == crate::project::CLI_LOCAL_SECRET && !listen_ip.is_loopback() {
         anyhow::bail!(
