@@ -13,6 +13,7 @@ pub mod extensions;
 mod ident;
 pub mod platform;
 pub mod pool;
+pub mod privileges;
 pub mod tls;
 pub mod wire;
 

@@ -1,0 +1,230 @@
+//! What a database role needs for basalt, checked before the platform schema is installed on a
+//! database basalt does not own (`--db-url` with a role that is not a superuser). Each missing
+//! privilege is one line: what is missing, why, and the statement a DBA runs.
+//!
+//! A superuser needs nothing. Otherwise, installing or upgrading the platform schema needs a
+//! superuser once (it creates roles with SUPERUSER, BYPASSRLS or REPLICATION, changes the
+//! attributes of `authenticator`, and creates event triggers, which only superusers may); after
+//! that basalt runs as the role itself, provided it can create schemas in the database and act
+//! as the API and service roles. Realtime's `postgres_changes` needs REPLICATION; without it
+//! realtime says so and refuses those subscriptions, so that line does not stop a start.
+
+use tokio_postgres::Client;
+
+/// One missing privilege.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missing {
+    /// What is missing and what it is needed for.
+    pub what: String,
+    /// What a DBA runs.
+    pub statement: String,
+    /// Whether basalt cannot start without it.
+    pub blocking: bool,
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} — a DBA runs: {}", self.what, self.statement)
+    }
+}
+
+/// Roles the platform makes that a role without SUPERUSER cannot make.
+const PRIVILEGED_ROLES: &[(&str, &str, &str)] = &[
+    (
+        "service_role",
+        "BYPASSRLS",
+        "CREATE ROLE service_role NOLOGIN NOINHERIT BYPASSRLS;",
+    ),
+    (
+        "supabase_admin",
+        "SUPERUSER",
+        "CREATE ROLE supabase_admin LOGIN SUPERUSER CREATEDB CREATEROLE REPLICATION BYPASSRLS;",
+    ),
+    (
+        "postgres",
+        "SUPERUSER",
+        "CREATE ROLE postgres LOGIN SUPERUSER CREATEDB CREATEROLE REPLICATION BYPASSRLS;",
+    ),
+    (
+        "dashboard_user",
+        "REPLICATION",
+        "CREATE ROLE dashboard_user NOLOGIN CREATEROLE CREATEDB REPLICATION;",
+    ),
+];
+
+/// Roles basalt's services act as once the platform is installed.
+const SERVICE_ROLES: &[&str] = &[
+    "anon",
+    "authenticated",
+    "service_role",
+    "supabase_auth_admin",
+    "supabase_storage_admin",
+];
+
+/// What the connected role lacks. `platform_installed`: the platform schema of this basalt is
+/// already in the database (so nothing needs a superuser).
+pub async fn missing(
+    client: &Client,
+    platform_installed: bool,
+) -> Result<Vec<Missing>, tokio_postgres::Error> {
+    let me = client
+        .query_one(
+            "SELECT current_user::text, current_database()::text, r.rolsuper,
+                    r.rolcreaterole, r.rolreplication,
+                    has_database_privilege(current_database(), 'CREATE')
+             FROM pg_roles r WHERE r.rolname = current_user",
+            &[],
+        )
+        .await?;
+    let (user, db): (String, String) = (me.get(0), me.get(1));
+    let (superuser, createrole, replication, create_db): (bool, bool, bool, bool) =
+        (me.get(2), me.get(3), me.get(4), me.get(5));
+    if superuser {
+        return Ok(Vec::new());
+    }
+    let u = crate::quote_ident(&user);
+    let mut out = Vec::new();
+    if !create_db {
+        out.push(Missing {
+            what: format!("role {u} cannot create schemas in database {db}"),
+            statement: format!(
+                "GRANT CREATE ON DATABASE {} TO {u};",
+                crate::quote_ident(&db)
+            ),
+            blocking: true,
+        });
+    }
+    if !platform_installed {
+        if !createrole {
+            out.push(Missing {
+                what: format!("role {u} cannot create the API roles (anon, authenticated, …)"),
+                statement: format!("ALTER ROLE {u} CREATEROLE;"),
+                blocking: true,
+            });
+        }
+        for (role, attr, statement) in PRIVILEGED_ROLES {
+            let exists = client
+                .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[role])
+                .await?
+                .is_some();
+            if !exists {
+                out.push(Missing {
+                    what: format!(
+                        "role {role} ({attr}) does not exist and only a superuser makes it"
+                    ),
+                    statement: (*statement).to_string(),
+                    blocking: true,
+                });
+            }
+        }
+        out.push(Missing {
+            what: format!(
+                "installing the platform schema needs a superuser once (event triggers, the \
+                 attributes of role authenticator); afterwards basalt runs as {u}"
+            ),
+            statement: format!("basalt db push --db-url '<a superuser URL of database {db}>'"),
+            blocking: true,
+        });
+    } else {
+        let basalt_schema = client
+            .query_one(
+                "SELECT coalesce(bool_and(has_schema_privilege(n.oid, 'USAGE')
+                                          AND has_schema_privilege(n.oid, 'CREATE')
+                                          AND has_table_privilege(c.oid, 'SELECT')), false)
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = 'basalt' AND c.relname = 'platform_version'",
+                &[],
+            )
+            .await?
+            .get::<_, bool>(0);
+        if !basalt_schema {
+            out.push(Missing {
+                what: format!("role {u} cannot use schema basalt (the platform's version, locks)"),
+                statement: format!(
+                    "GRANT USAGE, CREATE ON SCHEMA basalt TO {u}; \
+                     GRANT SELECT ON basalt.platform_version TO {u};"
+                ),
+                blocking: true,
+            });
+        }
+        let mut not_member = Vec::new();
+        for role in SERVICE_ROLES {
+            let member = client
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)
+                            AND pg_has_role(current_user, $1, 'MEMBER')",
+                    &[role],
+                )
+                .await?
+                .get::<_, bool>(0);
+            if !member {
+                not_member.push(*role);
+            }
+        }
+        if !not_member.is_empty() {
+            out.push(Missing {
+                what: format!(
+                    "role {u} cannot act as {} (auth, storage and REST switch to them)",
+                    not_member.join(", ")
+                ),
+                statement: format!("GRANT {} TO {u};", not_member.join(", ")),
+                blocking: true,
+            });
+        }
+    }
+    if !replication {
+        out.push(Missing {
+            what: format!(
+                "role {u} has no REPLICATION privilege: realtime refuses postgres_changes"
+            ),
+            statement: format!("ALTER ROLE {u} REPLICATION;"),
+            blocking: false,
+        });
+    }
+    Ok(out)
+}
+
+/// Whether this basalt's platform schema is recorded in the database.
+pub async fn platform_installed(client: &Client) -> Result<bool, tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT count(*) > 0,
+                    bool_and(has_schema_privilege(n.oid, 'USAGE')
+                             AND has_table_privilege(c.oid, 'SELECT'))
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = 'basalt' AND c.relname = 'platform_version'",
+            &[],
+        )
+        .await?;
+    if !row.get::<_, bool>(0) {
+        return Ok(false);
+    }
+    if row.get::<_, Option<bool>>(1) != Some(true) {
+        // Installed by someone else and not readable here: [`missing`] names the grant.
+        return Ok(true);
+    }
+    let v = client
+        .query_opt("SELECT version FROM basalt.platform_version", &[])
+        .await?
+        .map(|r| r.get::<_, String>(0));
+    Ok(v.as_deref() == Some(crate::platform::version().as_str()))
+}
+
+/// Check before installing: `Err` with one line per blocking privilege (and the others), `Ok`
+/// with the lines that do not stop a start (to be said as warnings).
+pub async fn check(client: &Client) -> Result<Vec<Missing>, String> {
+    let installed = platform_installed(client)
+        .await
+        .map_err(|e| crate::pool::describe(&e))?;
+    let missing = missing(client, installed)
+        .await
+        .map_err(|e| crate::pool::describe(&e))?;
+    if missing.iter().any(|m| m.blocking) {
+        let lines: Vec<String> = missing.iter().map(|m| format!("  - {m}")).collect();
+        return Err(format!(
+            "the database role lacks what basalt needs; each line names what a DBA runs:\n{}",
+            lines.join("\n")
+        ));
+    }
+    Ok(missing)
+}

@@ -1,0 +1,72 @@
+//! A database basalt does not own: a role with CREATEROLE but not SUPERUSER. Before the platform
+//! schema is installed, every missing privilege is named in one line with the statement a DBA
+//! runs; once the DBA has run them, the same role passes the check and basalt runs as it.
+#![allow(clippy::unwrap_used)]
+
+use basalt_pg::privileges;
+use basalt_testkit::tls::TlsServer;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_createrole_role_is_told_each_missing_privilege_with_its_statement() {
+    let server = TlsServer::start();
+    server.admin_sql("CREATE ROLE dba LOGIN CREATEROLE CREATEDB");
+    server.admin_sql("CREATE DATABASE notown OWNER dba");
+    let su_url = server.socket_url().replace("/postgres?", "/notown?");
+    let dba_url = su_url.replacen("postgres@", "dba@", 1);
+    let mut dba = basalt_pg::pool::connect(&dba_url).await.unwrap();
+
+    let lines = privileges::check(&dba).await.unwrap_err();
+    for expected in [
+        "CREATE ROLE service_role NOLOGIN NOINHERIT BYPASSRLS;",
+        "CREATE ROLE supabase_admin LOGIN SUPERUSER",
+        "CREATE ROLE dashboard_user NOLOGIN CREATEROLE CREATEDB REPLICATION;",
+        "basalt db push --db-url '<a superuser URL of database notown>'",
+        "ALTER ROLE \"dba\" REPLICATION;",
+    ] {
+        assert!(
+            lines.contains(expected),
+            "{expected} missing from:\n{lines}"
+        );
+    }
+    // One line each, every line saying what a DBA runs.
+    assert!(
+        lines.lines().skip(1).all(|l| l.contains("a DBA runs: ")),
+        "{lines}"
+    );
+    // The check is right: installing as this role fails.
+    assert!(basalt_pg::platform::apply(&mut dba).await.is_err());
+
+    // The DBA installs the platform schema as a superuser.
+    let mut su = basalt_pg::pool::connect(&su_url).await.unwrap();
+    assert!(basalt_pg::platform::apply(&mut su).await.unwrap());
+    let lines = privileges::check(&dba).await.unwrap_err();
+    assert!(
+        lines.contains(
+            "GRANT anon, authenticated, service_role, supabase_auth_admin, supabase_storage_admin TO \"dba\";"
+        ),
+        "{lines}"
+    );
+    assert!(
+        lines.contains("GRANT USAGE, CREATE ON SCHEMA basalt TO \"dba\";"),
+        "{lines}"
+    );
+    server.admin_sql(
+        "GRANT anon, authenticated, service_role, supabase_auth_admin, supabase_storage_admin TO dba",
+    );
+    su.batch_execute(
+        "GRANT USAGE, CREATE ON SCHEMA basalt TO dba; GRANT SELECT ON basalt.platform_version TO dba",
+    )
+    .await
+    .unwrap();
+    // Now only realtime's REPLICATION is missing, and it does not stop a start.
+    let left = privileges::check(&dba).await.unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(!left[0].blocking);
+    assert!(left[0]
+        .statement
+        .contains("ALTER ROLE \"dba\" REPLICATION;"));
+    // And basalt, as this role, finds the platform in place.
+    assert!(!basalt_pg::platform::apply(&mut dba).await.unwrap());
+    server.admin_sql("ALTER ROLE dba REPLICATION");
+    assert!(privileges::check(&dba).await.unwrap().is_empty());
+}
