@@ -9,6 +9,7 @@ import { writeFileSync, readFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startStudio, launch, screenshot, signIn, apiSignIn, PASSWORD } from './lib/studio.mjs';
+import { startBasalt } from '../e2e/lib/basalt.mjs';
 
 let b;
 let browser;
@@ -213,4 +214,12 @@ test('wrong password attempts are rate limited', async () => {
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByText(/too many wrong passwords/).waitFor();
   await screenshot(page, '10-rate-limited');
+});
+
+test('off loopback without a configured password basalt refuses to start', async () => {
+  const env = { BASALT_JWT_SECRET: 'a-project-secret-with-at-least-32-characters!!', BASALT_STUDIO_PASSWORD: '' };
+  await assert.rejects(
+    startBasalt({ config: '[basalt]\nlisten_address = "0.0.0.0"\n[studio]\nport = 0\n', env }),
+    /Studio on 0\.0\.0\.0 without a password/,
+  );
 });
