@@ -10,8 +10,9 @@
 //!   says so (at most once a minute).
 //! - **Graceful shutdown.** When the shutdown future completes the listener is closed, every
 //!   connection finishes its in-flight request and closes, and [`serve_with`] returns once
-//!   they have. Upgraded connections belong to their service from then on and are not waited
-//!   for.
+//!   they have, upgraded ones (WebSockets) included, or once
+//!   [`ServeOptions::drain_timeout`] has passed, whichever comes first; what is still open then
+//!   is said in one line and closed when the process exits.
 //!
 //! Each request carries [`axum::extract::ConnectInfo`]`<SocketAddr>` of its peer, and
 //! connections accept HTTP upgrades (`Upgrade: websocket`).
@@ -42,6 +43,8 @@ pub struct ServeOptions {
     pub header_read_timeout: Duration,
     /// Most sockets open at once (at least 1). Default 10,000.
     pub max_connections: usize,
+    /// How long a shutdown waits for in-flight requests and open WebSockets. Default 5 s.
+    pub drain_timeout: Duration,
 }
 
 impl Default for ServeOptions {
@@ -49,6 +52,7 @@ impl Default for ServeOptions {
         ServeOptions {
             header_read_timeout: Duration::from_secs(30),
             max_connections: 10_000,
+            drain_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -123,7 +127,7 @@ pub async fn serve_with(
             http: http.clone(),
             router: router.clone(),
             stop: stop.subscribe(),
-            _alive: alive.clone(),
+            alive: alive.clone(),
         };
         tokio::spawn(conn.run(stream, peer, slot));
     }
@@ -131,8 +135,19 @@ pub async fn serve_with(
     drop(listener);
     stop.send_replace(true);
     drop(alive);
-    // Every connection task holds a sender; `recv` yields `None` once all have finished.
-    let _ = alive_rx.recv().await;
+    // Every open socket holds a sender; `recv` yields `None` once all have closed.
+    if tokio::time::timeout(opts.drain_timeout, alive_rx.recv())
+        .await
+        .is_err()
+    {
+        let open = cap - slots.available_permits();
+        tracing::warn!(
+            open,
+            "shutdown: {open} connections (WebSockets or slow requests) still open after {:?}; \
+             they are closed with the process",
+            opts.drain_timeout
+        );
+    }
     Ok(())
 }
 
@@ -151,7 +166,7 @@ struct Connection {
     http: Arc<hyper::server::conn::http1::Builder>,
     router: Router,
     stop: watch::Receiver<bool>,
-    _alive: mpsc::Sender<()>,
+    alive: mpsc::Sender<()>,
 }
 
 impl Connection {
@@ -166,6 +181,7 @@ impl Connection {
         let io = Counted {
             io: TokioIo::new(stream),
             _slot: slot,
+            _alive: self.alive.clone(),
         };
         let conn = self
             .http
@@ -190,10 +206,12 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
 }
 
-/// A socket that holds its connection slot for as long as it lives, upgraded or not.
+/// A socket that holds its connection slot, and keeps a shutdown waiting, for as long as it
+/// lives, upgraded or not.
 struct Counted<T> {
     io: T,
     _slot: OwnedSemaphorePermit,
+    _alive: mpsc::Sender<()>,
 }
 
 impl<T: Read + Unpin> Read for Counted<T> {

@@ -86,6 +86,7 @@ fn opts(header_read_timeout: Duration, max_connections: usize) -> ServeOptions {
     ServeOptions {
         header_read_timeout,
         max_connections,
+        ..ServeOptions::default()
     }
 }
 
@@ -371,6 +372,71 @@ async fn websocket_upgrades_and_peer_addresses_work() {
         );
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
+}
+
+fn echo_ws() -> Router {
+    Router::new().route(
+        "/ws",
+        get(|ws: WebSocketUpgrade| async move {
+            ws.on_upgrade(|mut socket: WebSocket| async move {
+                while let Some(Ok(Message::Text(t))) = socket.recv().await {
+                    if socket.send(Message::Text(t)).await.is_err() {
+                        break;
+                    }
+                }
+            })
+        }),
+    )
+}
+
+#[tokio::test]
+async fn shutdown_waits_for_open_websockets_until_they_close() {
+    let mut server = Server::start(echo_ws(), ServeOptions::default()).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.addr))
+        .await
+        .expect("websocket handshake");
+    let started = Instant::now();
+    let done = server.shutdown();
+    // The socket still works while the server drains.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!done.is_finished(), "serve returned with a WebSocket open");
+    ws.send(tokio_tungstenite::tungstenite::Message::text("still here"))
+        .await
+        .expect("send");
+    let reply = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .expect("reply in time")
+        .expect("open")
+        .expect("frame");
+    assert_eq!(reply.into_text().expect("text").as_str(), "still here");
+    ws.close(None).await.expect("close");
+    drop(ws);
+    tokio::time::timeout(Duration::from_secs(5), done)
+        .await
+        .expect("serve returns once the socket closed")
+        .expect("join")
+        .expect("serve");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn shutdown_gives_up_on_websockets_after_the_drain_timeout() {
+    let opts = ServeOptions {
+        drain_timeout: Duration::from_millis(400),
+        ..ServeOptions::default()
+    };
+    let mut server = Server::start(echo_ws(), opts).await;
+    let (_ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.addr))
+        .await
+        .expect("websocket handshake");
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), server.shutdown())
+        .await
+        .expect("serve returns at the drain deadline")
+        .expect("join")
+        .expect("serve");
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(400), "{took:?}");
 }
 
 #[test]
