@@ -206,3 +206,35 @@ test('db dump and restore --from-dump move a project schema between databases', 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('scheduled full backups run on their interval and retention keeps the newest ones', async () => {
+  const dir = project(`
+[basalt.backup]
+enabled = true
+interval = "1s"
+retention_full = 2
+archive_timeout = "1s"
+`);
+  const b = await start(dir);
+  try {
+    const seen = new Set();
+    const deadline = Date.now() + 120_000;
+    while (seen.size < 3 && Date.now() < deadline) {
+      const list = JSON.parse(basalt(['db', 'backups', '--project', dir, '--json'], { stdout: true }));
+      assert.ok(list.length <= 2, `retention_full = 2 keeps at most two: ${list.map((x) => x.label)}`);
+      for (const x of list) {
+        assert.equal(x.kind, 'full');
+        seen.add(x.label);
+      }
+      await sleep(1000);
+    }
+    assert.ok(seen.size >= 3, `three scheduled backups seen: ${[...seen]}`);
+    const newest = JSON.parse(basalt(['db', 'backups', '--project', dir, '--json'], { stdout: true }));
+    const sorted = [...seen].sort();
+    assert.ok(!newest.some((x) => x.label === sorted[0]), 'the oldest was expired');
+  } finally {
+    await b.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
