@@ -166,6 +166,8 @@ pub enum Media {
     GeoJson,
     OctetStream,
     TextPlain,
+    /// The media type of a domain a function returns (its value is the body).
+    Domain(String),
     /// `application/vnd.pgrst.plan`
     Plan {
         json: bool,
@@ -193,6 +195,9 @@ impl Media {
             Media::GeoJson => "application/geo+json; charset=utf-8".into(),
             Media::OctetStream => "application/octet-stream".into(),
             Media::TextPlain => "text/plain; charset=utf-8".into(),
+            // `*/*` names no type: the body is sent as bytes.
+            Media::Domain(t) if t == "*/*" => "application/octet-stream".into(),
+            Media::Domain(t) => t.clone(),
             Media::Plan {
                 json,
                 for_media,
@@ -352,14 +357,40 @@ pub fn negotiate(
             return Ok(m);
         }
     }
-    let list: Vec<&str> = raw.split(',').map(str::trim).collect();
-    Err(ApiError::new(
+    Err(unavailable(raw))
+}
+
+/// PGRST107 naming the types `accept` listed.
+fn unavailable(accept: &str) -> ApiError {
+    let list: Vec<&str> = accept.split(',').map(str::trim).collect();
+    ApiError::new(
         Code::MediaType,
         format!(
             "None of these media types are available: {}",
             list.join(", ")
         ),
-    ))
+    )
+}
+
+/// The media type a function returning the media-type domain `domain` answers `accept` with:
+/// a `*/*` domain answers any type; another answers its own type when `accept` lists it, its
+/// `type/*` range or `*/*` (PGRST107 otherwise).
+pub fn negotiate_domain(accept: Option<&str>, domain: &str) -> Result<Media, ApiError> {
+    if domain == "*/*" {
+        return Ok(Media::Domain(domain.to_string()));
+    }
+    let raw = accept.unwrap_or("*/*");
+    let items = parse_accept(raw);
+    let range = domain.split('/').next().map(|t| format!("{t}/*"));
+    let accepted = items.is_empty()
+        || items
+            .iter()
+            .any(|i| i.ty == domain || i.ty == "*/*" || Some(&i.ty) == range.as_ref());
+    if accepted {
+        Ok(Media::Domain(domain.to_string()))
+    } else {
+        Err(unavailable(raw))
+    }
 }
 
 fn default_media(p: Producer) -> Media {
@@ -912,6 +943,25 @@ mod tests {
         assert_eq!(
             PreferenceApplied::new(&Prefer::default(), PreferenceScope::Read, None).header(),
             None
+        );
+    }
+
+    #[test]
+    fn media_type_domains_answer_their_own_type() {
+        let any = negotiate_domain(Some("app/bingo"), "*/*").expect("any");
+        assert_eq!(any.content_type(), "application/octet-stream");
+        let png = |accept| negotiate_domain(Some(accept), "image/png");
+        for accept in ["image/png", "image/*", "text/html, */*;q=0.8"] {
+            assert_eq!(
+                png(accept).expect(accept),
+                Media::Domain("image/png".into())
+            );
+        }
+        assert_eq!(png("image/png").expect("png").content_type(), "image/png");
+        let e = png("text/csv, app/x").expect_err("406");
+        assert_eq!(
+            e.message,
+            "None of these media types are available: text/csv, app/x"
         );
     }
 

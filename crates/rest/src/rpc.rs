@@ -272,6 +272,7 @@ mod tests {
             rows: 0.0,
             description: None,
             single_row_arg: None,
+            media_type: None,
         }
     }
 

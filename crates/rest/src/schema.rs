@@ -158,6 +158,18 @@ pub struct Routine {
     pub description: Option<String>,
     /// The argument is the row type of this relation (computed column / relationship).
     pub single_row_arg: Option<Qi>,
+    /// The function returns a domain named like a media type (`"image/png"`, `"*/*"`): its
+    /// value is the response body, sent as that type.
+    pub media_type: Option<MediaDomain>,
+}
+
+/// A domain named like a media type, returned by a function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaDomain {
+    /// The domain's name: the media type (`*/*` stands for any).
+    pub media: String,
+    /// Whether the domain is over `bytea` (else its text is sent as UTF-8).
+    pub bytea: bool,
 }
 
 impl Routine {
@@ -273,7 +285,9 @@ select n.nspname::text, p.proname::text,
        rt.typtype::text, rc.oid::int8, rn.nspname::text, rc.relname::text,
        p.provariadic <> 0,
        p.pronargs::int4,
-       array(select t::int8 from unnest(p.proargtypes::oid[]) t)
+       array(select t::int8 from unnest(p.proargtypes::oid[]) t),
+       case when rt.typtype = 'd' and rt.typname like '%/%' then rt.typname::text end,
+       rt.typbasetype = 'bytea'::regtype
 from pg_proc p
 join pg_namespace n on n.oid = p.pronamespace
 join pg_type rt on rt.oid = p.prorettype
@@ -427,31 +441,26 @@ impl SchemaCache {
                 continue;
             };
             for col in &vrel.columns {
-                for (boid, bcol) in bases {
-                    if *bcol == col.name {
-                        // Resolve the ultimate base (follow views).
-                        let mut target = (*boid, bcol.clone());
-                        let mut seen = HashSet::new();
-                        while let Some(next) = view_bases
-                            .get(&target.0)
-                            .and_then(|bs| bs.iter().find(|(_, c)| *c == target.1).cloned())
-                        {
-                            if !seen.insert(target.clone()) {
-                                break;
-                            }
-                            target = next;
-                        }
-                        lineage
-                            .entry(target.clone())
-                            .or_default()
-                            .push((*view, col.name.clone()));
-                        if target.0 != *boid {
-                            lineage
-                                .entry((*boid, bcol.clone()))
-                                .or_default()
-                                .push((*view, col.name.clone()));
-                        }
+                // Every base column of that name the view reads, followed through views of
+                // views along every path: a view whose subquery reads another table's column
+                // of the same name (`site_id` of `sites` beside `jobs`) keeps both candidates.
+                let mut todo: Vec<(u32, String)> = bases
+                    .iter()
+                    .filter(|(_, c)| *c == col.name)
+                    .cloned()
+                    .collect();
+                let mut seen = HashSet::new();
+                while let Some(base) = todo.pop() {
+                    if !seen.insert(base.clone()) {
+                        continue;
                     }
+                    if let Some(next) = view_bases.get(&base.0) {
+                        todo.extend(next.iter().filter(|(_, c)| *c == base.1).cloned());
+                    }
+                    lineage
+                        .entry(base)
+                        .or_default()
+                        .push((*view, col.name.clone()));
                 }
             }
         }
@@ -664,6 +673,10 @@ impl SchemaCache {
             };
             let variadic: bool = r.get(15);
             let in_types: Vec<i64> = r.get(17);
+            let media_type = r.get::<_, Option<String>>(18).map(|name| MediaDomain {
+                media: name,
+                bytea: r.get(19),
+            });
             // Input parameters: modes i, b, v (absent modes = all in).
             let mut params = Vec::new();
             let mut out_count = 0;
@@ -709,6 +722,7 @@ impl SchemaCache {
                 rows,
                 description,
                 single_row_arg: single_row_arg.clone(),
+                media_type,
             };
             if let Some(src) = &single_row_arg {
                 if let Some(tgt) = &ret_rel {

@@ -989,3 +989,40 @@ async fn a_plan_without_json_is_text() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_audience_claim_is_checked_as_postgrest_checks_it() {
+    let api = Api::start_with(|c| c.jwt_aud = Some("youraudience".into())).await;
+    let with_aud =
+        |aud: Value| token(json!({"role": "authenticated", "exp": 4_000_000_000u64, "aud": aud}));
+    // Matching, listed among others, empty list, null or absent: admitted.
+    for aud in [
+        json!("youraudience"),
+        json!(["notyouraudience", "youraudience"]),
+        json!([]),
+        Value::Null,
+    ] {
+        let (s, body) = api
+            .json(
+                reqwest::Method::GET,
+                "/lists?select=id",
+                Some(&with_aud(aud.clone())),
+            )
+            .await;
+        assert_eq!(s, 200, "aud {aud}: {body}");
+    }
+    let no_aud = token(json!({"role": "authenticated", "exp": 4_000_000_000u64}));
+    let (s, _) = api
+        .json(reqwest::Method::GET, "/lists", Some(&no_aud))
+        .await;
+    assert_eq!(s, 200);
+    // Another audience, or an empty one: refused.
+    for aud in [json!("notyouraudience"), json!(""), json!(["a", "b"])] {
+        let (s, body) = api
+            .json(reqwest::Method::GET, "/lists", Some(&with_aud(aud.clone())))
+            .await;
+        assert_eq!(s, 401, "aud {aud}");
+        assert_eq!(body["code"], "PGRST303", "aud {aud}");
+        assert_eq!(body["message"], "JWT not in audience");
+    }
+}

@@ -75,5 +75,26 @@ INSERT INTO artists VALUES (1, 'duster'), (2, 'black country, new road'), (3, 'p
 INSERT INTO albums VALUES (1, 'stratosphere', 1), (2, 'contemporary movement', 1),
   (3, 'ants from up above', 2), (4, 'today''s active lifestyles', 3);
 
+-- CustomMediaSpec: an aggregate for any media type ("*/*", public's domain over bytea) on
+-- one table: the rows' values, one a line, after a prefix its final function picks from the
+-- Accept header (request.headers, which only an instance with auth configured sets).
+CREATE TABLE some_numbers AS SELECT x::int AS val FROM generate_series(1, 10) x;
+CREATE FUNCTION some_trans(state public."*/*", next some_numbers) RETURNS public."*/*"
+  LANGUAGE sql AS $$ SELECT (state || E'\n' || next.val::text::bytea)::public."*/*" $$;
+CREATE FUNCTION some_final(data public."*/*") RETURNS public."*/*" LANGUAGE plpgsql AS $$
+DECLARE
+  accept text := current_setting('request.headers', true)::json->>'accept';
+BEGIN
+  IF accept IN ('magic/number', 'crazy/bingo') THEN
+    PERFORM set_config('response.headers',
+      json_build_array(json_build_object('Content-Type', accept))::text, true);
+    RETURN (convert_to(split_part(accept, '/', 1), 'UTF8') || data)::public."*/*";
+  END IF;
+  RETURN ('anything'::bytea || data)::public."*/*";
+END $$;
+CREATE AGGREGATE some_agg(some_numbers) (
+  initcond = '', stype = public."*/*", sfunc = some_trans, finalfunc = some_final
+);
+
 ANALYZE;
 COMMIT;

@@ -87,7 +87,14 @@ pub(super) fn plan(input: &PlanInput<'_>, name: &str) -> Result<CallAction, ApiE
     } else {
         None
     };
-    let media = match (input.media(producer), &custom) {
+    let negotiated = match &routine.media_type {
+        // A function returning a media-type domain answers with that type.
+        Some(d) if !table_like => {
+            request::negotiate_domain(input.header(axum::http::header::ACCEPT), &d.media)
+        }
+        _ => input.media(producer),
+    };
+    let media = match (negotiated, &custom) {
         (Ok(m), _) => m,
         (Err(_), Some(_)) => Media::Json,
         (Err(e), None) => return Err(e),
@@ -111,7 +118,10 @@ pub(super) fn plan(input: &PlanInput<'_>, name: &str) -> Result<CallAction, ApiE
         tx.strict_max = None;
     }
     Ok(CallAction {
-        raw_body: matches!(media, Media::OctetStream | Media::TextPlain) && !table_like,
+        raw_body: matches!(
+            media,
+            Media::OctetStream | Media::TextPlain | Media::Domain(_)
+        ) && !table_like,
         minimal: req.prefer.return_ == Some(Return::Minimal) && !is_get,
         routine,
         args: call.args,

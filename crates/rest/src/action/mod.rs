@@ -180,6 +180,10 @@ impl PlanInput<'_> {
 
     /// A custom media handler (aggregate) the `Accept` header asks for on `rel`: the first
     /// accepted type that has one, unless a built-in type is accepted before it.
+    ///
+    /// As PostgREST, a handler of the relation itself applies only to the default select
+    /// (`select` absent or `*`), and one of the relation for `*/*` then answers any type but
+    /// the vendored `application/vnd.pgrst.*` ones.
     fn custom_handler(
         &self,
         rel: Option<&crate::schema::Qi>,
@@ -187,6 +191,14 @@ impl PlanInput<'_> {
         if self.cache.media_handlers.is_empty() {
             return None;
         }
+        let default_select = self.req.params().is_ok_and(|q| {
+            q.select
+                .as_ref()
+                .is_none_or(|s| matches!(s.as_slice(), [crate::grammar::SelectItem::Star]))
+        });
+        let of_rel = |h: &&crate::schema::MediaHandler, ty: &str| {
+            h.media == ty && default_select && h.target.is_some() && h.target.as_ref() == rel
+        };
         let accept = self.header(header::ACCEPT).unwrap_or("application/json");
         for item in accept.split(',') {
             let ty = item
@@ -195,15 +207,18 @@ impl PlanInput<'_> {
                 .unwrap_or("")
                 .trim()
                 .to_ascii_lowercase();
-            let mut found: Vec<&crate::schema::MediaHandler> = self
-                .cache
-                .media_handlers
-                .iter()
-                .filter(|h| h.media == ty && (h.target.is_none() || h.target.as_ref() == rel))
-                .collect();
-            found.sort_by_key(|h| h.target.is_none());
-            if let Some(h) = found.first() {
-                return Some((*h).clone());
+            if !ty.starts_with("application/vnd.pgrst.") {
+                let any = self.cache.media_handlers.iter().find(|h| of_rel(h, "*/*"));
+                if let Some(h) = any {
+                    return Some(h.clone());
+                }
+            }
+            let found = (self.cache.media_handlers.iter().find(|h| of_rel(h, &ty))).or_else(|| {
+                let mut any_rel = self.cache.media_handlers.iter();
+                any_rel.find(|h| h.media == ty && h.target.is_none())
+            });
+            if let Some(h) = found {
+                return Some(h.clone());
             }
             if request::negotiate(Some(&ty), Producer::Relation, self.config.plan_enabled).is_ok() {
                 return None;
@@ -216,6 +231,65 @@ impl PlanInput<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::{MediaHandler, Qi};
+    use axum::http::Method;
+
+    /// The handler chosen for a read of `public.nums` with `query` and `accept`.
+    fn handler_for(handlers: &[(&str, bool)], query: &str, accept: &str) -> Option<String> {
+        let config = Config {
+            schemas: vec!["public".into()],
+            ..Config::default()
+        };
+        let mut cache = SchemaCache::default();
+        for (media, of_rel) in handlers {
+            cache.media_handlers.push(MediaHandler {
+                media: media.to_string(),
+                base: "bytea".into(),
+                aggregate: Qi::new("public", "agg"),
+                target: of_rel.then(|| Qi::new("public", "nums")),
+            });
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, accept.parse().unwrap());
+        let req = ApiRequest::parse(&config, &Method::GET, "/nums", query, &headers).unwrap();
+        let input = PlanInput {
+            req: &req,
+            config: &config,
+            cache: &cache,
+            headers: &headers,
+            body: b"",
+        };
+        input
+            .custom_handler(Some(&Qi::new("public", "nums")))
+            .map(|h| h.media)
+    }
+
+    #[test]
+    fn a_relations_any_type_handler_answers_every_type_but_the_vendored_ones() {
+        let any = [("*/*", true)];
+        assert_eq!(handler_for(&any, "", "*/*").as_deref(), Some("*/*"));
+        assert_eq!(
+            handler_for(&any, "", "magic/number").as_deref(),
+            Some("*/*")
+        );
+        assert_eq!(
+            handler_for(&any, "select=*", "application/json").as_deref(),
+            Some("*/*")
+        );
+        assert_eq!(
+            handler_for(&any, "", "application/vnd.pgrst.object+json"),
+            None
+        );
+        // Only with the default select.
+        assert_eq!(handler_for(&any, "select=val", "*/*"), None);
+        // A handler for any relation of one type, and none at all.
+        let geo = [("application/vnd.geo2+json", false)];
+        assert_eq!(
+            handler_for(&geo, "select=val", "application/vnd.geo2+json").as_deref(),
+            Some("application/vnd.geo2+json")
+        );
+        assert_eq!(handler_for(&geo, "", "application/json"), None);
+    }
 
     fn row(page: i64) -> MainRow {
         MainRow {

@@ -50,10 +50,11 @@ pub(super) fn respond(a: &ReadAction, out: Outcome) -> Result<Response, ApiError
 
 /// A body a custom media handler's aggregate rendered: 200 with the handler's media type.
 pub(super) fn custom(media: &str, out: Outcome) -> Result<Response, ApiError> {
-    let ct = if media == "application/json" {
-        "application/json; charset=utf-8"
-    } else {
-        media
+    let ct = match media {
+        "application/json" => "application/json; charset=utf-8",
+        // A `*/*` handler names no type: bytes, unless its SQL sets `Content-Type`.
+        "*/*" => "application/octet-stream",
+        _ => media,
     };
     let mut resp = bytes_response(ct, out.row.bytes.clone().unwrap_or_default());
     *resp.status_mut() = StatusCode::OK;

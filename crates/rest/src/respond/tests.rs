@@ -328,6 +328,7 @@ fn routine(returns_void: bool) -> Routine {
         rows: 0.0,
         description: None,
         single_row_arg: None,
+        media_type: None,
     }
 }
 

@@ -58,13 +58,15 @@ pub(super) fn job(a: &CallAction, cache: &SchemaCache) -> Result<Job, ApiError> 
         }
     };
     sql.text = if a.raw_body {
-        // A text result is sent as its characters' bytes.
-        let cast = if routine.return_type == "text" {
-            "::text"
-        } else {
-            ""
+        let value = "(array_agg(\"_postgrest_t\".\"pgrst_scalar\"))[1]";
+        let bytes = match &routine.media_type {
+            // A media-type domain: its bytes, or its text as UTF-8.
+            Some(d) if d.bytea => format!("{value}::bytea"),
+            Some(_) => format!("convert_to({value}::text, 'UTF8')"),
+            // A text result is sent as its characters' bytes.
+            None if routine.return_type == "text" => format!("{value}::text"),
+            None => value.to_string(),
         };
-        let bytes = format!("(array_agg(\"_postgrest_t\".\"pgrst_scalar\"))[1]{cast}");
         MainSelect {
             from: &from,
             bytes: Some(&bytes),
