@@ -119,6 +119,8 @@ pub fn router(config: Config) -> Result<axum::Router, Error> {
         storage: storage.clone(),
         region: config.region,
     });
+    // It parses the full path too: its first segment stands where a bucket would.
+    outer.set_validation(StorageNames);
     outer.set_auth(gate::Auth(keys.clone()));
     outer.set_route(gate::Forward {
         keys,
