@@ -2,11 +2,13 @@
 //! each service under its prefix (`/rest/v1`, `/auth/v1`, …), checks the `apikey` the way the
 //! Supabase gateway does, answers CORS, tags every request with an `x-request-id` that appears in
 //! the logs (and a service run alone gets the same ids and 5xx logging through [`observe`]),
-//! answers unknown paths with a JSON 404, and serves with a graceful shutdown. API keys are
+//! answers unknown paths with a JSON 404, serves `/metrics` for Prometheus ([`metrics`]) and
+//! serves with a graceful shutdown. API keys are
 //! verified by `basalt_identity`, like every token. It knows
 //! nothing about the services themselves, so any of them can also run alone behind it.
 
 mod apikey;
+pub mod metrics;
 mod panics;
 mod server;
 
@@ -50,14 +52,31 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// its name (`"database"`) and why. Empty when everything is up.
 pub type Readiness = std::sync::Arc<dyn Fn() -> Vec<(&'static str, String)> + Send + Sync>;
 
-/// Compose the services into one application; `/health` reports `ready`.
+/// Compose the services into one application; `/health` reports `ready`, `/metrics` the
+/// requests of every service ([`metrics`]).
 pub fn compose(keys: ApiKeys, mounts: Vec<Mount>, ready: Readiness) -> Router {
-    let mut app = Router::new().route(
-        "/health",
-        axum::routing::get(move || std::future::ready(health(&ready))),
-    );
+    let metrics = metrics::Metrics::new();
+    let scrape = metrics.clone();
+    let mut app = Router::new()
+        .route(
+            "/health",
+            axum::routing::get(move || std::future::ready(health(&ready))),
+        )
+        .route(
+            "/metrics",
+            axum::routing::get(move || std::future::ready(metrics::answer(&scrape))),
+        );
     let mut own_cors = Router::new();
     for m in mounts {
+        let service = m.prefix.trim_start_matches('/');
+        let service: &'static str = service.split('/').next().unwrap_or(service);
+        let m = Mount {
+            router: m.router.layer(axum::middleware::from_fn_with_state(
+                (metrics.clone(), service),
+                metrics::track,
+            )),
+            ..m
+        };
         let router = if m.needs_apikey {
             m.router.layer(apikey::Guard::new(
                 keys.clone(),

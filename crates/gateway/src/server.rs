@@ -178,6 +178,7 @@ impl Connection {
                 req.extensions_mut().insert(ConnectInfo(peer));
                 req
             });
+        crate::metrics::OPEN_CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let io = Counted {
             io: TokioIo::new(stream),
             _slot: slot,
@@ -212,6 +213,12 @@ struct Counted<T> {
     io: T,
     _slot: OwnedSemaphorePermit,
     _alive: mpsc::Sender<()>,
+}
+
+impl<T> Drop for Counted<T> {
+    fn drop(&mut self) {
+        crate::metrics::OPEN_CONNECTIONS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl<T: Read + Unpin> Read for Counted<T> {
