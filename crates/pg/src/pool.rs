@@ -27,10 +27,80 @@ pub fn build(url: &str, size: usize) -> Result<Pool, PoolError> {
             recycling_method: RecyclingMethod::Fast,
         },
     );
-    Pool::builder(mgr)
+    let pool = Pool::builder(mgr)
         .max_size(size.max(1))
         .build()
-        .map_err(|e| PoolError::Build(e.to_string()))
+        .map_err(|e| PoolError::Build(e.to_string()))?;
+    register("general", &pool);
+    Ok(pool)
+}
+
+/// How full one live pool is (for `/metrics`).
+#[derive(Debug, Clone)]
+pub struct PoolStat {
+    /// `general` (tokio-postgres, [`build`]) or `wire` ([`crate::wire::pool`]).
+    pub kind: &'static str,
+    /// Numbered in the order the process built its pools.
+    pub id: u64,
+    pub status: deadpool::Status,
+}
+
+struct Registered {
+    kind: &'static str,
+    id: u64,
+    /// `None` once the pool is dropped.
+    status: Box<dyn Fn() -> Option<deadpool::Status> + Send + Sync>,
+    close: Box<dyn Fn() + Send + Sync>,
+}
+
+fn registry() -> &'static std::sync::Mutex<Vec<Registered>> {
+    static R: std::sync::OnceLock<std::sync::Mutex<Vec<Registered>>> = std::sync::OnceLock::new();
+    R.get_or_init(Default::default)
+}
+
+/// Remember a pool (weakly: a dropped pool is forgotten) for [`stats`] and [`close_all`].
+pub(crate) fn register<M: deadpool::managed::Manager + 'static>(
+    kind: &'static str,
+    pool: &deadpool::managed::Pool<M>,
+) {
+    static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let id = IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (a, b) = (pool.weak(), pool.weak());
+    let mut r = registry().lock().unwrap_or_else(|e| e.into_inner());
+    r.retain(|p| (p.status)().is_some());
+    r.push(Registered {
+        kind,
+        id,
+        status: Box::new(move || a.upgrade().map(|p| p.status())),
+        close: Box::new(move || {
+            if let Some(p) = b.upgrade() {
+                p.close();
+            }
+        }),
+    });
+}
+
+/// Every live pool of the process and how full it is.
+pub fn stats() -> Vec<PoolStat> {
+    let r = registry().lock().unwrap_or_else(|e| e.into_inner());
+    r.iter()
+        .filter_map(|p| {
+            (p.status)().map(|status| PoolStat {
+                kind: p.kind,
+                id: p.id,
+                status,
+            })
+        })
+        .collect()
+}
+
+/// Close every pool of the process (at shutdown, after the last request): idle connections are
+/// closed now, and those in use when they are given back.
+pub fn close_all() {
+    let r = registry().lock().unwrap_or_else(|e| e.into_inner());
+    for p in r.iter() {
+        (p.close)();
+    }
 }
 
 /// One connection, outside any pool, with its driver task spawned.

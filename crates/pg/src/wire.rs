@@ -584,12 +584,14 @@ pub type Pool = deadpool::managed::Pool<Manager>;
 pub fn pool(url: &str, size: usize) -> Result<Pool, crate::pool::PoolError> {
     let config = crate::tls::parse(url)?;
     config.tls.check().map_err(crate::pool::PoolError::Tls)?;
-    Pool::builder(Manager { config })
+    let pool = Pool::builder(Manager { config })
         .max_size(size.max(1))
         .wait_timeout(Some(Duration::from_secs(10)))
         .runtime(deadpool::Runtime::Tokio1)
         .build()
-        .map_err(|e| crate::pool::PoolError::Build(e.to_string()))
+        .map_err(|e| crate::pool::PoolError::Build(e.to_string()))?;
+    crate::pool::register("wire", &pool);
+    Ok(pool)
 }
 
 #[cfg(test)]
