@@ -84,6 +84,14 @@ async function startFakes() {
           usage: { prompt_tokens: 120, completion_tokens: 80, total_tokens: 200 },
         });
       }
+      // Email (Resend's API shape) and push (Expo's push API shape).
+      if (p === '/email/emails' && req.method === 'POST') {
+        if (req.headers.authorization !== 'Bearer email-key-fake') return send(401, { name: 'validation_error', message: 'API key is invalid' });
+        return send(200, { id: `email_${++n}` });
+      }
+      if (p === '/push/push/send' && req.method === 'POST') {
+        return send(200, { data: body.map((m) => (m.to.startsWith('ExponentPushToken[') ? { status: 'ok', id: `ticket-${++n}` } : { status: 'error', message: `"${m.to}" is not a registered push notification recipient`, details: { error: 'DeviceNotRegistered' } })) });
+      }
       const wa = p.match(/^\/wa\/v21\.0\/(\d+)\/messages$/);
       if (wa && req.method === 'POST') {
         if (req.headers.authorization !== 'Bearer wa-access-token-fake') return send(401, { error: { message: 'Invalid OAuth access token', code: 190 } });
@@ -111,7 +119,9 @@ before(async () => {
     `STRIPE_API_BASE=${fakes.url}/stripe`, `STRIPE_SECRET_KEY=${STRIPE_KEY}`, `STRIPE_WEBHOOK_SECRET=${STRIPE_WHSEC}`,
     `AI_API_BASE=${fakes.url}/ai`, 'AI_API_KEY=sk-ai-fake',
     `WHATSAPP_API_BASE=${fakes.url}/wa`, `WHATSAPP_PHONE_NUMBER_ID=${WA_PHONE_ID}`, 'WHATSAPP_ACCESS_TOKEN=wa-access-token-fake',
-    `WHATSAPP_APP_SECRET=${WA_APP_SECRET}`, `WHATSAPP_VERIFY_TOKEN=${WA_VERIFY}`, '',
+    `WHATSAPP_APP_SECRET=${WA_APP_SECRET}`, `WHATSAPP_VERIFY_TOKEN=${WA_VERIFY}`,
+    `EMAIL_API_BASE=${fakes.url}/email`, 'EMAIL_API_KEY=email-key-fake', 'EMAIL_FROM=trip-os <hello@trip-os.test>',
+    `PUSH_API_BASE=${fakes.url}/push`, 'SITE_URL=http://127.0.0.1:3000', '',
   ].join('\n'));
   // Started on another port than config.toml's: store where the cron jobs call functions.
   b.sql(`select private.set_function_secrets(${q(b.url)}, ${q(b.serviceKey)})`);
@@ -174,7 +184,7 @@ test('collaboration: the owner invites, the collaborator accepts through the fun
   const friend = as(FRIEND);
   const trip = ok(await owner.from('trips').insert({ user_id: OWNER, title: 'Porto weekend', destination: 'Porto' }).select().single());
 
-  // Input is checked; only the owner invites; only existing users can be invited.
+  // Input is checked; only the owner invites.
   let r = await call(owner, 'invite-collaborator', { trip_id: trip.id });
   assert.equal(r.status, 400);
   assert.equal(r.body.error, 'invalid_input');
@@ -182,9 +192,6 @@ test('collaboration: the owner invites, the collaborator accepts through the fun
   assert.equal(r.status, 400);
   r = await call(owner, 'invite-collaborator', { trip_id: trip.id, email: 'fred@trip-os.test', permission: 'admin' });
   assert.equal(r.status, 400);
-  r = await call(owner, 'invite-collaborator', { trip_id: trip.id, email: 'nobody@trip-os.test' });
-  assert.equal(r.status, 404);
-  assert.equal(r.body.error, 'user_not_found');
   r = await call(as(STRANGER), 'invite-collaborator', { trip_id: trip.id, email: 'fred@trip-os.test' });
   assert.equal(r.status, 404, 'a stranger does not even see the trip');
   r = await call(b.client(), 'invite-collaborator', { trip_id: trip.id, email: 'fred@trip-os.test' });
@@ -488,4 +495,122 @@ test('usage periods: the monthly job opens next month for every user with their 
   assert.equal(scalar(`select private.open_usage_periods(${next})`), '0', 'idempotent');
   assert.deepEqual(b.sql(`select ai_runs_limit, ai_runs_used from public.usage_limits where user_id = ${q(MAYA)} and period_start = ${next}`), [['100', '0']]);
   assert.deepEqual(b.sql(`select ai_runs_limit from public.usage_limits where user_id = ${q(PLANNER)} and period_start = ${next}`), [['3']]);
+});
+
+test('invitations: someone without an account is invited by email, signs in from the invitation, sets a password and accepts', async () => {
+  const owner = as(OWNER);
+  const trip = ok(await owner.from('trips').insert({ user_id: OWNER, title: 'Madeira hikes', destination: 'Funchal' }).select().single());
+  ok(await owner.from('trip_items').insert({ trip_id: trip.id, created_by: OWNER, title: 'Levada do Rei', day_number: 1 }).select());
+  const email = 'nina@newcomer.test';
+  assert.deepEqual(b.sql(`select 1 from auth.users where email = ${q(email)}`), []);
+
+  let r = await call(as(STRANGER), 'invite-collaborator', { trip_id: trip.id, email });
+  assert.equal(r.status, 404, 'a stranger cannot invite to the trip');
+  r = await call(owner, 'invite-collaborator', { trip_id: trip.id, email: 'Nina@Newcomer.test', permission: 'view', redirect_to: 'http://127.0.0.1:3000/welcome' });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  assert.equal(r.body.invited_by_email, true);
+  const invitation = r.body.invitation;
+  assert.equal(invitation.status, 'pending');
+  // The account exists unconfirmed and invited; the invitation email went out.
+  assert.deepEqual(b.sql(`select id::text, invited_at is not null, email_confirmed_at is null from auth.users where email = ${q(email)}`),
+    [[invitation.user_id, 't', 't']]);
+  const mailbox = await fetch(`${b.url}/auth/v1/basalt/mail?email=${encodeURIComponent(email)}`, { headers: { apikey: b.serviceKey, authorization: `Bearer ${b.serviceKey}` } });
+  const [mail] = (await mailbox.json()).messages;
+  assert.equal(mail.type, 'invite');
+  assert.ok(mail.otp, 'the invitation carries a code');
+  assert.match(mail.action_link, /type=invite/);
+  r = await call(owner, 'invite-collaborator', { trip_id: trip.id, email });
+  assert.equal(r.status, 409, 'invited twice');
+
+  // The invitee signs in from the invitation (supabase-js verifyOtp, type invite) and sets a password.
+  const nina = b.client();
+  const verified = await nina.auth.verifyOtp({ email, token: mail.otp, type: 'invite' });
+  assert.equal(verified.error, null, JSON.stringify(verified.error));
+  assert.equal(verified.data.user.id, invitation.user_id);
+  ok(await nina.auth.updateUser({ password: 'madeira-levadas' }));
+  const again = b.client();
+  ok(await again.auth.signInWithPassword({ email, password: 'madeira-levadas' }));
+
+  // Pending grants nothing; accepting opens the trip to the viewer, read-only.
+  assert.deepEqual(ok(await again.from('trips').select('id').eq('id', trip.id)), []);
+  const { data, error } = await again.functions.invoke('accept-invitation', { body: { trip_id: trip.id } });
+  assert.equal(error, null, String(error));
+  assert.equal(data.invitation.status, 'accepted');
+  assert.equal(data.trip.title, 'Madeira hikes');
+  assert.deepEqual(ok(await again.from('trip_items').select('title').eq('trip_id', trip.id)), [{ title: 'Levada do Rei' }]);
+  const write = await again.from('trips').update({ title: 'mine now' }).eq('id', trip.id).select();
+  assert.deepEqual(write.data ?? [], [], 'a viewer cannot edit');
+  assert.equal(scalar(`select title from public.trips where id = ${q(trip.id)}`), 'Madeira hikes');
+});
+
+test('votes close: a vote_closed automation emails and pushes the result through the providers, once', async () => {
+  const maya = as(MAYA);
+  const leo = as(LEO_ID);
+  const item = ok(await maya.from('trip_items').insert({ trip_id: LISBON, created_by: MAYA, title: 'Sintra day trip', day_number: 2 }).select().single());
+  ok(await maya.from('votes').insert({ trip_id: LISBON, trip_item_id: item.id, user_id: MAYA, value: 1 }).select());
+  ok(await leo.from('votes').insert({ trip_id: LISBON, trip_item_id: item.id, user_id: LEO_ID, value: 1 }).select());
+
+  // Maya's devices and rules, as herself; nobody else registers a device for her or sees hers.
+  ok(await maya.from('push_tokens').insert({ token: 'ExponentPushToken[maya-phone]' }).select());
+  const forged = await leo.from('push_tokens').insert({ user_id: MAYA, token: 'ExponentPushToken[leo-phone]' }).select();
+  assert.equal(forged.error?.code, '42501');
+  assert.deepEqual(ok(await leo.from('push_tokens').select('token')), []);
+  const [pushRule, emailRule] = ok(await maya.from('automation_rules').insert([
+    { trip_id: LISBON, name: 'Vote result by email', trigger_type: 'vote_closed', trigger_config: { trip_item_id: item.id }, action: 'email', action_config: { subject: 'Sintra: the vote is in' } },
+    { trip_id: LISBON, name: 'Vote result', trigger_type: 'vote_closed', trigger_config: { trip_item_id: item.id }, action: 'push', action_config: { title: 'Vote closed' } },
+  ]).select('id').order('name'));
+
+  // Only the owner or an editor closes a vote; a stranger does not even see the item.
+  let r = await as(STRANGER).rpc('close_voting', { p_trip_item_id: item.id });
+  assert.ok(r.error, 'a stranger cannot close the vote');
+  const emailsBefore = fakes.to('/email/emails').length;
+  const closed = ok(await leo.rpc('close_voting', { p_trip_item_id: item.id }));
+  assert.equal(closed.up, 2);
+  assert.equal(closed.down, 0);
+  assert.ok(closed.voting_closed_at);
+  // Closed: votes no longer change, and the close cannot be undone.
+  r = await leo.from('votes').update({ value: -1 }).eq('trip_item_id', item.id).select();
+  assert.ok(r.error || r.data.length === 0, 'a vote changed after closing');
+  r = await maya.from('trip_items').update({ voting_closed_at: null }).eq('id', item.id).select();
+  assert.equal(r.error?.code, '42501', 'reopening is refused');
+  assert.deepEqual(b.sql(`select value from public.votes where trip_item_id = ${q(item.id)} order by value`), [['1'], ['1']]);
+
+  // Each rule has one occurrence for the item; the dispatch cron job runs both.
+  const jobs = () => b.sql(`select status from public.scheduled_jobs where rule_id in (${q(emailRule.id)}, ${q(pushRule.id)}) and payload->>'item_id' = ${q(item.id)}`);
+  assert.equal(jobs().length, 2);
+  await waitFor('both vote_closed jobs to run', () => jobs().every(([s]) => s === 'done'));
+  assert.equal(scalar(`select private.evaluate_automation_rules()`), '0', 'no second occurrence');
+
+  const emails = fakes.to('/email/emails').slice(emailsBefore);
+  assert.equal(emails.length, 1);
+  assert.deepEqual(emails[0].body.to, ['maya@trip-os.test']);
+  assert.equal(emails[0].body.from, 'trip-os <hello@trip-os.test>');
+  assert.equal(emails[0].body.subject, 'Sintra: the vote is in');
+  assert.match(emails[0].body.text, /Voting closed on Sintra day trip .*2 for, 0 against/);
+  const push = fakes.to('/push/push/send').at(-1).body;
+  assert.equal(push.length, 1);
+  assert.equal(push[0].to, 'ExponentPushToken[maya-phone]');
+  assert.equal(push[0].title, 'Vote closed');
+  assert.equal(push[0].data.item_id, item.id);
+  // Maya reads her delivery log; Leo sees none of it.
+  const logs = ok(await maya.from('delivery_logs').select('channel,status,detail').in('channel', ['email', 'push']).order('channel'));
+  assert.deepEqual(logs.map((l) => [l.channel, l.status]), [['email', 'sent'], ['push', 'sent']]);
+  assert.equal(logs[0].detail.to, 'maya@trip-os.test');
+  assert.deepEqual(ok(await leo.from('delivery_logs').select('id').in('channel', ['email', 'push'])), []);
+
+  // A deadline that passed closes the vote too: votes are refused and the evaluation finds it.
+  const late = ok(await maya.from('trip_items').insert({ trip_id: LISBON, created_by: MAYA, title: 'Cascais beach', day_number: 3, voting_closes_at: new Date(Date.now() - 60000).toISOString() }).select().single());
+  r = await leo.from('votes').insert({ trip_id: LISBON, trip_item_id: late.id, user_id: LEO_ID, value: 1 }).select();
+  assert.equal(r.error?.code, '42501', 'a vote after the deadline');
+  ok(await maya.from('automation_rules').insert({ trip_id: LISBON, name: 'Any vote', trigger_type: 'vote_closed', action: 'email', is_enabled: false }).select());
+
+  // Preferences decide: with push turned off the rule is refused, nothing is sent.
+  assert.deepEqual(ok(await maya.from('notification_preferences').update({ push_enabled: false }).eq('user_id', MAYA).select('push_enabled')), [{ push_enabled: false }]);
+  assert.equal(scalar(`select push_enabled from public.notification_preferences where user_id = ${q(MAYA)}`), 'f');
+  const pushes = fakes.to('/push/push/send').length;
+  r = await call(maya, 'trigger-automation', { rule_id: pushRule.id });
+  assert.equal(r.status, 409, JSON.stringify(r.body));
+  assert.equal(r.body.error, 'push_disabled');
+  assert.equal(fakes.to('/push/push/send').length, pushes);
+  ok(await maya.from('notification_preferences').update({ push_enabled: true }).eq('user_id', MAYA).select());
 });

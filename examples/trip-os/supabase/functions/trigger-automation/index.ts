@@ -1,12 +1,14 @@
 // trigger-automation: perform an automation rule's action. The dispatch cron job calls it with
 // the service key for each occurrence private.evaluate_automation_rules created ({job_id});
-// a user may run one of their own rules now ({rule_id}, read as the user). WhatsApp actions
-// are sent; email and push are not part of trip-os yet (422).
+// a user may run one of their own rules now ({rule_id}, read as the user). The action is sent
+// by WhatsApp (templates by action_config.template), email (action_config.subject) or push
+// (to every device in push_tokens), through the providers _shared/notify.ts names.
 import { HttpError, json, readJson, serve, uuid } from '../_shared/http.ts';
 import { caller, isService } from '../_shared/auth.ts';
 import { eq, serviceDb, userDb } from '../_shared/db.ts';
 import { deliver } from '../_shared/whatsapp.ts';
 import { performJob } from '../_shared/jobs.ts';
+import { sendEmail, sendPush } from '../_shared/notify.ts';
 
 async function compose(rule: any, payload: any): Promise<string> {
   const db = serviceDb();
@@ -24,6 +26,15 @@ async function compose(rule: any, payload: any): Promise<string> {
       const items = rule.trip_id ? await db.select('trip_items', { trip_id: eq(rule.trip_id), select: 'title', order: 'day_number,order_index', limit: '5' }) : [];
       return `Today on ${name}: ${items.map((i: any) => i.title).join(', ') || 'nothing planned yet'}`;
     }
+    case 'vote_closed': {
+      const itemId = payload?.item_id ?? rule.trigger_config?.trip_item_id;
+      const item = itemId ? await db.one('trip_items', { id: eq(itemId), select: 'id,title' }) : null;
+      if (!item) return `A vote on ${name} closed`;
+      const votes = await db.select('votes', { trip_item_id: eq(item.id), select: 'value' });
+      const up = votes.filter((v: any) => v.value === 1).length;
+      const down = votes.length - up;
+      return `Voting closed on ${item.title} (${name}): ${up} for, ${down} against, ${up > down ? 'it stays on the plan' : 'it is off the plan'}`;
+    }
     default:
       return `Update on ${name}`;
   }
@@ -31,13 +42,26 @@ async function compose(rule: any, payload: any): Promise<string> {
 
 async function perform(rule: any, payload: any, jobId?: string) {
   if (!rule.is_enabled) throw new HttpError(409, 'rule_disabled', 'the automation rule is disabled');
-  if (rule.action !== 'whatsapp_message') {
-    throw new HttpError(422, 'unsupported_action', `${rule.action} delivery is not part of trip-os yet`);
-  }
   const text = await compose(rule, payload);
-  const sent = await deliver({ userId: rule.user_id, text, tripId: rule.trip_id, jobId, template: rule.action_config?.template });
+  let result: Record<string, unknown>;
+  switch (rule.action) {
+    case 'whatsapp_message': {
+      const sent = await deliver({ userId: rule.user_id, text, tripId: rule.trip_id, jobId, template: rule.action_config?.template });
+      result = { message_id: sent.id, wa_message_id: sent.wa_message_id };
+      break;
+    }
+    case 'email':
+      result = await sendEmail({ userId: rule.user_id, subject: String(rule.action_config?.subject ?? `trip-os: ${rule.name}`), text, jobId });
+      break;
+    case 'push':
+      result = await sendPush({ userId: rule.user_id, title: String(rule.action_config?.title ?? rule.name), body: text, jobId,
+        data: { rule_id: rule.id, trip_id: rule.trip_id, item_id: payload?.item_id ?? null } });
+      break;
+    default:
+      throw new HttpError(422, 'unsupported_action', `unknown action ${rule.action}`);
+  }
   await serviceDb().update('automation_rules', { id: eq(rule.id) }, { last_triggered_at: new Date().toISOString() });
-  return { rule_id: rule.id, message_id: sent.id, wa_message_id: sent.wa_message_id, text };
+  return { rule_id: rule.id, action: rule.action, ...result, text };
 }
 
 serve(['POST'], async (req) => {
