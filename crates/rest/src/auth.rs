@@ -44,15 +44,38 @@ fn anon_disabled() -> ApiError {
     e
 }
 
-/// PostgREST's answer to a refused token: PGRST303 for claims, PGRST301 for the rest.
-fn refusal(e: TokenError) -> ApiError {
+/// PostgREST's answer to a refused token: PGRST303 for claims, PGRST301 for the rest, in
+/// PostgREST's words (an unsigned `alg: none` token and a signature no key verifies each have
+/// their own).
+fn refusal(e: TokenError, token: &str) -> ApiError {
+    if unsecured(token) {
+        return jwt_error(Code::InvalidJwt, "Wrong or unsupported encoding algorithm")
+            .with_details("JWT is unsecured but expected 'alg' was not 'none'");
+    }
     match e {
-        TokenError::Malformed | TokenError::Signature | TokenError::NotObject => {
+        TokenError::Signature => jwt_error(Code::InvalidJwt, "No suitable key or wrong key type")
+            .with_details("None of the keys was able to decode the JWT"),
+        TokenError::Malformed | TokenError::NotObject => {
             jwt_error(Code::InvalidJwt, "JWT cryptographic operation failed")
         }
         e if e.is_claims() => jwt_error(Code::JwtClaims, &e.to_string()),
         e => jwt_error(Code::InvalidJwt, &e.to_string()),
     }
+}
+
+/// Whether the token's header says `"alg": "none"` (a token without a signature).
+fn unsecured(token: &str) -> bool {
+    use base64::Engine;
+    let Some(header) = token.split('.').next() else {
+        return false;
+    };
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header) else {
+        return false;
+    };
+    serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|h| h.get("alg").and_then(Value::as_str).map(str::to_string))
+        .is_some_and(|alg| alg.eq_ignore_ascii_case("none"))
 }
 
 impl Verifier {
@@ -76,7 +99,7 @@ impl Verifier {
 
     /// Verify a token and return its claims.
     pub fn verify(&self, token: &str) -> Result<basalt_identity::Claims, ApiError> {
-        self.keys.verify(token).map_err(refusal)
+        self.keys.verify(token).map_err(|e| refusal(e, token))
     }
 
     /// The role named by the configured claim path.
@@ -190,12 +213,32 @@ mod tests {
         assert_eq!(anon.role.as_deref(), Some("anon"));
         let bad = authenticate(&config, Some(&v), Some("Bearer a.b")).expect_err("parts");
         assert_eq!(bad.message, "Expected 3 parts in JWT; got 2");
-        let forged = format!("{}x", token);
+        let other_key = jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &json!({}),
+            &jsonwebtoken::EncodingKey::from_secret(b"wrong secret"),
+        )
+        .expect("sign");
+        let e =
+            authenticate(&config, Some(&v), Some(&format!("Bearer {other_key}"))).expect_err("sig");
         assert_eq!(
-            authenticate(&config, Some(&v), Some(&format!("Bearer {forged}")))
-                .expect_err("sig")
-                .code,
-            "PGRST301"
+            (e.code.as_str(), e.message.as_str(), e.details.as_deref()),
+            (
+                "PGRST301",
+                "No suitable key or wrong key type",
+                Some("None of the keys was able to decode the JWT")
+            )
         );
+        // `{"typ":"JWT","alg":"none"}.{}.<anything>`
+        let none = "eyJ0eXAiOiJKV1QiLCJhbGciOiJub25lIn0.e30.c2ln";
+        let e = authenticate(&config, Some(&v), Some(&format!("Bearer {none}"))).expect_err("none");
+        assert_eq!(e.message, "Wrong or unsupported encoding algorithm");
+        assert_eq!(
+            e.details.as_deref(),
+            Some("JWT is unsecured but expected 'alg' was not 'none'")
+        );
+        let garbage = "Bearer quifquirndsjagnrgniur.fonvoienqhhdj.iuqvnvhojah";
+        let e = authenticate(&config, Some(&v), Some(garbage)).expect_err("garbage");
+        assert_eq!(e.message, "JWT cryptographic operation failed");
     }
 }

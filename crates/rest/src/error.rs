@@ -474,11 +474,15 @@ impl IntoResponse for ApiError {
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json; charset=utf-8"),
         );
-        // Errors of PostgREST's own and those a function raised with a `PT` status.
-        if (self.code.starts_with("PGRST") && self.body.is_none()) || self.code.starts_with("PT") {
-            if let Ok(v) = HeaderValue::from_str(&format!("PostgREST; error={}", self.code)) {
-                headers.insert(HeaderName::from_static("proxy-status"), v);
-            }
+        // Every error names its code, as PostgREST: its own, a SQLSTATE, or the `code` a
+        // function raised with `SQLSTATE 'PGRST'`.
+        let code = match self.body.as_ref().and_then(|b| b.get("code")) {
+            Some(Value::String(c)) => c.clone(),
+            Some(Value::Null) | None => self.code.clone(),
+            Some(other) => other.to_string(),
+        };
+        if let Ok(v) = HeaderValue::from_str(&format!("PostgREST; error={code}")) {
+            headers.insert(HeaderName::from_static("proxy-status"), v);
         }
         for (k, v) in &self.headers {
             if let (Ok(n), Ok(v)) = (HeaderName::try_from(k.as_str()), HeaderValue::from_str(v)) {
@@ -498,6 +502,35 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_error_names_its_code_in_proxy_status() {
+        let proxy = |e: ApiError| {
+            let r = e.into_response();
+            let h = r
+                .headers()
+                .get("proxy-status")
+                .and_then(|v| v.to_str().ok());
+            h.map(str::to_string)
+        };
+        let own = ApiError::new(Code::InvalidPath, "Invalid path specified in request URL");
+        assert_eq!(proxy(own).as_deref(), Some("PostgREST; error=PGRST125"));
+        let db = DbError {
+            code: "23505".into(),
+            message: "duplicate key".into(),
+            ..DbError::default()
+        };
+        let e = ApiError::from_db(&db, false);
+        assert_eq!(proxy(e).as_deref(), Some("PostgREST; error=23505"));
+        let raised = DbError {
+            code: "PGRST".into(),
+            message: r#"{"code":"123","message":"ABC"}"#.into(),
+            detail: Some(r#"{"status":332,"headers":{}}"#.into()),
+            ..DbError::default()
+        };
+        let e = ApiError::from_db(&raised, false);
+        assert_eq!(proxy(e).as_deref(), Some("PostgREST; error=123"));
+    }
 
     #[test]
     fn statuses() {

@@ -212,7 +212,15 @@ impl<'a> Planner<'a> {
         self.cache
             .relations
             .get(&Qi::new(self.schema, name))
-            .ok_or_else(|| ApiError::table_not_found(self.schema, name))
+            .ok_or_else(|| {
+                let e = ApiError::table_not_found(self.schema, name);
+                match similar_table(self.cache, self.schema, name) {
+                    Some(t) => {
+                        e.with_hint(format!("Perhaps you meant the table '{}.{t}'", self.schema))
+                    }
+                    None => e,
+                }
+            })
     }
 
     fn field(&self, rel: Option<&Qi>, f: &Field) -> FieldRef {
@@ -624,6 +632,41 @@ fn ambiguous(src: &Qi, name: &str, found: &[&Relationship]) -> ApiError {
     e
 }
 
+/// The relation of `schema` whose name is closest to `name`, when at least 75% alike (one
+/// minus the edit distance over the longer length, case-insensitively), as PostgREST's
+/// fuzzy-set hint picks it.
+fn similar_table<'c>(cache: &'c SchemaCache, schema: &str, name: &str) -> Option<&'c str> {
+    let wanted: Vec<char> = name.to_lowercase().chars().collect();
+    cache
+        .relations
+        .keys()
+        .filter(|q| q.schema == schema)
+        .map(|q| {
+            let have: Vec<char> = q.name.to_lowercase().chars().collect();
+            let longest = wanted.len().max(have.len()).max(1);
+            let score = 1.0 - edit_distance(&wanted, &have) as f64 / longest as f64;
+            (score, q.name.as_str())
+        })
+        .filter(|(score, _)| *score >= 0.75)
+        // The best score; among equals, the first name in order.
+        .min_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)))
+        .map(|(_, n)| n)
+}
+
+/// Levenshtein distance.
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = substitute.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 fn cols(pairs: &[(String, String)], source: bool) -> String {
     pairs
         .iter()
@@ -636,6 +679,27 @@ fn cols(pairs: &[(String, String)], source: bool) -> String {
 mod tests {
     use super::*;
     use crate::schema::{Cardinality, Column};
+
+    #[test]
+    fn unknown_tables_hint_at_a_name_at_least_75_percent_alike() {
+        let mut c = SchemaCache::default();
+        for name in ["projects", "items"] {
+            c.relations
+                .insert(Qi::new("test", name), relation(name, &[]));
+        }
+        let hint = |name: &str| {
+            Planner::new(&c, "test", false)
+                .relation(name)
+                .expect_err("unknown")
+                .hint
+        };
+        let projects = Some("Perhaps you meant the table 'test.projects'".to_string());
+        assert_eq!(hint("projectx"), projects);
+        assert_eq!(hint("projecxx"), projects);
+        assert_eq!(hint("projxxxx"), None);
+        assert_eq!(hint("garlic"), None);
+        assert_eq!(edit_distance(&['a', 'b'], &['b']), 1);
+    }
 
     fn column(name: &str, ty: &str) -> Column {
         Column::plain(name, ty)

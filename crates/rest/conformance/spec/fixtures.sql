@@ -96,5 +96,15 @@ CREATE AGGREGATE some_agg(some_numbers) (
   initcond = '', stype = public."*/*", sfunc = some_trans, finalfunc = some_final
 );
 
+-- ErrorSpec: an insert whose trigger inserts again, without end (stack depth exceeded).
+CREATE TABLE infinite_inserts (id integer, name text);
+CREATE FUNCTION infinite_inserts() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO infinite_inserts VALUES (NEW.id, NEW.name);
+  RETURN NEW;
+END $$;
+CREATE TRIGGER infinite_inserts BEFORE INSERT ON infinite_inserts
+  FOR EACH ROW EXECUTE FUNCTION infinite_inserts();
+
 ANALYZE;
 COMMIT;
