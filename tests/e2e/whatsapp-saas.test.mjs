@@ -437,6 +437,9 @@ test('realtime: the admin dashboard sees a visitor\'s new lead live; a customer 
 // ---- WhatsApp Cloud API: webhook, onboarding connect / test message, sending ----
 
 let wamidSeq = 0;
+const mediaBytes = (id) => `JFIF-fake-image-bytes-of-${id}`;
+const flakyServed = new Set();
+
 /** The Graph API as Meta documents it, for the calls the functions make. */
 function fakeGraph(call) {
   const bearer = call.headers.authorization === `Bearer ${BUSINESS_TOKEN}`;
@@ -448,6 +451,20 @@ function fakeGraph(call) {
     return { body: { access_token: BUSINESS_TOKEN, token_type: 'bearer' } };
   }
   let m = call.path.match(/^\/v21\.0\/([^/]+)$/);
+  if (call.method === 'GET' && m && m[1].startsWith('media-')) {
+    // A media object (GET /{media_id}): a short-lived URL on the fake, its type and SHA-256.
+    if (!bearer) return oauthError;
+    const bytes = mediaBytes(m[1]);
+    return { body: { messaging_product: 'whatsapp', url: `${graphApi.url}/files/${m[1]}`, mime_type: 'image/jpeg', sha256: createHash('sha256').update(bytes).digest('hex'), file_size: bytes.length, id: m[1] } };
+  }
+  m = call.path.match(/^\/files\/([^/]+)$/);
+  if (call.method === 'GET' && m) {
+    if (!bearer) return oauthError;
+    // The first download of a "flaky" media id fails, as a URL that expired would.
+    if (m[1].includes('flaky') && !flakyServed.has(m[1])) { flakyServed.add(m[1]); return { status: 404, body: { error: { message: 'URL expired' } } }; }
+    return { body: mediaBytes(m[1]), headers: { 'content-type': 'image/jpeg' } };
+  }
+  m = call.path.match(/^\/v21\.0\/([^/]+)$/);
   if (call.method === 'GET' && m) {
     if (!bearer) return oauthError;
     return { body: { verified_name: 'Erin Flowers', display_phone_number: '+1 555-010-0199', quality_rating: 'GREEN', id: m[1] } };
@@ -698,6 +715,105 @@ test('realtime: the account owner\'s inbox receives an inbound message live; ano
     await erin.db.removeAllChannels();
     await dan.db.removeAllChannels();
   }
+});
+
+test('webhook: account-level events move the account (ban, reinstatement, restriction, removal); template quality; owner-only history', async () => {
+  const event = (field, value) => ({ object: 'whatsapp_business_account', entry: [{ id: ERIN_WABA, time: Number(ts()), changes: [{ field, value }] }] });
+  const account = async () => ok(await erin.db.schema('whatsapp').from('accounts').select('status, status_reason, ban_state, restrictions, review_status').eq('id', erinAccount.id).single());
+  // Meta bans the business account: suspended, and sending stops before anything reaches Meta.
+  const ban = event('account_update', { phone_number: '15550100199', event: 'DISABLED_UPDATE', ban_info: { waba_ban_state: 'DISABLE', waba_ban_date: 'December 3, 2026' } });
+  let r = await deliverWebhook(ban);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual([r.body.accounts, r.body.account_events], [1, 1]);
+  assert.deepEqual(await account(), { status: 'suspended', status_reason: 'banned by Meta', ban_state: 'DISABLE', restrictions: [], review_status: null });
+  const before = graphApi.calls.length;
+  r = await api(erin, 'send', { account_id: erinAccount.id, to: '+44 7700 900123', text: 'still there?' });
+  assert.equal(r.status, 409, JSON.stringify(r.body));
+  assert.equal(graphApi.calls.length, before, 'nothing reached Meta');
+  assert.deepEqual(await deliverWebhook(ban).then((x) => x.body), { duplicate: true });
+
+  // Reinstated: active again, and sending works.
+  r = await deliverWebhook(event('account_update', { phone_number: '15550100199', event: 'DISABLED_UPDATE', ban_info: { waba_ban_state: 'REINSTATE', waba_ban_date: 'December 4, 2026' } }));
+  assert.equal(r.body.accounts, 1);
+  assert.deepEqual(await account(), { status: 'active', status_reason: null, ban_state: 'REINSTATE', restrictions: [], review_status: null });
+  r = await api(erin, 'send', { account_id: erinAccount.id, to: '+44 7700 900123', text: 'back online' });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+
+  // A restriction and a review decision are kept on the account; a violation gives the reason.
+  const restriction = [{ restriction_type: 'RESTRICTED_BIZ_INITIATED_MESSAGING', expiration: 1767225600 }];
+  await deliverWebhook(event('account_update', { phone_number: '15550100199', event: 'ACCOUNT_RESTRICTION', restriction_info: restriction }));
+  await deliverWebhook(event('account_review_update', { decision: 'APPROVED' }));
+  await deliverWebhook(event('account_update', { phone_number: '15550100199', event: 'ACCOUNT_VIOLATION', violation_info: { violation_type: 'SCAM' } }));
+  assert.deepEqual(await account(), { status: 'active', status_reason: 'policy violation: SCAM', ban_state: 'REINSTATE', restrictions: restriction, review_status: 'approved' });
+
+  // Template quality.
+  const [tpl] = b.sql(`select id, name, language from whatsapp.templates where account_id = ${q(erinAccount.id)} order by created_at limit 1`);
+  r = await deliverWebhook(event('message_template_quality_update', { previous_quality_score: 'GREEN', new_quality_score: 'YELLOW', message_template_id: 9999, message_template_name: tpl[1], message_template_language: tpl[2] }));
+  assert.equal(r.body.templates, 1);
+  assert.equal(ok(await erin.db.schema('whatsapp').from('templates').select('quality_score').eq('id', tpl[0]).single()).quality_score, 'YELLOW');
+
+  // Erin reads her account's history; Dan none of it, and nobody writes it.
+  const history = ok(await erin.db.schema('whatsapp').from('account_events').select('field, event').eq('account_id', erinAccount.id).order('occurred_at'));
+  assert.deepEqual(history.map((h) => h.event), ['DISABLED_UPDATE', 'DISABLED_UPDATE', 'ACCOUNT_RESTRICTION', 'APPROVED', 'ACCOUNT_VIOLATION']);
+  assert.deepEqual(ok(await dan.db.schema('whatsapp').from('account_events').select('id').eq('account_id', erinAccount.id)), []);
+  assertDenied(await erin.db.schema('whatsapp').from('account_events').insert({ account_id: erinAccount.id, field: 'account_update', payload: {} }), 'erin forges an event');
+
+  // The partner removed: disconnected.
+  await deliverWebhook(event('account_update', { phone_number: '15550100199', event: 'PARTNER_REMOVED' }));
+  assert.equal((await account()).status, 'disconnected');
+  b.sql(`update whatsapp.accounts set status = 'active', status_reason = null where id = ${q(erinAccount.id)}`);
+});
+
+test('webhook: inbound media is fetched from the Graph API into the whatsapp-media bucket, readable by the owner only', async () => {
+  const media = (id, type = 'image') => messagesChange(ERIN_WABA, ERIN_PNID, {
+    contacts: [{ profile: { name: 'Sam Lee' }, wa_id: '447700900123' }],
+    messages: [{ from: '447700900123', id: `wamid.MEDIA${run}${id}`, timestamp: ts(), type, [type]: { id, mime_type: 'image/jpeg', sha256: createHash('sha256').update(mediaBytes(id)).digest('hex'), caption: `photo ${id}` } }],
+  });
+  const okId = `media-ok-${run}`;
+  let r = await deliverWebhook(media(okId));
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.messages, 1);
+  const row = async () => ok(await erin.db.schema('whatsapp').from('messages').select('id, body, media_id, media_status, media_path, media_mime_type, media_error').eq('wamid', `wamid.MEDIA${run}${okId}`).single());
+  let msg;
+  for (let i = 0; i < 100; i++) {
+    msg = await row();
+    if (msg.media_status !== 'pending') break;
+    await sleep(100);
+  }
+  assert.equal(msg.media_status, 'stored', JSON.stringify(msg));
+  assert.equal(msg.body, `photo ${okId}`);
+  assert.equal(msg.media_path, `${erinAccount.id}/${msg.id}`);
+  assert.equal(msg.media_mime_type, 'image/jpeg');
+  // Meta was asked for the media object, then its URL, both with the business token.
+  const fetched = graphApi.calls.filter((c) => c.path.endsWith(okId));
+  assert.deepEqual(fetched.map((c) => `${c.method} ${c.path}`), [`GET /v21.0/${okId}`, `GET /files/${okId}`]);
+  assert.ok(fetched.every((c) => c.headers.authorization === `Bearer ${BUSINESS_TOKEN}`));
+  // The owner downloads the bytes; another customer and anonymous callers cannot.
+  const file = await erin.db.storage.from('whatsapp-media').download(msg.media_path);
+  assert.equal(file.error, null, JSON.stringify(file.error));
+  assert.equal(await file.data.text(), mediaBytes(okId));
+  const byDan = await dan.db.storage.from('whatsapp-media').download(msg.media_path);
+  assert.ok(byDan.error, 'dan downloaded erin\'s media');
+  assert.ok((await anon().storage.from('whatsapp-media').download(msg.media_path)).error, 'anon downloaded it');
+  const upload = await erin.db.storage.from('whatsapp-media').upload(`${erinAccount.id}/forged`, new Blob(['x']), { contentType: 'image/jpeg' });
+  assert.ok(upload.error, 'clients do not write the bucket');
+
+  // A download that fails is marked failed; the owner fetches it again through whatsapp-api/media.
+  const flaky = `media-flaky-${run}`;
+  await deliverWebhook(media(flaky));
+  const flakyRow = async () => ok(await erin.db.schema('whatsapp').from('messages').select('id, media_status, media_error').eq('wamid', `wamid.MEDIA${run}${flaky}`).single());
+  let f;
+  for (let i = 0; i < 100; i++) { f = await flakyRow(); if (f.media_status !== 'pending') break; await sleep(100); }
+  assert.equal(f.media_status, 'failed');
+  assert.match(f.media_error, /404/);
+  r = await api(dan, 'media', { message_id: f.id });
+  assert.equal(r.status, 404, 'not dan\'s message');
+  r = await api(erin, 'media', { message_id: f.id });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.media.status, 'stored');
+  assert.equal((await flakyRow()).media_status, 'stored');
+  const again = await erin.db.storage.from('whatsapp-media').download(`${erinAccount.id}/${f.id}`);
+  assert.equal(await again.data.text(), mediaBytes(flaky));
 });
 
 test('cron: the design\'s maintenance runs as pg_cron jobs (when pg_cron is installed)', async (t) => {

@@ -13,11 +13,14 @@
 //      { account_id, to, session_token? }   `to`; the session gets test_message_sent_at.
 // POST /whatsapp-api/send          a text, or a template the account has approved
 //      { account_id, to, text } | { account_id, to, template: { name, language, components? } }
+// POST /whatsapp-api/media         fetch an inbound message's media again (one whose download
+//      { message_id }                 failed or is pending) into the whatsapp-media bucket
 //
 // Sent messages are recorded in whatsapp.messages (accepted, or failed with Meta's error);
 // their delivery statuses arrive through whatsapp-webhook. A caller reaches only accounts
 // they can read under row level security (their own).
 import { caller, env, graph, GraphError, json, openToken, rest, sealToken } from '../_shared/whatsapp.ts';
+import { storeMedia } from '../_shared/media.ts';
 
 type User = { id: string };
 
@@ -140,6 +143,18 @@ async function testMessage(req: Request, user: User, input: any) {
   return { message, session: await markSession(sessionId, 'test_message_sent_at') };
 }
 
+/** The caller's own inbound media message (read as them: RLS decides), fetched again. */
+async function refetchMedia(req: Request, input: any) {
+  const id = need(input.message_id, 'message_id');
+  const [message] = await rest(`messages?select=id,account_id,media_id,media_sha256,media_status&id=eq.${encodeURIComponent(id)}`, { schema: 'whatsapp', authorization: req.headers.get('authorization')! });
+  if (!message) throw new Refusal(404, 'no such message');
+  if (!message.media_id) throw new Refusal(422, 'the message carries no media');
+  if (message.media_status === 'stored') return { id: message.id, status: 'stored' };
+  const outcome = await storeMedia(message);
+  if (outcome.status !== 'stored') throw new Refusal(502, 'the media could not be fetched', { reason: outcome.error });
+  return outcome;
+}
+
 Deno.serve(async (req) => {
   if (req.method !== 'POST') return json({ error: 'method not allowed' }, 405);
   const action = new URL(req.url).pathname.split('/').filter(Boolean).pop();
@@ -151,6 +166,7 @@ Deno.serve(async (req) => {
       case 'connect': return json(await connect(user, input));
       case 'test-message': return json(await testMessage(req, user, input));
       case 'send': return json({ message: await sendRequested(req, user, input) });
+      case 'media': return json({ media: await refetchMedia(req, input) });
       default: return json({ error: `unknown action ${action}` }, 404);
     }
   } catch (e) {

@@ -8,8 +8,24 @@
 //        body with WHATSAPP_APP_SECRET (401 otherwise, before the body is parsed). The payload
 //        is handed to `whatsapp.ingest_webhook` (migration 20240831000005), which records it
 //        once and writes inbound messages, delivery statuses, template review results and
-//        phone number quality in one transaction. Any answer but 200 makes Meta retry.
+//        phone number quality, account-level events (bans, restrictions, reviews) and template
+//        quality in one transaction. Any answer but 200 makes Meta retry. Inbound media is then
+//        fetched from the Graph API and stored in the `whatsapp-media` bucket after the answer
+//        (EdgeRuntime.waitUntil; see _shared/media.ts).
 import { env, json, rest } from '../_shared/whatsapp.ts';
+import { storePendingMedia } from '../_shared/media.ts';
+
+declare const EdgeRuntime: { waitUntil(p: Promise<unknown>): void } | undefined;
+
+/** The ids of the messages a delivery carries. */
+function messageIds(payload: any): string[] {
+  const ids: string[] = [];
+  for (const e of payload?.entry ?? []) for (const c of e?.changes ?? []) {
+    if (c?.field !== 'messages') continue;
+    for (const m of c?.value?.messages ?? []) if (typeof m?.id === 'string') ids.push(m.id);
+  }
+  return ids;
+}
 
 const encoder = new TextEncoder();
 
@@ -59,6 +75,12 @@ Deno.serve(async (req) => {
   const sha = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
   try {
     const summary = await rest('rpc/ingest_webhook', { method: 'POST', schema: 'whatsapp', body: { p_body_sha256: sha, p_payload: payload } });
+    const ids = summary?.messages ? messageIds(payload) : [];
+    if (ids.length) {
+      const media = storePendingMedia(ids).catch((e) => console.error('media download failed:', (e as Error).message));
+      if (typeof EdgeRuntime !== 'undefined') EdgeRuntime.waitUntil(media);
+      else await media;
+    }
     return json(summary);
   } catch (e) {
     console.error('ingest_webhook failed:', (e as Error).message);
