@@ -6,6 +6,7 @@ mod background;
 #[cfg(feature = "functions")]
 mod functions;
 mod init;
+mod ops;
 mod project;
 mod s3;
 mod start;
@@ -140,10 +141,15 @@ fn init_tracing() {
         // Edge functions' own log lines (console.log) show by default, as `supabase start`
         // shows them.
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,basalt_edge::function=info"));
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if ops::json_logs() {
+        // One JSON object a line (timestamp, level, target, fields, spans), for log shippers.
+        fmt.json().with_current_span(true).with_span_list(false).init();
+    } else {
+        fmt.init();
+    }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

@@ -388,7 +388,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
         ("SUPABASE_SERVICE_ROLE_KEY".to_string(), service.clone()),
         ("SUPABASE_DB_URL".to_string(), db.public_url.clone()),
     ];
-    let app = build_app(&platform, readiness(supervisor.as_ref()), functions_env).await?;
+    let app = build_app(&platform, readiness(supervisor.as_ref(), &db.url), functions_env).await?;
     let (studio_url, studio_password, studio_task) =
         crate::studio::serve(studio, &platform, &app, &anon, &service);
     let status = Status {
@@ -411,11 +411,14 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
     eprintln!("Started basalt in {} ms.", started.elapsed().as_millis());
     status.print();
     tracing::info!("ready");
+    crate::ops::install_metrics();
     let served = basalt_gateway::serve(listener, app, shutdown).await;
     if let Some(task) = studio_task {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
     }
     background.stop(std::time::Duration::from_secs(5)).await;
+    // No request is left: close every database pool before Postgres stops.
+    basalt_pg::pool::close_all();
     if let Some(s) = supervisor {
         tokio::task::spawn_blocking(move || s.stop()).await?;
     }
@@ -426,9 +429,10 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
 
 /// What `/health` reports: the supervised cluster's state (an external database is not
 /// watched).
-fn readiness(supervisor: Option<&Supervisor>) -> basalt_gateway::Readiness {
+fn readiness(supervisor: Option<&Supervisor>, db_url: &str) -> basalt_gateway::Readiness {
     let Some(health) = supervisor.map(Supervisor::health) else {
-        return std::sync::Arc::new(Vec::new);
+        // A database basalt does not supervise (--db-url) is asked directly.
+        return crate::ops::db_readiness(db_url);
     };
     std::sync::Arc::new(move || match &*health.borrow() {
         DbHealth::Up => Vec::new(),

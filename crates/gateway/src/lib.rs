@@ -57,10 +57,21 @@ pub type Readiness = std::sync::Arc<dyn Fn() -> Vec<(&'static str, String)> + Se
 pub fn compose(keys: ApiKeys, mounts: Vec<Mount>, ready: Readiness) -> Router {
     let metrics = metrics::Metrics::new();
     let scrape = metrics.clone();
+    let ready2 = ready.clone();
     let mut app = Router::new()
         .route(
             "/health",
             axum::routing::get(move || std::future::ready(health(&ready))),
+        )
+        // Readiness (the database answers) under its Kubernetes-style name, and liveness: the
+        // process serves HTTP, whatever the database does (a restart would not help it).
+        .route(
+            "/health/ready",
+            axum::routing::get(move || std::future::ready(health(&ready2))),
+        )
+        .route(
+            "/health/live",
+            axum::routing::get(|| async { Json(serde_json::json!({ "status": "alive" })) }),
         )
         .route(
             "/metrics",
@@ -72,7 +83,7 @@ pub fn compose(keys: ApiKeys, mounts: Vec<Mount>, ready: Readiness) -> Router {
         let service: &'static str = service.split('/').next().unwrap_or(service);
         let m = Mount {
             router: m.router.layer(axum::middleware::from_fn_with_state(
-                (metrics.clone(), service),
+                (metrics.clone(), service, m.prefix),
                 metrics::track,
             )),
             ..m
@@ -327,5 +338,32 @@ mod health_tests {
         let b = body(r).await;
         assert_eq!(b["status"], "unavailable");
         assert_eq!(b["down"]["database"], "postgres was killed");
+    }
+
+    #[tokio::test]
+    async fn liveness_holds_while_the_database_is_down() {
+        use tower::ServiceExt;
+        let keys = ApiKeys::new(std::sync::Arc::new(basalt_identity::Keys::from_secret(
+            "super-secret-jwt-token-with-at-least-32-characters",
+        )));
+        let down: Readiness =
+            std::sync::Arc::new(|| vec![("database", "connection refused".to_string())]);
+        let app = compose(keys, Vec::new(), down);
+        let get = |path: &'static str| {
+            let app = app.clone();
+            async move {
+                app.oneshot(
+                    axum::http::Request::get(path)
+                        .body(axum::body::Body::empty())
+                        .unwrap(),
+                )
+                .await
+                .unwrap()
+                .status()
+            }
+        };
+        assert_eq!(get("/health/live").await, StatusCode::OK);
+        assert_eq!(get("/health/ready").await, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(get("/health").await, StatusCode::SERVICE_UNAVAILABLE);
     }
 }

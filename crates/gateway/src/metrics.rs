@@ -1,8 +1,8 @@
 //! `/metrics`: what the API port serves to Prometheus, in its text exposition (OpenMetrics).
 //!
 //! The gateway counts every request of every mounted service by service, route template (the
-//! path as the service declared it, e.g. `/rest/v1/{table}`, so that ids do not make new
-//! series), method and status, and times it into a latency histogram; it knows how many
+//! path as the service declared it, e.g. `/auth/v1/admin/users/{user_id}`, so that ids do not
+//! make new series; `/rest/v1/{*path}` for a service that routes by itself), method and status, and times it into a latency histogram; it knows how many
 //! requests are in flight and how many sockets are open (WebSockets included). Other parts of the
 //! process add their own gauges with [`add_collector`] (database pools, realtime sockets, queue
 //! depths): each collector writes its lines when `/metrics` is read, so nothing is sampled in
@@ -148,14 +148,16 @@ pub fn write_gauge(
 
 /// The middleware that counts and times one service's requests.
 pub(crate) async fn track(
-    State((metrics, service)): State<(Arc<Metrics>, &'static str)>,
+    State((metrics, service, prefix)): State<(Arc<Metrics>, &'static str, &'static str)>,
     req: Request,
     next: Next,
 ) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| format!("{service}/*"), |m| m.as_str().to_owned());
+        // A service that routes by itself (a fallback) has no template: its prefix stands for
+        // every path, so that ids in paths never make new series.
+        .map_or_else(|| format!("{prefix}/{{*path}}"), |m| m.as_str().to_owned());
     let method = req.method().as_str().to_owned();
     let service_labels = ServiceLabels {
         service: service.to_owned(),

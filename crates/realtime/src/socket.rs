@@ -57,8 +57,21 @@ pub fn binding_id(entry: &Value) -> u32 {
     h & 0x7fff_ffff
 }
 
+/// Sockets this process is serving now (for `/metrics`).
+pub static OPEN_SOCKETS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+struct Open;
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        OPEN_SOCKETS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Serve a socket until it closes.
 pub async fn run(state: Arc<State>, ws: WebSocket, vsn: Vsn, apikey: Token) {
+    OPEN_SOCKETS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let _open = Open;
     let (sink, mut outbound) = Sink::new(vsn, state.config.socket_queue);
     let (mut ws_tx, mut ws_rx) = ws.split();
     let writer = tokio::spawn(async move {
