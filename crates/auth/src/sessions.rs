@@ -311,7 +311,8 @@ async fn prepare_refresh(
 
 /// Exchange a refresh token for a new session JSON, rotating it, in one prepared statement
 /// (plus the custom access token hook, in the same transaction, when one is configured). The
-/// statement also counts the request against the token endpoint's rate limit. GoTrue's reuse
+/// statement also counts the request against the token endpoint's rate limit (last, so that the
+/// counter's row shared by one address's requests is held only while committing). GoTrue's reuse
 /// rules are in the function: a rotated token used again within the reuse interval gets the
 /// session's current token; later, every token of the session is revoked (committed) and the
 /// request fails with `refresh_token_already_used`.
@@ -337,24 +338,26 @@ pub async fn refresh(state: &AppState, token: &str, client: &Client) -> Result<V
         &limit,
         &window,
     ];
+    // Past the rate limit the function raises BR429 and its work is rolled back.
+    let limited = |e: tokio_postgres::Error| match e.code() {
+        Some(c) if c.code() == "BR429" => ApiError::OverRequestRateLimit,
+        _ => e.into(),
+    };
     if state.access_token_hook.is_none() {
         // One statement: its own transaction, committed whatever the outcome.
         let db: &tokio_postgres::Client = &conn;
-        let row = db.query_one(&statement, &params).await?;
+        let row = db.query_one(&statement, &params).await.map_err(limited)?;
         return refreshed(state, db, &row).await;
     }
     let tx = crate::state::begin(&mut conn).await?;
-    let row = tx.query_one(&statement, &params).await?;
+    let row = tx.query_one(&statement, &params).await.map_err(limited)?;
     match refreshed(state, &tx, &row).await {
         Ok(session) => {
             tx.commit().await?;
             Ok(session)
         }
         Err(e) => {
-            if matches!(
-                e,
-                ApiError::RefreshTokenAlreadyUsed | ApiError::OverRequestRateLimit
-            ) {
+            if matches!(e, ApiError::RefreshTokenAlreadyUsed) {
                 tx.commit().await?;
             }
             Err(e)
@@ -372,7 +375,6 @@ async fn refreshed(
     let outcome: &str = row.get(at);
     match outcome {
         "ok" => {}
-        "rate_limited" => return Err(ApiError::OverRequestRateLimit),
         "session_expired" => return Err(ApiError::SessionExpired),
         "banned" => return Err(ApiError::UserBanned { status: 400 }),
         "already_used" => {

@@ -214,3 +214,26 @@ async fn a_database_without_the_refresh_function_still_refreshes() {
     let newest = refresh(&a, &rt2).await;
     assert_eq!(newest.body["code"], "refresh_token_already_used");
 }
+
+#[tokio::test]
+async fn refreshes_count_against_the_token_limit_and_a_refused_one_changes_nothing() {
+    let a = start(|c| c.rate_limits.token_refresh = 2).await;
+    let s = a.signup("limit@example.com", "long-enough").await.body;
+    let rt1 = rt(&refresh(&a, s["refresh_token"].as_str().unwrap()).await);
+    let rt2 = rt(&refresh(&a, &rt1).await);
+    let over = refresh(&a, &rt2).await;
+    assert_eq!(over.status, 429, "{}", over.body);
+    assert_eq!(over.body["code"], "over_request_rate_limit");
+    // Rolled back: the token was not rotated and no child was made.
+    let db = a.db.client().await;
+    let row = db
+        .query_one(
+            "SELECT revoked, (SELECT count(*) FROM auth.refresh_tokens c WHERE c.parent = t.token) \
+             FROM auth.refresh_tokens t WHERE token = $1",
+            &[&rt2],
+        )
+        .await
+        .unwrap();
+    assert!(!row.get::<_, bool>(0));
+    assert_eq!(row.get::<_, i64>(1), 0);
+}
