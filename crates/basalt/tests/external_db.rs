@@ -1,7 +1,9 @@
-//! `basalt start --db-url` on a database basalt does not own, reached over TLS with
-//! `sslmode=verify-full` and the private CA that signed the server's certificate: the platform
+//! `basalt start --db-url`: on a database basalt does not own, reached over TLS with
+//! `sslmode=verify-full` and the private CA that signed the server's certificate, the platform
 //! schema and migrations install, REST, auth and realtime (its replication stream included) work,
-//! and every session basalt holds on the server is encrypted.
+//! and every session basalt holds on the server is encrypted. And several nodes on one database
+//! act as one: a session made on one node refreshes on another, a change written through one
+//! reaches a subscriber of another, and DDL reaches every node's schema cache.
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
@@ -40,6 +42,7 @@ fn start(dir: &std::path::Path, port: u16, db_url: &str) -> Basalt {
         .args(["start", "--project", dir.to_str().unwrap()])
         .args(["--port", &port.to_string(), "--db-url", db_url])
         .env("BASALT_LOG", "warn")
+        .env("BASALT_JWT_SECRET", NODES_SECRET)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -88,6 +91,48 @@ async fn wait_for(ws: &mut Socket, pred: &dyn Fn(&Value) -> bool) -> Value {
     }
 }
 
+/// The secret every node of a test shares (nodes of one project have one secret).
+const NODES_SECRET: &str = "external-db-test-secret-with-at-least-32-chars";
+
+fn keys(dir: &std::path::Path) -> (String, String) {
+    let status: Value =
+        serde_json::from_slice(&std::fs::read(dir.join(".basalt/status.json")).unwrap()).unwrap();
+    (
+        status["anon_key"].as_str().unwrap().to_owned(),
+        status["service_role_key"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn subscribe(port: u16, anon: &str, token: &str) -> Socket {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
+        "ws://127.0.0.1:{port}/realtime/v1/websocket?apikey={anon}&vsn=2.0.0"
+    ))
+    .await
+    .unwrap();
+    let join = json!(["1", "1", "realtime:notes", "phx_join", {
+        "config": {"postgres_changes": [{"event": "*", "schema": "public", "table": "notes"}]},
+        "access_token": token,
+    }]);
+    ws.send(Ws::Text(join.to_string().into())).await.unwrap();
+    let reply = wait_for(&mut ws, &|v| v[3] == "phx_reply").await;
+    assert_eq!(reply[4]["status"], "ok", "{reply}");
+    let system = wait_for(&mut ws, &|v| v[3] == "system").await;
+    assert_eq!(system[4]["status"], "ok", "{system}");
+    ws
+}
+
+async fn insert_note(http: &reqwest::Client, port: u16, service: &str, body: &str) {
+    let r = http
+        .post(format!("http://127.0.0.1:{port}/rest/v1/notes"))
+        .header("apikey", service)
+        .header("Authorization", format!("Bearer {service}"))
+        .json(&json!({ "body": body }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+}
+
 fn project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -115,41 +160,15 @@ async fn start_on_a_verify_full_tls_database_serves_rest_auth_and_realtime() {
         &format!("sslmode=verify-full&sslrootcert={}", server.ca.display()),
     );
     let basalt = start(dir.path(), port, &db_url);
-    let status: Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join(".basalt/status.json")).unwrap())
-            .unwrap();
-    let anon = status["anon_key"].as_str().unwrap().to_owned();
-    let service = status["service_role_key"].as_str().unwrap().to_owned();
+    let (anon, service) = keys(dir.path());
     let api = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
 
     // Realtime: subscribe before writing.
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
-        "ws://127.0.0.1:{port}/realtime/v1/websocket?apikey={anon}&vsn=2.0.0"
-    ))
-    .await
-    .unwrap();
-    let join = json!(["1", "1", "realtime:notes", "phx_join", {
-        "config": {"postgres_changes": [{"event": "*", "schema": "public", "table": "notes"}]},
-        "access_token": service,
-    }]);
-    ws.send(Ws::Text(join.to_string().into())).await.unwrap();
-    let reply = wait_for(&mut ws, &|v| v[3] == "phx_reply").await;
-    assert_eq!(reply[4]["status"], "ok", "{reply}");
-    let system = wait_for(&mut ws, &|v| v[3] == "system").await;
-    assert_eq!(system[4]["status"], "ok", "{system}");
+    let mut ws = subscribe(port, &anon, &service).await;
 
     // REST: insert as the service role, read as anon.
-    let r = http
-        .post(format!("{api}/rest/v1/notes"))
-        .header("apikey", &service)
-        .header("Authorization", format!("Bearer {service}"))
-        .header("Prefer", "return=representation")
-        .json(&json!({"body": "over tls"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    insert_note(&http, port, &service, "over tls").await;
     let rows: Value = http
         .get(format!("{api}/rest/v1/notes?select=body"))
         .header("apikey", &anon)
@@ -236,4 +255,103 @@ fn start_refuses_a_database_whose_certificate_does_not_match() {
         err.contains("not issued for host name \"127.0.0.1\""),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_on_one_database_act_as_one() {
+    let db = basalt_testkit::fresh_db().await;
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| project()).collect();
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    // One after the other: the first installs the platform and migrations, the others find them.
+    let _nodes: Vec<Basalt> = dirs
+        .iter()
+        .zip(&ports)
+        .map(|(d, p)| start(d.path(), *p, &db.url))
+        .collect();
+    let (anon, service) = keys(dirs[0].path());
+    assert_eq!(
+        keys(dirs[2].path()).0,
+        anon,
+        "nodes share the project's keys"
+    );
+    let http = reqwest::Client::new();
+    let api = |i: usize| format!("http://127.0.0.1:{}", ports[i]);
+
+    // Sign up on node 1, refresh on node 2, the new session works on node 3.
+    let r = http
+        .post(format!("{}/auth/v1/signup", api(0)))
+        .header("apikey", &anon)
+        .json(&json!({"email": "nodes@example.com", "password": "a-long-password-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let session: Value = r.json().await.unwrap();
+    let r = http
+        .post(format!("{}/auth/v1/token?grant_type=refresh_token", api(1)))
+        .header("apikey", &anon)
+        .json(&json!({"refresh_token": session["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let refreshed: Value = r.json().await.unwrap();
+    assert_ne!(refreshed["refresh_token"], session["refresh_token"]);
+    let user: Value = http
+        .get(format!("{}/auth/v1/user", api(2)))
+        .header("apikey", &anon)
+        .header(
+            "Authorization",
+            format!("Bearer {}", refreshed["access_token"].as_str().unwrap()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(user["email"], "nodes@example.com");
+
+    // A subscriber on node 3 receives a change written through node 1.
+    let mut ws = subscribe(ports[2], &anon, &service).await;
+    insert_note(&http, ports[0], &service, "from node 1").await;
+    let change = wait_for(&mut ws, &|v| v[3] == "postgres_changes").await;
+    assert_eq!(
+        change[4]["data"]["record"]["body"], "from node 1",
+        "{change}"
+    );
+
+    // DDL reaches every node's schema cache within a second.
+    db.client()
+        .await
+        .batch_execute(
+            "create table public.fresh (id int primary key);
+             insert into public.fresh values (1);
+             grant select on public.fresh to anon;",
+        )
+        .await
+        .unwrap();
+    let ddl = std::time::Instant::now();
+    let mut seen = [None; 3];
+    while seen.iter().any(Option::is_none) && ddl.elapsed() < Duration::from_secs(5) {
+        for (i, s) in seen.iter_mut().enumerate() {
+            if s.is_none() {
+                let r = http
+                    .get(format!("{}/rest/v1/fresh?select=id", api(i)))
+                    .header("apikey", &anon)
+                    .send()
+                    .await
+                    .unwrap();
+                if r.status() == 200 {
+                    *s = Some(ddl.elapsed());
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for (i, s) in seen.iter().enumerate() {
+        let t = s.unwrap_or_else(|| panic!("node {} never saw the new table", i + 1));
+        assert!(t < Duration::from_secs(1), "node {}: {t:?}", i + 1);
+    }
+    eprintln!("DDL seen by the three nodes after {seen:?}");
 }
