@@ -358,6 +358,73 @@ test('lemon squeezy webhook: the user found by email; unknown users and other ev
   assert.equal(r.status, 422, JSON.stringify(r.body));
 });
 
+test('usage tracking: track-usage counts against the plan\'s quota, refuses past it (402), atomically; users read only their own', async () => {
+  const carol = await signUp(`carol-${run}@saas-foundation.test`); // free plan (no subscription)
+  const dave = await signUp(`dave-${run}@saas-foundation.test`);
+  ok(await admin().from('subscriptions').insert({ user_id: dave.id, status: 'active', plan: 'pro' }), 'dave on pro');
+  const track = async (who, body) => {
+    const r = await who.db.functions.invoke('track-usage', { body });
+    if (!r.error) return { status: 200, body: r.data };
+    return { status: r.error.context?.status, body: await r.error.context?.json?.().catch(() => null) };
+  };
+  const counter = (user, metric) => b.sql(`select count from public.usage_counters where user_id = ${q(user.id)} and metric = ${q(metric)} order by window_start desc limit 1`)[0]?.[0];
+
+  // Carol uses agent runs: counted in this month's window of the free plan.
+  let r = await track(carol, { metric: 'agent_runs', amount: 5 });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual([r.body.plan, r.body.period, r.body.used, r.body.quota, r.body.remaining, r.body.recorded], ['free', 'month', 5, 20, 15, true]);
+  assert.equal(new Date(r.body.window_start).toISOString(), new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), 1)).toISOString());
+  assert.equal(counter(carol, 'agent_runs'), '5');
+  // A dry run checks without counting; past the quota is refused and nothing is recorded.
+  r = await track(carol, { metric: 'agent_runs', amount: 15, dry_run: true });
+  assert.deepEqual([r.status, r.body.allowed, r.body.recorded], [200, true, false]);
+  r = await track(carol, { metric: 'agent_runs', amount: 16 });
+  assert.equal(r.status, 402);
+  assert.equal(r.body.error, 'quota_exceeded');
+  assert.deepEqual([r.body.used, r.body.remaining], [5, 15]);
+  assert.equal(counter(carol, 'agent_runs'), '5');
+  // Concurrent calls never pass the quota: 15 left, 25 calls of one, exactly 15 succeed.
+  const results = await Promise.all(Array.from({ length: 25 }, () => track(carol, { metric: 'agent_runs' })));
+  assert.equal(results.filter((x) => x.status === 200).length, 15);
+  assert.equal(results.filter((x) => x.status === 402).length, 10);
+  assert.equal(counter(carol, 'agent_runs'), '20');
+  // Daily windows: three exports a day on free, unlimited on pro.
+  for (let i = 0; i < 3; i++) assert.equal((await track(carol, { metric: 'exports' })).status, 200);
+  r = await track(carol, { metric: 'exports' });
+  assert.equal(r.status, 402);
+  assert.equal(r.body.period, 'day');
+  r = await track(dave, { metric: 'exports', amount: 50 });
+  assert.deepEqual([r.status, r.body.plan, r.body.quota, r.body.remaining], [200, 'pro', null, null]);
+
+  // Bad input, others' usage, anon.
+  assert.equal((await track(carol, { metric: 'made_up' })).status, 400);
+  assert.equal((await track(carol, { metric: 'api_calls', amount: 0 })).status, 400);
+  r = await track(carol, { metric: 'api_calls', user_id: dave.id });
+  assert.equal(r.status, 403, 'carol records usage for dave');
+  const byAnon = await anon().functions.invoke('track-usage', { body: { metric: 'api_calls' } });
+  assert.equal(byAnon.error?.context?.status, 401);
+  // The service role (the app's backend) records anyone's usage.
+  const svc = await admin().functions.invoke('track-usage', { body: { user_id: dave.id, metric: 'api_calls', amount: 250 } });
+  assert.equal(svc.error, null, String(svc.error));
+  assert.equal(svc.data.used, 250);
+
+  // Users read their own usage (the function's GET and the counters), never another's, and
+  // cannot call the recorder or change counters themselves.
+  const mine = await carol.db.functions.invoke('track-usage', { method: 'GET' });
+  assert.equal(mine.error, null, String(mine.error));
+  const byMetric = Object.fromEntries(mine.data.usage.map((u) => [u.metric, [u.used, u.quota]]));
+  assert.deepEqual(byMetric, { agent_runs: [20, 20], api_calls: [0, 1000], exports: [3, 3], storage_mb: [0, 100] });
+  assert.deepEqual(ok(await carol.db.from('usage_counters').select('user_id').eq('user_id', dave.id)), []);
+  const rpc = await carol.db.rpc('record_usage', { p_user_id: carol.id, p_metric: 'agent_runs', p_amount: -20 });
+  assert.ok(rpc.error, 'a user called the recorder');
+  assertNoRows(await carol.db.from('usage_counters').update({ count: 0 }).eq('user_id', carol.id).select(), 'carol resets her counter');
+  assert.equal(counter(carol, 'agent_runs'), '20');
+  assert.equal(ok(await carol.db.from('plan_quotas').select('plan').eq('metric', 'exports')).length, 3, 'the quotas are readable');
+  const raise = await carol.db.from('plan_quotas').update({ quota: 999999 }).eq('plan', 'free').select();
+  assert.equal(raise.error?.code, '42501', 'a user raised a quota');
+  assert.equal(scalar(`select quota from public.plan_quotas where plan = 'free' and metric = 'agent_runs'`), '20');
+});
+
 test('seed data: the demo account signs in and sees its pro plan and usage', async () => {
   const c = anon();
   const r = await c.auth.signInWithPassword({ email: 'maya@acme-analytics.io', password: 'password123' });
