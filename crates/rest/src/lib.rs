@@ -47,6 +47,7 @@ pub mod schema;
 pub mod settings;
 pub mod sql;
 pub mod statement;
+pub mod view_targets;
 
 pub use config::Config;
 

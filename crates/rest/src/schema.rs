@@ -237,7 +237,8 @@ select a.attrelid::int8, a.attname::text, format_type(a.atttypid, a.atttypmod),
          where t.typtype = 'd' and pc.casttarget = t.oid and pc.castsource = 'json'::regtype limit 1),
        (select array[pn.nspname::text, p.proname::text] from pg_cast pc join pg_proc p on p.oid = pc.castfunc
           join pg_namespace pn on pn.oid = p.pronamespace
-         where t.typtype = 'd' and pc.casttarget = t.oid and pc.castsource = 'text'::regtype limit 1)
+         where t.typtype = 'd' and pc.casttarget = t.oid and pc.castsource = 'text'::regtype limit 1),
+       a.attnum::int4
 from pg_attribute a
 join pg_class c on c.oid = a.attrelid
 join pg_namespace n on n.oid = c.relnamespace
@@ -249,6 +250,7 @@ where a.attnum > 0 and not a.attisdropped
   and n.nspname not in ('pg_catalog','information_schema','pg_toast')
 order by a.attrelid, a.attnum
 "#;
+// (The last column, `a.attnum`, names the columns a view's stored query refers to.)
 
 const CONSTRAINTS_SQL: &str = r#"
 select c.contype::text, c.conname::text, c.conrelid::int8, c.confrelid::int8,
@@ -262,7 +264,18 @@ where c.contype in ('p','u','f')
   and n.nspname not in ('pg_catalog','information_schema')
 "#;
 
-/// View column → base relation column, as recorded by the view's rewrite rule dependencies.
+/// The stored query of every view (its `_RETURN` rule), read by [`crate::view_targets`].
+const VIEW_TARGETS_SQL: &str = r#"
+select r.ev_class::int8, r.ev_action::text
+from pg_rewrite r
+join pg_class v on v.oid = r.ev_class and v.relkind in ('v','m')
+join pg_namespace n on n.oid = v.relnamespace
+where r.rulename = '_RETURN'
+  and n.nspname not in ('pg_catalog','information_schema')
+"#;
+
+/// View column → base relation column, as recorded by the view's rewrite rule dependencies
+/// (by name: the fallback for a view whose stored query is not understood).
 const VIEW_DEPS_SQL: &str = r#"
 select distinct r.ev_class::int8, d.refobjid::int8, a.attname::text
 from pg_rewrite r
@@ -356,11 +369,12 @@ impl SchemaCache {
         let schemas_param: Vec<String> = schemas.to_vec();
         let p1: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&schemas_param];
         let p2: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&schemas_param];
-        let (rels, cols, cons, deps, routines, rowtypes) = futures::try_join!(
+        let (rels, cols, cons, deps, targets, routines, rowtypes) = futures::try_join!(
             client.query(RELATIONS_SQL, &[]),
             client.query(COLUMNS_SQL, &[]),
             client.query(CONSTRAINTS_SQL, &[]),
             client.query(VIEW_DEPS_SQL, &[]),
+            client.query(VIEW_TARGETS_SQL, &[]),
             client.query(ROUTINES_SQL, &p1),
             client.query(ROW_TYPES_SQL, &p2),
         )?;
@@ -383,8 +397,10 @@ impl SchemaCache {
                 },
             );
         }
+        let mut attnames: HashMap<(u32, i32), String> = HashMap::new();
         for r in &cols {
             let oid = r.get::<_, i64>(0) as u32;
+            attnames.insert((oid, r.get(12)), r.get(1));
             if let Some(rel) = by_oid.get_mut(&oid) {
                 rel.columns.push(Column {
                     name: r.get(1),
@@ -424,43 +440,66 @@ impl SchemaCache {
                 }),
             }
         }
-        // View column lineage: (base oid, base column) -> [(view oid, view column)], resolved
-        // transitively through views of views; a view column maps when its name equals a base
-        // column the view reads.
+        // View columns and the base columns they read: from each view's stored query (a
+        // renamed column too: `s.id AS sponsor_id`), else by name among the columns its rules
+        // depend on.
+        let mut view_cols: HashMap<u32, Vec<(String, u32, String)>> = HashMap::new();
+        let mut parsed: HashSet<u32> = HashSet::new();
+        for r in &targets {
+            let view = r.get::<_, i64>(0) as u32;
+            let Some(cols) = crate::view_targets::target_columns(r.get(1)) else {
+                continue;
+            };
+            parsed.insert(view);
+            for c in cols {
+                if let Some(base) = c.origin.and_then(|o| attnames.get(&o).map(|n| (o.0, n))) {
+                    let entry = (c.name, base.0, base.1.clone());
+                    view_cols.entry(view).or_default().push(entry);
+                }
+            }
+        }
+        if parsed.len() < targets.len() {
+            tracing::debug!(
+                views = targets.len(),
+                unread = targets.len() - parsed.len(),
+                "view queries not understood; their columns are matched by name"
+            );
+        }
         let mut view_bases: HashMap<u32, Vec<(u32, String)>> = HashMap::new();
         for r in &deps {
             let view = r.get::<_, i64>(0) as u32;
-            view_bases
-                .entry(view)
-                .or_default()
-                .push((r.get::<_, i64>(1) as u32, r.get(2)));
+            if !parsed.contains(&view) {
+                let base = (r.get::<_, i64>(1) as u32, r.get(2));
+                view_bases.entry(view).or_default().push(base);
+            }
         }
-        let mut lineage: HashMap<(u32, String), Vec<(u32, String)>> = HashMap::new();
         for (view, bases) in &view_bases {
             let Some(vrel) = by_oid.get(view) else {
                 continue;
             };
             for col in &vrel.columns {
-                // Every base column of that name the view reads, followed through views of
-                // views along every path: a view whose subquery reads another table's column
-                // of the same name (`site_id` of `sites` beside `jobs`) keeps both candidates.
-                let mut todo: Vec<(u32, String)> = bases
-                    .iter()
-                    .filter(|(_, c)| *c == col.name)
-                    .cloned()
-                    .collect();
+                for (boid, bcol) in bases.iter().filter(|(_, c)| *c == col.name) {
+                    let entry = (col.name.clone(), *boid, bcol.clone());
+                    view_cols.entry(*view).or_default().push(entry);
+                }
+            }
+        }
+        // Lineage: (base oid, base column) -> [(view oid, view column)], followed through views
+        // of views.
+        let mut lineage: HashMap<(u32, String), Vec<(u32, String)>> = HashMap::new();
+        for (view, cols) in &view_cols {
+            for (vcol, boid, bcol) in cols {
+                let mut todo = vec![(*boid, bcol.clone())];
                 let mut seen = HashSet::new();
                 while let Some(base) = todo.pop() {
                     if !seen.insert(base.clone()) {
                         continue;
                     }
-                    if let Some(next) = view_bases.get(&base.0) {
-                        todo.extend(next.iter().filter(|(_, c)| *c == base.1).cloned());
+                    if let Some(next) = view_cols.get(&base.0) {
+                        let deeper = next.iter().filter(|(c, _, _)| *c == base.1);
+                        todo.extend(deeper.map(|(_, o, c)| (*o, c.clone())));
                     }
-                    lineage
-                        .entry(base)
-                        .or_default()
-                        .push((*view, col.name.clone()));
+                    lineage.entry(base).or_default().push((*view, vcol.clone()));
                 }
             }
         }
