@@ -7,11 +7,11 @@
 // database as remote and requires TLS, which basalt's embedded Postgres serves.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startBasalt, repoRoot } from './lib/basalt.mjs';
+import { startBasalt, repoRoot, basaltBin } from './lib/basalt.mjs';
 
 const CLI = join(repoRoot, 'tools/node_modules/.bin/supabase');
 // The anon key every `supabase start` prints: the CLI's local JWT secret, role anon.
@@ -21,21 +21,31 @@ let b; // the running basalt
 let project; // the project directory basalt serves (a copy of the `supabase init` one)
 let dbUrl; // the DB URL with `localhost`, as the CLI sees a remote database
 
-/** Run the CLI in the project; returns { code, out, stdout } (out: stdout and stderr together). */
-function cli(args, { input = '', cwd = project } = {}) {
-  const r = spawnSync(CLI, [...args], {
-    cwd,
-    input,
-    encoding: 'utf8',
-    timeout: 180_000,
-    env: { ...process.env, SUPABASE_TELEMETRY_DISABLED: '1', DO_NOT_TRACK: '1', NO_COLOR: '1' },
+/**
+ * Run the CLI in the project; resolves to { code, out, stdout } (out: stdout and stderr). Run
+ * without blocking the event loop: a blocked loop keeps fetch's idle keep-alive sockets past
+ * their timers, and the next fetch would take one the server has closed meanwhile.
+ */
+function cli(args, { cwd = project } = {}) {
+  return new Promise((resolve) => {
+    const child = execFile(CLI, [...args], {
+      cwd,
+      encoding: 'utf8',
+      timeout: 180_000,
+      maxBuffer: 64 << 20,
+      env: { ...process.env, SUPABASE_TELEMETRY_DISABLED: '1', DO_NOT_TRACK: '1', NO_COLOR: '1' },
+    }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolve({ code, out: `${stdout ?? ''}${stderr ?? ''}`, stdout: stdout ?? '' });
+    });
+    // `migration new` reads the migration from a piped stdin: give it an empty one.
+    child.stdin.end();
   });
-  return { code: r.status, out: `${r.stdout ?? ''}${r.stderr ?? ''}`, stdout: r.stdout ?? '' };
 }
 
-/** The CLI command must succeed; returns its output (only stdout with `{ stdout: true }`). */
-function ok(args, opts = {}) {
-  const r = cli(args, opts);
+/** The CLI command must succeed; resolves to its output (only stdout with `{ stdout: true }`). */
+async function ok(args, opts = {}) {
+  const r = await cli(args, opts);
   assert.equal(r.code, 0, `supabase ${args.join(' ')} failed:\n${r.out}`);
   return opts.stdout ? r.stdout : r.out;
 }
@@ -58,7 +68,7 @@ async function restRows(path, key) {
 
 before(async () => {
   const init = mkdtempSync(join(tmpdir(), 'basalt-cli-init-'));
-  ok(['init'], { cwd: init });
+  await ok(['init'], { cwd: init });
   mkdirSync(join(init, 'supabase/migrations'), { recursive: true });
   writeFileSync(join(init, 'supabase/migrations/20250101000000_todos.sql'), `
 create table public.todos (
@@ -87,46 +97,46 @@ test('an unmodified supabase init project answers the CLI standard local anon ke
   assert.deepEqual(rows, [{ title: 'seeded' }]);
 });
 
-test('migration list shows the applied migration on both sides', () => {
-  const out = ok(['migration', 'list', '--db-url', dbUrl]);
+test('migration list shows the applied migration on both sides', async () => {
+  const out = await ok(['migration', 'list', '--db-url', dbUrl]);
   const row = out.split('\n').find((l) => l.includes('20250101000000'));
   assert.ok(row, out);
   assert.equal(row.match(/20250101000000/g).length, 2, `local and remote: ${row}`);
 });
 
 test('migration new + db push applies it; push again has nothing to do', async () => {
-  ok(['migration', 'new', 'notes']);
+  await ok(['migration', 'new', 'notes']);
   const file = readdirSync(join(project, 'supabase/migrations')).find((f) => f.endsWith('_notes.sql'));
   assert.ok(file, 'migration new wrote a file');
   writeFileSync(join(project, 'supabase/migrations', file),
     'create table public.notes (id int primary key, body text);\ngrant select on public.notes to anon;\n');
-  const out = ok(['db', 'push', '--db-url', dbUrl, '--yes']);
+  const out = await ok(['db', 'push', '--db-url', dbUrl, '--yes']);
   assert.match(out, new RegExp(file.replace('.', '\\.')));
   assert.deepEqual(b.sql("select count(*) from information_schema.tables where table_name = 'notes'"), [['1']]);
   assert.deepEqual(await restRows('notes'), []);
-  const again = ok(['db', 'push', '--db-url', dbUrl, '--yes']);
+  const again = await ok(['db', 'push', '--db-url', dbUrl, '--yes']);
   assert.match(again, /up to date/i);
 });
 
-test('db push --include-seed does not run the seed basalt already ran', () => {
-  ok(['db', 'push', '--db-url', dbUrl, '--include-seed', '--yes']);
+test('db push --include-seed does not run the seed basalt already ran', async () => {
+  await ok(['db', 'push', '--db-url', dbUrl, '--include-seed', '--yes']);
   assert.deepEqual(b.sql("select count(*) from public.todos where title = 'seeded'"), [['1']]);
   assert.deepEqual(b.sql('select path from supabase_migrations.seed_files'), [['supabase/seed.sql']]);
 });
 
-test('migration repair marks a version reverted and applied again; fetch writes the history', () => {
-  ok(['migration', 'repair', '20250101000000', '--status', 'reverted', '--db-url', dbUrl, '--yes']);
+test('migration repair marks a version reverted and applied again; fetch writes the history', async () => {
+  await ok(['migration', 'repair', '20250101000000', '--status', 'reverted', '--db-url', dbUrl, '--yes']);
   assert.deepEqual(b.sql("select count(*) from supabase_migrations.schema_migrations where version = '20250101000000'"), [['0']]);
-  const listed = ok(['migration', 'list', '--db-url', dbUrl]);
+  const listed = await ok(['migration', 'list', '--db-url', dbUrl]);
   const row = listed.split('\n').find((l) => l.includes('20250101000000'));
   assert.equal(row.match(/20250101000000/g).length, 1, `only local now: ${row}`);
-  ok(['migration', 'repair', '20250101000000', '--status', 'applied', '--db-url', dbUrl, '--yes']);
+  await ok(['migration', 'repair', '20250101000000', '--status', 'applied', '--db-url', dbUrl, '--yes']);
   assert.deepEqual(b.sql("select count(*) from supabase_migrations.schema_migrations where version = '20250101000000'"), [['1']]);
 
   const fetched = mkdtempSync(join(tmpdir(), 'basalt-cli-fetch-'));
   try {
-    ok(['init'], { cwd: fetched });
-    ok(['migration', 'fetch', '--db-url', dbUrl, '--yes'], { cwd: fetched });
+    await ok(['init'], { cwd: fetched });
+    await ok(['migration', 'fetch', '--db-url', dbUrl, '--yes'], { cwd: fetched });
     const files = readdirSync(join(fetched, 'supabase/migrations'));
     const todos = files.find((f) => f.startsWith('20250101000000'));
     assert.ok(todos, `fetched: ${files}`);
@@ -136,13 +146,13 @@ test('migration repair marks a version reverted and applied again; fetch writes 
   }
 });
 
-test('db lint reports a function that reads a missing table, and nothing of the platform', () => {
-  const clean = ok(['db', 'lint', '--db-url', dbUrl, '--schema', 'public']);
+test('db lint reports a function that reads a missing table, and nothing of the platform', async () => {
+  const clean = await ok(['db', 'lint', '--db-url', dbUrl, '--schema', 'public']);
   assert.match(clean, /No schema errors found/);
   b.sql(`create function public.broken() returns bigint language plpgsql as $$
     begin return (select count(*) from public.no_such_table); end $$`);
   try {
-    const r = cli(['db', 'lint', '--db-url', dbUrl, '--schema', 'public']);
+    const r = await cli(['db', 'lint', '--db-url', dbUrl, '--schema', 'public']);
     assert.match(r.out, /no_such_table/);
     assert.match(r.out, /broken/);
   } finally {
@@ -150,10 +160,10 @@ test('db lint reports a function that reads a missing table, and nothing of the 
   }
 });
 
-test('db advisors flags the project\'s own issues, not basalt\'s platform', () => {
+test('db advisors flags the project\'s own issues, not basalt\'s platform', async () => {
   b.sql('create table public.wide_open (id int primary key)');
   try {
-    const json = JSON.parse(ok(['db', 'advisors', '--db-url', dbUrl], { stdout: true }));
+    const json = JSON.parse(await ok(['db', 'advisors', '--db-url', dbUrl], { stdout: true }));
     const names = json.map((a) => `${a.name}:${a.metadata?.schema}.${a.metadata?.name}`);
     assert.ok(names.includes('rls_disabled_in_public:public.wide_open'), names.join('\n'));
     const platform = json.filter((a) => ['basalt', 'auth', 'storage', 'realtime', 'net'].includes(a.metadata?.schema));
@@ -163,7 +173,7 @@ test('db advisors flags the project\'s own issues, not basalt\'s platform', () =
   }
 });
 
-test('inspect db: every subcommand reads basalt\'s statistics', () => {
+test('inspect db: every subcommand reads basalt\'s statistics', async () => {
   const expect = {
     'db-stats': /postgres/,
     'replication-slots': /basalt_realtime_/,
@@ -180,13 +190,13 @@ test('inspect db: every subcommand reads basalt\'s statistics', () => {
     'traffic-profile': /todos/,
   };
   for (const [sub, re] of Object.entries(expect)) {
-    const out = ok(['inspect', 'db', sub, '--db-url', dbUrl]);
+    const out = await ok(['inspect', 'db', sub, '--db-url', dbUrl]);
     assert.match(out, re, `inspect db ${sub}:\n${out}`);
   }
 });
 
-test('db dump --dry-run prints a pg_dump script that runs with the host pg_dump', () => {
-  const script = ok(['db', 'dump', '--dry-run', '--db-url', dbUrl], { stdout: true });
+test('db dump --dry-run prints a pg_dump script that runs with the host pg_dump', async () => {
+  const script = await ok(['db', 'dump', '--dry-run', '--db-url', dbUrl], { stdout: true });
   const start = script.indexOf('#!/usr/bin/env bash');
   assert.ok(start >= 0, script);
   const sql = execFileSync('bash', ['-c', script.slice(start)], { encoding: 'utf8', maxBuffer: 64 << 20 });
@@ -197,7 +207,7 @@ test('db dump --dry-run prints a pg_dump script that runs with the host pg_dump'
 
 test('db reset --db-url drops the project and keeps the platform: the API works after it', async () => {
   b.sql("insert into public.todos (title) values ('added after start')");
-  const out = ok(['db', 'reset', '--db-url', dbUrl, '--yes']);
+  const out = await ok(['db', 'reset', '--db-url', dbUrl, '--yes']);
   assert.match(out, /Applying migration 20250101000000/);
   assert.match(out, /Seeding data/);
   // The project is back to its migrations and seed...
@@ -213,4 +223,28 @@ test('db reset --db-url drops the project and keeps the platform: the API works 
   const mine = await user.from('todos').insert({ title: 'mine' }).select('title, owner');
   assert.equal(mine.error, null, JSON.stringify(mine.error));
   assert.equal(mine.data[0].owner, signup.data.user.id);
+});
+
+test('basalt db reset --db-url on the database a running basalt serves (its replication slot included)', async () => {
+  const r = spawnSync(basaltBin(), ['db', 'reset', '--project', project, '--db-url', b.dbUrl], { encoding: 'utf8', env: { ...process.env, BASALT_LOG: 'error' } });
+  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  assert.match(r.stderr, /Finished basalt db reset/);
+  assert.deepEqual(await restRows('todos?select=title'), [{ title: 'seeded' }]);
+  // The serving basalt made its realtime slot again.
+  for (let i = 0; i < 50 && b.sql("select count(*) from pg_replication_slots where slot_name like 'basalt_realtime_%'")[0][0] === '0'; i += 1) {
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.equal(b.sql("select count(*) from pg_replication_slots where slot_name like 'basalt_realtime_%'")[0][0], '1');
+});
+
+test('basalt db reset --db-url on the database a running basalt serves (its replication slot included)', async () => {
+  const r = spawnSync(basaltBin(), ['db', 'reset', '--project', project, '--db-url', b.dbUrl], { encoding: 'utf8', env: { ...process.env, BASALT_LOG: 'error' } });
+  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  assert.match(r.stderr, /Finished basalt db reset/);
+  assert.deepEqual(await restRows('todos?select=title'), [{ title: 'seeded' }]);
+  // The serving basalt made its realtime slot again.
+  for (let i = 0; i < 50 && b.sql("select count(*) from pg_replication_slots where slot_name like 'basalt_realtime_%'")[0][0] === '0'; i += 1) {
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.equal(b.sql("select count(*) from pg_replication_slots where slot_name like 'basalt_realtime_%'")[0][0], '1');
 });

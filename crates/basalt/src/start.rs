@@ -591,9 +591,41 @@ async fn reset_database(url: &str) -> anyhow::Result<()> {
     let admin_url = replace_db(url, "template1");
     let admin = basalt_pg::pool::connect(&admin_url).await?;
     let q = basalt_pg::quote_ident(&name);
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)"))
-        .await?;
+    // A basalt serving this database holds a logical replication slot in it (realtime), which
+    // DROP DATABASE … WITH (FORCE) does not remove: end its sender and drop the slot first. The
+    // serving basalt makes its slot again after the reset; retry if it already did.
+    let mut attempt = 0;
+    loop {
+        admin
+            .execute(
+                "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots
+                 WHERE database = $1 AND active_pid IS NOT NULL",
+                &[&name],
+            )
+            .await?;
+        admin
+            .execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+                 WHERE database = $1 AND NOT active",
+                &[&name],
+            )
+            .await
+            .ok();
+        match admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)"))
+            .await
+        {
+            Ok(()) => break,
+            Err(e)
+                if attempt < 20
+                    && e.code() == Some(&tokio_postgres::error::SqlState::OBJECT_IN_USE) =>
+            {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     admin.batch_execute(&format!("CREATE DATABASE {q}")).await?;
     Ok(())
 }
