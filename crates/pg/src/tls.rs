@@ -39,7 +39,7 @@ use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect};
 use tokio_postgres::Socket;
 
 /// libpq's `sslmode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SslMode {
     Disable,
     Allow,
@@ -276,7 +276,7 @@ impl Tls {
         let config = if mode == SslMode::Disable {
             Err("sslmode=disable".into())
         } else {
-            build(mode, rootcert.map(Path::new), ssl).map_err(Arc::from)
+            cached(mode, rootcert, ssl)
         };
         Tls {
             mode,
@@ -390,6 +390,36 @@ impl Negotiated {
     pub fn is_tls(&self) -> bool {
         matches!(self, Negotiated::Tls(_))
     }
+}
+
+/// One rustls configuration per set of settings for the life of the process: connections opened
+/// one at a time (listeners, tooling) do not read the system's roots again, and share TLS session
+/// tickets (resumed handshakes). A configuration that failed is built again next time (the file
+/// may have appeared).
+fn cached(
+    mode: SslMode,
+    rootcert: Option<&str>,
+    ssl: &SslSettings,
+) -> Result<Arc<ClientConfig>, Arc<str>> {
+    type Key = (SslMode, Option<String>, Option<String>, Option<String>);
+    type Cache = std::sync::Mutex<std::collections::HashMap<Key, Arc<ClientConfig>>>;
+    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+    let key: Key = (
+        mode,
+        rootcert.map(str::to_owned),
+        ssl.cert.clone(),
+        ssl.key.clone(),
+    );
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(c) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(c.clone());
+    }
+    let built = build(mode, rootcert.map(Path::new), ssl).map_err(Arc::<str>::from)?;
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, built.clone());
+    Ok(built)
 }
 
 fn build(
