@@ -9,7 +9,12 @@
 //! version, and the row pointing at them commits last. An upload that does not fit (the
 //! filesystem is full, a quota exhausted) answers 507 `InsufficientStorage` and keeps neither
 //! bytes nor row. Leftovers of crashes are swept on start.
-//! Nodes keep no state of their own, so several can share one database and one S3 bucket.
+//! Nodes keep no state of their own, so several can share one database and one S3 bucket
+//! (beyond the render cache, a bounded local directory of derived images).
+//! With `[storage.image_transformation] enabled = true` (standalone:
+//! `IMAGE_TRANSFORMATION_ENABLED`) `/render/image/{authenticated,public,sign}/…` serves resized
+//! images (`render`): the same read path and RLS as a download, decoding under a pixel limit on
+//! a bounded blocking pool, results cached by object version and options.
 //! Callers' tokens are verified by `basalt_identity` (`auth`); under `basalt start` the service
 //! is built from the typed `[storage]` section (`basalt_config`, `config`).
 

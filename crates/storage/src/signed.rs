@@ -67,7 +67,9 @@ pub async fn sign_one(
     let secs = expires(&b.expires_in)?;
     // As storage-api: the transformations go into the token when the feature is on.
     let transform = match (&state.render, &b.transform) {
-        (Some(r), Some(t)) if !t.is_null() => Some(Transform::from_json(t, r.max_dimension())?),
+        (Some(r), Some(t)) if !t.is_null() => {
+            Some(Transform::from_json(t, r.max_dimension())?).filter(|t| !t.is_identity())
+        }
         _ => None,
     };
     lookup(state, h, bucket, name, Access::Authenticated).await?;

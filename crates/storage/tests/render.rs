@@ -329,6 +329,10 @@ async fn rls_applies_to_renders_and_signed_urls_carry_the_transform() {
         .post_json(user(BOB), format!("/object/sign/user-files/{path}"), &body)
         .await;
     assert_eq!(r.status(), 400);
+    // A transform that changes nothing signs a plain object URL, as storage-api does.
+    let none = json!({"expiresIn": 60, "transform": {"format": "origin"}});
+    let url = signed_url(&env, &alice, &format!("user-files/{path}"), &none).await;
+    assert!(url.starts_with("/object/sign/"), "{url}");
     // Invalid transform when signing.
     let bad = json!({"expiresIn": 60, "transform": {"width": 9000}});
     let r = env
@@ -662,15 +666,18 @@ async fn routes_are_unknown_when_the_feature_is_off() {
     assert_eq!(r.error()["statusCode"], "404");
     // Signing with a transform gives a plain object URL, as storage-api does.
     let body = json!({"expiresIn": 60, "transform": {"width": 10}});
+    let url = signed_url(&env, &service(), "pics/a.png", &body).await;
+    assert!(url.starts_with("/object/sign/pics/a.png?token="), "{url}");
+}
+
+/// `POST /object/sign/{object}` with `body`; the `signedURL` answered.
+async fn signed_url(env: &Env, auth: &str, object: &str, body: &Value) -> String {
     let r = env
-        .post_json(service(), "/object/sign/pics/a.png", &body)
+        .post_json(auth, format!("/object/sign/{object}"), body)
         .await;
     let v: Value = r.json().await.unwrap();
-    assert!(
-        v["signedURL"]
-            .as_str()
-            .unwrap()
-            .starts_with("/object/sign/pics/a.png?token="),
-        "{v}"
-    );
+    v["signedURL"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{v}"))
+        .to_string()
 }

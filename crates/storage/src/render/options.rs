@@ -86,6 +86,15 @@ impl Transform {
         self.quality.unwrap_or(DEFAULT_QUALITY)
     }
 
+    /// Whether nothing would change: no size, quality or format other than the source's. A
+    /// signed URL for such a transform is a plain object URL, as storage-api makes it.
+    pub fn is_identity(&self) -> bool {
+        self.width.is_none()
+            && self.height.is_none()
+            && self.quality.is_none()
+            && matches!(self.format, None | Some(Format::Origin))
+    }
+
     /// Options from a query string; other parameters (`download`, `cacheNonce`, `token`…) are
     /// ignored. Dimensions outside `1..=max_dimension` and quality outside 20–100 are refused.
     pub fn from_query(query: &str, max_dimension: u32) -> Result<Transform, ApiError> {
@@ -280,6 +289,12 @@ mod tests {
         assert_eq!(Transform::from_claim(&t.claim(), 2500), t);
         assert!(Transform::from_json(&serde_json::json!({"width": 3000}), 2500).is_err());
         assert!(Transform::from_json(&serde_json::json!("x"), 2500).is_err());
+        assert!(
+            Transform::from_json(&serde_json::json!({"format": "origin"}), 2500)
+                .expect("valid")
+                .is_identity()
+        );
+        assert!(!t.is_identity());
         // Lenient on what another signer wrote.
         let t = Transform::from_claim("width:9000,resize:undefined,quality:,bogus:1", 2500);
         assert_eq!(t.width, Some(2500));
