@@ -10,8 +10,6 @@
 alter table public.trip_items
   add column voting_closes_at timestamptz,
   add column voting_closed_at timestamptz;
-create index idx_trip_items_voting_closes_at on public.trip_items (voting_closes_at)
-  where voting_closes_at is not null and voting_closed_at is null;
 
 -- Once closed, a vote stays closed at the time it closed: clients cannot reopen or back-date it.
 create or replace function private.guard_voting_closed()

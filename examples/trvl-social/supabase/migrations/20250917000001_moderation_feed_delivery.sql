@@ -22,13 +22,13 @@ alter table public.content_reports
   alter column reporter_id drop not null,
   add column automated boolean not null default false,
   add column rule_id uuid references public.automated_moderation_rules (id) on delete set null;
-create index idx_content_reports_rule_id on public.content_reports (rule_id);
 -- Clients still report only as themselves (the insert policy checks reporter_id = auth.uid()).
+-- (NOT VALID here, validated by migration 20250917000004, so the existing rows are checked
+-- without holding the table's lock.)
 alter table public.content_reports add constraint content_reports_reporter_or_automated
-  check (reporter_id is not null or automated);
+  check (reporter_id is not null or automated) not valid;
 alter table public.moderation_actions
   add column rule_id uuid references public.automated_moderation_rules (id) on delete set null;
-create index idx_moderation_actions_rule_id on public.moderation_actions (rule_id);
 
 -- A rule's pattern must be a valid regular expression.
 create or replace function private.check_moderation_pattern()
