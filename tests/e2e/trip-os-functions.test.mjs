@@ -197,9 +197,16 @@ test('collaboration: the owner invites, the collaborator accepts through the fun
   r = await call(b.client(), 'invite-collaborator', { trip_id: trip.id, email: 'fred@trip-os.test' });
   assert.equal(r.status, 401, 'anon is refused');
 
+  const mailsBefore = fakes.to('/email/emails').length;
   r = await call(owner, 'invite-collaborator', { trip_id: trip.id, email: 'Fred@trip-os.test', permission: 'edit' });
   assert.equal(r.status, 201, JSON.stringify(r.body));
   const invitation = r.body.invitation;
+  // Fred has an account: he is told by email through the provider.
+  assert.equal(r.body.emailed, true);
+  const told = fakes.to('/email/emails').slice(mailsBefore);
+  assert.equal(told.length, 1);
+  assert.deepEqual(told[0].body.to, ['fred@trip-os.test']);
+  assert.match(told[0].body.subject, /Porto weekend/);
   assert.equal(invitation.status, 'pending');
   assert.equal(invitation.user_id, FRIEND);
   assert.equal(invitation.invited_by, OWNER);

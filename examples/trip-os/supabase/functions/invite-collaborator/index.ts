@@ -9,6 +9,7 @@ import { env, HttpError, httpUrl, json, oneOf, readJson, serve, text, uuid } fro
 import { requireUser } from '../_shared/auth.ts';
 import { eq, serviceDb, userDb } from '../_shared/db.ts';
 import { visibleTrip } from '../_shared/trips.ts';
+import { sendEmail } from '../_shared/notify.ts';
 
 serve(['POST'], async (req) => {
   const me = requireUser(req);
@@ -31,7 +32,22 @@ serve(['POST'], async (req) => {
     const [invitation] = await db.insert('collaborators', {
       trip_id: tripId, user_id: invitee.id, invited_by: me.userId, permission, status: 'pending',
     });
-    return json({ invitation, trip: { id: trip.id, title: trip.title }, invited_by_email: invitedByEmail }, 201);
+    // An existing user hears of it by email too (through the email provider, as their
+    // notification preferences allow); an invitation is made whether or not that email goes out.
+    let emailed = invitedByEmail;
+    if (!invitedByEmail) {
+      try {
+        await sendEmail({
+          userId: invitee.id,
+          subject: `You're invited to "${trip.title}" on trip-os`,
+          text: `${me.email ?? 'A trip-os user'} invited you to ${permission === 'edit' ? 'plan' : 'follow'} "${trip.title}". Open trip-os to accept.`,
+        });
+        emailed = true;
+      } catch (e) {
+        console.log(`invitation email to ${invitee.id} not sent: ${(e as Error).message}`);
+      }
+    }
+    return json({ invitation, trip: { id: trip.id, title: trip.title }, invited_by_email: invitedByEmail, emailed }, 201);
   } catch (e) {
     if (e instanceof HttpError && e.status === 409) {
       throw new HttpError(409, 'already_invited', 'this user is already invited to or collaborating on the trip');
