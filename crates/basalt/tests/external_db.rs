@@ -6,65 +6,22 @@
 //! reaches a subscriber of another, and DDL reaches every node's schema cache.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::os::unix::fs::PermissionsExt;
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use basalt_testkit::tls::TlsServer;
+use common::{free_port, keys, sign_up, user, Basalt};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message as Ws;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+/// The secret every node of a test shares (nodes of one project have one secret).
+const NODES_SECRET: &str = "external-db-test-secret-with-at-least-32-chars";
 
-struct Basalt {
-    child: Child,
-    stderr: std::thread::JoinHandle<String>,
-}
-
-impl Drop for Basalt {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Start basalt on `dir` against `db_url`; returns it once its banner is printed.
 fn start(dir: &std::path::Path, port: u16, db_url: &str) -> Basalt {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_basalt"))
-        .args(["start", "--project", dir.to_str().unwrap()])
-        .args(["--port", &port.to_string(), "--db-url", db_url])
-        .env("BASALT_LOG", "warn")
-        .env("BASALT_JWT_SECRET", NODES_SECRET)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let stderr = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("service_role key") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    let mut b = Basalt { child, stderr };
-    if rx.recv_timeout(Duration::from_secs(90)).is_err() {
-        let _ = b.child.kill();
-        let err = std::mem::replace(&mut b.stderr, std::thread::spawn(String::new));
-        panic!("basalt did not start: {}", err.join().unwrap());
-    }
-    b
+    common::start(dir, port, db_url, &[("BASALT_JWT_SECRET", NODES_SECRET)])
 }
 
 type Socket =
@@ -89,18 +46,6 @@ async fn wait_for(ws: &mut Socket, pred: &dyn Fn(&Value) -> bool) -> Value {
             seen.push(v);
         }
     }
-}
-
-/// The secret every node of a test shares (nodes of one project have one secret).
-const NODES_SECRET: &str = "external-db-test-secret-with-at-least-32-chars";
-
-fn keys(dir: &std::path::Path) -> (String, String) {
-    let status: Value =
-        serde_json::from_slice(&std::fs::read(dir.join(".basalt/status.json")).unwrap()).unwrap();
-    (
-        status["anon_key"].as_str().unwrap().to_owned(),
-        status["service_role_key"].as_str().unwrap().to_owned(),
-    )
 }
 
 async fn subscribe(port: u16, anon: &str, token: &str) -> Socket {
@@ -134,20 +79,13 @@ async fn insert_note(http: &reqwest::Client, port: u16, service: &str, body: &st
 }
 
 fn project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let sb = dir.path().join("supabase");
-    std::fs::create_dir_all(sb.join("migrations")).unwrap();
-    std::fs::write(sb.join("config.toml"), "project_id = \"tls\"\n").unwrap();
-    std::fs::write(
-        sb.join("migrations/20240101000000_notes.sql"),
+    common::project(&[(
+        "20240101000000_notes.sql",
         "create table public.notes (id bigserial primary key, body text not null);
          grant all on public.notes to anon, authenticated, service_role;
          grant usage on sequence public.notes_id_seq to anon, authenticated, service_role;
          alter publication supabase_realtime add table public.notes;",
-    )
-    .unwrap();
-    dir
+    )])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,26 +123,9 @@ async fn start_on_a_verify_full_tls_database_serves_rest_auth_and_realtime() {
     assert_eq!(change[4]["data"]["record"]["body"], "over tls", "{change}");
 
     // Auth: sign up and use the session.
-    let r = http
-        .post(format!("{api}/auth/v1/signup"))
-        .header("apikey", &anon)
-        .json(&json!({"email": "tls@example.com", "password": "a-long-password-1"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let session: Value = r.json().await.unwrap();
+    let session = sign_up(&http, &api, &anon, "tls@example.com").await;
     let token = session["access_token"].as_str().unwrap();
-    let user: Value = http
-        .get(format!("{api}/auth/v1/user"))
-        .header("apikey", &anon)
-        .header("Authorization", format!("Bearer {token}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let user = user(&http, &api, &anon, token).await;
     assert_eq!(user["email"], "tls@example.com");
 
     // Every session basalt holds on the server (pools, listeners, the WAL sender) is TLS.
@@ -278,15 +199,7 @@ async fn three_nodes_on_one_database_act_as_one() {
     let api = |i: usize| format!("http://127.0.0.1:{}", ports[i]);
 
     // Sign up on node 1, refresh on node 2, the new session works on node 3.
-    let r = http
-        .post(format!("{}/auth/v1/signup", api(0)))
-        .header("apikey", &anon)
-        .json(&json!({"email": "nodes@example.com", "password": "a-long-password-1"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let session: Value = r.json().await.unwrap();
+    let session = sign_up(&http, &api(0), &anon, "nodes@example.com").await;
     let r = http
         .post(format!("{}/auth/v1/token?grant_type=refresh_token", api(1)))
         .header("apikey", &anon)
@@ -297,19 +210,13 @@ async fn three_nodes_on_one_database_act_as_one() {
     assert_eq!(r.status(), 200);
     let refreshed: Value = r.json().await.unwrap();
     assert_ne!(refreshed["refresh_token"], session["refresh_token"]);
-    let user: Value = http
-        .get(format!("{}/auth/v1/user", api(2)))
-        .header("apikey", &anon)
-        .header(
-            "Authorization",
-            format!("Bearer {}", refreshed["access_token"].as_str().unwrap()),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let user = user(
+        &http,
+        &api(2),
+        &anon,
+        refreshed["access_token"].as_str().unwrap(),
+    )
+    .await;
     assert_eq!(user["email"], "nodes@example.com");
 
     // A subscriber on node 3 receives a change written through node 1.

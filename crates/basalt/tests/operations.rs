@@ -3,62 +3,29 @@
 //! in flight finish.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_health_json_logs_and_a_graceful_shutdown() {
     let db = basalt_testkit::fresh_db().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let sb = dir.path().join("supabase");
-    std::fs::create_dir_all(sb.join("migrations")).unwrap();
-    std::fs::write(sb.join("config.toml"), "project_id = \"ops\"\n").unwrap();
-    std::fs::write(
-        sb.join("migrations/20240101000000_slow.sql"),
+    let dir = common::project(&[(
+        "20240101000000_slow.sql",
         "create table public.items (id int primary key);
          grant select on public.items to anon;
          create function public.slow() returns int language sql
            as 'select pg_sleep(1); select 7';
          grant execute on function public.slow() to anon;",
-    )
-    .unwrap();
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_basalt"))
-        .args(["start", "--project", dir.path().to_str().unwrap()])
-        .args(["--port", &port.to_string(), "--db-url", &db.url])
-        .env("BASALT_LOG", "info")
-        .env("BASALT_LOG_FORMAT", "json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let stderr = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("service_role key") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(90)).expect("banner");
-    let status: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join(".basalt/status.json")).unwrap())
-            .unwrap();
-    let anon = status["anon_key"].as_str().unwrap().to_owned();
+    )]);
+    let port = common::free_port();
+    let mut basalt = common::start(
+        dir.path(),
+        port,
+        &db.url,
+        &[("BASALT_LOG", "info"), ("BASALT_LOG_FORMAT", "json")],
+    );
+    let (anon, _) = common::keys(dir.path());
     let api = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
 
@@ -118,23 +85,26 @@ async fn metrics_health_json_logs_and_a_graceful_shutdown() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let signalled = Instant::now();
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::unistd::Pid::from_raw(basalt.child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
     let (code, body) = slow.await.unwrap();
     assert_eq!(code, 200, "{body}");
     assert_eq!(body, "7");
-    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
+    let exit = tokio::task::spawn_blocking(move || {
+        let exit = basalt.child.wait().unwrap();
+        (exit, basalt.stderr())
+    })
+    .await
+    .unwrap();
+    let (exit, err) = exit;
     assert!(exit.success(), "{exit}");
     assert!(signalled.elapsed() < Duration::from_secs(10));
     // A new connection is refused once basalt is gone.
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 
     // Logs were JSON objects, one a line.
-    let err = stderr.join().unwrap();
     let ready = err
         .lines()
         .find(|l| l.contains("\"ready\""))
