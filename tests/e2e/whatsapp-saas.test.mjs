@@ -814,6 +814,24 @@ test('webhook: inbound media is fetched from the Graph API into the whatsapp-med
   assert.equal((await flakyRow()).media_status, 'stored');
   const again = await erin.db.storage.from('whatsapp-media').download(`${erinAccount.id}/${f.id}`);
   assert.equal(await again.data.text(), mediaBytes(flaky));
+  // A failed download is retried by the cron job once its backoff has passed (here: made to
+  // have passed), without anyone asking (where pg_cron is installed).
+  if (scalar(`select count(*) from pg_available_extensions where name = 'pg_cron'`) === '0') return;
+  b.sql(`select private.set_function_secrets(${q(b.url)}, ${q(b.serviceKey)})`);
+  const flaky2 = `media-flaky2-${run}`;
+  await deliverWebhook(media(flaky2));
+  const row2 = async () => ok(await erin.db.schema('whatsapp').from('messages').select('id, media_status, media_attempts').eq('wamid', `wamid.MEDIA${run}${flaky2}`).single());
+  let g;
+  for (let i = 0; i < 100; i++) { g = await row2(); if (g.media_status !== 'pending') break; await sleep(100); }
+  assert.deepEqual([g.media_status, g.media_attempts], ['failed', 1]);
+  b.sql(`update whatsapp.messages set media_tried_at = now() - interval '10 minutes' where id = ${q(g.id)}`);
+  for (let i = 0; i < 200; i++) { g = await row2(); if (g.media_status === 'stored') break; await sleep(250); }
+  assert.deepEqual([g.media_status, g.media_attempts], ['stored', 2], 'the cron job fetched it again');
+  assert.equal(await (await erin.db.storage.from('whatsapp-media').download(`${erinAccount.id}/${g.id}`)).data.text(), mediaBytes(flaky2));
+  assert.equal(scalar(`select count(*) from cron.job where jobname = 'whatsapp-saas-retry-media' and schedule = '30 seconds'`), '1');
+  // Only the service role runs the retries.
+  const refused = await erin.db.functions.invoke('whatsapp-media', { body: {} });
+  assert.equal(refused.error?.context?.status, 403);
 });
 
 test('cron: the design\'s maintenance runs as pg_cron jobs (when pg_cron is installed)', async (t) => {
@@ -825,6 +843,7 @@ test('cron: the design\'s maintenance runs as pg_cron jobs (when pg_cron is inst
     ['whatsapp-saas-abandon-inactive-sessions', '*/15 * * * *', 'select public.abandon_inactive_sessions()'],
     ['whatsapp-saas-cleanup-old-data', '15 3 * * *', 'select public.cleanup_old_data()'],
     ['whatsapp-saas-process-pending-events', '*/5 * * * *', 'select public.process_pending_events()'],
+    ['whatsapp-saas-retry-media', '30 seconds', 'select whatsapp.request_media_retry()'],
   ]);
 });
 

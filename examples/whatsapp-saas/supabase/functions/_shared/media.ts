@@ -19,9 +19,10 @@ async function upload(path: string, bytes: Uint8Array, mime: string) {
 }
 
 /** Fetch and store one pending message's media; returns the outcome. */
-export async function storeMedia(message: { id: string; account_id: string; media_id: string; media_sha256?: string | null }) {
+export async function storeMedia(message: { id: string; account_id: string; media_id: string; media_sha256?: string | null; media_attempts?: number }) {
+  const tried = { media_attempts: (message.media_attempts ?? 0) + 1, media_tried_at: new Date().toISOString() };
   const patch = (body: Record<string, unknown>) =>
-    rest(`messages?id=eq.${message.id}`, { method: 'PATCH', schema: 'whatsapp', body });
+    rest(`messages?id=eq.${message.id}`, { method: 'PATCH', schema: 'whatsapp', body: { ...tried, ...body } });
   try {
     const [account] = await rest(`accounts?select=access_token_ciphertext&id=eq.${message.account_id}`, { schema: 'whatsapp' });
     if (!account?.access_token_ciphertext) throw new Error('the account has no access token');
@@ -51,7 +52,7 @@ export async function storeMedia(message: { id: string; account_id: string; medi
 export async function storePendingMedia(wamids: string[]) {
   if (!wamids.length) return [];
   const list = wamids.map((w) => `"${w.replace(/["\\]/g, '')}"`).join(',');
-  const rows = await rest(`messages?select=id,account_id,media_id,media_sha256&media_status=eq.pending&wamid=in.(${encodeURIComponent(list)})`, { schema: 'whatsapp' });
+  const rows = await rest(`messages?select=id,account_id,media_id,media_sha256,media_attempts&media_status=eq.pending&wamid=in.(${encodeURIComponent(list)})`, { schema: 'whatsapp' });
   const out = [];
   for (const row of rows) out.push(await storeMedia(row));
   return out;

@@ -146,7 +146,7 @@ async function testMessage(req: Request, user: User, input: any) {
 /** The caller's own inbound media message (read as them: RLS decides), fetched again. */
 async function refetchMedia(req: Request, input: any) {
   const id = need(input.message_id, 'message_id');
-  const [message] = await rest(`messages?select=id,account_id,media_id,media_sha256,media_status&id=eq.${encodeURIComponent(id)}`, { schema: 'whatsapp', authorization: req.headers.get('authorization')! });
+  const [message] = await rest(`messages?select=id,account_id,media_id,media_sha256,media_status,media_attempts&id=eq.${encodeURIComponent(id)}`, { schema: 'whatsapp', authorization: req.headers.get('authorization')! });
   if (!message) throw new Refusal(404, 'no such message');
   if (!message.media_id) throw new Refusal(422, 'the message carries no media');
   if (message.media_status === 'stored') return { id: message.id, status: 'stored' };
