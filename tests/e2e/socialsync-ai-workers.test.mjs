@@ -8,7 +8,7 @@ import { test, describe, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import ws from 'ws';
 import { createClient } from '@supabase/supabase-js';
@@ -100,7 +100,7 @@ describe('socialsync-ai workers', { skip: pg.reason ?? false }, () => {
     fake = await startFakeApi(route);
     b = await startBasalt({
       projectDir,
-      functions: { '.env': `STRIPE_WEBHOOK_SECRET=whsec_x\nGEMINI_API_KEY=gem-key\nOPENROUTER_API_KEY=or-key\nGEMINI_API_URL=${fake.url}\nGRAPH_API_URL=${fake.url}\n` },
+      functions: { '.env': `STRIPE_WEBHOOK_SECRET=whsec_x\nGEMINI_API_KEY=gem-key\nOPENROUTER_API_KEY=or-key\nGEMINI_API_URL=${fake.url}\nGRAPH_API_URL=${fake.url}\nMETA_APP_SECRET=meta-secret-e2e\nMETA_VERIFY_TOKEN=meta-verify-e2e\n` },
     });
     b.sql(`select private.set_function_secrets(${q(b.url)}, ${q(b.serviceKey)})`);
     ana = await signUp(`ana-${run}@socialsync.test`);
@@ -237,5 +237,63 @@ describe('socialsync-ai workers', { skip: pg.reason ?? false }, () => {
     const resets = ok(await ana.db.from('credit_transactions').select('transaction_type, credits_amount, credits_balance_after').eq('transaction_type', 'monthly_reset'));
     assert.deepEqual(resets.filter((t) => t.credits_balance_after === 500), [{ transaction_type: 'monthly_reset', credits_amount: 497, credits_balance_after: 500 }]);
     assert.deepEqual(ok(await ben.db.from('credit_transactions').select('id').eq('user_id', ana.id)), []);
+  });
+
+  test('meta-webhook: signed Instagram DMs and comments and WhatsApp messages land in the owner\'s inbox once; unsigned ones are refused', async () => {
+    const hook = `${b.url}/functions/v1/meta-webhook`;
+    const deliver = async (payload, secret = 'meta-secret-e2e') => {
+      const raw = JSON.stringify(payload);
+      const headers = { 'content-type': 'application/json' };
+      if (secret) headers['x-hub-signature-256'] = `sha256=${createHmac('sha256', secret).update(raw).digest('hex')}`;
+      const res = await fetch(hook, { method: 'POST', headers, body: raw });
+      return { status: res.status, body: await res.json() };
+    };
+    let res = await fetch(`${hook}?hub.mode=subscribe&hub.verify_token=meta-verify-e2e&hub.challenge=4242`);
+    assert.deepEqual([res.status, await res.text()], [200, '4242']);
+    res = await fetch(`${hook}?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=4242`);
+    assert.equal(res.status, 403);
+
+    const waAccount = ok(await admin().from('social_accounts').insert({ user_id: ana.id, platform: 'whatsapp', account_id: `1550${run}`.slice(0, 15), username: 'ana wa', access_token: 'wa-token' }).select().single());
+    const dm = { object: 'instagram', entry: [{ id: `1784${run}`, time: Date.now(), messaging: [
+      { sender: { id: `igsid_${run}` }, recipient: { id: `1784${run}` }, timestamp: Date.now(), message: { mid: `mid_${run}_1`, text: 'Hi! Is the blue vase still available?' } },
+      { sender: { id: `1784${run}` }, recipient: { id: `igsid_${run}` }, timestamp: Date.now(), message: { mid: `mid_${run}_echo`, text: 'echo', is_echo: true } },
+    ] }] };
+    assert.equal((await deliver(dm, null)).status, 401, 'unsigned');
+    assert.equal((await deliver(dm, 'another-secret')).status, 401, 'wrongly signed');
+    assert.equal(Number(scalar(`select count(*) from public.conversation_messages where external_message_id = 'mid_${run}_1'`)), 0);
+    let r = await deliver(dm);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual([r.body.messages, r.body.ignored], [1, 1]);
+    assert.deepEqual(await deliver(dm).then((x) => x.body), { duplicate: true });
+    const conv = ok(await ana.db.from('conversations').select('id, customer_identifier, unread_count, status').eq('social_account_id', igAccount.id).single());
+    assert.deepEqual([conv.customer_identifier, conv.unread_count, conv.status], [`igsid_${run}`, 1, 'open']);
+    const msgs = ok(await ana.db.from('conversation_messages').select('direction, content, message_type').eq('conversation_id', conv.id));
+    assert.deepEqual(msgs, [{ direction: 'inbound', content: 'Hi! Is the blue vase still available?', message_type: 'text' }]);
+    assert.deepEqual(ok(await ben.db.from('conversation_messages').select('id').eq('conversation_id', conv.id)), []);
+
+    // A comment on the monitored post; a comment on a post nobody monitors is counted only.
+    const media = scalar(`select platform_post_id from public.monitored_posts where social_account_id = ${q(igAccount.id)}`);
+    const comment = (id, mediaId) => ({ object: 'instagram', entry: [{ id: `1784${run}`, time: Date.now(), changes: [{ field: 'comments', value: { id, text: 'Gorgeous!', from: { id: '777', username: 'zoe' }, media: { id: mediaId, media_product_type: 'FEED' } } }] }] });
+    r = await deliver(comment(`igc_hook_${run}`, media));
+    assert.equal(r.body.comments, 1);
+    r = await deliver(comment(`igc_hook2_${run}`, 'not-monitored'));
+    assert.deepEqual([r.body.comments, r.body.unknown], [0, 1]);
+    assert.deepEqual(ok(await ana.db.from('comments').select('author_name, text').eq('platform_comment_id', `igc_hook_${run}`)), [{ author_name: 'zoe', text: 'Gorgeous!' }]);
+
+    // WhatsApp: an inbound message with the contact's name, then a second one in the same chat.
+    const wa = (id, text) => ({ object: 'whatsapp_business_account', entry: [{ id: 'waba', changes: [{ field: 'messages', value: {
+      messaging_product: 'whatsapp', metadata: { display_phone_number: '+1 555 000 0000', phone_number_id: waAccount.account_id },
+      contacts: [{ profile: { name: 'Marco' }, wa_id: '393331112222' }],
+      messages: [{ from: '393331112222', id, timestamp: String(Math.floor(Date.now() / 1000)), type: 'text', text: { body: text } }] } }] }] });
+    assert.equal((await deliver(wa(`wamid.${run}.1`, 'Ciao! Open on Sunday?'))).body.messages, 1);
+    assert.equal((await deliver(wa(`wamid.${run}.2`, 'Grazie'))).body.messages, 1);
+    const chat = ok(await ana.db.from('conversations').select('customer_name, unread_count').eq('social_account_id', waAccount.id).single());
+    assert.deepEqual(chat, { customer_name: 'Marco', unread_count: 2 });
+    // Deliveries for an account nobody connected are counted, not stored; users cannot read deliveries.
+    const stray = wa(`wamid.${run}.3`, 'hello?');
+    stray.entry[0].changes[0].value.metadata.phone_number_id = '000';
+    stray.entry[0].changes[0].value.metadata.display_phone_number = '000';
+    assert.equal((await deliver(stray)).body.unknown, 1);
+    assert.ok((await ana.db.from('meta_webhook_deliveries').select('id')).error);
   });
 });
