@@ -11,92 +11,101 @@ use crate::db::TxSettings;
 use crate::error::{ApiError, Code};
 use crate::schema::{Column, Relation, Routine, SchemaCache};
 
-fn type_of(t: &str) -> (&'static str, Option<Value>) {
-    let base = strip_typmod(t);
-    let base = base.as_str();
-    if let Some(inner) = base.strip_suffix("[]") {
-        let (it, _) = type_of(inner);
-        let items = if it.is_empty() {
-            json!({})
-        } else {
-            json!({ "type": it })
-        };
-        return ("array", Some(items));
+/// PostgREST's Swagger type of a Postgres type name (`None` for json/jsonb: any value).
+fn swagger_type(t: &str) -> Option<&'static str> {
+    match t {
+        "boolean" => Some("boolean"),
+        "smallint" | "integer" | "bigint" => Some("integer"),
+        "numeric" | "real" | "double precision" => Some("number"),
+        "json" | "jsonb" => None,
+        _ if t.ends_with("[]") => Some("array"),
+        _ => Some("string"),
     }
-    let ty = match base {
-        "integer" | "smallint" | "bigint" => "integer",
-        "numeric" | "real" | "double precision" => "number",
-        "boolean" => "boolean",
-        "json" | "jsonb" => "",
-        _ => "string",
-    };
-    (ty, None)
 }
 
-/// `character(1)[]` → `character[]`.
-fn strip_typmod(t: &str) -> String {
-    match (t.find('('), t.find(')')) {
-        (Some(a), Some(b)) if b > a => format!("{}{}", &t[..a], &t[b + 1..]).trim().to_string(),
-        _ => t.trim().to_string(),
+/// PostgREST's Swagger format: the integer widths by name, any other type as it is named.
+fn swagger_format(t: &str) -> &str {
+    match t {
+        "smallint" | "integer" => "int32",
+        "bigint" => "int64",
+        _ => t,
     }
+}
+
+/// The `items` of an array type: the element's Swagger type (`{}` for json elements).
+fn array_items(t: &str) -> Option<Value> {
+    let elem = t.strip_suffix("[]")?;
+    Some(match swagger_type(elem) {
+        Some(ty) => json!({ "type": ty }),
+        None => json!({}),
+    })
+}
+
+/// A schema object (column or RPC argument): `format`, `items`, `type` as PostgREST writes
+/// them for the type `t`.
+fn typed_schema(t: &str) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("format".into(), json!(swagger_format(t)));
+    if let Some(i) = array_items(t) {
+        m.insert("items".into(), i);
+    }
+    if let Some(ty) = swagger_type(t) {
+        m.insert("type".into(), json!(ty));
+    }
+    m
 }
 
 fn property(c: &Column, pk: bool, fk: Option<(&str, &str)>) -> Value {
-    let mut p = Map::new();
-    let fmt = if c.type_name.ends_with("[]") {
-        strip_typmod(&c.type_name)
-    } else {
-        c.type_name.clone()
-    };
-    let (ty, items) = type_of(&c.type_name);
-    if let Some(d) = &c.default {
-        let v = default_value(d, ty);
-        if let Some(v) = v {
-            p.insert("default".into(), v);
-        }
+    let ty = c.data_type.as_str();
+    let mut p = typed_schema(ty);
+    if let Some(v) = c.default.as_deref().and_then(|d| default_value(d, ty)) {
+        p.insert("default".into(), v);
     }
-    let mut desc = c.description.clone().unwrap_or_default();
+    let mut notes = Vec::new();
     if pk {
-        if !desc.is_empty() {
-            desc.push_str("\n\n");
-        }
-        desc.push_str("Note:\nThis is a Primary Key.<pk/>");
+        notes.push("This is a Primary Key.<pk/>".to_string());
     }
     if let Some((t, col)) = fk {
-        if !desc.is_empty() {
-            desc.push_str("\n\n");
-        }
-        desc.push_str(&format!(
-            "Note:\nThis is a Foreign Key to `{t}.{col}`.<fk table='{t}' column='{col}'/>"
+        notes.push(format!(
+            "This is a Foreign Key to `{t}.{col}`.<fk table='{t}' column='{col}'/>"
         ));
     }
-    if !desc.is_empty() {
-        p.insert("description".into(), Value::String(desc));
+    let desc = if notes.is_empty() {
+        c.description.clone()
+    } else {
+        let mut d = c
+            .description
+            .as_ref()
+            .map(|d| format!("{d}\n\n"))
+            .unwrap_or_default();
+        d.push_str("Note:\n");
+        d.push_str(&notes.join("\n"));
+        Some(d)
+    };
+    if let Some(d) = desc {
+        p.insert("description".into(), Value::String(d));
     }
     if !c.enum_values.is_empty() {
         p.insert("enum".into(), json!(c.enum_values));
     }
-    p.insert("format".into(), Value::String(fmt));
-    if let Some(i) = items {
-        p.insert("items".into(), i);
-    }
-    if !ty.is_empty() {
-        p.insert("type".into(), Value::String(ty.into()));
+    if let Some(n) = c.max_len {
+        p.insert("maxLength".into(), json!(n));
     }
     Value::Object(p)
 }
 
+/// The column default as PostgREST reports it: for string types the literal without its
+/// `::type` cast and quotes, for others the default itself when it reads as JSON (`42`,
+/// `false`); expressions (`nextval(...)`, `now()`) have none.
 fn default_value(d: &str, ty: &str) -> Option<Value> {
-    let raw = d.split("::").next().unwrap_or(d).trim();
-    if raw.contains('(') {
-        return None;
-    }
-    let unq = raw.trim_matches('\'');
-    match ty {
-        "integer" => unq.parse::<i64>().ok().map(Value::from),
-        "number" => unq.parse::<f64>().ok().map(Value::from),
-        "boolean" => unq.parse::<bool>().ok().map(Value::from),
-        _ => Some(Value::String(unq.to_string())),
+    if swagger_type(ty) == Some("string") {
+        let text = match d.strip_suffix(&format!("::{ty}")) {
+            Some(lit) => lit.trim_matches('\''),
+            None => d,
+        };
+        serde_json::from_str(&format!("\"{text}\"")).ok()
+    } else {
+        serde_json::from_str(d).ok()
     }
 }
 
@@ -134,7 +143,7 @@ fn definition(cache: &SchemaCache, r: &Relation) -> Value {
             .find(|(col, _, _)| col == &c.name)
             .map(|(_, t, tc)| (t.as_str(), tc.as_str()));
         props.insert(c.name.clone(), property(c, r.pk.contains(&c.name), fk));
-        if !c.nullable && c.default.is_none() {
+        if !c.nullable {
             required.push(c.name.clone());
         }
     }
@@ -189,15 +198,7 @@ fn rpc_paths(r: &Routine) -> Value {
     let mut props = Map::new();
     let mut required = Vec::new();
     for p in &r.params {
-        let (ty, items) = type_of(&p.type_name);
-        let mut m = Map::new();
-        m.insert("format".into(), json!(p.type_name));
-        if let Some(i) = items {
-            m.insert("items".into(), i);
-        }
-        if !ty.is_empty() {
-            m.insert("type".into(), json!(ty));
-        }
+        let m = typed_schema(&p.type_name);
         props.insert(p.name.clone(), Value::Object(m));
         if !p.has_default && !p.variadic {
             required.push(p.name.clone());
@@ -228,47 +229,69 @@ fn rpc_paths(r: &Routine) -> Value {
         json!({"200": {"description": "OK"}}),
     );
     let mut paths = Map::new();
-    paths.insert("post".into(), post);
+    paths.insert("post".into(), with_rpc_produces(post));
     if !r.is_volatile() {
         let params: Vec<Value> = r
             .params
             .iter()
             .map(|p| {
-                let (ty, items) = type_of(&p.type_name);
+                let t = p.type_name.as_str();
                 let mut m = Map::new();
-                if p.variadic {
-                    m.insert("collectionFormat".into(), json!("multi"));
-                }
-                if let Some(mut i) = items {
-                    if let Some(o) = i.as_object_mut() {
-                        o.insert("format".into(), json!(p.type_name.trim_end_matches("[]")));
+                match t.strip_suffix("[]").filter(|_| p.variadic) {
+                    // A VARIADIC argument repeats: `?v=a&v=b`.
+                    Some(elem) => {
+                        m.insert("collectionFormat".into(), json!("multi"));
+                        let mut items = Map::new();
+                        items.insert("format".into(), json!(swagger_format(elem)));
+                        if let Some(ty) = swagger_type(elem) {
+                            items.insert("type".into(), json!(ty));
+                        }
+                        m.insert("items".into(), Value::Object(items));
+                        m.insert("type".into(), json!("array"));
                     }
-                    m.insert("items".into(), i);
-                } else {
-                    m.insert("format".into(), json!(p.type_name));
+                    // Query parameters are typed; arrays (`{a,b}`) and json are strings.
+                    None => {
+                        m.insert("format".into(), json!(swagger_format(t)));
+                        let ty = match swagger_type(t) {
+                            Some("array") | None => "string",
+                            Some(ty) => ty,
+                        };
+                        m.insert("type".into(), json!(ty));
+                    }
                 }
                 m.insert("in".into(), json!("query"));
                 m.insert("name".into(), json!(p.name));
                 m.insert("required".into(), json!(!p.has_default && !p.variadic));
-                m.insert(
-                    "type".into(),
-                    json!(if ty.is_empty() { "string" } else { ty }),
-                );
                 Value::Object(m)
             })
             .collect();
         paths.insert(
             "get".into(),
-            op(
+            with_rpc_produces(op(
                 &tag,
                 &summary,
                 &description,
                 params,
                 json!({"200": {"description": "OK"}}),
-            ),
+            )),
         );
     }
     Value::Object(paths)
+}
+
+/// An RPC operation lists the media types a call answers with.
+fn with_rpc_produces(mut op: Value) -> Value {
+    if let Some(o) = op.as_object_mut() {
+        o.insert(
+            "produces".into(),
+            json!([
+                "application/json",
+                "application/vnd.pgrst.object+json;nulls=stripped",
+                "application/vnd.pgrst.object+json"
+            ]),
+        );
+    }
+    op
 }
 
 /// Build the document for `schema`.
@@ -338,7 +361,7 @@ pub async fn document(
     for (k, v) in [
         (
             "preferParams",
-            json!({"name": "Prefer", "description": "Preference", "required": false, "enum": ["params=single-object"], "in": "header", "type": "string"}),
+            json!({"name": "Prefer", "description": "Preference", "required": false, "in": "header", "type": "string"}),
         ),
         (
             "preferReturn",
@@ -389,10 +412,15 @@ pub async fn document(
         parameters.insert(format!("body.{name}"), json!({"name": name, "description": name, "required": false, "in": "body", "schema": {"$ref": format!("#/definitions/{name}")}}));
         let mut row_filters = Vec::new();
         for c in &r.columns {
-            parameters.insert(
-                format!("rowFilter.{name}.{}", c.name),
-                json!({"name": c.name, "required": false, "format": c.type_name, "in": "query", "type": "string"}),
-            );
+            let mut f = Map::new();
+            if let Some(d) = &c.description {
+                f.insert("description".into(), json!(d));
+            }
+            f.insert("in".into(), json!("query"));
+            f.insert("name".into(), json!(c.name));
+            f.insert("required".into(), json!(false));
+            f.insert("type".into(), json!("string"));
+            parameters.insert(format!("rowFilter.{name}.{}", c.name), Value::Object(f));
             row_filters.push(json!({"$ref": format!("#/parameters/rowFilter.{name}.{}", c.name)}));
         }
         let (summary, description) = summary_description(&r.description);
@@ -413,7 +441,9 @@ pub async fn document(
             "get".into(),
             op(name, &summary, &description, get_params, json!({"200": {"description": "OK", "schema": {"items": {"$ref": format!("#/definitions/{name}")}, "type": "array"}}, "206": {"description": "Partial Content"}})),
         );
-        if !r.is_view || r.insertable {
+        // As PostgREST: a relation that takes any write lists every write.
+        let writable = r.insertable || r.updatable || r.deletable;
+        if writable {
             ops.insert(
                 "post".into(),
                 op(
@@ -429,7 +459,7 @@ pub async fn document(
                 ),
             );
         }
-        if !r.is_view || r.updatable {
+        if writable {
             let mut p = row_filters.clone();
             p.push(json!({"$ref": format!("#/parameters/body.{name}")}));
             p.push(json!({"$ref": "#/parameters/preferReturn"}));
@@ -444,7 +474,7 @@ pub async fn document(
                 ),
             );
         }
-        if !r.is_view || r.deletable {
+        if writable {
             let mut p = row_filters.clone();
             p.push(json!({"$ref": "#/parameters/preferReturn"}));
             ops.insert(

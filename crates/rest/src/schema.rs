@@ -30,6 +30,11 @@ pub struct Column {
     pub type_name: String,
     /// Type name of the base type for domains, else the same as `type_name`.
     pub base_type: String,
+    /// The type as PostgREST's schema cache names it (OpenAPI `format`): built-in types and
+    /// domains over them without modifier (`character`, `numeric`), other types as declared.
+    pub data_type: String,
+    /// `character_maximum_length` (the `n` of `character(n)` / `character varying(n)`).
+    pub max_len: Option<i32>,
     /// `typcategory` of the base type (`A` array, `N` numeric, `S` string, …).
     pub category: String,
     pub nullable: bool,
@@ -67,6 +72,8 @@ impl Column {
             name: name.into(),
             type_name: ty.into(),
             base_type: ty.into(),
+            data_type: ty.into(),
+            max_len: None,
             category: "N".into(),
             nullable: true,
             default: None,
@@ -238,7 +245,14 @@ select a.attrelid::int8, a.attname::text, format_type(a.atttypid, a.atttypmod),
        (select array[pn.nspname::text, p.proname::text] from pg_cast pc join pg_proc p on p.oid = pc.castfunc
           join pg_namespace pn on pn.oid = p.pronamespace
          where t.typtype = 'd' and pc.casttarget = t.oid and pc.castsource = 'text'::regtype limit 1),
-       a.attnum::int4
+       a.attnum::int4,
+       case when t.typtype = 'd' and bt.typnamespace = 'pg_catalog'::regnamespace
+              then format_type(bt.oid, null)
+            when t.typtype <> 'd' and t.typnamespace = 'pg_catalog'::regnamespace
+              then format_type(a.atttypid, null)
+            else format_type(a.atttypid, a.atttypmod) end,
+       information_schema._pg_char_max_length(information_schema._pg_truetypid(a.*, t.*),
+                                              information_schema._pg_truetypmod(a.*, t.*))::int4
 from pg_attribute a
 join pg_class c on c.oid = a.attrelid
 join pg_namespace n on n.oid = c.relnamespace
@@ -406,6 +420,8 @@ impl SchemaCache {
                     name: r.get(1),
                     type_name: r.get(2),
                     base_type: r.get(3),
+                    data_type: r.get(13),
+                    max_len: r.get(14),
                     category: r.get(4),
                     nullable: r.get(5),
                     default: r.get(6),

@@ -106,5 +106,19 @@ END $$;
 CREATE TRIGGER infinite_inserts BEFORE INSERT ON infinite_inserts
   FOR EACH ROW EXECUTE FUNCTION infinite_inserts();
 
+-- OpenApiSpec: a materialized view with a comment, INOUT parameters, a view whose source
+-- foreign key points at a UNIQUE (not primary) key, all visible to the anonymous role.
+CREATE MATERIALIZED VIEW materialized_projects AS SELECT id, name, client_id FROM projects;
+COMMENT ON MATERIALIZED VIEW materialized_projects IS $$A materialized view for projects
+
+Just a test for materialized views$$;
+CREATE FUNCTION many_inout_params(INOUT num int, INOUT str text, INOUT b bool DEFAULT true)
+  LANGUAGE sql AS $$ SELECT num, str, b $$;
+CREATE TABLE private.pages (link int NOT NULL UNIQUE, url text);
+CREATE TABLE private.referrals (site text, link int REFERENCES private.pages(link) NOT NULL);
+CREATE VIEW pages AS SELECT * FROM private.pages;
+CREATE VIEW referrals AS SELECT * FROM private.referrals;
+GRANT SELECT ON materialized_projects, pages, referrals TO postgrest_test_anonymous;
+
 ANALYZE;
 COMMIT;
