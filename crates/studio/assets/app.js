@@ -7,8 +7,9 @@ const pages = {
   users: () => import('./users.js'),
   storage: () => import('./storage.js'),
   database: () => import('./database.js'),
+  realtime: () => import('./realtime.js'),
 };
-const titles = { tables: 'Table editor', sql: 'SQL editor', users: 'Auth users', storage: 'Storage', database: 'Database' };
+const titles = { tables: 'Table editor', sql: 'SQL editor', users: 'Auth users', storage: 'Storage', database: 'Database', realtime: 'Realtime inspector' };
 
 const $ = (id) => document.getElementById(id);
 

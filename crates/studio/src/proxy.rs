@@ -1,5 +1,5 @@
-//! `/api/{rest,auth,storage}/…`: basalt's own APIs, called in-process with the service role
-//! key. The browser never holds the key; the call goes through the same gateway a client's
+//! `/api/{rest,auth,storage,realtime}/…`: basalt's own APIs, called in-process with the service
+//! role key. The browser never holds the key; the call goes through the same gateway a client's
 //! does (apikey check, request id, the service's own rules).
 
 use axum::extract::{Path, Request, State};
@@ -28,6 +28,10 @@ pub async fn call(
         "rest" => "/rest/v1",
         "auth" => "/auth/v1",
         "storage" => "/storage/v1",
+        // The Realtime inspector's WebSocket: the upgrade (hyper's `OnUpgrade` in the request's
+        // extensions) travels in-process to the realtime service, which answers 101 and takes
+        // the connection over; the socket acts with the service key, like the other calls.
+        "realtime" => "/realtime/v1",
         _ => return error(StatusCode::NOT_FOUND, "no such API"),
     };
     let (mut parts, body) = req.into_parts();

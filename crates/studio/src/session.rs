@@ -241,6 +241,12 @@ pub async fn guard(State(state): State<Shared>, req: Request, next: Next) -> Res
     let Some(id) = cookie_value(req.headers()).and_then(|c| state.keys.verify(c, now())) else {
         return error(StatusCode::UNAUTHORIZED, "sign in to basalt Studio first");
     };
+    // A WebSocket is opened with a GET, and browsers send the cookie cross-origin on it unless
+    // SameSite stops them: upgrades are held to the same origin too.
+    let upgrade = req.headers().contains_key(header::UPGRADE);
+    if upgrade && cross_origin(req.headers()) {
+        return error(StatusCode::FORBIDDEN, "cross-origin request refused");
+    }
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
         if cross_origin(req.headers()) {
             return error(StatusCode::FORBIDDEN, "cross-origin request refused");

@@ -4,6 +4,7 @@ import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 import { startBasalt, freePort } from '../../e2e/lib/basalt.mjs';
 
@@ -67,4 +68,23 @@ export async function apiSignIn(url, password = PASSWORD) {
   const cookie = r.headers.get('set-cookie').split(';')[0];
   const { csrf } = await r.json();
   return { cookie, csrf };
+}
+
+/**
+ * basalt with its Studio and a browser page for the tests of one file: registers node:test's
+ * before/after hooks and returns the object they fill ({ b, browser, page }).
+ */
+export function useStudio(opts = {}, timeout = 15000) {
+  const ctx = {};
+  before(async () => {
+    ctx.b = await startStudio(opts);
+    ctx.browser = await launch();
+    ctx.page = ctx.browser.page;
+    ctx.page.setDefaultTimeout(timeout);
+  });
+  after(async () => {
+    await ctx.browser?.close();
+    await ctx.b?.stop();
+  });
+  return ctx;
 }
