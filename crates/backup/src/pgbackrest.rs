@@ -123,6 +123,15 @@ impl Repository {
         ];
         let local = match &config.s3 {
             Some(s3) => {
+                // `host:port` (a test server, MinIO): pgBackRest takes the port apart.
+                let endpoint = s3.endpoint.trim_start_matches("https://");
+                let (host, port) = match endpoint.rsplit_once(':') {
+                    Some((h, p)) if p.parse::<u16>().is_ok() && !h.ends_with(':') => (h, Some(p)),
+                    _ => (endpoint, None),
+                };
+                if let Some(p) = port {
+                    global.push(("repo1-storage-port", p.to_string()));
+                }
                 global.extend([
                     ("repo1-type", "s3".to_string()),
                     (
@@ -130,7 +139,7 @@ impl Repository {
                         s3.prefix.clone().unwrap_or_else(|| "/basalt".into()),
                     ),
                     ("repo1-s3-bucket", s3.bucket.clone()),
-                    ("repo1-s3-endpoint", s3.endpoint.clone()),
+                    ("repo1-s3-endpoint", host.to_string()),
                     ("repo1-s3-region", s3.region.clone()),
                     ("repo1-s3-key", s3.access_key_id.clone()),
                     ("repo1-s3-key-secret", s3.secret_access_key.clone()),
@@ -329,16 +338,52 @@ mod tests {
             .is_empty());
     }
 
+    fn layout(dir: &Path) -> RepositoryLayout {
+        RepositoryLayout {
+            data_dir: dir.join("pg"),
+            socket_dir: dir.join("run"),
+            port: 54322,
+            work_dir: dir.to_path_buf(),
+            repo_dir: dir.join("backups"),
+        }
+    }
+
+    #[test]
+    fn an_s3_endpoint_with_a_port_is_split_for_pgbackrest() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = layout(dir.path());
+        let config = BackupConfig {
+            s3: Some(basalt_config::BackupS3Config {
+                bucket: "basalt-backups".into(),
+                endpoint: "127.0.0.1:9443".into(),
+                region: "us-east-1".into(),
+                access_key_id: "k".into(),
+                secret_access_key: "s".into(),
+                prefix: None,
+                uri_style: Some("path".into()),
+                verify_tls: false,
+            }),
+            ..BackupConfig::default()
+        };
+        let repo = Repository::write(&layout, &config, None).unwrap();
+        assert!(repo.local.is_none());
+        let text = std::fs::read_to_string(dir.path().join("backup/pgbackrest.conf")).unwrap();
+        for line in [
+            "repo1-type=s3",
+            "repo1-s3-endpoint=127.0.0.1\n",
+            "repo1-storage-port=9443",
+            "repo1-s3-uri-style=path",
+            "repo1-storage-verify-tls=n",
+            "repo1-path=/basalt",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+    }
+
     #[test]
     fn writes_a_configuration_with_the_cipher_and_the_archive_command() {
         let dir = tempfile::tempdir().unwrap();
-        let layout = RepositoryLayout {
-            data_dir: dir.path().join("pg"),
-            socket_dir: dir.path().join("run"),
-            port: 54322,
-            work_dir: dir.path().to_path_buf(),
-            repo_dir: dir.path().join("backups"),
-        };
+        let layout = layout(dir.path());
         let config = BackupConfig {
             cipher_pass: Some("s3cret".into()),
             ..BackupConfig::default()

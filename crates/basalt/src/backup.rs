@@ -193,11 +193,240 @@ pub(crate) fn prepare_archiving(
     Ok(Some(repo))
 }
 
-/// After the server is up: create the stanza, then keep taking backups every `interval` and
-/// keep the repository's objects current every `archive_timeout`, on a thread of its own.
-pub(crate) fn start_schedule(project: &Project, repo: Repository) -> anyhow::Result<()> {
-    repo.stanza_create()
-        .context("backups: pgbackrest stanza-create")?;
+/// What the running `basalt start` knows about its backups, for `/metrics` and Studio's Backups
+/// page: the repository (none when backups are off), the backups it holds (read again after
+/// each backup), the failures since start, and the WAL archiver's counters.
+pub(crate) struct Live {
+    repo: Option<Repository>,
+    project: Project,
+    branches: PathBuf,
+    /// One backup at a time from this process (the schedule and Studio's button).
+    taking: std::sync::Mutex<()>,
+    state: std::sync::Mutex<LiveState>,
+}
+
+#[derive(Default)]
+struct LiveState {
+    backups: Vec<basalt_backup::BackupInfo>,
+    failed: u64,
+    /// pg_stat_archiver: archived_count, failed_count, last_archived_time (Unix seconds).
+    archiver: Option<(i64, i64, Option<f64>)>,
+}
+
+static LIVE: std::sync::OnceLock<std::sync::Arc<Live>> = std::sync::OnceLock::new();
+
+impl Live {
+    fn st(&self) -> std::sync::MutexGuard<'_, LiveState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Take a backup of `kind` (waiting for one in progress), archive the storage objects
+    /// beside it, and record the outcome.
+    fn take(&self, kind: BackupKind) -> anyhow::Result<basalt_backup::BackupInfo> {
+        let Some(repo) = &self.repo else {
+            anyhow::bail!("backups are off: set [basalt.backup] enabled = true and restart basalt");
+        };
+        let _one = self.taking.lock().unwrap_or_else(|e| e.into_inner());
+        archive_objects(&self.project, repo);
+        match repo.backup(kind) {
+            Ok(b) => {
+                self.refresh();
+                Ok(b)
+            }
+            Err(e) => {
+                self.st().failed += 1;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Read the list of backups again (retention may have expired some).
+    fn refresh(&self) {
+        if let Some(repo) = &self.repo {
+            match repo.backups() {
+                Ok(list) => self.st().backups = list,
+                Err(e) => tracing::warn!(error = %e, "backups: pgbackrest info"),
+            }
+        }
+    }
+
+    /// The `/metrics` lines.
+    fn write_metrics(&self, out: &mut String) {
+        use basalt_gateway::metrics::write_gauge;
+        let st = self.st();
+        let last = st.backups.last();
+        let one = |v: f64| [(Vec::new(), v)];
+        write_gauge(
+            out,
+            "basalt_backup_enabled",
+            "1 when [basalt.backup] is on for this database.",
+            &one(if self.repo.is_some() { 1.0 } else { 0.0 }),
+        );
+        if self.repo.is_none() {
+            return;
+        }
+        write_gauge(
+            out,
+            "basalt_backup_count",
+            "Backups in the repository.",
+            &one(st.backups.len() as f64),
+        );
+        if let Some(b) = last {
+            write_gauge(
+                out,
+                "basalt_backup_last_success_timestamp_seconds",
+                "End of the newest backup in the repository, Unix seconds.",
+                &one(b.stopped as f64),
+            );
+            write_gauge(
+                out,
+                "basalt_backup_last_size_bytes",
+                "Size of the database the newest backup copies.",
+                &one(b.size as f64),
+            );
+            write_gauge(
+                out,
+                "basalt_backup_last_repository_bytes",
+                "What the newest backup takes in the repository (compressed).",
+                &one(b.repo_size as f64),
+            );
+        }
+        counter(
+            out,
+            "basalt_backup_failures",
+            "Backups that failed since basalt started (scheduled and on demand).",
+            st.failed,
+        );
+        if let Some((archived, failed, last)) = st.archiver {
+            counter(
+                out,
+                "basalt_wal_archived",
+                "WAL segments archived (pg_stat_archiver.archived_count).",
+                archived.max(0) as u64,
+            );
+            counter(
+                out,
+                "basalt_wal_archive_failures",
+                "Failed attempts to archive a WAL segment (pg_stat_archiver.failed_count).",
+                failed.max(0) as u64,
+            );
+            if let Some(t) = last {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs_f64())
+                    .unwrap_or_default();
+                write_gauge(
+                    out,
+                    "basalt_wal_last_archived_age_seconds",
+                    "Seconds since the last WAL segment was archived.",
+                    &one((now - t).max(0.0)),
+                );
+            }
+        }
+    }
+}
+
+/// One counter family in the exposition text.
+fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+    out.push_str(&format!(
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name}_total {value}\n"
+    ));
+}
+
+impl basalt_studio::Backups for Live {
+    fn list(&self) -> Result<serde_json::Value, String> {
+        self.refresh();
+        let branches = branch::list(&self.branches).map_err(|e| e.to_string())?;
+        let repository = match (&self.repo, &self.project.config.basalt.backup.s3) {
+            (None, _) => String::new(),
+            (Some(_), Some(s3)) => format!(
+                "s3://{}/{}",
+                s3.bucket,
+                s3.prefix
+                    .as_deref()
+                    .unwrap_or("/basalt")
+                    .trim_start_matches('/')
+            ),
+            (Some(r), None) => r
+                .local
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        };
+        Ok(serde_json::json!({
+            "enabled": self.repo.is_some(),
+            "available": true,
+            "repository": repository,
+            "backups": self.st().backups.iter().rev().collect::<Vec<_>>(),
+            "branches": branches.iter().map(|b| serde_json::json!({
+                "name": b.name, "size": b.size, "running": b.running,
+            })).collect::<Vec<_>>(),
+        }))
+    }
+
+    fn take(&self) -> Result<serde_json::Value, String> {
+        let b = Live::take(self, BackupKind::Full).map_err(|e| format!("{e:#}"))?;
+        serde_json::to_value(b).map_err(|e| e.to_string())
+    }
+}
+
+/// Studio's Backups page host, once `basalt start` has set it up on the embedded database.
+pub(crate) fn studio_host() -> Option<std::sync::Arc<dyn basalt_studio::Backups>> {
+    LIVE.get()
+        .map(|l| l.clone() as std::sync::Arc<dyn basalt_studio::Backups>)
+}
+
+/// After the embedded server is up (main project, not a branch): with backups on, create the
+/// stanza, then keep taking backups every `interval` and keep the repository's objects current
+/// every `archive_timeout`, on a thread of its own; sample pg_stat_archiver every 2 s; and
+/// report both on `/metrics` and to Studio.
+pub(crate) fn start_schedule(
+    project: &Project,
+    repo: Option<Repository>,
+    db_url: &str,
+) -> anyhow::Result<()> {
+    if let Some(repo) = &repo {
+        repo.stanza_create()
+            .context("backups: pgbackrest stanza-create")?;
+    }
+    let main = crate::start::cluster_config(project, None)?;
+    let live = std::sync::Arc::new(Live {
+        repo: repo.clone(),
+        project: project.clone(),
+        branches: branches_dir(&main),
+        taking: std::sync::Mutex::new(()),
+        state: std::sync::Mutex::new(LiveState::default()),
+    });
+    let _ = LIVE.set(live.clone());
+    let metrics = live.clone();
+    basalt_gateway::metrics::add_collector(move |out| metrics.write_metrics(out));
+    let Some(repo) = repo else {
+        return Ok(());
+    };
+    live.refresh();
+    let sampler = live.clone();
+    let url = db_url.to_string();
+    tokio::spawn(async move {
+        let mut client: Option<tokio_postgres::Client> = None;
+        loop {
+            if client.as_ref().is_none_or(|c| c.is_closed()) {
+                client = basalt_pg::pool::connect(&url).await.ok();
+            }
+            if let Some(c) = &client {
+                let row = c
+                    .query_one(
+                        "SELECT archived_count, failed_count, \
+                         extract(epoch FROM last_archived_time)::float8 FROM pg_stat_archiver",
+                        &[],
+                    )
+                    .await;
+                if let Ok(r) = row {
+                    sampler.st().archiver = Some((r.get(0), r.get(1), r.get(2)));
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    });
     let cfg = project.config.basalt.backup.clone();
     let storage = storage_root(project);
     std::thread::Builder::new()
@@ -205,23 +434,24 @@ pub(crate) fn start_schedule(project: &Project, repo: Repository) -> anyhow::Res
         .spawn(move || {
             let tick = cfg.archive_timeout.0.max(Duration::from_secs(1));
             let mut next_backup = std::time::Instant::now();
-            if repo.backups().map(|b| !b.is_empty()).unwrap_or(false) {
+            if !live.st().backups.is_empty() {
                 next_backup += cfg.interval.0;
             }
             loop {
-                if let (Some(root), Some(local)) = (&storage, &repo.local) {
-                    if let Err(e) = objects::archive(root, local) {
-                        tracing::error!(error = %e, "backups: archiving storage objects");
-                    }
-                }
                 if !cfg.interval.0.is_zero() && std::time::Instant::now() >= next_backup {
-                    match repo.backup(BackupKind::Full) {
+                    match live.take(BackupKind::Full) {
                         Ok(b) => {
                             tracing::info!(label = %b.label, "backups: scheduled backup taken")
                         }
-                        Err(e) => tracing::error!(error = %e, "backups: scheduled backup failed"),
+                        Err(e) => {
+                            tracing::error!(error = %e, "backups: scheduled backup failed")
+                        }
                     }
                     next_backup = std::time::Instant::now() + cfg.interval.0;
+                } else if let (Some(root), Some(local)) = (&storage, &repo.local) {
+                    if let Err(e) = objects::archive(root, local) {
+                        tracing::error!(error = %e, "backups: archiving storage objects");
+                    }
                 }
                 std::thread::sleep(tick);
             }

@@ -358,8 +358,8 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
         }
         return Err(e);
     }
-    if let Some(repo) = backups {
-        if let Err(e) = crate::backup::start_schedule(&project, repo) {
+    if args.db_url.is_none() && args.branch.is_none() {
+        if let Err(e) = crate::backup::start_schedule(&project, backups, &db.url) {
             if let Some(c) = db.cluster.as_mut() {
                 c.stop();
             }

@@ -105,6 +105,7 @@ pub(crate) fn serve(
         schemas: platform.config.api.schemas.clone(),
         api: api.clone(),
         login_limit: basalt_studio::Limits::default(),
+        backups: crate::backup::studio_host(),
     });
     let shutdown = basalt_gateway::shutdown_signal();
     let task = tokio::spawn(async move {

@@ -7,9 +7,10 @@ const pages = {
   users: () => import('./users.js'),
   storage: () => import('./storage.js'),
   database: () => import('./database.js'),
+  backups: () => import('./backups.js'),
   realtime: () => import('./realtime.js'),
 };
-const titles = { tables: 'Table editor', sql: 'SQL editor', users: 'Auth users', storage: 'Storage', database: 'Database', realtime: 'Realtime inspector' };
+const titles = { tables: 'Table editor', sql: 'SQL editor', users: 'Auth users', storage: 'Storage', database: 'Database', backups: 'Backups', realtime: 'Realtime inspector' };
 
 const $ = (id) => document.getElementById(id);
 

@@ -20,6 +20,7 @@ const FILES: &[(&str, &str)] = &[
     ("users.js", include_str!("../assets/users.js")),
     ("storage.js", include_str!("../assets/storage.js")),
     ("database.js", include_str!("../assets/database.js")),
+    ("backups.js", include_str!("../assets/backups.js")),
     ("realtime.js", include_str!("../assets/realtime.js")),
     ("favicon.svg", include_str!("../assets/favicon.svg")),
 ];

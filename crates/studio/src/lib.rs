@@ -21,12 +21,16 @@
 //!   (`postgres` on the embedded cluster), logged with the request id; `/api/sql/cancel` cancels
 //!   a running one with `pg_cancel_backend`, found by its `application_name`, so it works from
 //!   any node.
+//! - **Backups** ([`Backups`]): `/api/backups` lists the backups and branches and takes a
+//!   backup now, through the host `basalt start` hands in.
 
 mod assets;
+mod backups;
 mod proxy;
 mod session;
 mod sql;
 
+pub use backups::Backups;
 pub use session::{Limits, COOKIE, CSRF_HEADER};
 pub use sql::{execute, line_column, Outcome};
 
@@ -55,6 +59,8 @@ pub struct Config {
     pub api: Router,
     /// Failed sign-ins allowed per client address and minute, and in total per minute.
     pub login_limit: Limits,
+    /// The Backups page's host (`basalt start` on its embedded database); `None`: off here.
+    pub backups: Option<backups::Host>,
 }
 
 pub(crate) struct State {
@@ -79,6 +85,7 @@ pub fn router(config: Config) -> Router {
         .route("/logout", post(session::logout))
         .route("/sql", post(sql::run))
         .route("/sql/cancel", post(sql::cancel))
+        .route("/backups", get(backups::list).post(backups::take))
         .route("/{service}/{*path}", any(proxy::call))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
