@@ -52,6 +52,35 @@ test('the Realtime inspector shows a row inserted through /rest/v1, broadcasts a
   assert.deepEqual(browser.errors, []);
 });
 
+test('the Advisors page lists findings linked to their table, and the migrations history', async () => {
+  const { b, page, browser } = ctx;
+  await page.goto(`${b.studioUrl}/#/advisors`);
+  await page.getByRole('heading', { name: 'Advisors', exact: true }).waitFor();
+  const findings = page.getByRole('table', { name: 'Advisor findings' });
+  const row = findings.getByRole('row').filter({ hasText: 'RLS disabled in public' }).filter({ hasText: 'public.todos' });
+  await row.waitFor();
+  await row.getByText('ERROR').waitFor();
+  const history = page.getByRole('table', { name: 'Migrations history' });
+  await history.getByRole('cell', { name: 'todos', exact: true }).waitFor();
+  await history.getByRole('cell', { name: '0001', exact: true }).waitFor();
+  await screenshot(page, '31-advisors');
+
+  await page.getByLabel('Advisor type').selectOption('performance');
+  await page.getByText(/^\d+ findings?$/).waitFor();
+  assert.equal(await findings.getByText('RLS disabled in public').count(), 0);
+  await page.getByLabel('Advisor type').selectOption('security');
+  await row.getByRole('link', { name: 'public.todos' }).click();
+  await page.getByRole('heading', { name: 'public.todos' }).waitFor();
+
+  b.sql('alter table public.todos enable row level security');
+  await page.goto(`${b.studioUrl}/#/advisors`);
+  await page.getByText(/^\d+ findings?$/).waitFor();
+  assert.equal(await page.getByRole('row').filter({ hasText: 'public.todos' }).filter({ hasText: 'RLS disabled in public' }).count(), 0);
+  const api = await fetch(`${b.studioUrl}/api/advisors?type=nope`, { headers: { cookie: (await apiSignIn(b.studioUrl)).cookie } });
+  assert.equal(api.status, 400);
+  assert.deepEqual(browser.errors, []);
+});
+
 /** A WebSocket handshake by hand: the status the Studio answers. */
 function handshake(url, headers = {}) {
   return new Promise((resolve, reject) => {

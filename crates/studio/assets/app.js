@@ -9,8 +9,9 @@ const pages = {
   database: () => import('./database.js'),
   backups: () => import('./backups.js'),
   realtime: () => import('./realtime.js'),
+  advisors: () => import('./advisors.js'),
 };
-const titles = { tables: 'Table editor', sql: 'SQL editor', users: 'Auth users', storage: 'Storage', database: 'Database', backups: 'Backups', realtime: 'Realtime inspector' };
+const titles = { tables: 'Table editor', sql: 'SQL editor', users: 'Auth users', storage: 'Storage', database: 'Database', backups: 'Backups', realtime: 'Realtime inspector', advisors: 'Advisors' };
 
 const $ = (id) => document.getElementById(id);
 

@@ -22,6 +22,7 @@ const FILES: &[(&str, &str)] = &[
     ("database.js", include_str!("../assets/database.js")),
     ("backups.js", include_str!("../assets/backups.js")),
     ("realtime.js", include_str!("../assets/realtime.js")),
+    ("advisors.js", include_str!("../assets/advisors.js")),
     ("favicon.svg", include_str!("../assets/favicon.svg")),
 ];
 

@@ -16,6 +16,13 @@
 //! - **APIs** ([`proxy`]): `/api/rest/…`, `/api/auth/…` and `/api/storage/…` call basalt's own
 //!   `/rest/v1`, `/auth/v1` and `/storage/v1` in-process, with the service role key, so the
 //!   dashboard sees exactly what a client sees.
+//! - **Realtime** ([`proxy`]): `/api/realtime/websocket` is basalt's `/realtime/v1/websocket`,
+//!   reached in-process the same way (the WebSocket upgrade travels with the request), so the
+//!   Realtime inspector joins channels without the browser holding the service key; an upgrade
+//!   from another origin is refused.
+//! - **Advisors** ([`advisors`]): `/api/advisors` runs `basalt db advisors`' lints
+//!   (`basalt_schema::advisors`) on a fresh connection; the page reads the migrations history
+//!   from `supabase_migrations.schema_migrations` through `/api/sql`.
 //! - **SQL** ([`sql`]): `/api/sql` runs statements (several at once, a result per statement, an
 //!   error with its position) on a fresh connection of the database role basalt connects as
 //!   (`postgres` on the embedded cluster), logged with the request id; `/api/sql/cancel` cancels
@@ -24,6 +31,7 @@
 //! - **Backups** ([`Backups`]): `/api/backups` lists the backups and branches and takes a
 //!   backup now, through the host `basalt start` hands in.
 
+mod advisors;
 mod assets;
 mod backups;
 mod proxy;
@@ -85,6 +93,7 @@ pub fn router(config: Config) -> Router {
         .route("/logout", post(session::logout))
         .route("/sql", post(sql::run))
         .route("/sql/cancel", post(sql::cancel))
+        .route("/advisors", get(advisors::list))
         .route("/backups", get(backups::list).post(backups::take))
         .route("/{service}/{*path}", any(proxy::call))
         .layer(axum::middleware::from_fn_with_state(

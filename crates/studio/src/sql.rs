@@ -92,7 +92,7 @@ fn request_id(req: &Request) -> String {
         .to_string()
 }
 
-async fn connect(
+pub(crate) async fn connect(
     url: &str,
     app: &str,
 ) -> Result<(tokio_postgres::Client, String), tokio_postgres::Error> {
