@@ -81,6 +81,34 @@ test('the Advisors page lists findings linked to their table, and the migrations
   assert.deepEqual(browser.errors, []);
 });
 
+test('the Logs page follows API requests with status, latency and request id, and filters them', async () => {
+  const { b, page, browser } = ctx;
+  await page.goto(`${b.studioUrl}/#/logs`);
+  await page.getByRole('heading', { name: 'Logs', exact: true }).waitFor();
+  const call = (path, id) => fetch(`${b.url}${path}`, { headers: { apikey: b.anonKey, 'x-request-id': id } });
+  assert.equal((await call('/rest/v1/todos?select=id', 'logs-test-ok')).status, 200);
+  assert.equal((await call('/rest/v1/no_such_table', 'logs-test-missing')).status, 404);
+  const grid = page.getByRole('table', { name: 'API requests' });
+  // Follow is on: both appear without a reload.
+  const ok = grid.getByRole('row').filter({ hasText: 'logs-test-ok' });
+  await ok.waitFor();
+  await ok.getByText('/rest/v1/todos').waitFor();
+  await ok.getByText('200', { exact: true }).waitFor();
+  await ok.getByText(/\d+\.\d ms/).waitFor();
+  await grid.getByRole('row').filter({ hasText: 'logs-test-missing' }).getByText('404', { exact: true }).waitFor();
+
+  await page.getByLabel('Status').selectOption('4');
+  await grid.getByRole('row').filter({ hasText: 'logs-test-ok' }).waitFor({ state: 'detached' });
+  await grid.getByRole('row').filter({ hasText: 'logs-test-missing' }).waitFor();
+  await page.getByLabel('Status').selectOption('');
+  await page.getByLabel('Search').fill('logs-test-ok');
+  await grid.getByRole('row').filter({ hasText: 'logs-test-missing' }).waitFor({ state: 'detached' });
+  assert.equal(await grid.locator('tbody tr').count(), 1);
+  await page.getByLabel('Search').fill('');
+  await screenshot(page, '32-logs');
+  assert.deepEqual(browser.errors, []);
+});
+
 /** A WebSocket handshake by hand: the status the Studio answers. */
 function handshake(url, headers = {}) {
   return new Promise((resolve, reject) => {

@@ -389,8 +389,15 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
         ("SUPABASE_DB_URL".to_string(), db.public_url.clone()),
     ];
     let app = build_app(&platform, readiness(supervisor.as_ref(), &db.url), functions_env).await?;
+    // The Studio's Logs page: this node's recent API requests, kept in memory.
+    let requests = basalt_studio::RequestLog::new();
+    let app = if studio.is_some() {
+        requests.record(app)
+    } else {
+        app
+    };
     let (studio_url, studio_password, studio_task) =
-        crate::studio::serve(studio, &platform, &app, &anon, &service);
+        crate::studio::serve(studio, &platform, &app, requests, &anon, &service);
     let status = Status {
         api_url,
         db_url: db.public_url.clone(),

@@ -85,6 +85,7 @@ pub(crate) fn serve(
     bound: Option<Bound>,
     platform: &basalt_pg::Platform,
     api: &axum::Router,
+    requests: basalt_studio::RequestLog,
     anon: &str,
     service: &str,
 ) -> (
@@ -106,6 +107,7 @@ pub(crate) fn serve(
         api: api.clone(),
         login_limit: basalt_studio::Limits::default(),
         backups: crate::backup::studio_host(),
+        requests: Some(requests),
     });
     let shutdown = basalt_gateway::shutdown_signal();
     let task = tokio::spawn(async move {

@@ -10,8 +10,9 @@ const pages = {
   backups: () => import('./backups.js'),
   realtime: () => import('./realtime.js'),
   advisors: () => import('./advisors.js'),
+  logs: () => import('./logs.js'),
 };
-const titles = { tables: 'Table editor', sql: 'SQL editor', users: 'Auth users', storage: 'Storage', database: 'Database', backups: 'Backups', realtime: 'Realtime inspector', advisors: 'Advisors' };
+const titles = { tables: 'Table editor', sql: 'SQL editor', users: 'Auth users', storage: 'Storage', database: 'Database', backups: 'Backups', realtime: 'Realtime inspector', advisors: 'Advisors', logs: 'Logs' };
 
 const $ = (id) => document.getElementById(id);
 

@@ -23,6 +23,7 @@ const FILES: &[(&str, &str)] = &[
     ("backups.js", include_str!("../assets/backups.js")),
     ("realtime.js", include_str!("../assets/realtime.js")),
     ("advisors.js", include_str!("../assets/advisors.js")),
+    ("logs.js", include_str!("../assets/logs.js")),
     ("favicon.svg", include_str!("../assets/favicon.svg")),
 ];
 

@@ -20,6 +20,8 @@
 //!   reached in-process the same way (the WebSocket upgrade travels with the request), so the
 //!   Realtime inspector joins channels without the browser holding the service key; an upgrade
 //!   from another origin is refused.
+//! - **Logs** ([`RequestLog`]): `/api/logs` lists the API requests this node answered lately,
+//!   from an in-memory ring buffer `basalt start` feeds with a middleware around the API.
 //! - **Advisors** ([`advisors`]): `/api/advisors` runs `basalt db advisors`' lints
 //!   (`basalt_schema::advisors`) on a fresh connection; the page reads the migrations history
 //!   from `supabase_migrations.schema_migrations` through `/api/sql`.
@@ -34,11 +36,13 @@
 mod advisors;
 mod assets;
 mod backups;
+mod logs;
 mod proxy;
 mod session;
 mod sql;
 
 pub use backups::Backups;
+pub use logs::RequestLog;
 pub use session::{Limits, COOKIE, CSRF_HEADER};
 pub use sql::{execute, line_column, Outcome};
 
@@ -69,6 +73,8 @@ pub struct Config {
     pub login_limit: Limits,
     /// The Backups page's host (`basalt start` on its embedded database); `None`: off here.
     pub backups: Option<backups::Host>,
+    /// The API requests this node answered lately (the Logs page); `None`: not recorded.
+    pub requests: Option<RequestLog>,
 }
 
 pub(crate) struct State {
@@ -94,6 +100,7 @@ pub fn router(config: Config) -> Router {
         .route("/sql", post(sql::run))
         .route("/sql/cancel", post(sql::cancel))
         .route("/advisors", get(advisors::list))
+        .route("/logs", get(logs::list))
         .route("/backups", get(backups::list).post(backups::take))
         .route("/{service}/{*path}", any(proxy::call))
         .layer(axum::middleware::from_fn_with_state(

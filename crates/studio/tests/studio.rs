@@ -51,6 +51,7 @@ async fn studio(limits: basalt_studio::Limits) -> Studio {
         api: echo_api(),
         login_limit: limits,
         backups: None,
+        requests: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
