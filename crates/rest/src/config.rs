@@ -48,6 +48,9 @@ pub enum ClaimStep {
 pub struct Config {
     /// Address to listen on when running standalone.
     pub listen: Option<SocketAddr>,
+    /// `server-host` as configured, the special names (`!4`, `*` ...) as `0.0.0.0` (the
+    /// OpenAPI document's `host`).
+    pub server_host: String,
     /// Connection string of the database (the connecting role switches role per request).
     pub db_uri: String,
     /// Exposed schemas; the first is the default.
@@ -82,6 +85,9 @@ pub struct Config {
     pub root_spec: Option<String>,
     pub openapi_mode: OpenApiMode,
     pub openapi_security_active: bool,
+    /// `openapi-server-proxy-uri`: the address the OpenAPI document gives (scheme, host, port,
+    /// base path) instead of the server's own.
+    pub openapi_server_proxy_uri: Option<String>,
     pub cors: Cors,
     pub server_timing: bool,
     /// Request header echoed on responses (e.g. `X-Request-Id`).
@@ -105,6 +111,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: None,
+            server_host: "0.0.0.0".into(),
             db_uri: "postgresql://".into(),
             schemas: vec!["public".into()],
             anon_role: None,
@@ -124,6 +131,7 @@ impl Default for Config {
             root_spec: None,
             openapi_mode: OpenApiMode::FollowPrivileges,
             openapi_security_active: false,
+            openapi_server_proxy_uri: None,
             cors: Cors::AnyOrigin,
             server_timing: false,
             trace_header: None,
@@ -210,6 +218,112 @@ pub fn parse_role_claim(s: &str) -> Result<Vec<ClaimStep>, Error> {
     Ok(out)
 }
 
+/// `db-tx-end`, with PostgREST's fatal message for any other value.
+pub fn tx_end(v: &str) -> Result<TxEnd, Error> {
+    match v {
+        "commit" => Ok(TxEnd::Commit),
+        "commit-allow-override" => Ok(TxEnd::CommitAllowOverride),
+        "rollback" => Ok(TxEnd::Rollback),
+        "rollback-allow-override" => Ok(TxEnd::RollbackAllowOverride),
+        _ => Err(Error::Config(
+            "Invalid transaction termination. Check your configuration.".into(),
+        )),
+    }
+}
+
+/// `openapi-mode`, with PostgREST's fatal message for any other value.
+pub fn openapi_mode(v: &str) -> Result<OpenApiMode, Error> {
+    match v {
+        "follow-privileges" => Ok(OpenApiMode::FollowPrivileges),
+        "ignore-privileges" => Ok(OpenApiMode::IgnorePrivileges),
+        "disabled" => Ok(OpenApiMode::Disabled),
+        _ => Err(Error::Config(
+            "Invalid openapi-mode. Check your configuration.".into(),
+        )),
+    }
+}
+
+/// The parts of an `openapi-server-proxy-uri`: scheme (lower case), host, port, path.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ProxyUri {
+    pub scheme: String,
+    pub host: String,
+    pub port: u16,
+    pub path: String,
+}
+
+/// Parse a proxy URI as PostgREST accepts it: absolute, `http` or `https`, a host, no user
+/// info, query or fragment, a port (if any) from 1 to 65535.
+pub fn parse_proxy_uri(uri: &str) -> Option<ProxyUri> {
+    let (scheme, rest) = uri.split_once(':')?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let uri_char = |c: char| c.is_ascii_alphanumeric() || "-._~:/@!$&'()*+,;=%[]".contains(c);
+    if !rest.chars().all(uri_char) {
+        return None;
+    }
+    let rest = rest.strip_prefix("//")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    if authority.contains('@') {
+        return None;
+    }
+    let (host, port) = match authority
+        .rsplit_once(':')
+        .filter(|(h, _)| !h.ends_with('['))
+    {
+        Some((h, p)) => {
+            let n: u32 = p
+                .parse()
+                .ok()
+                .filter(|_| p.chars().all(|c| c.is_ascii_digit()))?;
+            if n == 0 || n > 65535 {
+                return None;
+            }
+            (h, n as u16)
+        }
+        None => (authority, if scheme == "https" { 443 } else { 80 }),
+    };
+    if host.is_empty() {
+        return None;
+    }
+    Some(ProxyUri {
+        scheme,
+        host: host.to_string(),
+        port,
+        path: if path.is_empty() {
+            "/".into()
+        } else {
+            path.to_string()
+        },
+    })
+}
+
+/// PostgREST's fatal message for a malformed `openapi-server-proxy-uri`.
+pub fn check_proxy_uri(uri: &str) -> Result<(), Error> {
+    match parse_proxy_uri(uri) {
+        Some(_) => Ok(()),
+        None => Err(Error::Config(
+            "Malformed proxy uri, a correct example: https://example.com:8443/basePath".into(),
+        )),
+    }
+}
+
+/// A role claim path as PostgREST prints it (`."role"`, `."a"[0]`).
+pub fn render_role_claim(steps: &[ClaimStep]) -> String {
+    steps
+        .iter()
+        .map(|s| match s {
+            ClaimStep::Key(k) => format!(".\"{k}\""),
+            ClaimStep::Index(i) => format!("[{i}]"),
+        })
+        .collect()
+}
+
 fn pairs(s: &str) -> HashMap<String, String> {
     s.split(',')
         .filter_map(|p| {
@@ -264,17 +378,7 @@ impl Config {
         }
         c.pre_request = var("DB_PRE_REQUEST").filter(|s| !s.is_empty());
         if let Some(v) = var("DB_TX_END").filter(|s| !s.is_empty()) {
-            c.tx_end = match v.as_str() {
-                "commit" => TxEnd::Commit,
-                "commit-allow-override" => TxEnd::CommitAllowOverride,
-                "rollback" => TxEnd::Rollback,
-                "rollback-allow-override" => TxEnd::RollbackAllowOverride,
-                _ => {
-                    return Err(Error::Config(format!(
-                        "PGRST_DB_TX_END: unknown value {v:?}"
-                    )))
-                }
-            };
+            c.tx_end = tx_end(&v)?;
         }
         c.max_rows = var("DB_MAX_ROWS").and_then(|s| s.trim().parse().ok());
         if let Some(v) = var("DB_MAX_ROWS_PER_SCHEMA") {
@@ -299,17 +403,12 @@ impl Config {
             c.aggregates_enabled = boolean("PGRST_DB_AGGREGATES_ENABLED", &v)?;
         }
         c.root_spec = var("DB_ROOT_SPEC").filter(|s| !s.is_empty());
-        if let Some(v) = var("OPENAPI_MODE") {
-            c.openapi_mode = match v.as_str() {
-                "follow-privileges" => OpenApiMode::FollowPrivileges,
-                "ignore-privileges" => OpenApiMode::IgnorePrivileges,
-                "disabled" => OpenApiMode::Disabled,
-                _ => {
-                    return Err(Error::Config(format!(
-                        "PGRST_OPENAPI_MODE: unknown value {v:?}"
-                    )))
-                }
-            };
+        if let Some(v) = var("OPENAPI_MODE").filter(|s| !s.is_empty()) {
+            c.openapi_mode = openapi_mode(&v)?;
+        }
+        if let Some(v) = var("OPENAPI_SERVER_PROXY_URI").filter(|s| !s.is_empty()) {
+            check_proxy_uri(&v)?;
+            c.openapi_server_proxy_uri = Some(v);
         }
         if let Some(v) = var("OPENAPI_SECURITY_ACTIVE") {
             c.openapi_security_active = boolean("PGRST_OPENAPI_SECURITY_ACTIVE", &v)?;
@@ -347,6 +446,10 @@ impl Config {
                 .parse()
                 .map_err(|_| Error::Config(format!("PGRST_SERVER_PORT: not a port: {p:?}")))?,
             None => 3000,
+        };
+        c.server_host = match var("SERVER_HOST").as_deref() {
+            None | Some("!4" | "*4" | "*" | "!6" | "*6" | "") => "0.0.0.0".into(),
+            Some(h) => h.to_string(),
         };
         c.listen = format!("{host}:{port}")
             .parse()
@@ -443,5 +546,73 @@ mod tests {
         assert!(!c.auth_configured);
         let short = Config::from_vars(|k| (k == "PGRST_JWT_SECRET").then(|| "short".to_string()));
         assert!(short.is_err());
+    }
+
+    #[test]
+    fn invalid_enum_values_fail_with_postgrest_messages() {
+        // The messages themselves: settings::tests (validate runs before from_vars).
+        let bad = |k: &str| Config::from_vars(|name| (name == k).then(|| "bad".to_string()));
+        for k in [
+            "PGRST_OPENAPI_MODE",
+            "PGRST_DB_TX_END",
+            "PGRST_OPENAPI_SERVER_PROXY_URI",
+        ] {
+            assert!(bad(k).is_err(), "{k}");
+        }
+        // Empty means "not set": the defaults.
+        let c = Config::from_vars(|k| {
+            matches!(k, "PGRST_OPENAPI_MODE" | "PGRST_DB_TX_END").then(String::new)
+        })
+        .expect("ok");
+        assert_eq!(c.openapi_mode, OpenApiMode::FollowPrivileges);
+        assert_eq!(c.tx_end, TxEnd::Commit);
+    }
+
+    #[test]
+    fn proxy_uris_as_postgrest_accepts_them() {
+        let p = parse_proxy_uri("https://example.com:8443/basePath").expect("valid");
+        assert_eq!(
+            p,
+            ProxyUri {
+                scheme: "https".into(),
+                host: "example.com".into(),
+                port: 8443,
+                path: "/basePath".into()
+            }
+        );
+        let p = parse_proxy_uri("HTTP://example.org").expect("valid");
+        assert_eq!(
+            (p.scheme.as_str(), p.port, p.path.as_str()),
+            ("http", 80, "/")
+        );
+        assert_eq!(
+            parse_proxy_uri("https://example.org/").map(|p| p.port),
+            Some(443)
+        );
+        for bad in [
+            "example.com/api",
+            "ftp://example.com",
+            "https://user:pw@example.com",
+            "https://example.com/api?x=1",
+            "https://example.com/api#frag",
+            "https://example.com:0/",
+            "https://example.com:65536/",
+            "https://example.com:/",
+            "https:///path",
+            "https://exa mple.com",
+            "mailto:someone@example.com",
+        ] {
+            assert!(parse_proxy_uri(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn empty_extra_search_path_means_none() {
+        let c = Config::from_vars(|k| (k == "PGRST_DB_EXTRA_SEARCH_PATH").then(String::new))
+            .expect("ok");
+        assert!(c.extra_search_path.is_empty());
+        let c = Config::from_vars(|_| None).expect("ok");
+        assert_eq!(c.extra_search_path, vec!["public"]);
+        assert_eq!(c.server_host, "0.0.0.0");
     }
 }

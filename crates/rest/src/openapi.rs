@@ -526,9 +526,23 @@ pub async fn document(
         json!({"description": description, "title": title, "version": env!("CARGO_PKG_VERSION")}),
     );
     doc.insert("externalDocs".into(), json!({"description": "PostgREST Documentation", "url": "https://postgrest.org/en/v14/references/api.html"}));
-    doc.insert("host".into(), json!("0.0.0.0:3000"));
-    doc.insert("basePath".into(), json!("/"));
-    doc.insert("schemes".into(), json!(["http"]));
+    // The server's own address, or the proxy's when one is configured.
+    let (scheme, host, base) = match app
+        .config
+        .openapi_server_proxy_uri
+        .as_deref()
+        .and_then(crate::config::parse_proxy_uri)
+    {
+        Some(p) => (p.scheme, format!("{}:{}", p.host, p.port), p.path),
+        None => {
+            let port = app.config.listen.map_or(3000, |a| a.port());
+            let host = format!("{}:{port}", app.config.server_host);
+            ("http".to_string(), host, "/".to_string())
+        }
+    };
+    doc.insert("host".into(), json!(host));
+    doc.insert("basePath".into(), json!(base));
+    doc.insert("schemes".into(), json!([scheme]));
     doc.insert(
         "consumes".into(),
         json!([

@@ -32,6 +32,7 @@ const KEYS: &[(&str, Kind, &str)] = &[
     ("db-max-rows-per-schema", Kind::Str, ""),
     ("db-plan-enabled", Kind::Bool, "false"),
     ("db-pool", Kind::Int, "10"),
+    ("db-pool-max-idletime", Kind::Int, "30"),
     ("db-pre-request", Kind::Str, ""),
     ("db-profile-default", Kind::Str, ""),
     ("db-profile-schemas", Kind::Str, ""),
@@ -48,6 +49,7 @@ const KEYS: &[(&str, Kind, &str)] = &[
     ("log-level", Kind::Str, "error"),
     ("openapi-mode", Kind::Str, "follow-privileges"),
     ("openapi-security-active", Kind::Bool, "false"),
+    ("openapi-server-proxy-uri", Kind::Str, ""),
     ("server-cors-allowed-origins", Kind::Str, ""),
     ("server-host", Kind::Str, "!4"),
     ("server-port", Kind::Int, "3000"),
@@ -56,6 +58,36 @@ const KEYS: &[(&str, Kind, &str)] = &[
     ("server-unix-socket", Kind::Str, ""),
     ("server-unix-socket-mode", Kind::Str, "660"),
 ];
+
+/// Keys PostgREST also accepts under another name: the stored key, then the names to look for in
+/// order (the first one given wins, whatever the source of the others).
+const ALIASES: &[(&str, &[&str])] = &[
+    ("db-max-rows", &["db-max-rows", "max-rows"]),
+    (
+        "db-pool-max-idletime",
+        &["db-pool-timeout", "db-pool-max-idletime"],
+    ),
+    ("db-pre-request", &["db-pre-request", "pre-request"]),
+    ("db-root-spec", &["db-root-spec", "root-spec"]),
+    ("db-schemas", &["db-schemas", "db-schema"]),
+    (
+        "jwt-role-claim-key",
+        &["jwt-role-claim-key", "role-claim-key"],
+    ),
+    (
+        "jwt-secret-is-base64",
+        &["jwt-secret-is-base64", "secret-is-base64"],
+    ),
+];
+
+/// The key a config-file or environment name stands for (itself, or the key it aliases).
+fn canonical(name: &str) -> &str {
+    ALIASES
+        .iter()
+        .find(|(_, names)| names.contains(&name))
+        .map(|(key, _)| *key)
+        .unwrap_or(name)
+}
 
 /// Keys a database role may set (`ALTER ROLE … SET pgrst.db_schemas = …`).
 const DB_KEYS: &[&str] = &[
@@ -95,6 +127,7 @@ fn env_name(key: &str) -> String {
 }
 
 fn kind_of(key: &str) -> Option<Kind> {
+    let key = canonical(key);
     KEYS.iter()
         .find(|(k, _, _)| *k == key)
         .map(|(_, kind, _)| *kind)
@@ -122,11 +155,6 @@ fn parse_file(text: &str) -> Result<BTreeMap<String, String>, Error> {
             )
         } else {
             (false, v.to_string())
-        };
-        let k = if k == "db-schema" {
-            "db-schemas".to_string()
-        } else {
-            k
         };
         // A value of the wrong type for an integer key counts as absent.
         if matches!(kind_of(&k), Some(Kind::OptInt) | Some(Kind::Int))
@@ -157,13 +185,27 @@ impl Settings {
                 }
             }
         }
-        for (key, _, _) in KEYS {
+        // The environment overrides the file, name by name (aliases included).
+        let names = KEYS
+            .iter()
+            .map(|(k, _, _)| *k)
+            .chain(ALIASES.iter().flat_map(|(_, names)| names.iter().copied()));
+        for key in names {
             if let Some(v) = env(&env_name(key)).filter(|v| !v.is_empty() || keeps_empty(key)) {
                 s.values.insert(key.to_string(), v);
             }
         }
-        if let Some(v) = env("PGRST_DB_SCHEMA").filter(|v| !v.is_empty()) {
-            s.values.entry("db-schemas".into()).or_insert(v);
+        // An alias counts only when no name before it is given (an empty value is not given).
+        for (key, names) in ALIASES {
+            let found = names
+                .iter()
+                .find_map(|n| s.values.get(*n).filter(|v| !v.is_empty()).cloned());
+            for n in names.iter() {
+                s.values.remove(*n);
+            }
+            if let Some(v) = found {
+                s.values.insert(key.to_string(), v);
+            }
         }
         Ok(s)
     }
@@ -241,6 +283,10 @@ impl Settings {
                         "db-schemas" | "db-extra-search-path" | "db-profile-schemas"
                     ) {
                         v.split(',').map(str::trim).collect::<Vec<_>>().join(",")
+                    } else if *key == "jwt-role-claim-key" {
+                        crate::config::parse_role_claim(v)
+                            .map(|steps| crate::config::render_role_claim(&steps))
+                            .unwrap_or_else(|_| v.to_string())
                     } else {
                         v.to_string()
                     };
@@ -275,6 +321,19 @@ impl Settings {
                     "Invalid logging level. Check your configuration.".into(),
                 ));
             }
+        }
+        if let Some(m) = self.values.get("openapi-mode").filter(|v| !v.is_empty()) {
+            crate::config::openapi_mode(m)?;
+        }
+        if let Some(t) = self.values.get("db-tx-end").filter(|v| !v.is_empty()) {
+            crate::config::tx_end(t)?;
+        }
+        if let Some(u) = self
+            .values
+            .get("openapi-server-proxy-uri")
+            .filter(|v| !v.is_empty())
+        {
+            crate::config::check_proxy_uri(u)?;
         }
         if let Some(m) = self.values.get("server-unix-socket-mode") {
             let range = || {
@@ -319,7 +378,10 @@ impl Settings {
 
 /// Empty values that mean something (set but empty) rather than "absent".
 fn keeps_empty(key: &str) -> bool {
-    matches!(key, "server-cors-allowed-origins" | "server-trace-header")
+    matches!(
+        key,
+        "server-cors-allowed-origins" | "server-trace-header" | "db-extra-search-path"
+    )
 }
 
 fn quote(v: &str) -> String {
@@ -611,5 +673,83 @@ mod tests {
         s.values
             .insert("jwt-aud".into(), "https://example.com/x".into());
         assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn aliases_as_postgrest_reads_them() {
+        let dir = std::env::temp_dir().join(format!("basalt-rest-aliases-{}", std::process::id()));
+        // PostgREST's test/io/configs/aliases.config.
+        std::fs::write(
+            &dir,
+            "db-schema = \"provided_through_alias\"\ndb-pool-timeout = 5\nmax-rows = 1000\n\
+             pre-request = \"check_alias\"\nrole-claim-key = \".aliased\"\n\
+             root-spec = \"open_alias\"\nsecret-is-base64 = true\n",
+        )
+        .expect("write");
+        let s = Settings::read(dir.to_str(), &|_: &str| None).expect("read");
+        let d = s.dump();
+        for line in [
+            "db-max-rows = 1000\n",
+            "db-pool-max-idletime = 5\n",
+            "db-pre-request = \"check_alias\"\n",
+            "db-root-spec = \"open_alias\"\n",
+            "db-schemas = \"provided_through_alias\"\n",
+            "jwt-role-claim-key = \".\\\"aliased\\\"\"\n",
+            "jwt-secret-is-base64 = true\n",
+        ] {
+            assert!(d.contains(line), "{line} in {d}");
+        }
+        assert_eq!(
+            s.var("PGRST_DB_SCHEMAS").as_deref(),
+            Some("provided_through_alias")
+        );
+        // The new name wins over the old one, whichever source gives either.
+        std::fs::write(&dir, "db-pool-max-idletime = 7\nmax-rows = 3\n").expect("write");
+        let env = |k: &str| match k {
+            "PGRST_DB_POOL_TIMEOUT" => Some("9".to_string()),
+            "PGRST_DB_MAX_ROWS" => Some("4".to_string()),
+            "PGRST_DB_SCHEMA" => Some("old".to_string()),
+            _ => None,
+        };
+        let s = Settings::read(dir.to_str(), &env).expect("read");
+        let d = s.dump();
+        assert!(d.contains("db-pool-max-idletime = 9\n"), "{d}");
+        assert!(d.contains("db-max-rows = 4\n"), "{d}");
+        assert!(d.contains("db-schemas = \"old\"\n"), "{d}");
+        let _ = std::fs::remove_file(&dir);
+    }
+
+    #[test]
+    fn fatal_messages_and_an_emptyable_search_path() {
+        let fails = |k: &str, v: &str| {
+            let mut s = Settings::default();
+            s.values.insert(k.into(), v.into());
+            s.validate()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(fails("openapi-mode", "nope")
+            .contains("Invalid openapi-mode. Check your configuration."));
+        assert!(fails("db-tx-end", "nope")
+            .contains("Invalid transaction termination. Check your configuration."));
+        assert!(
+            fails("openapi-server-proxy-uri", "https://example.com/x?y=1").contains(
+                "Malformed proxy uri, a correct example: https://example.com:8443/basePath"
+            )
+        );
+        assert_eq!(
+            fails(
+                "openapi-server-proxy-uri",
+                "https://example.com:8443/basePath"
+            ),
+            ""
+        );
+        // An empty db-extra-search-path (file or environment) is kept: no extra schemas.
+        let env = |k: &str| (k == "PGRST_DB_EXTRA_SEARCH_PATH").then(String::new);
+        let s = Settings::read(None, &env).expect("read");
+        assert!(s.dump().contains("db-extra-search-path = \"\"\n"));
+        let c = Config::from_vars(|k| s.var(k)).expect("config");
+        assert!(c.extra_search_path.is_empty());
     }
 }

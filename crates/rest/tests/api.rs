@@ -754,7 +754,16 @@ async fn anonymous_access_disabled_asks_for_a_bearer_token() {
     assert_eq!(r.status().as_u16(), 401);
     assert_eq!(r.headers()["www-authenticate"], "Bearer");
     let body: Value = r.json().await.expect("json");
-    assert_eq!(body["code"], "PGRST302");
+    assert_eq!(
+        body,
+        json!({"code": "PGRST302", "message": "Anonymous access is disabled", "details": null, "hint": null})
+    );
+    // A request with a token is served as usual (PostgREST's NoAnonSpec).
+    let (s, body) = api
+        .json(reqwest::Method::GET, "/todos", Some(&user(ALICE)))
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body.as_array().map(Vec::len), Some(2), "{body}");
 }
 
 /// Ask for a schema cache reload until `path` is known (it no longer answers "not in the schema
@@ -1025,4 +1034,28 @@ async fn the_audience_claim_is_checked_as_postgrest_checks_it() {
         assert_eq!(body["code"], "PGRST303", "aud {aud}");
         assert_eq!(body["message"], "JWT not in audience");
     }
+}
+
+#[tokio::test]
+async fn openapi_names_the_proxy_address_when_one_is_configured() {
+    let api = Api::start_with(|c| {
+        c.openapi_server_proxy_uri = Some("https://example.com:8443/basePath".into())
+    })
+    .await;
+    let (s, doc) = api.json(reqwest::Method::GET, "/", None).await;
+    assert_eq!(s, 200, "{doc}");
+    assert_eq!(doc["host"], "example.com:8443");
+    assert_eq!(doc["basePath"], "/basePath");
+    assert_eq!(doc["schemes"], json!(["https"]));
+    // Column formats as PostgREST writes them; `title` is NOT NULL with no default.
+    let todos = &doc["definitions"]["todos"];
+    assert_eq!(todos["properties"]["id"]["format"], "int64");
+    assert_eq!(todos["properties"]["done"]["default"], false);
+    assert_eq!(todos["required"], json!(["id", "owner", "title", "done"]));
+    // Without a proxy: the server's own host (PostgREST's `!4` default is 0.0.0.0).
+    let api = Api::start().await;
+    let (_, doc) = api.json(reqwest::Method::GET, "/", None).await;
+    assert_eq!(doc["basePath"], "/");
+    assert_eq!(doc["schemes"], json!(["http"]));
+    assert_eq!(doc["host"], "0.0.0.0:3000");
 }
