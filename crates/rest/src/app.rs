@@ -27,6 +27,8 @@ pub struct App {
     pub pool: Pool,
     pub verifier: Option<Verifier>,
     pub gens: Arc<Generations>,
+    /// Read replicas (empty without any): read-only transactions run on one in rotation.
+    pub replicas: Arc<crate::replicas::Replicas>,
     cache: RwLock<Arc<SchemaCache>>,
 }
 
@@ -39,7 +41,19 @@ impl App {
         let pool = basalt_pg::pool::build(&config.db_uri, GENERAL_POOL)
             .map_err(|e| Error::Config(e.to_string()))?;
         let cache = load(&pool, &config.schemas).await?;
+        let replicas = Arc::new(crate::replicas::Replicas::new(
+            &config.read_replicas,
+            config.pool_size,
+            config.replica_max_lag,
+        )?);
+        if !replicas.members.is_empty() {
+            tokio::spawn(crate::replicas::check(
+                Arc::downgrade(&replicas),
+                pool.clone(),
+            ));
+        }
         let app = Arc::new(App {
+            replicas,
             config,
             wire,
             pool,

@@ -77,6 +77,10 @@ pub struct Config {
     /// Schemas appended to every request's search path.
     pub extra_search_path: Vec<String>,
     pub pool_size: usize,
+    /// Streaming replicas read-only transactions may run on (see [`crate::replicas`]).
+    pub read_replicas: Vec<String>,
+    /// A replica lagging more than this leaves the rotation.
+    pub replica_max_lag: std::time::Duration,
     /// `Accept: application/vnd.pgrst.plan` allowed.
     pub plan_enabled: bool,
     /// Aggregate functions in `select` allowed.
@@ -126,6 +130,8 @@ impl Default for Config {
             max_rows_per_schema: HashMap::new(),
             extra_search_path: vec!["public".into()],
             pool_size: 10,
+            read_replicas: Vec::new(),
+            replica_max_lag: crate::replicas::DEFAULT_MAX_LAG,
             plan_enabled: false,
             aggregates_enabled: false,
             root_spec: None,
@@ -478,8 +484,28 @@ impl Config {
         let db_uri =
             basalt_pg::platform::local_url_as(&platform.db_url, basalt_pg::platform::AUTHENTICATOR)
                 .unwrap_or_else(|| platform.db_url.clone());
+        // `BASALT_READ_REPLICAS` (comma-separated URLs) replaces `[basalt] read_replicas`.
+        let replicas = match std::env::var("BASALT_READ_REPLICAS") {
+            Ok(v) if !v.trim().is_empty() => v
+                .split(',')
+                .map(|u| u.trim().to_string())
+                .filter(|u| !u.is_empty())
+                .collect(),
+            _ => platform.config.basalt.read_replicas.clone(),
+        };
+        let replica = |u: &String| {
+            basalt_pg::platform::local_url_as(u, basalt_pg::platform::AUTHENTICATOR)
+                .unwrap_or_else(|| u.clone())
+        };
         Config {
             pool_size,
+            read_replicas: replicas.iter().map(replica).collect(),
+            replica_max_lag: platform
+                .config
+                .basalt
+                .read_replica_max_lag
+                .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+                .unwrap_or(crate::replicas::DEFAULT_MAX_LAG),
             listen: None,
             db_uri,
             schemas,

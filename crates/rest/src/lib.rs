@@ -40,6 +40,7 @@ pub mod main_statement;
 pub mod mutate;
 pub mod openapi;
 pub mod plan;
+pub mod replicas;
 pub mod request;
 pub mod respond;
 pub mod rpc;

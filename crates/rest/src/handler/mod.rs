@@ -220,15 +220,30 @@ async fn execute(
     timing: &mut Timing,
 ) -> Result<Outcome, ApiError> {
     let t = Instant::now();
-    let out = db::run(
-        &ctx.app.wire,
-        &ctx.app.gens,
-        &ctx.settings(tx.read_only),
-        job,
-        ctx.identity.authenticated,
-        |row, _| tx.decide(row),
-    )
-    .await?;
+    let settings = ctx.settings(tx.read_only);
+    let run = |pool| {
+        db::run(
+            pool,
+            &ctx.app.gens,
+            &settings,
+            job,
+            ctx.identity.authenticated,
+            |row, _| tx.decide(row),
+        )
+    };
+    // A read-only transaction runs on a read replica in rotation; if the replica fails it (not
+    // the request), the replica leaves the rotation and the primary runs it.
+    let replica = tx.read_only.then(|| ctx.app.replicas.pick()).flatten();
+    let out = match replica {
+        Some(r) => match run(&r.wire).await {
+            Err(e) if crate::replicas::replica_failure(&e.code) => {
+                r.failed(&format!("{}: {}", e.code, e.message));
+                run(&ctx.app.wire).await?
+            }
+            out => out?,
+        },
+        None => run(&ctx.app.wire).await?,
+    };
     timing.transaction = Some(ms(t));
     Ok(out)
 }
