@@ -1,7 +1,9 @@
 // basalt Studio's observability pages in a real browser. The Realtime inspector joins a channel
 // through the Studio's WebSocket proxy: a table added to the publication from the page, a row
 // inserted through /rest/v1 arrives as a postgres_changes message, a broadcast sent from the page
-// comes back, presence shows the page itself; and a cross-origin WebSocket is refused.
+// comes back, presence shows the page itself; and a cross-origin WebSocket is refused. The
+// Advisors page lists a finding linked to its table and the migrations history; the Logs page
+// follows API requests; the API docs page's supabase-js snippets run as written.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
@@ -106,6 +108,35 @@ test('the Logs page follows API requests with status, latency and request id, an
   assert.equal(await grid.locator('tbody tr').count(), 1);
   await page.getByLabel('Search').fill('');
   await screenshot(page, '32-logs');
+  assert.deepEqual(browser.errors, []);
+});
+
+test('the API docs page writes supabase-js snippets from the OpenAPI document, and they run', async () => {
+  const { b, page, browser } = ctx;
+  await page.goto(`${b.studioUrl}/#/apidocs/todos`);
+  await page.getByRole('heading', { name: 'todos', exact: true }).waitFor();
+  const columns = page.getByRole('table', { name: 'Columns of todos' });
+  await columns.getByRole('row').filter({ hasText: 'task' }).getByText('text').waitFor();
+  const code = async (title) => (await page.locator('section.snippet').filter({ has: page.getByRole('heading', { name: title, exact: true }) }).locator('pre').textContent());
+  assert.match(await code('Create a client'), new RegExp(`createClient\\('${b.url}', '${b.anonKey}'\\)`));
+  const insert = await code('Insert a row');
+  assert.equal(insert, "const { data, error } = await supabase\n  .from('todos')\n  .insert([{ task: 'value' }])\n  .select()");
+  await screenshot(page, '33-api-docs');
+
+  // Each snippet, run as written with the service key's client, does what it says.
+  const supabase = b.admin();
+  const AsyncFunction = (async () => {}).constructor;
+  const run = async (title) => new AsyncFunction('supabase', `${await code(title)}; return { data, error }`)(supabase);
+  const inserted = await run('Insert a row');
+  assert.equal(inserted.error, null);
+  assert.equal(inserted.data[0].task, 'value');
+  const all = await run('Read all rows');
+  assert.ok(all.data.some((r) => r.task === 'value'));
+  b.sql(`delete from todos where id <> ${inserted.data[0].id}; update todos set id = 1`);
+  assert.deepEqual((await run('Update matching rows')).data.map((r) => r.id), [1]);
+  assert.deepEqual((await run('Filter')).data.map((r) => r.task), ['value']);
+  assert.equal((await new AsyncFunction('supabase', `${await code('Delete matching rows')}; return { error }`)(supabase)).error, null);
+  assert.equal(b.sql('select count(*) from todos where id = 1')[0][0], '0');
   assert.deepEqual(browser.errors, []);
 });
 

@@ -11,8 +11,9 @@ const pages = {
   realtime: () => import('./realtime.js'),
   advisors: () => import('./advisors.js'),
   logs: () => import('./logs.js'),
+  apidocs: () => import('./apidocs.js'),
 };
-const titles = { tables: 'Table editor', sql: 'SQL editor', users: 'Auth users', storage: 'Storage', database: 'Database', backups: 'Backups', realtime: 'Realtime inspector', advisors: 'Advisors', logs: 'Logs' };
+const titles = { tables: 'Table editor', sql: 'SQL editor', users: 'Auth users', storage: 'Storage', database: 'Database', backups: 'Backups', realtime: 'Realtime inspector', advisors: 'Advisors', logs: 'Logs', apidocs: 'API docs' };
 
 const $ = (id) => document.getElementById(id);
 

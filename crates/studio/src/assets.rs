@@ -24,6 +24,7 @@ const FILES: &[(&str, &str)] = &[
     ("realtime.js", include_str!("../assets/realtime.js")),
     ("advisors.js", include_str!("../assets/advisors.js")),
     ("logs.js", include_str!("../assets/logs.js")),
+    ("apidocs.js", include_str!("../assets/apidocs.js")),
     ("favicon.svg", include_str!("../assets/favicon.svg")),
 ];
 

@@ -102,6 +102,8 @@ pub fn router(config: Config) -> Router {
         .route("/advisors", get(advisors::list))
         .route("/logs", get(logs::list))
         .route("/backups", get(backups::list).post(backups::take))
+        // `/api/rest/` is the OpenAPI document (`/rest/v1/`), which `{*path}` does not match.
+        .route("/{service}/", any(proxy::call))
         .route("/{service}/{*path}", any(proxy::call))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

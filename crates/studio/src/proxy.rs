@@ -2,6 +2,8 @@
 //! role key. The browser never holds the key; the call goes through the same gateway a client's
 //! does (apikey check, request id, the service's own rules).
 
+use std::collections::HashMap;
+
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use http::{header, HeaderName, HeaderValue, StatusCode, Uri};
@@ -21,9 +23,10 @@ const DROP: [HeaderName; 5] = [
 
 pub async fn call(
     State(state): State<Shared>,
-    Path((service, _)): Path<(String, String)>,
+    Path(params): Path<HashMap<String, String>>,
     req: Request,
 ) -> Response {
+    let service = params.get("service").cloned().unwrap_or_default();
     let prefix = match service.as_str() {
         "rest" => "/rest/v1",
         "auth" => "/auth/v1",
@@ -45,6 +48,12 @@ pub async fn call(
         .strip_prefix('/')
         .and_then(|p| p.strip_prefix(service.as_str()))
         .unwrap_or("");
+    // The service's root (`/api/rest/`: the OpenAPI document) is asked for as `/rest/v1`, the
+    // form every mount answers.
+    let tail = if tail == "/" { "" } else { tail };
+    let tail = tail
+        .strip_prefix("/?")
+        .map_or(tail.to_string(), |q| format!("?{q}"));
     let uri: Uri = match format!("{prefix}{tail}").parse() {
         Ok(u) => u,
         Err(_) => return error(StatusCode::BAD_REQUEST, "bad path"),
