@@ -178,7 +178,7 @@ async fn reads_go_to_a_streaming_replica_in_rotation_and_writes_to_the_primary()
     .unwrap();
     let port = free_port();
     let replica_url = tcp_url(rport);
-    let _basalt = common::start(
+    let mut basalt = common::start(
         dir.path(),
         port,
         &tcp_url(pport),
@@ -317,6 +317,16 @@ async fn reads_go_to_a_streaming_replica_in_rotation_and_writes_to_the_primary()
         t.elapsed()
     );
     drop(replica);
+    // basalt said when and why the replica left the rotation.
+    basalt.child.kill().unwrap();
+    basalt.child.wait().unwrap();
+    let log = basalt.stderr();
+    let outs: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("read replica out of rotation"))
+        .collect();
+    eprintln!("{}", outs.join("\n"));
+    assert!(outs.len() >= 2, "{log}");
     drop(primary);
     let _ = std::fs::remove_dir_all(&root);
 }
