@@ -23,6 +23,10 @@ const pages = {
   'auth users': '#/users',
   storage: '#/storage/docs',
   database: '#/database/policies',
+  realtime: '#/realtime/public/items',
+  advisors: '#/advisors',
+  logs: '#/logs',
+  'api docs': '#/apidocs/items',
   'sign-in': null,
 };
 const results = [];
