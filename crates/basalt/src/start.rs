@@ -31,6 +31,10 @@ pub struct StartArgs {
     /// of its own (free ones unless given).
     #[arg(long, conflicts_with = "db_url")]
     pub branch: Option<String>,
+    /// A streaming replica REST's read-only requests may run on (repeat for several;
+    /// comma-separated in the variable). Replaces `[basalt] read_replicas`.
+    #[arg(long = "read-replica", env = "BASALT_READ_REPLICAS", value_delimiter = ',')]
+    pub read_replicas: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -291,6 +295,11 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
             "{} is not a Supabase project (it has no supabase/ directory): run `basalt init` there, or pass --project DIR",
             project.dir.display()
         );
+    }
+    if !args.read_replicas.is_empty() {
+        let mut config = (*project.config).clone();
+        config.basalt.read_replicas = args.read_replicas.clone();
+        project.config = std::sync::Arc::new(config);
     }
     // A branch keeps its status and its storage objects beside its own data directory.
     let status_dir = match &args.branch {

@@ -232,8 +232,8 @@ pub struct BasaltConfig {
     pub net: crate::NetConfig,
     /// `[basalt.backup]`: continuous archiving, scheduled backups, point-in-time restore.
     pub backup: crate::BackupConfig,
-    /// Streaming replicas REST's read-only requests may run on (`BASALT_READ_REPLICAS`,
-    /// comma-separated, replaces the list).
+    /// Streaming replicas REST's read-only requests may run on (`basalt start --read-replica`
+    /// and `BASALT_READ_REPLICAS`, comma-separated, replace the list).
     pub read_replicas: Vec<String>,
     /// Seconds a replica may lag before it leaves the rotation (default 10).
     pub read_replica_max_lag: Option<f64>,

@@ -484,22 +484,19 @@ impl Config {
         let db_uri =
             basalt_pg::platform::local_url_as(&platform.db_url, basalt_pg::platform::AUTHENTICATOR)
                 .unwrap_or_else(|| platform.db_url.clone());
-        // `BASALT_READ_REPLICAS` (comma-separated URLs) replaces `[basalt] read_replicas`.
-        let replicas = match std::env::var("BASALT_READ_REPLICAS") {
-            Ok(v) if !v.trim().is_empty() => v
-                .split(',')
-                .map(|u| u.trim().to_string())
-                .filter(|u| !u.is_empty())
-                .collect(),
-            _ => platform.config.basalt.read_replicas.clone(),
-        };
         let replica = |u: &String| {
             basalt_pg::platform::local_url_as(u, basalt_pg::platform::AUTHENTICATOR)
                 .unwrap_or_else(|| u.clone())
         };
         Config {
             pool_size,
-            read_replicas: replicas.iter().map(replica).collect(),
+            read_replicas: platform
+                .config
+                .basalt
+                .read_replicas
+                .iter()
+                .map(replica)
+                .collect(),
             replica_max_lag: platform
                 .config
                 .basalt
