@@ -11,7 +11,9 @@
 //! and no clock comparison between machines. A replica whose lag exceeds the bound, or that does
 //! not answer, leaves the rotation and returns once a check finds it caught up again. A request
 //! that fails on a replica for a connection reason (the replica went down between checks, or
-//! cancelled the query for a recovery conflict) takes the replica out and runs on the primary.
+//! cancelled the query for a recovery conflict) takes the replica out and runs on the primary;
+//! one that finds a relation or function missing (created on the primary, in the schema cache,
+//! not replayed yet) runs on the primary, the replica staying in rotation.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -109,6 +111,13 @@ pub fn replica_failure(code: &str) -> bool {
     matches!(code, "PGRST000" | "PGRST001" | "PGRST003" | "40001")
         || code.starts_with("57P")
         || code.starts_with("08")
+}
+
+/// Whether an error from a replica says its catalog is behind the schema cache (loaded from the
+/// primary): a relation or function created a moment ago is not replayed yet. The request then
+/// runs on the primary; the replica stays in rotation (the lag bound decides about it).
+pub fn schema_behind(code: &str) -> bool {
+    matches!(code, "42P01" | "42883" | "3F000")
 }
 
 /// Check the replicas of `replicas` against the primary reached through `primary`, until the
@@ -231,5 +240,7 @@ mod tests {
         for c in ["42P01", "25006", "PGRST116", "42501"] {
             assert!(!replica_failure(c), "{c}");
         }
+        assert!(schema_behind("42P01") && schema_behind("42883"));
+        assert!(!schema_behind("42501") && !schema_behind("PGRST000"));
     }
 }

@@ -240,6 +240,7 @@ async fn execute(
                 r.failed(&format!("{}: {}", e.code, e.message));
                 run(&ctx.app.wire).await?
             }
+            Err(e) if crate::replicas::schema_behind(&e.code) => run(&ctx.app.wire).await?,
             out => out?,
         },
         None => run(&ctx.app.wire).await?,
