@@ -78,6 +78,7 @@ pub fn compose(keys: ApiKeys, mounts: Vec<Mount>, ready: Readiness) -> Router {
             axum::routing::get(move || std::future::ready(metrics::answer(&scrape))),
         );
     let mut own_cors = Router::new();
+    let prefixes: Vec<&'static str> = mounts.iter().map(|m| m.prefix).collect();
     for m in mounts {
         let service = m.prefix.trim_start_matches('/');
         let service: &'static str = service.split('/').next().unwrap_or(service);
@@ -105,12 +106,35 @@ pub fn compose(keys: ApiKeys, mounts: Vec<Mount>, ready: Readiness) -> Router {
     }
     // Supabase's opaque keys become the JWTs they stand for before any service sees them.
     let translate = tower::util::MapRequestLayer::new(move |req| keys.translate(req));
-    with_request_ids(
+    let routed = with_request_ids(
         own_cors
             .merge(app.fallback(not_found).layer(cors()))
             .layer(translate),
         true,
+    );
+    // Rewritten before routing (a layer on the router itself runs after the route is chosen).
+    Router::new().fallback_service(
+        tower::ServiceBuilder::new()
+            .map_request(move |req| service_root(&prefixes, req))
+            .service(routed),
     )
+}
+
+/// `/rest/v1/` is the same resource as `/rest/v1` (the REST API's root, its OpenAPI document),
+/// as behind Supabase's gateway; a nested router only matches the form without the slash.
+fn service_root(prefixes: &[&str], mut req: axum::extract::Request) -> axum::extract::Request {
+    let path = req.uri().path();
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.len() < path.len() && prefixes.contains(&trimmed) {
+        let rewritten = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_string(),
+        };
+        if let Ok(uri) = rewritten.parse() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
 }
 
 /// What a service run alone wraps its routes in: a request id on every request (set when
