@@ -1,8 +1,8 @@
 //! basalt: the Supabase backend as one binary. This crate holds the command line only; each
 //! command hands off to the crate that does the work.
 
-mod backup;
 mod background;
+mod backup;
 #[cfg(feature = "functions")]
 mod functions;
 mod init;
@@ -146,7 +146,10 @@ fn init_tracing() {
         .with_writer(std::io::stderr);
     if ops::json_logs() {
         // One JSON object a line (timestamp, level, target, fields, spans), for log shippers.
-        fmt.json().with_current_span(true).with_span_list(false).init();
+        fmt.json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
     } else {
         fmt.init();
     }

@@ -33,7 +33,11 @@ pub struct StartArgs {
     pub branch: Option<String>,
     /// A streaming replica REST's read-only requests may run on (repeat for several;
     /// comma-separated in the variable). Replaces `[basalt] read_replicas`.
-    #[arg(long = "read-replica", env = "BASALT_READ_REPLICAS", value_delimiter = ',')]
+    #[arg(
+        long = "read-replica",
+        env = "BASALT_READ_REPLICAS",
+        value_delimiter = ','
+    )]
     pub read_replicas: Vec<String>,
 }
 
@@ -397,7 +401,12 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
         ("SUPABASE_SERVICE_ROLE_KEY".to_string(), service.clone()),
         ("SUPABASE_DB_URL".to_string(), db.public_url.clone()),
     ];
-    let app = build_app(&platform, readiness(supervisor.as_ref(), &db.url), functions_env).await?;
+    let app = build_app(
+        &platform,
+        readiness(supervisor.as_ref(), &db.url),
+        functions_env,
+    )
+    .await?;
     // The Studio's Logs page: this node's recent API requests, kept in memory.
     let requests = basalt_studio::RequestLog::new();
     let app = if studio.is_some() {
