@@ -4,6 +4,6 @@
 # Prints a Markdown table (also written to bench/realtime/results.md).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-cargo build --release -q -p basalt-realtime --example bench
+cargo build --release -q -p basalt-realtime --example realtime_bench
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-./target/release/examples/bench "$@" | tee bench/realtime/results.md
+./target/release/examples/realtime_bench "$@" | tee bench/realtime/results.md
