@@ -466,7 +466,8 @@ fn running_port(data_dir: &Path) -> Option<u16> {
     text.lines().nth(3)?.trim().parse().ok()
 }
 
-fn free_port() -> anyhow::Result<u16> {
+/// A free TCP port on loopback (for a server started for the time of a command, or a branch).
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())

@@ -352,9 +352,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
         (None, Some(name)) => {
             let db_port = match args.db_port {
                 Some(p) => p,
-                None => std::net::TcpListener::bind("127.0.0.1:0")?
-                    .local_addr()?
-                    .port(),
+                None => crate::backup::free_port()?,
             };
             let c = crate::backup::branch_config(&project, name, Some(db_port))?;
             (open_cluster(c).await?, None)
