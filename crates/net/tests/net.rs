@@ -213,18 +213,21 @@ async fn database_webhooks_deliver_supabase_payloads() {
             serde_json::json!({"type": "DELETE", "table": "todo", "schema": "public", "record": null, "old_record": rec("b")}),
         ]
     );
-    let hooks: i64 = c
-        .query_one(
+    // The receiver sees a body before the worker records its response row.
+    let logged = || async {
+        c.query_one(
             "SELECT count(*) FROM supabase_functions.hooks h JOIN net._http_response r ON r.id = h.request_id
               WHERE h.hook_name = 'todo_hook' AND h.hook_table_id = 'public.todo'::regclass::oid::int",
             &[],
         )
         .await
         .unwrap()
-        .get(0);
-    assert_eq!(
-        hooks, 3,
-        "each call logged in supabase_functions.hooks with its request id"
+        .get::<_, i64>(0)
+    };
+    assert!(
+        wait_until(10, || async { logged().await == 3 }).await,
+        "each call logged in supabase_functions.hooks with its request id, got {}",
+        logged().await
     );
     bg.stop(Duration::from_secs(2)).await;
 }
