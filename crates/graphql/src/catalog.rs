@@ -70,8 +70,10 @@ select json_build_object(
       p.pronargs::int as nargs, p.pronargdefaults::int as nargdefaults,
       coalesce(to_json(p.proargnames), '[]') as arg_names,
       coalesce(to_json(p.proargmodes::text[]), 'null') as arg_modes,
+      p.proretset and p.prorows = 1 as single_row,
       (select coalesce(json_agg(json_build_object('oid', ty.oid::int8, 'schema', tn.nspname,
-          'name', ty.typname, 'typtype', ty.typtype::text, 'elem_oid', ty.typelem::int8)
+          'name', ty.typname, 'typtype', ty.typtype::text, 'elem_oid', ty.typelem::int8,
+          'relid', ty.typrelid::int8)
           order by k.ord), '[]')
         from unnest(p.proargtypes::oid[]) with ordinality k(oid, ord)
         join pg_type ty on ty.oid = k.oid join pg_namespace tn on tn.oid = ty.typnamespace)
@@ -173,6 +175,9 @@ pub struct Function {
     pub comment: Option<String>,
     pub volatility: String,
     pub returns_set: bool,
+    /// `returns setof <table> rows 1`: a single row, not a connection.
+    #[serde(default)]
+    pub single_row: bool,
     pub nargs: i32,
     pub nargdefaults: i32,
     pub arg_names: Vec<String>,

@@ -252,6 +252,7 @@ pub fn build(m: &Model) -> Result<Schema, String> {
                     }
                     x
                 }
+                NodeField::Function(fi) => function_field(m, *fi),
                 NodeField::Relation(ri) => {
                     let r = &m.relations[*ri];
                     let target = &m.tables[r.to].type_name;

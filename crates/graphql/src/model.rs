@@ -145,6 +145,8 @@ pub enum NodeField {
     NodeId,
     Column(usize),
     Relation(usize),
+    /// A computed field: a function taking the row ([`Model::functions`] index).
+    Function(usize),
 }
 
 #[derive(Debug, Clone)]
@@ -160,6 +162,10 @@ pub struct TableM {
     pub insertable: bool,
     pub updatable: bool,
     pub deletable: bool,
+    /// The whole row is selectable (table-level SELECT): computed fields need it.
+    pub row_selectable: bool,
+    /// `aggregate` on its connection (the `aggregate` comment directive).
+    pub aggregate: bool,
     /// Field name → what it reads, in schema order.
     pub fields: Vec<(String, NodeField)>,
 }
@@ -217,6 +223,9 @@ pub struct FunctionM {
     pub ret: FnReturn,
     pub mutation: bool,
     pub description: Option<String>,
+    /// A computed field of this table (index into [`Model::tables`]): the function's only
+    /// argument is the table's row; it is not a root field.
+    pub on_table: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -396,6 +405,11 @@ impl Model {
                 .and_then(|v| v.get("enabled"))
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
+            let aggregate = d
+                .get("aggregate")
+                .and_then(|v| v.get("enabled"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             let mut fields = vec![("nodeId".to_string(), NodeField::NodeId)];
             for (i, c) in columns.iter().enumerate() {
                 if c.selectable && names::valid(&c.field) {
@@ -414,12 +428,25 @@ impl Model {
                 insertable: writable && t.can_insert && columns.iter().any(|c| c.insertable),
                 updatable: writable && t.can_update && columns.iter().any(|c| c.updatable),
                 deletable: writable && t.can_delete,
+                row_selectable: t.can_select,
+                aggregate,
                 columns,
                 pkey,
                 max_rows,
                 total_count,
                 fields,
             });
+        }
+        // Functions; those taking a table's row are computed fields of its node, after the
+        // columns and before the relationships.
+        for f in &cat.functions {
+            if let Some(fm) = function(f, &m, &table_by_oid, &enum_by_oid, inflect_of(&f.schema)) {
+                let idx = m.functions.len();
+                if let Some(t) = fm.on_table {
+                    push_field(&mut m.tables[t], fm.field.clone(), NodeField::Function(idx));
+                }
+                m.functions.push(fm);
+            }
         }
         // Foreign keys: from the catalog, and declared on views' comments.
         struct Fk {
@@ -558,12 +585,6 @@ impl Model {
             });
             push_field(&mut m.tables[fk.foreign], back, NodeField::Relation(idx));
         }
-        // Functions.
-        for f in &cat.functions {
-            if let Some(fm) = function(f, &m, &table_by_oid, &enum_by_oid, inflect_of(&f.schema)) {
-                m.functions.push(fm);
-            }
-        }
         // Root fields.
         m.query.push(("node".into(), RootField::Node));
         for (i, t) in m.tables.iter().enumerate() {
@@ -590,6 +611,9 @@ impl Model {
             }
         }
         for (i, f) in m.functions.iter().enumerate() {
+            if f.on_table.is_some() {
+                continue;
+            }
             let list = if f.mutation {
                 &mut m.mutation
             } else {
@@ -709,8 +733,23 @@ fn function(
         Some(Ty::Scalar(Scalar::of_oid(t.oid, &t.name)))
     };
     let nargs = f.nargs as usize;
+    // The only argument a table's row: a computed field of that table (when the whole row is
+    // selectable).
+    let on_table = match f.arg_types.as_slice() {
+        [t] if t.typtype == "c" => {
+            let ti = *tables.get(&t.relid)?;
+            if !m.tables[ti].row_selectable {
+                return None;
+            }
+            Some(ti)
+        }
+        _ => None,
+    };
     let mut args = Vec::with_capacity(nargs);
     for (i, t) in f.arg_types.iter().enumerate() {
+        if on_table.is_some() {
+            break;
+        }
         let sql_name = f.arg_names.get(i).cloned().unwrap_or_default();
         if sql_name.is_empty() {
             return None;
@@ -726,7 +765,7 @@ fn function(
     }
     let ret = if f.ret.typtype == "c" {
         let t = *tables.get(&f.ret.relid)?;
-        if f.returns_set {
+        if f.returns_set && !f.single_row {
             FnReturn::Connection(t)
         } else {
             FnReturn::Node(t)
@@ -737,7 +776,6 @@ fn function(
         }
         FnReturn::Scalar(ty_of(&f.ret)?, f.ret.oid)
     };
-    let _ = m;
     let (d, description) = names::directive(f.comment.as_deref());
     let trimmed = f.name.strip_prefix('_').unwrap_or(&f.name);
     let field = match names::name_override(&d) {
@@ -753,7 +791,8 @@ fn function(
         field,
         args,
         ret,
-        mutation: f.volatility == "v",
+        mutation: f.volatility == "v" && on_table.is_none(),
         description,
+        on_table,
     })
 }

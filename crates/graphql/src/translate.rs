@@ -509,6 +509,17 @@ impl<'a> Tr<'a> {
                 match t.field(name) {
                     Some(NodeField::NodeId) => node_id_expr(t, b),
                     Some(NodeField::Column(ci)) => self.column_expr(t, ci, b),
+                    Some(NodeField::Function(fi)) => {
+                        // The row rebuilt from the alias's columns (a page's rows carry extra
+                        // columns; a mutation's rows are those it returned).
+                        let cols: Vec<String> = t
+                            .columns
+                            .iter()
+                            .map(|c| format!("{b}.{}", quote_ident(&c.name)))
+                            .collect();
+                        let row = format!("row({})::{}", cols.join(", "), t.qualified());
+                        self.function_on(fi, s, Some(row))?
+                    }
                     Some(NodeField::Relation(ri)) => {
                         let r = &m.relations[ri];
                         let to = r.to;
@@ -1043,10 +1054,11 @@ impl<'a> Tr<'a> {
         }
     }
 
-    /// The call `"schema"."f"(name => $n::type, ...)` of function `fi` with `s`'s arguments.
-    fn call(&mut self, fi: usize, s: &Sel<'a>) -> Result<String, Error> {
+    /// The call `"schema"."f"(name => $n::type, ...)` of function `fi` with `s`'s arguments
+    /// (a computed field: with the row `row`).
+    fn call(&mut self, fi: usize, s: &Sel<'a>, row: Option<String>) -> Result<String, Error> {
         let f = &self.m.functions[fi];
-        let mut args = Vec::new();
+        let mut args: Vec<String> = row.into_iter().collect();
         for a in &f.args {
             let v = self.arg(s.field, &a.field)?;
             match v {
@@ -1069,7 +1081,17 @@ impl<'a> Tr<'a> {
     }
 
     fn function(&mut self, fi: usize, s: &Sel<'a>) -> Result<String, Error> {
-        let call = self.call(fi, s)?;
+        self.function_on(fi, s, None)
+    }
+
+    /// Function `fi`'s value as JSON (`row`: a computed field's row).
+    fn function_on(
+        &mut self,
+        fi: usize,
+        s: &Sel<'a>,
+        row: Option<String>,
+    ) -> Result<String, Error> {
+        let call = self.call(fi, s, row)?;
         match self.m.functions[fi].ret.clone() {
             FnReturn::Scalar(ty, oid) => {
                 if let Ty::Enum(e) = ty {
@@ -1093,7 +1115,7 @@ impl<'a> Tr<'a> {
                 let obj = self.node_object(t, &b, &s.sets)?;
                 let pk = quote_ident(&self.m.tables[t].columns[self.m.tables[t].pkey[0]].name);
                 Ok(format!(
-                    "(select {obj} from {call} {b} where {b}.{pk} is not null)"
+                    "(select {obj} from {call} {b} where {b}.{pk} is not null limit 1)"
                 ))
             }
             FnReturn::Connection(t) => self.connection(t, &call, None, s),
