@@ -178,10 +178,61 @@ fn start_refuses_a_database_whose_certificate_does_not_match() {
     );
 }
 
+/// The S3 store the nodes share: [`basalt_testkit::s3`] (the S3 protocol over a directory),
+/// reached with these keys.
+const S3_ACCESS: &str = "nodes-test-access";
+const S3_SECRET: &str = "nodes-test-secret-key";
+const S3_BUCKET: &str = "nodes-objects";
+
+/// A node's project: the notes table, a storage bucket its users may write, and `[storage.s3]`
+/// naming the shared store.
+fn node_project(s3_endpoint: &str) -> tempfile::TempDir {
+    let dir = common::project(&[(
+        "20240101000000_notes.sql",
+        "create table public.notes (id bigserial primary key, body text not null);
+         grant all on public.notes to anon, authenticated, service_role;
+         grant usage on sequence public.notes_id_seq to anon, authenticated, service_role;
+         alter publication supabase_realtime add table public.notes;
+         insert into storage.buckets (id, name) values ('shared', 'shared');
+         create policy \"users own their folder\" on storage.objects for all to authenticated
+           using (bucket_id = 'shared' and (storage.foldername(name))[1] = auth.uid()::text)
+           with check (bucket_id = 'shared' and (storage.foldername(name))[1] = auth.uid()::text);",
+    )]);
+    let config = dir.path().join("supabase/config.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[storage.s3]\nbucket = \"{S3_BUCKET}\"\nendpoint = \"{s3_endpoint}\"\n\
+         region = \"us-east-1\"\naccess_key_id = \"{S3_ACCESS}\"\n\
+         secret_access_key = \"{S3_SECRET}\"\nforce_path_style = true\n"
+    ));
+    std::fs::write(config, text).unwrap();
+    dir
+}
+
+/// Files under `dir` (recursively), as paths relative to it.
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if !e.file_name().to_string_lossy().starts_with('.') {
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_on_one_database_act_as_one() {
     let db = basalt_testkit::fresh_db().await;
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| project()).collect();
+    let s3_root = tempfile::tempdir().unwrap();
+    let s3 = basalt_testkit::s3::serve(s3_root.path(), S3_ACCESS, S3_SECRET, &[S3_BUCKET]).await;
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| node_project(&s3.endpoint)).collect();
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     // One after the other: the first installs the platform and migrations, the others find them.
     let _nodes: Vec<Basalt> = dirs
@@ -218,6 +269,18 @@ async fn three_nodes_on_one_database_act_as_one() {
     )
     .await;
     assert_eq!(user["email"], "nodes@example.com");
+
+    // A resumable upload (TUS, as tus-js-client speaks it) created on node 2, its chunks sent
+    // alternately to nodes 2 and 3, its offset read on node 1, downloaded whole from node 1.
+    let token = refreshed["access_token"].as_str().unwrap();
+    let owner = user["id"].as_str().unwrap();
+    resumable_upload_across_nodes(&http, &api, &anon, token, owner, &s3.root).await;
+    for d in &dirs {
+        assert!(
+            files_under(&d.path().join(".basalt/storage")).is_empty(),
+            "a node kept bytes on its own disk"
+        );
+    }
 
     // A subscriber on node 3 receives a change written through node 1.
     let mut ws = subscribe(ports[2], &anon, &service).await;
@@ -261,4 +324,155 @@ async fn three_nodes_on_one_database_act_as_one() {
         assert!(t < Duration::from_secs(1), "node {}: {t:?}", i + 1);
     }
     eprintln!("DDL seen by the three nodes after {seen:?}");
+}
+
+/// Chunk size of the resumable upload: supabase-js's default (6 MiB). The last chunk is smaller.
+const TUS_CHUNK: usize = 6 * 1024 * 1024;
+
+/// What [`three_nodes_on_one_database_act_as_one`] does with a resumable upload; `api(i)` is
+/// node `i + 1`. Between requests the upload lives in the shared store only
+/// (`uploads/<id>/…` in the S3 bucket).
+async fn resumable_upload_across_nodes(
+    http: &reqwest::Client,
+    api: &dyn Fn(usize) -> String,
+    anon: &str,
+    token: &str,
+    owner: &str,
+    s3_root: &std::path::Path,
+) {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let data: Vec<u8> = (0..2 * TUS_CHUNK + 1_234_567)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    let name = format!("{owner}/video.bin");
+    let bearer = format!("Bearer {token}");
+
+    let r = http
+        .post(format!("{}/storage/v1/upload/resumable", api(1)))
+        .header("apikey", anon)
+        .header("authorization", &bearer)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", data.len().to_string())
+        .header(
+            "upload-metadata",
+            format!(
+                "bucketName {},objectName {},contentType {},cacheControl {}",
+                b64("shared"),
+                b64(&name),
+                b64("video/mp4"),
+                b64("3600")
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let id = location.rsplit('/').next().unwrap().to_owned();
+    let at = |node: usize| format!("{}/storage/v1/upload/resumable/{id}", api(node));
+    let bucket = s3_root.join(S3_BUCKET);
+    assert!(
+        files_under(&bucket).contains(&format!("uploads/{id}/info")),
+        "the upload's description is in the shared store: {:?}",
+        files_under(&bucket)
+    );
+
+    let len = data.len().to_string();
+    let head_offset = |node: usize| {
+        let req = http
+            .head(at(node))
+            .header("apikey", anon)
+            .header("authorization", &bearer)
+            .header("tus-resumable", "1.0.0");
+        let len = len.clone();
+        async move {
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            assert_eq!(r.headers()["upload-length"], len.as_str());
+            r.headers()["upload-offset"]
+                .to_str()
+                .unwrap()
+                .parse::<usize>()
+                .unwrap()
+        }
+    };
+    assert_eq!(head_offset(0).await, 0);
+
+    // Chunks on nodes 2, 3, 2; after each, node 1 reports the offset.
+    for (i, chunk) in data.chunks(TUS_CHUNK).enumerate() {
+        let node = 1 + i % 2;
+        let offset = i * TUS_CHUNK;
+        let r = http
+            .patch(at(node))
+            .header("apikey", anon)
+            .header("authorization", &bearer)
+            .header("tus-resumable", "1.0.0")
+            .header("upload-offset", offset.to_string())
+            .header("content-type", "application/offset+octet-stream")
+            .body(chunk.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204, "chunk {i} on node {}", node + 1);
+        let reached = offset + chunk.len();
+        assert_eq!(r.headers()["upload-offset"], reached.to_string().as_str());
+        if reached < data.len() {
+            assert_eq!(head_offset(0).await, reached, "node 1 after chunk {i}");
+            // A chunk resent at an old offset is refused on the other node.
+            let r = http
+                .patch(at(2 - i % 2))
+                .header("apikey", anon)
+                .header("authorization", &bearer)
+                .header("tus-resumable", "1.0.0")
+                .header("upload-offset", offset.to_string())
+                .header("content-type", "application/offset+octet-stream")
+                .body(chunk[..10].to_vec())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 409);
+        }
+    }
+
+    // Finished: the upload is gone, the object is whole on node 1, its bytes in the shared store.
+    let r = http
+        .head(at(0))
+        .header("apikey", anon)
+        .header("authorization", &bearer)
+        .header("tus-resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
+    // Storage's wire format: HTTP 400, `statusCode` 404 in the body (a HEAD has none).
+    assert_eq!(r.status(), 400);
+    let r = http
+        .get(format!(
+            "{}/storage/v1/object/authenticated/shared/{name}",
+            api(0)
+        ))
+        .header("apikey", anon)
+        .header("authorization", &bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "video/mp4");
+    let got = r.bytes().await.unwrap();
+    assert_eq!(got.len(), data.len());
+    assert!(got.as_ref() == data.as_slice(), "the bytes differ");
+    let stored = files_under(&bucket);
+    assert!(
+        !stored.iter().any(|f| f.starts_with("uploads/")),
+        "chunks left behind: {stored:?}"
+    );
+    let objects: Vec<&String> = stored
+        .iter()
+        .filter(|f| f.starts_with("objects/"))
+        .collect();
+    assert_eq!(objects.len(), 1, "{stored:?}");
+    assert_eq!(
+        std::fs::metadata(bucket.join(objects[0])).unwrap().len(),
+        data.len() as u64
+    );
 }

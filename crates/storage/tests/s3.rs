@@ -8,40 +8,10 @@ mod common;
 use basalt_storage::{Backend, Config, S3Config};
 use base64::Engine;
 use common::*;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::json;
 
 const ACCESS: &str = "basalt-test-access";
 const SECRET_KEY: &str = "basalt-test-secret-key";
-
-/// Serves the S3 protocol over `root` (each directory a bucket) on a free port.
-async fn s3_server(root: &std::path::Path) -> String {
-    let fs = s3s_fs::FileSystem::new(root).expect("s3 fs");
-    let service = {
-        let mut b = s3s::service::S3ServiceBuilder::new(fs);
-        b.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS, SECRET_KEY));
-        b.build()
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-        loop {
-            let Ok((sock, _)) = listener.accept().await else {
-                continue;
-            };
-            let conn = http
-                .serve_connection(TokioIo::new(sock), service.clone())
-                .into_owned();
-            tokio::spawn(async move {
-                let _ = conn.await;
-            });
-        }
-    });
-    format!("http://{addr}")
-}
 
 struct Cluster {
     db: basalt_testkit::TestDb,
@@ -60,8 +30,10 @@ async fn cluster() -> Cluster {
         .expect("storage SQL");
     let s3_root = tempfile::tempdir().expect("tempdir");
     let bucket_dir = s3_root.path().join("basalt-objects");
-    std::fs::create_dir_all(&bucket_dir).expect("bucket dir");
-    let endpoint = s3_server(s3_root.path()).await;
+    let endpoint =
+        basalt_testkit::s3::serve(s3_root.path(), ACCESS, SECRET_KEY, &["basalt-objects"])
+            .await
+            .endpoint;
     let config = Config {
         db_url: db.url.clone(),
         jwt_secret: SECRET.into(),

@@ -4,6 +4,8 @@
 //! test gets its own database and tests run in parallel. [`serve`] runs any axum router on a free
 //! port. No mocked database, ever.
 
+#[cfg(feature = "s3")]
+pub mod s3;
 pub mod tls;
 
 use std::os::unix::process::CommandExt;
