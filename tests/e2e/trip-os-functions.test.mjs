@@ -27,6 +27,10 @@ const FRIEND = randomUUID();
 const STRANGER = randomUUID();
 const BUYER = randomUUID();
 const PLANNER = randomUUID();
+const FLAKY = randomUUID();
+const NOTIFIED = randomUUID();
+const SUBSCRIBER_A = randomUUID();
+const SUBSCRIBER_B = randomUUID();
 
 const STRIPE_KEY = 'sk_test_trip_os_fake';
 const STRIPE_WHSEC = 'whsec_trip_os_fake';
@@ -34,10 +38,17 @@ const WA_APP_SECRET = 'wa-app-secret-fake';
 const WA_VERIFY = 'wa-verify-token-fake';
 const WA_PHONE_ID = '1098765432';
 
-/** One local HTTP server standing in for Stripe (/stripe), the AI provider (/ai) and Meta (/wa). */
+/**
+ * One local HTTP server standing in for Stripe (/stripe), the AI provider (/ai), Meta (/wa),
+ * the email provider (/email) and Expo's push service (/push). `control` steers failures:
+ * `emailFailures` (the next N emails answer 500), `receiptsReady` (receipts of devices named
+ * `later` are withheld until set).
+ */
 async function startFakes() {
   const calls = [];
   const subscriptions = new Map();
+  const tickets = new Map();
+  const control = { emailFailures: 0, receiptsReady: false };
   let n = 0;
   const server = createServer((req, res) => {
     let raw = '';
@@ -74,6 +85,8 @@ async function startFakes() {
       }
       if (p === '/ai/chat/completions' && req.method === 'POST') {
         const [system, user] = body.messages.map((m) => m.content);
+        // OpenAI's answer to a failure on its side.
+        if (/provider-down/.test(user)) return send(500, { error: { message: 'The server had an error while processing your request. Sorry about that!', type: 'server_error', param: null, code: null } });
         let content = 'Day 1: Alfama and a fado night. Day 2: Belém.';
         if (/classify/i.test(system)) content = 'museum';
         else if (/reorder/i.test(system)) content = JSON.stringify({ order: JSON.parse(user.slice(user.indexOf('\n') + 1)).map((i) => i.id).reverse() });
@@ -87,10 +100,32 @@ async function startFakes() {
       // Email (Resend's API shape) and push (Expo's push API shape).
       if (p === '/email/emails' && req.method === 'POST') {
         if (req.headers.authorization !== 'Bearer email-key-fake') return send(401, { name: 'validation_error', message: 'API key is invalid' });
+        if (control.emailFailures > 0) {
+          control.emailFailures--;
+          return send(500, { statusCode: 500, name: 'internal_server_error', message: 'An unexpected error occurred.' });
+        }
         return send(200, { id: `email_${++n}` });
       }
       if (p === '/push/push/send' && req.method === 'POST') {
-        return send(200, { data: body.map((m) => (m.to.startsWith('ExponentPushToken[') ? { status: 'ok', id: `ticket-${++n}` } : { status: 'error', message: `"${m.to}" is not a registered push notification recipient`, details: { error: 'DeviceNotRegistered' } })) });
+        return send(200, { data: body.map((m) => {
+          if (!m.to.startsWith('ExponentPushToken[')) return { status: 'error', message: `"${m.to}" is not a registered push notification recipient`, details: { error: 'DeviceNotRegistered' } };
+          const id = `ticket-${++n}`;
+          tickets.set(id, m.to);
+          return { status: 'ok', id };
+        }) });
+      }
+      // Expo's receipts: {data: {<ticket id>: receipt}}; a receipt not ready yet is left out.
+      if (p === '/push/push/getReceipts' && req.method === 'POST') {
+        const data = {};
+        for (const id of body.ids) {
+          const to = tickets.get(id);
+          if (!to) continue;
+          if (to.includes('gone')) data[id] = { status: 'error', message: `"${to}" is not a registered push notification recipient`, details: { error: 'DeviceNotRegistered' } };
+          else if (to.includes('big')) data[id] = { status: 'error', message: 'Message too big', details: { error: 'MessageTooBig' } };
+          else if (to.includes('later') && !control.receiptsReady) continue;
+          else data[id] = { status: 'ok' };
+        }
+        return send(200, { data });
       }
       const wa = p.match(/^\/wa\/v21\.0\/(\d+)\/messages$/);
       if (wa && req.method === 'POST') {
@@ -104,6 +139,7 @@ async function startFakes() {
   return {
     url: `http://127.0.0.1:${server.address().port}`,
     calls,
+    control,
     to: (part) => calls.filter((c) => c.path.includes(part)),
     close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(r); }),
   };
@@ -130,6 +166,10 @@ before(async () => {
   createUserRow(b, STRANGER, 'sam@trip-os.test');
   createUserRow(b, BUYER, 'bea@trip-os.test');
   createUserRow(b, PLANNER, 'paul@trip-os.test');
+  createUserRow(b, FLAKY, 'flo@trip-os.test');
+  createUserRow(b, NOTIFIED, 'nora@trip-os.test');
+  createUserRow(b, SUBSCRIBER_A, 'sia@trip-os.test');
+  createUserRow(b, SUBSCRIBER_B, 'sib@trip-os.test');
 });
 after(async () => {
   await b?.stop();
@@ -620,4 +660,157 @@ test('votes close: a vote_closed automation emails and pushes the result through
   assert.equal(r.body.error, 'push_disabled');
   assert.equal(fakes.to('/push/push/send').length, pushes);
   ok(await maya.from('notification_preferences').update({ push_enabled: true }).eq('user_id', MAYA).select());
+});
+
+test('AI: a run the provider fails is recorded as failed and does not count against the plan', async () => {
+  const flaky = as(FLAKY);
+  const used = () => b.sql(`select ai_runs_used, tokens_used from public.usage_limits where user_id = ${q(FLAKY)} and now() between period_start and period_end`);
+  for (let i = 0; i < 4; i++) {
+    const r = await call(flaky, 'run-ai-agent', { agent: 'trip-planner', prompt: 'provider-down: plan a day' });
+    assert.equal(r.status, 502, JSON.stringify(r.body));
+    assert.equal(r.body.error, 'ai_provider_error');
+    assert.match(r.body.message, /answered 500/);
+  }
+  // Four failed calls on a plan of three runs: every one recorded as failed, none counted.
+  assert.deepEqual(b.sql(`select status, error like '%answered 500%' from public.ai_runs where user_id = ${q(FLAKY)}`),
+    Array(4).fill(['failed', 't']));
+  assert.deepEqual(used(), [['0', '0']]);
+  assert.equal(ok(await flaky.rpc('remaining_ai_runs')), 3);
+  assert.equal(Number(scalar(`select count(*) from public.token_usage where user_id = ${q(FLAKY)}`)), 0);
+  // The provider answers again: the run counts.
+  const r = await call(flaky, 'run-ai-agent', { agent: 'trip-planner', prompt: 'Plan a day' });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.limits.ai_runs_remaining, 2);
+  assert.deepEqual(used(), [['1', '200']]);
+  // Users cannot give runs back themselves.
+  const refund = await flaky.rpc('release_usage', { p_user_id: FLAKY, p_kind: 'ai_run' });
+  assert.ok(refund.error, 'release_usage is the service role\'s');
+  assert.deepEqual(used(), [['1', '200']]);
+});
+
+test('Stripe: an older customer.subscription.updated delivered after a newer one does not overwrite it', async () => {
+  const now = Math.floor(Date.now() / 1000);
+  const event = (id, userId, subId, created, price, status, cancelAtPeriodEnd) => JSON.stringify({
+    id, object: 'event', type: 'customer.subscription.updated', created,
+    data: { object: {
+      id: subId, object: 'subscription', customer: `cus_${subId}`, status, cancel_at_period_end: cancelAtPeriodEnd, canceled_at: null,
+      metadata: { user_id: userId },
+      items: { object: 'list', data: [{ price: { id: price }, current_period_start: now - 86400, current_period_end: now + 29 * 86400 }] },
+    } },
+  });
+  const deliver = async (raw) => {
+    const res = await webhook('handle-stripe-webhook', raw, { 'stripe-signature': stripeSig(raw) });
+    assert.equal(res.status, 200, await res.clone().text());
+    return res.json();
+  };
+  const state = (userId) => b.sql(`select s.plan, s.status, s.cancel_at_period_end, extract(epoch from s.last_event_at)::bigint, u.ai_runs_limit
+    from public.subscriptions s join public.usage_limits u on u.user_id = s.user_id and now() between u.period_start and u.period_end
+    where s.user_id = ${q(userId)}`);
+
+  // Newer first (upgraded to pro at now-10), then the older one (explorer at now-100) arrives late.
+  const newerA = event('evt_order_a_new', SUBSCRIBER_A, 'sub_order_a', now - 10, 'price_pro_monthly', 'active', true);
+  const olderA = event('evt_order_a_old', SUBSCRIBER_A, 'sub_order_a', now - 100, 'price_explorer_monthly', 'active', false);
+  let answer = await deliver(newerA);
+  assert.equal(answer.stale, undefined);
+  answer = await deliver(olderA);
+  assert.equal(answer.stale, true, 'the late older event is reported stale');
+  assert.deepEqual(state(SUBSCRIBER_A), [['pro', 'active', 't', String(now - 10), '1000']]);
+  // The stale event is recorded (and processed) once: delivered again it is a duplicate.
+  assert.deepEqual(b.sql(`select processed_at is not null from public.billing_events where stripe_event_id = 'evt_order_a_old'`), [['t']]);
+  assert.equal((await deliver(olderA)).duplicate, true);
+  assert.deepEqual(state(SUBSCRIBER_A), [['pro', 'active', 't', String(now - 10), '1000']]);
+  const subscriber = as(SUBSCRIBER_A);
+  assert.deepEqual(ok(await subscriber.from('subscriptions').select('plan,cancel_at_period_end')), [{ plan: 'pro', cancel_at_period_end: true }]);
+
+  // In order: the older, then the newer, which is applied.
+  const olderB = event('evt_order_b_old', SUBSCRIBER_B, 'sub_order_b', now - 100, 'price_explorer_monthly', 'active', false);
+  const newerB = event('evt_order_b_new', SUBSCRIBER_B, 'sub_order_b', now - 10, 'price_pro_monthly', 'past_due', false);
+  assert.equal((await deliver(olderB)).stale, undefined);
+  assert.deepEqual(state(SUBSCRIBER_B), [['explorer', 'active', 'f', String(now - 100), '100']]);
+  assert.equal((await deliver(newerB)).stale, undefined);
+  // past_due grants no paid plan: the free limits.
+  assert.deepEqual(state(SUBSCRIBER_B), [['pro', 'past_due', 'f', String(now - 10), '3']]);
+});
+
+test('push: Expo receipts are fetched by cron; unregistered devices are removed, other errors recorded', async () => {
+  const nora = as(NOTIFIED);
+  const devices = ['ExponentPushToken[ok-phone]', 'ExponentPushToken[gone-phone]', 'ExponentPushToken[big-phone]', 'ExponentPushToken[later-phone]', 'stale-device-token'];
+  ok(await nora.from('push_tokens').insert(devices.map((token) => ({ token }))).select());
+  const rule = ok(await nora.from('automation_rules').insert({ name: 'Starts soon', trigger_type: 'item_starting_soon', action: 'push', action_config: { title: 'Soon' } }).select('id').single());
+
+  const r = await call(nora, 'trigger-automation', { rule_id: rule.id });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.devices, 5);
+  assert.equal(r.body.delivered, 4);
+  const tokens = () => b.sql(`select token from public.push_tokens where user_id = ${q(NOTIFIED)} order by token`).map(([t]) => t);
+  // The ticket already said the old device is not registered: removed at once.
+  assert.deepEqual(tokens(), devices.slice(0, 4).sort());
+  const tickets = async () => ok(await nora.from('push_tickets').select('token,status,error,token_removed').order('token'));
+  const byToken = async () => Object.fromEntries((await tickets()).map((t) => [t.token, [t.status, t.error, t.token_removed]]));
+  assert.deepEqual((await byToken())['stale-device-token'], ['error', 'DeviceNotRegistered', true]);
+  assert.equal((await tickets()).filter((t) => t.status === 'pending').length, 4);
+
+  // One receipt job, 15 minutes after the send, as Expo recommends.
+  const [[job, delay]] = b.sql(`select id, round(extract(epoch from run_at - now()) / 60) from public.scheduled_jobs where user_id = ${q(NOTIFIED)} and job_type = 'push_receipts'`);
+  assert.equal(delay, '15');
+  const receiptCalls = fakes.to('/push/push/getReceipts').length;
+  // Fifteen minutes pass: the dispatch cron job fetches the receipts.
+  b.sql(`update public.scheduled_jobs set run_at = now() where id = ${q(job)}`);
+  const jobState = () => b.sql(`select status, attempts, coalesce(last_error, '') from public.scheduled_jobs where id = ${q(job)}`)[0];
+  await waitFor('the receipts to be checked', () => jobState()[1] === '1' && jobState()[0] === 'scheduled');
+  const [asked] = fakes.to('/push/push/getReceipts').slice(receiptCalls);
+  assert.equal(asked.body.ids.length, 4);
+  assert.match(jobState()[2], /^receipts_pending: 1 of 4/);
+  let seen = await byToken();
+  assert.deepEqual(seen['ExponentPushToken[ok-phone]'], ['ok', null, false]);
+  assert.deepEqual(seen['ExponentPushToken[gone-phone]'], ['error', 'DeviceNotRegistered', true]);
+  assert.deepEqual(seen['ExponentPushToken[big-phone]'], ['error', 'MessageTooBig', false]);
+  assert.deepEqual(seen['ExponentPushToken[later-phone]'], ['pending', null, false]);
+  // DeviceNotRegistered removed the device; the other error is recorded and the device kept.
+  assert.deepEqual(tokens(), ['ExponentPushToken[big-phone]', 'ExponentPushToken[later-phone]', 'ExponentPushToken[ok-phone]']);
+  const undelivered = ok(await nora.from('delivery_logs').select('detail').eq('channel', 'push').eq('status', 'undelivered'));
+  assert.deepEqual(undelivered.map((l) => l.detail.error).sort(), ['DeviceNotRegistered', 'MessageTooBig']);
+
+  // The receipt that was not ready is asked for again (backoff), alone.
+  fakes.control.receiptsReady = true;
+  b.sql(`update public.scheduled_jobs set run_at = now() where id = ${q(job)}`);
+  await waitFor('the last receipt', () => jobState()[0] === 'done');
+  const again = fakes.to('/push/push/getReceipts').slice(receiptCalls + 1);
+  assert.equal(again.length, 1);
+  assert.equal(again[0].body.ids.length, 1);
+  seen = await byToken();
+  assert.deepEqual(seen['ExponentPushToken[later-phone]'], ['ok', null, false]);
+  // Another user sees none of Nora's tickets.
+  assert.deepEqual(ok(await as(STRANGER).from('push_tickets').select('id')), []);
+});
+
+test('email: a failed delivery is retried by cron with backoff, up to 5 attempts, each recorded', async () => {
+  const flo = as(FLAKY);
+  const rule = ok(await flo.from('automation_rules').insert({ name: 'Digest by email', trigger_type: 'item_starting_soon', action: 'email', action_config: { subject: 'Your digest' } }).select('id').single());
+  const admin = b.admin();
+  const jobState = (id) => b.sql(`select status, attempts, coalesce(last_error, ''), round(extract(epoch from run_at - updated_at)) from public.scheduled_jobs where id = ${q(id)}`)[0];
+  const logs = (id) => b.sql(`select status from public.delivery_logs where job_id = ${q(id)} and channel = 'email' order by created_at`).map(([s]) => s);
+
+  // The provider fails once: the job waits 60 s (30 s doubled per attempt), then succeeds.
+  fakes.control.emailFailures = 1;
+  const job = ok(await admin.from('scheduled_jobs').insert({ user_id: FLAKY, rule_id: rule.id, job_type: 'automation', payload: { occurrence: 'retry-1' }, run_at: new Date().toISOString() }).select('id').single()).id;
+  await waitFor('the first attempt', () => jobState(job)[1] === '1' && jobState(job)[0] === 'scheduled');
+  let [, , error, backoff] = jobState(job);
+  assert.match(error, /^email_error: the email provider answered 500/);
+  assert.equal(backoff, '60');
+  assert.deepEqual(logs(job), ['failed']);
+  b.sql(`update public.scheduled_jobs set run_at = now() where id = ${q(job)}`);
+  await waitFor('the retry', () => jobState(job)[0] === 'done');
+  assert.equal(jobState(job)[1], '2');
+  assert.deepEqual(logs(job), ['failed', 'sent']);
+  assert.deepEqual(ok(await flo.from('delivery_logs').select('status').eq('job_id', job).order('created_at')).map((l) => l.status), ['failed', 'sent']);
+
+  // A provider that keeps failing: after four failed attempts, the fifth is the last, the job fails.
+  fakes.control.emailFailures = 100;
+  const doomed = ok(await admin.from('scheduled_jobs').insert({ user_id: FLAKY, rule_id: rule.id, job_type: 'automation', payload: { occurrence: 'retry-2' }, run_at: new Date().toISOString(), attempts: 4 }).select('id').single()).id;
+  await waitFor('the last attempt', () => jobState(doomed)[0] === 'failed');
+  assert.equal(jobState(doomed)[1], '5');
+  assert.match(jobState(doomed)[2], /^email_error/);
+  assert.deepEqual(logs(doomed), ['failed']);
+  fakes.control.emailFailures = 0;
 });

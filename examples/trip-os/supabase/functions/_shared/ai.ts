@@ -1,9 +1,11 @@
-// AI agent runs: the plan's limit is taken first, then the run, its messages and token usage
-// are recorded with the service role (clients only read them). The provider speaks OpenAI's
-// chat completions API at AI_API_BASE.
+// AI agent runs: the plan's limit is taken first (reserved before the call, so concurrent
+// calls cannot exceed it), then the run, its messages and token usage are recorded with the
+// service role (clients only read them). A run the provider fails (unreachable, an error
+// status, no answer) is recorded as failed and its reserved run given back. The provider
+// speaks OpenAI's chat completions API at AI_API_BASE.
 import { env, HttpError } from './http.ts';
 import { eq, serviceDb } from './db.ts';
-import { consumeOrRefuse, usage } from './usage.ts';
+import { consumeOrRefuse, release, usage } from './usage.ts';
 
 // USD per million tokens (prompt, completion).
 const PRICES: Record<string, [number, number]> = {
@@ -57,7 +59,7 @@ export async function runAgent<T>(opts: {
   const db = serviceDb();
   const agent = await db.one('ai_agents', { slug: eq(opts.slug), is_active: eq(true) });
   if (!agent) throw new HttpError(404, 'agent_not_found', `no active agent ${opts.slug}`);
-  await consumeOrRefuse(opts.userId, 'ai_run');
+  const reserved = await consumeOrRefuse(opts.userId, 'ai_run');
   const [run] = await db.insert('ai_runs', {
     user_id: opts.userId, agent_id: agent.id, trip_id: opts.tripId ?? null, status: 'running',
     input: opts.input, started_at: new Date().toISOString(),
@@ -75,6 +77,8 @@ export async function runAgent<T>(opts: {
     ]);
   } catch (e) {
     await fail(e);
+    // The provider did not answer: the run does not count against the plan.
+    await release(opts.userId, 'ai_run', reserved.period_start);
     throw e;
   }
   const [p, c] = PRICES[agent.model] ?? [0, 0];

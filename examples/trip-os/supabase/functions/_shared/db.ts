@@ -44,6 +44,10 @@ export class Db {
     return this.request('PATCH', table, { query, body: patch, prefer: 'return=representation' });
   }
 
+  delete(table: string, query: Query): Promise<any[]> {
+    return this.request('DELETE', table, { query, prefer: 'return=representation' });
+  }
+
   rpc(fn: string, args: unknown): Promise<any> {
     return this.request('POST', `rpc/${fn}`, { body: args });
   }

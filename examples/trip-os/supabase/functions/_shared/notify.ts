@@ -4,10 +4,11 @@
 //          {from: EMAIL_FROM, to: [address], subject, text} → {id}
 //   push:  Expo's push API: POST {PUSH_API_BASE}/push/send, [{to, title, body, data}] →
 //          {data: [{status: 'ok', id} | {status: 'error', message}]}; Bearer PUSH_ACCESS_TOKEN
-//          when set (Expo's enhanced security)
+//          when set (Expo's enhanced security); tickets and receipts in _shared/push.ts
 // The user's notification preferences decide (email_enabled, push_enabled: 409 when off).
 import { env, HttpError } from './http.ts';
 import { eq, serviceDb } from './db.ts';
+import { pushBase, pushHeaders, recordTickets, type Ticket } from './push.ts';
 
 async function preferences(userId: string) {
   return await serviceDb().one('notification_preferences', { user_id: eq(userId) });
@@ -49,27 +50,30 @@ export async function sendEmail(opts: { userId: string; subject: string; text: s
   }
 }
 
-/** Push to every device the user registered (push_tokens). */
+/**
+ * Push to every device the user registered (push_tokens). Expo's tickets are kept in
+ * push_tickets and their receipts fetched later (_shared/push.ts); a device a ticket reports
+ * as not registered is removed at once.
+ */
 export async function sendPush(opts: { userId: string; title: string; body: string; data?: Record<string, unknown>; jobId?: string }) {
   const prefs = await preferences(opts.userId);
   if (prefs && !prefs.push_enabled) throw new HttpError(409, 'push_disabled', 'push notifications are turned off in the notification preferences');
-  const tokens = await serviceDb().select('push_tokens', { user_id: eq(opts.userId), select: 'token' });
+  const tokens = (await serviceDb().select('push_tokens', { user_id: eq(opts.userId), select: 'token' })).map((t: any) => String(t.token));
   if (!tokens.length) throw new HttpError(409, 'no_push_token', 'the user has registered no device for push notifications');
-  const base = env('PUSH_API_BASE', 'https://exp.host/--/api/v2').replace(/\/$/, '');
-  const access = Deno.env.get('PUSH_ACCESS_TOKEN');
+  const { authorization } = pushHeaders();
+  let tickets: Ticket[];
   try {
-    const answer = await post(`${base}/push/send`, access ? { authorization: `Bearer ${access}` } : {},
-      tokens.map((t: any) => ({ to: t.token, title: opts.title, body: opts.body, data: opts.data ?? {}, sound: 'default' })), 'push');
-    const tickets = Array.isArray(answer?.data) ? answer.data : [];
-    const okCount = tickets.filter((t: any) => t?.status === 'ok').length;
-    const status = okCount === tokens.length ? 'sent' : okCount ? 'partial' : 'failed';
-    await log(opts.userId, opts.jobId, 'push', status, { tickets, devices: tokens.length });
-    if (!okCount) throw new HttpError(502, 'push_error', `the push provider refused every device: ${tickets[0]?.message ?? 'no ticket'}`);
-    return { channel: 'push', devices: tokens.length, delivered: okCount, tickets: tickets.map((t: any) => t?.id ?? null) };
+    const answer = await post(`${pushBase()}/push/send`, authorization ? { authorization } : {},
+      tokens.map((to) => ({ to, title: opts.title, body: opts.body, data: opts.data ?? {}, sound: 'default' })), 'push');
+    tickets = Array.isArray(answer?.data) ? answer.data : [];
   } catch (e) {
-    if (!(e instanceof HttpError && e.code === 'push_error' && String(e.message).startsWith('the push provider refused'))) {
-      await log(opts.userId, opts.jobId, 'push', 'failed', { error: String((e as Error).message ?? e) });
-    }
+    await log(opts.userId, opts.jobId, 'push', 'failed', { error: String((e as Error).message ?? e) });
     throw e;
   }
+  await recordTickets(opts.userId, opts.jobId ?? null, tokens, tickets);
+  const okCount = tickets.filter((t) => t?.status === 'ok').length;
+  const status = okCount === tokens.length ? 'sent' : okCount ? 'partial' : 'failed';
+  await log(opts.userId, opts.jobId, 'push', status, { tickets, devices: tokens.length });
+  if (!okCount) throw new HttpError(502, 'push_error', `the push provider refused every device: ${tickets[0]?.message ?? 'no ticket'}`);
+  return { channel: 'push', devices: tokens.length, delivered: okCount, tickets: tickets.map((t) => t?.id ?? null) };
 }

@@ -31,3 +31,8 @@ export async function consumeOrRefuse(userId: string, kind: UsageKind): Promise<
   }
   return u;
 }
+
+/** Give back one unit of `kind` taken from the period starting at `periodStart`. */
+export function release(userId: string, kind: 'ai_run' | 'whatsapp_message', periodStart?: string): Promise<number> {
+  return serviceDb().rpc('release_usage', { p_user_id: userId, p_kind: kind, p_amount: 1, p_period_start: periodStart ?? null });
+}

@@ -2,7 +2,9 @@
 // 5-minute tolerance). Each event is recorded once in billing_events (stripe_event_id is
 // unique): a delivery of an event already processed answers 200 and changes nothing. Checkout
 // completion and subscription events store the subscription and set the usage limits of its
-// plan; invoice events store the invoice.
+// plan; invoice events store the invoice. Stripe does not deliver events in order: a
+// subscription event created before the one already applied is recorded and answered
+// `stale: true`, and changes nothing.
 import { env, HttpError, json, serve } from '../_shared/http.ts';
 import { eq, serviceDb } from '../_shared/db.ts';
 import { planFor, stripe, verifyStripeSignature } from '../_shared/stripe.ts';
@@ -15,7 +17,9 @@ async function userForCustomer(customerId: unknown): Promise<string | null> {
   return (await db().one('stripe_customers', { stripe_customer_id: eq(customerId) }))?.user_id ?? null;
 }
 
-async function syncSubscription(sub: any, userId: string | null) {
+// The event's `created` orders deliveries: the state of an event older than the one a
+// subscription already holds is not applied (the answer says `stale`).
+async function syncSubscription(sub: any, userId: string | null, eventAt: string | null) {
   userId = userId ?? sub.metadata?.user_id ?? (await userForCustomer(sub.customer));
   if (!userId) throw new HttpError(422, 'unknown_customer', `no trip-os user for Stripe customer ${sub.customer}`);
   const item = sub.items?.data?.[0] ?? {};
@@ -27,6 +31,7 @@ async function syncSubscription(sub: any, userId: string | null) {
     p_period_start: time(sub.current_period_start ?? item.current_period_start),
     p_period_end: time(sub.current_period_end ?? item.current_period_end),
     p_cancel_at_period_end: !!sub.cancel_at_period_end, p_canceled_at: time(sub.canceled_at),
+    p_event_at: eventAt,
   });
 }
 
@@ -43,12 +48,12 @@ async function handle(event: any): Promise<{ userId: string | null; result: unkn
       if (obj.mode !== 'subscription' || typeof obj.subscription !== 'string') return { userId, result: 'no subscription' };
       // The session names the subscription; its state comes from Stripe itself.
       const sub = await stripe('GET', `/v1/subscriptions/${encodeURIComponent(obj.subscription)}`);
-      return { userId, result: await syncSubscription(sub, userId) };
+      return { userId, result: await syncSubscription(sub, userId, time(event.created)) };
     }
     case 'customer.subscription.created':
     case 'customer.subscription.updated':
     case 'customer.subscription.deleted': {
-      const limits = await syncSubscription(obj, null);
+      const limits = await syncSubscription(obj, null, time(event.created));
       return { userId: limits?.user_id ?? null, result: limits };
     }
     case 'invoice.paid':
@@ -90,5 +95,6 @@ serve(['POST'], async (req) => {
   if (state === 'duplicate') return json({ received: true, duplicate: true });
   const { userId, result } = await handle(event);
   await db().update('billing_events', { stripe_event_id: eq(event.id) }, { processed_at: new Date().toISOString(), user_id: userId });
-  return json({ received: true, type: event.type, result });
+  const stale = (result as { stale?: boolean } | null)?.stale === true;
+  return json({ received: true, type: event.type, result, ...(stale ? { stale: true } : {}) });
 });
