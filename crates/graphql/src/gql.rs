@@ -14,7 +14,7 @@ use async_graphql::dynamic::{
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
 use async_graphql::{Response, Value};
 
-use crate::model::{FnReturn, Model, NodeField, RootField, Scalar, Ty};
+use crate::model::{AggOp, FnReturn, Model, NodeField, RootField, Scalar, Ty};
 
 /// Nesting allowed in a document (GraphiQL's introspection query needs 13).
 pub const MAX_DEPTH: usize = 32;
@@ -288,6 +288,10 @@ pub fn build(m: &Model) -> Result<Schema, String> {
                     .description("The total number of records matching the `filter` criteria"),
             );
         }
+        if t.aggregate {
+            conn = conn.field(field("aggregate", TypeRef::named(format!("{tn}Aggregate"))));
+            b = register_aggregate(b, t);
+        }
         b = b.register(conn);
         // Filter and order.
         let mut filter = InputObject::new(format!("{tn}Filter"))
@@ -424,6 +428,51 @@ pub fn build(m: &Model) -> Result<Schema, String> {
         b = b.register(mutation);
     }
     b.finish().map_err(|e| e.to_string())
+}
+
+/// `<Type>Aggregate` and its `<Type><Op>AggregateResult` types (sum and avg when a column is
+/// numeric, min and max when one is comparable).
+fn register_aggregate(
+    mut b: async_graphql::dynamic::SchemaBuilder,
+    t: &crate::model::TableM,
+) -> async_graphql::dynamic::SchemaBuilder {
+    let tn = &t.type_name;
+    let mut agg = Object::new(format!("{tn}Aggregate"))
+        .description(format!("Aggregate results for `{tn}`"))
+        .field(
+            field("count", TypeRef::named_nn(TypeRef::INT))
+                .description("The number of records matching the query"),
+        );
+    for op in AggOp::ALL {
+        let cols = t.aggregatable(op);
+        if cols.is_empty() {
+            continue;
+        }
+        let result = format!("{tn}{}AggregateResult", op.type_part());
+        let mut obj = Object::new(&result).description(format!(
+            "Result of {} aggregation for `{tn}`",
+            op.description()
+        ));
+        for (name, _, scalar) in cols {
+            obj = obj.field(field(name, TypeRef::named(scalar.name())));
+        }
+        b = b.register(obj);
+        let what = match op {
+            AggOp::Sum | AggOp::Avg => "numeric",
+            AggOp::Min | AggOp::Max => "comparable",
+        };
+        let word = match op {
+            AggOp::Sum => "Summation",
+            AggOp::Avg => "Average",
+            AggOp::Min => "Minimum",
+            AggOp::Max => "Maximum",
+        };
+        agg = agg.field(
+            field(op.name(), TypeRef::named(result))
+                .description(format!("{word} aggregates for {what} fields")),
+        );
+    }
+    b.register(agg)
 }
 
 fn filter_op(op: &str, scalar: TypeRef) -> InputValue {

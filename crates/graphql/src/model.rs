@@ -140,6 +140,69 @@ pub struct ColumnM {
     pub description: Option<String>,
 }
 
+/// An aggregate of a connection's `aggregate` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggOp {
+    Sum,
+    Avg,
+    Min,
+    Max,
+}
+
+impl AggOp {
+    pub const ALL: [AggOp; 4] = [AggOp::Sum, AggOp::Avg, AggOp::Min, AggOp::Max];
+
+    /// The field on `<Type>Aggregate` and the SQL aggregate function.
+    pub fn name(self) -> &'static str {
+        match self {
+            AggOp::Sum => "sum",
+            AggOp::Avg => "avg",
+            AggOp::Min => "min",
+            AggOp::Max => "max",
+        }
+    }
+
+    /// `<Type><Part>AggregateResult`.
+    pub fn type_part(self) -> &'static str {
+        match self {
+            AggOp::Sum => "Sum",
+            AggOp::Avg => "Avg",
+            AggOp::Min => "Min",
+            AggOp::Max => "Max",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            AggOp::Sum => "summation",
+            AggOp::Avg => "average",
+            AggOp::Min => "minimum",
+            AggOp::Max => "maximum",
+        }
+    }
+
+    /// The result type of this aggregate over a column (`None`: not aggregatable): sums and
+    /// averages of numbers, minimum and maximum of numbers, strings, dates and times, booleans.
+    pub fn result(self, c: &ColumnM) -> Option<Scalar> {
+        let numeric = matches!(c.type_oid, 21 | 23 | 20 | 700 | 701 | 1700 | 790);
+        let integer = matches!(c.type_oid, 21 | 23 | 20);
+        let string =
+            matches!(c.type_oid, 25 | 1043 | 18 | 1042 | 19) || c.sql_type.ends_with("\"citext\"");
+        let datetime = matches!(c.type_oid, 1082 | 1083 | 1266 | 1114 | 1184);
+        match self {
+            AggOp::Sum if integer => Some(Scalar::BigInt),
+            AggOp::Sum | AggOp::Avg if numeric => Some(Scalar::BigFloat),
+            AggOp::Min | AggOp::Max if numeric || datetime => match c.ty {
+                Ty::Scalar(s) => Some(s),
+                _ => None,
+            },
+            AggOp::Min | AggOp::Max if string => Some(Scalar::String),
+            AggOp::Min | AggOp::Max if c.type_oid == 16 => Some(Scalar::Boolean),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeField {
     NodeId,
@@ -182,6 +245,18 @@ impl TableM {
     }
     pub fn qualified(&self) -> String {
         basalt_pg::quote_qualified(&self.schema, &self.name)
+    }
+    /// The selectable columns `op` aggregates, as (field name, column, result type).
+    pub fn aggregatable(&self, op: AggOp) -> Vec<(&str, usize, Scalar)> {
+        self.fields
+            .iter()
+            .filter_map(|(n, f)| match f {
+                NodeField::Column(ci) => {
+                    op.result(&self.columns[*ci]).map(|s| (n.as_str(), *ci, s))
+                }
+                _ => None,
+            })
+            .collect()
     }
 }
 

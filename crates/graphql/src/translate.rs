@@ -14,7 +14,7 @@ use async_graphql::Positioned;
 use async_graphql_value::{ConstValue, Value as DocValue};
 use base64::Engine;
 
-use crate::model::{FnReturn, Kind, Model, NodeField, RootField, Scalar, TableM, Ty};
+use crate::model::{AggOp, FnReturn, Kind, Model, NodeField, RootField, Scalar, TableM, Ty};
 use basalt_pg::quote_ident;
 
 /// A statement and its parameters (text format; `None` is NULL).
@@ -749,6 +749,10 @@ impl<'a> Tr<'a> {
             let expr = match name {
                 "__typename" => lit(&format!("{}Connection", t.type_name)),
                 "totalCount" => format!("(select count(*) from {from} {b} where {base_where})"),
+                "aggregate" if t.aggregate => {
+                    let body = self.aggregate(ti, b, cs)?;
+                    format!("(select {body} from {from} {b} where {base_where})")
+                }
                 "edges" => {
                     let esels = self.collect(&cs.sets, &format!("{}Edge", t.type_name))?;
                     let mut epairs = Vec::new();
@@ -832,6 +836,49 @@ impl<'a> Tr<'a> {
             "(with {page} as ({records}) select {})",
             object(&pairs)
         ))
+    }
+
+    /// The `aggregate` object over the rows of table `ti` aliased `b` (filtered, not paged).
+    fn aggregate(&mut self, ti: usize, b: &str, s: &Sel<'a>) -> Result<String, Error> {
+        let t = &self.m.tables[ti];
+        let tn = &t.type_name;
+        let mut pairs = Vec::new();
+        for a in &self.collect(&s.sets, &format!("{tn}Aggregate"))? {
+            let name = a.field.name.node.as_str();
+            let e = match name {
+                "__typename" => lit(&format!("{tn}Aggregate")),
+                "count" => "count(*)".to_string(),
+                _ => {
+                    let op = AggOp::ALL
+                        .into_iter()
+                        .find(|o| o.name() == name)
+                        .ok_or_else(|| format!("Unknown field \"{name}\" on type {tn}Aggregate"))?;
+                    let result = format!("{tn}{}AggregateResult", op.type_part());
+                    let cols = t.aggregatable(op);
+                    let mut inner = Vec::new();
+                    for c in &self.collect(&a.sets, &result)? {
+                        let cname = c.field.name.node.as_str();
+                        let e = if cname == "__typename" {
+                            lit(&result)
+                        } else {
+                            let (_, ci, _) =
+                                cols.iter().find(|(n, _, _)| *n == cname).ok_or_else(|| {
+                                    format!("Unknown field \"{cname}\" on type {result}")
+                                })?;
+                            let col = format!("{b}.{}", quote_ident(&t.columns[*ci].name));
+                            match op {
+                                AggOp::Avg => format!("avg({col}::numeric)"),
+                                _ => format!("{}({col})", op.name()),
+                            }
+                        };
+                        inner.push((c.key.clone(), e));
+                    }
+                    object(&inner)
+                }
+            };
+            pairs.push((a.key.clone(), e));
+        }
+        Ok(object(&pairs))
     }
 
     /// Rows strictly after the cursor `vals` in the order `eff`.
