@@ -437,6 +437,8 @@ test('realtime: the admin dashboard sees a visitor\'s new lead live; a customer 
 // ---- WhatsApp Cloud API: webhook, onboarding connect / test message, sending ----
 
 let wamidSeq = 0;
+let uploadSeq = 0;
+const uploads = new Map(); // media id → what the fake Graph API received
 const mediaBytes = (id) => `JFIF-fake-image-bytes-of-${id}`;
 const flakyServed = new Set();
 
@@ -471,6 +473,19 @@ function fakeGraph(call) {
   }
   if (call.method === 'POST' && /^\/v21\.0\/[^/]+\/(subscribed_apps|register)$/.test(call.path)) {
     return bearer ? { body: { success: true } } : oauthError;
+  }
+  m = call.path.match(/^\/v21\.0\/([^/]+)\/media$/);
+  if (call.method === 'POST' && m) {
+    // A media upload (multipart: messaging_product, type, file), answered with the media id.
+    if (!bearer) return oauthError;
+    return new Response(call.bytes, { headers: { 'content-type': call.headers['content-type'] ?? '' } }).formData().then((form) => {
+      const file = form.get('file');
+      if (form.get('messaging_product') !== 'whatsapp') return { status: 400, body: { error: { message: '(#100) The parameter messaging_product is required.', type: 'OAuthException', code: 100, fbtrace_id: 'Afake' } } };
+      if (!(file instanceof Blob) || !form.get('type')) return { status: 400, body: { error: { message: '(#100) Param file must be a file with one of the following types: ...', type: 'OAuthException', code: 100, fbtrace_id: 'Afake' } } };
+      const id = `${++uploadSeq}${run}`;
+      uploads.set(id, { type: form.get('type'), name: file.name, file });
+      return { body: { id } };
+    }, () => ({ status: 400, body: { error: { message: '(#100) Invalid multipart body', type: 'OAuthException', code: 100 } } }));
   }
   m = call.path.match(/^\/v21\.0\/([^/]+)\/messages$/);
   if (call.method === 'POST' && m) {
@@ -631,6 +646,69 @@ test('sending: texts and approved templates through the Graph API; refusals reco
   // Users cannot write messages themselves.
   assertDenied(await erin.db.schema('whatsapp').from('messages').insert({ account_id: erinAccount.id, direction: 'outbound', contact_wa_id: '447700900123', type: 'text', status: 'read' }), 'erin forges a message');
   assertDenied(await erin.db.schema('whatsapp').rpc('record_outbound_message', { p_account_id: erinAccount.id, p_wamid: 'x', p_to: '447700900123', p_type: 'text', p_body: 'x', p_content: {}, p_template_id: null, p_sent_by: erin.id }), 'erin calls the recorder');
+});
+
+test('sending media: uploaded to the number\'s media endpoint and sent by id, or sent by link; refusals before Meta', async () => {
+  const pdf = '%PDF-1.4 Bella Cucina menu\n' + 'x'.repeat(2000);
+  const path = `${erinAccount.id}/outbound/menu-${run}.pdf`;
+  ok(await erin.db.storage.from('whatsapp-media').upload(path, new Blob([pdf], { type: 'application/pdf' }), { contentType: 'application/pdf' }), 'the owner puts the file in her outbound folder');
+  // Nobody else writes there.
+  assert.ok((await dan.db.storage.from('whatsapp-media').upload(`${erinAccount.id}/outbound/spoof.pdf`, new Blob(['x']), { contentType: 'application/pdf' })).error, 'dan writes into erin\'s outbound folder');
+
+  let calls = graphApi.calls.length;
+  let r = await api(erin, 'send', { account_id: erinAccount.id, to: '447700900123', media: { type: 'document', path, caption: 'Our new menu', filename: 'menu.pdf' } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const [upload, send] = graphApi.calls.slice(calls);
+  assert.equal(`${upload.method} ${upload.path}`, `POST /v21.0/${ERIN_PNID}/media`);
+  assert.equal(upload.headers.authorization, `Bearer ${BUSINESS_TOKEN}`);
+  assert.match(upload.headers['content-type'], /^multipart\/form-data; boundary=/);
+  const mediaId = graphApi.calls.length && [...uploads.keys()].at(-1);
+  const received = uploads.get(mediaId);
+  assert.equal(received.type, 'application/pdf');
+  assert.equal(received.name, 'menu.pdf');
+  assert.equal(await received.file.text(), pdf, 'the bytes Meta received are the file');
+  assert.equal(`${send.method} ${send.path}`, `POST /v21.0/${ERIN_PNID}/messages`);
+  assert.deepEqual(send.body, { messaging_product: 'whatsapp', recipient_type: 'individual', to: '447700900123', type: 'document', document: { id: mediaId, caption: 'Our new menu', filename: 'menu.pdf' } });
+  const stored = ok(await erin.db.schema('whatsapp').from('messages').select('direction, type, body, status, media_id, media_mime_type, media_path, media_status, content').eq('id', r.body.message.id).single());
+  assert.deepEqual({ ...stored, content: undefined }, { direction: 'outbound', type: 'document', body: 'Our new menu', status: 'accepted', media_id: mediaId, media_mime_type: 'application/pdf', media_path: path, media_status: 'stored', content: undefined });
+  assert.deepEqual(stored.content.document, { id: mediaId, caption: 'Our new menu', filename: 'menu.pdf' });
+
+  // By link: no upload, Meta fetches the URL.
+  calls = graphApi.calls.length;
+  r = await api(erin, 'send', { account_id: erinAccount.id, to: '447700900123', media: { type: 'image', link: 'https://cdn.bellacucina.test/tiramisu.jpg', caption: 'Today\'s dessert' } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual(graphApi.calls.slice(calls).map((c) => c.path), [`/v21.0/${ERIN_PNID}/messages`]);
+  assert.deepEqual(graphApi.calls.at(-1).body.image, { link: 'https://cdn.bellacucina.test/tiramisu.jpg', caption: 'Today\'s dessert' });
+  assert.deepEqual(ok(await erin.db.schema('whatsapp').from('messages').select('type, body, media_status').eq('id', r.body.message.id).single()), { type: 'image', body: 'Today\'s dessert', media_status: null });
+
+  // Audio uploads too (no caption on audio).
+  const voice = `${erinAccount.id}/outbound/voice-${run}.ogg`;
+  ok(await erin.db.storage.from('whatsapp-media').upload(voice, new Blob(['OggS fake opus'], { type: 'audio/ogg' }), { contentType: 'audio/ogg' }));
+  r = await api(erin, 'send', { account_id: erinAccount.id, to: '447700900123', media: { type: 'audio', path: voice } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual(Object.keys(graphApi.calls.at(-1).body.audio), ['id']);
+
+  // Refused before Meta is called: bad shapes, Meta's rules, files the caller cannot reach.
+  const textFile = `${erinAccount.id}/outbound/notes-${run}.txt`;
+  ok(await erin.db.storage.from('whatsapp-media').upload(textFile, new Blob(['just text'], { type: 'text/plain' }), { contentType: 'text/plain' }));
+  calls = graphApi.calls.length;
+  for (const [why, media, status] of [
+    ['an unknown type', { type: 'sticker', link: 'https://x.test/a.webp' }, 400],
+    ['both link and path', { type: 'image', link: 'https://x.test/a.jpg', path }, 400],
+    ['neither', { type: 'image' }, 400],
+    ['a caption on audio', { type: 'audio', path: voice, caption: 'listen' }, 400],
+    ['a filename on an image', { type: 'image', link: 'https://x.test/a.jpg', filename: 'a.jpg' }, 400],
+    ['a non-http link', { type: 'image', link: 'file:///etc/passwd' }, 400],
+    ['a path outside the account', { type: 'document', path: `someone/outbound/menu.pdf` }, 400],
+    ['a text file as an image', { type: 'image', path: textFile }, 400],
+    ['a missing file', { type: 'document', path: `${erinAccount.id}/outbound/none-${run}.pdf` }, 404],
+  ]) {
+    r = await api(erin, 'send', { account_id: erinAccount.id, to: '447700900123', media });
+    assert.equal(r.status, status, `${why}: ${JSON.stringify(r.body)}`);
+  }
+  // Dan cannot send Erin's file from Erin's account, nor reach it from his side.
+  assert.equal((await api(dan, 'send', { account_id: erinAccount.id, to: '447700900123', media: { type: 'document', path } })).status, 404);
+  assert.equal(graphApi.calls.length, calls, 'nothing reached Meta');
 });
 
 test('webhook: signed deliveries write inbound messages and statuses once, in order; unsigned ones are refused', async () => {

@@ -1,6 +1,6 @@
 // A stand-in for a third-party HTTP API (WhatsApp Graph API, Stripe, an AI provider) that a
 // test starts on a loopback port: it records every request it receives (method, path, query,
-// headers, raw and parsed body) and answers with what `route` returns.
+// headers, raw bytes, raw text and parsed body) and answers with what `route` returns.
 import { createServer } from 'node:http';
 import { createHmac } from 'node:crypto';
 
@@ -14,13 +14,14 @@ export async function startFakeApi(route) {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', async () => {
-      const raw = Buffer.concat(chunks).toString('utf8');
+      const bytes = Buffer.concat(chunks);
+      const raw = bytes.toString('utf8');
       const url = new URL(req.url, 'http://fake');
       let body = raw;
       const type = req.headers['content-type'] ?? '';
       if (type.includes('json')) { try { body = JSON.parse(raw); } catch { /* keep the text */ } }
       else if (type.includes('x-www-form-urlencoded')) body = Object.fromEntries(new URLSearchParams(raw));
-      const call = { method: req.method, path: url.pathname, query: Object.fromEntries(url.searchParams), headers: req.headers, raw, body };
+      const call = { method: req.method, path: url.pathname, query: Object.fromEntries(url.searchParams), headers: req.headers, bytes, raw, body };
       calls.push(call);
       let answer;
       try { answer = await route(call); } catch (e) { answer = { status: 500, body: { error: String(e) } }; }

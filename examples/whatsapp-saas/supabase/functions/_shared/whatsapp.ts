@@ -28,8 +28,11 @@ export class GraphError extends Error {
   }
 }
 
-/** A Graph API call: `path` below the version, bearer `token` if given. */
-export async function graph(path: string, init: { method?: string; token?: string; body?: unknown; query?: Record<string, string> } = {}) {
+/**
+ * A Graph API call: `path` below the version, bearer `token` if given; a JSON `body`, or a
+ * multipart `form` (media uploads).
+ */
+export async function graph(path: string, init: { method?: string; token?: string; body?: unknown; form?: FormData; query?: Record<string, string> } = {}) {
   const base = (Deno.env.get('WHATSAPP_GRAPH_URL') ?? 'https://graph.facebook.com').replace(/\/$/, '');
   const version = Deno.env.get('WHATSAPP_GRAPH_VERSION') ?? 'v21.0';
   const url = new URL(`${base}/${version}/${path}`);
@@ -40,7 +43,7 @@ export async function graph(path: string, init: { method?: string; token?: strin
   const res = await fetch(url, {
     method: init.method ?? 'GET',
     headers,
-    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    body: init.form ?? (init.body === undefined ? undefined : JSON.stringify(init.body)),
   });
   const body = await res.json().catch(() => null);
   if (!res.ok) throw new GraphError(res.status, body);

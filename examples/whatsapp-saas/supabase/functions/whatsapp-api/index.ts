@@ -11,8 +11,11 @@
 //      progress — gets whatsapp_connected_at (the progress trigger advances it).
 // POST /whatsapp-api/test-message  the `test_message` step: Meta's `hello_world` template to
 //      { account_id, to, session_token? }   `to`; the session gets test_message_sent_at.
-// POST /whatsapp-api/send          a text, or a template the account has approved
+// POST /whatsapp-api/send          a text, a template the account has approved, or media
 //      { account_id, to, text } | { account_id, to, template: { name, language, components? } }
+//      | { account_id, to, media: { type: image|audio|video|document, link | path, caption?, filename? } }
+//      (media by link, or a file the owner put in whatsapp-media under <account_id>/outbound/,
+//      uploaded to the number's media endpoint and sent by its media id: _shared/outbound-media.ts)
 // POST /whatsapp-api/media         fetch an inbound message's media again (one whose download
 //      { message_id }                 failed or is pending) into the whatsapp-media bucket
 //
@@ -21,6 +24,7 @@
 // they can read under row level security (their own).
 import { caller, env, graph, GraphError, json, openToken, rest, sealToken } from '../_shared/whatsapp.ts';
 import { storeMedia } from '../_shared/media.ts';
+import { mediaMessage, MediaRefusal, parseMedia } from '../_shared/outbound-media.ts';
 
 type User = { id: string };
 
@@ -89,8 +93,13 @@ async function connect(user: User, input: any) {
   return { account, session: await markSession(sessionId, 'whatsapp_connected_at') };
 }
 
-/** Sends `message` (the Graph API's message object without `to`) from the caller's account. */
-async function send(req: Request, user: User, accountId: string, to: string, message: Record<string, any>, templateId: string | null) {
+type Prepared = { message: Record<string, any>; upload: Record<string, string> | null };
+
+/**
+ * Sends `message` (the Graph API's message object without `to`, or what `prepare` builds once
+ * the account is reached, with its token) from the caller's account.
+ */
+async function send(req: Request, user: User, accountId: string, to: string, what: Record<string, any> | ((phoneNumberId: string, token: string) => Promise<Prepared>), templateId: string | null) {
   const [visible] = await rest(`accounts?select=id&id=eq.${encodeURIComponent(accountId)}`, { schema: 'whatsapp', authorization: req.headers.get('authorization')! });
   const [account] = visible
     ? await rest(`accounts?select=id,user_id,status,phone_number_id,access_token_ciphertext&id=eq.${visible.id}`, { schema: 'whatsapp' })
@@ -99,11 +108,13 @@ async function send(req: Request, user: User, accountId: string, to: string, mes
   if (account.status !== 'active' || !account.access_token_ciphertext) throw new Refusal(409, `the account is ${account.status}, not connected`);
 
   const token = await openToken(account.access_token_ciphertext);
+  const { message, upload } = typeof what === 'function' ? await what(account.phone_number_id, token) : { message: what, upload: null };
   const record = (wamid: string | null, wa: string, error: unknown) => rest('rpc/record_outbound_message', {
     method: 'POST', schema: 'whatsapp',
     body: {
       p_account_id: account.id, p_wamid: wamid, p_to: wa, p_type: message.type,
-      p_body: message.text?.body ?? message.template?.name ?? null, p_content: message,
+      p_body: message.text?.body ?? message.template?.name ?? message[message.type]?.caption ?? message[message.type]?.filename ?? null,
+      p_content: message,
       p_template_id: templateId, p_sent_by: user.id, p_error: error,
     },
   });
@@ -111,7 +122,13 @@ async function send(req: Request, user: User, accountId: string, to: string, mes
     const res = await graph(`${account.phone_number_id}/messages`, {
       method: 'POST', token, body: { messaging_product: 'whatsapp', recipient_type: 'individual', to, ...message },
     });
-    return await record(res.messages?.[0]?.id ?? null, res.contacts?.[0]?.wa_id ?? to, null);
+    const sent = await record(res.messages?.[0]?.id ?? null, res.contacts?.[0]?.wa_id ?? to, null);
+    if (!upload) return sent;
+    // The uploaded file is the message's media: kept where the owner put it.
+    const [withMedia] = await rest(`messages?id=eq.${sent.id}`, {
+      method: 'PATCH', schema: 'whatsapp', body: { ...upload, media_status: 'stored' }, prefer: 'return=representation',
+    });
+    return withMedia;
   } catch (e) {
     if (!(e instanceof GraphError)) throw e;
     const failed = await record(null, to, e.body?.error ?? { message: e.message });
@@ -129,6 +146,11 @@ async function sendRequested(req: Request, user: User, input: any) {
     if (!tpl) throw new Refusal(422, `no approved template ${name} (${language}) on this account`);
     const template = { name, language: { code: language }, ...(input.template.components ? { components: input.template.components } : {}) };
     return send(req, user, accountId, to, { type: 'template', template }, tpl.id);
+  }
+  if (input.media !== undefined) {
+    const media = parseMedia(input.media, accountId);
+    const authorization = req.headers.get('authorization')!;
+    return send(req, user, accountId, to, (phoneNumberId, token) => mediaMessage(media, phoneNumberId, token, authorization), null);
   }
   const text = need(input.text, 'text');
   if (text.length > 4096) throw new Refusal(400, 'text is longer than 4096 characters');
@@ -171,6 +193,7 @@ Deno.serve(async (req) => {
     }
   } catch (e) {
     if (e instanceof Refusal) return json({ error: e.message, ...e.extra }, e.status);
+    if (e instanceof MediaRefusal) return json({ error: e.message }, e.status);
     if (e instanceof GraphError) return json({ error: 'the WhatsApp Cloud API refused the request', graph: e.body?.error ?? null }, 502);
     console.error(`whatsapp-api ${action}:`, e);
     return json({ error: 'internal error' }, 500);
