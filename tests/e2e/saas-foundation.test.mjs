@@ -425,6 +425,61 @@ test('usage tracking: track-usage counts against the plan\'s quota, refuses past
   assert.equal(scalar(`select quota from public.plan_quotas where plan = 'free' and metric = 'agent_runs'`), '20');
 });
 
+test('storage_mb: measured from the user-files bucket as files come and go; the quota checked against it', async () => {
+  const gina = await signUp(`gina-${run}@saas-foundation.test`); // free plan: 100 MB
+  const hugo = await signUp(`hugo-${run}@saas-foundation.test`);
+  const MiB = 1024 * 1024;
+  const bucket = gina.db.storage.from('user-files');
+  const counter = (user) => b.sql(`select count from public.usage_counters where user_id = ${q(user.id)} and metric = 'storage_mb' and now() between window_start and window_end`)[0]?.[0];
+  const bytes = (user) => Number(scalar(`select coalesce(sum((metadata->>'size')::bigint), 0) from storage.objects where bucket_id = 'user-files' and name like ${q(user.id + '/%')}`));
+  const track = async (who, body) => {
+    const r = await who.db.functions.invoke('track-usage', { body });
+    if (!r.error) return { status: 200, body: r.data };
+    return { status: r.error.context?.status, body: await r.error.context?.json?.().catch(() => null) };
+  };
+  const big = `${gina.id}/reports/2025/01/${run}-report.pdf`;
+  ok(await bucket.upload(big, new Blob(['%PDF-1.4\n' + 'a'.repeat(1.5 * MiB)], { type: 'application/pdf' }), { contentType: 'application/pdf' }), 'a 1.5 MiB report');
+  ok(await bucket.upload(`${gina.id}/exports/2025/01/${run}.csv`, new Blob(['metric,count\n' + 'api_calls,1\n'.repeat(50000)], { type: 'text/csv' }), { contentType: 'text/csv' }), 'a 0.6 MiB export');
+  ok(await bucket.upload(`${gina.id}/notes/${run}.txt`, new Blob(['hello'], { type: 'text/plain' }), { contentType: 'text/plain' }), 'a note');
+  // Measured at each upload: the sizes storage keeps, in MiB rounded up.
+  assert.equal(bytes(gina), 1.5 * MiB + 9 + 13 + 12 * 50000 + 5);
+  assert.equal(counter(gina), '3');
+  assert.deepEqual(ok(await gina.db.from('usage_counters').select('metric, count').eq('metric', 'storage_mb')), [{ metric: 'storage_mb', count: 3 }]);
+  const summary = ok(await gina.db.rpc('usage_summary')).find((u) => u.metric === 'storage_mb');
+  assert.deepEqual([summary.used, summary.quota, summary.remaining], [3, 100, 97]);
+
+  // track-usage measures rather than counts; amount is an upload to check, never recorded.
+  let r = await track(gina, { metric: 'storage_mb' });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual([r.body.measured, r.body.recorded, r.body.used, r.body.bytes, r.body.quota, r.body.remaining], [true, false, 3, bytes(gina), 100, 97]);
+  r = await track(gina, { metric: 'storage_mb', amount: 97 });
+  assert.deepEqual([r.status, r.body.allowed], [200, true]);
+  r = await track(gina, { metric: 'storage_mb', amount: 98 });
+  assert.equal(r.status, 402, JSON.stringify(r.body));
+  assert.equal(r.body.error, 'quota_exceeded');
+  assert.equal(counter(gina), '3', 'nothing recorded');
+  assert.equal((await track(gina, { metric: 'storage_mb', amount: -1 })).status, 400);
+  // Nobody counts storage by hand, not even the service role.
+  const counted = await admin().rpc('record_usage', { p_user_id: gina.id, p_metric: 'storage_mb', p_amount: 5 });
+  assert.equal(counted.error?.code, '22023', JSON.stringify(counted));
+  assert.equal(counter(gina), '3');
+
+  // Files come and go: a deletion, a replacement and a move are measured too.
+  ok(await bucket.remove([big]), 'the report deleted');
+  assert.equal(counter(gina), '1');
+  ok(await bucket.upload(`${gina.id}/notes/${run}.txt`, new Blob(['x'.repeat(2 * MiB)], { type: 'text/plain' }), { contentType: 'text/plain', upsert: true }), 'the note replaced by 2 MiB');
+  assert.equal(counter(gina), '3');
+  ok(await bucket.move(`${gina.id}/notes/${run}.txt`, `${gina.id}/archive/${run}.txt`), 'moved within her folder');
+  assert.equal(counter(gina), '3');
+  assert.equal(bytes(gina), 2 * MiB + 13 + 12 * 50000);
+  // Another user's files are theirs: Hugo's upload changes Hugo's measure only.
+  ok(await hugo.db.storage.from('user-files').upload(`${hugo.id}/a/${run}.txt`, new Blob(['y'.repeat(MiB + 1)], { type: 'text/plain' }), { contentType: 'text/plain' }));
+  assert.deepEqual([counter(hugo), counter(gina)], ['2', '3']);
+  // The service role measures anyone's.
+  r = await (async () => { const x = await admin().functions.invoke('track-usage', { body: { metric: 'storage_mb', user_id: hugo.id } }); return x.data; })();
+  assert.deepEqual([r.used, r.bytes], [2, MiB + 1]);
+});
+
 test('seed data: the demo account signs in and sees its pro plan and usage', async () => {
   const c = anon();
   const r = await c.auth.signInWithPassword({ email: 'maya@acme-analytics.io', password: 'password123' });

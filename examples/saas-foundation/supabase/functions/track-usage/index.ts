@@ -8,6 +8,9 @@
 // GET → the caller's usage in the current windows of their plan (`usage_summary()`, read as them).
 // `dry_run` checks whether the amount would fit without recording it. The count and the check
 // are one locked statement in Postgres (`record_usage`), so concurrent calls never pass a quota.
+// `storage_mb` is measured, not counted (migration 0007): the user's folder of `user-files` is
+// measured (`measure_storage`) and `amount` (default 0) is the MB of an upload to check against
+// the quota — never recorded; the answer carries `bytes` and `measured: true`.
 
 const json = (body: unknown, status = 200) => Response.json(body, { status, headers: { 'access-control-allow-origin': '*' } });
 const env = (name: string) => Deno.env.get(name)!;
@@ -55,15 +58,19 @@ Deno.serve(async (req) => {
   const body = await req.json().catch(() => null);
   if (!body || typeof body !== 'object' || Array.isArray(body)) return json({ error: 'invalid_json', message: 'the body must be a JSON object' }, 400);
   const metric = body.metric;
-  const amount = body.amount ?? 1;
   if (typeof metric !== 'string' || !/^[a-z][a-z0-9_]{0,62}$/.test(metric)) return json({ error: 'invalid_input', message: 'metric is required' }, 400);
-  if (!Number.isInteger(amount) || amount < 1 || amount > 1_000_000) return json({ error: 'invalid_input', message: 'amount must be an integer from 1 to 1000000' }, 400);
+  const measured = metric === 'storage_mb';
+  const amount = body.amount ?? (measured ? 0 : 1);
+  const least = measured ? 0 : 1;
+  if (!Number.isInteger(amount) || amount < least || amount > 1_000_000) return json({ error: 'invalid_input', message: `amount must be an integer from ${least} to 1000000` }, 400);
   let userId = who!.sub;
   if (isService) userId = body.user_id;
   else if (body.user_id !== undefined && body.user_id !== who!.sub) return json({ error: 'forbidden', message: 'you can only record your own usage' }, 403);
   if (typeof userId !== 'string') return json({ error: 'invalid_input', message: 'user_id is required' }, 400);
 
-  const r = await rest('rpc/record_usage', { method: 'POST', body: { p_user_id: userId, p_metric: metric, p_amount: amount, p_dry_run: body.dry_run === true } });
+  const r = measured
+    ? await rest('rpc/measure_storage', { method: 'POST', body: { p_user_id: userId, p_amount: amount } })
+    : await rest('rpc/record_usage', { method: 'POST', body: { p_user_id: userId, p_metric: metric, p_amount: amount, p_dry_run: body.dry_run === true } });
   if (r.status !== 200) {
     const code = r.body?.code;
     if (code === 'P0002') return json({ error: 'user_not_found', message: r.body.message }, 404);
