@@ -409,6 +409,21 @@ pub fn build(m: &Model) -> Result<Schema, String> {
                     .description(format!("A pagable collection of type `{tn}`"))
             }
             RootField::Function(fi) => function_field(m, *fi),
+            RootField::ByPk(ti) => {
+                let t = &m.tables[*ti];
+                let mut f = field(name, TypeRef::named(&t.type_name)).description(format!(
+                    "Retrieve a record of type `{}` by its primary key",
+                    t.type_name
+                ));
+                for ci in &t.pkey {
+                    let c = &t.columns[*ci];
+                    f = f.argument(
+                        InputValue::new(&c.field, ty_ref(m, &c.ty, true))
+                            .description(format!("The record's `{}` value", c.name)),
+                    );
+                }
+                f
+            }
             _ => continue,
         };
         query = query.field(f);

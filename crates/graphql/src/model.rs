@@ -306,6 +306,8 @@ pub struct FunctionM {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RootField {
     Collection(usize),
+    /// `<type>ByPk`: one row by its primary key columns.
+    ByPk(usize),
     Node,
     Function(usize),
     Insert(usize),
@@ -666,6 +668,15 @@ impl Model {
             let base = names::lower_first(&t.type_name);
             m.query
                 .push((format!("{base}Collection"), RootField::Collection(i)));
+            // Keys of integer, text and uuid types only.
+            let by_pk = t.pkey.iter().all(|c| {
+                let c = &t.columns[*c];
+                matches!(c.type_oid, 21 | 23 | 20 | 25 | 1043 | 1042 | 18 | 2950)
+                    || c.sql_type.ends_with("\"citext\"")
+            });
+            if by_pk && t.pkey.iter().all(|c| t.columns[*c].selectable) {
+                m.query.push((format!("{base}ByPk"), RootField::ByPk(i)));
+            }
             if t.insertable {
                 m.mutation.push((
                     format!("insertInto{}Collection", t.type_name),

@@ -451,9 +451,41 @@ impl<'a> Tr<'a> {
                 self.connection(t, &from, None, s)
             }
             RootField::Node => self.node_by_id(s),
+            RootField::ByPk(ti) => self.node_by_pk(ti, s),
             RootField::Function(fi) => self.function(fi, s),
             _ => Err("Mutations are not allowed in a query".into()),
         }
+    }
+
+    /// `<type>ByPk(<key columns>)`: the row or null.
+    fn node_by_pk(&mut self, ti: usize, s: &Sel<'a>) -> Result<String, Error> {
+        let t = &self.m.tables[ti];
+        let b = self.next_alias();
+        let mut conds = Vec::new();
+        let mut missing = Vec::new();
+        for ci in &t.pkey {
+            let c = &t.columns[*ci];
+            match self.arg(s.field, &c.field)? {
+                Some(v) => {
+                    let text = self.input_text(&v, &c.ty)?;
+                    let p = self.bind(text, &c.sql_type);
+                    conds.push(format!("{b}.{} = {p}", quote_ident(&c.name)));
+                }
+                None => missing.push(c.name.as_str()),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(format!(
+                "Missing primary key column(s): {}",
+                missing.join(", ")
+            ));
+        }
+        let obj = self.node_object(ti, &b, &s.sets)?;
+        Ok(format!(
+            "(select {obj} from {} {b} where {})",
+            t.qualified(),
+            conds.join(" and ")
+        ))
     }
 
     fn node_by_id(&mut self, s: &Sel<'a>) -> Result<String, Error> {
