@@ -482,6 +482,7 @@ function fakeGraph(call) {
       const file = form.get('file');
       if (form.get('messaging_product') !== 'whatsapp') return { status: 400, body: { error: { message: '(#100) The parameter messaging_product is required.', type: 'OAuthException', code: 100, fbtrace_id: 'Afake' } } };
       if (!(file instanceof Blob) || !form.get('type')) return { status: 400, body: { error: { message: '(#100) Param file must be a file with one of the following types: ...', type: 'OAuthException', code: 100, fbtrace_id: 'Afake' } } };
+      if (file.name.includes('rejected')) return { status: 400, body: { error: { message: '(#131053) Media upload error', type: 'OAuthException', code: 131053, error_data: { messaging_product: 'whatsapp', details: 'Unable to upload the media used in the message.' }, fbtrace_id: 'Afake' } } };
       const id = `${++uploadSeq}${run}`;
       uploads.set(id, { type: form.get('type'), name: file.name, file });
       return { body: { id } };
@@ -687,6 +688,17 @@ test('sending media: uploaded to the number\'s media endpoint and sent by id, or
   r = await api(erin, 'send', { account_id: erinAccount.id, to: '447700900123', media: { type: 'audio', path: voice } });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.deepEqual(Object.keys(graphApi.calls.at(-1).body.audio), ['id']);
+
+  // Meta refuses the upload: its error comes back, the attempt is recorded failed, no message is sent.
+  const rejected = `${erinAccount.id}/outbound/rejected-${run}.pdf`;
+  ok(await erin.db.storage.from('whatsapp-media').upload(rejected, new Blob(['%PDF-1.4 broken'], { type: 'application/pdf' }), { contentType: 'application/pdf' }));
+  calls = graphApi.calls.length;
+  r = await api(erin, 'send', { account_id: erinAccount.id, to: '447700900123', media: { type: 'document', path: rejected, caption: 'Broken' } });
+  assert.equal(r.status, 502, JSON.stringify(r.body));
+  assert.equal(r.body.graph.code, 131053);
+  assert.deepEqual([r.body.message.status, r.body.message.type, r.body.message.body, r.body.message.error.code], ['failed', 'document', 'Broken', 131053]);
+  assert.deepEqual(r.body.message.content.document, { path: rejected, caption: 'Broken' });
+  assert.deepEqual(graphApi.calls.slice(calls).map((c) => c.path), [`/v21.0/${ERIN_PNID}/media`]);
 
   // Refused before Meta is called: bad shapes, Meta's rules, files the caller cannot reach.
   const textFile = `${erinAccount.id}/outbound/notes-${run}.txt`;

@@ -84,13 +84,21 @@ async function download(path: string, authorization: string) {
   return { bytes: new Uint8Array(await res.arrayBuffer()), mime };
 }
 
+const details = (media: MediaRequest) =>
+  ({ ...(media.caption ? { caption: media.caption } : {}), ...(media.filename ? { filename: media.filename } : {}) });
+
+/** What is meant to be sent, as recorded when the upload itself fails at Meta (the file by its path). */
+export function intendedMessage(media: MediaRequest): Record<string, any> {
+  return { type: media.type, [media.type]: { ...(media.link ? { link: media.link } : { path: media.path }), ...details(media) } };
+}
+
 /**
  * The Graph message object for `media` (without `to`): by link, or uploaded to the number's
  * media endpoint first. Returns it with what was uploaded (media id, MIME type, path).
  */
 export async function mediaMessage(media: MediaRequest, phoneNumberId: string, token: string, authorization: string) {
   const spec = MEDIA_TYPES[media.type];
-  const extra = { ...(media.caption ? { caption: media.caption } : {}), ...(media.filename ? { filename: media.filename } : {}) };
+  const extra = details(media);
   if (media.link) return { message: { type: media.type, [media.type]: { link: media.link, ...extra } }, upload: null };
   const file = await download(media.path!, authorization);
   if (!spec.mimes.includes(file.mime)) {

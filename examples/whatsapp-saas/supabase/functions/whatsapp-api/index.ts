@@ -24,7 +24,7 @@
 // they can read under row level security (their own).
 import { caller, env, graph, GraphError, json, openToken, rest, sealToken } from '../_shared/whatsapp.ts';
 import { storeMedia } from '../_shared/media.ts';
-import { mediaMessage, MediaRefusal, parseMedia } from '../_shared/outbound-media.ts';
+import { intendedMessage, mediaMessage, MediaRefusal, parseMedia } from '../_shared/outbound-media.ts';
 
 type User = { id: string };
 
@@ -94,12 +94,14 @@ async function connect(user: User, input: any) {
 }
 
 type Prepared = { message: Record<string, any>; upload: Record<string, string> | null };
+/** A message built once the account is reached (a media upload first); `intended` is recorded if that fails at Meta. */
+type Deferred = { intended: Record<string, any>; prepare: (phoneNumberId: string, token: string) => Promise<Prepared> };
 
 /**
- * Sends `message` (the Graph API's message object without `to`, or what `prepare` builds once
- * the account is reached, with its token) from the caller's account.
+ * Sends `what` (the Graph API's message object without `to`, or a Deferred one) from the
+ * caller's account.
  */
-async function send(req: Request, user: User, accountId: string, to: string, what: Record<string, any> | ((phoneNumberId: string, token: string) => Promise<Prepared>), templateId: string | null) {
+async function send(req: Request, user: User, accountId: string, to: string, what: Record<string, any> | Deferred, templateId: string | null) {
   const [visible] = await rest(`accounts?select=id&id=eq.${encodeURIComponent(accountId)}`, { schema: 'whatsapp', authorization: req.headers.get('authorization')! });
   const [account] = visible
     ? await rest(`accounts?select=id,user_id,status,phone_number_id,access_token_ciphertext&id=eq.${visible.id}`, { schema: 'whatsapp' })
@@ -108,7 +110,9 @@ async function send(req: Request, user: User, accountId: string, to: string, wha
   if (account.status !== 'active' || !account.access_token_ciphertext) throw new Refusal(409, `the account is ${account.status}, not connected`);
 
   const token = await openToken(account.access_token_ciphertext);
-  const { message, upload } = typeof what === 'function' ? await what(account.phone_number_id, token) : { message: what, upload: null };
+  const deferred = typeof what.prepare === 'function' ? what as Deferred : null;
+  let message: Record<string, any> = deferred ? deferred.intended : what;
+  let upload: Record<string, string> | null = null;
   const record = (wamid: string | null, wa: string, error: unknown) => rest('rpc/record_outbound_message', {
     method: 'POST', schema: 'whatsapp',
     body: {
@@ -119,6 +123,7 @@ async function send(req: Request, user: User, accountId: string, to: string, wha
     },
   });
   try {
+    if (deferred) ({ message, upload } = await deferred.prepare(account.phone_number_id, token));
     const res = await graph(`${account.phone_number_id}/messages`, {
       method: 'POST', token, body: { messaging_product: 'whatsapp', recipient_type: 'individual', to, ...message },
     });
@@ -150,7 +155,10 @@ async function sendRequested(req: Request, user: User, input: any) {
   if (input.media !== undefined) {
     const media = parseMedia(input.media, accountId);
     const authorization = req.headers.get('authorization')!;
-    return send(req, user, accountId, to, (phoneNumberId, token) => mediaMessage(media, phoneNumberId, token, authorization), null);
+    return send(req, user, accountId, to, {
+      intended: intendedMessage(media),
+      prepare: (phoneNumberId, token) => mediaMessage(media, phoneNumberId, token, authorization),
+    }, null);
   }
   const text = need(input.text, 'text');
   if (text.length > 4096) throw new Refusal(400, 'text is longer than 4096 characters');
