@@ -6,41 +6,21 @@
 // credit reset. Skipped, with the reason, where no Postgres with pgvector is found.
 import { test, describe, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { createHash, createHmac } from 'node:crypto';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import ws from 'ws';
 import { createClient } from '@supabase/supabase-js';
 import { startBasalt, repoRoot } from './lib/basalt.mjs';
+import { requirePgvector } from './lib/pgvector.mjs';
 import { startFakeApi } from './lib/fake-api.mjs';
 
 const projectDir = join(repoRoot, 'examples/socialsync-ai');
-const DEFAULT_PG16_VECTOR = '/opt/basalt-pg16-vector/bin';
-
-function hasPgvector(bin) {
-  if (!existsSync(join(bin, 'postgres')) || !existsSync(join(bin, 'initdb'))) return false;
-  return [join(dirname(bin), 'share/postgresql'), join(dirname(bin), 'share')].some((s) => existsSync(join(s, 'extension/vector.control')));
-}
-function locatePgvector() {
-  if (process.env.BASALT_PG_BIN) {
-    return hasPgvector(process.env.BASALT_PG_BIN) ? { bin: process.env.BASALT_PG_BIN } : { reason: `BASALT_PG_BIN=${process.env.BASALT_PG_BIN} has no pgvector` };
-  }
-  try {
-    const share = execFileSync('pg_config', ['--sharedir'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    if (existsSync(join(share, 'extension/vector.control'))) return { bin: null };
-  } catch { /* no pg_config */ }
-  if (hasPgvector(DEFAULT_PG16_VECTOR)) return { bin: DEFAULT_PG16_VECTOR };
-  return { reason: `no Postgres with pgvector (run examples/socialsync-ai/scripts/install-pg16-vector.sh)` };
-}
-const pg = locatePgvector();
-if (pg.reason) console.log(`# socialsync-ai workers skipped: ${pg.reason}`);
-else if (pg.bin) process.env.BASALT_PG_BIN = pg.bin;
+const skip = requirePgvector('socialsync-ai workers');
 
 const PASSWORD = 'correct horse battery staple';
 const run = Date.now();
 
-describe('socialsync-ai workers', { skip: pg.reason ?? false }, () => {
+describe('socialsync-ai workers', { skip }, () => {
   let b;
   let fake; // Graph API and Gemini
   let ana;
@@ -113,8 +93,8 @@ describe('socialsync-ai workers', { skip: pg.reason ?? false }, () => {
   test('the worker schedules are cron jobs basalt runs (pg_cron, or the migration\'s cron.job without it)', () => {
     const jobs = b.sql(`select jobname, schedule from cron.job where jobname like 'socialsync-%' order by jobname`);
     assert.deepEqual(jobs, [
-      ['socialsync-ingest-documents', '10 seconds'], ['socialsync-poll-comments', '30 seconds'],
-      ['socialsync-publish-due-posts', '30 seconds'], ['socialsync-reset-credits', '20 seconds'],
+      ['socialsync-fetch-dm-media', '30 seconds'], ['socialsync-ingest-documents', '10 seconds'], ['socialsync-poll-comments', '30 seconds'],
+      ['socialsync-publish-due-posts', '30 seconds'], ['socialsync-reset-credits', '20 seconds'], ['socialsync-triage-comments', '15 seconds'],
     ]);
     const hasPgCron = scalar(`select count(*) from pg_extension where extname = 'pg_cron'`) === '1';
     console.log(`# cron: ${hasPgCron ? 'pg_cron' : 'no pg_cron in this Postgres: basalt\'s seconds scheduler on the migration\'s cron.job'}`);

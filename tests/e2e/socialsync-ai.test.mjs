@@ -14,60 +14,25 @@
 // skipped with the reason printed otherwise.
 import { test, describe, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import ws from 'ws';
 import { createClient } from '@supabase/supabase-js';
 import { startBasalt, repoRoot, basaltBin, freePort } from './lib/basalt.mjs';
 import { startFakeApi, stripeSignature, postWebhook } from './lib/fake-api.mjs';
+import { requirePgvector } from './lib/pgvector.mjs';
 
 const projectDir = join(repoRoot, 'examples/socialsync-ai');
-const DEFAULT_PG16_VECTOR = '/opt/basalt-pg16-vector/bin';
-
-/** Whether the Postgres binaries in `bin` (a directory with initdb and postgres) have pgvector. */
-function hasPgvector(bin) {
-  if (!existsSync(join(bin, 'postgres')) || !existsSync(join(bin, 'initdb'))) return false;
-  const shares = [join(dirname(bin), 'share/postgresql'), join(dirname(bin), 'share')];
-  try {
-    shares.unshift(execFileSync(join(bin, 'pg_config'), ['--sharedir'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
-  } catch { /* no pg_config next to the server */ }
-  return shares.some((s) => existsSync(join(s, 'extension/vector.control')));
-}
-
-/** Where basalt finds a Postgres with pgvector, or why it cannot. */
-function locatePgvector() {
-  if (process.env.BASALT_PG_BIN) {
-    return hasPgvector(process.env.BASALT_PG_BIN)
-      ? { bin: process.env.BASALT_PG_BIN }
-      : { reason: `BASALT_PG_BIN=${process.env.BASALT_PG_BIN} has no pgvector (extension/vector.control)` };
-  }
-  try {
-    const share = execFileSync('pg_config', ['--sharedir'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    if (existsSync(join(share, 'extension/vector.control'))) return { bin: null };
-  } catch { /* no pg_config on PATH */ }
-  if (hasPgvector(DEFAULT_PG16_VECTOR)) return { bin: DEFAULT_PG16_VECTOR };
-  return {
-    reason: 'pgvector binaries not available: the default Postgres has no vector extension, BASALT_PG_BIN is unset and '
-      + `${DEFAULT_PG16_VECTOR} is absent (run examples/socialsync-ai/scripts/install-pg16-vector.sh)`,
-  };
-}
-
-const pg = locatePgvector();
-if (pg.reason) {
-  console.log(`# socialsync-ai skipped: ${pg.reason}`);
-} else if (pg.bin) {
-  // startBasalt and `basalt db reset` inherit the environment.
-  process.env.BASALT_PG_BIN = pg.bin;
-}
+const skip = requirePgvector('socialsync-ai');
 
 const PASSWORD = 'correct horse battery staple';
 const run = Date.now();
 const SOFIA = '5f1a0000-0000-4000-8000-000000000001';
 
-describe('socialsync-ai', { skip: pg.reason ?? false }, () => {
+describe('socialsync-ai', { skip }, () => {
   let b;
   let ana; // owner of most test data
   let ben; // the other user

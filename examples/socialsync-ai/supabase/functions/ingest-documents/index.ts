@@ -4,14 +4,14 @@
 // embedded by Gemini (embedContent, RETRIEVAL_DOCUMENT, 768 dimensions, as ai-reply embeds the
 // question with RETRIEVAL_QUERY) and stored by public.store_document_chunks, which replaces the
 // document's chunks and marks it indexed; a document that cannot be read or embedded is marked
-// failed. Text formats only (txt, md, csv, json, html): PDF and DOCX extraction stays with the
-// design's Python worker.
+// failed. Text formats (txt, md, csv, json, html) are read as UTF-8; the text of PDF and DOCX
+// files is extracted first (_shared/extract.ts).
 import { env, json, rest } from '../_shared/backend.ts';
+import { extract } from '../_shared/extract.ts';
 import { jwtRole } from '../_shared/graph.ts';
 
 const CHUNK = 1000;
 const OVERLAP = 150;
-const TEXT = /\.(txt|md|markdown|csv|json|html?)$/i;
 
 export function chunk(text: string): { content: string; start_char: number; end_char: number }[] {
   const out = [];
@@ -46,13 +46,13 @@ async function embed(text: string): Promise<number[]> {
   return values;
 }
 
-async function download(bucket: string, name: string): Promise<string> {
+async function download(bucket: string, name: string): Promise<Uint8Array> {
   const key = env('SUPABASE_SERVICE_ROLE_KEY');
   const res = await fetch(`${env('SUPABASE_URL')}/storage/v1/object/${bucket}/${name.split('/').map(encodeURIComponent).join('/')}`, {
     headers: { apikey: key, authorization: `Bearer ${key}` },
   });
   if (!res.ok) throw new Error(`the file is not readable (${res.status})`);
-  return await res.text();
+  return new Uint8Array(await res.arrayBuffer());
 }
 
 Deno.serve(async (req) => {
@@ -62,8 +62,8 @@ Deno.serve(async (req) => {
   const results = [];
   for (const d of docs) {
     try {
-      if (!TEXT.test(d.object_name)) throw new Error('only text documents are ingested here (PDF and DOCX need the Python worker)');
-      const pieces = chunk(await download(d.bucket_id ?? 'knowledge-base', d.object_name));
+      const text = await extract(d.object_name, await download(d.bucket_id ?? 'knowledge-base', d.object_name));
+      const pieces = chunk(text);
       if (!pieces.length) throw new Error('the document is empty');
       const chunks = [];
       for (const p of pieces) {

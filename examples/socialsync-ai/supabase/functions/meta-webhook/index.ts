@@ -6,7 +6,12 @@
 //        META_APP_SECRET (401 otherwise, before the body is parsed); then the delivery is applied
 //        once by public.ingest_meta_webhook (migration 20251030000012): Instagram DMs and
 //        comments, WhatsApp messages and statuses. A repeated delivery answers {"duplicate": true}.
+//        New messages carrying media are then downloaded into `conversation-media` after the
+//        answer (EdgeRuntime.waitUntil; _shared/media.ts; the fetch-dm-media cron job retries).
 import { env, json, rest } from '../_shared/backend.ts';
+import { fetchDueMedia } from '../_shared/media.ts';
+
+declare const EdgeRuntime: { waitUntil(p: Promise<unknown>): void } | undefined;
 
 const encoder = new TextEncoder();
 
@@ -37,7 +42,13 @@ Deno.serve(async (req) => {
   }
   const sha = Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', body)), (b) => b.toString(16).padStart(2, '0')).join('');
   try {
-    return json(await rest('rpc/ingest_meta_webhook', { method: 'POST', body: { p_body_sha256: sha, p_payload: payload } }));
+    const summary = await rest('rpc/ingest_meta_webhook', { method: 'POST', body: { p_body_sha256: sha, p_payload: payload } });
+    if (summary?.messages) {
+      const media = fetchDueMedia().catch((e) => console.error('media download failed:', (e as Error).message));
+      if (typeof EdgeRuntime !== 'undefined') EdgeRuntime.waitUntil(media);
+      else await media;
+    }
+    return json(summary);
   } catch (e) {
     console.error('ingest_meta_webhook failed:', (e as Error).message);
     return json({ error: 'could not record the delivery' }, 500);
