@@ -12,7 +12,7 @@
 //! Verify, MessageBird, Vonage, Textlocal), or either into a development mailbox in Postgres
 //! (`mail`, `GET /basalt/mail`, `basalt mail`); sign-up and sign-in can require a CAPTCHA
 //! (`captcha`: hCaptcha, Turnstile); a refresh is one prepared statement calling the platform
-//! function `basalt.auth_refresh` (`sessions`); rate limits are counted in Postgres so that any
+//! function `auth.refresh_grant` (`sessions`); rate limits are counted in Postgres so that any
 //! number of nodes share them (`ratelimit`). Configuration comes from GoTrue's environment
 //! variables or from the typed `[auth]` section of `config.toml` (`basalt_config`, `config`).
 
@@ -84,7 +84,7 @@ pub async fn router(config: Config) -> Result<Router, Error> {
     let mailer = mail::Mailer::new(config.mailer.smtp.as_ref(), templates)?;
     let counters = has_counters(&pool).await?;
     if !counters {
-        tracing::warn!("basalt.auth_rate_limits is missing; rate limits are not enforced");
+        tracing::warn!("auth.rate_limits is missing; rate limits are not enforced");
     }
     let state = AppState::new(config, pool, keys, mailer, counters)?;
     use api::*;
@@ -158,10 +158,7 @@ async fn has_counters(pool: &deadpool_postgres::Pool) -> Result<bool, Error> {
         .await
         .map_err(|e| Error::Database(e.to_string()))?;
     let row = db
-        .query_one(
-            "SELECT to_regclass('basalt.auth_rate_limits') IS NOT NULL",
-            &[],
-        )
+        .query_one("SELECT to_regclass('auth.rate_limits') IS NOT NULL", &[])
         .await
         .map_err(|e| Error::Database(e.to_string()))?;
     Ok(row.get(0))

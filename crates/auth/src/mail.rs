@@ -1,6 +1,6 @@
 //! Outgoing email: the messages GoTrue sends (confirmation, invite, recovery, magic link, email
 //! change, reauthentication), delivered over SMTP with lettre when a server is configured, or
-//! else kept in the development mailbox `basalt.mail`, which `GET /basalt/mail` and
+//! else kept in the development mailbox `auth.mail`, which `GET /basalt/mail` and
 //! `basalt mail` list, as the Supabase CLI's local Inbucket would. Text messages (phone codes)
 //! always go to the mailbox, with the phone number as recipient: no SMS provider is built in.
 
@@ -207,7 +207,7 @@ impl Mail {
 
 /// Where mail goes.
 pub enum Delivery {
-    /// Into `basalt.mail`, in the request's transaction.
+    /// Into `auth.mail`, in the request's transaction.
     Mailbox,
     /// To an SMTP server.
     Smtp {
@@ -274,7 +274,7 @@ impl Mailer {
         match delivery {
             Delivery::Mailbox => {
                 db.execute(
-                    "INSERT INTO basalt.mail (recipient, subject, html, kind, action_link, otp) \
+                    "INSERT INTO auth.mail (recipient, subject, html, kind, action_link, otp) \
                      VALUES ($1, $2, $3, $4, $5, $6)",
                     &[
                         &mail.to,
@@ -319,7 +319,7 @@ pub async fn list(
     let rows = db
         .query(
             "SELECT id, created_at, recipient, subject, html, kind, action_link, otp \
-             FROM basalt.mail WHERE $1::text IS NULL OR lower(recipient) = lower($1) \
+             FROM auth.mail WHERE $1::text IS NULL OR lower(recipient) = lower($1) \
              ORDER BY id DESC LIMIT $2",
             &[&to, &limit],
         )

@@ -1,4 +1,4 @@
-//! Rate limits, counted in Postgres (`basalt.auth_rate_limits`) so that every basalt node
+//! Rate limits, counted in Postgres (`auth.rate_limits`) so that every basalt node
 //! serving one database shares them: a fixed window per key, advanced by one atomic upsert.
 //! Keys are a limit's name plus the client's IP address (or `global` for project-wide limits).
 
@@ -20,7 +20,7 @@ pub async fn hit(
     }
     let hits: i32 = db
         .query_one(
-            "INSERT INTO basalt.auth_rate_limits AS r (key, window_start, hits) \
+            "INSERT INTO auth.rate_limits AS r (key, window_start, hits) \
              VALUES ($1, now(), 1) \
              ON CONFLICT (key) DO UPDATE SET \
                hits = CASE WHEN r.window_start + make_interval(secs => $2) > now() \
@@ -35,7 +35,7 @@ pub async fn hit(
     // Now and then, forget windows long past so the table stays small.
     if rand::random::<u8>() == 0 {
         db.execute(
-            "DELETE FROM basalt.auth_rate_limits WHERE window_start < now() - interval '2 hours'",
+            "DELETE FROM auth.rate_limits WHERE window_start < now() - interval '2 hours'",
             &[],
         )
         .await?;

@@ -2,7 +2,7 @@
 //! the `amr` entry), building the access token and the session JSON, and refresh-token rotation
 //! with GoTrue's reuse interval — a rotated token used again within the interval gets the
 //! session's current token; used again later, every token of the session is revoked. A refresh
-//! is one prepared statement calling the platform function `basalt.auth_refresh`.
+//! is one prepared statement calling the platform function `auth.refresh_grant`.
 
 use chrono::Utc;
 use serde_json::{json, Value};
@@ -242,7 +242,7 @@ async fn sign(
 }
 
 /// The platform function doing a refresh in one call (`crates/pg/sql/052_auth_refresh.sql`).
-const REFRESH_FUNCTION: &str = "basalt.auth_refresh";
+const REFRESH_FUNCTION: &str = "auth.refresh_grant";
 
 /// The statement running a refresh through `function`: the user row's columns first (as
 /// [`User::from_row`] reads them), then outcome, refresh token, session, aal, amr, identities

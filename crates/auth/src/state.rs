@@ -20,7 +20,7 @@ pub struct Inner {
     pub config: Config,
     /// The custom access token hook, parsed.
     pub access_token_hook: Option<crate::hooks::PgFunction>,
-    /// Whether the database has the shared rate-limit counters (`basalt.auth_rate_limits`);
+    /// Whether the database has the shared rate-limit counters (`auth.rate_limits`);
     /// a database basalt could not install its schema into has not, and is not rate limited.
     pub counters: bool,
     pub pool: Pool,

@@ -195,7 +195,7 @@ async fn request_rate_limits_per_address() {
     // The counters live in Postgres, shared by every node.
     let db = a.db.client().await;
     let rows = db
-        .query("SELECT key FROM basalt.auth_rate_limits ORDER BY key", &[])
+        .query("SELECT key FROM auth.rate_limits ORDER BY key", &[])
         .await
         .unwrap();
     assert!(rows

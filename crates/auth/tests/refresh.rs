@@ -202,7 +202,7 @@ async fn refresh_records_and_answers_as_before() {
 async fn a_database_without_the_refresh_function_still_refreshes() {
     let a = start(|c| c.refresh.reuse_interval = 0).await;
     let db = a.db.client().await;
-    db.batch_execute("DROP FUNCTION basalt.auth_refresh")
+    db.batch_execute("DROP FUNCTION auth.refresh_grant")
         .await
         .unwrap();
     let s = a.signup("nofn@example.com", "long-enough").await.body;

@@ -1,6 +1,6 @@
 //! The seconds scheduler: runs the `cron.job` rows whose schedule is `'N seconds'` (pg_cron
 //! 1.4 skips them), each at every multiple of N seconds of the database clock, on whichever
-//! node first inserts `(jobid, due)` into `basalt.cron_tick`; records each run in
+//! node first inserts `(jobid, due)` into `net._cron_tick`; records each run in
 //! `cron.job_run_details`. A run that is missed while no node is up is not made up later (as
 //! with cron). A job whose previous run is still going on this node skips the tick.
 
@@ -62,7 +62,7 @@ impl Scheduler {
                 if let Ok(c) = self.pool.get().await {
                     let _ = c
                         .execute(
-                            "DELETE FROM basalt.cron_tick WHERE due < now() - interval '1 hour'",
+                            "DELETE FROM net._cron_tick WHERE due < now() - interval '1 hour'",
                             &[],
                         )
                         .await;
@@ -88,11 +88,11 @@ impl Scheduler {
         }
         let rows = client
             .query(
-                "SELECT jobid, basalt.cron_seconds(schedule)::int8, command, username,
+                "SELECT jobid, net._cron_seconds(schedule)::int8, command, username,
                         (extract(epoch FROM clock_timestamp()) * 1000)::int8
                    FROM cron.job
                   WHERE active AND database = current_database()
-                    AND basalt.cron_seconds(schedule) IS NOT NULL",
+                    AND net._cron_seconds(schedule) IS NOT NULL",
                 &[],
             )
             .await?;
@@ -126,7 +126,7 @@ impl Scheduler {
             }
             let won = client
                 .query_opt(
-                    "INSERT INTO basalt.cron_tick (jobid, due, node)
+                    "INSERT INTO net._cron_tick (jobid, due, node)
                      VALUES ($1, to_timestamp($2::float8 / 1000), $3)
                      ON CONFLICT DO NOTHING RETURNING 1",
                     &[&job.id, &(due_ms as f64), &self.node],

@@ -10,7 +10,7 @@
 //! [`wake`] holds a LISTEN connection and wakes the [`worker`]; a slow fallback poll covers lost
 //! connections and due retries. The worker claims due rows ([`queue::claim`]): claims are
 //! serialised across nodes by a transaction-scoped advisory lock, and each claimed row gets a
-//! lease (`basalt.net_delivery`: owner, expiry = the request's timeout + grace), so several basalt
+//! lease (`net._delivery`: owner, expiry = the request's timeout + grace), so several basalt
 //! nodes on one database never send a request twice while its lease lives. [`send`] performs
 //! the call with the request's timeout, at most `max_in_flight` at once. The outcome is either
 //! final — the queued row is deleted and the response (or `timed_out`, or the error) inserted
@@ -29,7 +29,7 @@
 //! unparsed by pg_cron (which logs and skips them), everything else to pg_cron itself. The
 //! [`cron`] scheduler runs those seconds jobs: every `N seconds` job is due at each multiple of
 //! N seconds of the database clock; a node runs a due run only after inserting `(jobid, due)`
-//! into `basalt.cron_tick` first (a primary key), so across any number of nodes one runs it.
+//! into `net._cron_tick` first (a primary key), so across any number of nodes one runs it.
 //! Runs are recorded in `cron.job_run_details` as pg_cron does (running → succeeded/failed).
 //! No cron-expression parser is needed on basalt's side: pg_cron keeps every expression it
 //! understands.
@@ -37,7 +37,7 @@
 //! # Vault
 //!
 //! [`vault`] writes the 32-byte master key file (mode 0600, owned by the server's system user)
-//! and records its path in `basalt.vault_key_file`; the SQL in `083_vault.sql` reads it per call
+//! and records its path in `vault._key_file`; the SQL in `083_vault.sql` reads it per call
 //! through a superuser-only function. The key never enters a table, a dump or a backup.
 
 pub mod cron;

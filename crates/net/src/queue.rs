@@ -29,12 +29,12 @@ WITH c AS (
   SELECT q.id, q.method::text AS method, q.url, q.headers, q.body, q.timeout_milliseconds,
          coalesce(d.attempts, 0) AS attempts
   FROM net.http_request_queue q
-  LEFT JOIN basalt.net_delivery d ON d.id = q.id
+  LEFT JOIN net._delivery d ON d.id = q.id
   WHERE d.id IS NULL OR (d.due_at <= now() AND (d.lease_until IS NULL OR d.lease_until < now()))
   ORDER BY q.id
   LIMIT $1
 ), l AS (
-  INSERT INTO basalt.net_delivery AS d (id, attempts, due_at, lease_until, lease_owner)
+  INSERT INTO net._delivery AS d (id, attempts, due_at, lease_until, lease_owner)
   SELECT c.id, c.attempts + 1, now(),
          now() + make_interval(secs => greatest(c.timeout_milliseconds, 0) / 1000.0::float8 + $2::float8), $3
   FROM c
@@ -92,7 +92,7 @@ pub async fn finish(pool: &Pool, id: i64, o: &Outcome) -> Result<(), Error> {
     client
         .execute(
             "WITH q AS (DELETE FROM net.http_request_queue WHERE id = $1 RETURNING id),
-                  d AS (DELETE FROM basalt.net_delivery WHERE id = $1)
+                  d AS (DELETE FROM net._delivery WHERE id = $1)
              INSERT INTO net._http_response
                (id, status_code, content_type, headers, content, timed_out, error_msg)
              SELECT id, $2, $3, $4, $5, $6, $7 FROM q",
@@ -121,7 +121,7 @@ pub async fn retry(
     let client = pool.get().await?;
     client
         .execute(
-            "UPDATE basalt.net_delivery
+            "UPDATE net._delivery
                 SET lease_until = NULL, lease_owner = NULL, last_error = $3,
                     due_at = now() + make_interval(secs => $2::float8)
               WHERE id = $1 AND lease_owner = $4",
@@ -137,7 +137,7 @@ pub async fn next_due(pool: &Pool) -> Result<Option<Duration>, Error> {
     let row = client
         .query_one(
             "SELECT extract(epoch FROM min(greatest(due_at, coalesce(lease_until, due_at))) - now())::float8
-               FROM basalt.net_delivery",
+               FROM net._delivery",
             &[],
         )
         .await?;

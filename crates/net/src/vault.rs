@@ -1,5 +1,5 @@
 //! Vault's master key: a 32-byte file outside the data directory, readable only by the system
-//! user Postgres runs as, whose path the database records in `basalt.vault_key_file`.
+//! user Postgres runs as, whose path the database records in `vault._key_file`.
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -46,7 +46,7 @@ pub fn ensure_key_file(path: &Path, owner: Option<(u32, u32)>) -> Result<(), Err
 pub async fn register(client: &tokio_postgres::Client, path: &Path) -> Result<(), Error> {
     client
         .execute(
-            "INSERT INTO basalt.vault_key_file (path) VALUES ($1)
+            "INSERT INTO vault._key_file (path) VALUES ($1)
              ON CONFLICT (id) DO UPDATE SET path = excluded.path",
             &[&path.display().to_string()],
         )

@@ -42,7 +42,7 @@ impl Worker {
         })
     }
 
-    /// This node's id, as written in `basalt.net_delivery.lease_owner`.
+    /// This node's id, as written in `net._delivery.lease_owner`.
     pub fn node(&self) -> &str {
         &self.node
     }

@@ -142,6 +142,42 @@ async fn seconds_jobs_run_once_per_tick_and_call_http() {
     .await;
     one.stop(Duration::from_secs(2)).await;
     assert!(failed);
+
+    // Upgrading the platform schema over the wrapped pg_cron writes the wrappers again (so they
+    // name this version's helpers) and keeps them working, members of the extension.
+    c.batch_execute("UPDATE extensions.basalt_platform_version SET version = 'older'")
+        .await
+        .unwrap();
+    assert!(basalt_pg::platform::apply(&mut c).await.unwrap());
+    let id: i64 = c
+        .query_one(
+            "SELECT cron.schedule('again', '2 seconds', 'SELECT 1')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let row = c
+        .query_one(
+            "SELECT (SELECT schedule FROM cron.job WHERE jobid = $1),
+                    (SELECT string_agg(tgfoid::regprocedure::text, ',') FROM pg_trigger
+                      WHERE tgrelid = 'cron.job'::regclass AND tgname = 'basalt_cron_wake'),
+                    (SELECT count(*) FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
+                      WHERE d.deptype = 'e' AND p.pronamespace = 'cron'::regnamespace
+                        AND p.proname IN ('schedule', 'schedule_in_database', 'alter_job'))",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        row.get::<_, Option<String>>(0).as_deref(),
+        Some("2 seconds")
+    );
+    assert_eq!(
+        row.get::<_, Option<String>>(1).as_deref(),
+        Some("net._notify_channel()")
+    );
+    assert_eq!(row.get::<_, i64>(2), 4, "the wrappers belong to pg_cron");
     drop(c);
     drop(cluster);
 }

@@ -256,7 +256,7 @@ async fn two_workers_deliver_each_request_once() {
     assert_eq!(paths.len() as i64, N, "no request sent twice");
     assert_eq!(distinct.len() as i64, N);
     let owners: i64 = c
-        .query_one("SELECT count(*) FROM basalt.net_delivery", &[])
+        .query_one("SELECT count(*) FROM net._delivery", &[])
         .await
         .unwrap()
         .get(0);
@@ -311,7 +311,7 @@ async fn requests_in_flight_when_a_worker_dies_are_delivered_after_restart() {
     );
     let leased: i64 = c
         .query_one(
-            "SELECT count(*) FROM basalt.net_delivery WHERE lease_owner IS NOT NULL",
+            "SELECT count(*) FROM net._delivery WHERE lease_owner IS NOT NULL",
             &[],
         )
         .await

@@ -82,7 +82,7 @@ async fn secrets_are_encrypted_and_readable_by_privileged_roles_only() {
         .get(0);
     assert_eq!(n, 1, "service_role reads secrets");
     assert!(
-        c.query("SELECT basalt.vault_key()", &[]).await.is_err(),
+        c.query("SELECT vault._key()", &[]).await.is_err(),
         "the key itself is superuser-only"
     );
     for role in ["anon", "authenticated"] {

@@ -2,9 +2,12 @@
 -- (and every drop) the database notifies channel `pgrst` with 'reload schema', which the REST
 -- service listens on. Idempotent: every statement may run again.
 
-CREATE SCHEMA IF NOT EXISTS basalt;
+-- The function lives in `extensions`, which Supabase tooling treats as the platform's (a dump of the
+-- project leaves it out).
 
-CREATE OR REPLACE FUNCTION basalt.rest_notify_schema_change() RETURNS event_trigger
+CREATE SCHEMA IF NOT EXISTS extensions;
+
+CREATE OR REPLACE FUNCTION extensions.basalt_rest_notify() RETURNS event_trigger
 LANGUAGE plpgsql SET search_path = '' AS $$
 BEGIN
   NOTIFY pgrst, 'reload schema';
@@ -13,8 +16,9 @@ $$;
 
 DROP EVENT TRIGGER IF EXISTS basalt_rest_ddl_end;
 CREATE EVENT TRIGGER basalt_rest_ddl_end ON ddl_command_end
-  EXECUTE FUNCTION basalt.rest_notify_schema_change();
+  EXECUTE FUNCTION extensions.basalt_rest_notify();
 
 DROP EVENT TRIGGER IF EXISTS basalt_rest_sql_drop;
 CREATE EVENT TRIGGER basalt_rest_sql_drop ON sql_drop
-  EXECUTE FUNCTION basalt.rest_notify_schema_change();
+  EXECUTE FUNCTION extensions.basalt_rest_notify();
+REVOKE ALL ON FUNCTION extensions.basalt_rest_notify() FROM PUBLIC;

@@ -12,14 +12,14 @@
 --   * otherwise the token is revoked and replaced by p_new_token, the user's last_sign_in_at
 --     is set (GoTrue's token swap does), the session is marked refreshed with the client's
 --     user agent and address, and `token_refreshed` is audited.
--- With p_limit > 0 the call counts one hit on p_limit_key in basalt.auth_rate_limits (the token
+-- With p_limit > 0 the call counts one hit on p_limit_key in auth.rate_limits (the token
 -- endpoint's per-address limit), last, so that the counter's row (shared by every request from
 -- one address) stays locked only while the transaction commits; past the limit it raises
 -- SQLSTATE BR429 and everything the call did is rolled back.
 -- The row returned carries what the access token and the session JSON need: the refresh token
 -- to hand out, the session's aal and amr, the user row, its identities and factors.
 
-CREATE OR REPLACE FUNCTION basalt.auth_refresh(
+CREATE OR REPLACE FUNCTION auth.refresh_grant(
   p_token text,
   p_new_token text,
   p_rotation boolean,
@@ -131,7 +131,7 @@ BEGIN
   END work;
 
   IF p_limit > 0 THEN
-    INSERT INTO basalt.auth_rate_limits AS r (key, window_start, hits)
+    INSERT INTO auth.rate_limits AS r (key, window_start, hits)
     VALUES (p_limit_key, now(), 1)
     ON CONFLICT (key) DO UPDATE SET
       hits = CASE WHEN r.window_start + make_interval(secs => p_limit_window) > now()
@@ -154,5 +154,7 @@ BEGIN
 END
 $fn$;
 
-REVOKE ALL ON FUNCTION basalt.auth_refresh(text, text, boolean, float8, float8, text, inet,
-  text, integer, float8) FROM PUBLIC;
+REVOKE ALL ON FUNCTION auth.refresh_grant(text, text, boolean, float8, float8, text, inet,
+  text, integer, float8) FROM PUBLIC, anon, authenticated, service_role;
+GRANT EXECUTE ON FUNCTION auth.refresh_grant(text, text, boolean, float8, float8, text, inet,
+  text, integer, float8) TO supabase_auth_admin;

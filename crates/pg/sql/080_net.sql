@@ -5,7 +5,7 @@
 -- A call to net.http_get/http_post/http_delete inserts one row into net.http_request_queue and
 -- returns its id at once. A statement trigger NOTIFYs `basalt_net`; Postgres delivers the
 -- notification only when the transaction commits, and a rolled-back transaction leaves no row,
--- so nothing is sent for it. The worker claims rows (leases in basalt.net_delivery), sends them,
+-- so nothing is sent for it. The worker claims rows (leases in net._delivery), sends them,
 -- and moves each final outcome into net._http_response in the same transaction that deletes
 -- the queued row. Unlike pg_net, both tables are logged: a Postgres crash loses neither.
 
@@ -49,7 +49,7 @@ CREATE INDEX IF NOT EXISTS _http_response_id_idx ON net._http_response (id);
 -- Delivery state of queued requests, owned by basalt: who holds a request (lease_owner) and
 -- until when (lease_until), how many sends were started (attempts), and when a retry is due.
 -- A row appears when a request is first claimed and goes with the queued row.
-CREATE TABLE IF NOT EXISTS basalt.net_delivery (
+CREATE TABLE IF NOT EXISTS net._delivery (
   id bigint PRIMARY KEY,
   attempts integer NOT NULL DEFAULT 0,
   due_at timestamptz NOT NULL DEFAULT now(),
@@ -59,7 +59,7 @@ CREATE TABLE IF NOT EXISTS basalt.net_delivery (
 );
 
 -- Statement trigger: NOTIFY the channel named by the trigger's argument (delivered at commit).
-CREATE OR REPLACE FUNCTION basalt.notify_channel() RETURNS trigger
+CREATE OR REPLACE FUNCTION net._notify_channel() RETURNS trigger
 LANGUAGE plpgsql SET search_path = '' AS $$
 BEGIN
   PERFORM pg_notify(TG_ARGV[0], '');
@@ -68,7 +68,9 @@ END
 $$;
 DROP TRIGGER IF EXISTS basalt_net_wake ON net.http_request_queue;
 CREATE TRIGGER basalt_net_wake AFTER INSERT ON net.http_request_queue
-  FOR EACH STATEMENT EXECUTE FUNCTION basalt.notify_channel('basalt_net');
+  FOR EACH STATEMENT EXECUTE FUNCTION net._notify_channel('basalt_net');
+REVOKE ALL ON net._delivery FROM PUBLIC, anon, authenticated, service_role;
+REVOKE ALL ON FUNCTION net._notify_channel() FROM PUBLIC;
 
 -- `url` with `params` (a JSON object) URL-encoded and appended as the query string.
 CREATE OR REPLACE FUNCTION net._encode_url_with_params(url text, params jsonb)

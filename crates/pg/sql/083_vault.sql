@@ -6,25 +6,25 @@
 -- id, nonce and ciphertext (encrypt-then-MAC, keys derived from one 32-byte master key). The
 -- master key never lives in the database: it is a file outside the data directory, owned by the
 -- server's system user with mode 0600 (basalt start writes `.basalt/vault.key`), whose path is
--- recorded in basalt.vault_key_file. basalt.vault_key() reads it with pg_read_binary_file and is
+-- recorded in vault._key_file. vault._key() reads it with pg_read_binary_file and is
 -- executable by superusers only; a stolen dump or base backup holds no key. Only postgres and
 -- service_role may use the schema; anon and authenticated may not.
 
 CREATE SCHEMA IF NOT EXISTS vault;
 
-CREATE TABLE IF NOT EXISTS basalt.vault_key_file (
+CREATE TABLE IF NOT EXISTS vault._key_file (
   id boolean PRIMARY KEY DEFAULT true CHECK (id),
   path text NOT NULL
 );
-REVOKE ALL ON basalt.vault_key_file FROM PUBLIC;
+REVOKE ALL ON vault._key_file FROM PUBLIC;
 
-CREATE OR REPLACE FUNCTION basalt.vault_key() RETURNS bytea
+CREATE OR REPLACE FUNCTION vault._key() RETURNS bytea
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
 DECLARE
   p text;
   k bytea;
 BEGIN
-  SELECT path INTO p FROM basalt.vault_key_file;
+  SELECT path INTO p FROM vault._key_file;
   IF p IS NULL THEN
     RAISE EXCEPTION 'vault: no key file is configured'
       USING ERRCODE = '55000', HINT = 'basalt start creates .basalt/vault.key and records its path';
@@ -36,7 +36,7 @@ BEGIN
   RETURN k;
 END
 $$;
-REVOKE ALL ON FUNCTION basalt.vault_key() FROM PUBLIC;
+REVOKE ALL ON FUNCTION vault._key() FROM PUBLIC;
 
 CREATE TABLE IF NOT EXISTS vault.secrets (
   id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -54,7 +54,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS secrets_name_idx ON vault.secrets (name) WHERE
 CREATE OR REPLACE FUNCTION vault._crypto_keys(OUT enc bytea, OUT mac bytea)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, extensions AS $$
 DECLARE
-  k bytea := basalt.vault_key();
+  k bytea := vault._key();
 BEGIN
   enc := extensions.hmac(convert_to('basalt vault encryption', 'UTF8'), k, 'sha256');
   mac := extensions.hmac(convert_to('basalt vault authentication', 'UTF8'), k, 'sha256');

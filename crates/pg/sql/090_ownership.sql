@@ -16,7 +16,7 @@ BEGIN
      AND NOT pg_has_role(current_user, 'supabase_admin', 'MEMBER') THEN
     RETURN;
   END IF;
-  FOREACH s IN ARRAY ARRAY['auth', 'storage', 'realtime', 'graphql_public', 'basalt', 'net',
+  FOREACH s IN ARRAY ARRAY['auth', 'storage', 'realtime', 'graphql_public', 'net',
                            'supabase_functions'] LOOP
     IF EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = s) THEN
       EXECUTE format('ALTER SCHEMA %I OWNER TO supabase_admin', s);

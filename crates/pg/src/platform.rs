@@ -1,14 +1,20 @@
 //! The platform schema: roles, schemas, tables and functions Supabase projects expect to find.
 //!
 //! The SQL lives in `crates/pg/sql/*.sql`, one file per part, each idempotent. A version made of
-//! a hash of all parts is recorded in `basalt.platform_version`; `apply` runs the parts only when
-//! the recorded version differs, under an advisory lock so that several basalt nodes starting at
-//! once against one database do not race.
+//! a hash of all parts is recorded in `extensions.basalt_platform_version`; `apply` runs the parts
+//! only when the recorded version differs, under an advisory lock so that several basalt nodes
+//! starting at once against one database do not race.
+//!
+//! Everything basalt keeps for itself lives in the schemas Supabase tooling treats as the
+//! platform's (`auth`, `net`, `vault`, `extensions`), so that a project's `supabase db dump` and
+//! `supabase db advisors` see only the project's objects. Older installs had a schema `basalt`:
+//! part `000_relocate` moves its tables, `095_retire_basalt_schema` drops what is left.
 
 use tokio_postgres::Client;
 
 /// The parts of the platform schema, in the order they are applied.
 pub const PARTS: &[(&str, &str)] = &[
+    ("000_relocate", include_str!("../sql/000_relocate.sql")),
     (
         "001_roles_schemas",
         include_str!("../sql/001_roles_schemas.sql"),
@@ -33,6 +39,10 @@ pub const PARTS: &[(&str, &str)] = &[
     ("083_vault", include_str!("../sql/083_vault.sql")),
     ("084_stats", include_str!("../sql/084_stats.sql")),
     ("090_ownership", include_str!("../sql/090_ownership.sql")),
+    (
+        "095_retire_basalt_schema",
+        include_str!("../sql/095_retire_basalt_schema.sql"),
+    ),
 ];
 
 /// The login role REST's and storage's request connections use under `basalt start`: granted
@@ -124,39 +134,74 @@ pub struct PlatformError {
     pub source: tokio_postgres::Error,
 }
 
+/// Makes the version table (moving an older install's `basalt.platform_version`) where it is
+/// missing.
+const BOOTSTRAP: &str = "DO $$
+BEGIN
+  IF to_regclass('extensions.basalt_platform_version') IS NOT NULL THEN
+    RETURN;
+  END IF;
+  IF to_regnamespace('extensions') IS NULL THEN
+    CREATE SCHEMA extensions;
+  END IF;
+  IF to_regclass('basalt.platform_version') IS NOT NULL THEN
+    ALTER TABLE basalt.platform_version RENAME TO basalt_platform_version;
+    ALTER TABLE basalt.basalt_platform_version RENAME CONSTRAINT platform_version_pkey
+      TO basalt_platform_version_pkey;
+    ALTER TABLE basalt.basalt_platform_version RENAME CONSTRAINT platform_version_id_check
+      TO basalt_platform_version_id_check;
+    ALTER TABLE basalt.basalt_platform_version SET SCHEMA extensions;
+  ELSE
+    CREATE TABLE extensions.basalt_platform_version (
+      id boolean PRIMARY KEY DEFAULT true CHECK (id), version text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now());
+  END IF;
+END
+$$";
+
 /// Install or upgrade the platform schema. Returns `true` when something was applied.
 pub async fn apply(client: &mut Client) -> Result<bool, PlatformError> {
     let err = |part: &str| {
         let part = part.to_string();
         move |source| PlatformError { part, source }
     };
-    client
-        .batch_execute(
-            "CREATE SCHEMA IF NOT EXISTS basalt;
-             CREATE TABLE IF NOT EXISTS basalt.platform_version (
-               id boolean PRIMARY KEY DEFAULT true CHECK (id), version text NOT NULL,
-               applied_at timestamptz NOT NULL DEFAULT now())",
+    let want = version();
+    let table = client
+        .query_one(
+            "SELECT to_regclass('extensions.basalt_platform_version') IS NOT NULL",
+            &[],
         )
         .await
-        .map_err(err("bootstrap"))?;
-    let want = version();
-    let recorded = client
-        .query_opt("SELECT version FROM basalt.platform_version", &[])
-        .await
         .map_err(err("version"))?
-        .map(|r| r.get::<_, String>(0));
+        .get::<_, bool>(0);
+    let recorded = if table {
+        client
+            .query_opt(
+                "SELECT version FROM extensions.basalt_platform_version",
+                &[],
+            )
+            .await
+            .map_err(err("version"))?
+            .map(|r| r.get::<_, String>(0))
+    } else {
+        None
+    };
     if recorded.as_deref() == Some(want.as_str()) {
         return Ok(false);
     }
+    // Everything from here on is one transaction: an install that fails leaves nothing behind.
     let tx = client.transaction().await.map_err(err("begin"))?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
         .await
         .map_err(err("lock"))?;
+    tx.batch_execute(BOOTSTRAP)
+        .await
+        .map_err(err("bootstrap"))?;
     for (name, sql) in PARTS {
         tx.batch_execute(sql).await.map_err(err(name))?;
     }
     tx.execute(
-        "INSERT INTO basalt.platform_version (version) VALUES ($1)
+        "INSERT INTO extensions.basalt_platform_version (version) VALUES ($1)
          ON CONFLICT (id) DO UPDATE SET version = excluded.version, applied_at = now()",
         &[&want],
     )

@@ -126,23 +126,22 @@ pub async fn missing(
             blocking: true,
         });
     } else {
-        let basalt_schema = client
+        let version_table = client
             .query_one(
                 "SELECT coalesce(bool_and(has_schema_privilege(n.oid, 'USAGE')
-                                          AND has_schema_privilege(n.oid, 'CREATE')
                                           AND has_table_privilege(c.oid, 'SELECT')), false)
                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                 WHERE n.nspname = 'basalt' AND c.relname = 'platform_version'",
+                 WHERE n.nspname = 'extensions' AND c.relname = 'basalt_platform_version'",
                 &[],
             )
             .await?
             .get::<_, bool>(0);
-        if !basalt_schema {
+        if !version_table {
             out.push(Missing {
-                what: format!("role {u} cannot use schema basalt (the platform's version, locks)"),
+                what: format!("role {u} cannot read the platform's version"),
                 statement: format!(
-                    "GRANT USAGE, CREATE ON SCHEMA basalt TO {u}; \
-                     GRANT SELECT ON basalt.platform_version TO {u};"
+                    "GRANT USAGE ON SCHEMA extensions TO {u}; \
+                     GRANT SELECT ON extensions.basalt_platform_version TO {u};"
                 ),
                 blocking: true,
             });
@@ -171,6 +170,31 @@ pub async fn missing(
                 blocking: true,
             });
         }
+        // The migration history the superuser's install made: basalt records migrations and
+        // seeds in it on every start.
+        let history = client
+            .query_one(
+                "SELECT to_regnamespace('supabase_migrations') IS NULL
+                        OR (has_schema_privilege('supabase_migrations', 'USAGE, CREATE')
+                            AND coalesce(bool_and(has_table_privilege(c.oid,
+                                'SELECT, INSERT, UPDATE, DELETE')), true))
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = 'supabase_migrations' AND c.relkind = 'r'",
+                &[],
+            )
+            .await?
+            .get::<_, bool>(0);
+        if !history {
+            out.push(Missing {
+                what: format!("role {u} cannot record migrations (schema supabase_migrations)"),
+                statement: format!(
+                    "GRANT USAGE, CREATE ON SCHEMA supabase_migrations TO {u}; \
+                     GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA \
+                     supabase_migrations TO {u};"
+                ),
+                blocking: true,
+            });
+        }
     }
     if !replication {
         out.push(Missing {
@@ -192,7 +216,7 @@ pub async fn platform_installed(client: &Client) -> Result<bool, tokio_postgres:
                     bool_and(has_schema_privilege(n.oid, 'USAGE')
                              AND has_table_privilege(c.oid, 'SELECT'))
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname = 'basalt' AND c.relname = 'platform_version'",
+             WHERE n.nspname = 'extensions' AND c.relname = 'basalt_platform_version'",
             &[],
         )
         .await?;
@@ -204,7 +228,10 @@ pub async fn platform_installed(client: &Client) -> Result<bool, tokio_postgres:
         return Ok(true);
     }
     let v = client
-        .query_opt("SELECT version FROM basalt.platform_version", &[])
+        .query_opt(
+            "SELECT version FROM extensions.basalt_platform_version",
+            &[],
+        )
         .await?
         .map(|r| r.get::<_, String>(0));
     Ok(v.as_deref() == Some(crate::platform::version().as_str()))

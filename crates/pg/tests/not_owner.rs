@@ -47,14 +47,15 @@ async fn a_createrole_role_is_told_each_missing_privilege_with_its_statement() {
         "{lines}"
     );
     assert!(
-        lines.contains("GRANT USAGE, CREATE ON SCHEMA basalt TO \"dba\";"),
+        lines.contains("GRANT USAGE ON SCHEMA extensions TO \"dba\";"),
         "{lines}"
     );
     server.admin_sql(
         "GRANT anon, authenticated, service_role, supabase_auth_admin, supabase_storage_admin TO dba",
     );
     su.batch_execute(
-        "GRANT USAGE, CREATE ON SCHEMA basalt TO dba; GRANT SELECT ON basalt.platform_version TO dba",
+        "GRANT USAGE ON SCHEMA extensions TO dba; \
+         GRANT SELECT ON extensions.basalt_platform_version TO dba",
     )
     .await
     .unwrap();

@@ -99,7 +99,7 @@ pub async fn clear_mailbox(
     let db = state.pool.get().await?;
     let db: &tokio_postgres::Client = &db;
     db.execute(
-        "DELETE FROM basalt.mail WHERE $1::text IS NULL OR lower(recipient) = lower($1)",
+        "DELETE FROM auth.mail WHERE $1::text IS NULL OR lower(recipient) = lower($1)",
         &[&query.get("email")],
     )
     .await?;

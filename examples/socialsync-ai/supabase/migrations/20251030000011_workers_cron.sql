@@ -379,7 +379,7 @@ begin
     declare
       v_id bigint;
     begin
-      if basalt.cron_seconds(schedule) is null then
+      if net._cron_seconds(schedule) is null then
         raise exception 'without pg_cron only seconds schedules run (basalt''s scheduler): %', schedule
           using errcode = '22023';
       end if;
