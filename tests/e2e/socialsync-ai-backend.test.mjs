@@ -16,6 +16,7 @@ import { createClient } from '@supabase/supabase-js';
 import { startBasalt, repoRoot } from './lib/basalt.mjs';
 import { requirePgvector } from './lib/pgvector.mjs';
 import { startFakeApi, postWebhook } from './lib/fake-api.mjs';
+import { until } from './lib/checks.mjs';
 
 const projectDir = join(repoRoot, 'examples/socialsync-ai');
 const skip = requirePgvector('socialsync-ai backend');
@@ -109,16 +110,6 @@ describe('socialsync-ai backend', { skip }, () => {
   const q = (s) => `'${String(s).replace(/'/g, "''")}'`;
   const scalar = (sql) => b.sql(sql)[0]?.[0];
   const ok = (r, what = '') => { assert.equal(r.error, null, `${what}: ${JSON.stringify(r.error)}`); return r.data; };
-  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-  async function until(what, check, ms = 60000) {
-    const end = Date.now() + ms;
-    for (;;) {
-      const v = await check();
-      if (v) return v;
-      if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-      await sleep(300);
-    }
-  }
   async function signUp(email) {
     const c = createClient(b.url, b.anonKey, opts);
     const r = await c.auth.signUp({ email, password: PASSWORD });

@@ -24,3 +24,14 @@ export function assertInsertRefused(r, what) {
   assert.ok(r.error, `${what}: insert was accepted: ${JSON.stringify(r.data)}`);
   assert.equal(r.error.code, '42501', `${what}: ${JSON.stringify(r.error)}`);
 }
+
+/** Polls `check` (sync or async) every 300 ms until it returns something truthy, which it returns; fails after `ms`. */
+export async function until(what, check, ms = 60000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
