@@ -193,6 +193,34 @@ mod tests {
     }
 
     #[test]
+    fn plpgsql_types_of_other_schemas_are_not_syntax_errors() {
+        let files = vec![fixture(
+            "0001_types.sql",
+            "CREATE SCHEMA app;
+             CREATE TYPE app.state AS ENUM ('a', 'b');
+             CREATE FUNCTION app.next_state(s app.state) RETURNS app.state
+               LANGUAGE plpgsql SET search_path = '' AS $$
+             DECLARE v app.state;
+             BEGIN v := s; RETURN v; END $$;
+             CREATE FUNCTION app.broken() RETURNS int
+               LANGUAGE plpgsql SET search_path = '' AS $$
+             BEGIN RETURN 1 END $$;",
+        )];
+        let report = lint(&files, &exposed()).expect("lints");
+        let syntax: Vec<&Finding> = report
+            .findings
+            .iter()
+            .filter(|f| f.rule == "plpgsql-syntax")
+            .collect();
+        assert_eq!(syntax.len(), 1, "{}", report.to_text());
+        assert!(
+            syntax[0].message.contains("app.broken"),
+            "{}",
+            report.to_text()
+        );
+    }
+
+    #[test]
     fn clean_schema_is_quiet() {
         let files = vec![fixture(
             "0001_clean.sql",
