@@ -32,6 +32,10 @@ pub struct App {
     schemas: RwLock<HashMap<String, (u64, Arc<Reflected>)>>,
     loading: tokio::sync::Mutex<()>,
     search_path: String,
+    /// The roles' own settings (`ALTER ROLE … SET`), read again after each schema reload.
+    role_settings: basalt_pg::request::RoleSettingsCache,
+    /// `SELECT <pre-request function>()`, run after the settings.
+    pre_request: Option<String>,
 }
 
 /// A GraphQL request as it arrives.
@@ -46,12 +50,20 @@ pub struct GqlRequest {
     pub operation_name: Option<String>,
 }
 
-/// Who runs the request.
-#[derive(Debug, Clone)]
+/// Who runs the request, and the request as the `request.*` settings show it.
+#[derive(Debug, Clone, Default)]
 pub struct Caller {
     pub role: String,
     /// `request.jwt.claims` as JSON text.
     pub claims: String,
+    /// `request.method`.
+    pub method: String,
+    /// `request.path`.
+    pub path: String,
+    /// `request.headers` (a JSON object).
+    pub headers: String,
+    /// `request.cookies` (a JSON object).
+    pub cookies: String,
 }
 
 pub fn errors(message: impl Into<String>) -> Value {
@@ -76,13 +88,18 @@ impl App {
             .collect::<Vec<_>>()
             .join(", ");
         let app = Arc::new(App {
-            config,
             wire,
             general,
             generation: AtomicU64::new(0),
             schemas: RwLock::new(HashMap::new()),
             loading: tokio::sync::Mutex::new(()),
             search_path,
+            role_settings: Default::default(),
+            pre_request: config
+                .pre_request
+                .as_deref()
+                .map(basalt_pg::request::pre_request_sql),
+            config,
         });
         let (ready, listening) = tokio::sync::oneshot::channel();
         tokio::spawn(listen(Arc::downgrade(&app), ready));
@@ -223,22 +240,52 @@ impl App {
         }
     }
 
-    fn setup(&self, caller: &Caller, read_only: bool) -> (String, Vec<Option<String>>) {
-        let mut sql = String::from(
-            "select set_config('search_path', $1, true), set_config('role', $2, true), \
-             set_config('request.jwt.claims', $3, true), set_config('request.method', 'POST', true)",
-        );
-        if read_only {
-            sql.push_str(", set_config('transaction_read_only', 'on', true)");
-        }
-        (
+    /// The transaction's settings statement (`basalt_pg::request`, as REST sets them): the
+    /// role's own settings, search path, role, claims and `request.*`, then the pre-request
+    /// function when one is configured.
+    async fn setup(
+        &self,
+        conn: &mut wire::Conn,
+        caller: &Caller,
+        read_only: bool,
+    ) -> Result<(String, Vec<Option<String>>), String> {
+        let generation = self.generation.load(Ordering::SeqCst);
+        let roles = self
+            .role_settings
+            .get(conn, generation)
+            .await
+            .map_err(db_message)?;
+        let (sql, params) = basalt_pg::request::setup_sql(&basalt_pg::request::Settings {
+            search_path: &self.search_path,
+            caller: Some(basalt_pg::request::Caller {
+                role: Some(&caller.role),
+                claims: &caller.claims,
+                method: &caller.method,
+                path: &caller.path,
+                headers: &caller.headers,
+                cookies: &caller.cookies,
+            }),
+            app_settings: &[],
+            timezone: None,
+            read_only,
+            role_settings: roles.of(&caller.role),
+        });
+        Ok((
             sql,
-            vec![
-                Some(self.search_path.clone()),
-                Some(caller.role.clone()),
-                Some(caller.claims.clone()),
-            ],
-        )
+            params.into_iter().map(|p| p.map(str::to_string)).collect(),
+        ))
+    }
+
+    /// The steps that start a request's transaction: the settings, then the pre-request call.
+    fn start_steps<'s>(&'s self, setup: &'s str, params: &'s [Option<String>]) -> Vec<Step<'s>> {
+        let mut steps = vec![Step {
+            sql: setup,
+            params: params.iter().map(|p| p.as_deref()).collect(),
+        }];
+        if let Some(pre) = &self.pre_request {
+            steps.push(Step::plain(pre));
+        }
+        steps
     }
 
     async fn conn(&self) -> Result<deadpool::managed::Object<wire::Manager>, String> {
@@ -257,21 +304,17 @@ impl App {
         caller: &Caller,
         stmt: &translate::Statement,
     ) -> Result<Value, String> {
-        let (setup, sp) = self.setup(caller, true);
         let mut conn = self.conn().await?;
-        let steps = [
-            Step {
-                sql: &setup,
-                params: sp.iter().map(|p| p.as_deref()).collect(),
-            },
-            Step {
-                sql: &stmt.sql,
-                params: stmt.params.iter().map(|p| p.as_deref()).collect(),
-            },
-        ];
+        let (setup, sp) = self.setup(&mut conn, caller, true).await?;
+        let mut steps = self.start_steps(&setup, &sp);
+        let at = steps.len();
+        steps.push(Step {
+            sql: &stmt.sql,
+            params: stmt.params.iter().map(|p| p.as_deref()).collect(),
+        });
         let rows = conn.pipeline(&steps).await.map_err(db_message)?;
         let text = rows
-            .get(1)
+            .get(at)
             .and_then(|r| r.first())
             .and_then(|r| r.text(0))
             .ok_or("Internal error: no result")?;
@@ -286,15 +329,11 @@ impl App {
         steps: &[translate::MutationStep],
         typenames: &[(String, String)],
     ) -> Result<Value, String> {
-        let (setup, sp) = self.setup(caller, false);
         let mut conn = self.conn().await?;
-        let mut pipeline = vec![
-            Step::plain("BEGIN ISOLATION LEVEL READ COMMITTED"),
-            Step {
-                sql: &setup,
-                params: sp.iter().map(|p| p.as_deref()).collect(),
-            },
-        ];
+        let (setup, sp) = self.setup(&mut conn, caller, false).await?;
+        let mut pipeline = vec![Step::plain("BEGIN ISOLATION LEVEL READ COMMITTED")];
+        pipeline.extend(self.start_steps(&setup, &sp));
+        let first = pipeline.len();
         for s in steps {
             pipeline.push(Step {
                 sql: &s.statement.sql,
@@ -313,7 +352,7 @@ impl App {
         let mut out = Map::new();
         let mut failure = None;
         for (i, s) in steps.iter().enumerate() {
-            let row = rows.get(i + 2).and_then(|r| r.first());
+            let row = rows.get(i + first).and_then(|r| r.first());
             let value: Value = row
                 .and_then(|r| r.text(0))
                 .and_then(|t| serde_json::from_str(t).ok())

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -36,6 +36,7 @@ pub fn caller(app: &App, headers: &HeaderMap) -> Result<Caller, String> {
         return Ok(Caller {
             role: anon.clone(),
             claims: json!({ "role": anon }).to_string(),
+            ..Caller::default()
         });
     };
     let claims = app.config.keys.verify(token).map_err(|e| e.to_string())?;
@@ -50,6 +51,7 @@ pub fn caller(app: &App, headers: &HeaderMap) -> Result<Caller, String> {
     Ok(Caller {
         role,
         claims: Value::Object(map).to_string(),
+        ..Caller::default()
     })
 }
 
@@ -70,6 +72,7 @@ async fn handle(
     State(app): State<Arc<App>>,
     method: Method,
     uri: Uri,
+    OriginalUri(original): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -96,7 +99,17 @@ async fn handle(
         }
     };
     let caller = match caller(&app, &headers) {
-        Ok(c) => c,
+        Ok(mut c) => {
+            // The request as `request.*` shows it, as REST sets it.
+            c.method = method.to_string();
+            c.path = original.path().to_string();
+            (c.headers, c.cookies) = basalt_pg::request::headers_json(
+                headers
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))),
+            );
+            c
+        }
         Err(e) => {
             return (
                 StatusCode::UNAUTHORIZED,

@@ -32,6 +32,9 @@ pub struct Config {
     /// The keys that verify tokens.
     pub keys: Arc<basalt_identity::Keys>,
     pub pool_size: usize,
+    /// `schema.function` called at the start of every request's transaction (after the
+    /// settings), as REST's `db-pre-request`.
+    pub pre_request: Option<String>,
 }
 
 impl Config {
@@ -58,6 +61,7 @@ impl Config {
             anon_role: "anon".into(),
             keys: platform.keys.clone(),
             pool_size: 8,
+            pre_request: None,
         }
     }
 }

@@ -121,6 +121,7 @@ async fn run_case(path: &Path) -> Result<usize, String> {
         anon_role: "anon".into(),
         keys: std::sync::Arc::new(basalt_identity::Keys::from_secret(SECRET)),
         pool_size: 2,
+        pre_request: None,
     };
     let app = basalt_graphql::app::App::start(config).await.unwrap();
     let server = basalt_testkit::serve(basalt_graphql::http::routes(app.clone())).await;

@@ -14,6 +14,7 @@ mod ident;
 pub mod platform;
 pub mod pool;
 pub mod privileges;
+pub mod request;
 pub mod tls;
 pub mod wire;
 

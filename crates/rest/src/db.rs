@@ -5,17 +5,16 @@
 //! request is one round trip.
 
 use std::collections::HashMap;
-use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
+use basalt_pg::request;
 use basalt_pg::wire::{self, Step};
 use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::auth::Identity;
 use crate::error::{ApiError, Code};
-use crate::schema::{RoleSettings, ROLE_SETTINGS_SQL};
 use crate::sql::{ident, Sql};
 
 /// Settings applied at the start of the transaction.
@@ -64,7 +63,7 @@ pub struct Outcome {
 /// Values the settings statement binds that `TxSettings` does not hold as they are sent.
 struct SetupValues {
     search_path: String,
-    app_names: Vec<String>,
+    app_settings: Vec<(String, String)>,
 }
 
 impl SetupValues {
@@ -78,82 +77,41 @@ impl SetupValues {
         }
         SetupValues {
             search_path,
-            app_names: s
+            app_settings: s
                 .app_settings
                 .iter()
-                .map(|(k, _)| format!("app.settings.{k}"))
+                .map(|(k, v)| (format!("app.settings.{k}"), v.clone()))
                 .collect(),
         }
     }
 }
 
-/// The name of a setting: written into the statement (`basalt`'s own names) or bound.
-enum Name<'a> {
-    Fixed(&'static str),
-    Bound(&'a str),
-}
-
-/// Append `set_config(name, value, true)` to the settings statement.
-fn push_set<'a>(
-    text: &mut String,
-    params: &mut Vec<Option<&'a str>>,
-    name: Name<'a>,
-    value: &'a str,
-) {
-    if text.len() > "SELECT ".len() {
-        text.push_str(", ");
-    }
-    match name {
-        Name::Fixed(n) => {
-            let _ = write!(text, "set_config('{n}', ");
-        }
-        Name::Bound(n) => {
-            params.push(Some(n));
-            let _ = write!(text, "set_config(${}, ", params.len());
-        }
-    }
-    params.push(Some(value));
-    let _ = write!(text, "${}, true)", params.len());
-}
-
-/// The settings statement: its text and its parameters, borrowed. `read_only`: the transaction
-/// is implicit (no `BEGIN … READ ONLY`), so the statement makes it read-only itself.
-/// `role_settings`: the impersonated role's own settings (`ALTER ROLE … SET`), set first so that
-/// the request's settings win where both name the same one.
+/// The settings statement (`basalt_pg::request`, shared with GraphQL): its text and its
+/// parameters, borrowed. `read_only`: the transaction is implicit (no `BEGIN … READ ONLY`), so
+/// the statement makes it read-only itself. `role_settings`: the impersonated role's own
+/// settings (`ALTER ROLE … SET`), set first so that the request's settings win where both name
+/// the same one.
 fn setup_sql<'a>(
     s: &'a TxSettings,
     v: &'a SetupValues,
     read_only: bool,
     role_settings: &'a [(String, String)],
 ) -> (String, Vec<Option<&'a str>>) {
-    let mut text = String::with_capacity(400);
-    text.push_str("SELECT ");
-    let mut params: Vec<Option<&'a str>> = Vec::with_capacity(8 + 2 * role_settings.len());
-    if read_only {
-        text.push_str("set_config('transaction_read_only', 'on', true)");
-    }
-    let p = &mut params;
-    for (name, value) in role_settings {
-        push_set(&mut text, p, Name::Bound(name), value);
-    }
-    push_set(&mut text, p, Name::Fixed("search_path"), &v.search_path);
-    if let Some(id) = &s.identity {
-        if let Some(role) = &id.role {
-            push_set(&mut text, p, Name::Fixed("role"), role);
-        }
-        push_set(&mut text, p, Name::Fixed("request.jwt.claims"), &id.claims);
-        push_set(&mut text, p, Name::Fixed("request.method"), &s.method);
-        push_set(&mut text, p, Name::Fixed("request.path"), &s.path);
-        push_set(&mut text, p, Name::Fixed("request.headers"), &s.headers);
-        push_set(&mut text, p, Name::Fixed("request.cookies"), &s.cookies);
-    }
-    for (name, (_, value)) in v.app_names.iter().zip(&s.app_settings) {
-        push_set(&mut text, p, Name::Bound(name), value);
-    }
-    if let Some(tz) = &s.timezone {
-        push_set(&mut text, p, Name::Fixed("timezone"), tz);
-    }
-    (text, params)
+    request::setup_sql(&request::Settings {
+        search_path: &v.search_path,
+        caller: s.identity.as_ref().map(|id| request::Caller {
+            role: id.role.as_deref(),
+            claims: &id.claims,
+            method: &s.method,
+            path: &s.path,
+            headers: &s.headers,
+            cookies: &s.cookies,
+        }),
+        app_settings: &v.app_settings,
+        timezone: s.timezone.as_deref(),
+        read_only,
+        role_settings,
+    })
 }
 
 /// A pipeline step running `text` with the parameters of `sql`.
@@ -172,9 +130,7 @@ fn step<'a>(text: &'a str, sql: &'a Sql) -> Step<'a> {
 pub struct Generations {
     pub current: std::sync::atomic::AtomicU64,
     /// Role settings and the generation they were read at.
-    roles: parking_lot::RwLock<Option<(u64, Arc<RoleSettings>)>>,
-    /// Held while role settings are read, so one request reads them after a reload.
-    reading: tokio::sync::Mutex<()>,
+    roles: request::RoleSettingsCache,
     admission: Admission,
 }
 
@@ -244,37 +200,6 @@ fn pool_timeout(details: String) -> ApiError {
     .with_details(details)
 }
 
-/// The role settings of generation `generation`, read on `conn` when the ones held are older.
-/// Reading them can only fail on a broken connection; the request then fails with the error.
-async fn role_settings(
-    conn: &mut wire::Conn,
-    gens: &Generations,
-    generation: u64,
-) -> Result<Arc<RoleSettings>, wire::Error> {
-    let held = |gens: &Generations| {
-        gens.roles
-            .read()
-            .as_ref()
-            .filter(|(g, _)| *g == generation)
-            .map(|(_, r)| r.clone())
-    };
-    if let Some(r) = held(gens) {
-        return Ok(r);
-    }
-    let _reading = gens.reading.lock().await;
-    if let Some(r) = held(gens) {
-        return Ok(r);
-    }
-    let rows = conn.pipeline(&[Step::plain(ROLE_SETTINGS_SQL)]).await?;
-    let settings = Arc::new(RoleSettings::from_rows(
-        rows.iter()
-            .flatten()
-            .filter_map(|r| Some((r.text(0)?, r.text(1)?, r.text(2)?))),
-    ));
-    *gens.roles.write() = Some((generation, settings.clone()));
-    Ok(settings)
-}
-
 /// A pooled connection, closed instead of going back to the pool when the request is dropped
 /// mid-pipeline (the HTTP client went away, so the handler's future is cancelled) or a transaction
 /// is left open: Postgres then rolls the transaction back and releases its locks at once, and no
@@ -335,7 +260,7 @@ pub async fn run(
     let generation = gens.current.load(std::sync::atomic::Ordering::Relaxed);
     conn.set_generation(generation);
     let fail = |e: wire::Error| ApiError::from_wire(&e, authenticated);
-    let roles = role_settings(conn, gens, generation).await.map_err(fail)?;
+    let roles = gens.roles.get(conn, generation).await.map_err(fail)?;
     let own_settings = role.map_or(&[][..], |r| roles.of(r));
     // `Some(true)`: commits, `Some(false)`: rolls back, whatever the main row.
     let end_known = match (&job.explain, settings.read_only, job.end) {
@@ -358,10 +283,10 @@ pub async fn run(
         implicit && settings.read_only,
         own_settings,
     );
-    let pre = settings.pre_request.as_ref().map(|f| {
-        let q: String = f.split('.').map(ident).collect::<Vec<_>>().join(".");
-        format!("SELECT {q}()")
-    });
+    let pre = settings
+        .pre_request
+        .as_deref()
+        .map(request::pre_request_sql);
     let main_text = match &job.explain {
         Some((json, opts)) => {
             let mut o = vec![format!("FORMAT {}", if *json { "JSON" } else { "TEXT" })];

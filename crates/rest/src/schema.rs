@@ -333,31 +333,9 @@ where c.relkind in ('r','v','m','f','p') and n.nspname = any($1)
 /// login; defined with the platform, which storage shares.
 pub use basalt_pg::platform::ROLE_SETTINGS_SQL;
 
-/// Each role's own settings, applied with `set_config(name, value, true)` in every transaction
-/// that runs as the role (see [`ROLE_SETTINGS_SQL`]). Read again after each schema reload.
-#[derive(Debug, Default)]
-pub struct RoleSettings {
-    by_role: HashMap<String, Vec<(String, String)>>,
-}
-
-impl RoleSettings {
-    /// From `(role, name, value)` rows of [`ROLE_SETTINGS_SQL`].
-    pub fn from_rows<'a>(rows: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>) -> Self {
-        let mut by_role: HashMap<String, Vec<(String, String)>> = HashMap::new();
-        for (role, name, value) in rows {
-            by_role
-                .entry(role.to_string())
-                .or_default()
-                .push((name.to_string(), value.to_string()));
-        }
-        RoleSettings { by_role }
-    }
-
-    /// The settings of `role` (none when it has none).
-    pub fn of(&self, role: &str) -> &[(String, String)] {
-        self.by_role.get(role).map_or(&[], Vec::as_slice)
-    }
-}
+/// Each role's own settings (`basalt_pg::request`, shared with GraphQL), applied in every
+/// transaction that runs as the role. Read again after each schema reload.
+pub use basalt_pg::request::RoleSettings;
 
 fn qi_of(v: Option<Vec<String>>) -> Option<Qi> {
     match v.as_deref() {
