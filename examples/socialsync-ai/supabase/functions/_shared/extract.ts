@@ -8,14 +8,14 @@ export const PDF = /\.pdf$/i;
 export const DOCX = /\.docx$/i;
 
 /** The document's text by its file name's extension; throws for other formats. */
-export async function extract(name: string, bytes: Uint8Array): Promise<string> {
+export async function extract(name: string, bytes: Uint8Array<ArrayBuffer>): Promise<string> {
   if (TEXT.test(name)) return new TextDecoder().decode(bytes);
   if (PDF.test(name)) return await pdfText(bytes);
   if (DOCX.test(name)) return await docxText(bytes);
   throw new Error('unsupported format (text, Markdown, CSV, JSON, HTML, PDF and DOCX are ingested)');
 }
 
-async function pdfText(bytes: Uint8Array): Promise<string> {
+async function pdfText(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
   let pdf;
   try {
     pdf = await getDocumentProxy(bytes);
@@ -27,7 +27,7 @@ async function pdfText(bytes: Uint8Array): Promise<string> {
 }
 
 /** One file of a zip archive (stored or deflated), found through the central directory. */
-async function unzip(zip: Uint8Array, wanted: string): Promise<Uint8Array> {
+async function unzip(zip: Uint8Array<ArrayBuffer>, wanted: string): Promise<Uint8Array<ArrayBuffer>> {
   const view = new DataView(zip.buffer, zip.byteOffset, zip.byteLength);
   let eocd = -1;
   for (let i = zip.length - 22; i >= Math.max(0, zip.length - 65557); i--) {
@@ -48,7 +48,7 @@ async function unzip(zip: Uint8Array, wanted: string): Promise<Uint8Array> {
     if (name === wanted) {
       const start = local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
       const data = zip.subarray(start, start + size);
-      if (method === 0) return data;
+      if (method === 0) return new Uint8Array(data);
       if (method !== 8) throw new Error(`unsupported zip compression ${method}`);
       const stream = new Blob([data]).stream().pipeThrough(new DecompressionStream('deflate-raw'));
       return new Uint8Array(await new Response(stream).arrayBuffer());
@@ -63,7 +63,7 @@ const unescape = (s: string) =>
   s.replace(/&(#x[0-9a-f]+|#\d+|\w+);/gi, (m, e: string) =>
     e[0] === '#' ? String.fromCodePoint(e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10)) : ENTITIES[e] ?? m);
 
-async function docxText(bytes: Uint8Array): Promise<string> {
+async function docxText(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
   const xml = new TextDecoder().decode(await unzip(bytes, 'word/document.xml'));
   const paragraphs = xml.match(/<w:p[\s>][\s\S]*?<\/w:p>|<w:p\/>/g) ?? [];
   return paragraphs

@@ -15,7 +15,7 @@ type Due = {
 
 const hex = (bytes: ArrayBuffer) => Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, '0')).join('');
 
-async function upload(path: string, bytes: Uint8Array, mime: string) {
+async function upload(path: string, bytes: Uint8Array<ArrayBuffer>, mime: string) {
   const key = env('SUPABASE_SERVICE_ROLE_KEY');
   const res = await fetch(`${env('SUPABASE_URL')}/storage/v1/object/conversation-media/${path}`, {
     method: 'POST',

@@ -46,7 +46,7 @@ async function embed(text: string): Promise<number[]> {
   return values;
 }
 
-async function download(bucket: string, name: string): Promise<Uint8Array> {
+async function download(bucket: string, name: string): Promise<Uint8Array<ArrayBuffer>> {
   const key = env('SUPABASE_SERVICE_ROLE_KEY');
   const res = await fetch(`${env('SUPABASE_URL')}/storage/v1/object/${bucket}/${name.split('/').map(encodeURIComponent).join('/')}`, {
     headers: { apikey: key, authorization: `Bearer ${key}` },

@@ -15,7 +15,7 @@ declare const EdgeRuntime: { waitUntil(p: Promise<unknown>): void } | undefined;
 
 const encoder = new TextEncoder();
 
-async function signed(body: Uint8Array, header: string | null): Promise<boolean> {
+async function signed(body: Uint8Array<ArrayBuffer>, header: string | null): Promise<boolean> {
   const hex = header?.startsWith('sha256=') ? header.slice(7) : '';
   if (!/^[0-9a-fA-F]{64}$/.test(hex)) return false;
   const sig = Uint8Array.from({ length: 32 }, (_, i) => parseInt(hex.slice(2 * i, 2 * i + 2), 16));

@@ -25,7 +25,7 @@ export async function sendMessage(message: Record<string, unknown>): Promise<str
 }
 
 /** `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body with the app secret>`. */
-export async function metaSignatureValid(body: Uint8Array, header: string | null): Promise<boolean> {
+export async function metaSignatureValid(body: Uint8Array<ArrayBuffer>, header: string | null): Promise<boolean> {
   const hex = header?.startsWith('sha256=') ? header.slice(7) : '';
   if (!/^[0-9a-fA-F]{64}$/.test(hex)) return false;
   const sig = Uint8Array.from({ length: 32 }, (_, i) => parseInt(hex.slice(2 * i, 2 * i + 2), 16));
