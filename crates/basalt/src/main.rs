@@ -5,6 +5,8 @@ mod background;
 mod backup;
 #[cfg(feature = "functions")]
 mod functions;
+#[cfg(feature = "graphql")]
+mod graphql;
 mod init;
 mod ops;
 mod project;
@@ -81,6 +83,10 @@ enum Cmd {
     /// The realtime server alone.
     #[cfg(feature = "realtime")]
     Realtime,
+    /// The GraphQL API alone (`/graphql/v1`) against any Postgres (`--db-url`), with the
+    /// project's schemas and keys.
+    #[cfg(feature = "graphql")]
+    Graphql(graphql::GraphqlArgs),
     /// Edge functions: `new`, `list`, `serve` (the runtime alone), `relay` (the relay alone, to
     /// a runtime at BASALT_FUNCTIONS_URL; also what no subcommand runs).
     #[cfg(feature = "functions")]
@@ -212,6 +218,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         #[cfg(feature = "functions")]
         Cmd::Functions { command } => functions::run(command).await,
+        #[cfg(feature = "graphql")]
+        Cmd::Graphql(args) => {
+            let (addr, config) = args.config()?;
+            standalone(addr, graphql::router(config).await?).await
+        }
         #[cfg(feature = "realtime")]
         Cmd::Realtime => {
             let config = basalt_realtime::Config::from_env()?;

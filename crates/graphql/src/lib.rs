@@ -38,10 +38,23 @@ pub struct Config {
 }
 
 impl Config {
-    /// As `basalt start` runs it: the project's `[api]` schemas (without `graphql_public`),
-    /// logged in as `authenticator` like REST.
+    /// As `basalt start` runs it: the project's `[api]` schemas, logged in as `authenticator`
+    /// like REST.
     pub fn from_platform(platform: &basalt_pg::Platform) -> Config {
-        let api = &platform.config.api;
+        let db_uri =
+            basalt_pg::platform::local_url_as(&platform.db_url, basalt_pg::platform::AUTHENTICATOR)
+                .unwrap_or_else(|| platform.db_url.clone());
+        Config::from_project(&platform.config.api, db_uri, platform.keys.clone())
+    }
+
+    /// From a project's `[api]` section (its schemas without `graphql_public` and `storage`, its
+    /// extra search path), connecting to `db_uri` and trusting `keys`: what `basalt start` and
+    /// the standalone `basalt graphql` share.
+    pub fn from_project(
+        api: &basalt_config::ApiConfig,
+        db_uri: String,
+        keys: Arc<basalt_identity::Keys>,
+    ) -> Config {
         let mut schemas: Vec<String> = if api.schemas.is_empty() {
             basalt_config::ApiConfig::default().schemas
         } else {
@@ -51,15 +64,12 @@ impl Config {
         if schemas.is_empty() {
             schemas.push("public".into());
         }
-        let db_uri =
-            basalt_pg::platform::local_url_as(&platform.db_url, basalt_pg::platform::AUTHENTICATOR)
-                .unwrap_or_else(|| platform.db_url.clone());
         Config {
             db_uri,
             schemas,
             extra_search_path: api.extra_search_path.clone(),
             anon_role: "anon".into(),
-            keys: platform.keys.clone(),
+            keys,
             pool_size: 8,
             pre_request: None,
         }
