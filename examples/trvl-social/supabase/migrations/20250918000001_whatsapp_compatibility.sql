@@ -30,7 +30,8 @@ alter table public.whatsapp_webhooks
   add column payload_sha256 text,
   add column attempts integer not null default 0,
   add column last_attempt_at timestamptz;
-create unique index idx_whatsapp_webhooks_payload_sha256 on public.whatsapp_webhooks (payload_sha256);
+-- Its unique index is built concurrently in 20250918000002 (receive_whatsapp_webhook's
+-- `on conflict (payload_sha256)` needs it when called, not when created).
 
 -- One inbound message into its contact's open conversation; true when it was new.
 create or replace function private.whatsapp_inbound(p_wa_id text, p_name text, m jsonb)
