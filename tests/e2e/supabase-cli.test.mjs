@@ -160,13 +160,26 @@ test('db lint reports a function that reads a missing table, and nothing of the 
   }
 });
 
+/** The advisors' findings (every level) as JSON. */
+async function advisors() {
+  return JSON.parse(await ok(['db', 'advisors', '--db-url', dbUrl, '--level', 'info'], { stdout: true }));
+}
+
+test('db advisors on the fresh project report nothing of basalt\'s platform', async () => {
+  const json = await advisors();
+  // Only the project's schema; nothing anywhere names basalt's own objects.
+  const elsewhere = json.filter((a) => a.metadata?.schema !== 'public');
+  assert.deepEqual(elsewhere, [], 'no finding outside the project\'s schema');
+  assert.doesNotMatch(JSON.stringify(json), /basalt|_delivery|_cron_tick|_key_file|auth\.mail|rate_limits/);
+});
+
 test('db advisors flags the project\'s own issues, not basalt\'s platform', async () => {
   b.sql('create table public.wide_open (id int primary key)');
   try {
-    const json = JSON.parse(await ok(['db', 'advisors', '--db-url', dbUrl], { stdout: true }));
+    const json = await advisors();
     const names = json.map((a) => `${a.name}:${a.metadata?.schema}.${a.metadata?.name}`);
     assert.ok(names.includes('rls_disabled_in_public:public.wide_open'), names.join('\n'));
-    const platform = json.filter((a) => ['basalt', 'auth', 'storage', 'realtime', 'net'].includes(a.metadata?.schema));
+    const platform = json.filter((a) => ['basalt', 'auth', 'storage', 'realtime', 'net', 'vault', 'extensions', 'cron'].includes(a.metadata?.schema));
     assert.deepEqual(platform, [], 'no finding in the platform schemas');
   } finally {
     b.sql('drop table public.wide_open');
@@ -203,7 +216,25 @@ test('db dump --dry-run prints a pg_dump script that runs with the host pg_dump'
   assert.match(sql, /CREATE TABLE IF NOT EXISTS "public"\."todos"/);
   assert.match(sql, /CREATE POLICY "own todos"/);
   assert.doesNotMatch(sql, /CREATE TABLE IF NOT EXISTS "(auth|storage|realtime)"\./, 'the platform\'s tables are not dumped');
+  assertNoPlatformInternals(sql);
+  // The database has them: the dump leaves them out, they are not missing. (`db dump` without
+  // --dry-run runs this same script in a Docker container.)
+  assert.deepEqual(b.sql("select count(*) from pg_class where oid in ('auth.mail'::regclass, 'net._delivery'::regclass, 'vault._key_file'::regclass, 'extensions.basalt_platform_version'::regclass)"), [['4']]);
+  assert.deepEqual(b.sql("select count(*) from pg_namespace where nspname = 'basalt'"), [['0']]);
 });
+
+/**
+ * A dump holds none of basalt's own objects: no schema basalt, none of the tables and functions
+ * basalt keeps in the platform's schemas, no event trigger of basalt's.
+ */
+function assertNoPlatformInternals(sql) {
+  assert.doesNotMatch(sql, /basalt/, 'no schema basalt, nothing named after basalt');
+  for (const name of ['mail', 'rate_limits', 'refresh_grant', '_delivery', '_notify_channel', '_cron_tick',
+    '_cron_seconds', '_cron_install', '_key_file', '_key', 'basalt_rest_notify', 'basalt_platform_version']) {
+    assert.doesNotMatch(sql, new RegExp(`"${name}"`), `${name} is basalt's, not the project's`);
+  }
+  assert.doesNotMatch(sql, /EVENT TRIGGER/, 'no event trigger of the platform');
+}
 
 test('db reset --db-url drops the project and keeps the platform: the API works after it', async () => {
   b.sql("insert into public.todos (title) values ('added after start')");
@@ -213,8 +244,13 @@ test('db reset --db-url drops the project and keeps the platform: the API works 
   // The project is back to its migrations and seed...
   assert.deepEqual(b.sql('select title from public.todos order by id'), [['seeded']]);
   // ...and the platform is still there: schemas, the realtime publications, auth and REST.
-  const schemas = b.sql("select nspname from pg_namespace where nspname in ('auth','storage','realtime','basalt') order by 1");
-  assert.deepEqual(schemas.flat(), ['auth', 'basalt', 'realtime', 'storage']);
+  const schemas = b.sql("select nspname from pg_namespace where nspname in ('auth','storage','realtime','net','vault','extensions','basalt') order by 1");
+  assert.deepEqual(schemas.flat(), ['auth', 'extensions', 'net', 'realtime', 'storage', 'vault']);
+  // basalt's own tables are still there (the reset empties auth's tables, it drops none).
+  assert.deepEqual(b.sql("select count(*) from pg_class where oid in ('auth.mail'::regclass, 'auth.rate_limits'::regclass, 'net._delivery'::regclass, 'net._cron_tick'::regclass, 'vault._key_file'::regclass, 'extensions.basalt_platform_version'::regclass)"), [['6']]);
+  // Vault still finds its key.
+  b.sql("select vault.create_secret('kept across reset', 'cli_reset_secret')");
+  assert.deepEqual(b.sql("select decrypted_secret from vault.decrypted_secrets where name = 'cli_reset_secret'"), [['kept across reset']]);
   assert.equal(b.sql("select count(*) from pg_publication where pubname like 'supabase_realtime%'")[0][0], '2');
   assert.deepEqual(await restRows('todos?select=title', CLI_ANON_KEY), [{ title: 'seeded' }]);
   const signup = await b.client().auth.signUp({ email: `cli-${Date.now()}@example.com`, password: 'a long password 1' });
