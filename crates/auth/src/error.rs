@@ -287,7 +287,8 @@ impl ApiError {
 
 impl From<tokio_postgres::Error> for ApiError {
     fn from(e: tokio_postgres::Error) -> Self {
-        ApiError::internal("database error", e)
+        // The server's message and SQLSTATE in the log (the client sees neither).
+        ApiError::internal("database error", basalt_pg::pool::describe(&e))
     }
 }
 

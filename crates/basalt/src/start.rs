@@ -256,11 +256,18 @@ pub(crate) async fn prepare(
         )
     })?;
     warn_on_major_version(project, &client).await;
-    // A database basalt does not own: name every missing privilege before trying.
-    for w in basalt_pg::privileges::check(&client)
-        .await
-        .map_err(|lines| anyhow::anyhow!("{lines}"))?
-    {
+    // A database basalt does not own: name every missing privilege before trying, one line
+    // each (the error itself is printed on one line, so the list goes out first).
+    let warnings = match basalt_pg::privileges::check(&client).await {
+        Ok(w) => w,
+        Err(lines) => {
+            eprintln!("{lines}");
+            anyhow::bail!(
+                "basalt cannot run as this database role until a DBA runs the statements above"
+            );
+        }
+    };
+    for w in warnings {
         eprintln!("warning: {w}");
     }
     basalt_pg::platform::apply(&mut client).await?;

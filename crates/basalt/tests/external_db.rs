@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -475,4 +476,160 @@ async fn resumable_upload_across_nodes(
         std::fs::metadata(bucket.join(objects[0])).unwrap().len(),
         data.len() as u64
     );
+}
+
+/// What `basalt start` said a DBA runs, one statement per line of its refusal (`… — a DBA runs:
+/// STATEMENT`), or `None` when it started.
+fn refusal(dir: &std::path::Path, db_url: &str) -> Option<Vec<String>> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_basalt"))
+        .args(["start", "--project", dir.to_str().unwrap()])
+        .args(["--port", &free_port().to_string(), "--db-url", db_url])
+        .args(["--studio-port", &free_port().to_string()])
+        .env("BASALT_LOG", "warn")
+        .env("BASALT_JWT_SECRET", NODES_SECRET)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A refusal comes before anything is served; a start prints its banner.
+    let stdout = child.stdout.take().unwrap();
+    let started = std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.contains("service_role key"))
+    });
+    if started.join().unwrap() {
+        let _ = child.kill();
+        let _ = child.wait();
+        return None;
+    }
+    let _ = child.wait();
+    let err = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+    assert!(
+        err.contains("the database role lacks what basalt needs")
+            && err.contains("until a DBA runs the statements above"),
+        "not a privilege refusal: {err}"
+    );
+    let lines: Vec<String> = err
+        .lines()
+        .filter_map(|l| l.split_once(" — a DBA runs: ").map(|(_, s)| s.to_owned()))
+        .collect();
+    assert!(!lines.is_empty(), "{err}");
+    Some(lines)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_that_is_not_superuser_is_told_what_a_dba_runs_and_then_serves() {
+    let server = TlsServer::start();
+    server.admin_sql("CREATE ROLE dba LOGIN CREATEROLE CREATEDB PASSWORD 'dba-pw'");
+    server.admin_sql("CREATE DATABASE notown OWNER dba");
+    let tls = format!("sslmode=verify-full&sslrootcert={}", server.ca.display());
+    let dba_url = format!(
+        "postgresql://dba:dba-pw@localhost:{}/notown?{tls}",
+        server.port
+    );
+    let su_url = server
+        .url("localhost", &tls)
+        .replace("/postgres?", "/notown?");
+    let su = basalt_pg::pool::connect(&server.socket_url().replace("/postgres?", "/notown?"))
+        .await
+        .unwrap();
+    let dir = project();
+
+    // The DBA runs exactly what basalt names, round after round, until basalt starts. Only
+    // realtime's REPLICATION is left out: without it basalt starts and says so.
+    let mut told = Vec::new();
+    let mut rounds = 0;
+    while let Some(statements) = refusal(dir.path(), &dba_url) {
+        rounds += 1;
+        assert!(rounds <= 2, "still refused after running {told:?}");
+        for s in &statements {
+            if s == "ALTER ROLE \"dba\" REPLICATION;" {
+                continue;
+            }
+            assert!(!told.contains(s), "asked twice for {s}");
+            told.push(s.clone());
+            if let Some(rest) =
+                s.strip_prefix("basalt db push --db-url '<a superuser URL of database notown>'")
+            {
+                assert!(rest.is_empty(), "{s}");
+                let out = Command::new(env!("CARGO_BIN_EXE_basalt"))
+                    .args(["db", "push", "--project", dir.path().to_str().unwrap()])
+                    .args(["--db-url", &su_url])
+                    .env("BASALT_LOG", "warn")
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            } else {
+                su.batch_execute(s)
+                    .await
+                    .unwrap_or_else(|e| panic!("{s}: {e}"));
+            }
+        }
+    }
+    eprintln!("a DBA ran, in {rounds} rounds: {told:#?}");
+    assert!(
+        rounds >= 1,
+        "a role that is not superuser started without a DBA"
+    );
+
+    // Now basalt runs as dba: it says realtime lacks REPLICATION, REST and auth work, and a
+    // postgres_changes subscription is refused at once with the statement, not left waiting.
+    let port = free_port();
+    let mut node = start(dir.path(), port, &dba_url);
+    let (anon, service) = keys(dir.path());
+    let http = reqwest::Client::new();
+    let api = format!("http://127.0.0.1:{port}");
+    insert_note(&http, port, &service, "as dba").await;
+    let session = sign_up(&http, &api, &anon, "dba@example.com").await;
+    assert!(session["access_token"].is_string(), "{session}");
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
+        "ws://127.0.0.1:{port}/realtime/v1/websocket?apikey={anon}&vsn=2.0.0"
+    ))
+    .await
+    .unwrap();
+    let join = json!(["1", "1", "realtime:notes", "phx_join", {
+        "config": {"postgres_changes": [{"event": "*", "schema": "public", "table": "notes"}]},
+        "access_token": service,
+    }]);
+    let asked = std::time::Instant::now();
+    ws.send(Ws::Text(join.to_string().into())).await.unwrap();
+    let system = wait_for(&mut ws, &|v| v[3] == "system").await;
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(system[4]["status"], "error", "{system}");
+    let message = system[4]["message"].as_str().unwrap();
+    assert!(
+        message.contains("ALTER ROLE \"dba\" REPLICATION;"),
+        "{message}"
+    );
+    let _ = node.child.kill();
+    let _ = node.child.wait();
+    let err = node.stderr();
+    assert!(
+        err.contains("REPLICATION") && err.contains("ALTER ROLE \"dba\" REPLICATION;"),
+        "{err}"
+    );
+    // Every session the node held was basalt's role, never a superuser.
+    let roles: Vec<String> = su
+        .query(
+            "SELECT DISTINCT usename::text FROM pg_stat_activity
+             WHERE datname = 'notown' AND client_addr IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(roles.iter().all(|r| r == "dba"), "{roles:?}");
 }

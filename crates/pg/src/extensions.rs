@@ -1,15 +1,24 @@
 //! What the database can do with the extensions basalt's features lean on.
 
 /// Why `pg_cron` jobs cannot run in the database behind `client`, or `None` when they can
-/// (the extension is installed, preloaded, and this is the database its worker serves).
+/// (the extension is installed, preloaded, and this is the database its worker serves). A role
+/// that may not read `shared_preload_libraries` (not a superuser, not in
+/// `pg_read_all_settings`) learns whether pg_cron is preloaded, and for which database, from its
+/// launcher process.
 pub async fn pg_cron_problem(
     client: &tokio_postgres::Client,
 ) -> Result<Option<String>, tokio_postgres::Error> {
     let row = client
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_cron'),
-                    current_setting('shared_preload_libraries') ~ '(^|[ ,])pg_cron($|[ ,])',
-                    coalesce(current_setting('cron.database_name', true), 'postgres'),
+                    coalesce((SELECT setting ~ '(^|[ ,])pg_cron($|[ ,])' FROM pg_settings
+                              WHERE name = 'shared_preload_libraries'),
+                             EXISTS (SELECT 1 FROM pg_stat_activity
+                                     WHERE backend_type = 'pg_cron launcher')),
+                    coalesce((SELECT setting FROM pg_settings WHERE name = 'cron.database_name'),
+                             (SELECT datname::text FROM pg_stat_activity
+                              WHERE backend_type = 'pg_cron launcher' LIMIT 1),
+                             'postgres'),
                     current_database()::text",
             &[],
         )

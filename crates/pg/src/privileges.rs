@@ -5,8 +5,11 @@
 //! A superuser needs nothing. Otherwise, installing or upgrading the platform schema needs a
 //! superuser once (it creates roles with SUPERUSER, BYPASSRLS or REPLICATION, changes the
 //! attributes of `authenticator`, and creates event triggers, which only superusers may); after
-//! that basalt runs as the role itself, provided it can create schemas in the database and act
-//! as the API and service roles. Realtime's `postgres_changes` needs REPLICATION; without it
+//! that basalt runs as the role itself, provided it bypasses row level security (as the
+//! superuser it stands in for does), can create schemas in the database, act as the API and
+//! service roles, and use what the installer owns and basalt's own work touches as this role:
+//! the migration history and the tables and functions of `net`, `realtime`, `vault` and
+//! `supabase_functions`. Realtime's `postgres_changes` needs REPLICATION; without it
 //! realtime says so and refuses those subscriptions, so that line does not stop a start.
 
 use tokio_postgres::Client;
@@ -71,7 +74,7 @@ pub async fn missing(
         .query_one(
             "SELECT current_user::text, current_database()::text, r.rolsuper,
                     r.rolcreaterole, r.rolreplication,
-                    has_database_privilege(current_database(), 'CREATE')
+                    has_database_privilege(current_database(), 'CREATE'), r.rolbypassrls
              FROM pg_roles r WHERE r.rolname = current_user",
             &[],
         )
@@ -79,11 +82,23 @@ pub async fn missing(
     let (user, db): (String, String) = (me.get(0), me.get(1));
     let (superuser, createrole, replication, create_db): (bool, bool, bool, bool) =
         (me.get(2), me.get(3), me.get(4), me.get(5));
+    let bypass_rls: bool = me.get(6);
     if superuser {
         return Ok(Vec::new());
     }
     let u = crate::quote_ident(&user);
     let mut out = Vec::new();
+    if !bypass_rls {
+        out.push(Missing {
+            what: format!(
+                "role {u} does not bypass row level security: auth, the HTTP queue and realtime \
+                 write the platform's tables as this role (API requests still switch to anon, \
+                 authenticated or service_role)"
+            ),
+            statement: format!("ALTER ROLE {u} BYPASSRLS;"),
+            blocking: true,
+        });
+    }
     if !create_db {
         out.push(Missing {
             what: format!("role {u} cannot create schemas in database {db}"),
@@ -195,6 +210,23 @@ pub async fn missing(
                 blocking: true,
             });
         }
+        let internal = internal_schemas_lacking(client).await?;
+        if !internal.is_empty() {
+            let list = internal.join(", ");
+            out.push(Missing {
+                what: format!(
+                    "role {u} cannot use basalt's own tables and functions in {list} (the HTTP \
+                     queue, realtime's nodes, the vault), which the superuser's install owns"
+                ),
+                statement: format!(
+                    "GRANT USAGE ON SCHEMA {list} TO {u}; \
+                     GRANT ALL ON ALL TABLES IN SCHEMA {list} TO {u}; \
+                     GRANT ALL ON ALL SEQUENCES IN SCHEMA {list} TO {u}; \
+                     GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {list} TO {u};"
+                ),
+                blocking: true,
+            });
+        }
     }
     if !replication {
         out.push(Missing {
@@ -206,6 +238,36 @@ pub async fn missing(
         });
     }
     Ok(out)
+}
+
+/// Schemas whose tables basalt's background work reads and writes as its own role (not as an
+/// API or service role): on a database basalt does not own, the superuser who installed the
+/// platform owns them.
+const INTERNAL_SCHEMAS: &[&str] = &["net", "realtime", "vault", "supabase_functions"];
+
+/// Those of [`INTERNAL_SCHEMAS`] holding a table, sequence or function the connected role may
+/// not use.
+async fn internal_schemas_lacking(client: &Client) -> Result<Vec<String>, tokio_postgres::Error> {
+    let schemas: Vec<String> = INTERNAL_SCHEMAS.iter().map(|s| (*s).to_string()).collect();
+    let rows = client
+        .query(
+            "SELECT n.nspname::text FROM pg_namespace n
+             WHERE n.nspname = ANY($1)
+               AND (NOT has_schema_privilege(n.oid, 'USAGE')
+                    OR EXISTS (SELECT 1 FROM pg_class c
+                               WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'p', 'S')
+                                 AND NOT CASE WHEN c.relkind = 'S'
+                                              THEN has_sequence_privilege(c.oid, 'USAGE, UPDATE')
+                                              ELSE has_table_privilege(c.oid,
+                                                     'SELECT, INSERT, UPDATE, DELETE') END)
+                    OR EXISTS (SELECT 1 FROM pg_proc p
+                               WHERE p.pronamespace = n.oid
+                                 AND NOT has_function_privilege(p.oid, 'EXECUTE')))
+             ORDER BY array_position($1, n.nspname::text)",
+            &[&schemas],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// Whether this basalt's platform schema is recorded in the database.
