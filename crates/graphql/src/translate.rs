@@ -1493,7 +1493,16 @@ mod tests {
     fn names_follow_pg_graphql_inflection() {
         let m = model();
         let names: Vec<&str> = m.query.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["authorCollection", "blogPostCollection", "node"]);
+        assert_eq!(
+            names,
+            [
+                "authorByPk",
+                "authorCollection",
+                "blogPostByPk",
+                "blogPostCollection",
+                "node"
+            ]
+        );
         let post = &m.tables[0];
         assert_eq!(post.type_name, "BlogPost");
         let fields: Vec<&str> = post.fields.iter().map(|(n, _)| n.as_str()).collect();
