@@ -145,6 +145,26 @@ pub fn parse_range(header: Option<&str>, size: u64) -> RangeSpec {
     RangeSpec::Part(parsed.0..parsed.1)
 }
 
+/// What a URI component escapes: every byte but ASCII letters, digits and `-_.!~*'()`.
+const URI_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'!')
+    .remove(b'~')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')');
+
+/// The `Content-Disposition` of `?download=<file>`: the name escaped as a URI component, in
+/// both the plain and the RFC 5987 parameter (so `report.pdf` stays `report.pdf` for clients
+/// that only read `filename`).
+pub(crate) fn attachment(file: &str) -> String {
+    let enc = percent_encoding::utf8_percent_encode(file, URI_COMPONENT);
+    format!("attachment; filename={enc}; filename*=UTF-8''{enc};")
+}
+
 fn hv(s: &str) -> Option<HeaderValue> {
     HeaderValue::from_str(s).ok()
 }
@@ -235,11 +255,7 @@ pub async fn serve(
         } else {
             dl
         };
-        let encoded =
-            percent_encoding::utf8_percent_encode(&file, percent_encoding::NON_ALPHANUMERIC);
-        if let Some(v) = hv(&format!(
-            "attachment; filename=\"{encoded}\"; filename*=UTF-8''{encoded}"
-        )) {
+        if let Some(v) = hv(&attachment(&file)) {
             resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
         }
     }

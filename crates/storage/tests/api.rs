@@ -641,17 +641,23 @@ async fn ranges_etags_and_conditional_requests() {
         .await
         .expect("head");
     assert_eq!(r.status(), 400);
-    let r = env
-        .http
-        .get(env.url("/object/user-files/r/bytes.bin?download=named.bin"))
-        .header("authorization", &svc)
-        .send()
-        .await
-        .expect("download");
-    assert!(r.headers()["content-disposition"]
-        .to_str()
-        .expect("cd")
-        .starts_with("attachment; filename=\"named%2Ebin\""));
+    // Escaped as a URI component: the dot stays, so clients reading `filename` get the name.
+    for (asked, sent) in [
+        ("named.bin", "named.bin"),
+        ("r%C3%A9sum%C3%A9%20(1).bin", "r%C3%A9sum%C3%A9%20(1).bin"),
+    ] {
+        let r = env
+            .http
+            .get(env.url(&format!("/object/user-files/r/bytes.bin?download={asked}")))
+            .header("authorization", &svc)
+            .send()
+            .await
+            .expect("download");
+        assert_eq!(
+            r.headers()["content-disposition"],
+            format!("attachment; filename={sent}; filename*=UTF-8''{sent};").as_str()
+        );
+    }
 }
 
 #[tokio::test]

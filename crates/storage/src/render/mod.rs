@@ -251,9 +251,7 @@ impl Renderer {
             let value = if dl.is_empty() {
                 "attachment;".to_string()
             } else {
-                let enc =
-                    percent_encoding::utf8_percent_encode(&dl, percent_encoding::NON_ALPHANUMERIC);
-                format!("attachment; filename={enc}; filename*=UTF-8''{enc}")
+                crate::download::attachment(&dl)
             };
             if let Some(v) = hv(&value) {
                 headers.insert(header::CONTENT_DISPOSITION, v);
