@@ -405,8 +405,11 @@ pub fn build(m: &Model) -> Result<Schema, String> {
                 .argument(InputValue::new("nodeId", TypeRef::named_nn(TypeRef::ID))),
             RootField::Collection(t) => {
                 let tn = &m.tables[*t].type_name;
-                connection_args(field(name, TypeRef::named(format!("{tn}Connection"))), tn)
-                    .description(format!("A pagable collection of type `{tn}`"))
+                connection_args(
+                    field(name, TypeRef::named_nn(format!("{tn}Connection"))),
+                    tn,
+                )
+                .description(format!("A pagable collection of type `{tn}`"))
             }
             RootField::Function(fi) => function_field(m, *fi),
             RootField::ByPk(ti) => {

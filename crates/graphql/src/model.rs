@@ -516,8 +516,17 @@ impl Model {
         }
         // Functions; those taking a table's row are computed fields of its node, after the
         // columns and before the relationships.
+        // An overloaded name is ambiguous as a root field (a computed field is told apart by its
+        // table).
+        let mut name_count: HashMap<&str, usize> = HashMap::new();
+        for f in &cat.functions {
+            *name_count.entry(f.name.as_str()).or_default() += 1;
+        }
         for f in &cat.functions {
             if let Some(fm) = function(f, &m, &table_by_oid, &enum_by_oid, inflect_of(&f.schema)) {
+                if fm.on_table.is_none() && name_count.get(f.name.as_str()) > Some(&1) {
+                    continue;
+                }
                 let idx = m.functions.len();
                 if let Some(t) = fm.on_table {
                     push_field(&mut m.tables[t], fm.field.clone(), NodeField::Function(idx));
@@ -831,6 +840,11 @@ fn function(
         }
         _ => None,
     };
+    // Root fields take and return no enums (nor arrays of them), as in pg_graphql.
+    let is_enum = |t: &TypeRef| t.typtype == "e" || enums.contains_key(&t.elem_oid);
+    if on_table.is_none() && (is_enum(&f.ret) || f.arg_types.iter().any(is_enum)) {
+        return None;
+    }
     let mut args = Vec::with_capacity(nargs);
     for (i, t) in f.arg_types.iter().enumerate() {
         if on_table.is_some() {
