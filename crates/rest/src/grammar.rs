@@ -463,7 +463,7 @@ impl<'a> Cursor<'a> {
         Ok(out)
     }
     /// JSON path steps after a field name.
-    fn json_path(&mut self, stops: &[char]) -> Result<Vec<JsonStep>, ApiError> {
+    fn json_path(&mut self, _stops: &[char]) -> Result<Vec<JsonStep>, ApiError> {
         let mut path = Vec::new();
         loop {
             let text = if self.eat("->>") {
@@ -473,38 +473,76 @@ impl<'a> Cursor<'a> {
             } else {
                 break;
             };
-            let key = if matches!(self.peek(), Some(c) if c.is_ascii_digit())
-                || self.peek() == Some('-')
-            {
-                let start = self.pos;
-                if self.peek() == Some('-') {
-                    self.pos += 1;
-                    if !matches!(self.peek(), Some(c) if c.is_ascii_digit()) {
-                        return Err(self.unexpected("digit"));
-                    }
-                }
-                while matches!(self.peek(), Some(c) if c.is_ascii_digit()) {
-                    self.pos += 1;
-                }
-                let s: String = self.chars[start..self.pos].iter().collect();
-                // A key such as `1a` is a key, not an index.
-                if matches!(self.peek(), Some(c) if !stops.contains(&c) && c != '-' && c != ':' && !c.is_whitespace())
-                {
-                    let mut k = s;
-                    k.push_str(&self.ident(stops)?);
-                    JsonKey::Key(k)
-                } else {
-                    match s.parse::<i64>() {
-                        Ok(i) => JsonKey::Index(i),
-                        Err(_) => JsonKey::Key(s),
-                    }
-                }
-            } else {
-                JsonKey::Key(self.ident(stops)?)
-            };
+            let key = self.json_operand()?;
             path.push(JsonStep { text, key });
         }
         Ok(path)
+    }
+}
+
+impl Cursor<'_> {
+    /// The operand after `->`/`->>`: an index (an optional minus and digits, ending where the
+    /// path, a cast, an order direction or the list does) or else a key name.
+    fn json_operand(&mut self) -> Result<JsonKey, ApiError> {
+        let start = self.pos;
+        if matches!(self.peek(), Some(c) if c == '-' || c.is_ascii_digit()) {
+            let negative = self.eat("-");
+            if !matches!(self.peek(), Some(c) if c.is_ascii_digit()) {
+                return Err(self.unexpected("digit"));
+            }
+            while matches!(self.peek(), Some(c) if c.is_ascii_digit()) {
+                self.pos += 1;
+            }
+            let ends = self.done()
+                || self.starts_with("->")
+                || self.starts_with("::")
+                || matches!(self.peek(), Some('.' | ',' | ')'));
+            if ends {
+                let s: String = self.chars[start..self.pos].iter().collect();
+                return Ok(match s.parse::<i64>() {
+                    Ok(i) => JsonKey::Index(i),
+                    Err(_) => JsonKey::Key(s),
+                });
+            }
+            if negative {
+                let c = self.peek().unwrap_or(' ');
+                return Err(self.error(format!(
+                    "unexpected '{c}' expecting digit, \"->\", \"::\", \".\", \",\" or end of input"
+                )));
+            }
+            // Digits followed by more text (`23-xy-45`, `0xy1`) make a key.
+            self.pos = start;
+        }
+        self.json_key_name().map(JsonKey::Key)
+    }
+
+    /// A JSON key name: quoted, or runs of any characters but `(-:.,>)` joined by dashes that
+    /// do not start an arrow; each run is trimmed.
+    fn json_key_name(&mut self) -> Result<String, ApiError> {
+        if self.peek() == Some('"') {
+            return self.ident(&[]);
+        }
+        let mut parts: Vec<String> = Vec::new();
+        loop {
+            let from = self.pos;
+            while matches!(self.peek(), Some(c) if !"(-:.,>)".contains(c)) {
+                self.pos += 1;
+            }
+            if self.pos == from {
+                return Err(self.unexpected(if parts.is_empty() {
+                    "\"-\", digit or any non reserved character different from: .,>()"
+                } else {
+                    "any non reserved character different from: .,>()"
+                }));
+            }
+            let run: String = self.chars[from..self.pos].iter().collect();
+            parts.push(run.trim().to_string());
+            if self.peek() == Some('-') && self.peek_at(1) != Some('>') {
+                self.pos += 1;
+                continue;
+            }
+            return Ok(parts.join("-"));
+        }
     }
 }
 
@@ -1187,6 +1225,44 @@ mod tests {
         assert_eq!(
             e.details.as_deref(),
             Some("unexpected 't' expecting \",\" or end of input")
+        );
+    }
+
+    #[test]
+    fn json_keys_take_special_characters_and_dashes() {
+        let f = parse_field("data->!@#$%^&*_d->>!@#$%^&*_e", "select").expect("parses");
+        assert_eq!(f.path[0].key, JsonKey::Key("!@#$%^&*_d".into()));
+        assert_eq!(f.output_name(), "!@#$%^&*_e");
+        let s = parse_select("data->0->0xy1->1->23-xy-45->1->xy-6->>0::int").expect("parses");
+        let SelectItem::Field { field: Some(f), .. } = &s[0] else {
+            panic!("field")
+        };
+        let keys: Vec<_> = f.path.iter().map(|s| s.key.clone()).collect();
+        assert_eq!(
+            keys,
+            vec![
+                JsonKey::Index(0),
+                JsonKey::Key("0xy1".into()),
+                JsonKey::Index(1),
+                JsonKey::Key("23-xy-45".into()),
+                JsonKey::Index(1),
+                JsonKey::Key("xy-6".into()),
+                JsonKey::Index(0),
+            ]
+        );
+        let e = parse_select("data->(!@#$%^&*_d->>!@#$%^&*_e::integer").expect_err("reserved");
+        assert_eq!(
+            e.message(),
+            "\"failed to parse select parameter (data->(!@#$%^&*_d->>!@#$%^&*_e::integer)\" (line 1, column 7)"
+        );
+        assert_eq!(
+            e.details().as_deref(),
+            Some("unexpected \"(\" expecting \"-\", digit or any non reserved character different from: .,>()")
+        );
+        let e = parse_select("data->>-78xy").expect_err("bad index");
+        assert_eq!(
+            e.details().as_deref(),
+            Some("unexpected 'x' expecting digit, \"->\", \"::\", \".\", \",\" or end of input")
         );
     }
 

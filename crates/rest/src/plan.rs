@@ -519,7 +519,7 @@ impl<'a> Planner<'a> {
                             .as_ref()
                             .map(|q| q.name.as_str())
                             .unwrap_or(""),
-                        emb.rel.target.name
+                        r
                     )));
                 }
                 Ok(Order {
@@ -922,6 +922,17 @@ mod tests {
         )
         .expect_err("to-many");
         assert_eq!(e.code(), "PGRST118");
+        // The details name the embed as the request does (its alias here).
+        let e = plan(
+            &c,
+            "clients",
+            "select=id,pros:projects(name)&order=pros(name)",
+        )
+        .expect_err("to-many through an alias");
+        assert_eq!(
+            e.details().as_deref(),
+            Some("'clients' and 'pros' do not form a many-to-one or one-to-one relationship")
+        );
     }
 
     #[test]

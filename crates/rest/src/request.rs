@@ -446,10 +446,15 @@ pub struct Prefer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PreferenceScope {
     Read,
-    /// A write; `resolution`: whether an on-conflict resolution took part (upserts).
-    Write {
+    /// A `POST` insert; `resolution`: whether an on-conflict resolution took part (a primary
+    /// key or `on_conflict` to resolve on).
+    Insert {
         resolution: bool,
     },
+    Update,
+    Delete,
+    /// A single-row `PUT` upsert.
+    Put,
     Call,
 }
 
@@ -459,13 +464,16 @@ pub struct PreferenceApplied(Vec<String>);
 
 impl PreferenceApplied {
     /// The tokens of `prefer` that `action` honours; `tx`: the transaction's end when the
-    /// client may choose it (`Prefer: tx=`) and did.
+    /// client may choose it (`Prefer: tx=`) and did. `handling`, `count` and `timezone` take
+    /// effect everywhere; `return` on writes; `missing` on inserts and updates; `resolution` on
+    /// inserts that resolve conflicts; `max-affected` (echoed with `handling=strict` only) on
+    /// updates, deletes and calls.
     pub fn new(prefer: &Prefer, action: PreferenceScope, tx: Option<bool>) -> PreferenceApplied {
-        let (resolution, returns, handling) = match action {
-            PreferenceScope::Read => (false, false, false),
-            PreferenceScope::Write { resolution } => (resolution, true, true),
-            PreferenceScope::Call => (false, false, true),
-        };
+        use PreferenceScope as S;
+        let resolution = matches!(action, S::Insert { resolution: true });
+        let missing = matches!(action, S::Insert { .. } | S::Update);
+        let returns = matches!(action, S::Insert { .. } | S::Update | S::Delete | S::Put);
+        let max_affected = matches!(action, S::Update | S::Delete | S::Call);
         let mut out: Vec<String> = Vec::new();
         if prefer.single_object {
             out.push("params=single-object".into());
@@ -478,9 +486,9 @@ impl PreferenceApplied {
                 }
                 None => {}
             }
-            if prefer.missing_default {
-                out.push("missing=default".into());
-            }
+        }
+        if missing && prefer.missing_default {
+            out.push("missing=default".into());
         }
         if returns {
             match prefer.return_ {
@@ -499,17 +507,15 @@ impl PreferenceApplied {
         if let Some(commit) = tx {
             out.push(if commit { "tx=commit" } else { "tx=rollback" }.into());
         }
-        if handling {
-            if prefer.strict {
-                out.push("handling=strict".into());
-            } else if prefer.lenient {
-                out.push("handling=lenient".into());
-            }
+        if prefer.strict {
+            out.push("handling=strict".into());
+        } else if prefer.lenient {
+            out.push("handling=lenient".into());
         }
         if let Some(tz) = &prefer.timezone {
             out.push(format!("timezone={tz}"));
         }
-        if let (true, true, Some(n)) = (handling, prefer.strict, prefer.max_affected) {
+        if let (true, true, Some(n)) = (max_affected, prefer.strict, prefer.max_affected) {
             out.push(format!("max-affected={n}"));
         }
         PreferenceApplied(out)
@@ -918,21 +924,41 @@ mod tests {
             PreferenceApplied::new(&p, PreferenceScope::Read, None)
                 .header()
                 .as_deref(),
-            Some("count=exact, timezone=UTC")
+            Some("count=exact, handling=strict, timezone=UTC")
         );
         assert_eq!(
-            PreferenceApplied::new(&p, PreferenceScope::Write { resolution: true }, Some(false))
+            PreferenceApplied::new(&p, PreferenceScope::Insert { resolution: true }, Some(false))
                 .header()
                 .as_deref(),
-            Some("resolution=merge-duplicates, missing=default, return=representation, count=exact, tx=rollback, handling=strict, timezone=UTC, max-affected=5")
+            Some("resolution=merge-duplicates, missing=default, return=representation, count=exact, tx=rollback, handling=strict, timezone=UTC")
         );
         assert_eq!(
-            PreferenceApplied::new(&p, PreferenceScope::Write { resolution: false }, None)
+            PreferenceApplied::new(&p, PreferenceScope::Insert { resolution: false }, None)
+                .header()
+                .as_deref(),
+            Some("missing=default, return=representation, count=exact, handling=strict, timezone=UTC")
+        );
+        assert_eq!(
+            PreferenceApplied::new(&p, PreferenceScope::Update, None)
+                .header()
+                .as_deref(),
+            Some(
+                "missing=default, return=representation, count=exact, handling=strict, timezone=UTC, max-affected=5"
+            )
+        );
+        assert_eq!(
+            PreferenceApplied::new(&p, PreferenceScope::Delete, None)
                 .header()
                 .as_deref(),
             Some(
                 "return=representation, count=exact, handling=strict, timezone=UTC, max-affected=5"
             )
+        );
+        assert_eq!(
+            PreferenceApplied::new(&p, PreferenceScope::Put, None)
+                .header()
+                .as_deref(),
+            Some("return=representation, count=exact, handling=strict, timezone=UTC")
         );
         assert_eq!(
             PreferenceApplied::new(&p, PreferenceScope::Call, None)

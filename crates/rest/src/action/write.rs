@@ -68,7 +68,8 @@ struct Shape {
     track_inserts: bool,
     merge: bool,
     created: bool,
-    resolution_applied: bool,
+    /// Which write this is, for `Preference-Applied`.
+    scope: PreferenceScope,
 }
 
 fn action<'a>(
@@ -91,9 +92,7 @@ fn action<'a>(
         track_inserts: shape.track_inserts,
         merge: shape.merge,
         created: shape.created,
-        applied: input.applied(PreferenceScope::Write {
-            resolution: shape.resolution_applied,
-        }),
+        applied: input.applied(shape.scope),
     })
 }
 
@@ -161,7 +160,9 @@ pub(super) fn insert<'a>(input: &PlanInput<'a>, name: &str) -> Result<MutateActi
         track_inserts,
         merge,
         created: payload.rows > 0 || !merge,
-        resolution_applied: on_conflict.is_some() || prefer.missing_default,
+        scope: PreferenceScope::Insert {
+            resolution: on_conflict.is_some(),
+        },
     };
     let mutation = Mutation::Insert {
         payload,
@@ -194,13 +195,11 @@ fn filtered<'a>(
     q: &QueryParams,
     mutation: Mutation,
 ) -> Result<MutateAction<'a>, ApiError> {
-    let missing_default = matches!(
-        mutation,
-        Mutation::Update {
-            missing_default: true,
-            ..
-        }
-    );
+    let scope = if matches!(mutation, Mutation::Update { .. }) {
+        PreferenceScope::Update
+    } else {
+        PreferenceScope::Delete
+    };
     let plan = written_read(input, rel, q, Source::Relation(rel.qi.clone()))?;
     if (plan.limit.is_some() || plan.offset > 0) && rel.is_view {
         return Err(ApiError::new(
@@ -212,7 +211,7 @@ fn filtered<'a>(
         track_inserts: false,
         merge: false,
         created: false,
-        resolution_applied: missing_default,
+        scope,
     };
     action(input, mutation, rel, plan, shape)
 }
@@ -273,7 +272,7 @@ pub(super) fn put<'a>(input: &PlanInput<'a>, name: &str) -> Result<MutateAction<
         track_inserts: !rel.is_view,
         merge: true,
         created: true,
-        resolution_applied: false,
+        scope: PreferenceScope::Put,
     };
     action(input, Mutation::Put { payload }, rel, plan, shape)
 }

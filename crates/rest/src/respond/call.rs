@@ -28,6 +28,7 @@ pub(super) fn respond(a: &CallAction, out: Outcome) -> Result<Response, ApiError
             row.bytes.clone().unwrap_or_default(),
         )
     } else {
+        super::out_of_bounds(a.offset(), row.total, a.applied.as_ref())?;
         let status = page_status(row.page, row.total);
         let mut r = body_response(status, &a.media, row.body.clone().unwrap_or_default());
         set(

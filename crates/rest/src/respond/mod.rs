@@ -72,6 +72,30 @@ fn page_status(page: i64, total: Option<i64>) -> StatusCode {
     }
 }
 
+/// PGRST103 when the requested offset lies past the end of the `total` rows counted (an offset
+/// equal to the total is an empty page, not an error). The error keeps the `Content-Range`
+/// (`*/total`) and the `Preference-Applied` the page would have had.
+fn out_of_bounds(
+    offset: i64,
+    total: Option<i64>,
+    applied: Option<&String>,
+) -> Result<(), ApiError> {
+    match total {
+        Some(t) if offset > t => {
+            let mut e = ApiError::new(Code::InvalidRange, "Requested range not satisfiable")
+                .with_details(format!(
+                    "An offset of {offset} was requested, but there are only {t} rows."
+                ));
+            e.headers.push(("Content-Range".into(), format!("*/{t}")));
+            if let Some(p) = applied {
+                e.headers.push(("Preference-Applied".into(), p.clone()));
+            }
+            Err(e)
+        }
+        _ => Ok(()),
+    }
+}
+
 /// PGRST116: a singular response over `n` rows.
 pub fn singular_error(n: i64) -> ApiError {
     ApiError::new(

@@ -6,7 +6,7 @@ use axum::response::Response;
 use super::{apply_gucs, body_response, bytes_response, content_range, explain_response, set};
 use crate::action::ReadAction;
 use crate::db::Outcome;
-use crate::error::{ApiError, Code};
+use crate::error::ApiError;
 use crate::request::Count;
 
 pub(super) fn respond(a: &ReadAction, out: Outcome) -> Result<Response, ApiError> {
@@ -23,16 +23,11 @@ pub(super) fn respond(a: &ReadAction, out: Outcome) -> Result<Response, ApiError
         _ => row.total,
     };
     let offset = a.plan.offset;
-    if let Some(t) = total {
-        if offset > 0 && offset >= t && row.page == 0 {
-            let mut e = ApiError::new(Code::InvalidRange, "Requested range not satisfiable")
-                .with_details(format!(
-                    "An offset of {offset} was requested, but there are only {t} rows."
-                ));
-            e.headers.push(("Content-Range".into(), format!("*/{t}")));
-            return Err(e);
-        }
-    }
+    super::out_of_bounds(offset, total, a.applied.as_ref()).map_err(|mut e| {
+        e.headers
+            .push(("Content-Location".into(), a.location.clone()));
+        e
+    })?;
     let status = super::page_status(row.page, total);
     let mut resp = body_response(status, &a.media, row.body.clone().unwrap_or_default());
     set(

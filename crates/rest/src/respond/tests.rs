@@ -165,10 +165,20 @@ fn an_offset_past_the_count_answers_416() {
     let e = respond(&plan, rows(0, Some(10), "[]")).unwrap_err();
     assert_eq!(e.status, StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(e.code, "PGRST103");
+    let h = |k: &str, v: &str| (k.to_string(), v.to_string());
     assert_eq!(
         e.headers,
-        vec![("Content-Range".to_string(), "*/10".to_string())]
+        vec![
+            h("Content-Range", "*/10"),
+            h("Preference-Applied", "count=exact"),
+            h("Content-Location", "/items?id=gt.1"),
+        ]
     );
+    // An offset equal to the count is an empty page: 206 with `*/total`.
+    let plan = ActionPlan::Read(read(Some(Count::Exact), 10));
+    let r = respond(&plan, rows(0, Some(10), "[]")).unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(header(&r, "content-range"), Some("*/10"));
     // Without a count nothing says the range is past the end.
     let plan = ActionPlan::Read(read(None, 20));
     assert_eq!(
@@ -376,6 +386,23 @@ async fn calls_answer_their_result_or_204_for_void() {
     .unwrap();
     assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(header(&r, "content-range"), Some("0-1/5"));
+    // A counted set of rows with an offset past its end: 416, as a read.
+    let mut a = call(false, Media::Json);
+    a.shape = CallShape::Rows(read_plan(100));
+    a.applied = Some("count=exact".into());
+    let e = respond(&ActionPlan::Call(a), rows(0, Some(15), "[]")).unwrap_err();
+    assert_eq!(e.code, "PGRST103");
+    assert_eq!(
+        e.details.as_deref(),
+        Some("An offset of 100 was requested, but there are only 15 rows.")
+    );
+    assert_eq!(
+        e.headers,
+        vec![
+            ("Content-Range".to_string(), "*/15".to_string()),
+            ("Preference-Applied".to_string(), "count=exact".to_string())
+        ]
+    );
 }
 
 #[tokio::test]
