@@ -71,6 +71,7 @@ select json_build_object(
       coalesce(to_json(p.proargnames), '[]') as arg_names,
       coalesce(to_json(p.proargmodes::text[]), 'null') as arg_modes,
       p.proretset and p.prorows = 1 as single_row,
+      pg_get_expr(p.proargdefaults, 0) as arg_defaults,
       (select coalesce(json_agg(json_build_object('oid', ty.oid::int8, 'schema', tn.nspname,
           'name', ty.typname, 'typtype', ty.typtype::text, 'elem_oid', ty.typelem::int8,
           'relid', ty.typrelid::int8)
@@ -178,6 +179,9 @@ pub struct Function {
     /// `returns setof <table> rows 1`: a single row, not a connection.
     #[serde(default)]
     pub single_row: bool,
+    /// The default expressions of the last `nargdefaults` arguments, comma-separated.
+    #[serde(default)]
+    pub arg_defaults: Option<String>,
     pub nargs: i32,
     pub nargdefaults: i32,
     pub arg_names: Vec<String>,

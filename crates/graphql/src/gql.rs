@@ -535,16 +535,21 @@ fn function_field(m: &Model, fi: usize) -> Field {
     let mut out = match &f.ret {
         FnReturn::Scalar(ty, _) => field(&f.field, ty_ref(m, ty, false)),
         FnReturn::Node(t) => field(&f.field, TypeRef::named(&m.tables[*t].type_name)),
-        FnReturn::Connection(t) => {
-            let tn = &m.tables[*t].type_name;
-            connection_args(
-                field(&f.field, TypeRef::named(format!("{tn}Connection"))),
-                tn,
-            )
-        }
+        FnReturn::Connection(t) => field(
+            &f.field,
+            TypeRef::named(format!("{}Connection", m.tables[*t].type_name)),
+        ),
     };
+    // The function's arguments, then a connection's.
     for a in &f.args {
-        out = out.argument(InputValue::new(&a.field, ty_ref(m, &a.ty, !a.has_default)));
+        let mut arg = InputValue::new(&a.field, ty_ref(m, &a.ty, !a.has_default));
+        if let Some(d) = &a.default {
+            arg = arg.default_value(d.clone());
+        }
+        out = out.argument(arg);
+    }
+    if let FnReturn::Connection(t) = &f.ret {
+        out = connection_args(out, &m.tables[*t].type_name);
     }
     if let Some(d) = &f.description {
         out = out.description(d);

@@ -280,6 +280,8 @@ pub struct ArgM {
     pub ty: Ty,
     pub sql_type: String,
     pub has_default: bool,
+    /// The default shown by introspection (a GraphQL literal), when it is a plain constant.
+    pub default: Option<async_graphql::Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -791,6 +793,36 @@ fn push_field(t: &mut TableM, name: String, f: NodeField) {
     }
 }
 
+/// The introspectable defaults of `f`'s arguments, by position: constants of integer, boolean,
+/// float and text arguments (anything else, and a null default, shows none).
+fn arg_defaults(f: &crate::catalog::Function) -> Vec<Option<async_graphql::Value>> {
+    let n = f.arg_types.len();
+    let mut out = vec![None; n];
+    let (Some(text), Ok(k)) = (&f.arg_defaults, usize::try_from(f.nargdefaults)) else {
+        return out;
+    };
+    let exprs: Vec<&str> = text.split(',').map(str::trim).collect();
+    if k == 0 || exprs.len() != k || k > n {
+        return out;
+    }
+    for (j, e) in exprs.iter().enumerate() {
+        let i = n - k + j;
+        out[i] = match f.arg_types[i].oid {
+            _ if e.starts_with("NULL::") => None,
+            21 | 23 => e.parse::<i32>().ok().map(async_graphql::Value::from),
+            16 => e.parse::<bool>().ok().map(async_graphql::Value::from),
+            700 | 701 => e.parse::<f64>().ok().map(async_graphql::Value::from),
+            25 => e
+                .strip_suffix("::text")
+                .and_then(|s| s.strip_prefix('\''))
+                .and_then(|s| s.strip_suffix('\''))
+                .map(|s| async_graphql::Value::from(s.replace("''", "'"))),
+            _ => None,
+        };
+    }
+    out
+}
+
 fn function(
     f: &crate::catalog::Function,
     m: &Model,
@@ -845,6 +877,7 @@ fn function(
     if on_table.is_none() && (is_enum(&f.ret) || f.arg_types.iter().any(is_enum)) {
         return None;
     }
+    let defaults = arg_defaults(f);
     let mut args = Vec::with_capacity(nargs);
     for (i, t) in f.arg_types.iter().enumerate() {
         if on_table.is_some() {
@@ -861,6 +894,7 @@ fn function(
             ty,
             sql_type: quoted_type(&t.schema, &t.name),
             has_default: i + (f.nargdefaults as usize) >= nargs,
+            default: defaults.get(i).cloned().flatten(),
         });
     }
     let ret = if f.ret.typtype == "c" {
@@ -876,6 +910,17 @@ fn function(
         }
         FnReturn::Scalar(ty_of(&f.ret)?, f.ret.oid)
     };
+    // A connection's own arguments may not be taken by the function's.
+    const CONNECTION_ARGS: [&str; 7] = [
+        "first", "last", "before", "after", "offset", "filter", "orderBy",
+    ];
+    if matches!(ret, FnReturn::Connection(_))
+        && args
+            .iter()
+            .any(|a| CONNECTION_ARGS.contains(&a.field.as_str()))
+    {
+        return None;
+    }
     let (d, description) = names::directive(f.comment.as_deref());
     let trimmed = f.name.strip_prefix('_').unwrap_or(&f.name);
     let field = match names::name_override(&d) {

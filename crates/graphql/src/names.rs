@@ -34,6 +34,11 @@ pub fn directive(comment: Option<&str>) -> (Value, Option<String>) {
     } else {
         format!("{}{}", &c[..start], &c[end..])
     };
+    // `@graphql({"description": …})` names the description outright.
+    if let Some(d) = found.get("description").and_then(Value::as_str) {
+        let d = d.to_string();
+        return (found, Some(d));
+    }
     let text = text.trim().to_string();
     (found, Some(text).filter(|s| !s.is_empty()))
 }
@@ -43,8 +48,9 @@ pub fn name_override(d: &Value) -> Option<String> {
     d.get("name").and_then(Value::as_str).map(str::to_string)
 }
 
-/// pg_graphql's base type name: the override, else `account_BY_email` → `AccountByEmail` with
-/// inflection, else the SQL name.
+/// pg_graphql's base type name: the override, else with inflection each word's first letter
+/// upper-cased and the underscores dropped (`account_by_email` → `AccountByEmail`, `orderBy` →
+/// `OrderBy`), else the SQL name.
 pub fn base_type_name(name: &str, over: Option<&str>, inflect: bool) -> String {
     if let Some(o) = over {
         return o.to_string();
@@ -56,7 +62,7 @@ pub fn base_type_name(name: &str, over: Option<&str>, inflect: bool) -> String {
     let mut prev_alnum = false;
     for c in name.chars() {
         if prev_alnum {
-            out.extend(c.to_lowercase());
+            out.push(c);
         } else {
             out.extend(c.to_uppercase());
         }
@@ -137,10 +143,12 @@ mod tests {
             base_type_name("account_holder", None, true),
             "AccountHolder"
         );
+        // Letters after the first of a word keep their case (`orderBy` stays `OrderBy`).
         assert_eq!(
             base_type_name("account_BY_email", None, true),
-            "AccountByEmail"
+            "AccountBYEmail"
         );
+        assert_eq!(base_type_name("orderBy", None, true), "OrderBy");
         assert_eq!(
             base_type_name("account_holder", None, false),
             "account_holder"

@@ -98,6 +98,14 @@ fn parse(text: &str) -> Vec<Step> {
     steps
 }
 
+/// A setup statement's failure, with Postgres' message.
+fn sql_error(e: tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(d) => format!("sql: {}", d.message()),
+        None => format!("sql: {e}"),
+    }
+}
+
 async fn run_case(path: &Path) -> Result<usize, String> {
     let text = std::fs::read_to_string(path).unwrap();
     let steps = parse(&text);
@@ -106,10 +114,7 @@ async fn run_case(path: &Path) -> Result<usize, String> {
     // Everything the case creates before the first request exists when the service starts.
     let mut i = 0;
     while let Some(Step::Sql(sql)) = steps.get(i) {
-        client
-            .batch_execute(sql)
-            .await
-            .map_err(|e| format!("sql: {e}"))?;
+        client.batch_execute(sql).await.map_err(sql_error)?;
         i += 1;
     }
     let db_uri =
@@ -131,10 +136,7 @@ async fn run_case(path: &Path) -> Result<usize, String> {
     for (k, step) in steps.iter().enumerate().skip(i) {
         match step {
             Step::Sql(sql) => {
-                client
-                    .batch_execute(sql)
-                    .await
-                    .map_err(|e| format!("sql: {e}"))?;
+                client.batch_execute(sql).await.map_err(sql_error)?;
                 // As the DDL trigger's NOTIFY would, without waiting for it.
                 app.invalidate();
             }
