@@ -74,13 +74,15 @@ select json_build_object(
       pg_get_expr(p.proargdefaults, 0) as arg_defaults,
       (select coalesce(json_agg(json_build_object('oid', ty.oid::int8, 'schema', tn.nspname,
           'name', ty.typname, 'typtype', ty.typtype::text, 'elem_oid', ty.typelem::int8,
-          'relid', ty.typrelid::int8)
+          'relid', ty.typrelid::int8,
+          'elem_typtype', (select e.typtype::text from pg_type e where e.oid = ty.typelem))
           order by k.ord), '[]')
         from unnest(p.proargtypes::oid[]) with ordinality k(oid, ord)
         join pg_type ty on ty.oid = k.oid join pg_namespace tn on tn.oid = ty.typnamespace)
         as arg_types,
       json_build_object('oid', rt.oid::int8, 'schema', rn.nspname, 'name', rt.typname,
-        'typtype', rt.typtype::text, 'elem_oid', rt.typelem::int8, 'relid', rt.typrelid::int8)
+        'typtype', rt.typtype::text, 'elem_oid', rt.typelem::int8, 'relid', rt.typrelid::int8,
+        'elem_typtype', (select e.typtype::text from pg_type e where e.oid = rt.typelem))
         as ret
     from pg_proc p join s on s.oid = p.pronamespace
       join pg_type rt on rt.oid = p.prorettype join pg_namespace rn on rn.oid = rt.typnamespace
@@ -166,6 +168,9 @@ pub struct TypeRef {
     pub elem_oid: i64,
     #[serde(default)]
     pub relid: i64,
+    /// The element's `typtype` of an array type.
+    #[serde(default)]
+    pub elem_typtype: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -531,6 +531,8 @@ impl Model {
                 }
                 let idx = m.functions.len();
                 if let Some(t) = fm.on_table {
+                    // A computed field named like a column replaces it, as in pg_graphql.
+                    m.tables[t].fields.retain(|(n, _)| n != &fm.field);
                     push_field(&mut m.tables[t], fm.field.clone(), NodeField::Function(idx));
                 }
                 m.functions.push(fm);
@@ -841,6 +843,10 @@ fn function(
             return None;
         }
         if t.elem_oid != 0 && t.name.starts_with('_') {
+            // Arrays of base types only (no arrays of rows, ranges, domains, ...).
+            if !matches!(t.elem_typtype.as_deref(), Some("b") | Some("e")) {
+                return None;
+            }
             let inner = enums
                 .get(&t.elem_oid)
                 .map(|i| Ty::Enum(*i))
