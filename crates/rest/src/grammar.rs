@@ -747,8 +747,61 @@ pub fn parse_field(input: &str, what: &str) -> Result<Field, ApiError> {
     Ok(Field { name, path })
 }
 
+/// The operator names a filter value may start with.
+const OPERATOR_NAMES: &[&str] = &[
+    "not",
+    "eq",
+    "neq",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "like",
+    "ilike",
+    "match",
+    "imatch",
+    "cs",
+    "cd",
+    "ov",
+    "sl",
+    "sr",
+    "nxl",
+    "nxr",
+    "adj",
+    "is",
+    "isdistinct",
+    "in",
+    "fts",
+    "plfts",
+    "phfts",
+    "wfts",
+];
+
+/// PGRST100 for a filter value that starts with no operator at all (`id=0`): the error is
+/// at column 1 and shows the first character that departs from `not`, as PostgREST says it.
+fn no_operator(value: &str) -> Option<ApiError> {
+    if OPERATOR_NAMES.iter().any(|op| value.starts_with(op)) {
+        return None;
+    }
+    let unexpected = value
+        .chars()
+        .zip("not".chars().map(Some).chain(std::iter::repeat(None)))
+        .find(|(c, n)| Some(*c) != *n)
+        .map(|(c, _)| format!("\"{c}\""))
+        .unwrap_or_else(|| "end of input".into());
+    Some(err_at(
+        "filter",
+        value,
+        1,
+        format!("unexpected {unexpected} expecting \"not\" or operator (eq, gt, ...)"),
+    ))
+}
+
 /// Split a filter value `not.op(mod).rest` into an [`OpExpr`].
 pub fn parse_op_expr(value: &str) -> Result<OpExpr, ApiError> {
+    if let Some(e) = no_operator(value) {
+        return Err(e);
+    }
     let (negated, rest) = match value.strip_prefix("not.") {
         Some(r) => (true, r),
         None => (false, value),
@@ -801,7 +854,7 @@ pub fn parse_op_expr(value: &str) -> Result<OpExpr, ApiError> {
         }
         OpName::In => {
             no_modifier()?;
-            Predicate::In(parse_list(operand, '(', ')', value)?)
+            Predicate::In(parse_in_list(operand, value)?)
         }
         OpName::IsDistinct => match modifier {
             None => Predicate::IsDistinct(operand.to_string()),
@@ -831,6 +884,73 @@ pub fn parse_op_expr(value: &str) -> Result<OpExpr, ApiError> {
         },
     };
     Ok(OpExpr { negated, pred })
+}
+
+/// The list of `in.(…)`: spaces and tabs may surround the parentheses; an item is a quoted
+/// value (`\` escaping any character) when a `,` or `)` follows its closing quote, otherwise
+/// the text up to the next `,` or `)` as it is (quotes, backslashes and spaces included).
+/// `()` (or only blanks inside) is the empty list.
+fn parse_in_list(s: &str, whole: &str) -> Result<Vec<String>, ApiError> {
+    let chars: Vec<char> = s.chars().collect();
+    let blanks = |mut i: usize| {
+        while matches!(chars.get(i), Some(' ' | '\t')) {
+            i += 1;
+        }
+        i
+    };
+    let enclosed = || err("filter", whole, "expecting a list enclosed in ()");
+    let mut i = blanks(0);
+    if chars.get(i) != Some(&'(') {
+        return Err(enclosed());
+    }
+    i = blanks(i + 1);
+    let mut items = Vec::new();
+    loop {
+        let (item, end) = quoted_item(&chars, i).unwrap_or_else(|| {
+            let mut j = i;
+            while j < chars.len() && chars[j] != ',' && chars[j] != ')' {
+                j += 1;
+            }
+            (chars[i..j].iter().collect(), j)
+        });
+        items.push(item);
+        i = end;
+        if chars.get(i) != Some(&',') {
+            break;
+        }
+        i += 1;
+    }
+    if chars.get(i) != Some(&')') || blanks(i + 1) != chars.len() {
+        return Err(enclosed());
+    }
+    if items.len() == 1 && items[0].is_empty() {
+        items.clear();
+    }
+    Ok(items)
+}
+
+/// A `"…"` item of an `in` list starting at `at`, with the index after its closing quote, when
+/// that quote is followed by `,` or `)`.
+fn quoted_item(chars: &[char], at: usize) -> Option<(String, usize)> {
+    if chars.get(at) != Some(&'"') {
+        return None;
+    }
+    let mut out = String::new();
+    let mut j = at + 1;
+    loop {
+        match chars.get(j)? {
+            '"' => break,
+            '\\' => {
+                out.push(*chars.get(j + 1)?);
+                j += 2;
+            }
+            c => {
+                out.push(*c);
+                j += 1;
+            }
+        }
+    }
+    matches!(chars.get(j + 1), Some(',' | ')')).then_some((out, j + 1))
 }
 
 /// `(a,"b,c",d)` → items; double quotes group, `\` escapes inside quotes.
@@ -1263,6 +1383,58 @@ mod tests {
         assert_eq!(
             e.details().as_deref(),
             Some("unexpected 'x' expecting digit, \"->\", \"::\", \".\", \",\" or end of input")
+        );
+    }
+
+    #[test]
+    fn in_lists_read_items_as_postgrest_does() {
+        let items = |v: &str| match parse_op_expr(v).expect(v).pred {
+            Predicate::In(items) => items,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(items("in.(a,\"b,c\",d)"), vec!["a", "b,c", "d"]);
+        // Blanks after `(` go; others stay with the item.
+        assert_eq!(items("in.( a, b )"), vec!["a", " b "]);
+        assert_eq!(items("in.(    )"), Vec::<String>::new());
+        assert_eq!(items("in.()"), Vec::<String>::new());
+        assert_eq!(items("in.( ,3,4)"), vec!["", "3", "4"]);
+        // A lone or unbalanced quote, and backslashes outside quotes, are plain characters.
+        assert_eq!(items("in.(\")"), vec!["\""]);
+        assert_eq!(
+            items("in.(Double\"Quote\"McGraw\")"),
+            vec!["Double\"Quote\"McGraw\""]
+        );
+        assert_eq!(
+            items("in.(/\\Slash/\\Beast/\\)"),
+            vec!["/\\Slash/\\Beast/\\"]
+        );
+        // Inside quotes a backslash takes the next character as it is.
+        assert_eq!(items("in.(\"\\\\\")"), vec!["\\"]);
+        assert_eq!(items("in.(\"D\\a\\vid\")"), vec!["David"]);
+        assert!(parse_op_expr("in.(1,2").is_err());
+        assert!(parse_op_expr("in.1,2").is_err());
+    }
+
+    #[test]
+    fn a_value_without_an_operator_fails_at_column_one() {
+        let e = parse_op_expr("0").expect_err("no operator");
+        assert_eq!(
+            e.message(),
+            "\"failed to parse filter (0)\" (line 1, column 1)"
+        );
+        assert_eq!(
+            e.details().as_deref(),
+            Some("unexpected \"0\" expecting \"not\" or operator (eq, gt, ...)")
+        );
+        let e = parse_op_expr("noop.0").expect_err("no operator");
+        assert_eq!(
+            e.details().as_deref(),
+            Some("unexpected \"o\" expecting \"not\" or operator (eq, gt, ...)")
+        );
+        let e = parse_op_expr("").expect_err("empty");
+        assert_eq!(
+            e.details().as_deref(),
+            Some("unexpected end of input expecting \"not\" or operator (eq, gt, ...)")
         );
     }
 
