@@ -434,8 +434,14 @@ pub fn read_sql(
                 // has no equality.
                 let cast = if aggregating { "::jsonb" } else { "" };
                 if emb.spread {
+                    let to_many = !emb.rel.to_one();
                     for n in emb.plan.output_names(cache) {
-                        let e = format!("{lat}.{}", ident(&n));
+                        // Spread from a to-many embed, each column is the array of its values.
+                        let e = if to_many {
+                            format!("COALESCE({lat}.{}{cast}, '[]'{cast})", ident(&n))
+                        } else {
+                            format!("{lat}.{}", ident(&n))
+                        };
                         if aggregating {
                             group.push(e.clone());
                         }
@@ -475,7 +481,17 @@ pub fn read_sql(
             // parent's order.
             format!("SELECT row_to_json(\"pgrst_x\".*) AS \"pgrst_body\", \"pgrst_x\".* FROM ({child}) AS \"pgrst_x\" LIMIT 1")
         } else {
-            format!("SELECT json_agg(\"pgrst_x\") AS \"pgrst_body\" FROM ({child}) AS \"pgrst_x\"")
+            // A spread to-many embed also aggregates each of its columns on its own.
+            let columns: String = if emb.spread {
+                emb.plan
+                    .output_names(cache)
+                    .iter()
+                    .map(|n| format!(", json_agg(\"pgrst_x\".{0}) AS {0}", ident(n)))
+                    .collect()
+            } else {
+                String::new()
+            };
+            format!("SELECT json_agg(\"pgrst_x\") AS \"pgrst_body\"{columns} FROM ({child}) AS \"pgrst_x\"")
         };
         let join = if emb.inner && to_one {
             "JOIN"
@@ -669,6 +685,47 @@ mod tests {
         assert!(sql
             .params
             .contains(&TextParam(Some("x';drop table y;--".into()))));
+    }
+
+    #[test]
+    fn a_spread_to_many_embed_gives_each_column_as_an_array() {
+        let mut c = cache();
+        c.relationships.insert(
+            Qi::new("s", "clients"),
+            vec![Relationship {
+                source: Qi::new("s", "clients"),
+                target: Qi::new("s", "projects"),
+                cardinality: Cardinality::OneToMany,
+                columns: vec![("id".into(), "client_id".into())],
+                constraint: "fk".into(),
+                computed: None,
+                computed_single: false,
+            }],
+        );
+        let q = parse_query(
+            &query_pairs("select=client:name,...projects(project:name,id)"),
+            false,
+        )
+        .expect("parses");
+        let plan = Planner::new(&c, "s", false)
+            .read(
+                Source::Relation(Qi::new("s", "clients")),
+                Some(Qi::new("s", "clients")),
+                &q,
+                true,
+            )
+            .expect("plans");
+        let text = read_sql(&mut Sql::default(), &c, &plan, None, ReadOptions::default());
+        for col in ["project", "id"] {
+            assert!(
+                text.contains(&format!("json_agg(\"pgrst_x\".\"{col}\") AS \"{col}\"")),
+                "{text}"
+            );
+            assert!(
+                text.contains(&format!(".\"{col}\", '[]') AS \"{col}\"")),
+                "{text}"
+            );
+        }
     }
 
     #[test]
