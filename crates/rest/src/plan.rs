@@ -632,23 +632,36 @@ fn ambiguous(src: &Qi, name: &str, found: &[&Relationship]) -> ApiError {
     e
 }
 
-/// The relation of `schema` whose name is closest to `name`, when at least 75% alike (one
-/// minus the edit distance over the longer length, case-insensitively), as PostgREST's
-/// fuzzy-set hint picks it.
+/// The relation of `schema` whose name is closest to `name`, when at least 75% alike, as
+/// PostgREST's fuzzy-set hint picks it.
 fn similar_table<'c>(cache: &'c SchemaCache, schema: &str, name: &str) -> Option<&'c str> {
-    let wanted: Vec<char> = name.to_lowercase().chars().collect();
-    cache
-        .relations
-        .keys()
-        .filter(|q| q.schema == schema)
-        .map(|q| {
-            let have: Vec<char> = q.name.to_lowercase().chars().collect();
+    closest(
+        cache
+            .relations
+            .keys()
+            .filter(|q| q.schema == schema)
+            .map(|q| q.name.as_str()),
+        name,
+        0.75,
+    )
+}
+
+/// The candidate most alike `wanted` (one minus the edit distance over the longer length,
+/// case-insensitively) when its score reaches `min_score`; among equals, the first in order.
+pub(crate) fn closest<'c>(
+    candidates: impl Iterator<Item = &'c str>,
+    wanted: &str,
+    min_score: f64,
+) -> Option<&'c str> {
+    let wanted: Vec<char> = wanted.to_lowercase().chars().collect();
+    candidates
+        .map(|c| {
+            let have: Vec<char> = c.to_lowercase().chars().collect();
             let longest = wanted.len().max(have.len()).max(1);
             let score = 1.0 - edit_distance(&wanted, &have) as f64 / longest as f64;
-            (score, q.name.as_str())
+            (score, c)
         })
-        .filter(|(score, _)| *score >= 0.75)
-        // The best score; among equals, the first name in order.
+        .filter(|(score, _)| *score >= min_score)
         .min_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)))
         .map(|(_, n)| n)
 }

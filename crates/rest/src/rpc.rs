@@ -152,9 +152,13 @@ pub fn resolve(
                 params_phrase(&given)
             )
         } else if given.is_empty() {
+            let single = if from_body {
+                " or with a single unnamed json/jsonb parameter"
+            } else {
+                ""
+            };
             format!(
-                "Searched for the function {}.{} without parameters or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.",
-                schema, name
+                "Searched for the function {schema}.{name} without parameters{single}, but no matches were found in the schema cache."
             )
         } else {
             format!(
@@ -164,32 +168,37 @@ pub fn resolve(
                 params_phrase(&given)
             )
         };
-        let best = candidates
-            .iter()
-            .map(|r| {
-                (
-                    r.params.iter().filter(|p| given.contains(&p.name)).count(),
-                    r,
-                )
-            })
-            .filter(|(n, _)| *n > 0 || given.is_empty())
-            .max_by_key(|(n, _)| *n)
-            .map(|(_, r)| *r);
-        let hint = best.map(|r| {
-            format!(
-                "Perhaps you meant to call the function {}",
-                signature(
-                    &r.qi,
-                    &r.params.iter().map(|p| p.name.clone()).collect::<Vec<_>>()
-                )
-            )
-        });
+        let hint = if matches!(args, Args::Raw(_)) {
+            None
+        } else if candidates.is_empty() {
+            // No function of that name: the closest name in the schema.
+            let names = cache
+                .routines
+                .keys()
+                .filter(|q| q.schema == schema)
+                .map(|q| q.name.as_str());
+            crate::plan::closest(names, name, 0.75)
+                .map(|n| format!("Perhaps you meant to call the function {schema}.{n}"))
+        } else {
+            // Overloads of that name: the one whose parameter list reads closest.
+            let lists: Vec<String> = candidates
+                .iter()
+                .map(|r| sorted_list(r.params.iter().map(|p| p.name.clone())))
+                .collect();
+            let wanted = sorted_list(given.iter().cloned());
+            crate::plan::closest(lists.iter().map(String::as_str), &wanted, 0.33)
+                .map(|l| format!("Perhaps you meant to call the function {schema}.{name}{l}"))
+        };
+        let shown = if matches!(args, Args::Raw(_)) {
+            format!("{schema}.{name}")
+        } else if given.is_empty() {
+            format!("{schema}.{name} without parameters")
+        } else {
+            signature(&qi, &given)
+        };
         let mut e = ApiError::new(
             Code::NoFunction,
-            format!(
-                "Could not find the function {} in the schema cache",
-                signature(&qi, &given)
-            ),
+            format!("Could not find the function {shown} in the schema cache"),
         )
         .with_details(details);
         e.hint = hint;
@@ -237,6 +246,13 @@ pub fn resolve(
         routine: routine.clone(),
         args: call_args,
     })
+}
+
+/// Parameter names sorted and listed as `(a, b)`, as the not-found hint compares them.
+fn sorted_list(names: impl Iterator<Item = String>) -> String {
+    let mut names: Vec<String> = names.collect();
+    names.sort();
+    format!("({})", names.join(", "))
 }
 
 /// `parameter a` or `parameters a, b`, as the not-found details word it.
@@ -310,6 +326,58 @@ mod tests {
             e.message,
             "Could not find the function s.f(x) in the schema cache"
         );
+    }
+
+    #[test]
+    fn not_found_errors_hint_at_the_closest_name_or_parameter_list() {
+        let mut c = SchemaCache::default();
+        c.routines.insert(
+            Qi::new("s", "sayhello"),
+            vec![routine("sayhello", &[("name", "text", false)])],
+        );
+        c.routines.insert(
+            Qi::new("s", "add_them"),
+            vec![routine(
+                "add_them",
+                &[("b", "integer", false), ("a", "integer", false)],
+            )],
+        );
+        let named =
+            |keys: &[&str]| Args::Named(keys.iter().map(|k| (k.to_string(), json!(1))).collect());
+        // A misspelt name, called without arguments by GET.
+        let e = resolve(&c, "s", "sayhell", &named(&[]), false).expect_err("no such name");
+        assert_eq!(
+            e.message,
+            "Could not find the function s.sayhell without parameters in the schema cache"
+        );
+        assert_eq!(
+            e.details.as_deref(),
+            Some("Searched for the function s.sayhell without parameters, but no matches were found in the schema cache.")
+        );
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("Perhaps you meant to call the function s.sayhello")
+        );
+        assert_eq!(
+            resolve(&c, "s", "fake", &named(&[]), false)
+                .expect_err("none")
+                .hint,
+            None
+        );
+        // Misspelt or extra arguments: the overload whose sorted list is closest.
+        let e = resolve(&c, "s", "sayhello", &named(&["nam"]), false).expect_err("nam");
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("Perhaps you meant to call the function s.sayhello(name)")
+        );
+        let e = resolve(&c, "s", "add_them", &named(&["a", "b", "smthelse"]), false)
+            .expect_err("extra");
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("Perhaps you meant to call the function s.add_them(a, b)")
+        );
+        let e = resolve(&c, "s", "add_them", &named(&["wrong_arg"]), false).expect_err("far");
+        assert_eq!(e.hint, None);
     }
 
     #[test]
