@@ -348,12 +348,16 @@ impl<'a> Planner<'a> {
                                     src.name, e.name, self.schema
                                 ),
                             };
-                            return Err(ApiError::new(Code::NoRelationship, format!(
+                            let mut err = ApiError::new(Code::NoRelationship, format!(
                                     "Could not find a relationship between '{}' and '{}' in the schema cache",
                                     src.name, e.name
                                 ),
                             )
-                            .with_details(details));
+                            .with_details(details);
+                            err.hint = self.similar_target(&src, &e.name).map(|t| {
+                                format!("Perhaps you meant '{t}' instead of '{}'.", e.name)
+                            });
+                            return Err(err);
                         }
                         1 => found[0].clone(),
                         _ => return Err(ambiguous(&src, &e.name, &found)),
@@ -632,6 +636,23 @@ fn ambiguous(src: &Qi, name: &str, found: &[&Relationship]) -> ApiError {
     e
 }
 
+impl Planner<'_> {
+    /// For an embed that matched no relationship of `src`: the target of one of `src`'s
+    /// relationships whose name is closest to `name` (at least a third alike, not `name`
+    /// itself), as PostgREST suggests it.
+    fn similar_target(&self, src: &Qi, name: &str) -> Option<String> {
+        let rels = self.cache.relationships.get(src)?;
+        closest(
+            rels.iter()
+                .map(|r| r.target.name.as_str())
+                .filter(|t| !t.eq_ignore_ascii_case(name)),
+            name,
+            0.33,
+        )
+        .map(str::to_string)
+    }
+}
+
 /// The relation of `schema` whose name is closest to `name`, when at least 75% alike, as
 /// PostgREST's fuzzy-set hint picks it.
 fn similar_table<'c>(cache: &'c SchemaCache, schema: &str, name: &str) -> Option<&'c str> {
@@ -874,6 +895,14 @@ mod tests {
         .expect("column hints");
         assert_eq!(p.embeds.len(), 2);
         assert_eq!(p.embeds[1].name, "reviewer");
+        // A misspelt embed: the closest related table is suggested; none for a far name.
+        let e = plan(&c, "projects", "select=clientsx(*)").expect_err("misspelt");
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("Perhaps you meant 'clients' instead of 'clientsx'.")
+        );
+        let e = plan(&c, "projects", "select=zzzzzzzzzz(*)").expect_err("far");
+        assert_eq!(e.hint, None);
     }
 
     #[test]
