@@ -372,7 +372,8 @@ impl Model {
             schema_dir
                 .get(schema)
                 .and_then(|d| d.get("max_rows"))
-                .and_then(Value::as_i64)
+                .and_then(Value::as_u64)
+                .and_then(|n| i64::try_from(n).ok())
         };
         // Enums.
         let mut enum_by_oid: HashMap<i64, usize> = HashMap::new();
@@ -476,7 +477,8 @@ impl Model {
             }
             let max_rows = d
                 .get("max_rows")
-                .and_then(Value::as_i64)
+                .and_then(Value::as_u64)
+                .and_then(|n| i64::try_from(n).ok())
                 .or_else(|| schema_max_rows(&t.schema))
                 .unwrap_or(DEFAULT_MAX_ROWS);
             let total_count = d
