@@ -152,6 +152,39 @@ impl ReadPlan {
         })
     }
 
+    /// The aggregates a to-one spread of this plan lifts to the embedding level, by output
+    /// name: the aggregate (`None` for `count()`) and the cast of its result. Nested to-one
+    /// spreads lift theirs too.
+    pub fn spread_aggregates(&self) -> Vec<(String, Option<Aggregate>, Option<String>)> {
+        let mut out = Vec::new();
+        for i in &self.items {
+            match i {
+                Item::Field {
+                    aggregate: Some(a),
+                    aggregate_cast,
+                    name,
+                    ..
+                } => out.push((name.clone(), Some(*a), aggregate_cast.clone())),
+                Item::CountAll { cast, name } => out.push((name.clone(), None, cast.clone())),
+                Item::Embed(e) => {
+                    let emb = &self.embeds[*e];
+                    if emb.spread && emb.rel.to_one() && !emb.hidden {
+                        out.extend(emb.plan.spread_aggregates());
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Whether a to-one spread of this plan lifts aggregates to it.
+    pub fn hoists_aggregates(&self) -> bool {
+        self.embeds.iter().any(|e| {
+            e.spread && e.rel.to_one() && !e.hidden && !e.plan.spread_aggregates().is_empty()
+        })
+    }
+
     /// Output column names (for spreads and related orders).
     pub fn output_names(&self, cache: &SchemaCache) -> Vec<String> {
         let mut out = Vec::new();

@@ -317,6 +317,9 @@ pub struct ReadOptions {
     pub skip_paging: bool,
     /// Extra cap on the number of rows (db-max-rows).
     pub max_rows: Option<i64>,
+    /// The read is a to-one spread whose aggregates the embedding level computes: it selects
+    /// each aggregate's input (named as the aggregate's output) and groups nothing.
+    pub hoist: bool,
 }
 
 /// A function call with named (or positional, when unnamed) bound arguments.
@@ -365,7 +368,7 @@ pub fn read_sql(
     let alias = ident(&plan.alias);
     let mut select = Vec::new();
     let mut group = Vec::new();
-    let aggregating = plan.has_aggregates();
+    let aggregating = !opts.hoist && (plan.has_aggregates() || plan.hoists_aggregates());
     for item in &plan.items {
         match item {
             Item::Star(Some(cols)) => {
@@ -402,6 +405,7 @@ pub fn read_sql(
                     e = format!("CAST({e} AS {t})");
                 }
                 match aggregate {
+                    Some(_) if opts.hoist => {}
                     Some(a) => {
                         e = format!("{}({e})", a.sql_name());
                         if let Some(t) = aggregate_cast {
@@ -417,6 +421,9 @@ pub fn read_sql(
                 select.push(format!("{e} AS {}", ident(name)));
             }
             Item::WholeRow => select.push(format!("{alias} AS \"pgrst_row\"")),
+            Item::CountAll { name, .. } if opts.hoist => {
+                select.push(format!("NULL AS {}", ident(name)));
+            }
             Item::CountAll { cast, name } => {
                 let mut e = "pg_catalog.count(*)".to_string();
                 if let Some(t) = cast {
@@ -435,7 +442,25 @@ pub fn read_sql(
                 let cast = if aggregating { "::jsonb" } else { "" };
                 if emb.spread {
                     let to_many = !emb.rel.to_one();
+                    // A hoisting read passes nested aggregates' inputs on as they are.
+                    let lifted = if to_many || opts.hoist {
+                        Vec::new()
+                    } else {
+                        emb.plan.spread_aggregates()
+                    };
                     for n in emb.plan.output_names(cache) {
+                        // An aggregate of a to-one spread is computed here, over its input.
+                        if let Some((_, agg, agg_cast)) = lifted.iter().find(|l| l.0 == n) {
+                            let mut e = match agg {
+                                Some(a) => format!("{}({lat}.{})", a.sql_name(), ident(&n)),
+                                None => "pg_catalog.count(*)".to_string(),
+                            };
+                            if let Some(t) = agg_cast {
+                                e = format!("CAST({e} AS {t})");
+                            }
+                            select.push(format!("{e} AS {}", ident(&n)));
+                            continue;
+                        }
                         // Spread from a to-many embed, each column is the array of its values.
                         let e = if to_many {
                             format!("COALESCE({lat}.{}{cast}, '[]'{cast})", ident(&n))
@@ -468,14 +493,17 @@ pub fn read_sql(
     let mut where_ = Vec::new();
     for (i, emb) in plan.embeds.iter().enumerate() {
         let lat = ident(&lateral_alias(plan, i));
+        let to_one = emb.rel.to_one();
         let child = read_sql(
             sql,
             cache,
             &emb.plan,
             Some((&plan.alias, emb)),
-            ReadOptions::default(),
+            ReadOptions {
+                hoist: emb.spread && to_one,
+                ..ReadOptions::default()
+            },
         );
-        let to_one = emb.rel.to_one();
         let body = if to_one {
             // At most one row; the LIMIT keeps the join a per-row lookup that preserves the
             // parent's order.
@@ -726,6 +754,32 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn aggregates_of_a_to_one_spread_are_computed_by_the_embedding_read() {
+        let c = cache();
+        let q = parse_query(&query_pairs("select=...clients(name,n:id.count())"), false)
+            .expect("parses");
+        let plan = Planner::new(&c, "s", true)
+            .read(
+                Source::Relation(Qi::new("s", "projects")),
+                Some(Qi::new("s", "projects")),
+                &q,
+                true,
+            )
+            .expect("plans");
+        let text = read_sql(&mut Sql::default(), &c, &plan, None, ReadOptions::default());
+        // The spread selects the aggregate's input; the outer read aggregates and groups.
+        assert!(
+            text.contains("count(\"projects_lat_0\".\"n\") AS \"n\""),
+            "{text}"
+        );
+        assert!(text.contains("\"clients_1\".\"id\" AS \"n\""), "{text}");
+        assert!(
+            text.contains("GROUP BY \"projects_lat_0\".\"name\""),
+            "{text}"
+        );
     }
 
     #[test]

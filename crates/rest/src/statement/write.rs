@@ -82,6 +82,7 @@ pub(super) fn job(a: &MutateAction<'_>, cache: &SchemaCache) -> Result<Job, ApiE
             skip_conds: true,
             skip_paging: false,
             max_rows: None,
+            hoist: false,
         };
         let from = sql::read_sql(&mut sql, cache, &p, None, opts);
         (cte, from)
