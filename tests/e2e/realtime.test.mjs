@@ -26,12 +26,19 @@ before(async () => {
 });
 after(async () => { await b?.stop(); });
 
+/**
+ * A client; with `sub`, realtime joins with a JWT of that user. The token is also what the
+ * `accessToken` option returns: supabase-js 2.119 asks that callback again after connecting and
+ * on heartbeats, and without it a token given only to `realtime.setAuth` gives way to the anon key.
+ */
 function client(sub) {
-  const c = b.client(b.anonKey, { realtime: { transport: ws, params: { eventsPerSecond: 1000 } } });
-  if (sub) {
-    const now = Math.floor(Date.now() / 1000);
-    c.realtime.setAuth(b.sign({ sub, role: 'authenticated', aud: 'authenticated', iat: now, exp: now + 3600 }));
-  }
+  const now = Math.floor(Date.now() / 1000);
+  const token = sub && b.sign({ sub, role: 'authenticated', aud: 'authenticated', iat: now, exp: now + 3600 });
+  const c = b.client(b.anonKey, {
+    realtime: { transport: ws, params: { eventsPerSecond: 1000 } },
+    ...(token ? { accessToken: async () => token } : {}),
+  });
+  if (token) c.realtime.setAuth(token);
   return c;
 }
 
