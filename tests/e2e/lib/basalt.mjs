@@ -111,9 +111,12 @@ export async function startBasalt(opts = {}) {
     userClient(sub, extra = {}) {
       const now = Math.floor(Date.now() / 1000);
       const token = b.sign({ sub, role: 'authenticated', aud: 'authenticated', iat: now, exp: now + 3600, ...extra });
+      // accessToken too: supabase-js 2.119 asks it for realtime's token after connecting and on
+      // heartbeats, and would otherwise replace the token given to setAuth by the anon key.
       const c = createClient(url, status.anon_key, {
         auth: { persistSession: false, autoRefreshToken: false },
         global: { headers: { Authorization: `Bearer ${token}` } },
+        accessToken: async () => token,
         realtime,
       });
       c.realtime.setAuth(token);
