@@ -155,3 +155,36 @@ async def test_async_auth(basalt):
     assert addr in [u.email for u in users]
     await admin.auth.admin.delete_user(up.user.id)
     assert (await admin.table("notes").select("id").eq("owner", up.user.id).execute()).data == []
+
+
+def test_set_session_generate_link_verify_and_admin_sign_out(basalt):
+    admin = basalt.client(basalt.service_key).auth.admin
+    addr = email()
+    user = admin.create_user({"email": addr, "password": "link pass", "email_confirm": True}).user
+
+    link = admin.generate_link({"type": "magiclink", "email": addr})
+    assert link.user.id == user.id
+    assert link.properties.hashed_token and link.properties.verification_type == "magiclink"
+    c = basalt.client()
+    verified = c.auth.verify_otp({"type": "magiclink", "token_hash": link.properties.hashed_token})
+    assert verified.user.id == user.id and verified.session.access_token
+
+    # the session moves to another client with set_session
+    other = basalt.client()
+    moved = other.auth.set_session(verified.session.access_token, verified.session.refresh_token)
+    assert moved.user.id == user.id
+    assert other.auth.get_user().user.email == addr
+    claims = other.auth.get_claims()
+    assert claims["claims"]["sub"] == user.id and claims["claims"]["role"] == "authenticated"
+
+    # a used magic link cannot be used again
+    with pytest.raises(AuthApiError) as err:
+        basalt.client().auth.verify_otp({"type": "magiclink", "token_hash": link.properties.hashed_token})
+    assert err.value.status == 403
+    assert err.value.code == "otp_expired"
+
+    # admin sign-out ends every session of the user: their refresh tokens stop working
+    admin.sign_out(verified.session.access_token)
+    with pytest.raises(AuthApiError) as err:
+        basalt.client().auth.refresh_session(other.auth.get_session().refresh_token)
+    assert err.value.code == "refresh_token_not_found"

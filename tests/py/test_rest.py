@@ -155,3 +155,35 @@ async def test_async_client(basalt):
     assert ins.data == [{"id": 20, "name": "Async"}]
     await admin.table("authors").delete().eq("id", 20).execute()
     assert (await c.table("authors").select("id").eq("id", 20).execute()).data == []
+
+
+def test_more_filters_and_embedded_options(anon, service):
+    res = anon.table("books").select("title").match({"author_id": 1, "year": 1974}).execute()
+    assert res.data == [{"title": "The Dispossessed"}]
+    res = anon.table("books").select("title").filter("tags", "cs", "{dystopia}").execute()
+    assert res.data == [{"title": "Parable of the Sower"}]
+    res = anon.table("books").select("title").text_search("title", "'darkness'").execute()
+    assert res.data == [{"title": "The Left Hand of Darkness"}]
+    res = anon.table("books").select("title").neq("author_id", 1).order("title").execute()
+    assert [r["title"] for r in res.data] == ["Kindred", "Parable of the Sower"]
+    res = anon.table("authors").select("name, books!inner(title)").eq("books.year", 1969).execute()
+    assert res.data == [{"name": "Ursula K. Le Guin", "books": [{"title": "The Left Hand of Darkness"}]}]
+    res = (anon.table("authors").select("id, books(year)").eq("id", 1)
+           .order("year", desc=True, foreign_table="books").limit(1, foreign_table="books").execute())
+    assert res.data == [{"id": 1, "books": [{"year": 1974}]}]
+    res = anon.table("authors").select("id, books(id)").order("id").range(0, 0, foreign_table="books").execute()
+    assert [len(r["books"]) for r in res.data] == [1, 1, 0]
+
+    service.table("authors").upsert([{"id": 30, "name": "Thirty"}], on_conflict="id").execute()
+    service.table("authors").upsert([{"id": 30, "name": "Thirty again"}, {"id": 31, "name": "Thirty-one"}],
+                                    on_conflict="id", default_to_null=False).execute()
+    res = service.table("authors").select("id, name").gte("id", 30).order("id").execute()
+    assert res.data == [{"id": 30, "name": "Thirty again"}, {"id": 31, "name": "Thirty-one"}]
+    res = service.table("authors").delete(count="exact").gte("id", 30).execute()
+    assert res.count == 2
+
+
+def test_anon_cannot_write_without_grants_or_policies(anon):
+    with pytest.raises(APIError) as err:
+        anon.table("notes").insert({"body": "anon note", "owner": "00000000-0000-0000-0000-000000000000"}).execute()
+    assert err.value.code == "42501"
