@@ -12,7 +12,7 @@ import { startBasalt, repoRoot, basaltBin } from './lib/basalt.mjs';
 
 const META = join(repoRoot, 'tools/node_modules/@supabase/postgres-meta/dist/server/server.js');
 
-function metaTypes(dbUrl) {
+function metaTypes(dbUrl, ca) {
   assert.ok(existsSync(META), `postgres-meta 0.99.0 is not installed at ${META}: run .ci/setup`);
   return execFileSync('node', [META], {
     encoding: 'utf8',
@@ -21,6 +21,8 @@ function metaTypes(dbUrl) {
     env: {
       ...process.env,
       PG_META_DB_URL: dbUrl,
+      // Under BASALT_E2E_TLS the database's certificate comes from a private CA.
+      ...(ca ? { NODE_EXTRA_CA_CERTS: ca } : {}),
       PG_META_GENERATE_TYPES: 'typescript',
       PG_META_GENERATE_TYPES_INCLUDED_SCHEMAS: 'public',
       PG_META_GENERATE_TYPES_SWIFT_ACCESS_CONTROL: 'internal',
@@ -64,7 +66,7 @@ for (const ex of examples) {
     });
     try {
       const ours = basaltTypes(b.dbUrl);
-      const theirs = metaTypes(b.dbUrl);
+      const theirs = metaTypes(b.dbUrl, b.dbCa);
       if (ours !== theirs) {
         // Both outputs, to diff by hand.
         const out = join(repoRoot, 'target/gen-types-meta');

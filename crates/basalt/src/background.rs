@@ -20,10 +20,14 @@ pub(crate) async fn start(
     Ok(basalt_net::Background::spawn(db_url, net)?)
 }
 
-/// Prepare the vault key (embedded cluster only: an external server cannot read our files) and
-/// record its path in the database. Runs once the platform schema exists and before
-/// migrations and seeds, so that they may call `vault.create_secret` (on first start and after
-/// `basalt db reset` alike).
+/// With `--db-url`: the path, on the database server, of the vault's 32-byte key file.
+const VAULT_KEY_FILE: &str = "BASALT_VAULT_KEY_FILE";
+
+/// Prepare the vault key (the embedded cluster's, made next to its data directory; with
+/// `--db-url` the file [`VAULT_KEY_FILE`] names, which the server must be able to read: an
+/// external server cannot read our files) and record its path in the database. Runs once the
+/// platform schema exists and before migrations and seeds, so that they may call
+/// `vault.create_secret` (on first start and after `basalt db reset` alike).
 pub(crate) async fn vault_key(
     project: &Project,
     client: &tokio_postgres::Client,
@@ -38,8 +42,19 @@ pub(crate) async fn vault_key(
             .map(|r| (r.uid, r.gid));
         basalt_net::vault::ensure_key_file(&key, owner)?;
         basalt_net::vault::register(client, &key).await?;
+    } else if let Some(path) = std::env::var_os(VAULT_KEY_FILE).filter(|p| !p.is_empty()) {
+        // A file on the database server's filesystem (the server reads it, not basalt).
+        let path = std::path::PathBuf::from(path);
+        basalt_net::vault::register(client, &path).await?;
+        eprintln!(
+            "Vault: key file {} on the database server ({VAULT_KEY_FILE}).",
+            path.display()
+        );
     } else {
-        eprintln!("Vault: no key file with an external database (vault.create_secret will fail).");
+        eprintln!(
+            "Vault: no key file with an external database (vault.create_secret will fail; set \
+             {VAULT_KEY_FILE} to a 32-byte key file the database server can read)."
+        );
     }
     Ok(())
 }

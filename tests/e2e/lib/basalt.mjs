@@ -1,9 +1,9 @@
 // Test harness: runs `basalt start` on a throw-away Supabase project directory and hands the
 // test what supabase-js needs (URL, anon and service keys), plus helpers to mint JWTs and run SQL.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, cpSync, existsSync, statSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, cpSync, existsSync, statSync, readdirSync, chmodSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +43,102 @@ export async function freePort() {
 }
 
 /**
+ * BASALT_E2E_TLS=1: every `startBasalt` runs `basalt start --db-url` against a Postgres of its
+ * own that accepts TLS only (ssl=on, `hostssl` in pg_hba.conf, plain TCP rejected), its
+ * certificate issued for `localhost` by a certificate authority made here, basalt connecting
+ * with `sslmode=verify-full` and that CA as `sslrootcert`.
+ */
+export const tlsMode = process.env.BASALT_E2E_TLS === '1';
+
+/** Directory of the Postgres server binaries: BASALT_PG_BIN, else the newest installed. */
+function pgBin(env = process.env) {
+  if (env.BASALT_PG_BIN) return env.BASALT_PG_BIN;
+  const base = '/usr/lib/postgresql';
+  const majors = existsSync(base) ? readdirSync(base).filter((v) => /^\d+$/.test(v)).sort((a, b) => b - a) : [];
+  const found = majors.map((v) => join(base, v, 'bin')).find((d) => existsSync(join(d, 'initdb')));
+  if (!found) throw new Error('BASALT_E2E_TLS: no Postgres server binaries (set BASALT_PG_BIN)');
+  return found;
+}
+
+/** Runs a Postgres tool, as the `postgres` user when this process is root (initdb refuses root). */
+function asPostgres(cmd, args) {
+  const root = process.getuid?.() === 0;
+  return execFileSync(root ? 'runuser' : cmd, root ? ['-u', 'postgres', '--', cmd, ...args] : args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+const tlsServers = new Set();
+process.on('exit', () => { for (const s of tlsServers) s.stopSync(); });
+
+/**
+ * A Postgres that accepts TLS only, with a private CA (see `tlsMode`), configured as basalt's
+ * embedded cluster is (logical decoding, pg_cron and pg_stat_statements preloaded when installed).
+ * Returns { url, ca, vaultKey (a key file the server reads, for BASALT_VAULT_KEY_FILE), stopSync }.
+ */
+export async function startTlsPostgres(env = process.env) {
+  const root = mkdtempSync(join(tmpdir(), 'basalt-e2e-tls-'));
+  const bin = pgBin(env);
+  const certs = join(root, 'certs');
+  mkdirSync(certs);
+  const ssl = (args) => execFileSync('openssl', args, { cwd: certs, stdio: ['ignore', 'pipe', 'pipe'] });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  ssl(['req', '-x509', ...ec, '-days', '2', '-subj', '/CN=basalt e2e CA', '-keyout', 'ca.key', '-out', 'ca.crt',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  ssl(['req', '-new', ...ec, '-subj', '/CN=localhost', '-keyout', 'server.key', '-out', 'server.csr']);
+  writeFileSync(join(certs, 'server.ext'),
+    'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n');
+  ssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2',
+    '-extfile', 'server.ext', '-out', 'server.crt']);
+  chmodSync(join(certs, 'server.key'), 0o600);
+  writeFileSync(join(root, 'pw'), 'postgres\n');
+  // The vault's key, on the server's side as with a database basalt does not own.
+  const vaultKey = join(root, 'vault.key');
+  writeFileSync(vaultKey, randomBytes(32), { mode: 0o600 });
+  execFileSync('chmod', ['755', root, certs]);
+  if (process.getuid?.() === 0) execFileSync('chown', ['-R', 'postgres', root]);
+  const data = join(root, 'pg');
+  asPostgres(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--encoding=UTF8', '--locale=C.UTF-8',
+    '--auth-local=trust', '--auth-host=scram-sha-256', `--pwfile=${join(root, 'pw')}`]);
+  writeFileSync(join(data, 'pg_hba.conf'), [
+    'local all all trust',
+    'hostssl all all 127.0.0.1/32 scram-sha-256',
+    'hostssl all all ::1/128 scram-sha-256',
+    'host all all 0.0.0.0/0 reject',
+    'host all all ::/0 reject',
+    '',
+  ].join('\n'));
+  // Where this Postgres keeps extensions (as basalt looks for them).
+  const shares = [join(dirname(bin), 'share/postgresql'), join(dirname(bin), 'share')];
+  try {
+    shares.unshift(execFileSync(join(bin, 'pg_config'), ['--sharedir'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+  } catch { /* no pg_config next to the server */ }
+  const preload = ['pg_stat_statements', 'pg_cron']
+    .filter((e) => shares.some((d) => existsSync(join(d, 'extension', `${e}.control`))));
+  const port = await freePort();
+  const settings = {
+    port, unix_socket_directories: root, listen_addresses: 'localhost',
+    ssl: 'on', ssl_cert_file: join(certs, 'server.crt'), ssl_key_file: join(certs, 'server.key'),
+    wal_level: 'logical', max_wal_senders: 10, max_replication_slots: 10, max_connections: 200,
+    ...(preload.length ? { shared_preload_libraries: preload.join(',') } : {}),
+    ...(preload.includes('pg_cron') ? { 'cron.database_name': 'postgres' } : {}),
+  };
+  const opts = Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`).join(' ');
+  asPostgres(join(bin, 'pg_ctl'), ['-D', data, '-l', join(root, 'pg.log'), '-w', '-o', opts, 'start']);
+  const ca = join(certs, 'ca.crt');
+  const server = {
+    url: `postgresql://postgres:postgres@localhost:${port}/postgres?sslmode=verify-full&sslrootcert=${ca}`,
+    ca,
+    vaultKey,
+    stopSync() {
+      if (!tlsServers.delete(server)) return;
+      try { asPostgres(join(bin, 'pg_ctl'), ['-D', data, '-m', 'fast', '-w', 'stop']); } catch { /* already down */ }
+      if (!process.env.BASALT_E2E_KEEP) rmSync(root, { recursive: true, force: true });
+    },
+  };
+  tlsServers.add(server);
+  return server;
+}
+
+/**
  * Start basalt on a new project.
  * opts.migrations: { '0001_init.sql': 'create table …' } written to supabase/migrations
  * opts.seed: SQL for supabase/seed.sql
@@ -51,6 +147,7 @@ export async function freePort() {
  * opts.functions: { 'hello/index.ts': 'Deno.serve(…)', '_shared/cors.ts': '…', '.env': 'A=1' }
  *   written under supabase/functions
  * opts.env: extra environment of the basalt process
+ * Under BASALT_E2E_TLS=1 the database is a TLS-only Postgres of its own (see `tlsMode`).
  */
 export async function startBasalt(opts = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'basalt-e2e-'));
@@ -74,9 +171,16 @@ export async function startBasalt(opts = {}) {
   const configPath = join(sb, 'config.toml');
   if (!existsSync(configPath)) writeFileSync(configPath, 'project_id = "e2e"\n' + (opts.config ?? ''));
   else if (opts.config) writeFileSync(configPath, readFileSync(configPath, 'utf8') + '\n' + opts.config);
-  const child = spawn(basaltBin(), ['start', '--project', dir, '--port', String(apiPort), '--db-port', String(dbPort)], {
+  const tlsDb = tlsMode ? await startTlsPostgres({ ...process.env, ...(opts.env ?? {}) }) : null;
+  const dbArgs = tlsDb ? ['--db-url', tlsDb.url] : ['--db-port', String(dbPort)];
+  const child = spawn(basaltBin(), ['start', '--project', dir, '--port', String(apiPort), ...dbArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BASALT_LOG: process.env.BASALT_LOG ?? 'warn', ...(opts.env ?? {}) },
+    env: {
+      ...process.env,
+      BASALT_LOG: process.env.BASALT_LOG ?? 'warn',
+      ...(tlsDb ? { BASALT_VAULT_KEY_FILE: tlsDb.vaultKey } : {}),
+      ...(opts.env ?? {}),
+    },
   });
   let out = '';
   child.stdout.on('data', (d) => { out += d; });
@@ -87,9 +191,21 @@ export async function startBasalt(opts = {}) {
       if (out.includes('service_role key:')) { clearTimeout(timer); res(); }
     };
     child.stdout.on('data', check);
-    child.on('exit', (code) => { clearTimeout(timer); rej(new Error(`basalt exited with ${code}:\n${out}`)); });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (!out.includes('service_role key:')) tlsDb?.stopSync();
+      rej(new Error(`basalt exited with ${code}:\n${out}`));
+    });
   });
   const status = JSON.parse(readFileSync(join(dir, '.basalt', 'status.json'), 'utf8'));
+  if (tlsDb) {
+    // Every session basalt opened (pools, listeners, the replication stream) is encrypted.
+    const [plain, encrypted] = execFileSync('psql', [tlsDb.url, '-XAtq', '-F', ' ', '-c',
+      `select count(*) filter (where not s.ssl), count(*) filter (where s.ssl and a.pid <> pg_backend_pid())
+       from pg_stat_activity a join pg_stat_ssl s using (pid) where a.client_addr is not null`], { encoding: 'utf8' })
+      .trim().split(' ').map(Number);
+    if (plain !== 0 || encrypted === 0) throw new Error(`BASALT_E2E_TLS: ${plain} plain and ${encrypted} TLS sessions`);
+  }
   const url = `http://127.0.0.1:${apiPort}`;
   const b = {
     dir,
@@ -98,6 +214,8 @@ export async function startBasalt(opts = {}) {
     serviceKey: status.service_role_key,
     jwtSecret: status.jwt_secret,
     dbUrl: status.db_url,
+    /** Under BASALT_E2E_TLS: the CA that issued the database's certificate (else undefined). */
+    dbCa: tlsDb?.ca,
     output: () => out,
     /** A supabase-js client; key defaults to the anon key. */
     client(key = status.anon_key, options = {}) {
@@ -133,6 +251,7 @@ export async function startBasalt(opts = {}) {
         child.kill('SIGTERM');
         await done;
       }
+      tlsDb?.stopSync();
       if (!process.env.BASALT_E2E_KEEP) rmSync(dir, { recursive: true, force: true });
     },
   };
