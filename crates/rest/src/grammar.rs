@@ -1215,30 +1215,52 @@ pub fn parse_order(input: &str) -> Result<Vec<OrderTerm>, ApiError> {
         };
         let mut desc = false;
         let mut nulls_first = None;
-        while c.eat(".") {
-            let at = c.pos;
-            let m = c.ident(&[',', '(', ')', '.'])?;
-            match m.as_str() {
-                "asc" => desc = false,
-                "desc" => desc = true,
-                "nullsfirst" => nulls_first = Some(true),
-                "nullslast" => nulls_first = Some(false),
+        // `.asc`/`.desc`, then `.nullsfirst`/`.nullslast`, each optional, in that order.
+        let mut options: &[&str] = &["asc", "desc", "nullsfirst", "nullslast"];
+        while !options.is_empty() && c.peek() == Some('.') {
+            c.pos += 1;
+            let Some(k) = options.iter().copied().find(|k| c.starts_with(k)) else {
+                // PostgREST shows where the first choice departs from the input, at the
+                // column where the word starts.
+                let at = c.pos;
+                let first = options[0];
+                let unexpected = first
+                    .chars()
+                    .enumerate()
+                    .map(|(i, k)| c.peek_at(i).filter(|&x| x != k))
+                    .find(|d| d.is_some())
+                    .flatten()
+                    .or_else(|| c.peek_at(first.chars().count()));
+                let unexpected = unexpected
+                    .map(|x| format!("\"{x}\""))
+                    .unwrap_or_else(|| "end of input".into());
+                let expecting = if options.len() == 4 {
+                    "\"asc\", \"desc\", \"nullsfirst\" or \"nullslast\""
+                } else {
+                    "\"nullsfirst\" or \"nullslast\""
+                };
+                c.pos = at;
+                return Err(c.error(format!("unexpected {unexpected} expecting {expecting}")));
+            };
+            c.pos += k.len();
+            match k {
+                "asc" | "desc" => {
+                    desc = k == "desc";
+                    options = &["nullsfirst", "nullslast"];
+                }
                 _ => {
-                    // A modifier followed by more (`nullslasttt`): PostgREST reads the modifier,
-                    // then expects the end of the term.
-                    let known = ["nullsfirst", "nullslast", "desc", "asc"]
-                        .into_iter()
-                        .find(|k| m.starts_with(k));
-                    if let Some(k) = known {
-                        c.pos = at + k.chars().count();
-                        let next = c.peek().unwrap_or(' ');
-                        return Err(c.error(format!(
-                            "unexpected '{next}' expecting \",\" or end of input"
-                        )));
-                    }
+                    nulls_first = Some(k == "nullsfirst");
+                    options = &[];
+                }
+            }
+            // The term ends after a modifier, or another modifier follows.
+            match c.peek() {
+                None | Some(',') => {}
+                Some('.') if !options.is_empty() => {}
+                Some(next) => {
                     return Err(c.error(format!(
-                        "unexpected \"{m}\" expecting \"asc\", \"desc\", \"nullsfirst\" or \"nullslast\""
-                    )));
+                        "unexpected '{next}' expecting \",\" or end of input"
+                    )))
                 }
             }
         }
@@ -1436,6 +1458,48 @@ mod tests {
             e.details().as_deref(),
             Some("unexpected end of input expecting \"not\" or operator (eq, gt, ...)")
         );
+    }
+
+    #[test]
+    fn order_modifiers_fail_as_postgrest_reports_them() {
+        let e = |v: &str| {
+            let e = parse_order(v).expect_err(v);
+            (e.message, e.details.unwrap_or_default())
+        };
+        assert_eq!(
+            e("id.nulsfist"),
+            (
+                "\"failed to parse order (id.nulsfist)\" (line 1, column 4)".to_string(),
+                "unexpected \"n\" expecting \"asc\", \"desc\", \"nullsfirst\" or \"nullslast\""
+                    .to_string()
+            )
+        );
+        assert_eq!(
+            e("id.asc.nlsfst"),
+            (
+                "\"failed to parse order (id.asc.nlsfst)\" (line 1, column 8)".to_string(),
+                "unexpected \"l\" expecting \"nullsfirst\" or \"nullslast\"".to_string()
+            )
+        );
+        assert_eq!(
+            e("id.asc.desc").1,
+            "unexpected \"d\" expecting \"nullsfirst\" or \"nullslast\""
+        );
+        assert_eq!(
+            e("id.asc.nullslasttt"),
+            (
+                "\"failed to parse order (id.asc.nullslasttt)\" (line 1, column 17)".to_string(),
+                "unexpected 't' expecting \",\" or end of input".to_string()
+            )
+        );
+        assert_eq!(
+            e("id.nullsfirst.asc").1,
+            "unexpected '.' expecting \",\" or end of input"
+        );
+        let t = parse_order("id.desc.nullslast,name.nullsfirst,x").expect("parses");
+        assert!(t[0].desc && t[0].nulls_first == Some(false));
+        assert!(!t[1].desc && t[1].nulls_first == Some(true));
+        assert!(!t[2].desc && t[2].nulls_first.is_none());
     }
 
     #[test]
