@@ -378,12 +378,20 @@ impl Hub {
             }
         };
         meta.insert("phx_ref".into(), Value::String(phx_ref));
+        let leaves = self.remove_presences(key, |p| p.owner == owner);
+        // An update of the same key names the meta it replaces, as Phoenix Presence does.
+        if let Some(prev) = leaves
+            .iter()
+            .find(|p| p.key == pkey)
+            .and_then(|p| p.meta.get("phx_ref").cloned())
+        {
+            meta.insert("phx_ref_prev".into(), prev);
+        }
         let join = Presence {
             owner: owner.clone(),
             key: pkey.to_owned(),
             meta: Value::Object(meta),
         };
-        let leaves = self.remove_presences(key, |p| p.owner == owner);
         self.apply_presence(key, vec![join.clone()], leaves.clone());
         let _ = self.relay.send(Relay::Presence {
             key: key.clone(),

@@ -30,6 +30,10 @@ struct Channel {
     token: Token,
     perms: Perms,
     presence_key: String,
+    /// The meta last tracked, so that tracking the same again changes nothing.
+    presence_meta: Option<Value>,
+    /// The `access_token` the channel was joined or last refreshed with, if it sent one.
+    raw_token: Option<String>,
     ack: bool,
 }
 
@@ -222,10 +226,13 @@ impl Conn {
         match m.event.as_str() {
             "phx_join" => self.join(m).await,
             "phx_leave" => {
+                // Answered, then (for a joined channel) closed with `phx_close`, as a Phoenix
+                // channel that stops does.
+                self.reply(&m, true, json!({}));
                 if let Some(c) = self.channels.remove(&m.topic) {
                     self.state.hub.leave(&c.key, c.id);
+                    self.push_close(&m.topic, c.join_ref.as_deref());
                 }
-                self.reply(&m, true, json!({}));
             }
             "access_token" => self.refresh_token(m).await,
             "broadcast" => {
@@ -264,8 +271,22 @@ impl Conn {
     }
 
     async fn join(&mut self, m: Message) {
+        if !m.topic.starts_with("realtime:") {
+            self.reply(&m, false, json!({"reason": "unmatched topic"}));
+            return;
+        }
+        // A second join of a joined topic closes the first channel before joining again.
         if let Some(old) = self.channels.remove(&m.topic) {
             self.state.hub.leave(&old.key, old.id);
+            self.push_close(&m.topic, old.join_ref.as_deref());
+        }
+        if m.topic == "realtime:" {
+            self.reply(
+                &m,
+                false,
+                json!({"reason": "TopicNameRequired: You must provide a topic name"}),
+            );
+            return;
         }
         if self.channels.len() >= self.state.config.max_channels_per_socket {
             self.reply(
@@ -279,7 +300,7 @@ impl Conn {
         let token = match self.token_for(&m.payload) {
             Ok(t) => t,
             Err(e) => {
-                self.reply(&m, false, json!({"reason": e.to_string()}));
+                self.reply(&m, false, json!({"reason": e.join_reason()}));
                 return;
             }
         };
@@ -398,6 +419,12 @@ impl Conn {
                 token,
                 perms,
                 presence_key,
+                presence_meta: None,
+                raw_token: m
+                    .payload
+                    .get("access_token")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
                 ack,
             },
         );
@@ -465,17 +492,8 @@ impl Conn {
             }
             return;
         };
+        // Without write permission the message is dropped unanswered, even with `ack`.
         if !c.perms.broadcast_write {
-            if c.ack {
-                self.send(phoenix::reply(
-                    self.vsn,
-                    p.join_ref.as_deref(),
-                    p.reference.as_deref(),
-                    &p.topic,
-                    false,
-                    json!({"reason": "You do not have permissions to broadcast to this channel"}),
-                ));
-            }
             return;
         }
         let msg = Broadcast {
@@ -496,79 +514,108 @@ impl Conn {
         }
     }
 
+    /// A `presence` push: `track`/`untrack` (in any letter case) answered as Supabase Realtime
+    /// does: `ok`, a bare `error` for an unknown event or without write permission, a reason
+    /// for a meta that is no object, and the channel closed for a meta too large.
     fn presence(&mut self, m: Message) {
         let Some(c) = self.channels.get(&m.topic) else {
             self.reply(&m, false, json!({"reason": "unmatched topic"}));
             return;
         };
-        if !c.perms.presence_write {
-            self.reply(
-                &m,
-                false,
-                json!({"reason": "You do not have permissions to track presence on this channel"}),
-            );
+        let Some(event) = m.payload.get("event").and_then(Value::as_str) else {
+            self.reply(&m, true, json!({}));
             return;
-        }
-        match m.payload.get("event").and_then(Value::as_str) {
-            Some("track") => {
+        };
+        match event.to_ascii_lowercase().as_str() {
+            "track" => {
+                if !c.perms.presence_write {
+                    self.reply(&m, false, json!({}));
+                    return;
+                }
                 let meta = m.payload.get("payload").cloned().unwrap_or(json!({}));
-                if meta.to_string().len() > self.state.config.max_presence_bytes {
+                if !meta.is_object() {
                     self.reply(
                         &m,
                         false,
-                        json!({"reason": "PayloadSizeExceeded: Presence payload is too large"}),
+                        json!({"reason": "Presence track payload must be a map"}),
                     );
                     return;
                 }
-                self.state.hub.track(&c.key, c.id, &c.presence_key, meta);
+                if c.presence_meta.as_ref() == Some(&meta) {
+                    self.reply(&m, true, json!({}));
+                    return;
+                }
+                if meta.to_string().len() > self.state.config.max_presence_bytes {
+                    self.close_channel(&m.topic, "Track message size exceeded");
+                    return;
+                }
+                self.state
+                    .hub
+                    .track(&c.key, c.id, &c.presence_key, meta.clone());
+                if let Some(c) = self.channels.get_mut(&m.topic) {
+                    c.presence_meta = Some(meta);
+                }
                 self.reply(&m, true, json!({}));
             }
-            Some("untrack") => {
+            "untrack" => {
                 self.state.hub.untrack(&c.key, c.id);
+                if let Some(c) = self.channels.get_mut(&m.topic) {
+                    c.presence_meta = None;
+                }
                 self.reply(&m, true, json!({}));
             }
-            _ => self.reply(
-                &m,
-                false,
-                json!({"reason": "presence event must be track or untrack"}),
-            ),
+            _ => self.reply(&m, false, json!({})),
         }
     }
 
+    /// An `access_token` push: the channel goes on with the new token's claims and
+    /// permissions, or is closed with a `system` error saying why.
     async fn refresh_token(&mut self, m: Message) {
         let Some(raw) = m.payload.get("access_token").and_then(Value::as_str) else {
             return;
         };
-        if raw.starts_with("sb_") || !self.channels.contains_key(&m.topic) {
-            return;
-        }
-        let verified = token::verify(raw, &self.state.keys);
-        let token = match verified {
-            Ok(t) => t,
-            Err(e) => {
-                self.close_channel(&m.topic, &e.to_string());
-                return;
-            }
-        };
         let Some(c) = self.channels.get(&m.topic) else {
             return;
+        };
+        if raw.starts_with("sb_") || c.raw_token.as_deref() == Some(raw) {
+            return;
+        }
+        let token = match token::verify(raw, &self.state.keys) {
+            Ok(t) => t,
+            Err(e) => {
+                self.close_channel(&m.topic, &e.shutdown_message());
+                return;
+            }
         };
         let perms = if c.key.private {
             match authz::check(&self.state.pool, &token, c.key.sub_topic()).await {
                 Ok(p) => p,
                 Err(e) => {
-                    tracing::warn!(error = %e, "re-authorisation failed; keeping the old grant");
-                    c.perms
+                    tracing::warn!(error = %e, "re-authorisation failed");
+                    self.close_channel(
+                        &m.topic,
+                        "Realtime was unable to connect to the project database",
+                    );
+                    return;
                 }
             }
         } else {
             Perms::ALL
         };
-        if !perms.can_join() {
-            let msg = format!(
-                "Unauthorized: You do not have permissions to read from this Channel topic: {}",
-                c.key.sub_topic()
-            );
+        let revoked = (c.perms.broadcast_read && !perms.broadcast_read)
+            || (c.perms.presence_read && !perms.presence_read);
+        if !perms.can_join() || revoked {
+            let msg = if perms.can_join() {
+                format!(
+                    "You no longer have permission to read from this Channel topic: {}",
+                    c.key.sub_topic()
+                )
+            } else {
+                format!(
+                    "You do not have permissions to read from this Channel topic: {}",
+                    c.key.sub_topic()
+                )
+            };
             self.close_channel(&m.topic, &msg);
             return;
         }
@@ -583,7 +630,22 @@ impl Conn {
         if let Some(c) = self.channels.get_mut(&m.topic) {
             c.token = token;
             c.perms = perms;
+            c.raw_token = Some(raw.to_owned());
         }
+    }
+
+    /// `phx_close` for a channel that ended: its `ref` is the join's ref, as Phoenix sends it.
+    fn push_close(&self, topic: &str, join_ref: Option<&str>) {
+        self.send(phoenix::encode(
+            self.vsn,
+            &Message {
+                join_ref: join_ref.map(str::to_owned),
+                reference: join_ref.map(str::to_owned),
+                topic: topic.to_owned(),
+                event: "phx_close".into(),
+                payload: json!({}),
+            },
+        ));
     }
 
     /// Push a system error and `phx_close`, and forget the channel.
@@ -593,16 +655,7 @@ impl Conn {
         };
         self.state.hub.leave(&c.key, c.id);
         self.system(topic, c.join_ref.as_deref(), "system", false, message);
-        self.send(phoenix::encode(
-            self.vsn,
-            &Message {
-                join_ref: c.join_ref.clone(),
-                reference: None,
-                topic: topic.to_owned(),
-                event: "phx_close".into(),
-                payload: json!({}),
-            },
-        ));
+        self.push_close(topic, c.join_ref.as_deref());
     }
 
     /// Close every channel whose token expired.

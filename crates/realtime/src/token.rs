@@ -26,6 +26,32 @@ pub enum TokenError {
     Invalid,
     #[error("Fields `role` and `exp` are required in JWT")]
     MissingClaims,
+    /// Well formed, but signed by none of the project's keys.
+    #[error("Failed to validate JWT signature")]
+    Signature,
+}
+
+impl TokenError {
+    /// The reason a `phx_join` with this token is refused with: the message behind its error
+    /// code, as Supabase Realtime replies.
+    pub fn join_reason(&self) -> String {
+        let code = match self {
+            TokenError::Expired(_) | TokenError::MissingClaims => "InvalidJWTToken",
+            TokenError::Invalid => "MalformedJWT",
+            TokenError::Signature => "JwtSignatureError",
+        };
+        format!("{code}: {self}")
+    }
+
+    /// The message of the `system` error that closes a channel whose refreshed token was
+    /// refused (a bad signature is named by its bare error atom there, as Supabase Realtime
+    /// does).
+    pub fn shutdown_message(&self) -> String {
+        match self {
+            TokenError::Signature => ":signature_error".to_owned(),
+            other => other.to_string(),
+        }
+    }
 }
 
 /// Seconds since the epoch.
@@ -40,6 +66,7 @@ pub fn now() -> i64 {
 pub fn verify(token: &str, keys: &Keys) -> Result<Token, TokenError> {
     let claims = keys.verify(token).map_err(|e| match e {
         basalt_identity::TokenError::Expired { ago } => TokenError::Expired(ago),
+        basalt_identity::TokenError::Signature => TokenError::Signature,
         _ => TokenError::Invalid,
     })?;
     let (Some(role), Some(exp)) = (claims.role(), claims.exp()) else {
@@ -87,7 +114,7 @@ mod tests {
         let good = json!({"role":"anon","exp":now()+60});
         assert_eq!(
             verify(&sign(good), &keys("other")),
-            Err(TokenError::Invalid)
+            Err(TokenError::Signature)
         );
         assert_eq!(
             verify("not.a.jwt", &keys("secret")),

@@ -341,7 +341,7 @@ async fn tokens_are_checked_refreshed_and_expire() {
     assert_eq!(r["status"], "error");
     assert_eq!(
         r["response"]["reason"],
-        "The token provided is not a valid JWT"
+        "MalformedJWT: The token provided is not a valid JWT"
     );
     let r = c
         .join(
@@ -352,7 +352,7 @@ async fn tokens_are_checked_refreshed_and_expire() {
         .await;
     assert_eq!(
         r["response"]["reason"],
-        "Fields `role` and `exp` are required in JWT"
+        "InvalidJWTToken: Fields `role` and `exp` are required in JWT"
     );
 
     // a token expiring in 2 s: the channel is closed with a system message, then phx_close

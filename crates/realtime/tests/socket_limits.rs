@@ -1,6 +1,6 @@
-//! Per-socket limits: the number of joined channels and the size of a presence payload, each
-//! refused in Realtime's reply shape (`{"status":"error","response":{"reason":…}}`) while the
-//! socket and its other channels keep working.
+//! Per-socket limits: the number of joined channels (refused in Realtime's reply shape,
+//! `{"status":"error","response":{"reason":…}}`) and the size of a presence payload (the channel
+//! is closed with a `system` error), while the socket keeps working.
 #![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 mod common;
@@ -9,6 +9,18 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::json;
+
+/// Join `room-3` with presence as `me`.
+async fn join_with_presence(c: &mut Client) {
+    let r = c
+        .join(
+            "room-3",
+            json!({"presence": {"key": "me", "enabled": true}}),
+            None,
+        )
+        .await;
+    assert_eq!(r["status"], "ok", "{r}");
+}
 
 #[tokio::test]
 async fn a_socket_may_join_only_so_many_channels_and_track_only_so_much() {
@@ -43,14 +55,7 @@ async fn a_socket_may_join_only_so_many_channels_and_track_only_so_much() {
     ]))
     .await;
     assert_eq!(c.reply(&reference).await["status"], "ok");
-    let r = c
-        .join(
-            "room-3",
-            json!({"presence": {"key": "me", "enabled": true}}),
-            None,
-        )
-        .await;
-    assert_eq!(r["status"], "ok", "{r}");
+    join_with_presence(&mut c).await;
 
     let mut track = |payload: serde_json::Value| {
         let reference = c.make_ref();
@@ -59,15 +64,32 @@ async fn a_socket_may_join_only_so_many_channels_and_track_only_so_much() {
         (reference, frame)
     };
     let (big_ref, big) = track(json!({"blob": "x".repeat(2000)}));
-    let (small_ref, small) = track(json!({"name": "me"}));
     c.send(big).await;
-    let r = c.reply(&big_ref).await;
-    assert_eq!(r["status"], "error", "{r}");
+    // A meta over the limit closes the channel: a `system` error, then `phx_close`; no reply.
+    let sys = c
+        .wait_for(Duration::from_secs(5), |f| f.event() == Some("system"))
+        .await
+        .expect("system");
     assert_eq!(
-        r["response"]["reason"],
-        "PayloadSizeExceeded: Presence payload is too large"
+        sys.payload(),
+        json!({"extension": "system", "status": "error",
+               "message": "Track message size exceeded", "channel": "room-3"})
     );
-    c.send(small).await;
+    assert!(c
+        .wait_for(Duration::from_secs(5), |f| f.event() == Some("phx_close"))
+        .await
+        .is_some());
+    assert!(c
+        .wait_for(Duration::from_millis(300), |f| matches!(f,
+            Frame::Text(v) if v[1] == big_ref.as_str()))
+        .await
+        .is_none());
+    // Joined again, a meta within the limit is tracked.
+    join_with_presence(&mut c).await;
+    let small_ref = c.make_ref();
+    c.send(json!([small_ref, small_ref, "realtime:room-3", "presence",
+                  {"type": "presence", "event": "track", "payload": {"name": "me"}}]))
+        .await;
     assert_eq!(c.reply(&small_ref).await["status"], "ok");
     let diff = c
         .wait_for(Duration::from_secs(5), |f| {

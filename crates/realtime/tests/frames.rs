@@ -1,0 +1,316 @@
+//! Exact frames a client sees, as Supabase Realtime sends them: leave and close, duplicate
+//! joins, join refusals, token refreshes, presence replies and updates, broadcasts refused by
+//! policy.
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+const T: Duration = Duration::from_secs(5);
+const QUIET: Duration = Duration::from_millis(400);
+
+fn text(f: Frame) -> Value {
+    match f {
+        Frame::Text(v) => v,
+        Frame::Binary(_) => panic!("binary frame"),
+    }
+}
+
+/// The next text frame with `event`.
+async fn frame(c: &mut Client, event: &str) -> Value {
+    let e = event.to_owned();
+    text(
+        c.wait_for(T, move |f| f.event() == Some(e.as_str()))
+            .await
+            .unwrap_or_else(|| panic!("no {event}")),
+    )
+}
+
+/// The frame replying to `reference`, whole.
+async fn reply_frame(c: &mut Client, reference: &str) -> Value {
+    let r = reference.to_owned();
+    text(
+        c.wait_for(
+            T,
+            move |f| matches!(f, Frame::Text(v) if v[3] == "phx_reply" && v[1] == r.as_str()),
+        )
+        .await
+        .expect("reply"),
+    )
+}
+
+#[tokio::test]
+async fn leave_is_answered_then_closed_and_a_second_join_closes_the_first() {
+    let db = basalt_testkit::fresh_db().await;
+    let rt = Served::start(&db.url).await;
+    let mut c = Client::connect(&rt.ws_url(&anon())).await;
+    // join ref "1"
+    assert_eq!(c.join("room", json!({}), None).await["status"], "ok");
+    c.send(json!(["1", "9", "realtime:room", "phx_leave", {}]))
+        .await;
+    assert_eq!(
+        reply_frame(&mut c, "9").await,
+        json!(["1", "9", "realtime:room", "phx_reply", {"status": "ok", "response": {}}])
+    );
+    assert_eq!(
+        frame(&mut c, "phx_close").await,
+        json!(["1", "1", "realtime:room", "phx_close", {}])
+    );
+    // Leaving a topic that is not joined: ok, and no phx_close.
+    c.send(json!(["7", "10", "realtime:room", "phx_leave", {}]))
+        .await;
+    assert_eq!(
+        reply_frame(&mut c, "10").await,
+        json!(["7", "10", "realtime:room", "phx_reply", {"status": "ok", "response": {}}])
+    );
+    assert!(c
+        .wait_for(QUIET, |f| f.event() == Some("phx_close"))
+        .await
+        .is_none());
+
+    // A second join of the same topic closes the first channel (its join ref) first.
+    assert_eq!(c.join("dup", json!({}), None).await["status"], "ok"); // ref 2
+    assert_eq!(c.join("dup", json!({}), None).await["status"], "ok"); // ref 3
+    assert_eq!(
+        frame(&mut c, "phx_close").await,
+        json!(["2", "2", "realtime:dup", "phx_close", {}])
+    );
+    rt.stop().await;
+}
+
+#[tokio::test]
+async fn join_refusals_name_their_error_code() {
+    let db = basalt_testkit::fresh_db().await;
+    let rt = Served::start(&db.url).await;
+    let mut c = Client::connect(&rt.ws_url(&anon())).await;
+    let reason = |r: Value| r["response"]["reason"].as_str().unwrap().to_owned();
+
+    let r = c.join("", json!({}), None).await;
+    assert_eq!(r["status"], "error");
+    assert_eq!(
+        reason(r),
+        "TopicNameRequired: You must provide a topic name"
+    );
+
+    let expired = sign(json!({"role": "anon", "exp": now() - 30}));
+    let r = reason(c.join("a", json!({}), Some(&expired)).await);
+    assert!(
+        r.starts_with("InvalidJWTToken: Token has expired ") && r.ends_with(" seconds ago"),
+        "{r}"
+    );
+    let foreign = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({"role": "anon", "exp": now() + 60}),
+        &jsonwebtoken::EncodingKey::from_secret(b"another-secret-another-secret-xx"),
+    )
+    .unwrap();
+    assert_eq!(
+        reason(c.join("a", json!({}), Some(&foreign)).await),
+        "JwtSignatureError: Failed to validate JWT signature"
+    );
+    assert_eq!(
+        reason(c.join("a", json!({}), Some("abc")).await),
+        "MalformedJWT: The token provided is not a valid JWT"
+    );
+    assert_eq!(
+        reason(
+            c.join("a", json!({}), Some(&sign(json!({"role": "anon"}))))
+                .await
+        ),
+        "InvalidJWTToken: Fields `role` and `exp` are required in JWT"
+    );
+
+    // A topic outside `realtime:` has no channel.
+    c.send(json!(["40", "40", "elsewhere", "phx_join", {"config": {}}]))
+        .await;
+    assert_eq!(
+        reply_frame(&mut c, "40").await,
+        json!(["40", "40", "elsewhere", "phx_reply",
+               {"status": "error", "response": {"reason": "unmatched topic"}}])
+    );
+    rt.stop().await;
+}
+
+#[tokio::test]
+async fn refreshed_tokens_same_ignored_bad_signature_closes() {
+    let db = basalt_testkit::fresh_db().await;
+    let rt = Served::start(&db.url).await;
+    let mut c = Client::connect(&rt.ws_url(&anon())).await;
+    let token = user("u1");
+    assert_eq!(
+        c.join("room", json!({}), Some(&token)).await["status"],
+        "ok"
+    ); // join ref 1
+       // The same token again: nothing happens (no reply, no close).
+    c.send(json!(["1", "5", "realtime:room", "access_token", {"access_token": token}]))
+        .await;
+    assert!(c.next(QUIET).await.is_none());
+    // A token signed with another key closes the channel.
+    let foreign = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({"role": "authenticated", "exp": now() + 60}),
+        &jsonwebtoken::EncodingKey::from_secret(b"another-secret-another-secret-xx"),
+    )
+    .unwrap();
+    c.send(json!(["1", "6", "realtime:room", "access_token", {"access_token": foreign}]))
+        .await;
+    assert_eq!(
+        frame(&mut c, "system").await,
+        json!(["1", null, "realtime:room", "system",
+               {"extension": "system", "status": "error", "message": ":signature_error",
+                "channel": "room"}])
+    );
+    assert_eq!(
+        frame(&mut c, "phx_close").await,
+        json!(["1", "1", "realtime:room", "phx_close", {}])
+    );
+    rt.stop().await;
+}
+
+const A: &str = "11111111-1111-1111-1111-111111111111";
+const B: &str = "22222222-2222-2222-2222-222222222222";
+
+#[tokio::test]
+async fn private_channel_refresh_and_broadcast_without_write() {
+    let db = basalt_testkit::fresh_db().await;
+    let rt = Served::start(&db.url).await;
+    // Everybody may read presence; only A may read broadcasts; nobody may write.
+    db.client()
+        .await
+        .batch_execute(&format!(
+            "CREATE POLICY presence_all ON realtime.messages FOR SELECT TO authenticated
+               USING (realtime.messages.extension = 'presence');
+             CREATE POLICY broadcast_a ON realtime.messages FOR SELECT TO authenticated
+               USING (realtime.messages.extension = 'broadcast' AND auth.uid() = '{A}');"
+        ))
+        .await
+        .unwrap();
+    let private = json!({"private": true, "broadcast": {"ack": true}});
+    let mut c = Client::connect(&rt.ws_url(&anon())).await;
+    assert_eq!(
+        c.join("team", private.clone(), Some(&user(A))).await["status"],
+        "ok"
+    ); // join ref 1
+       // No write permission: the broadcast is dropped without a reply, even with ack.
+    c.send(json!(["1", "7", "realtime:team", "broadcast",
+                  {"type": "broadcast", "event": "e", "payload": {}}]))
+        .await;
+    assert!(c.next(QUIET).await.is_none());
+
+    // B's token still reads presence but no longer broadcasts: closed as revoked.
+    c.send(json!(["1", "8", "realtime:team", "access_token", {"access_token": user(B)}]))
+        .await;
+    assert_eq!(
+        frame(&mut c, "system").await[4],
+        json!({"extension": "system", "status": "error",
+               "message": "You no longer have permission to read from this Channel topic: team",
+               "channel": "team"})
+    );
+    assert_eq!(
+        frame(&mut c, "phx_close").await,
+        json!(["1", "1", "realtime:team", "phx_close", {}])
+    );
+
+    // A token that may read nothing: closed without the error code prefix of a join.
+    assert_eq!(
+        c.join("team", private.clone(), Some(&user(A))).await["status"],
+        "ok"
+    ); // join ref 2
+    let nobody = sign(json!({"role": "anon", "exp": now() + 60}));
+    c.send(json!(["2", "9", "realtime:team", "access_token", {"access_token": nobody}]))
+        .await;
+    assert_eq!(
+        frame(&mut c, "system").await[4]["message"],
+        "You do not have permissions to read from this Channel topic: team"
+    );
+    rt.stop().await;
+}
+
+#[tokio::test]
+async fn presence_replies_and_updates() {
+    let db = basalt_testkit::fresh_db().await;
+    let rt = Served::start(&db.url).await;
+    let mut a = Client::connect(&rt.ws_url(&anon())).await;
+    let mut b = Client::connect(&rt.ws_url(&anon())).await;
+    let cfg = |k: &str| json!({"presence": {"key": k, "enabled": true}});
+    assert_eq!(a.join("lobby", cfg("alice"), None).await["status"], "ok"); // join ref 1
+    assert_eq!(b.join("lobby", cfg("bob"), None).await["status"], "ok");
+    frame(&mut a, "presence_state").await;
+    frame(&mut b, "presence_state").await;
+    let push = |r: &str, payload: Value| json!(["1", r, "realtime:lobby", "presence", payload]);
+
+    // Event names are case-insensitive.
+    a.send(push(
+        "10",
+        json!({"type": "presence", "event": "TRACK", "payload": {"n": 1}}),
+    ))
+    .await;
+    assert_eq!(
+        reply_frame(&mut a, "10").await[4],
+        json!({"status": "ok", "response": {}})
+    );
+    let first = frame(&mut b, "presence_diff").await[4].clone();
+    let ref1 = first["joins"]["alice"]["metas"][0]["phx_ref"].clone();
+    assert!(ref1.is_string());
+    assert!(first["joins"]["alice"]["metas"][0]
+        .get("phx_ref_prev")
+        .is_none());
+
+    // The same meta again: ok, and no diff.
+    a.send(push(
+        "11",
+        json!({"type": "presence", "event": "track", "payload": {"n": 1}}),
+    ))
+    .await;
+    assert_eq!(reply_frame(&mut a, "11").await[4]["status"], "ok");
+    assert!(b
+        .wait_for(QUIET, |f| f.event() == Some("presence_diff"))
+        .await
+        .is_none());
+
+    // A new meta: the join names the replaced one in phx_ref_prev, the leave carries the old.
+    a.send(push(
+        "12",
+        json!({"type": "presence", "event": "track", "payload": {"n": 2}}),
+    ))
+    .await;
+    assert_eq!(reply_frame(&mut a, "12").await[4]["status"], "ok");
+    let diff = frame(&mut b, "presence_diff").await[4].clone();
+    let join = &diff["joins"]["alice"]["metas"][0];
+    assert_eq!(join["n"], 2);
+    assert_eq!(join["phx_ref_prev"], ref1);
+    assert_ne!(join["phx_ref"], ref1);
+    assert_eq!(
+        diff["leaves"]["alice"]["metas"],
+        json!([{"n": 1, "phx_ref": ref1}])
+    );
+
+    // Unknown event: a bare error. A meta that is no object: an error with a reason.
+    a.send(push("13", json!({"type": "presence", "event": "wave"})))
+        .await;
+    assert_eq!(
+        reply_frame(&mut a, "13").await[4],
+        json!({"status": "error", "response": {}})
+    );
+    a.send(push(
+        "14",
+        json!({"type": "presence", "event": "track", "payload": [1, 2]}),
+    ))
+    .await;
+    assert_eq!(
+        reply_frame(&mut a, "14").await[4],
+        json!({"status": "error",
+               "response": {"reason": "Presence track payload must be a map"}})
+    );
+    // No event at all: ok, nothing done.
+    a.send(push("15", json!({"type": "presence"}))).await;
+    assert_eq!(
+        reply_frame(&mut a, "15").await[4],
+        json!({"status": "ok", "response": {}})
+    );
+    rt.stop().await;
+}
