@@ -747,6 +747,42 @@ pub fn parse_field(input: &str, what: &str) -> Result<Field, ApiError> {
     Ok(Field { name, path })
 }
 
+/// The value of `is.`: `null`, `not_null`, `true`, `false` or `unknown` in lower or upper
+/// case letters, read as PostgREST reads it (what follows the word is ignored). Otherwise
+/// PGRST100 at the furthest character any of the words matched up to.
+fn is_value(operand: &str, value: &str) -> Result<IsValue, ApiError> {
+    const WORDS: [(&str, IsValue); 5] = [
+        ("null", IsValue::Null),
+        ("not_null", IsValue::NotNull),
+        ("true", IsValue::True),
+        ("false", IsValue::False),
+        ("unknown", IsValue::Unknown),
+    ];
+    let chars: Vec<char> = operand.chars().collect();
+    // How far each word matches: a letter in lower or upper case.
+    let matched = |word: &str| {
+        word.chars()
+            .zip(chars.iter())
+            .take_while(|(w, c)| *c == w || **c == w.to_ascii_uppercase())
+            .count()
+    };
+    if let Some((_, v)) = WORDS.iter().find(|(w, _)| matched(w) == w.len()) {
+        return Ok(*v);
+    }
+    let furthest = WORDS.iter().map(|(w, _)| matched(w)).max().unwrap_or(0);
+    let unexpected = chars
+        .get(furthest)
+        .map(|c| format!("\"{c}\""))
+        .unwrap_or_else(|| "end of input".into());
+    let col = value.chars().count() - chars.len() + furthest + 1;
+    Err(err_at(
+        "filter",
+        value,
+        col,
+        format!("unexpected {unexpected} expecting isVal: (null, not_null, true, false, unknown)"),
+    ))
+}
+
 /// The operator names a filter value may start with.
 const OPERATOR_NAMES: &[&str] = &[
     "not",
@@ -837,20 +873,7 @@ pub fn parse_op_expr(value: &str) -> Result<OpExpr, ApiError> {
         },
         OpName::Is => {
             no_modifier()?;
-            Predicate::Is(match operand.to_ascii_lowercase().as_str() {
-                "null" => IsValue::Null,
-                "not_null" => IsValue::NotNull,
-                "true" => IsValue::True,
-                "false" => IsValue::False,
-                "unknown" => IsValue::Unknown,
-                _ => {
-                    return Err(err(
-                        "filter",
-                        value,
-                        "unexpected value expecting null or trilean value (unknown, true, false)",
-                    ))
-                }
-            })
+            Predicate::Is(is_value(operand, value)?)
         }
         OpName::In => {
             no_modifier()?;
@@ -1500,6 +1523,36 @@ mod tests {
         assert!(t[0].desc && t[0].nulls_first == Some(false));
         assert!(!t[1].desc && t[1].nulls_first == Some(true));
         assert!(!t[2].desc && t[2].nulls_first.is_none());
+    }
+
+    #[test]
+    fn is_values_read_as_postgrest_reads_them() {
+        let is = |v: &str| match parse_op_expr(v).expect(v).pred {
+            Predicate::Is(k) => k,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(is("is.NoT_NuLl"), IsValue::NotNull);
+        assert_eq!(is("is.UNKNOWN"), IsValue::Unknown);
+        assert_eq!(is("not.is.FAlSe"), IsValue::False);
+        let e = parse_op_expr("is.nil").expect_err("nil");
+        assert_eq!(
+            e.message,
+            "\"failed to parse filter (is.nil)\" (line 1, column 5)"
+        );
+        assert_eq!(
+            e.details.as_deref(),
+            Some("unexpected \"i\" expecting isVal: (null, not_null, true, false, unknown)")
+        );
+        let e = parse_op_expr("not.is.ok").expect_err("ok");
+        assert_eq!(
+            e.message,
+            "\"failed to parse filter (not.is.ok)\" (line 1, column 8)"
+        );
+        let e = parse_op_expr("is.nul").expect_err("short");
+        assert_eq!(
+            e.details.as_deref(),
+            Some("unexpected end of input expecting isVal: (null, not_null, true, false, unknown)")
+        );
     }
 
     #[test]
