@@ -188,3 +188,10 @@ def test_set_session_generate_link_verify_and_admin_sign_out(basalt):
     with pytest.raises(AuthApiError) as err:
         basalt.client().auth.refresh_session(other.auth.get_session().refresh_token)
     assert err.value.code == "refresh_token_not_found"
+
+
+def test_anonymous_sign_in_is_off_by_default(basalt):
+    with pytest.raises(AuthApiError) as err:
+        basalt.client().auth.sign_in_anonymously()
+    assert err.value.status == 422
+    assert err.value.code == "anonymous_provider_disabled"

@@ -77,6 +77,17 @@ def test_buckets_and_objects(basalt):
     assert sorted(o["name"] for o in removed) == ["archive/q2-copy.txt", "archive/q2.txt", "readme.md", "reports/2026/q1.txt"]
     assert f.list() == []
 
+    f.upload("x/1.txt", b"1", {"content-type": "text/plain"})
+    f.upload("y.txt", b"2", {"content-type": "text/plain"})
+    page = f.list_v2({"prefix": "", "with_delimiter": True})
+    assert [d.name for d in page.folders] == ["x"]
+    assert [o.name for o in page.objects] == ["y.txt"] and page.hasNext is False
+    assert s.update_bucket("py-docs", {"public": True, "file_size_limit": 10}) == {"message": "Successfully updated"}
+    assert (s.get_bucket("py-docs").public, s.get_bucket("py-docs").file_size_limit) == (True, 10)
+    with pytest.raises(StorageApiError) as err:
+        f.upload("big.txt", b"more than ten bytes", {"content-type": "text/plain"})
+    assert str(err.value.status) == "413"
+
     assert s.empty_bucket("py-docs") == {"message": "Successfully emptied"}
     assert s.delete_bucket("py-docs") == {"message": "Successfully deleted"}
 
