@@ -17,6 +17,7 @@ select json_build_object(
   'tables', (select coalesce(json_agg(t order by t.schema, t.name), '[]') from (
     select c.oid::int8 as oid, s.nspname as schema, c.relname as name, c.relkind::text as kind,
       obj_description(c.oid, 'pg_class') as comment,
+      c.relrowsecurity as rls,
       has_table_privilege($2, c.oid, 'SELECT') as can_select,
       has_table_privilege($2, c.oid, 'INSERT') as can_insert,
       has_table_privilege($2, c.oid, 'UPDATE') as can_update,
@@ -113,6 +114,9 @@ pub struct Table {
     pub name: String,
     pub kind: String,
     pub comment: Option<String>,
+    /// Row-level security is enabled.
+    #[serde(default)]
+    pub rls: bool,
     pub can_select: bool,
     pub can_insert: bool,
     pub can_update: bool,

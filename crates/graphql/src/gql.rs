@@ -151,7 +151,7 @@ pub fn filter_type(m: &Model, ty: &Ty) -> Option<String> {
         Ty::Scalar(s) => Some(format!("{}Filter", s.name())),
         Ty::Enum(e) => Some(format!("{}Filter", m.enums[*e].type_name)),
         Ty::List(inner) => match inner.as_ref() {
-            Ty::Scalar(Scalar::Json) | Ty::List(_) => None,
+            Ty::Scalar(Scalar::Json) | Ty::Enum(_) | Ty::List(_) => None,
             other => Some(format!("{}ListFilter", m.ty_name(other))),
         },
     }
@@ -294,8 +294,7 @@ pub fn build(m: &Model) -> Result<Schema, String> {
         }
         b = b.register(conn);
         // Filter and order.
-        let mut filter = InputObject::new(format!("{tn}Filter"))
-            .field(InputValue::new("nodeId", TypeRef::named("IDFilter")));
+        let mut filter = InputObject::new(format!("{tn}Filter"));
         let mut order = InputObject::new(format!("{tn}OrderBy"));
         for (name, f) in &t.fields {
             if let NodeField::Column(ci) = f {
@@ -309,6 +308,7 @@ pub fn build(m: &Model) -> Result<Schema, String> {
             }
         }
         filter = filter
+            .field(InputValue::new("nodeId", TypeRef::named("IDFilter")))
             .field(InputValue::new(
                 "and",
                 TypeRef::List(Box::new(TypeRef::named_nn(format!("{tn}Filter")))),

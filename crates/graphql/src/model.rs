@@ -227,6 +227,8 @@ pub struct TableM {
     pub deletable: bool,
     /// The whole row is selectable (table-level SELECT): computed fields need it.
     pub row_selectable: bool,
+    /// Row-level security is enabled: a row referenced by a foreign key may be hidden.
+    pub rls: bool,
     /// `aggregate` on its connection (the `aggregate` comment directive).
     pub aggregate: bool,
     /// Field name → what it reads, in schema order.
@@ -510,6 +512,7 @@ impl Model {
                 updatable: writable && t.can_update && columns.iter().any(|c| c.updatable),
                 deletable: writable && t.can_delete,
                 row_selectable: t.can_select,
+                rls: t.rls,
                 aggregate,
                 columns,
                 pkey,
@@ -647,7 +650,10 @@ impl Model {
                 true,
                 fk.foreign_name.as_deref(),
             );
-            let nullable = lc.iter().any(|i| !m.tables[fk.local].columns[*i].not_null);
+            // Non-null when a referencing column is, unless row-level security may hide the
+            // referenced row.
+            let nullable = m.tables[fk.foreign].rls
+                || !lc.iter().any(|i| m.tables[fk.local].columns[*i].not_null);
             let idx = m.relations.len();
             m.relations.push(Relation {
                 from: fk.local,

@@ -109,10 +109,22 @@ pub fn translate(
             Some(v) => ConstValue::from_json(v.clone()).map_err(|e| e.to_string())?,
             None => match &def.node.default_value {
                 Some(d) => d.node.clone(),
+                None if !def.node.var_type.node.nullable => {
+                    return Err(format!(
+                        "Variable \"${name}\" of required type \"{}\" was not provided.",
+                        def.node.var_type.node
+                    ))
+                }
                 // Undefined: an object field naming it is left out.
                 None => continue,
             },
         };
+        if matches!(v, ConstValue::Null) && !def.node.var_type.node.nullable {
+            return Err(format!(
+                "Variable \"${name}\" of non-null type \"{}\" must not be null.",
+                def.node.var_type.node
+            ));
+        }
         vars.insert(name, v);
     }
     let mut t = Tr {
@@ -713,16 +725,16 @@ impl<'a> Tr<'a> {
                 }
             }
         }
+        // The primary key always closes the order (and the cursor), even when ordered by already,
+        // so cursors are pg_graphql's.
         for pk in &t.pkey {
-            if !order.iter().any(|(c, _)| c == pk) {
-                order.push((
-                    *pk,
-                    Dir {
-                        desc: false,
-                        nulls_first: false,
-                    },
-                ));
-            }
+            order.push((
+                *pk,
+                Dir {
+                    desc: false,
+                    nulls_first: false,
+                },
+            ));
         }
         let eff: Vec<(usize, Dir)> = if reverse {
             order.iter().map(|(c, d)| (*c, d.reverse())).collect()
@@ -1459,7 +1471,7 @@ mod tests {
 
     fn model() -> Model {
         let table = |oid: i64, name: &str, cols: Vec<serde_json::Value>| {
-            json!({"oid": oid, "schema": "public", "name": name, "kind": "r", "comment": null,
+            json!({"oid": oid, "schema": "public", "name": name, "kind": "r", "comment": null, "rls": false,
                    "can_select": true, "can_insert": true, "can_update": true, "can_delete": true,
                    "columns": cols, "pkey": ["id"], "uniques": [["id"]]})
         };
