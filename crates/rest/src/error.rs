@@ -279,6 +279,9 @@ impl ApiError {
         {
             // A token naming a role the database does not have: a JWT error, as PostgREST 13+.
             401
+        } else if code == "42883" && e.message.starts_with("function xmlagg(") {
+            // An XML response asked of rows that have no XML aggregate.
+            406
         } else if code == "21000" {
             if e.message.ends_with("requires a WHERE clause") {
                 400
@@ -374,6 +377,8 @@ pub fn status_for_sqlstate(code: &str, authenticated: bool) -> u16 {
         }
         "53400" => 500,
         "57014" => 500,
+        // terminating connection due to administrator command
+        "57P01" => 503,
         "P0001" => 400,
         _ => {
             let class = &code[..code.len().min(2)];
@@ -540,6 +545,8 @@ mod tests {
         assert_eq!(status_for_sqlstate("22P02", true), 400);
         assert_eq!(status_for_sqlstate("XX000", true), 500);
         assert_eq!(status_for_sqlstate("08006", true), 503);
+        assert_eq!(status_for_sqlstate("57P01", true), 503);
+        assert_eq!(status_for_sqlstate("57014", true), 500);
     }
 
     #[test]
@@ -568,6 +575,23 @@ mod tests {
             ..db
         };
         assert_eq!(ApiError::from_db(&other, true).status.as_u16(), 400);
+    }
+
+    #[test]
+    fn a_missing_xml_aggregate_is_406_other_missing_functions_404() {
+        let db = DbError {
+            severity: "ERROR".into(),
+            code: "42883".into(),
+            message: "function xmlagg(test.items) does not exist".into(),
+            detail: None,
+            hint: None,
+        };
+        assert_eq!(ApiError::from_db(&db, true).status.as_u16(), 406);
+        let other = DbError {
+            message: "function f(integer) does not exist".into(),
+            ..db
+        };
+        assert_eq!(ApiError::from_db(&other, true).status.as_u16(), 404);
     }
 
     #[test]
