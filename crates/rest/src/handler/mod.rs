@@ -149,7 +149,7 @@ async fn process(
     let req = ApiRequest::for_target(&app.config, method, target, path, query, &parts.headers)?;
     timing.parse = ms(t);
     let cache = app.cache();
-    let ctx = Ctx {
+    let mut ctx = Ctx {
         app,
         req,
         headers: &parts.headers,
@@ -157,11 +157,18 @@ async fn process(
         identity,
         cache,
     };
-    let answer = match &ctx.req.action {
+    let mut answered = match &ctx.req.action {
         Action::Root => root(&ctx, timing).await,
         _ => answer(&ctx, timing).await,
     };
-    let mut resp = answer.map_err(|e| strict_timezone(&ctx.req, e))?;
+    if matches!(&answered, Err(e) if refused_timezone(&ctx.req, e)) && !ctx.req.prefer.strict {
+        // Without `handling=strict` a time zone Postgres does not know is ignored, as PostgREST
+        // (v14) ignores one it does not list: the request runs again (nothing ran the first time:
+        // the setting failed before the statement) in the server's time zone.
+        ctx.req.prefer.timezone = None;
+        answered = answer(&ctx, timing).await;
+    }
+    let mut resp = answered.map_err(|e| strict_timezone(&ctx.req, e))?;
     if let Some(p) = &ctx.req.profile_echo {
         if let Ok(v) = HeaderValue::from_str(p) {
             resp.headers_mut()
@@ -175,15 +182,18 @@ async fn process(
 /// transaction sets it) is an invalid preference, as PostgREST answers it.
 fn strict_timezone(req: &ApiRequest, e: ApiError) -> ApiError {
     match (&req.prefer.timezone, req.prefer.strict) {
-        (Some(tz), true) if e.code == "22023" && e.message.contains("\"TimeZone\"") => {
-            ApiError::new(
-                Code::InvalidPreferences,
-                "Invalid preferences given with handling=strict",
-            )
-            .with_details(format!("Invalid preferences: timezone={tz}"))
-        }
+        (Some(tz), true) if refused_timezone(req, &e) => ApiError::new(
+            Code::InvalidPreferences,
+            "Invalid preferences given with handling=strict",
+        )
+        .with_details(format!("Invalid preferences: timezone={tz}")),
         _ => e,
     }
+}
+
+/// Whether `e` is Postgres refusing the time zone of `Prefer: timezone=`.
+fn refused_timezone(req: &ApiRequest, e: &ApiError) -> bool {
+    req.prefer.timezone.is_some() && e.code == "22023" && e.message.contains("\"TimeZone\"")
 }
 
 /// Plan, build, execute and respond.
