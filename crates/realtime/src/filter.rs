@@ -57,6 +57,8 @@ pub struct Cond {
     pub negate: bool,
     /// One value, or several for `in`.
     pub values: Vec<String>,
+    /// The value as a subscription records it: unquoted, or `{a,b}` for an `in` list.
+    pub text: String,
 }
 
 /// A parsed `postgres_changes` binding.
@@ -69,21 +71,31 @@ pub struct Binding {
     pub conds: Vec<Cond>,
 }
 
-/// Why a binding was refused.
+/// Why a binding was refused (worded as the `system` message Supabase Realtime sends).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FilterError {
     #[error("postgres_changes entry must be an object")]
     NotObject,
-    #[error("invalid event `{0}`: use INSERT, UPDATE, DELETE or *")]
-    Event(String),
     #[error("`{0}` must be a string")]
     Field(&'static str),
-    #[error("invalid filter `{0}`: expected column=operator.value")]
+    /// A condition that is no `column=op.value`: the pieces it split into, as a list literal.
+    #[error("Error parsing `filter` params: {0}")]
     Syntax(String),
-    #[error("unsupported filter operator `{0}`")]
+    /// An unknown operator: `[operator, value]` as a list literal.
+    #[error("Error parsing `filter` params: {0}")]
     Operator(String),
-    #[error("invalid `in` list in filter `{0}`")]
+    #[error("Error parsing `filter` params: `in` filter value must be wrapped by parentheses")]
     InList(String),
+    #[error(
+        "Error parsing `filter` params: filter must not contain empty segments (check for extra commas)"
+    )]
+    EmptySegment,
+}
+
+/// `["a", "b"]`: strings as a list literal, the way filter parse errors quote the pieces.
+pub fn list_literal(items: &[&str]) -> String {
+    let quoted: Vec<String> = items.iter().map(|i| Value::from(*i).to_string()).collect();
+    format!("[{}]", quoted.join(", "))
 }
 
 impl Binding {
@@ -97,8 +109,10 @@ impl Binding {
                 Some(_) => Err(FilterError::Field(k)),
             }
         };
-        let event_s = s("event")?.unwrap_or("*");
-        let event = EventKind::parse(event_s).ok_or_else(|| FilterError::Event(event_s.into()))?;
+        // An event other than INSERT, UPDATE or DELETE means every event.
+        let event = s("event")?
+            .and_then(EventKind::parse)
+            .unwrap_or(EventKind::All);
         let schema = s("schema")?.unwrap_or("public").to_owned();
         let table = s("table")?
             .filter(|t| !t.is_empty() && *t != "*")
@@ -207,7 +221,11 @@ pub fn parse_filter(f: &str) -> Result<Vec<Cond>, FilterError> {
 }
 
 fn parse_cond(part: &str) -> Result<Cond, FilterError> {
-    let syntax = || FilterError::Syntax(part.to_owned());
+    let part = part.trim();
+    if part.is_empty() {
+        return Err(FilterError::EmptySegment);
+    }
+    let syntax = || FilterError::Syntax(list_literal(&[part]));
     let (column, rest) = part.split_once('=').ok_or_else(syntax)?;
     let column = column.trim();
     if column.is_empty() {
@@ -217,7 +235,9 @@ fn parse_cond(part: &str) -> Result<Cond, FilterError> {
         Some(r) => (true, r),
         None => (false, rest),
     };
-    let (op_s, value) = rest.split_once('.').ok_or_else(syntax)?;
+    let (op_s, value) = rest
+        .split_once('.')
+        .ok_or_else(|| FilterError::Syntax(list_literal(&[rest])))?;
     let op = match op_s {
         "eq" => Op::Eq,
         "neq" => Op::Neq,
@@ -227,14 +247,16 @@ fn parse_cond(part: &str) -> Result<Cond, FilterError> {
         "gte" => Op::Gte,
         "in" => Op::In,
         "is" => Op::Is,
-        other => return Err(FilterError::Operator(other.to_owned())),
+        other => return Err(FilterError::Operator(list_literal(&[other, value]))),
     };
+    let mut text = None;
     let values = if op == Op::In {
         let inner = value
             .trim()
             .strip_prefix('(')
             .and_then(|v| v.strip_suffix(')'))
             .ok_or_else(|| FilterError::InList(part.to_owned()))?;
+        text = Some(format!("{{{inner}}}"));
         if inner.trim().is_empty() {
             Vec::new()
         } else {
@@ -253,6 +275,7 @@ fn parse_cond(part: &str) -> Result<Cond, FilterError> {
         column: unquote(column),
         op,
         negate,
+        text: text.unwrap_or_else(|| values.first().cloned().unwrap_or_default()),
         values,
     })
 }
@@ -357,8 +380,10 @@ mod tests {
         assert_eq!(all.table, None);
         assert!(all.conds.is_empty());
         assert_eq!(
-            Binding::parse(&json!({"event":"UPSERT","schema":"public"})),
-            Err(FilterError::Event("UPSERT".into()))
+            Binding::parse(&json!({"event":"UPSERT","schema":"public"}))
+                .unwrap()
+                .event,
+            EventKind::All
         );
         assert_eq!(Binding::parse(&json!(3)), Err(FilterError::NotObject));
         assert_eq!(
@@ -379,9 +404,19 @@ mod tests {
         assert_eq!(many.len(), 3);
         assert_eq!(many[1].values, vec!["1", "2"]);
         assert_eq!(
-            parse_filter("a=like.x"),
-            Err(FilterError::Operator("like".into()))
+            parse_filter("a=like.x").unwrap_err().to_string(),
+            r#"Error parsing `filter` params: ["like", "x"]"#
         );
+        assert_eq!(
+            parse_filter("undefined").unwrap_err().to_string(),
+            r#"Error parsing `filter` params: ["undefined"]"#
+        );
+        assert_eq!(
+            parse_filter("a=eq.1,,b=eq.2").unwrap_err(),
+            FilterError::EmptySegment
+        );
+        assert_eq!(cond(r#"a=in.(1,"x y")"#).text, r#"{1,"x y"}"#);
+        assert_eq!(cond(r#"a=eq."q""#).text, "q");
         assert!(matches!(
             parse_filter("nonsense"),
             Err(FilterError::Syntax(_))

@@ -37,6 +37,7 @@ pub mod phoenix;
 pub mod replication;
 pub mod rls;
 pub mod socket;
+pub mod subscription;
 pub mod token;
 pub mod typed;
 

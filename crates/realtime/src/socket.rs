@@ -371,7 +371,8 @@ impl Conn {
         let id = self.state.hub.next_id();
         let mut echoed = Vec::with_capacity(entries.len());
         let mut subs = Vec::new();
-        let mut errors = Vec::new();
+        // The first binding refused refuses them all (none is subscribed), with its reason.
+        let mut refusal: Option<String> = None;
         for entry in &entries {
             let bid = binding_id(entry);
             let mut e = entry.clone();
@@ -379,6 +380,9 @@ impl Conn {
                 o.insert("id".into(), json!(bid));
             }
             echoed.push(e);
+            if refusal.is_some() {
+                continue;
+            }
             match Binding::parse(entry) {
                 Ok(b) => subs.push(CdcSub {
                     member: id,
@@ -388,8 +392,25 @@ impl Conn {
                     binding: Arc::new(b),
                     ctx: ctx.clone(),
                 }),
-                Err(e) => errors.push(e.to_string()),
+                Err(e) => refusal = Some(e.to_string()),
             }
+        }
+        if refusal.is_none() && self.state.replication_off.is_none() {
+            for s in &subs {
+                let checked = crate::subscription::check(
+                    &self.state.pool,
+                    &self.state.config.publication,
+                    &s.binding,
+                )
+                .await;
+                if let Err(why) = checked {
+                    refusal = Some(why);
+                    break;
+                }
+            }
+        }
+        if refusal.is_some() {
+            subs.clear();
         }
         self.state.hub.join(
             &key,
@@ -403,7 +424,7 @@ impl Conn {
             },
             presence_enabled,
         );
-        let has_cdc = !subs.is_empty();
+        let has_cdc = !subs.is_empty() || refusal.is_some();
         let refused = has_cdc
             .then(|| self.state.replication_off.clone())
             .flatten();
@@ -459,13 +480,13 @@ impl Conn {
                 false,
                 &format!("Unable to subscribe to changes: {why}"),
             );
-        } else if !errors.is_empty() {
+        } else if let Some(why) = refusal {
             self.system(
                 &m.topic,
                 m.join_ref.as_deref(),
                 "postgres_changes",
                 false,
-                &format!("Invalid postgres_changes binding: {}", errors.join("; ")),
+                &why,
             );
         } else if has_cdc {
             self.system(

@@ -314,3 +314,111 @@ async fn presence_replies_and_updates() {
     );
     rt.stop().await;
 }
+
+/// The `system` message after joining with `changes`.
+async fn cdc_system(c: &mut Client, topic: &str, changes: Value) -> Value {
+    let r = c
+        .join(topic, json!({"postgres_changes": changes}), None)
+        .await;
+    assert_eq!(r["status"], "ok", "{r}");
+    frame(c, "system").await[4].clone()
+}
+
+#[tokio::test]
+async fn postgres_changes_bindings_are_checked_against_the_database() {
+    let db = basalt_testkit::fresh_db().await;
+    let rt = Served::start(&db.url).await;
+    db.client()
+        .await
+        .batch_execute(
+            "CREATE TABLE public.notes (id bigint PRIMARY KEY, body text);
+             CREATE TABLE public.unpublished (id bigint PRIMARY KEY);
+             ALTER PUBLICATION supabase_realtime ADD TABLE public.notes;",
+        )
+        .await
+        .unwrap();
+    let mut c = Client::connect(&rt.ws_url(&anon())).await;
+    let sys = |message: &str, channel: &str| {
+        json!({"extension": "postgres_changes", "status": "error", "message": message,
+               "channel": channel})
+    };
+
+    // A table that is not published.
+    assert_eq!(
+        cdc_system(&mut c, "a", json!([{"event": "INSERT", "schema": "public", "table": "unpublished"}]))
+            .await,
+        sys("Unable to subscribe to changes with given parameters. Please check Realtime is enabled for the given connect parameters: [event: INSERT, schema: public, table: unpublished, filters: [], select: nil]", "a")
+    );
+    // A filter on a column the table does not have.
+    assert_eq!(
+        cdc_system(&mut c, "b", json!([{"event": "*", "schema": "public", "table": "notes", "filter": "subject=eq.hey"}]))
+            .await,
+        sys("Unable to subscribe to changes with given parameters. An exception happened so please check your connect parameters: [event: *, schema: public, table: notes, filters: [{\"subject\", \"eq\", \"hey\", false}], select: nil]. Exception: ERROR P0001 (raise_exception) invalid column for filter subject", "b")
+    );
+    // Filter syntax errors.
+    for (i, (filter, why)) in [
+        ("undefined", r#"["undefined"]"#),
+        ("id=foo.hey", r#"["foo", "hey"]"#),
+        (
+            "id=in.1",
+            "`in` filter value must be wrapped by parentheses",
+        ),
+        (
+            "id=eq.1,,body=eq.x",
+            "filter must not contain empty segments (check for extra commas)",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let topic = format!("f{i}");
+        assert_eq!(
+            cdc_system(
+                &mut c,
+                &topic,
+                json!([{"event": "*", "schema": "public", "table": "notes", "filter": filter}])
+            )
+            .await,
+            sys(&format!("Error parsing `filter` params: {why}"), &topic)
+        );
+    }
+    // One bad binding refuses the channel's others too; an unknown event means every event.
+    let mut d = Client::connect(&rt.ws_url(&anon())).await;
+    assert_eq!(
+        cdc_system(
+            &mut d,
+            "mixed",
+            json!([
+                {"event": "INSERT", "schema": "public", "table": "notes"},
+                {"event": "*", "schema": "public", "table": "unpublished"}
+            ])
+        )
+        .await["status"],
+        "error"
+    );
+    assert_eq!(
+        cdc_system(
+            &mut d,
+            "any",
+            json!([{"event": "UPSERT", "schema": "public", "table": "notes",
+                                          "filter": "id=in.(1,2)"}])
+        )
+        .await,
+        json!({"extension": "postgres_changes", "status": "ok",
+               "message": "Subscribed to PostgreSQL", "channel": "any"})
+    );
+    db.client()
+        .await
+        .batch_execute("INSERT INTO notes VALUES (1, 'x'), (3, 'y')")
+        .await
+        .unwrap();
+    let got = frame(&mut d, "postgres_changes").await;
+    assert_eq!(got[2], "realtime:any");
+    assert_eq!(got[4]["data"]["record"], json!({"id": 1, "body": "x"}));
+    assert!(d
+        .wait_for(Duration::from_secs(1), |f| f.event()
+            == Some("postgres_changes"))
+        .await
+        .is_none());
+    rt.stop().await;
+}

@@ -62,6 +62,14 @@ async fn heartbeat_join_and_leave() {
 async fn join_reply_echoes_postgres_changes_with_ids() {
     let db = basalt_testkit::fresh_db().await;
     let rt = Served::start(&db.url).await;
+    db.client()
+        .await
+        .batch_execute(
+            "CREATE TABLE public.messages (id bigint PRIMARY KEY, room_id bigint);
+             ALTER PUBLICATION supabase_realtime ADD TABLE public.messages;",
+        )
+        .await
+        .unwrap();
     let mut c = Client::connect(&rt.ws_url(&anon())).await;
     let changes = json!([
         {"event": "INSERT", "schema": "public", "table": "messages", "filter": "room_id=eq.1"},
@@ -113,7 +121,11 @@ async fn join_reply_echoes_postgres_changes_with_ids() {
         .wait_for(T, |f| f.event() == Some("system"))
         .await
         .unwrap();
-    assert_eq!(sys.payload()["status"], "error");
+    assert_eq!(
+        sys.payload(),
+        json!({"extension": "postgres_changes", "status": "error", "channel": "room2",
+               "message": "Error parsing `filter` params: [\"like\", \"x\"]"})
+    );
     rt.stop().await;
 }
 
