@@ -307,20 +307,18 @@ pub fn build(m: &Model) -> Result<Schema, String> {
                 }
             }
         }
-        filter = filter
-            .field(InputValue::new("nodeId", TypeRef::named("IDFilter")))
-            .field(InputValue::new(
-                "and",
-                TypeRef::List(Box::new(TypeRef::named_nn(format!("{tn}Filter")))),
-            ))
-            .field(InputValue::new(
-                "or",
-                TypeRef::List(Box::new(TypeRef::named_nn(format!("{tn}Filter")))),
-            ))
-            .field(InputValue::new(
-                "not",
-                TypeRef::named(format!("{tn}Filter")),
-            ));
+        // `nodeId`, `and`, `or` and `not`, unless a column has the name.
+        let list = || TypeRef::List(Box::new(TypeRef::named_nn(format!("{tn}Filter"))));
+        for (name, ty) in [
+            ("nodeId", TypeRef::named("IDFilter")),
+            ("and", list()),
+            ("or", list()),
+            ("not", TypeRef::named(format!("{tn}Filter"))),
+        ] {
+            if t.column_by_field(name).is_none() {
+                filter = filter.field(InputValue::new(name, ty));
+            }
+        }
         b = b.register(filter);
         b = b.register(order);
         // Mutation types.

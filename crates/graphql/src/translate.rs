@@ -993,6 +993,9 @@ impl<'a> Tr<'a> {
                     })?
                     .to_string(),
             ),
+            (ConstValue::Number(_), Ty::Scalar(Scalar::BigFloat)) => {
+                return Err("Invalid input for BigFloat type. String required".into())
+            }
             (ConstValue::Number(n), _) => Some(n.to_string()),
             (ConstValue::String(s), _) => Some(s.clone()),
             (ConstValue::Boolean(x), _) => Some(x.to_string()),
@@ -1019,7 +1022,12 @@ impl<'a> Tr<'a> {
             if matches!(fv, ConstValue::Null) {
                 continue;
             }
-            match k.as_str() {
+            // A column named `and`, `or`, `not` or `nodeId` takes the name.
+            let key = match t.column_by_field(k.as_str()) {
+                Some(_) => "",
+                None => k.as_str(),
+            };
+            match key {
                 "and" | "or" => {
                     let parts: Result<Vec<String>, Error> = list_of(fv)
                         .into_iter()
@@ -1030,15 +1038,17 @@ impl<'a> Tr<'a> {
                         if !parts.is_empty() {
                             ands.push(format!("({})", parts.join(" and ")));
                         }
-                    } else if parts.is_empty() {
-                        ands.push("false".into());
-                    } else {
+                    } else if !parts.is_empty() {
+                        // An empty `or` filters nothing, as in pg_graphql.
                         ands.push(format!("({})", parts.join(" or ")));
                     }
                 }
                 "not" => {
                     let inner = self.filter(ti, b, fv)?;
-                    ands.push(format!("not ({inner})"));
+                    // An empty `not` filters nothing, as in pg_graphql.
+                    if inner != "true" {
+                        ands.push(format!("not ({inner})"));
+                    }
                 }
                 "nodeId" => {
                     let ConstValue::Object(ops) = fv else {
@@ -1063,7 +1073,8 @@ impl<'a> Tr<'a> {
                         }
                     }
                 }
-                field => {
+                _ => {
+                    let field = k.as_str();
                     let ci = t
                         .column_by_field(field)
                         .ok_or_else(|| format!("Unknown field \"{field}\" in filter"))?;
@@ -1316,7 +1327,7 @@ impl<'a> Tr<'a> {
                     sets.push(format!("{} = {p}", quote_ident(&c.name)));
                 }
                 if sets.is_empty() {
-                    return Err("At least one mapping required for set".into());
+                    return Err("At least one mapping must be provided to set argument".into());
                 }
                 let filter = match self.arg(s.field, "filter")? {
                     Some(fv) => self.filter(ti, &b, &fv)?,
