@@ -90,3 +90,30 @@ test('introspection answers, and a GET request works', async () => {
   assert.equal(r.status, 200);
   assert.deepEqual((await r.json()).data.usersCollection.edges, [{ node: { id: alice.id } }]);
 });
+
+test('aggregates, computed fields and primary-key queries, row-level security deciding', async () => {
+  b.sql(`comment on table public.usage_counters is e'@graphql({"aggregate": {"enabled": true}})';
+    create or replace function public.email_domain(u public.users) returns text
+      language sql stable as $$ select split_part(u.email, '@', 2) $$;`);
+  const query = `query A($id: UUID!) {
+    usersByPk(id: $id) { email_domain }
+    usage_countersCollection(filter: {user_id: {eq: $id}}) { aggregate { count sum { count } } }
+  }`;
+  // The DDL reloads the schema; wait for the new fields.
+  let data;
+  for (let i = 0; i < 50; i++) {
+    try { data = await gql(b.serviceKey).request(query, { id: MAYA }); break; } catch (e) {
+      if (i === 49) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  const [[count, sum]] = b.sql(`select count(*), sum(count) from public.usage_counters where user_id = '${MAYA}'`);
+  const [[email]] = b.sql(`select email from public.users where id = '${MAYA}'`);
+  assert.equal(data.usersByPk.email_domain, email.split('@')[1]);
+  assert.equal(data.usage_countersCollection.aggregate.count, Number(count));
+  assert.equal(Number(data.usage_countersCollection.aggregate.sum.count), Number(sum));
+  // Alice sees none of Maya's counters, and not Maya's row.
+  const hers = await gql(alice.token).request(query, { id: MAYA });
+  assert.equal(hers.usersByPk, null);
+  assert.deepEqual(hers.usage_countersCollection.aggregate, { count: 0, sum: { count: null } });
+});
