@@ -30,6 +30,10 @@ pub enum ApiError {
     Forbidden(String),
     #[error("could not authorise the broadcast: {0}")]
     Unavailable(#[from] authz::AuthzError),
+    /// Messages that do not validate: `{"errors": <this>}` with 422, per field as Supabase
+    /// Realtime lists them.
+    #[error("invalid messages")]
+    Invalid(Value),
 }
 
 impl IntoResponse for ApiError {
@@ -39,6 +43,13 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Invalid(errors) => {
+                return (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Json(json!({ "errors": errors })),
+                )
+                    .into_response()
+            }
         };
         (status, Json(json!({"error": self.to_string()}))).into_response()
     }
@@ -105,15 +116,90 @@ async fn publish(
     {
         return Err(ApiError::Forbidden(topic.to_owned()));
     }
+    deliver(state, topic, private, &msg);
+    Ok(())
+}
+
+/// Hand a broadcast to the subscribers of `topic` (the channel name without `realtime:`).
+fn deliver(state: &State, topic: &str, private: bool, msg: &Broadcast) {
     let key = TopicKey {
         topic: format!("realtime:{topic}"),
         private,
     };
-    state.hub.broadcast(&key, None, &msg, false);
-    Ok(())
+    state.hub.broadcast(&key, None, msg, false);
 }
 
-/// `POST /api/broadcast` with `{"messages":[{topic, event, payload, private}]}`.
+/// One message of a batch, validated.
+struct BatchMessage {
+    topic: String,
+    event: String,
+    private: bool,
+    payload: Value,
+    id: Option<String>,
+}
+
+/// Validate one message of a batch: `Ok`, or its errors per field (`can't be blank` for a
+/// missing or empty field, `is invalid` for one of the wrong type).
+fn batch_message(m: &Value) -> Result<BatchMessage, serde_json::Map<String, Value>> {
+    let mut errors = serde_json::Map::new();
+    let Some(o) = m.as_object() else {
+        return Err(errors);
+    };
+    let mut string = |k: &str| match o.get(k) {
+        None | Some(Value::Null) => {
+            errors.insert(k.into(), json!(["can't be blank"]));
+            None
+        }
+        Some(Value::String(s)) if s.trim().is_empty() => {
+            errors.insert(k.into(), json!(["can't be blank"]));
+            None
+        }
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            errors.insert(k.into(), json!(["is invalid"]));
+            None
+        }
+    };
+    let topic = string("topic");
+    let event = string("event");
+    let id = match o.get("id") {
+        Some(Value::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let payload = match o.get("payload") {
+        None | Some(Value::Null) => {
+            errors.insert("payload".into(), json!(["can't be blank"]));
+            None
+        }
+        Some(p @ Value::Object(_)) => Some(p.clone()),
+        Some(_) => {
+            errors.insert("payload".into(), json!(["is invalid"]));
+            None
+        }
+    };
+    let private = match o.get("private") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            errors.insert("private".into(), json!(["is invalid"]));
+            false
+        }
+    };
+    match (topic, event, payload) {
+        (Some(topic), Some(event), Some(payload)) if errors.is_empty() => Ok(BatchMessage {
+            topic,
+            event,
+            private,
+            payload,
+            id,
+        }),
+        _ => Err(errors),
+    }
+}
+
+/// `POST /api/broadcast` with `{"messages":[{topic, event, payload, private}]}`: every message
+/// is validated first (422 with the errors of each, nothing sent); private messages go only to
+/// topics the caller may write to (others are dropped, the answer is still 202).
 pub async fn broadcast(
     AxState(state): AxState<Arc<State>>,
     Query(q): Query<HashMap<String, String>>,
@@ -123,25 +209,48 @@ pub async fn broadcast(
     let token = request_token(&state, &q, &headers)?;
     let v: Value =
         serde_json::from_slice(&body).map_err(|_| ApiError::BadRequest("body must be JSON"))?;
-    let messages = v
-        .get("messages")
-        .and_then(Value::as_array)
-        .ok_or(ApiError::BadRequest("body must be {\"messages\": [...]}"))?;
-    for m in messages {
-        let topic = m.get("topic").and_then(Value::as_str).unwrap_or("");
-        let topic = topic.strip_prefix("realtime:").unwrap_or(topic);
-        let event = m
-            .get("event")
-            .and_then(Value::as_str)
-            .ok_or(ApiError::BadRequest("each message needs an event"))?;
-        let private = m.get("private").and_then(Value::as_bool).unwrap_or(false);
-        let payload = m.get("payload").cloned().unwrap_or(json!({}));
+    let messages = match v.get("messages") {
+        None | Some(Value::Null) => {
+            return Err(ApiError::Invalid(json!({"messages": ["can't be blank"]})))
+        }
+        Some(Value::Array(a)) if a.is_empty() => {
+            return Err(ApiError::Invalid(json!({"messages": ["can't be blank"]})))
+        }
+        Some(Value::Array(a)) => a,
+        Some(_) => return Err(ApiError::Invalid(json!({"messages": ["is invalid"]}))),
+    };
+    let checked: Vec<_> = messages.iter().map(batch_message).collect();
+    if checked.iter().any(Result::is_err) {
+        let errors: Vec<Value> = checked
+            .into_iter()
+            .map(|c| Value::Object(c.err().unwrap_or_default()))
+            .collect();
+        return Err(ApiError::Invalid(json!({ "messages": errors })));
+    }
+    let mut writable: HashMap<String, bool> = HashMap::new();
+    for m in checked.into_iter().flatten() {
+        let topic = m.topic.strip_prefix("realtime:").unwrap_or(&m.topic);
+        if m.private {
+            let may = match writable.get(topic) {
+                Some(w) => *w,
+                None => {
+                    let w = authz::check(&state.pool, &token, topic)
+                        .await?
+                        .broadcast_write;
+                    writable.insert(topic.to_owned(), w);
+                    w
+                }
+            };
+            if !may {
+                continue;
+            }
+        }
         let msg = Broadcast {
-            event: event.to_owned(),
-            body: BroadcastBody::Json(payload.to_string()),
-            meta: None,
+            event: m.event,
+            body: BroadcastBody::Json(m.payload.to_string()),
+            meta: m.id.map(|id| json!({ "id": id }).to_string()),
         };
-        publish(&state, &token, topic, private, msg).await?;
+        deliver(&state, topic, m.private, &msg);
     }
     Ok(StatusCode::ACCEPTED)
 }

@@ -422,3 +422,80 @@ async fn postgres_changes_bindings_are_checked_against_the_database() {
         .is_none());
     rt.stop().await;
 }
+
+/// POST `body` to `path` with the anon key; the status and the body.
+async fn post(rt: &Served, path: &str, body: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = rt.server.addr.to_string();
+    let mut s = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nhost: {host}\r\napikey: {}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        anon(),
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let status = out[9..12].parse().unwrap();
+    let body = out.split_once("\r\n\r\n").unwrap().1.to_owned();
+    (status, body)
+}
+
+#[tokio::test]
+async fn batch_broadcast_validates_every_message_first() {
+    let db = basalt_testkit::fresh_db().await;
+    let rt = Served::start(&db.url).await;
+    let mut c = Client::connect(&rt.ws_url(&anon())).await;
+    assert_eq!(c.join("room", json!({}), None).await["status"], "ok");
+    let errors = |b: &str| -> Value { serde_json::from_str::<Value>(b).unwrap() };
+
+    let (status, body) = post(&rt, "/api/broadcast", "{}").await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        errors(&body),
+        json!({"errors": {"messages": ["can't be blank"]}})
+    );
+    let (status, body) = post(&rt, "/api/broadcast", r#"{"messages": 3}"#).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        errors(&body),
+        json!({"errors": {"messages": ["is invalid"]}})
+    );
+    // One bad message: nothing is sent, each message's errors are listed.
+    let (status, body) = post(
+        &rt,
+        "/api/broadcast",
+        r#"{"messages": [{"topic": "room", "event": "ok", "payload": {}},
+                         {"topic": "", "payload": [1], "private": "yes"}]}"#,
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        errors(&body),
+        json!({"errors": {"messages": [{}, {"topic": ["can't be blank"],
+                                            "event": ["can't be blank"],
+                                            "payload": ["is invalid"],
+                                            "private": ["is invalid"]}]}})
+    );
+    assert!(c.next(QUIET).await.is_none());
+    // A valid batch: 202 with an empty body; an `id` comes along as meta.
+    let (status, body) = post(
+        &rt,
+        "/api/broadcast",
+        r#"{"messages": [{"topic": "room", "event": "e", "payload": {"n": 1}, "id": "m-1"}]}"#,
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (202, ""));
+    let got = c
+        .wait_for(T, |f| f.event() == Some("broadcast"))
+        .await
+        .unwrap();
+    let Frame::Binary(bytes) = got else {
+        panic!("binary broadcast expected")
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains(r#"{"id":"m-1"}"#), "{text}");
+    assert!(text.ends_with(r#"{"n":1}"#), "{text}");
+    rt.stop().await;
+}
