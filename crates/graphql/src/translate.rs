@@ -209,6 +209,17 @@ struct Tr<'a> {
     alias: usize,
 }
 
+/// A field's arguments as text, by name (to compare two selections of one field).
+fn arguments(f: &Field) -> Vec<(String, String)> {
+    let mut args: Vec<(String, String)> = f
+        .arguments
+        .iter()
+        .map(|(n, v)| (n.node.to_string(), v.node.to_string()))
+        .collect();
+    args.sort();
+    args
+}
+
 /// A SQL string literal of a GraphQL name or type name (checked: letters, digits, `_`).
 fn lit(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
@@ -411,7 +422,22 @@ impl<'a> Tr<'a> {
                         }
                         let key = f.node.response_key().node.to_string();
                         match out.iter_mut().find(|x| x.key == key) {
-                            Some(x) => x.sets.push(&f.node.selection_set.node),
+                            Some(x) => {
+                                // Fields merged under one response key must be the same field
+                                // with the same arguments.
+                                let (new, old) = (&f.node.name.node, &x.field.name.node);
+                                if new != old {
+                                    return Err(format!(
+                                        "Fields `{new}` and `{old}` are different"
+                                    ));
+                                }
+                                if arguments(&f.node) != arguments(x.field) {
+                                    return Err(format!(
+                                        "Two fields named `{new}` have different arguments"
+                                    ));
+                                }
+                                x.sets.push(&f.node.selection_set.node)
+                            }
                             None => out.push(Sel {
                                 key,
                                 field: &f.node,
