@@ -68,6 +68,9 @@ impl Column {
     }
 }
 
+/// The `WITH` list entry naming the rows when [`MainSelect::name_rows`] is set.
+pub const ROWS_CTE: &str = "pgrst_rows";
+
 /// The expressions of one main statement; `None` columns are NULL.
 #[derive(Debug, Clone, Default)]
 pub struct MainSelect<'a> {
@@ -80,15 +83,22 @@ pub struct MainSelect<'a> {
     pub location: Option<&'a str>,
     pub inserted: Option<&'a str>,
     pub bytes: Option<&'a str>,
+    /// Name the rows [`ROWS_CTE`] in the `WITH` list so an expression can read them again
+    /// (the CSV header reads the first row's column names).
+    pub name_rows: bool,
 }
 
 impl MainSelect<'_> {
     /// The statement's text.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(self.from.len() + 400);
-        if let Some(w) = self.with {
+        let mut with: Vec<String> = self.with.map(str::to_string).into_iter().collect();
+        if self.name_rows {
+            with.push(format!("\"{ROWS_CTE}\" AS ({})", self.from));
+        }
+        if !with.is_empty() {
             out.push_str("WITH ");
-            out.push_str(w);
+            out.push_str(&with.join(", "));
             out.push(' ');
         }
         out.push_str("SELECT ");
@@ -114,7 +124,11 @@ impl MainSelect<'_> {
             out.push('"');
         }
         out.push_str(" FROM (");
-        out.push_str(self.from);
+        if self.name_rows {
+            out.push_str(&format!("SELECT * FROM \"{ROWS_CTE}\""));
+        } else {
+            out.push_str(self.from);
+        }
         out.push_str(") AS \"_postgrest_t\"");
         out
     }
@@ -192,6 +206,28 @@ mod tests {
         }
         .render();
         assert!(sql.starts_with("WITH \"pgrst_source\" AS (DELETE FROM t RETURNING 1) SELECT "));
+    }
+
+    #[test]
+    fn named_rows_follow_the_with_list() {
+        let sql = MainSelect {
+            with: Some("\"pgrst_source\" AS (DELETE FROM t RETURNING t.*)"),
+            from: "SELECT a FROM \"pgrst_source\"",
+            name_rows: true,
+            ..Default::default()
+        }
+        .render();
+        assert!(sql.starts_with(
+            "WITH \"pgrst_source\" AS (DELETE FROM t RETURNING t.*), \"pgrst_rows\" AS (SELECT a FROM \"pgrst_source\") SELECT "
+        ));
+        assert!(sql.ends_with("FROM (SELECT * FROM \"pgrst_rows\") AS \"_postgrest_t\""));
+        let read = MainSelect {
+            from: "SELECT 1",
+            name_rows: true,
+            ..Default::default()
+        }
+        .render();
+        assert!(read.starts_with("WITH \"pgrst_rows\" AS (SELECT 1) SELECT "));
     }
 
     #[test]

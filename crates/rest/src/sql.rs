@@ -603,6 +603,12 @@ pub enum BodyShape {
     ArrayStripped,
     /// The first row as one object (the caller checks there is exactly one).
     Object { strip_nulls: bool },
+    /// CSV: a header line of the first row's column names (unquoted, comma-separated), a line
+    /// feed, then one line per row as Postgres writes a record as text without its parentheses
+    /// (values quoted when empty or holding `"`, `\`, `(`, `)`, `,` or white space; NULL
+    /// empty). No rows give a lone line feed. The header reads the rows again from the
+    /// [`crate::main_statement::ROWS_CTE`] list entry, so the statement must name them.
+    Csv,
 }
 
 /// The expression rendering `_postgrest_t` rows as the body text.
@@ -618,8 +624,19 @@ pub fn body_expr(shape: BodyShape) -> &'static str {
         BodyShape::Object { strip_nulls: true } => {
             "coalesce(json_strip_nulls(json_agg(\"_postgrest_t\")->0)::text, '')"
         }
+        BodyShape::Csv => CSV_BODY,
     }
 }
+
+/// The CSV body of [`BodyShape::Csv`].
+const CSV_BODY: &str = concat!(
+    "(SELECT coalesce(string_agg(\"pgrst_h\".\"k\", ','), '') FROM (",
+    "SELECT json_object_keys(\"pgrst_f\".\"r\")::text AS \"k\" FROM (",
+    "SELECT row_to_json(\"pgrst_r\") AS \"r\" FROM \"pgrst_rows\" AS \"pgrst_r\" LIMIT 1",
+    ") AS \"pgrst_f\") AS \"pgrst_h\")",
+    " || E'\\n' || ",
+    "coalesce(string_agg(substring(\"_postgrest_t\"::text, 2, length(\"_postgrest_t\"::text) - 2), E'\\n'), '')"
+);
 
 #[cfg(test)]
 mod tests {

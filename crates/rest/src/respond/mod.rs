@@ -11,7 +11,7 @@ mod read;
 mod tests;
 mod write;
 
-pub use body::{body_response, explain_response, json_to_csv};
+pub use body::{body_response, explain_response};
 pub use gucs::apply_gucs;
 
 use axum::body::Body;

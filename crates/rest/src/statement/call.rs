@@ -1,6 +1,6 @@
 //! The SQL of a function call: its rows read like a table's, or its scalar result.
 
-use super::{body_for, count_sql, custom_media, explain};
+use super::{body_for, count_sql, custom_media, explain, names_rows};
 use crate::action::{CallAction, CallShape};
 use crate::db::Job;
 use crate::error::ApiError;
@@ -26,13 +26,15 @@ pub(super) fn job(a: &CallAction, cache: &SchemaCache) -> Result<Job, ApiError> 
                 Some(_) => count_sql(&mut sql, cache, plan, None),
                 None => "NULL".into(),
             };
-            let body =
-                if !routine.returns_set && !a.media.is_singular() && a.media != Media::GeoJson {
-                    // A single composite: the object itself (or null).
-                    "coalesce((json_agg(\"_postgrest_t\")->0)::text, 'null')".to_string()
-                } else {
-                    body_for(cache, &a.media)?
-                };
+            let body = if !routine.returns_set
+                && !a.media.is_singular()
+                && !matches!(a.media, Media::GeoJson | Media::Csv)
+            {
+                // A single composite: the object itself (or null).
+                "coalesce((json_agg(\"_postgrest_t\")->0)::text, 'null')".to_string()
+            } else {
+                body_for(cache, &a.media)?
+            };
             (from, body, total)
         }
         CallShape::Scalar => {
@@ -44,6 +46,8 @@ pub(super) fn job(a: &CallAction, cache: &SchemaCache) -> Result<Job, ApiError> 
             };
             let body = if routine.returns_void {
                 "NULL".to_string()
+            } else if names_rows(&a.media) {
+                body_for(cache, &a.media)?
             } else if routine.returns_set {
                 "coalesce(json_agg(\"_postgrest_t\".\"pgrst_scalar\"), '[]')::text".to_string()
             } else {
@@ -78,6 +82,7 @@ pub(super) fn job(a: &CallAction, cache: &SchemaCache) -> Result<Job, ApiError> 
             from: &from,
             total: Some(&total),
             body: Some(&body),
+            name_rows: !routine.returns_void && names_rows(&a.media),
             ..Default::default()
         }
         .render()

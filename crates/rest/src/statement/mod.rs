@@ -50,11 +50,18 @@ fn shape_of(media: &Media) -> BodyShape {
             strip_nulls: *strip_nulls,
         },
         Media::ArrayStripped => BodyShape::ArrayStripped,
+        Media::Csv => BodyShape::Csv,
         Media::Plan { for_media, .. } if for_media.contains("object") => {
             BodyShape::Object { strip_nulls: false }
         }
         _ => BodyShape::Array,
     }
+}
+
+/// Whether the body for `media` reads the rows twice (the CSV header), so the statement names
+/// them (see [`MainSelect::name_rows`]).
+fn names_rows(media: &Media) -> bool {
+    *media == Media::Csv
 }
 
 /// `EXPLAIN` options when the client asked for the plan instead of the rows.
@@ -125,5 +132,15 @@ mod tests {
         let e = body_for(&cache, &Media::GeoJson).unwrap_err();
         assert_eq!(e.code, "PGRST107");
         assert!(body_for(&cache, &Media::Json).unwrap().contains("json_agg"));
+    }
+
+    #[test]
+    fn csv_reads_the_named_rows_for_its_header() {
+        let cache = SchemaCache::default();
+        let body = body_for(&cache, &Media::Csv).unwrap();
+        assert!(body.contains(&format!("FROM \"{}\" AS", crate::main_statement::ROWS_CTE)));
+        assert!(body.contains("substring(\"_postgrest_t\"::text, 2"));
+        assert!(names_rows(&Media::Csv));
+        assert!(!names_rows(&Media::Json));
     }
 }

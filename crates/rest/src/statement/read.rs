@@ -1,6 +1,6 @@
 //! The SQL of a read: the rows, their count when asked for, and the planner's estimate.
 
-use super::{body_for, count_sql, custom_media, explain, unpaged};
+use super::{body_for, count_sql, custom_media, explain, names_rows, unpaged};
 use crate::action::ReadAction;
 use crate::db::Job;
 use crate::error::ApiError;
@@ -41,6 +41,7 @@ pub(super) fn job(a: &ReadAction, cache: &SchemaCache) -> Result<Job, ApiError> 
         from: &from,
         total: Some(&total),
         body: Some(&body),
+        name_rows: names_rows(&a.media),
         ..Default::default()
     }
     .render();

@@ -1,7 +1,7 @@
 //! The SQL of a write: one statement whose `pgrst_source` CTE writes the rows and whose main
 //! select renders them (or only counts them for `return=minimal`).
 
-use super::{body_for, explain};
+use super::{body_for, explain, names_rows};
 use crate::action::{MutateAction, Mutation};
 use crate::db::Job;
 use crate::error::ApiError;
@@ -93,6 +93,7 @@ pub(super) fn job(a: &MutateAction<'_>, cache: &SchemaCache) -> Result<Job, ApiE
         body: Some(&body),
         location: Some(&location),
         inserted: Some(&inserted),
+        name_rows: a.ret == Return::Representation && names_rows(&a.media),
         ..Default::default()
     }
     .render();
