@@ -95,7 +95,10 @@ fn payload_from_rows(
     })
 }
 
-/// Parse a CSV body (header line, then rows; `NULL` is SQL null).
+/// Parse a CSV body: a header line, then rows; blank lines are skipped, `NULL` is SQL null and
+/// an empty field an empty string. Each row pairs the header's names with its fields in order,
+/// so fields past the header's are dropped and a short row lacks the last columns; every row
+/// must then have the first row's columns ("All lines must have same number of fields").
 pub fn csv_payload(body: &[u8], columns: Option<&[String]>) -> Result<Payload, ApiError> {
     let text = std::str::from_utf8(body).map_err(|_| ApiError::body("Invalid CSV"))?;
     let mut lines = parse_csv(text);
@@ -103,13 +106,10 @@ pub fn csv_payload(body: &[u8], columns: Option<&[String]>) -> Result<Payload, A
         return payload_from_rows(Vec::new(), columns);
     }
     let header = lines.remove(0);
-    let mut rows = Vec::new();
+    let mut rows: Vec<Map<String, Value>> = Vec::new();
     for l in lines {
         if l.len() == 1 && l[0].as_deref() == Some("") {
             continue;
-        }
-        if l.len() != header.len() {
-            return Err(ApiError::body("All lines must have same number of fields"));
         }
         let mut m = Map::new();
         for (k, v) in header.iter().zip(l) {
@@ -123,6 +123,14 @@ pub fn csv_payload(body: &[u8], columns: Option<&[String]>) -> Result<Payload, A
             );
         }
         rows.push(m);
+    }
+    if let Some((first, rest)) = rows.split_first() {
+        let same = |r: &Map<String, Value>| {
+            r.len() == first.len() && first.keys().all(|k| r.contains_key(k))
+        };
+        if !rest.iter().all(same) {
+            return Err(ApiError::body("All lines must have same number of fields"));
+        }
     }
     payload_from_rows(rows, columns)
 }
@@ -512,5 +520,16 @@ mod tests {
                 .message,
             "All lines must have same number of fields"
         );
+        // Fields past the header's are dropped; rows equally short lack the same columns.
+        let p = csv_payload(b"a,b\nfoo,bar,baz\n\nx,y\n", None).expect("long rows");
+        assert_eq!(p.rows, 2);
+        assert_eq!(p.columns, ["a", "b"]);
+        assert_eq!(p.values[0]["b"], Value::String("bar".into()));
+        let p = csv_payload(b"a,b\nfoo\nbar", None).expect("short rows");
+        assert_eq!(p.columns, ["a"]);
+        assert_eq!(p.values[1]["a"], Value::String("bar".into()));
+        let p = csv_payload(b"a,b\n,NULL", None).expect("empty and NULL");
+        assert_eq!(p.values[0]["a"], Value::String(String::new()));
+        assert_eq!(p.values[0]["b"], Value::Null);
     }
 }
