@@ -1,9 +1,11 @@
 //! `basalt start --db-url`: on a database basalt does not own, reached over TLS with
 //! `sslmode=verify-full` and the private CA that signed the server's certificate, the platform
 //! schema and migrations install, REST, auth and realtime (its replication stream included) work,
-//! and every session basalt holds on the server is encrypted. And several nodes on one database
-//! act as one: a session made on one node refreshes on another, a change written through one
-//! reaches a subscriber of another, and DDL reaches every node's schema cache.
+//! and every session basalt holds on the server is encrypted. Several nodes on one database and
+//! one S3 store act as one: a session made on one node refreshes on another, a resumable upload
+//! continues on any node, a change written through one reaches a subscriber of another, and DDL
+//! reaches every node's schema cache. And a role that is not superuser is told exactly what a DBA
+//! runs, after which basalt serves as that role.
 #![allow(clippy::unwrap_used)]
 
 mod common;
