@@ -137,8 +137,11 @@ def test_errors(anon):
 def test_schema_and_csv(anon):
     assert anon.schema("public").table("authors").select("id").eq("id", 3).execute().data == [{"id": 3}]
     csv = anon.table("authors").select("id, name").order("id").limit(2).csv().execute()
+    # Values as Postgres writes a row as text: those with spaces quoted; no line end at the end.
+    assert csv.data == 'id,name\n1,"Ursula K. Le Guin"\n2,"Octavia E. Butler"'
     rows = list(csv_module.reader(io.StringIO(csv.data)))
     assert rows == [["id", "name"], ["1", "Ursula K. Le Guin"], ["2", "Octavia E. Butler"]]
+    assert anon.table("authors").select("id").eq("id", -1).csv().execute().data == "\n"
 
 
 async def test_async_client(basalt):
