@@ -176,7 +176,15 @@ impl App {
             },
             Some(_) => return Err("Invalid variables".into()),
         };
-        let doc = async_graphql::parser::parse_query(&req.query).map_err(|e| e.to_string())?;
+        let doc = async_graphql::parser::parse_query(&req.query).map_err(|e| {
+            let m = e.to_string();
+            // An anonymous operation beside others: pg_graphql's words.
+            if m.contains("multiple operations") {
+                "Anonymous operations must be the only defined operation".to_string()
+            } else {
+                m
+            }
+        })?;
         let op = translate::operation(&doc, req.operation_name.as_deref())?;
         if op.node.ty == OperationType::Subscription {
             return Err("Subscriptions are not supported".into());

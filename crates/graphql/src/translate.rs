@@ -61,7 +61,7 @@ pub fn operation<'a>(
         None => {
             let first = ops.next().map(|(_, o)| o);
             if ops.next().is_some() {
-                return Err("Operation name required".into());
+                return Err("Operation not found".into());
             }
             first.ok_or_else(|| "No operation found".to_string())
         }

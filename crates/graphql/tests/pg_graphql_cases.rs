@@ -6,7 +6,8 @@
 //! Format: sections start with a line `-- <kind> [argument]`:
 //! `-- sql` (run as the superuser; may appear again later, between requests), `-- role <name>`
 //! (the token's role for the following requests; default `service_role`), `-- query` (a
-//! document), `-- variables` (JSON for the preceding query), `-- expect` (the exact response),
+//! document), `-- variables` (JSON for the preceding query), `-- operation <name>` (its
+//! `operationName`), `-- expect` (the exact response),
 //! `-- expect-error <text>` (`data` is null and an error's message contains the text). Lines starting with
 //! `#` outside queries are comments. `SKIP.md` lists pg_graphql cases deliberately not ported.
 
@@ -32,6 +33,7 @@ enum Step {
     Query {
         query: String,
         variables: Option<Value>,
+        operation: Option<String>,
         expect: Expect,
     },
 }
@@ -55,8 +57,14 @@ fn parse(text: &str) -> Vec<Step> {
             "query" => steps.push(Step::Query {
                 query: body,
                 variables: None,
+                operation: None,
                 expect: Expect::Nothing,
             }),
+            "operation" => {
+                if let Some(Step::Query { operation, .. }) = steps.last_mut() {
+                    *operation = Some(arg.to_string());
+                }
+            }
             "variables" => {
                 if let Some(Step::Query { variables, .. }) = steps.last_mut() {
                     *variables = Some(serde_json::from_str(&body).unwrap());
@@ -144,11 +152,12 @@ async fn run_case(path: &Path) -> Result<usize, String> {
             Step::Query {
                 query,
                 variables,
+                operation,
                 expect,
             } => {
-                let mut req = http
-                    .post(&server.url)
-                    .json(&json!({"query": query, "variables": variables}));
+                let mut req = http.post(&server.url).json(
+                    &json!({"query": query, "variables": variables, "operationName": operation}),
+                );
                 if role != "anon" {
                     req = req.bearer_auth(token(&role));
                 }
