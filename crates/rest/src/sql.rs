@@ -320,6 +320,9 @@ pub struct ReadOptions {
     /// The read is a to-one spread whose aggregates the embedding level computes: it selects
     /// each aggregate's input (named as the aggregate's output) and groups nothing.
     pub hoist: bool,
+    /// Embedded values as `jsonb`, whose text (spacing, key order) a CSV body shows as
+    /// PostgREST's does.
+    pub jsonb_embeds: bool,
 }
 
 /// A function call with named (or positional, when unnamed) bound arguments.
@@ -439,7 +442,11 @@ pub fn read_sql(
                 let lat = ident(&lateral_alias(plan, *i));
                 // Next to aggregates, embedded values are grouping keys: as jsonb, since json
                 // has no equality.
-                let cast = if aggregating { "::jsonb" } else { "" };
+                let cast = if aggregating || opts.jsonb_embeds {
+                    "::jsonb"
+                } else {
+                    ""
+                };
                 if emb.spread {
                     let to_many = !emb.rel.to_one();
                     // A hoisting read passes nested aggregates' inputs on as they are.
@@ -730,6 +737,31 @@ mod tests {
         assert!(sql
             .params
             .contains(&TextParam(Some("x';drop table y;--".into()))));
+    }
+
+    #[test]
+    fn embeds_are_jsonb_when_asked() {
+        let c = cache();
+        let q = parse_query(&query_pairs("select=id,clients(name)"), false).expect("parses");
+        let plan = Planner::new(&c, "s", false)
+            .read(
+                Source::Relation(Qi::new("s", "projects")),
+                Some(Qi::new("s", "projects")),
+                &q,
+                true,
+            )
+            .expect("plans");
+        let json = read_sql(&mut Sql::default(), &c, &plan, None, ReadOptions::default());
+        assert!(!json.contains("::jsonb"), "{json}");
+        let opts = ReadOptions {
+            jsonb_embeds: true,
+            ..ReadOptions::default()
+        };
+        let text = read_sql(&mut Sql::default(), &c, &plan, None, opts);
+        assert!(
+            text.contains("\"pgrst_body\"::jsonb AS \"clients\""),
+            "{text}"
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub(super) fn job(a: &CallAction, cache: &SchemaCache) -> Result<Job, ApiError> 
             }
             let opts = ReadOptions {
                 max_rows: a.max_rows,
+                jsonb_embeds: names_rows(&a.media),
                 ..Default::default()
             };
             let from = sql::read_sql(&mut sql, cache, plan, None, opts);

@@ -21,6 +21,7 @@ pub(super) fn job(a: &ReadAction, cache: &SchemaCache) -> Result<Job, ApiError> 
         None,
         ReadOptions {
             max_rows: a.max_rows,
+            jsonb_embeds: names_rows(&a.media),
             ..Default::default()
         },
     );

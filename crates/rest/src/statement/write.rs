@@ -83,6 +83,7 @@ pub(super) fn job(a: &MutateAction<'_>, cache: &SchemaCache) -> Result<Job, ApiE
             skip_paging: false,
             max_rows: None,
             hoist: false,
+            jsonb_embeds: names_rows(&a.media),
         };
         let from = sql::read_sql(&mut sql, cache, &p, None, opts);
         (cte, from)
