@@ -700,6 +700,18 @@ mod tests {
         c
     }
 
+    /// The plan of a read of `table` in schema `s`.
+    fn plan_of(c: &SchemaCache, table: &str, q: &crate::request::QueryParams) -> ReadPlan {
+        Planner::new(c, "s", false)
+            .read(
+                Source::Relation(Qi::new("s", table)),
+                Some(Qi::new("s", table)),
+                q,
+                true,
+            )
+            .expect("plans")
+    }
+
     /// The SQL of a read of `projects` from `source`.
     fn projects_sql(
         c: &SchemaCache,
@@ -743,14 +755,7 @@ mod tests {
     fn embeds_are_jsonb_when_asked() {
         let c = cache();
         let q = parse_query(&query_pairs("select=id,clients(name)"), false).expect("parses");
-        let plan = Planner::new(&c, "s", false)
-            .read(
-                Source::Relation(Qi::new("s", "projects")),
-                Some(Qi::new("s", "projects")),
-                &q,
-                true,
-            )
-            .expect("plans");
+        let plan = plan_of(&c, "projects", &q);
         let json = read_sql(&mut Sql::default(), &c, &plan, None, ReadOptions::default());
         assert!(!json.contains("::jsonb"), "{json}");
         let opts = ReadOptions {
@@ -784,14 +789,7 @@ mod tests {
             false,
         )
         .expect("parses");
-        let plan = Planner::new(&c, "s", false)
-            .read(
-                Source::Relation(Qi::new("s", "clients")),
-                Some(Qi::new("s", "clients")),
-                &q,
-                true,
-            )
-            .expect("plans");
+        let plan = plan_of(&c, "clients", &q);
         let text = read_sql(&mut Sql::default(), &c, &plan, None, ReadOptions::default());
         for col in ["project", "id"] {
             assert!(
