@@ -34,6 +34,10 @@ pub struct Config {
     /// Largest presence state one `track` may carry, in bytes of JSON; every node keeps it and
     /// sends it to every member of the channel.
     pub max_presence_bytes: usize,
+    /// Largest payload one client broadcast may carry, in bytes (Supabase Realtime's default
+    /// tenant limit, 3000 kB plus 500 bytes of slack); a larger one is not relayed, and
+    /// refused with `payload_size_exceeded` when the channel asked for acks.
+    pub max_broadcast_bytes: usize,
 }
 
 impl Default for Config {
@@ -52,6 +56,7 @@ impl Default for Config {
             node_timeout: std::time::Duration::from_secs(600),
             max_channels_per_socket: 100,
             max_presence_bytes: 256 * 1024,
+            max_broadcast_bytes: 3000 * 1000 + 500,
         }
     }
 }

@@ -139,8 +139,11 @@ struct BatchMessage {
 }
 
 /// Validate one message of a batch: `Ok`, or its errors per field (`can't be blank` for a
-/// missing or empty field, `is invalid` for one of the wrong type).
-fn batch_message(m: &Value) -> Result<BatchMessage, serde_json::Map<String, Value>> {
+/// missing or empty field, `is invalid` for one of the wrong type, a payload over `max_bytes`).
+fn batch_message(
+    m: &Value,
+    max_bytes: usize,
+) -> Result<BatchMessage, serde_json::Map<String, Value>> {
     let mut errors = serde_json::Map::new();
     let Some(o) = m.as_object() else {
         return Err(errors);
@@ -169,6 +172,13 @@ fn batch_message(m: &Value) -> Result<BatchMessage, serde_json::Map<String, Valu
     let payload = match o.get("payload") {
         None | Some(Value::Null) => {
             errors.insert("payload".into(), json!(["can't be blank"]));
+            None
+        }
+        Some(p @ Value::Object(_)) if p.to_string().len() > max_bytes => {
+            errors.insert(
+                "payload".into(),
+                json!(["Payload size exceeds tenant limit"]),
+            );
             None
         }
         Some(p @ Value::Object(_)) => Some(p.clone()),
@@ -219,7 +229,8 @@ pub async fn broadcast(
         Some(Value::Array(a)) => a,
         Some(_) => return Err(ApiError::Invalid(json!({"messages": ["is invalid"]}))),
     };
-    let checked: Vec<_> = messages.iter().map(batch_message).collect();
+    let max = state.config.max_broadcast_bytes;
+    let checked: Vec<_> = messages.iter().map(|m| batch_message(m, max)).collect();
     if checked.iter().any(Result::is_err) {
         let errors: Vec<Value> = checked
             .into_iter()

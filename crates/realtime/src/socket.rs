@@ -499,36 +499,58 @@ impl Conn {
         }
     }
 
+    /// Answer a broadcast push.
+    fn reply_push(&self, p: &BroadcastPush, ok: bool, response: Value) {
+        self.send(phoenix::reply(
+            self.vsn,
+            p.join_ref.as_deref(),
+            p.reference.as_deref(),
+            &p.topic,
+            ok,
+            response,
+        ));
+    }
+
+    /// A client broadcast: relayed to the channel, answered only when the channel asked for
+    /// acks (`ok`, or `payload_size_exceeded` for a payload over the limit); dropped unanswered
+    /// without write permission.
     fn on_broadcast_push(&mut self, p: BroadcastPush) {
         let Some(c) = self.channels.get(&p.topic) else {
-            if let Some(r) = p.reference.as_deref() {
-                self.send(phoenix::reply(
-                    self.vsn,
-                    p.join_ref.as_deref(),
-                    Some(r),
-                    &p.topic,
-                    false,
-                    json!({"reason": "unmatched topic"}),
-                ));
+            if p.reference.is_some() {
+                self.reply_push(&p, false, json!({"reason": "unmatched topic"}));
             }
             return;
         };
-        // Without write permission the message is dropped unanswered, even with `ack`.
         if !c.perms.broadcast_write {
             return;
         }
-        let msg = Broadcast {
-            event: p.event,
-            body: p.body,
-            meta: p.meta,
+        let (key, id, ack) = (c.key.clone(), c.id, c.ack);
+        let size = match &p.body {
+            BroadcastBody::Json(t) => t.len(),
+            BroadcastBody::Binary(b) => b.len(),
         };
-        self.state.hub.broadcast(&c.key, Some(c.id), &msg, false);
-        if c.ack {
+        if size > self.state.config.max_broadcast_bytes {
+            if ack {
+                self.reply_push(&p, false, json!("payload_size_exceeded"));
+            }
+            return;
+        }
+        let BroadcastPush {
+            join_ref,
+            reference,
+            topic,
+            event,
+            meta,
+            body,
+        } = p;
+        let msg = Broadcast { event, body, meta };
+        self.state.hub.broadcast(&key, Some(id), &msg, false);
+        if ack {
             self.send(phoenix::reply(
                 self.vsn,
-                p.join_ref.as_deref(),
-                p.reference.as_deref(),
-                &p.topic,
+                join_ref.as_deref(),
+                reference.as_deref(),
+                &topic,
                 true,
                 json!({}),
             ));

@@ -499,3 +499,51 @@ async fn batch_broadcast_validates_every_message_first() {
     assert!(text.ends_with(r#"{"n":1}"#), "{text}");
     rt.stop().await;
 }
+
+#[tokio::test]
+async fn an_oversized_broadcast_is_refused_with_payload_size_exceeded() {
+    let db = basalt_testkit::fresh_db().await;
+    let rt = Served::start_with(basalt_realtime::Config {
+        max_broadcast_bytes: 100,
+        ..config(&db.url)
+    })
+    .await;
+    let mut a = Client::connect(&rt.ws_url(&anon())).await;
+    let mut b = Client::connect(&rt.ws_url(&anon())).await;
+    assert_eq!(
+        a.join("big", json!({"broadcast": {"ack": true}}), None)
+            .await["status"],
+        "ok"
+    );
+    assert_eq!(b.join("big", json!({}), None).await["status"], "ok");
+    let big = json!({"blob": "x".repeat(200)});
+    a.send(json!(["1", "5", "realtime:big", "broadcast",
+                  {"type": "broadcast", "event": "e", "payload": big}]))
+        .await;
+    assert_eq!(
+        reply_frame(&mut a, "5").await,
+        json!(["1", "5", "realtime:big", "phx_reply",
+               {"status": "error", "response": "payload_size_exceeded"}])
+    );
+    assert!(b.next(QUIET).await.is_none());
+    a.send(json!(["1", "6", "realtime:big", "broadcast",
+                  {"type": "broadcast", "event": "e", "payload": {"n": 1}}]))
+        .await;
+    assert_eq!(
+        reply_frame(&mut a, "6").await[4],
+        json!({"status": "ok", "response": {}})
+    );
+    assert!(b
+        .wait_for(T, |f| f.event() == Some("broadcast"))
+        .await
+        .is_some());
+    // Over HTTP the same limit is a 422 naming the payload.
+    let body = json!({"messages": [{"topic": "big", "event": "e", "payload": big}]}).to_string();
+    let (status, body) = post(&rt, "/api/broadcast", &body).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"errors": {"messages": [{"payload": ["Payload size exceeds tenant limit"]}]}})
+    );
+    rt.stop().await;
+}
