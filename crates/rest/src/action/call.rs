@@ -176,6 +176,13 @@ fn body_args(input: &PlanInput<'_>, q: &QueryParams) -> Result<Args, ApiError> {
                 .collect(),
         ));
     }
+    if ct.starts_with("text/csv") {
+        // The first row's fields, named by the header, are the arguments (as a JSON array's
+        // first object is).
+        let p = crate::mutate::csv_payload(body, q.columns.as_deref())?;
+        let row = p.values.into_iter().next().unwrap_or_default();
+        return Ok(Args::Named(named_args(row, q)));
+    }
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Args::Named(Vec::new()));
     }
@@ -189,14 +196,16 @@ fn body_args(input: &PlanInput<'_>, q: &QueryParams) -> Result<Args, ApiError> {
         return Ok(Args::Single(v));
     }
     Ok(match v {
-        // `columns=` names the keys that are arguments; the others are ignored.
-        Value::Object(m) => Args::Named(
-            m.into_iter()
-                .filter(|(k, _)| q.columns.as_ref().is_none_or(|c| c.contains(k)))
-                .collect(),
-        ),
+        Value::Object(m) => Args::Named(named_args(m, q)),
         other => Args::Single(other),
     })
+}
+
+/// The keys of a body object that are arguments: `columns=` names them; the others are ignored.
+fn named_args(m: Map<String, Value>, q: &QueryParams) -> Vec<(String, Value)> {
+    m.into_iter()
+        .filter(|(k, _)| q.columns.as_ref().is_none_or(|c| c.contains(k)))
+        .collect()
 }
 
 /// A GET parameter whose value parses as a filter and is not a parameter name is a filter.
@@ -205,4 +214,57 @@ fn looks_like_filter(q: &QueryParams, key: &str) -> bool {
         .iter()
         .filter(|(k, _)| k == key)
         .all(|(_, v)| crate::grammar::parse_op_expr(v).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::request::ApiRequest;
+    use crate::schema::SchemaCache;
+    use axum::http::{header, HeaderMap};
+
+    /// The arguments of a `POST /rpc/f?query` with a CSV body.
+    fn csv_args(query: &str, body: &[u8]) -> Result<Args, ApiError> {
+        let config = Config {
+            schemas: vec!["public".into()],
+            ..Config::default()
+        };
+        let cache = SchemaCache::default();
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, "text/csv".parse().unwrap());
+        let req = ApiRequest::parse(&config, &Method::POST, "/rpc/f", query, &headers).unwrap();
+        let input = PlanInput {
+            req: &req,
+            config: &config,
+            cache: &cache,
+            headers: &headers,
+            body,
+        };
+        body_args(&input, &input.query_params()?)
+    }
+
+    #[test]
+    fn a_csv_body_names_the_arguments_of_its_first_row() {
+        let Args::Named(args) = csv_args("", b"a,b\n1,NULL\n4,6").unwrap() else {
+            panic!("named");
+        };
+        assert_eq!(
+            args,
+            [
+                ("a".to_string(), Value::String("1".into())),
+                ("b".to_string(), Value::Null)
+            ]
+        );
+        let Args::Named(args) = csv_args("columns=b", b"a,b\n1,2").unwrap() else {
+            panic!("named");
+        };
+        assert_eq!(args, [("b".to_string(), Value::String("2".into()))]);
+        let Args::Named(args) = csv_args("", b"a,b\n").unwrap() else {
+            panic!("named");
+        };
+        assert!(args.is_empty());
+        let e = csv_args("", b"a,b\n1,2\n3").unwrap_err();
+        assert_eq!(e.message, "All lines must have same number of fields");
+    }
 }
