@@ -119,7 +119,15 @@ pub fn commit_timestamp(pg_micros: i64) -> String {
 /// A row as the JSON object Supabase Realtime sends: each column's value typed by its column
 /// type ([`typed`]), keys in `jsonb` order, only the columns in `only` when given. An unchanged
 /// TOASTed value (not in the WAL) is taken from `fill`, the old row, when it carries it.
-fn row_json(rel: &RelInfo, row: &[Cell], only: Option<&[usize]>, fill: Option<&[Cell]>) -> String {
+/// With `capped` (a change over [`MAX_RECORD_BYTES`]) values longer than
+/// [`CAPPED_VALUE_BYTES`] as JSON are left out.
+fn row_json(
+    rel: &RelInfo,
+    row: &[Cell],
+    only: Option<&[usize]>,
+    fill: Option<&[Cell]>,
+    capped: bool,
+) -> String {
     let mut cells: Vec<(&str, usize, &Cell)> = Vec::with_capacity(rel.columns.len());
     for (i, (name, _)) in rel.columns.iter().enumerate() {
         if only.is_some_and(|only| !only.contains(&i)) {
@@ -138,19 +146,43 @@ fn row_json(rel: &RelInfo, row: &[Cell], only: Option<&[usize]>, fill: Option<&[
     cells.sort_by(|a, b| typed::jsonb_key_order(a.0, b.0));
     let mut out = String::with_capacity(16 * cells.len() + 2);
     out.push('{');
-    for (n, (name, i, cell)) in cells.into_iter().enumerate() {
-        if n > 0 {
+    let mut value = String::new();
+    for (name, i, cell) in cells {
+        value.clear();
+        match cell {
+            Cell::Text(s) => typed::column_json(rel.json_type(i), s, &mut value),
+            Cell::Null | Cell::Unchanged => value.push_str("null"),
+        }
+        if capped && value.len() > CAPPED_VALUE_BYTES {
+            continue;
+        }
+        if out.len() > 1 {
             out.push(',');
         }
         typed::push_str(&mut out, name);
         out.push(':');
-        match cell {
-            Cell::Text(s) => typed::column_json(rel.json_type(i), s, &mut out),
-            Cell::Null | Cell::Unchanged => out.push_str("null"),
-        }
+        out.push_str(&value);
     }
     out.push('}');
     out
+}
+
+/// A change whose column values add up to more than this many bytes is sent without its long
+/// values and with the error `Error 413: Payload Too Large`, as Supabase Realtime does.
+pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
+
+/// The longest value (as JSON) kept in a change over [`MAX_RECORD_BYTES`].
+pub const CAPPED_VALUE_BYTES: usize = 64;
+
+fn cells_bytes(row: Option<&[Cell]>) -> usize {
+    row.map_or(0, |r| {
+        r.iter()
+            .map(|c| match c {
+                Cell::Text(s) => s.len(),
+                Cell::Null | Cell::Unchanged => 0,
+            })
+            .sum()
+    })
 }
 
 /// The `data` object of a `postgres_changes` event, as JSON text.
@@ -162,13 +194,19 @@ pub fn payload(c: &Change) -> String {
         EventKind::Delete => "DELETE",
         EventKind::All => "*",
     };
+    let capped = cells_bytes(c.new.as_deref()) + cells_bytes(c.old.as_deref()) > MAX_RECORD_BYTES;
+    let errors = if capped {
+        json!(["Error 413: Payload Too Large"])
+    } else {
+        Value::Null
+    };
     let head = json!({
         "schema": rel.schema,
         "table": rel.name,
         "commit_timestamp": commit_timestamp(c.commit_time),
         "type": kind,
         "columns": rel.columns_json(),
-        "errors": null,
+        "errors": errors,
     })
     .to_string();
     let mut out = String::with_capacity(head.len() + 256);
@@ -176,7 +214,7 @@ pub fn payload(c: &Change) -> String {
     out.push_str(head.strip_suffix('}').unwrap_or(&head));
     if let Some(new) = &c.new {
         out.push_str(",\"record\":");
-        out.push_str(&row_json(rel, new, None, c.old.as_deref()));
+        out.push_str(&row_json(rel, new, None, c.old.as_deref(), capped));
     }
     // With row level security the old row could reveal what the subscriber may not see: it
     // carries the key only, as in supabase/realtime.
@@ -187,8 +225,10 @@ pub fn payload(c: &Change) -> String {
     };
     let old = match (c.kind, &c.old, &c.new) {
         (EventKind::Insert, _, _) => None,
-        (_, Some(old), _) => Some(row_json(rel, old, old_only, None)),
-        (EventKind::Update, None, Some(new)) => Some(row_json(rel, new, Some(&rel.key), None)),
+        (_, Some(old), _) => Some(row_json(rel, old, old_only, None, capped)),
+        (EventKind::Update, None, Some(new)) => {
+            Some(row_json(rel, new, Some(&rel.key), None, capped))
+        }
         _ => None,
     };
     if let Some(old) = old {

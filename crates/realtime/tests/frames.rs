@@ -547,3 +547,46 @@ async fn an_oversized_broadcast_is_refused_with_payload_size_exceeded() {
     );
     rt.stop().await;
 }
+
+#[tokio::test]
+async fn a_change_over_the_record_limit_drops_long_values_with_error_413() {
+    let db = basalt_testkit::fresh_db().await;
+    let rt = Served::start(&db.url).await;
+    db.client()
+        .await
+        .batch_execute(
+            "CREATE TABLE public.docs (id bigint PRIMARY KEY, title text, body text);
+             ALTER PUBLICATION supabase_realtime ADD TABLE public.docs;",
+        )
+        .await
+        .unwrap();
+    let mut c = Client::connect(&rt.ws_url(&anon())).await;
+    assert_eq!(
+        cdc_system(
+            &mut c,
+            "docs",
+            json!([{"event": "INSERT", "schema": "public", "table": "docs"}])
+        )
+        .await["status"],
+        "ok"
+    );
+    db.client()
+        .await
+        .batch_execute(
+            "INSERT INTO docs VALUES (1, 'small', 'short');
+             INSERT INTO docs VALUES (2, 'big', repeat('x', 1100000));",
+        )
+        .await
+        .unwrap();
+    let small = frame(&mut c, "postgres_changes").await[4]["data"].clone();
+    assert_eq!(small["errors"], Value::Null);
+    assert_eq!(
+        small["record"],
+        json!({"id": 1, "title": "small", "body": "short"})
+    );
+    let big = frame(&mut c, "postgres_changes").await[4]["data"].clone();
+    assert_eq!(big["errors"], json!(["Error 413: Payload Too Large"]));
+    assert_eq!(big["record"], json!({"id": 2, "title": "big"}));
+    assert_eq!(big["type"], "INSERT");
+    rt.stop().await;
+}
