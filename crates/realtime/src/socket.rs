@@ -449,11 +449,8 @@ impl Conn {
                 ack,
             },
         );
-        let response = if entries.is_empty() {
-            json!({})
-        } else {
-            json!({"postgres_changes": echoed})
-        };
+        // Always listed, empty when the channel subscribes to no changes.
+        let response = json!({ "postgres_changes": echoed });
         self.reply(&m, true, response);
         if presence_enabled {
             let state = if perms.presence_read {
