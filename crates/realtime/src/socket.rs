@@ -61,6 +61,15 @@ pub fn binding_id(entry: &Value) -> u32 {
     h & 0x7fff_ffff
 }
 
+/// A join option's truth: a boolean, or the text `true`/`false` in any case.
+fn flag(v: Option<&Value>) -> bool {
+    match v {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
 /// Sockets this process is serving now (for `/metrics`).
 pub static OPEN_SOCKETS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
@@ -304,10 +313,7 @@ impl Conn {
                 return;
             }
         };
-        let private = config
-            .get("private")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let private = flag(config.get("private"));
         let key = TopicKey {
             topic: m.topic.clone(),
             private,
@@ -340,23 +346,15 @@ impl Conn {
             Perms::ALL
         };
         let broadcast = config.get("broadcast").cloned().unwrap_or(json!({}));
-        let self_broadcast = broadcast
-            .get("self")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let ack = broadcast
-            .get("ack")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let self_broadcast = flag(broadcast.get("self"));
+        let ack = flag(broadcast.get("ack"));
         let presence = config.get("presence").cloned().unwrap_or(json!({}));
-        let presence_key = match presence.get("key").and_then(Value::as_str) {
-            Some(k) if !k.is_empty() => k.to_owned(),
+        let presence_key = match presence.get("key") {
+            Some(Value::String(k)) if !k.is_empty() => k.clone(),
+            Some(k @ (Value::Number(_) | Value::Bool(_))) => k.to_string(),
             _ => uuid::Uuid::new_v4().to_string(),
         };
-        let presence_enabled = presence
-            .get("enabled")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let presence_enabled = flag(presence.get("enabled"));
 
         // postgres_changes: echo every entry in order with its id; refuse invalid ones with a
         // system error after the reply, as supabase/realtime does.
@@ -452,12 +450,9 @@ impl Conn {
         // Always listed, empty when the channel subscribes to no changes.
         let response = json!({ "postgres_changes": echoed });
         self.reply(&m, true, response);
-        if presence_enabled {
-            let state = if perms.presence_read {
-                self.state.hub.presence_state(&key)
-            } else {
-                json!({})
-            };
+        // Without presence read permission no state is pushed at all.
+        if presence_enabled && perms.presence_read {
+            let state = self.state.hub.presence_state(&key);
             self.send(phoenix::encode(
                 self.vsn,
                 &Message {

@@ -593,3 +593,33 @@ async fn a_change_over_the_record_limit_drops_long_values_with_error_413() {
     assert_eq!(big["type"], "INSERT");
     rt.stop().await;
 }
+
+#[tokio::test]
+async fn join_flags_may_be_text_and_presence_keys_numbers() {
+    let db = basalt_testkit::fresh_db().await;
+    let rt = Served::start(&db.url).await;
+    let mut c = Client::connect(&rt.ws_url(&anon())).await;
+    let cfg = json!({"broadcast": {"self": "true", "ack": "TRUE"},
+                     "presence": {"key": 7, "enabled": "true"}});
+    assert_eq!(c.join("flags", cfg, None).await["status"], "ok"); // join ref 1
+    assert_eq!(
+        frame(&mut c, "presence_state").await,
+        json!(["1", null, "realtime:flags", "presence_state", {}])
+    );
+    c.send(json!(["1", "5", "realtime:flags", "broadcast",
+                  {"type": "broadcast", "event": "e", "payload": {"n": 1}}]))
+        .await;
+    assert!(c
+        .wait_for(T, |f| f.event() == Some("broadcast"))
+        .await
+        .is_some());
+    assert_eq!(reply_frame(&mut c, "5").await[4]["status"], "ok");
+    c.send(json!(["1", "6", "realtime:flags", "presence",
+                  {"type": "presence", "event": "track", "payload": {"a": 1}}]))
+        .await;
+    assert_eq!(reply_frame(&mut c, "6").await[4]["status"], "ok");
+    let diff = frame(&mut c, "presence_diff").await;
+    assert_eq!(diff[0], Value::Null);
+    assert_eq!(diff[4]["joins"]["7"]["metas"][0]["a"], 1);
+    rt.stop().await;
+}
