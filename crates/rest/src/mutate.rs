@@ -135,7 +135,7 @@ pub fn csv_payload(body: &[u8], columns: Option<&[String]>) -> Result<Payload, A
     payload_from_rows(rows, columns)
 }
 
-/// RFC 4180-ish CSV: quoted fields with doubled quotes.
+/// RFC 4180-ish CSV: quoted fields with doubled quotes; lines end at `\n`, `\r\n` or `\r`.
 fn parse_csv(text: &str) -> Vec<Vec<Option<String>>> {
     let mut out = Vec::new();
     let mut row = Vec::new();
@@ -161,8 +161,11 @@ fn parse_csv(text: &str) -> Vec<Vec<Option<String>>> {
         match c {
             '"' => quoted = true,
             ',' => row.push(Some(std::mem::take(&mut field))),
-            '\r' => {}
-            '\n' => {
+            // A line ends at `\n`, `\r\n` or a lone `\r`.
+            '\r' | '\n' => {
+                if c == '\r' && chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
                 row.push(Some(std::mem::take(&mut field)));
                 out.push(std::mem::take(&mut row));
             }
@@ -528,6 +531,10 @@ mod tests {
         let p = csv_payload(b"a,b\nfoo\nbar", None).expect("short rows");
         assert_eq!(p.columns, ["a"]);
         assert_eq!(p.values[1]["a"], Value::String("bar".into()));
+        let p = csv_payload(b"a,b\r\n1,x\ry,z\r\n\"q\rr\",s", None).expect("line ends");
+        assert_eq!(p.rows, 3);
+        assert_eq!(p.values[1]["a"], Value::String("y".into()));
+        assert_eq!(p.values[2]["a"], Value::String("q\rr".into()));
         let p = csv_payload(b"a,b\n,NULL", None).expect("empty and NULL");
         assert_eq!(p.values[0]["a"], Value::String(String::new()));
         assert_eq!(p.values[0]["b"], Value::Null);
