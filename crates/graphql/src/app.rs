@@ -72,10 +72,10 @@ pub fn errors(message: impl Into<String>) -> Value {
 
 impl App {
     pub async fn start(config: Config) -> Result<Arc<App>, Error> {
-        let wire = basalt_pg::wire::pool(&config.db_uri, config.pool_size)
+        let wire = basalt_pg::wire::pool_for_callers(&config.db_uri, config.pool_size)
             .map_err(|e| Error::Config(e.to_string()))?;
-        let general =
-            basalt_pg::pool::build(&config.db_uri, 2).map_err(|e| Error::Config(e.to_string()))?;
+        let general = basalt_pg::pool::build_for_callers(&config.db_uri, 2, None)
+            .map_err(|e| Error::Config(e.to_string()))?;
         let mut path: Vec<String> = config.schemas.clone();
         for s in &config.extra_search_path {
             if !path.contains(s) {

@@ -3,11 +3,13 @@
 //! `auth`, `storage` and `realtime` schemas, claim helpers such as `auth.uid()` — idempotently and
 //! versioned (`platform`), builds connection pools (`pool`, and `wire` for request hot paths:
 //! one pipeline and one implicit transaction per request) with TLS as the connection string's
-//! libpq settings say (`tls`: `sslmode`, `sslrootcert`, `sslcert`, `sslkey`), and carries the
+//! libpq settings say (`tls`: `sslmode`, `sslrootcert`, `sslcert`, `sslkey`) — the pools that
+//! run requests as their callers always as an `authenticator` session (`caller`) — and carries the
 //! settings every service receives when they run together under `basalt start` (`Platform`: the typed
 //! `basalt_config::ProjectConfig` and the shared `basalt_identity::Keys`). Identifiers are quoted
 //! in one place ([`quote_ident`]).
 
+pub mod caller;
 pub mod cluster;
 pub mod extensions;
 mod ident;

@@ -17,7 +17,56 @@ pub enum PoolError {
 /// A pool of `size` connections to `url` (a `postgresql://` URL or a libpq key/value string,
 /// with libpq's `sslmode`, `sslrootcert`, `sslcert` and `sslkey`).
 pub fn build(url: &str, size: usize) -> Result<Pool, PoolError> {
-    let db = crate::tls::parse(url)?;
+    builder(url, size, None)?
+        .build()
+        .map_err(|e| PoolError::Build(e.to_string()))
+        .inspect(|pool| register("general", pool))
+}
+
+/// A pool like [`build`] whose connections serve requests as their callers: each becomes an
+/// `authenticator` session before first use (see [`crate::caller`]), then takes `session_role`
+/// as its current role when one is given: also the role `RESET ROLE` and `SET LOCAL ROLE TO
+/// DEFAULT` return to (it is set at startup, unless the URL's `options` already set a role).
+pub fn build_for_callers(
+    url: &str,
+    size: usize,
+    session_role: Option<&str>,
+) -> Result<Pool, PoolError> {
+    let assume = crate::caller::assume_sql(session_role);
+    builder(url, size, session_role)?
+        .post_create(deadpool_postgres::Hook::async_fn(move |client, _| {
+            let assume = assume.clone();
+            Box::pin(async move {
+                client
+                    .batch_execute(&assume)
+                    .await
+                    .map_err(deadpool_postgres::HookError::Backend)?;
+                let row = client
+                    .query_one(crate::caller::SESSION_USER_SQL, &[])
+                    .await
+                    .map_err(deadpool_postgres::HookError::Backend)?;
+                crate::caller::note_session_user(row.get(0));
+                Ok(())
+            })
+        }))
+        .build()
+        .map_err(|e| PoolError::Build(e.to_string()))
+        .inspect(|pool| register("general", pool))
+}
+
+fn builder(
+    url: &str,
+    size: usize,
+    session_role: Option<&str>,
+) -> Result<deadpool_postgres::PoolBuilder, PoolError> {
+    let mut db = crate::tls::parse(url)?;
+    if let Some(role) = session_role {
+        let options = db.pg.get_options().unwrap_or_default();
+        if !options.contains("role=") {
+            let options = format!("{options} -c role={role}");
+            db.pg.options(options.trim_start());
+        }
+    }
     db.tls.check().map_err(PoolError::Tls)?;
     let pg = db.pg.clone();
     let mgr = Manager::from_connect(
@@ -27,12 +76,7 @@ pub fn build(url: &str, size: usize) -> Result<Pool, PoolError> {
             recycling_method: RecyclingMethod::Fast,
         },
     );
-    let pool = Pool::builder(mgr)
-        .max_size(size.max(1))
-        .build()
-        .map_err(|e| PoolError::Build(e.to_string()))?;
-    register("general", &pool);
-    Ok(pool)
+    Ok(Pool::builder(mgr).max_size(size.max(1)))
 }
 
 /// How full one live pool is (for `/metrics`).

@@ -548,6 +548,9 @@ async fn open(host: &Host, port: u16, tls: Option<&crate::tls::Tls>) -> Result<S
 /// new connections instead of failing a request per dead one).
 pub struct Manager {
     config: crate::tls::DbConfig,
+    /// Run once on each new connection ([`crate::caller::assume_sql`]), for pools that serve
+    /// requests as their callers.
+    assume: Option<String>,
 }
 
 impl deadpool::managed::Manager for Manager {
@@ -555,7 +558,18 @@ impl deadpool::managed::Manager for Manager {
     type Error = Error;
 
     async fn create(&self) -> Result<Conn, Error> {
-        Conn::connect_with(&self.config).await
+        let mut conn = Conn::connect_with(&self.config).await?;
+        if let Some(assume) = &self.assume {
+            let rows = conn
+                .pipeline(&[
+                    Step::plain(assume),
+                    Step::plain(crate::caller::SESSION_USER_SQL),
+                ])
+                .await?;
+            let user = rows.get(1).and_then(|r| r.first()).and_then(|r| r.text(0));
+            crate::caller::note_session_user(user.unwrap_or_default());
+        }
+        Ok(conn)
     }
 
     async fn recycle(
@@ -582,9 +596,19 @@ pub type Pool = deadpool::managed::Pool<Manager>;
 
 /// A pool of `size` pipelined connections to `url` (TLS as [`crate::tls`] reads it).
 pub fn pool(url: &str, size: usize) -> Result<Pool, crate::pool::PoolError> {
+    build(url, size, None)
+}
+
+/// A pool like [`pool`] whose connections serve requests as their callers: each becomes an
+/// `authenticator` session when it is made (see [`crate::caller`]).
+pub fn pool_for_callers(url: &str, size: usize) -> Result<Pool, crate::pool::PoolError> {
+    build(url, size, Some(crate::caller::assume_sql(None)))
+}
+
+fn build(url: &str, size: usize, assume: Option<String>) -> Result<Pool, crate::pool::PoolError> {
     let config = crate::tls::parse(url)?;
     config.tls.check().map_err(crate::pool::PoolError::Tls)?;
-    let pool = Pool::builder(Manager { config })
+    let pool = Pool::builder(Manager { config, assume })
         .max_size(size.max(1))
         .wait_timeout(Some(Duration::from_secs(10)))
         .runtime(deadpool::Runtime::Tokio1)

@@ -36,9 +36,9 @@ impl App {
     /// Connect, load the schema cache and start the reload listener.
     pub async fn start(config: Config) -> Result<Arc<App>, Error> {
         let verifier = Verifier::from_config(&config)?;
-        let wire = basalt_pg::wire::pool(&config.db_uri, config.pool_size)
+        let wire = basalt_pg::wire::pool_for_callers(&config.db_uri, config.pool_size)
             .map_err(|e| Error::Config(e.to_string()))?;
-        let pool = basalt_pg::pool::build(&config.db_uri, GENERAL_POOL)
+        let pool = basalt_pg::pool::build_for_callers(&config.db_uri, GENERAL_POOL, None)
             .map_err(|e| Error::Config(e.to_string()))?;
         let cache = load(&pool, &config.schemas).await?;
         let replicas = Arc::new(crate::replicas::Replicas::new(

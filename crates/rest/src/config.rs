@@ -480,7 +480,8 @@ impl Config {
         let pool_size = api.db_pool.map_or(PLATFORM_POOL, |n| (n as usize).max(1));
         // Requests log in as `authenticator` (trusted over the embedded cluster's socket), so
         // Postgres refuses any role a token names beyond those granted to it. A URL that needs
-        // a password keeps its own user.
+        // a password keeps its own user, and a superuser's sessions then become `authenticator`
+        // sessions (`basalt_pg::caller`).
         let db_uri =
             basalt_pg::platform::local_url_as(&platform.db_url, basalt_pg::platform::AUTHENTICATOR)
                 .unwrap_or_else(|| platform.db_url.clone());

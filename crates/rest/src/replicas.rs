@@ -76,7 +76,7 @@ impl Replicas {
         let members = urls
             .iter()
             .map(|url| {
-                let wire = basalt_pg::wire::pool(url, pool_size)
+                let wire = basalt_pg::wire::pool_for_callers(url, pool_size)
                     .map_err(|e| crate::Error::Config(format!("read replica: {e}")))?;
                 Ok(Arc::new(Replica {
                     name: redact(url),

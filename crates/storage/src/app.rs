@@ -29,8 +29,14 @@ pub struct State {
 impl State {
     /// Builds the pool and opens the store (no I/O against the database yet).
     pub fn connect(config: Config) -> Result<State, Error> {
-        let pool = basalt_pg::pool::build(&config.db_url, config.pool_size)
-            .map_err(|e| Error::Database(e.to_string()))?;
+        // Requests run as their callers on an `authenticator` session, and storage's own
+        // bookkeeping as `service_role` (see `basalt_pg::caller`), whatever user the URL names.
+        let pool = basalt_pg::pool::build_for_callers(
+            &config.db_url,
+            config.pool_size,
+            Some("service_role"),
+        )
+        .map_err(|e| Error::Database(e.to_string()))?;
         let blobs = Blobs::open(&config.backend, config.part_size)?;
         let render = if config.image.enabled {
             Some(crate::render::Renderer::open(&config.image)?)

@@ -154,7 +154,8 @@ impl Config {
     /// granted to it, with `service_role` as the session's own role: the bookkeeping that runs
     /// outside a caller's role (declared buckets, the sweep, writes after the caller's policies
     /// decided) bypasses row level security without a superuser. A URL that needs a password keeps
-    /// its own user.
+    /// its own user; the pool then makes a superuser's sessions `authenticator` sessions acting
+    /// as `service_role` (`basalt_pg::caller`).
     pub fn platform_db_url(db_url: &str) -> String {
         match basalt_pg::platform::local_url_as(db_url, basalt_pg::platform::AUTHENTICATOR) {
             Some(url) => {

@@ -55,9 +55,16 @@ impl Drop for Basalt {
 
 /// Start basalt on `dir` against `db_url` with `env`; returns it once its banner is printed.
 pub fn start(dir: &std::path::Path, port: u16, db_url: &str, env: &[(&str, &str)]) -> Basalt {
+    start_with(dir, port, &["--db-url", db_url], env)
+}
+
+/// Start basalt on `dir` with the database arguments `db` (`--db-url …`, or `--db-port …` for
+/// the embedded cluster) and `env`; returns it once its banner is printed.
+pub fn start_with(dir: &std::path::Path, port: u16, db: &[&str], env: &[(&str, &str)]) -> Basalt {
     let mut child = Command::new(env!("CARGO_BIN_EXE_basalt"))
         .args(["start", "--project", dir.to_str().unwrap()])
-        .args(["--port", &port.to_string(), "--db-url", db_url])
+        .args(["--port", &port.to_string()])
+        .args(db)
         .env("BASALT_LOG", "warn")
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
@@ -79,7 +86,7 @@ pub fn start(dir: &std::path::Path, port: u16, db_url: &str, env: &[(&str, &str)
         child,
         stderr: Some(stderr),
     };
-    if rx.recv_timeout(Duration::from_secs(90)).is_err() {
+    if rx.recv_timeout(Duration::from_secs(120)).is_err() {
         let _ = b.child.kill();
         panic!("basalt did not start: {}", b.stderr());
     }
