@@ -3,9 +3,10 @@
 //!
 //! Filter grammar (as realtime-js writes it): `column=op.value`, several joined by `,` (AND),
 //! an optional `not.` before the operator, `in.(a,b,"c,d")` lists. Operators: `eq`, `neq`, `lt`,
-//! `lte`, `gt`, `gte`, `in`, `is` (`null`, `true`, `false`). Cells arrive in Postgres' text format;
-//! numeric columns compare as numbers, booleans by truth value, everything else as text, and SQL
-//! NULL matches nothing but `is.null` (SQL three-valued logic).
+//! `lte`, `gt`, `gte`, `in`, `is` (`null`, `true`, `false`), `like`, `ilike`, `isdistinct`. Cells
+//! arrive in Postgres' text format; numeric columns compare as numbers, booleans by truth value,
+//! everything else as text, and SQL NULL matches nothing but `is.null` and `isdistinct` (SQL
+//! three-valued logic).
 
 use serde_json::Value;
 
@@ -47,6 +48,12 @@ pub enum Op {
     Gte,
     In,
     Is,
+    /// SQL `LIKE` (`%`, `_`, `\` escapes).
+    Like,
+    /// SQL `ILIKE`: `LIKE` ignoring case.
+    Ilike,
+    /// `IS DISTINCT FROM`: unequal, and NULL is distinct from every value.
+    IsDistinct,
 }
 
 /// One `column=op.value` condition.
@@ -247,6 +254,9 @@ fn parse_cond(part: &str) -> Result<Cond, FilterError> {
         "gte" => Op::Gte,
         "in" => Op::In,
         "is" => Op::Is,
+        "like" => Op::Like,
+        "ilike" => Op::Ilike,
+        "isdistinct" => Op::IsDistinct,
         other => return Err(FilterError::Operator(list_literal(&[other, value]))),
     };
     let mut text = None;
@@ -336,11 +346,16 @@ impl Cond {
             };
             return r != self.negate;
         }
+        let kind = kind_of(type_name);
+        if self.op == Op::IsDistinct {
+            let value = self.values.first().map(String::as_str).unwrap_or("");
+            let r = cell.is_none_or(|c| compare(c, value, kind) != Some(Equal));
+            return r != self.negate;
+        }
         // Any comparison with NULL is unknown, and so is its negation.
         let Some(cell) = cell else {
             return false;
         };
-        let kind = kind_of(type_name);
         let one = |v: &str| compare(cell, v, kind);
         let value = self.values.first().map(String::as_str).unwrap_or("");
         let r = match self.op {
@@ -351,10 +366,72 @@ impl Cond {
             Op::Gt => one(value) == Some(Greater),
             Op::Gte => matches!(one(value), Some(Greater | Equal)),
             Op::In => self.values.iter().any(|v| one(v) == Some(Equal)),
-            Op::Is => false,
+            Op::Like => like(value, cell, false),
+            Op::Ilike => like(value, cell, true),
+            Op::Is | Op::IsDistinct => false,
         };
         r != self.negate
     }
+}
+
+/// One element of a `LIKE` pattern.
+#[derive(Clone, Copy, PartialEq)]
+enum Pat {
+    /// `%`: any run of characters.
+    Any,
+    /// `_`: one character.
+    One,
+    Lit(char),
+}
+
+/// Whether `text` matches the SQL `LIKE` pattern `pattern` (ignoring case with `fold`), in
+/// time linear in the product of their lengths at worst.
+fn like(pattern: &str, text: &str, fold: bool) -> bool {
+    let norm = |c: char| {
+        if fold {
+            c.to_lowercase().next().unwrap_or(c)
+        } else {
+            c
+        }
+    };
+    let mut pat = Vec::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        pat.push(match c {
+            '%' => Pat::Any,
+            '_' => Pat::One,
+            '\\' => Pat::Lit(norm(chars.next().unwrap_or('\\'))),
+            c => Pat::Lit(norm(c)),
+        });
+    }
+    let text: Vec<char> = text.chars().map(norm).collect();
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pat.get(p) {
+            Some(Pat::Any) => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(Pat::One) => {
+                p += 1;
+                t += 1;
+            }
+            Some(Pat::Lit(c)) if *c == text[t] => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    p = sp + 1;
+                    t = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pat[p..].iter().all(|x| *x == Pat::Any)
 }
 
 #[cfg(test)]
@@ -404,8 +481,8 @@ mod tests {
         assert_eq!(many.len(), 3);
         assert_eq!(many[1].values, vec!["1", "2"]);
         assert_eq!(
-            parse_filter("a=like.x").unwrap_err().to_string(),
-            r#"Error parsing `filter` params: ["like", "x"]"#
+            parse_filter("a=regex.x").unwrap_err().to_string(),
+            r#"Error parsing `filter` params: ["regex", "x"]"#
         );
         assert_eq!(
             parse_filter("undefined").unwrap_err().to_string(),
@@ -426,6 +503,26 @@ mod tests {
             Err(FilterError::InList(_))
         ));
         assert!(matches!(parse_filter("=eq.1"), Err(FilterError::Syntax(_))));
+    }
+
+    #[test]
+    fn like_ilike_and_is_distinct() {
+        assert!(cond("t=like.ab%").matches(Some("abc"), "text"));
+        assert!(!cond("t=like.ab%").matches(Some("Abc"), "text"));
+        assert!(cond("t=ilike.ab%").matches(Some("ABC"), "text"));
+        assert!(cond("t=like.a_c").matches(Some("abc"), "text"));
+        assert!(!cond("t=like.a_c").matches(Some("abbc"), "text"));
+        assert!(cond("t=like.%b%c").matches(Some("xxbyyc"), "text"));
+        assert!(cond(r"t=like.50\%").matches(Some("50%"), "text"));
+        assert!(!cond(r"t=like.50\%").matches(Some("500"), "text"));
+        assert!(!cond("t=like.a%").matches(None, "text"));
+        assert!(cond("t=not.like.a%").matches(Some("b"), "text"));
+        assert!(cond("n=isdistinct.1").matches(None, "int4"));
+        assert!(cond("n=isdistinct.1").matches(Some("2"), "int4"));
+        assert!(!cond("n=isdistinct.1").matches(Some("1"), "int4"));
+        assert!(!cond("n=not.isdistinct.1").matches(None, "int4"));
+        let long = format!("{}b", "a".repeat(2000));
+        assert!(!cond(&format!("t=like.{}", "%a".repeat(50) + "%c")).matches(Some(&long), "text"));
     }
 
     #[test]

@@ -25,6 +25,9 @@ fn op_name(o: Op) -> &'static str {
         Op::Gte => "gte",
         Op::In => "in",
         Op::Is => "is",
+        Op::Like => "like",
+        Op::Ilike => "ilike",
+        Op::IsDistinct => "isdistinct",
     }
 }
 

@@ -20,6 +20,11 @@ fn text(f: Frame) -> Value {
     }
 }
 
+/// Run SQL statements on the test database.
+async fn sql(db: &basalt_testkit::TestDb, statements: &str) {
+    db.client().await.batch_execute(statements).await.unwrap();
+}
+
 /// The next text frame with `event`.
 async fn frame(c: &mut Client, event: &str) -> Value {
     let e = event.to_owned();
@@ -182,16 +187,16 @@ async fn private_channel_refresh_and_broadcast_without_write() {
     let db = basalt_testkit::fresh_db().await;
     let rt = Served::start(&db.url).await;
     // Everybody may read presence; only A may read broadcasts; nobody may write.
-    db.client()
-        .await
-        .batch_execute(&format!(
+    sql(
+        &db,
+        &format!(
             "CREATE POLICY presence_all ON realtime.messages FOR SELECT TO authenticated
                USING (realtime.messages.extension = 'presence');
              CREATE POLICY broadcast_a ON realtime.messages FOR SELECT TO authenticated
                USING (realtime.messages.extension = 'broadcast' AND auth.uid() = '{A}');"
-        ))
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
     let private = json!({"private": true, "broadcast": {"ack": true}});
     let mut c = Client::connect(&rt.ws_url(&anon())).await;
     assert_eq!(
@@ -331,15 +336,13 @@ async fn cdc_system(c: &mut Client, topic: &str, changes: Value) -> Value {
 async fn postgres_changes_bindings_are_checked_against_the_database() {
     let db = basalt_testkit::fresh_db().await;
     let rt = Served::start(&db.url).await;
-    db.client()
-        .await
-        .batch_execute(
-            "CREATE TABLE public.notes (id bigint PRIMARY KEY, body text);
+    sql(
+        &db,
+        "CREATE TABLE public.notes (id bigint PRIMARY KEY, body text);
              CREATE TABLE public.unpublished (id bigint PRIMARY KEY);
              ALTER PUBLICATION supabase_realtime ADD TABLE public.notes;",
-        )
-        .await
-        .unwrap();
+    )
+    .await;
     let mut c = Client::connect(&rt.ws_url(&anon())).await;
     let sys = |message: &str, channel: &str| {
         json!({"extension": "postgres_changes", "status": "error", "message": message,
@@ -410,11 +413,7 @@ async fn postgres_changes_bindings_are_checked_against_the_database() {
         json!({"extension": "postgres_changes", "status": "ok",
                "message": "Subscribed to PostgreSQL", "channel": "any"})
     );
-    db.client()
-        .await
-        .batch_execute("INSERT INTO notes VALUES (1, 'x'), (3, 'y')")
-        .await
-        .unwrap();
+    sql(&db, "INSERT INTO notes VALUES (1, 'x'), (3, 'y')").await;
     let got = frame(&mut d, "postgres_changes").await;
     assert_eq!(got[2], "realtime:any");
     assert_eq!(got[4]["data"]["record"], json!({"id": 1, "body": "x"}));
@@ -555,14 +554,12 @@ async fn an_oversized_broadcast_is_refused_with_payload_size_exceeded() {
 async fn a_change_over_the_record_limit_drops_long_values_with_error_413() {
     let db = basalt_testkit::fresh_db().await;
     let rt = Served::start(&db.url).await;
-    db.client()
-        .await
-        .batch_execute(
-            "CREATE TABLE public.docs (id bigint PRIMARY KEY, title text, body text);
+    sql(
+        &db,
+        "CREATE TABLE public.docs (id bigint PRIMARY KEY, title text, body text);
              ALTER PUBLICATION supabase_realtime ADD TABLE public.docs;",
-        )
-        .await
-        .unwrap();
+    )
+    .await;
     let mut c = Client::connect(&rt.ws_url(&anon())).await;
     assert_eq!(
         cdc_system(
@@ -573,14 +570,12 @@ async fn a_change_over_the_record_limit_drops_long_values_with_error_413() {
         .await["status"],
         "ok"
     );
-    db.client()
-        .await
-        .batch_execute(
-            "INSERT INTO docs VALUES (1, 'small', 'short');
+    sql(
+        &db,
+        "INSERT INTO docs VALUES (1, 'small', 'short');
              INSERT INTO docs VALUES (2, 'big', repeat('x', 1100000));",
-        )
-        .await
-        .unwrap();
+    )
+    .await;
     let small = frame(&mut c, "postgres_changes").await[4]["data"].clone();
     assert_eq!(small["errors"], Value::Null);
     assert_eq!(
@@ -621,5 +616,55 @@ async fn join_flags_may_be_text_and_presence_keys_numbers() {
     let diff = frame(&mut c, "presence_diff").await;
     assert_eq!(diff[0], Value::Null);
     assert_eq!(diff[4]["joins"]["7"]["metas"][0]["a"], 1);
+    rt.stop().await;
+}
+
+#[tokio::test]
+async fn like_ilike_and_isdistinct_filters_select_rows() {
+    let db = basalt_testkit::fresh_db().await;
+    let rt = Served::start(&db.url).await;
+    sql(
+        &db,
+        "CREATE TABLE public.places (id bigint PRIMARY KEY, name text, n int);
+             ALTER PUBLICATION supabase_realtime ADD TABLE public.places;",
+    )
+    .await;
+    let mut c = Client::connect(&rt.ws_url(&anon())).await;
+    let sub =
+        |f: &str| json!([{"event": "INSERT", "schema": "public", "table": "places", "filter": f}]);
+    assert_eq!(
+        cdc_system(&mut c, "ilike", sub("name=ilike.%LIS%")).await["status"],
+        "ok"
+    );
+    assert_eq!(
+        cdc_system(&mut c, "distinct", sub("n=isdistinct.1")).await["status"],
+        "ok"
+    );
+    sql(
+        &db,
+        "INSERT INTO places VALUES (1, 'Lisbon', 1), (2, 'oslo', NULL), (3, 'lissabon', 2)",
+    )
+    .await;
+    let got = c.collect("postgres_changes", Duration::from_secs(2)).await;
+    let mut ids: Vec<(String, i64)> = got
+        .iter()
+        .map(|f| {
+            let v = text(f.clone());
+            (
+                v[2].as_str().unwrap().to_owned(),
+                v[4]["data"]["record"]["id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        vec![
+            ("realtime:distinct".to_owned(), 2),
+            ("realtime:distinct".to_owned(), 3),
+            ("realtime:ilike".to_owned(), 1),
+            ("realtime:ilike".to_owned(), 3),
+        ]
+    );
     rt.stop().await;
 }

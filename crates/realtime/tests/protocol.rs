@@ -116,7 +116,7 @@ async fn join_reply_echoes_postgres_changes_with_ids() {
     let reply = c
         .join(
             "room2",
-            json!({"postgres_changes": [{"event": "INSERT", "schema": "public", "table": "t", "filter": "a=like.x"}]}),
+            json!({"postgres_changes": [{"event": "INSERT", "schema": "public", "table": "t", "filter": "a=regex.x"}]}),
             None,
         )
         .await;
@@ -128,7 +128,7 @@ async fn join_reply_echoes_postgres_changes_with_ids() {
     assert_eq!(
         sys.payload(),
         json!({"extension": "postgres_changes", "status": "error", "channel": "room2",
-               "message": "Error parsing `filter` params: [\"like\", \"x\"]"})
+               "message": "Error parsing `filter` params: [\"regex\", \"x\"]"})
     );
     rt.stop().await;
 }
