@@ -17,12 +17,19 @@
 //!   would run `SET SESSION AUTHORIZATION DEFAULT`), the wire pool sends nothing on recycling,
 //!   and `RESET ALL` leaves `session_authorization` alone. A pool that asks for a session role
 //!   (storage's `service_role` for its own bookkeeping) gets it set again after the switch, so
-//!   that Postgres checks it against `authenticator` too.
+//!   that Postgres checks it against `authenticator` too. What stays superuser is only the
+//!   login itself: SQL a project writes (a function a request calls) could still run
+//!   `RESET SESSION AUTHORIZATION`, which Postgres allows because the login is a superuser; no
+//!   request can send such a statement itself.
 //! - `authenticator` itself needs nothing.
 //! - any other role (a `CREATEROLE` admin on a managed database, [`crate::privileges`]) cannot
 //!   change its session user, and can always assume itself. Such a connection keeps its user and
 //!   the hook says so once in the log; give basalt a URL that logs in as `authenticator` (or a
 //!   superuser) to close that gap.
+//!
+//! Realtime keeps one pool for its own work and its checks: before it sets a subscriber's role it
+//! asks Postgres whether `authenticator` is a member of it (`pg_has_role`), and a token naming
+//! any other role may do nothing.
 //!
 //! Services that need their own admin role (auth as its own role, storage's migrations, the HTTP
 //! queue, cron, realtime's replication, migrations) build their pools without this hook.
