@@ -39,7 +39,9 @@ pub use crate::platform::AUTHENTICATOR;
 
 /// Turns a superuser session into an `authenticator` session, then sets `session_role` (if any)
 /// as its current role, which Postgres checks against `authenticator`. A no-op for any other
-/// session user.
+/// session user, and on a database without an `authenticator` role: there `basalt rest` stands
+/// in for PostgREST, whose authenticator is the URL's user itself (PostgREST's own test
+/// database logs in as a superuser that switches to its roles).
 pub fn assume_sql(session_role: Option<&str>) -> String {
     let role = session_role.map_or_else(String::new, |r| {
         format!(
@@ -51,7 +53,8 @@ pub fn assume_sql(session_role: Option<&str>) -> String {
         "DO $basalt$
 BEGIN
   IF session_user::text <> '{AUTHENTICATOR}'
-     AND (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = session_user) THEN
+     AND (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = session_user)
+     AND EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '{AUTHENTICATOR}') THEN
     SET SESSION AUTHORIZATION {AUTHENTICATOR};{role}
   END IF;
 END

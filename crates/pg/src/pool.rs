@@ -37,14 +37,16 @@ pub fn build_for_callers(
         .post_create(deadpool_postgres::Hook::async_fn(move |client, _| {
             let assume = assume.clone();
             Box::pin(async move {
-                client
-                    .batch_execute(&assume)
-                    .await
-                    .map_err(deadpool_postgres::HookError::Backend)?;
+                let failed = |e: tokio_postgres::Error| {
+                    deadpool_postgres::HookError::Message(
+                        format!("taking the authenticator session: {}", describe(&e)).into(),
+                    )
+                };
+                client.batch_execute(&assume).await.map_err(failed)?;
                 let row = client
                     .query_one(crate::caller::SESSION_USER_SQL, &[])
                     .await
-                    .map_err(deadpool_postgres::HookError::Backend)?;
+                    .map_err(failed)?;
                 crate::caller::note_session_user(row.get(0));
                 Ok(())
             })
