@@ -720,7 +720,11 @@ async fn postgrest_edge_cases_of_auth_ranges_preferences_and_raised_errors() {
     )
     .await;
     assert_eq!(s, 200);
-    assert_eq!(h["preference-applied"], "timezone=America/Los_Angeles");
+    // As PostgREST's "should change timezone with handling=strict": both are echoed.
+    assert_eq!(
+        h["preference-applied"],
+        "handling=strict, timezone=America/Los_Angeles"
+    );
     // RAISE SQLSTATE 'PT418': its status and a Proxy-Status naming it.
     let (s, h, body) = send(&api, reqwest::Method::POST, "/rpc/teapot", &[], Some("{}")).await;
     assert_eq!(s, 418, "{body}");
