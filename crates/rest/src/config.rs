@@ -107,7 +107,8 @@ pub struct Config {
     /// `app.settings.*` GUCs set on every request.
     pub app_settings: Vec<(String, String)>,
     /// Whether auth is configured at all (a JWT secret or an anonymous role). Without it requests
-    /// run as the connecting role (conformance "bulk" convention).
+    /// run as the connecting role (conformance "bulk" convention): `authenticator` where a
+    /// superuser connection becomes it ([`basalt_pg::caller`]).
     pub auth_configured: bool,
 }
 

@@ -44,6 +44,7 @@ async fn nesting_up_to_the_limit_is_served_and_beyond_it_refused() {
         db_uri: db.url.clone(),
         schemas: vec!["public".into()],
         anon_role: Some("anon".into()),
+        auth_configured: true,
         pool_size: 2,
         ..Config::default()
     };
