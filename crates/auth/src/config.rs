@@ -693,6 +693,7 @@ mod tests {
             api_url: "http://127.0.0.1:54321/".into(),
             site_url: "http://localhost:3000".into(),
             project_dir: dir.clone(),
+            authenticator_password: None,
             keys: std::sync::Arc::new(basalt_identity::Keys::from_secret("secret")),
             config: std::sync::Arc::new(
                 basalt_config::load(

@@ -155,13 +155,8 @@ pub fn opaque_keys(secret: &str) -> (String, String) {
         );
     }
     use base64::Engine;
-    use hmac::Mac;
     let derive = |label: &str| {
-        let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) else {
-            return String::new();
-        };
-        mac.update(label.as_bytes());
-        let bytes = mac.finalize().into_bytes();
+        let bytes = basalt_identity::derive(secret, label);
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes[..24])
     };
     (
@@ -175,7 +170,6 @@ pub fn opaque_keys(secret: &str) -> (String, String) {
 /// local keys `supabase start` prints, byte for byte.
 pub fn api_keys(secret: &str) -> (String, String) {
     use base64::Engine;
-    use hmac::Mac;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let make = |role: &str| {
         let head = b64.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
@@ -183,11 +177,10 @@ pub fn api_keys(secret: &str) -> (String, String) {
             r#"{{"iss":"supabase-demo","role":"{role}","exp":1983812996}}"#
         ));
         let signed = format!("{head}.{body}");
-        let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) else {
-            return String::new();
-        };
-        mac.update(signed.as_bytes());
-        format!("{signed}.{}", b64.encode(mac.finalize().into_bytes()))
+        format!(
+            "{signed}.{}",
+            b64.encode(basalt_identity::derive(secret, &signed))
+        )
     };
     (make("anon"), make("service_role"))
 }

@@ -386,7 +386,19 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
     }
     let api_url = format!("http://{listen_ip}:{port}");
     let keys = std::sync::Arc::new(project.keys(&secret)?);
+    // On a database basalt does not own, request connections log in as `authenticator`.
+    let authenticator_password =
+        match basalt_pg::caller::authenticator_login(&db.url, &secret).await {
+            Ok(p) => p,
+            Err(e) => {
+                if let Some(c) = db.cluster.as_mut() {
+                    c.stop();
+                }
+                anyhow::bail!("{e}");
+            }
+        };
     let platform = basalt_pg::Platform {
+        authenticator_password,
         db_url: db.url.clone(),
         jwt_secret: secret.clone(),
         keys: keys.clone(),

@@ -41,9 +41,7 @@ impl Config {
     /// As `basalt start` runs it: the project's `[api]` schemas, logged in as `authenticator`
     /// like REST.
     pub fn from_platform(platform: &basalt_pg::Platform) -> Config {
-        let db_uri =
-            basalt_pg::platform::local_url_as(&platform.db_url, basalt_pg::platform::AUTHENTICATOR)
-                .unwrap_or_else(|| platform.db_url.clone());
+        let db_uri = platform.caller_url(&platform.db_url);
         Config::from_project(&platform.config.api, db_uri, platform.keys.clone())
     }
 

@@ -26,6 +26,18 @@ pub use keys::Keys;
 /// up to this many seconds in the future (the issuing node's clock may run a little ahead).
 pub const LEEWAY_SECS: i64 = 5;
 
+/// A secret derived from the project secret for one purpose (`label`): HMAC-SHA256 of the label
+/// keyed with the secret. Every node with the same project secret derives the same value, and
+/// the value says nothing about the secret or about values for other labels.
+pub fn derive(secret: &str, label: &str) -> [u8; 32] {
+    use hmac::Mac;
+    // HMAC takes a key of any length, so this never fails.
+    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of every length"));
+    mac.update(label.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
 /// The statement that makes the rest of a transaction run as a role with a token's claims:
 /// `$1` the role, `$2` the claims as JSON text.
 pub const SET_ROLE_SQL: &str =

@@ -23,9 +23,11 @@
 //!   request can send such a statement itself.
 //! - `authenticator` itself needs nothing.
 //! - any other role (a `CREATEROLE` admin on a managed database, [`crate::privileges`]) cannot
-//!   change its session user, and can always assume itself. Such a connection keeps its user and
-//!   the hook says so once in the log; give basalt a URL that logs in as `authenticator` (or a
-//!   superuser) to close that gap.
+//!   change its session user, and can always assume itself. So under `basalt start` the request
+//!   pools do not log in as it: they log in as `authenticator` with a password every node
+//!   derives from the project secret ([`authenticator_password`]), which the admin sets on the
+//!   role at start when it does not work yet ([`authenticator_login`]). A standalone service
+//!   given such a URL keeps its user, and the hook says so once in the log.
 //!
 //! Realtime keeps one pool for its own work and its checks: before it sets a subscriber's role it
 //! asks Postgres whether `authenticator` is a member of it (`pg_has_role`), and a token naming
@@ -82,6 +84,89 @@ pub fn note_session_user(user: &str) {
     });
 }
 
+/// The password request connections log in with as `authenticator` on a database basalt
+/// reaches over TCP with a role that is neither a superuser nor `authenticator` (hex, 64
+/// characters): derived from the project secret, so that every node computes the same one.
+pub fn authenticator_password(jwt_secret: &str) -> String {
+    basalt_identity::derive(jwt_secret, "basalt authenticator password")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `url` logging in as `user` with `password` (which must be URL- and key/value-safe, as
+/// [`authenticator_password`]'s are); everything else (host, database, TLS) is kept. Both
+/// forms read later settings over earlier ones, so the login is appended.
+pub fn url_as(url: &str, user: &str, password: &str) -> String {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}user={user}&password={password}")
+    } else {
+        format!("{url} user={user} password={password}")
+    }
+}
+
+/// Under `basalt start` on a database reached with `admin_url`: the password with which request
+/// connections log in as `authenticator`, or `None` when they need none (a unix socket the
+/// embedded cluster trusts, a superuser URL whose sessions switch, a URL that already logs in as
+/// `authenticator`, or a database without that role). Logging in with the derived password is
+/// tried first; when Postgres refuses it the admin sets it (as a SCRAM verifier, so that no
+/// plain password reaches the server's logs) and it is tried again. `Err` says in one line what
+/// is wrong and what a DBA runs.
+pub async fn authenticator_login(
+    admin_url: &str,
+    jwt_secret: &str,
+) -> Result<Option<String>, String> {
+    if crate::platform::local_url_as(admin_url, AUTHENTICATOR).is_some() {
+        return Ok(None);
+    }
+    let describe = |e: tokio_postgres::Error| crate::pool::describe(&e);
+    let admin = crate::pool::connect(admin_url).await.map_err(describe)?;
+    let me = admin
+        .query_one(
+            "SELECT session_user::text, r.rolsuper,
+                    EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = $1)
+             FROM pg_catalog.pg_roles r WHERE r.rolname = session_user",
+            &[&AUTHENTICATOR],
+        )
+        .await
+        .map_err(describe)?;
+    let (user, superuser, exists): (String, bool, bool) = (me.get(0), me.get(1), me.get(2));
+    if user == AUTHENTICATOR || superuser || !exists {
+        return Ok(None);
+    }
+    let password = authenticator_password(jwt_secret);
+    let caller_url = url_as(admin_url, AUTHENTICATOR, &password);
+    if crate::pool::connect(&caller_url).await.is_ok() {
+        return Ok(Some(password));
+    }
+    let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
+    let u = crate::quote_ident(&user);
+    admin
+        .batch_execute(&format!(
+            "ALTER ROLE {AUTHENTICATOR} WITH LOGIN PASSWORD '{verifier}'"
+        ))
+        .await
+        .map_err(|e| {
+            format!(
+                "request connections log in as {AUTHENTICATOR} with a password derived from the \
+                 project's JWT secret, and role {u} cannot set it ({}) — a DBA runs: \
+                 GRANT {AUTHENTICATOR} TO {u} WITH ADMIN OPTION;",
+                describe(e)
+            )
+        })?;
+    crate::pool::connect(&caller_url).await.map_err(|e| {
+        format!(
+            "request connections log in as {AUTHENTICATOR}, and the database refused that login \
+             ({}): allow role {AUTHENTICATOR} to log in with a password from basalt's hosts \
+             (pg_hba.conf, or the provider's settings)",
+            describe(e)
+        )
+    })?;
+    tracing::info!("request connections log in as {AUTHENTICATOR} (its password was set)");
+    Ok(Some(password))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +183,47 @@ mod tests {
             s.contains("PERFORM set_config('role', 'it''s', false);"),
             "{s}"
         );
+    }
+
+    #[test]
+    fn the_authenticator_login_is_appended_to_either_form_and_derived_alike() {
+        let p = authenticator_password("a-project-secret-a-project-secret");
+        assert_eq!(p.len(), 64);
+        assert_eq!(
+            p,
+            authenticator_password("a-project-secret-a-project-secret")
+        );
+        assert_ne!(
+            p,
+            authenticator_password("another-secret-another-secret-xx")
+        );
+        assert_eq!(
+            url_as(
+                "postgres://dba:pw@db:5432/app?sslmode=require",
+                "authenticator",
+                "x1"
+            ),
+            "postgres://dba:pw@db:5432/app?sslmode=require&user=authenticator&password=x1"
+        );
+        assert_eq!(
+            url_as("postgresql://db/app", "authenticator", "x1"),
+            "postgresql://db/app?user=authenticator&password=x1"
+        );
+        assert_eq!(
+            url_as("host=db user=dba password=pw", "authenticator", "x1"),
+            "host=db user=dba password=pw user=authenticator password=x1"
+        );
+        for url in [
+            url_as(
+                "postgres://dba:pw@db:5432/app?sslmode=require",
+                "authenticator",
+                "x1",
+            ),
+            url_as("host=db user=dba password=pw", "authenticator", "x1"),
+        ] {
+            let c = crate::tls::parse(&url).unwrap().pg;
+            assert_eq!(c.get_user(), Some("authenticator"), "{url}");
+            assert_eq!(c.get_password(), Some(&b"x1"[..]), "{url}");
+        }
     }
 }

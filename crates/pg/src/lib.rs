@@ -45,4 +45,24 @@ pub struct Platform {
     pub project_dir: PathBuf,
     /// `supabase/config.toml`, typed; each service reads its own section.
     pub config: std::sync::Arc<basalt_config::ProjectConfig>,
+    /// The password request connections log in with as `authenticator` over TCP, when the
+    /// database URL's user could not make them `authenticator` sessions itself
+    /// ([`caller::authenticator_login`]).
+    pub authenticator_password: Option<String>,
+}
+
+impl Platform {
+    /// `url` (the database or one of its read replicas) as the connections that serve requests
+    /// as their callers use it: logging in as `authenticator` over the embedded cluster's
+    /// socket, or with [`Platform::authenticator_password`]; otherwise unchanged (a superuser's
+    /// sessions switch to `authenticator`, see [`caller`]).
+    pub fn caller_url(&self, url: &str) -> String {
+        platform::local_url_as(url, platform::AUTHENTICATOR)
+            .or_else(|| {
+                self.authenticator_password
+                    .as_deref()
+                    .map(|p| caller::url_as(url, platform::AUTHENTICATOR, p))
+            })
+            .unwrap_or_else(|| url.to_string())
+    }
 }

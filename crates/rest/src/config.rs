@@ -479,17 +479,10 @@ impl Config {
         // More connections than PostgREST's 10: writes wait on the WAL flush, and concurrent
         // commits share one flush.
         let pool_size = api.db_pool.map_or(PLATFORM_POOL, |n| (n as usize).max(1));
-        // Requests log in as `authenticator` (trusted over the embedded cluster's socket), so
-        // Postgres refuses any role a token names beyond those granted to it. A URL that needs
-        // a password keeps its own user, and a superuser's sessions then become `authenticator`
-        // sessions (`basalt_pg::caller`).
-        let db_uri =
-            basalt_pg::platform::local_url_as(&platform.db_url, basalt_pg::platform::AUTHENTICATOR)
-                .unwrap_or_else(|| platform.db_url.clone());
-        let replica = |u: &String| {
-            basalt_pg::platform::local_url_as(u, basalt_pg::platform::AUTHENTICATOR)
-                .unwrap_or_else(|| u.clone())
-        };
+        // Requests run on `authenticator` sessions, so Postgres refuses any role a token names
+        // beyond those granted to it (`basalt_pg::caller`).
+        let db_uri = platform.caller_url(&platform.db_url);
+        let replica = |u: &String| platform.caller_url(u);
         Config {
             pool_size,
             read_replicas: platform

@@ -149,23 +149,6 @@ impl Config {
         Ok(c)
     }
 
-    /// The connection string storage uses under `basalt start`: the `authenticator` login (trusted
-    /// over the embedded cluster's socket), so Postgres refuses any role a token names beyond those
-    /// granted to it, with `service_role` as the session's own role: the bookkeeping that runs
-    /// outside a caller's role (declared buckets, the sweep, writes after the caller's policies
-    /// decided) bypasses row level security without a superuser. A URL that needs a password keeps
-    /// its own user; the pool then makes a superuser's sessions `authenticator` sessions acting
-    /// as `service_role` (`basalt_pg::caller`).
-    pub fn platform_db_url(db_url: &str) -> String {
-        match basalt_pg::platform::local_url_as(db_url, basalt_pg::platform::AUTHENTICATOR) {
-            Some(url) => {
-                let sep = if url.contains('?') { '&' } else { '?' };
-                format!("{url}{sep}options=-c%20role%3Dservice_role")
-            }
-            None => db_url.to_string(),
-        }
-    }
-
     /// Configuration under `basalt start`: the project database and secret, and the
     /// `[storage]` section of `config.toml` (`file_size_limit`, `[storage.buckets.<name>]`).
     /// Bytes live under `<project>/.basalt/storage` unless `[storage.s3]` names a `bucket`
@@ -215,7 +198,12 @@ impl Config {
         };
         Config {
             listen: None,
-            db_url: Config::platform_db_url(&platform.db_url),
+            // Requests run on `authenticator` sessions, so Postgres refuses any role a token
+            // names beyond those granted to it; the pool gives them `service_role` as their own
+            // role, so that the bookkeeping outside a caller's role (declared buckets, the
+            // sweep, writes after the caller's policies decided) bypasses row level security
+            // without a superuser (`basalt_pg::caller`, `State::connect`).
+            db_url: platform.caller_url(&platform.db_url),
             image,
             jwt_secret: platform.jwt_secret.clone(),
             keys: Some(platform.keys.clone()),
@@ -442,6 +430,7 @@ mod tests {
             api_url: "http://127.0.0.1:54321".into(),
             site_url: "http://127.0.0.1:3000".into(),
             project_dir: "/proj".into(),
+            authenticator_password: None,
             config: std::sync::Arc::new(
                 basalt_config::load(
                     "[storage]\nfile_size_limit = \"10MiB\"\n[storage.image_transformation]\nenabled = true\n[storage.buckets.avatars]\npublic = true\nfile_size_limit = \"1MB\"\nallowed_mime_types = [\"image/png\"]\n",

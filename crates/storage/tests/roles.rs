@@ -8,13 +8,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use basalt_storage::Config;
 use common::*;
 use serde_json::{json, Value};
 
 async fn platform_env() -> Env {
     Env::start_with(|c| {
-        c.db_url = Config::platform_db_url(&c.db_url);
+        c.db_url = basalt_pg::platform::local_url_as(&c.db_url, "authenticator").unwrap();
         assert!(c.db_url.contains("authenticator@"), "{}", c.db_url);
     })
     .await
