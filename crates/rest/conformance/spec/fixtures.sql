@@ -120,5 +120,44 @@ CREATE VIEW pages AS SELECT * FROM private.pages;
 CREATE VIEW referrals AS SELECT * FROM private.referrals;
 GRANT SELECT ON materialized_projects, pages, referrals TO postgrest_test_anonymous;
 
+-- OptionsSpec: views that are auto-updatable or not, with INSTEAD OF triggers for some
+-- operations, a partitioned table and an immutable function (Allow).
+CREATE VIEW projects_auto_updatable_view_with_pk AS SELECT id, name, client_id FROM projects;
+CREATE VIEW projects_auto_updatable_view_without_pk AS SELECT name, client_id FROM projects;
+CREATE VIEW projects_view_without_triggers AS SELECT DISTINCT id, name, client_id FROM projects;
+CREATE FUNCTION test_for_views_with_triggers() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN NULL;
+END $$;
+CREATE VIEW projects_view_with_all_triggers_with_pk AS SELECT DISTINCT id, name, client_id FROM projects;
+CREATE VIEW projects_view_with_all_triggers_without_pk AS SELECT DISTINCT name, client_id FROM projects;
+CREATE VIEW projects_view_with_insert_trigger AS SELECT DISTINCT id, name, client_id FROM projects;
+CREATE VIEW projects_view_with_update_trigger AS SELECT DISTINCT id, name, client_id FROM projects;
+CREATE VIEW projects_view_with_delete_trigger AS SELECT DISTINCT id, name, client_id FROM projects;
+CREATE TRIGGER ins INSTEAD OF INSERT ON projects_view_with_all_triggers_with_pk
+  FOR EACH ROW EXECUTE FUNCTION test_for_views_with_triggers();
+CREATE TRIGGER upd INSTEAD OF UPDATE ON projects_view_with_all_triggers_with_pk
+  FOR EACH ROW EXECUTE FUNCTION test_for_views_with_triggers();
+CREATE TRIGGER del INSTEAD OF DELETE ON projects_view_with_all_triggers_with_pk
+  FOR EACH ROW EXECUTE FUNCTION test_for_views_with_triggers();
+CREATE TRIGGER ins INSTEAD OF INSERT ON projects_view_with_all_triggers_without_pk
+  FOR EACH ROW EXECUTE FUNCTION test_for_views_with_triggers();
+CREATE TRIGGER upd INSTEAD OF UPDATE ON projects_view_with_all_triggers_without_pk
+  FOR EACH ROW EXECUTE FUNCTION test_for_views_with_triggers();
+CREATE TRIGGER del INSTEAD OF DELETE ON projects_view_with_all_triggers_without_pk
+  FOR EACH ROW EXECUTE FUNCTION test_for_views_with_triggers();
+CREATE TRIGGER ins INSTEAD OF INSERT ON projects_view_with_insert_trigger
+  FOR EACH ROW EXECUTE FUNCTION test_for_views_with_triggers();
+CREATE TRIGGER upd INSTEAD OF UPDATE ON projects_view_with_update_trigger
+  FOR EACH ROW EXECUTE FUNCTION test_for_views_with_triggers();
+CREATE TRIGGER del INSTEAD OF DELETE ON projects_view_with_delete_trigger
+  FOR EACH ROW EXECUTE FUNCTION test_for_views_with_triggers();
+CREATE TABLE car_models_partitioned (name varchar(64) NOT NULL, year integer NOT NULL,
+  PRIMARY KEY (name, year)) PARTITION BY LIST (year);
+CREATE TABLE car_models_partitioned_2021 PARTITION OF car_models_partitioned FOR VALUES IN (2021);
+CREATE TABLE car_models_partitioned_default PARTITION OF car_models_partitioned DEFAULT;
+INSERT INTO car_models_partitioned VALUES ('DeLorean', 1981), ('Murcielago', 2021);
+CREATE FUNCTION immutable_options() RETURNS integer LANGUAGE sql IMMUTABLE AS $$ SELECT 1 $$;
+
 ANALYZE;
 COMMIT;
