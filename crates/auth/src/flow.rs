@@ -70,6 +70,23 @@ pub async fn create(
     Ok(())
 }
 
+/// Prefix of email tokens that continue a PKCE flow: the link's token carries it, so a followed
+/// link knows its flow (errors go into the redirect's query too) before any lookup.
+pub const TOKEN_PREFIX: &str = "pkce_";
+
+/// Whether a PKCE flow for `user_id` was started in the current transaction (the email being
+/// sent continues it).
+pub async fn started_now(db: &impl GenericClient, user_id: Uuid) -> Result<bool, ApiError> {
+    Ok(db
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM auth.flow_state WHERE user_id = $1 \
+               AND created_at = now() AND auth_code_issued_at IS NULL)",
+            &[&user_id],
+        )
+        .await?
+        .get(0))
+}
+
 /// The auth code of the user's newest flow for `method` started within `max_age`, marked
 /// issued now.
 pub async fn issue_code(

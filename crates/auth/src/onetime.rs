@@ -110,7 +110,19 @@ async fn store(
     address: &str,
     otp: String,
 ) -> Result<Issued, ApiError> {
-    let hash = crypto::token_hash(address, &otp);
+    store_prefixed(db, user_id, slot, address, otp, "").await
+}
+
+/// Store `otp`'s hash in `slot`, behind `prefix` (the PKCE marker, or nothing).
+async fn store_prefixed(
+    db: &impl GenericClient,
+    user_id: Uuid,
+    slot: Slot,
+    address: &str,
+    otp: String,
+    prefix: &str,
+) -> Result<Issued, ApiError> {
+    let hash = format!("{prefix}{}", crypto::token_hash(address, &otp));
     let sql = format!(
         "UPDATE auth.users SET {} = $2, {} = now(), updated_at = now() WHERE id = $1",
         slot.column(),
@@ -126,6 +138,15 @@ async fn store(
     )
     .await?;
     Ok(Issued { otp, hash })
+}
+
+/// Whether a stored token hash is the one of the code a user typed (`expected`): equal, or
+/// equal behind the PKCE marker.
+pub fn code_matches(stored: &str, expected: &str) -> bool {
+    let bare = stored
+        .strip_prefix(crate::flow::TOKEN_PREFIX)
+        .unwrap_or(stored);
+    !bare.is_empty() && crypto::constant_time_eq(bare.as_bytes(), expected.as_bytes())
 }
 
 /// Clear a used token.
@@ -213,7 +234,13 @@ pub async fn deliver(
     redirect_to: &str,
 ) -> Result<Issued, ApiError> {
     crate::ratelimit::email_sent(state, db).await?;
-    let issued = issue(state, db, user.id, slot, address).await?;
+    let otp = crypto::random_otp(state.config.mailer.otp_length);
+    let prefix = if crate::flow::started_now(db, user.id).await? {
+        crate::flow::TOKEN_PREFIX
+    } else {
+        ""
+    };
+    let issued = store_prefixed(db, user.id, slot, address, otp, prefix).await?;
     let link = (kind != Kind::Reauthentication)
         .then(|| link(state, &issued.hash, kind.name(), redirect_to));
     let new_email = (kind == Kind::EmailChange && !user.email_change.is_empty())

@@ -144,6 +144,12 @@ pub async fn create_user(
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
     let config = &state.config;
+    let given = |v: &Option<String>| v.as_deref().filter(|s| !s.is_empty()).is_some();
+    if !given(&p.email) && !given(&p.phone) {
+        return Err(ApiError::Validation(
+            "Cannot create a user without either an email or phone".into(),
+        ));
+    }
     let email = p
         .email
         .as_deref()
@@ -156,17 +162,16 @@ pub async fn create_user(
         .filter(|e| !e.is_empty())
         .map(users::validate_phone)
         .transpose()?;
-    if email.is_none() && phone.is_none() {
-        return Err(ApiError::Validation(
-            "Unable to validate email address: invalid format".into(),
-        ));
-    }
+    // The admin sets whatever password it likes: the strength rules apply to users choosing
+    // their own (sign-up, `/user`, admin updates), not to accounts an admin creates.
     let encrypted = match (&p.password, &p.password_hash) {
-        (_, Some(h)) if !h.is_empty() => checked_hash(h)?,
-        (Some(pw), _) if !pw.is_empty() => {
-            password::check_strength(&config.password, pw)?;
-            hash(pw.clone()).await?
+        (Some(pw), Some(h)) if !pw.is_empty() && !h.is_empty() => {
+            return Err(ApiError::Validation(
+                "Only a password or a password hash should be provided".into(),
+            ))
         }
+        (_, Some(h)) if !h.is_empty() => checked_hash(h)?,
+        (Some(pw), _) if !pw.is_empty() => hash(pw.clone()).await?,
         _ => String::new(),
     };
     let id = match p.id.as_deref() {
@@ -194,7 +199,11 @@ pub async fn create_user(
     }
     if let Some(ph) = &phone {
         if users::by_phone(&tx, ph).await?.is_some() {
-            return Err(ApiError::PhoneExists);
+            return Err(ApiError::Coded {
+                status: 422,
+                code: "phone_exists",
+                message: "Phone number already registered by another user".into(),
+            });
         }
     }
     let aud = p.aud.clone().unwrap_or_else(|| config.jwt.aud.clone());

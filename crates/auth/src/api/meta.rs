@@ -29,6 +29,7 @@ pub async fn settings(State(state): State<AppState>) -> Response {
         "bitbucket",
         "discord",
         "facebook",
+        "snapchat",
         "figma",
         "fly",
         "github",
@@ -61,8 +62,10 @@ pub async fn settings(State(state): State<AppState>) -> Response {
         "disable_signup": c.disable_signup,
         "mailer_autoconfirm": c.mailer.autoconfirm,
         "phone_autoconfirm": c.sms.autoconfirm,
-        "sms_provider": "",
+        "sms_provider": state.sms.as_ref().map_or("", |s| s.provider().name()),
         "saml_enabled": false,
+        "saml_private_key_next_configured": false,
+        "passkeys_enabled": false,
     }))
     .into_response()
 }

@@ -110,9 +110,7 @@ async fn by_code(
             };
             let stored = slot.hash_of(&user);
             let expected = crypto::token_hash(address, code);
-            if !stored.is_empty()
-                && crypto::constant_time_eq(stored.as_bytes(), expected.as_bytes())
-            {
+            if onetime::code_matches(stored, &expected) {
                 let locked = users::by_id_for_update(db, user.id).await?;
                 return Ok(locked.map(|u| (u, slot)));
             }
@@ -330,12 +328,22 @@ pub async fn verify_get(
     client: Client,
     query: Query,
 ) -> Result<Response, ApiError> {
-    let redirect = redirect_target(&state.config, query.get("redirect_to"));
-    if let Err(e) = ratelimit::check(&state, Limit::Verify, client.ip).await {
-        return Ok(error_redirect(&redirect, &e));
-    }
+    // Refusals that come before the link is looked at are JSON answers, not redirects.
+    ratelimit::check(&state, Limit::Verify, client.ip).await?;
     let kind = query.get("type").unwrap_or("").to_string();
     let token = query.get("token").unwrap_or("").to_string();
+    if kind.is_empty() {
+        return Err(ApiError::Validation(
+            "Verify requires a verification type".into(),
+        ));
+    }
+    if token.is_empty() {
+        return Err(ApiError::Validation(
+            "Verify requires a token or a token hash".into(),
+        ));
+    }
+    let redirect = redirect_target(&state.config, query.get("redirect_to"));
+    let pkce = token.starts_with(crate::flow::TOKEN_PREFIX);
     match verify_link(&state, &client, &kind, &token).await {
         Ok(Link::Session(session)) => {
             let mut frag = form_urlencoded::Serializer::new(String::new());
@@ -344,31 +352,27 @@ pub async fn verify_get(
                 "expires_at",
                 "expires_in",
                 "refresh_token",
+                "sb",
                 "token_type",
+                "type",
             ] {
-                let v = match &session[k] {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
+                let v = match (k, &session[k]) {
+                    ("sb", _) => String::new(),
+                    ("type", _) => kind.clone(),
+                    (_, Value::String(s)) => s.clone(),
+                    (_, other) => other.to_string(),
                 };
                 frag.append_pair(k, &v);
             }
-            frag.append_pair("type", &kind);
             Ok(see_other(&format!("{redirect}#{}", frag.finish())))
         }
-        Ok(Link::Code(code)) => {
-            let sep = if redirect.contains('?') { '&' } else { '?' };
-            let q = form_urlencoded::Serializer::new(String::new())
-                .append_pair("code", &code)
-                .finish();
-            Ok(see_other(&format!("{redirect}{sep}{q}")))
-        }
+        Ok(Link::Code(code)) => Ok(redirect_with(&redirect, &[("code", &code)], None)),
         Ok(Link::Partial) => {
-            let frag = form_urlencoded::Serializer::new(String::new())
-                .append_pair("message", SINGLE_CONFIRMATION)
-                .finish();
-            Ok(see_other(&format!("{redirect}#{frag}")))
+            let message = [("message", SINGLE_CONFIRMATION)];
+            let query: &[(&str, &str)] = if pkce { &message } else { &[] };
+            Ok(redirect_with(&redirect, query, Some(&message)))
         }
-        Err(e) => Ok(error_redirect(&redirect, &e)),
+        Err(e) => Ok(error_redirect(&redirect, &e, pkce)),
     }
 }
 
@@ -422,19 +426,60 @@ fn see_other(location: &str) -> Response {
     }
 }
 
-/// Redirect with the error in the query and the fragment, as GoTrue does.
-pub fn error_redirect(redirect: &str, e: &ApiError) -> Response {
-    let (status, code) = e.status_and_code();
-    let error = if status >= 500 {
-        "server_error"
-    } else {
-        "access_denied"
+/// The OAuth 2.0 error name of a status (none for statuses OAuth has no name for).
+fn oauth_error(status: u16) -> Option<&'static str> {
+    match status {
+        400 => Some("invalid_request"),
+        401 => Some("unauthorized_client"),
+        403 => Some("access_denied"),
+        500 => Some("server_error"),
+        503 => Some("temporarily_unavailable"),
+        _ => None,
+    }
+}
+
+/// A 303 to `redirect` with `query` pairs added to its query (pairs it already has of the same
+/// names replaced) and, when given, `fragment` pairs plus the `sb` marker as its fragment.
+fn redirect_with(
+    redirect: &str,
+    query: &[(&str, &str)],
+    fragment: Option<&[(&str, &str)]>,
+) -> Response {
+    let Ok(mut url) = url::Url::parse(redirect) else {
+        return ApiError::Validation("invalid redirect URL".into()).into_response();
     };
-    let params = form_urlencoded::Serializer::new(String::new())
-        .append_pair("error", error)
-        .append_pair("error_code", code)
-        .append_pair("error_description", &e.message())
-        .finish();
-    let sep = if redirect.contains('?') { '&' } else { '?' };
-    see_other(&format!("{redirect}{sep}{params}#{params}"))
+    if !query.is_empty() {
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| !query.iter().any(|(q, _)| q == k))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let mut pairs = url.query_pairs_mut();
+        pairs.clear();
+        pairs.extend_pairs(kept);
+        pairs.extend_pairs(query);
+    }
+    if let Some(frag) = fragment {
+        let mut f = form_urlencoded::Serializer::new(String::new());
+        f.extend_pairs(frag);
+        f.append_pair("sb", "");
+        url.set_fragment(Some(&f.finish()));
+    }
+    see_other(url.as_str())
+}
+
+/// Send the browser back with the error in the fragment (`error`, `error_code`,
+/// `error_description`, `sb`), as GoTrue does; a PKCE flow's link also gets them in the query,
+/// where a server-side callback can read them.
+pub fn error_redirect(redirect: &str, e: &ApiError, pkce: bool) -> Response {
+    let (status, code) = e.status_and_code();
+    let message = e.message();
+    let mut params: Vec<(&str, &str)> = Vec::new();
+    if let Some(error) = oauth_error(status) {
+        params.push(("error", error));
+    }
+    params.push(("error_code", code));
+    params.push(("error_description", &message));
+    let query: &[(&str, &str)] = if pkce { &params } else { &[] };
+    redirect_with(redirect, query, Some(&params))
 }

@@ -115,6 +115,43 @@ impl Auth {
         .await
     }
 
+    /// Follow a link from an email against the test server; returns the `Location` it
+    /// redirects to (asserting a 303).
+    pub async fn follow(&self, link: &str) -> String {
+        let res = self.open(link).await;
+        assert_eq!(res.status(), 303, "{link}");
+        res.headers()
+            .get("location")
+            .expect("location")
+            .to_str()
+            .expect("ascii location")
+            .to_string()
+    }
+
+    /// `GET` a link from an email (under the external URL) against the test server.
+    pub async fn open(&self, link: &str) -> reqwest::Response {
+        let path = link
+            .strip_prefix("http://127.0.0.1:54321/auth/v1")
+            .expect("link under the external URL");
+        self.http
+            .get(format!("{}{}", self.server.url, path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// The `confirmation_token` column of the user with address `email`.
+    pub async fn confirmation_token(&self, email: &str) -> String {
+        let db = self.db.client().await;
+        db.query_one(
+            "SELECT confirmation_token FROM auth.users WHERE email = $1",
+            &[&email],
+        )
+        .await
+        .expect("user row")
+        .get(0)
+    }
+
     /// Messages in the development mailbox for `email`, newest first.
     pub async fn mail(&self, email: &str) -> Vec<Value> {
         let service = self.service.clone();
@@ -146,4 +183,9 @@ pub fn claims_of(token: &str) -> Value {
 /// Query parameters of a URL's fragment or query.
 pub fn params(s: &str) -> std::collections::HashMap<String, String> {
     form_urlencoded::parse(s.as_bytes()).into_owned().collect()
+}
+
+/// The action link of a development-mailbox message.
+pub fn link_of(m: &Value) -> String {
+    m["action_link"].as_str().expect("action link").to_string()
 }

@@ -1,0 +1,228 @@
+//! Details supabase-js and supabase-py users see: what the admin API accepts when creating
+//! users, where a followed email link puts its session or its error (fragment, query, the `sb`
+//! marker), links of PKCE flows, and the fields of `GET /settings`.
+#![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
+
+mod common;
+
+use common::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// Split a redirect into the part before `#` and the fragment's parameters.
+fn fragment_of(location: &str) -> (String, std::collections::HashMap<String, String>) {
+    let (base, frag) = location.split_once('#').unwrap_or((location, ""));
+    (base.to_string(), params(frag))
+}
+
+/// The `token` parameter of an email link.
+fn token_of(link: &str) -> String {
+    params(link.split_once('?').unwrap().1)["token"].clone()
+}
+
+#[tokio::test]
+async fn admin_created_users_skip_the_password_rules() {
+    let a = start(|_| {}).await;
+    let service = a.service.clone();
+    let admin = |method: Method, path: &'static str, body: Value| {
+        let service = service.clone();
+        let a = &a;
+        async move { a.call(method, path, &service, Some(body)).await }
+    };
+
+    // An admin may give a user any password; the user still signs in with it (and is told
+    // it is weak, as at every sign-in).
+    let made = admin(
+        Method::POST,
+        "/admin/users",
+        json!({"email": "short@example.com", "password": "1", "email_confirm": true}),
+    )
+    .await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let signed = a.sign_in("short@example.com", "1").await;
+    assert_eq!(signed.status, 200, "{}", signed.body);
+    assert_eq!(signed.body["weak_password"]["reasons"], json!(["length"]));
+
+    // Neither address nor phone.
+    let none = admin(
+        Method::POST,
+        "/admin/users",
+        json!({"password": "whatever"}),
+    )
+    .await;
+    assert_eq!(none.status, 400);
+    assert_eq!(none.body["code"], "validation_failed");
+    assert_eq!(
+        none.body["message"],
+        "Cannot create a user without either an email or phone"
+    );
+
+    // A password and a hash at once.
+    let both = admin(
+        Method::POST,
+        "/admin/users",
+        json!({"email": "both@example.com", "password": "long-enough",
+               "password_hash": "$2a$10$abcdefghijklmnopqrstuu7B2Wv0jdX6yq2mYVmKqYQ0JfFQm7zyK"}),
+    )
+    .await;
+    assert_eq!(both.status, 400);
+    assert_eq!(
+        both.body["message"],
+        "Only a password or a password hash should be provided"
+    );
+
+    // A taken phone number, in the admin API's words.
+    let first = admin(
+        Method::POST,
+        "/admin/users",
+        json!({"phone": "+15550001111"}),
+    )
+    .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let again = admin(
+        Method::POST,
+        "/admin/users",
+        json!({"phone": "+15550001111"}),
+    )
+    .await;
+    assert_eq!(again.status, 422);
+    assert_eq!(again.body["code"], "phone_exists");
+    assert_eq!(
+        again.body["message"],
+        "Phone number already registered by another user"
+    );
+
+    // Updating a password through the admin API does check it.
+    let id = made.body["id"].as_str().unwrap();
+    let weak = a
+        .call(
+            Method::PUT,
+            &format!("/admin/users/{id}"),
+            &service,
+            Some(json!({"password": "2"})),
+        )
+        .await;
+    assert_eq!(weak.status, 422);
+    assert_eq!(weak.body["code"], "weak_password");
+    assert_eq!(weak.body["weak_password"]["reasons"], json!(["length"]));
+}
+
+#[tokio::test]
+async fn followed_links_put_sessions_and_errors_in_the_fragment() {
+    let a = start(|c| c.mailer.autoconfirm = false).await;
+    let anon = a.anon.clone();
+    let r = a
+        .post(
+            "/signup?redirect_to=http%3A%2F%2Flocalhost%3A3000%2Fcb%3Fnext%3D%252Fhome",
+            json!({"email": "imp@example.com", "password": "long-enough"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let link = link_of(&a.mail("imp@example.com").await[0]);
+    assert!(!token_of(&link).starts_with("pkce_"), "{link}");
+
+    // Success: the session in the fragment, with the `sb` marker; the query as it was.
+    let (base, f) = fragment_of(&a.follow(&link).await);
+    assert_eq!(base, "http://localhost:3000/cb?next=%2Fhome");
+    assert_eq!(f["type"], "signup");
+    assert_eq!(f.get("sb").map(String::as_str), Some(""));
+    assert_eq!(a.get_as("/user", &f["access_token"]).await.status, 200);
+
+    // Used again: the error in the fragment only (an implicit flow), query untouched.
+    let (base, f) = fragment_of(&a.follow(&link).await);
+    assert_eq!(base, "http://localhost:3000/cb?next=%2Fhome");
+    assert_eq!(f["error"], "access_denied");
+    assert_eq!(f["error_code"], "otp_expired");
+    assert_eq!(
+        f["error_description"],
+        "Email link is invalid or has expired"
+    );
+    assert_eq!(f.get("sb").map(String::as_str), Some(""));
+
+    // A link without a type or a token is refused outright, in JSON.
+    for (path, message) in [
+        ("/verify?token=abc", "Verify requires a verification type"),
+        (
+            "/verify?type=signup",
+            "Verify requires a token or a token hash",
+        ),
+    ] {
+        let r = a.get_as(path, &anon).await;
+        assert_eq!(r.status, 400, "{path}");
+        assert_eq!(r.body["code"], "validation_failed");
+        assert_eq!(r.body["message"], message);
+    }
+}
+
+#[tokio::test]
+async fn pkce_links_carry_the_flow_marker_and_errors_in_the_query() {
+    let a = start(|c| c.mailer.autoconfirm = false).await;
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    let signup = |email: &'static str| {
+        a.post(
+            "/signup",
+            json!({"email": email, "password": "long-enough",
+                   "code_challenge": challenge, "code_challenge_method": "s256"}),
+        )
+    };
+    assert_eq!(signup("pk@example.com").await.status, 200);
+    let link = link_of(&a.mail("pk@example.com").await[0]);
+    let token = token_of(&link);
+    assert!(token.starts_with("pkce_"), "{link}");
+    assert_eq!(a.confirmation_token("pk@example.com").await, token);
+
+    // The link leads to `?code=`, which the verifier exchanges.
+    let location = a.follow(&link).await;
+    assert!(!location.contains('#'), "{location}");
+    let code = params(location.split_once('?').unwrap().1)["code"].clone();
+    let s = a
+        .post(
+            "/token?grant_type=pkce",
+            json!({"auth_code": code, "code_verifier": verifier}),
+        )
+        .await;
+    assert_eq!(s.status, 200, "{}", s.body);
+
+    // Followed again: the error in the query (for a server-side callback) and the fragment.
+    let location = a.follow(&link).await;
+    let (base, f) = fragment_of(&location);
+    let q = params(base.split_once('?').unwrap().1);
+    for p in [&q, &f] {
+        assert_eq!(p["error"], "access_denied", "{location}");
+        assert_eq!(p["error_code"], "otp_expired");
+        assert_eq!(
+            p["error_description"],
+            "Email link is invalid or has expired"
+        );
+    }
+    assert!(!q.contains_key("sb"));
+
+    // The emailed code of a PKCE sign-up verifies too.
+    assert_eq!(signup("pk2@example.com").await.status, 200);
+    let otp = a.mail("pk2@example.com").await[0]["otp"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v = a
+        .post(
+            "/verify",
+            json!({"type": "email", "email": "pk2@example.com", "token": otp}),
+        )
+        .await;
+    assert_eq!(v.status, 200, "{}", v.body);
+    assert_eq!(v.body["user"]["email"], "pk2@example.com");
+}
+
+#[tokio::test]
+async fn settings_have_every_field() {
+    let a = start(|_| {}).await;
+    let anon = a.anon.clone();
+    let s = a.get_as("/settings", &anon).await;
+    assert_eq!(s.status, 200);
+    assert_eq!(s.body["external"]["snapchat"], false);
+    assert_eq!(s.body["saml_enabled"], false);
+    assert_eq!(s.body["saml_private_key_next_configured"], false);
+    assert_eq!(s.body["passkeys_enabled"], false);
+    assert_eq!(s.body["sms_provider"], "");
+}
