@@ -7,7 +7,7 @@ mod cors;
 mod root;
 mod tx_settings;
 
-use cors::cors_headers;
+use cors::Verdict;
 use root::root;
 
 use std::sync::Arc;
@@ -21,7 +21,6 @@ use axum::response::{IntoResponse, Response};
 use crate::action::{self, ActionPlan, PlanInput, TxPlan};
 use crate::app::App;
 use crate::auth::{self, Identity};
-use crate::config::Cors;
 use crate::db::{self, Job, Outcome};
 use crate::error::{ApiError, Code};
 use crate::request::{self, Action, ApiRequest};
@@ -60,11 +59,7 @@ const MAX_BODY: usize = 256 * 1024 * 1024;
 pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
-    let origin = parts
-        .headers
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let cors = cors::verdict(&app.config.cors, &parts.method, &parts.headers);
     let trace = app.config.trace_header.as_ref().and_then(|h| {
         parts
             .headers
@@ -73,9 +68,22 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     });
     let mut timing = Timing::default();
     let is_head = parts.method == Method::HEAD;
-    let mut resp = match process(&app, &parts, body, &mut timing).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
+    let mut resp = match cors {
+        // A preflight is answered before the request reaches a resource: no timing.
+        Verdict::Preflight(ref headers) => {
+            let mut r = StatusCode::OK.into_response();
+            r.headers_mut().extend(headers.clone());
+            if let Some((name, v)) = trace {
+                if let Ok(n) = HeaderName::try_from(name.as_str()) {
+                    r.headers_mut().insert(n, v);
+                }
+            }
+            return r;
+        }
+        _ => match process(&app, &parts, body, &mut timing).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        },
     };
     let h = resp.headers_mut();
     if app.config.server_timing {
@@ -96,8 +104,10 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
             h.insert(n, v);
         }
     }
-    if let Some(o) = origin {
-        cors_headers(&app.config.cors, &o, h, false);
+    if let Verdict::Actual(cors) = cors {
+        for (name, v) in &cors {
+            h.append(name, v.clone());
+        }
     }
     if is_head {
         let (parts, _) = resp.into_parts();
@@ -118,21 +128,6 @@ async fn process(
     let method = &parts.method;
     let path = parts.uri.path();
     let target = request::parse_target(path)?;
-    // CORS preflight.
-    if method == Method::OPTIONS
-        && app.config.cors != Cors::Off
-        && parts.headers.contains_key("access-control-request-method")
-    {
-        let mut r = StatusCode::OK.into_response();
-        if let Some(o) = parts
-            .headers
-            .get(header::ORIGIN)
-            .and_then(|v| v.to_str().ok())
-        {
-            cors_headers(&app.config.cors, o, r.headers_mut(), true);
-        }
-        return Ok(r);
-    }
     let t = Instant::now();
     let authz = parts
         .headers

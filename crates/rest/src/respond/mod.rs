@@ -38,12 +38,17 @@ pub fn respond(plan: &ActionPlan<'_>, out: Option<Outcome>) -> Result<Response, 
     }
 }
 
-/// An `OPTIONS` answer.
+/// An `OPTIONS` answer: `Allow`, and `Access-Control-Allow-Origin: *` whatever the origin (the
+/// methods a resource allows are no secret), as PostgREST answers it.
 fn allow_response(allow: &str) -> Response {
     let mut r = Response::new(Body::from(""));
     if let Ok(v) = HeaderValue::from_str(allow) {
         r.headers_mut().insert(header::ALLOW, v);
     }
+    r.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     r
 }
 

@@ -424,6 +424,7 @@ fn options_answer_allow() {
     let r = respond(&plan, None).unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(header(&r, "allow"), Some("OPTIONS,GET,HEAD"));
+    assert_eq!(header(&r, "access-control-allow-origin"), Some("*"));
 }
 
 #[test]
