@@ -71,6 +71,10 @@ async fn run(url: &str, s: Scenario, seconds: u64) -> Outcome {
         db_url: url.to_owned(),
         jwt_secret: SECRET.into(),
         pool_size: 8,
+        // The bench measures throughput, not the project's rate limits.
+        max_concurrent_users: usize::MAX,
+        max_events_per_second: u64::MAX,
+        max_joins_per_second: u64::MAX,
         ..basalt_realtime::Config::default()
     };
     let (router, node) = basalt_realtime::start(config).await.expect("start node");

@@ -38,6 +38,21 @@ pub struct Config {
     /// tenant limit, 3000 kB plus 500 bytes of slack); a larger one is not relayed, and
     /// refused with `payload_size_exceeded` when the channel asked for acks.
     pub max_broadcast_bytes: usize,
+    /// Most sockets with a joined channel at once (Supabase Realtime's tenant
+    /// `max_concurrent_users`, 200; `TENANT_MAX_CONCURRENT_USERS`): a further socket is refused
+    /// with 429 and a join on one gets `ConnectionRateLimitReached: Too many connected users`.
+    pub max_concurrent_users: usize,
+    /// Messages per second the project may relay (`max_events_per_second`, 100;
+    /// `TENANT_MAX_EVENTS_PER_SECOND`): client, HTTP and database broadcasts, and every delivery
+    /// of one to a channel. Over it, a channel that receives a broadcast is closed with the
+    /// system error `Too many messages per second`, and `/api/broadcast` answers 429.
+    pub max_events_per_second: u64,
+    /// Channel joins per second (`max_joins_per_second`, 100; `TENANT_MAX_JOINS_PER_SECOND`):
+    /// over it a join gets `ClientJoinRateLimitReached: Too many joins per second` and its socket
+    /// is closed; a new socket is refused with 429.
+    pub max_joins_per_second: u64,
+    /// The bucket the rates are counted in (5 s); they are averaged over the last 12 buckets.
+    pub rate_tick: std::time::Duration,
 }
 
 impl Default for Config {
@@ -57,6 +72,10 @@ impl Default for Config {
             max_channels_per_socket: 100,
             max_presence_bytes: 256 * 1024,
             max_broadcast_bytes: 3000 * 1000 + 500,
+            max_concurrent_users: 200,
+            max_events_per_second: 100,
+            max_joins_per_second: 100,
+            rate_tick: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -133,18 +152,53 @@ impl Config {
                 .parse()
                 .map_err(|_| Error::Config(format!("DB_POOL_SIZE `{n}` is not a number")))?;
         }
+        c.read_tenant_limits()?;
         c.validate()?;
         Ok(c)
     }
 
-    /// Configuration under `basalt start`.
+    /// Configuration under `basalt start`; the tenant limits come from the same
+    /// `TENANT_MAX_*` variables as standalone (a bad value is ignored, with a warning).
     pub fn from_platform(platform: &basalt_pg::Platform) -> Config {
-        Config {
+        let mut c = Config {
             db_url: platform.db_url.clone(),
             jwt_secret: platform.jwt_secret.clone(),
             keys: Some(platform.keys.clone()),
             ..Config::default()
+        };
+        if let Err(e) = c.read_tenant_limits() {
+            tracing::warn!("realtime: {e}; keeping the default limits");
         }
+        c
+    }
+
+    /// Supabase Realtime's tenant limit variables: `TENANT_MAX_CONCURRENT_USERS`,
+    /// `TENANT_MAX_EVENTS_PER_SECOND`, `TENANT_MAX_JOINS_PER_SECOND`,
+    /// `TENANT_MAX_CHANNELS_PER_CLIENT`.
+    pub fn read_tenant_limits(&mut self) -> Result<(), Error> {
+        fn num(name: &str) -> Result<Option<u64>, Error> {
+            env(name)
+                .map(|v| {
+                    v.trim()
+                        .parse::<u64>()
+                        .map_err(|_| Error::Config(format!("{name} `{v}` is not a number")))
+                })
+                .transpose()
+        }
+        let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        if let Some(n) = num("TENANT_MAX_CONCURRENT_USERS")? {
+            self.max_concurrent_users = size(n);
+        }
+        if let Some(n) = num("TENANT_MAX_EVENTS_PER_SECOND")? {
+            self.max_events_per_second = n;
+        }
+        if let Some(n) = num("TENANT_MAX_JOINS_PER_SECOND")? {
+            self.max_joins_per_second = n;
+        }
+        if let Some(n) = num("TENANT_MAX_CHANNELS_PER_CLIENT")? {
+            self.max_channels_per_socket = size(n);
+        }
+        Ok(())
     }
 
     /// Reject settings the service cannot run with.
@@ -211,6 +265,8 @@ mod tests {
             ("API_JWT_SECRET", "secret"),
             ("PORT", "4100"),
             ("SLOT_NAME_SUFFIX", "node_a"),
+            ("TENANT_MAX_JOINS_PER_SECOND", "7"),
+            ("TENANT_MAX_CHANNELS_PER_CLIENT", "3"),
         ] {
             std::env::set_var(k, v);
         }
@@ -221,6 +277,14 @@ mod tests {
         assert_eq!(pg.get_password(), Some(&b"p'w"[..]));
         assert_eq!(c.listen, Some(([0, 0, 0, 0], 4100).into()));
         assert_eq!(c.slot_name(), "basalt_realtime_node_a");
+        assert_eq!((c.max_joins_per_second, c.max_channels_per_socket), (7, 3));
+        assert_eq!(
+            (c.max_events_per_second, c.max_concurrent_users),
+            (100, 200)
+        );
+        std::env::set_var("TENANT_MAX_EVENTS_PER_SECOND", "lots");
+        assert!(matches!(Config::from_env(), Err(Error::Config(_))));
+        std::env::remove_var("TENANT_MAX_EVENTS_PER_SECOND");
         std::env::set_var("DB_PORT", "not-a-port");
         assert!(matches!(Config::from_env(), Err(Error::Config(_))));
         std::env::remove_var("DB_PORT");

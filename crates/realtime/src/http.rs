@@ -34,6 +34,12 @@ pub enum ApiError {
     /// Realtime lists them.
     #[error("invalid messages")]
     Invalid(Value),
+    /// A socket refused by the project's limits: 429 `{"error": …}`.
+    #[error("{0}")]
+    TooManySockets(&'static str),
+    /// A broadcast over the project's message rate: 429 `{"message": …}`.
+    #[error("{0}")]
+    RateLimited(&'static str),
 }
 
 impl IntoResponse for ApiError {
@@ -43,6 +49,11 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManySockets(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited(m) => {
+                return (StatusCode::TOO_MANY_REQUESTS, Json(json!({ "message": m })))
+                    .into_response()
+            }
             ApiError::Invalid(errors) => {
                 return (
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -77,6 +88,13 @@ pub async fn websocket(
 ) -> Result<Response, ApiError> {
     let key = api_key(&q, &headers).ok_or(ApiError::MissingKey)?;
     let token = token::verify(key, &state.keys)?;
+    let limits = &state.limits;
+    if limits.users() >= limits.max_users {
+        return Err(ApiError::TooManySockets("Too many connected users"));
+    }
+    if limits.joins.triggered() {
+        return Err(ApiError::TooManySockets("Too many joins per second"));
+    }
     let vsn = Vsn::parse(q.get("vsn").map(String::as_str));
     // Clients send little; a small read buffer saves zeroing 128 KiB per read.
     Ok(ws
@@ -109,6 +127,10 @@ async fn publish(
     if topic.is_empty() {
         return Err(ApiError::BadRequest("topic is required"));
     }
+    let events = &state.limits.events;
+    if events.avg() >= events.limit() as f64 {
+        return Err(ApiError::RateLimited("You have exceeded your rate limit"));
+    }
     if private
         && !authz::check(&state.pool, token, topic)
             .await?
@@ -122,6 +144,7 @@ async fn publish(
 
 /// Hand a broadcast to the subscribers of `topic` (the channel name without `realtime:`).
 fn deliver(state: &State, topic: &str, private: bool, msg: &Broadcast) {
+    state.limits.events.add(1);
     let key = TopicKey {
         topic: format!("realtime:{topic}"),
         private,
@@ -237,6 +260,16 @@ pub async fn broadcast(
             .map(|c| Value::Object(c.err().unwrap_or_default()))
             .collect();
         return Err(ApiError::Invalid(json!({ "messages": errors })));
+    }
+    let events = &state.limits.events;
+    let rate = events.avg();
+    if rate > events.limit() as f64 {
+        return Err(ApiError::RateLimited("You have exceeded your rate limit"));
+    }
+    if checked.len() as f64 + rate > events.limit() as f64 {
+        return Err(ApiError::RateLimited(
+            "Too many messages to broadcast, please reduce the batch size",
+        ));
     }
     let mut writable: HashMap<String, bool> = HashMap::new();
     for m in checked.into_iter().flatten() {

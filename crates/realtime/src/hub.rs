@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, Notify};
 
 use crate::filter::Binding;
+use crate::limits::Limits;
 use crate::phoenix::{self, BroadcastBody, Vsn};
 
 /// Identity of one joined channel on this node.
@@ -23,7 +24,34 @@ pub struct Sink {
     tx: mpsc::Sender<WsMessage>,
     /// Signalled when the queue overflowed: the socket is too slow and gets disconnected.
     pub kill: Arc<Notify>,
+    /// Channels others asked the socket to close.
+    pub control: Arc<Control>,
     pub vsn: Vsn,
+}
+
+/// Requests to a socket from elsewhere (the hub): close this channel with this system message.
+#[derive(Default)]
+pub struct Control {
+    pending: Mutex<Vec<(MemberId, &'static str)>>,
+    /// Signalled when a request is pending.
+    pub notify: Notify,
+}
+
+impl Control {
+    /// Ask for the channel `member` to be closed with the system error `message`.
+    pub fn close(&self, member: MemberId, message: &'static str) {
+        let mut p = self.pending.lock();
+        if !p.iter().any(|(m, _)| *m == member) {
+            p.push((member, message));
+        }
+        drop(p);
+        self.notify.notify_one();
+    }
+
+    /// The requests pending, oldest first.
+    pub fn take(&self) -> Vec<(MemberId, &'static str)> {
+        std::mem::take(&mut *self.pending.lock())
+    }
 }
 
 impl Sink {
@@ -34,6 +62,7 @@ impl Sink {
             Sink {
                 tx,
                 kill: Arc::new(Notify::new()),
+                control: Arc::new(Control::default()),
                 vsn,
             },
             rx,
@@ -180,6 +209,8 @@ pub struct Hub {
     cdc: Mutex<HashMap<MemberId, Vec<CdcSub>>>,
     cdc_version: AtomicU64,
     relay: mpsc::UnboundedSender<Relay>,
+    /// Counts every delivery of a broadcast to a channel.
+    limits: Arc<Limits>,
 }
 
 /// Presences grouped by key, as `presence_state`/`presence_diff` carry them.
@@ -207,7 +238,14 @@ impl Hub {
             cdc: Mutex::new(HashMap::new()),
             cdc_version: AtomicU64::new(0),
             relay,
+            limits: Arc::new(Limits::unlimited()),
         }
+    }
+
+    /// The same hub counting its deliveries against `limits`.
+    pub fn with_limits(mut self, limits: Arc<Limits>) -> Hub {
+        self.limits = limits;
+        self
     }
 
     /// A new member id.
@@ -276,12 +314,20 @@ impl Hub {
     ) {
         let mut v1: Option<Option<String>> = None;
         let mut v2: Option<Result<Vec<u8>, Option<String>>> = None;
+        // Over the project's message rate, every channel that receives one is closed after it.
+        let over = self.limits.events.triggered();
+        let mut delivered = 0;
+        let mut closing = Vec::new();
         {
             let topics = self.topics.read();
             if let Some(t) = topics.get(key) {
                 for (id, m) in &t.members {
                     if (Some(*id) == from && !m.self_broadcast) || !m.broadcast_read {
                         continue;
+                    }
+                    delivered += 1;
+                    if over {
+                        closing.push((m.sink.control.clone(), *id));
                     }
                     match m.sink.vsn {
                         Vsn::V1 => {
@@ -327,6 +373,11 @@ impl Hub {
                     }
                 }
             }
+        }
+        self.limits.events.add(delivered);
+        // After the message itself was queued.
+        for (control, id) in closing {
+            control.close(id, "Too many messages per second");
         }
         if !local_only {
             let _ = self.relay.send(Relay::Broadcast {

@@ -31,6 +31,7 @@ pub mod config;
 pub mod filter;
 pub mod http;
 pub mod hub;
+pub mod limits;
 pub mod node;
 pub mod pgoutput;
 pub mod phoenix;
@@ -63,6 +64,8 @@ pub struct State {
     pub keys: std::sync::Arc<basalt_identity::Keys>,
     pub hub: hub::Hub,
     pub pool: deadpool_postgres::Pool,
+    /// The project's rate limits and connected users.
+    pub limits: Arc<limits::Limits>,
     /// Why this node streams no row changes (its database role lacks the REPLICATION
     /// privilege); `postgres_changes` subscriptions are refused with this message.
     pub replication_off: Option<String>,
@@ -172,10 +175,12 @@ pub async fn start(config: Config) -> Result<(axum::Router, Node), Error> {
     if let Some(why) = &replication_off {
         tracing::warn!("realtime: {why}; postgres_changes subscriptions are refused until then");
     }
+    let limits = Arc::new(limits::Limits::new(&config));
     let state = Arc::new(State {
         replication_off,
         keys,
-        hub: hub::Hub::new(config.node_id.clone(), relay_tx.clone()),
+        hub: hub::Hub::new(config.node_id.clone(), relay_tx.clone()).with_limits(limits.clone()),
+        limits,
         config,
         pool,
         slot_created: std::sync::atomic::AtomicBool::new(false),

@@ -302,6 +302,15 @@ impl Reader {
         }
         for tx in batch.drain(..) {
             for (key, msg) in tx.broadcasts {
+                // Over the project's message rate a database broadcast is dropped.
+                let events = &self.state.limits.events;
+                if events.triggered() {
+                    tracing::warn!(
+                        "realtime: too many messages per second; database broadcast dropped"
+                    );
+                    continue;
+                }
+                events.add(1);
                 self.state.hub.broadcast(&key, None, &msg, true);
             }
             for r in tx.relays {

@@ -44,6 +44,10 @@ struct Conn {
     /// The token from the `apikey` query parameter: used until a channel sends its own.
     apikey: Token,
     channels: HashMap<String, Channel>,
+    /// Counted among the project's connected users since its first join.
+    user: Option<crate::limits::UserGuard>,
+    /// The server ends the socket (too many joins per second).
+    closing: bool,
 }
 
 /// Stable id of a binding, the same for the same `event`/`schema`/`table`/`filter` (as
@@ -110,12 +114,15 @@ pub async fn run(state: Arc<State>, ws: WebSocket, vsn: Vsn, apikey: Token) {
         let _ = ws_tx.close().await;
     });
     let kill = sink.kill.clone();
+    let control = sink.control.clone();
     let mut conn = Conn {
         state,
         sink,
         vsn,
         apikey,
         channels: HashMap::new(),
+        user: None,
+        closing: false,
     };
     let mut last_frame = tokio::time::Instant::now();
     let mut client_closed = false;
@@ -143,8 +150,12 @@ pub async fn run(state: Arc<State>, ws: WebSocket, vsn: Vsn, apikey: Token) {
                     None | Some(Err(_)) => break,
                     Some(Ok(_)) => {}
                 }
+                if conn.closing {
+                    break;
+                }
             }
             _ = expiry => conn.expire(),
+            _ = control.notify.notified() => conn.on_control(),
             _ = tokio::time::sleep_until(last_frame + IDLE_TIMEOUT) => {
                 tracing::debug!("realtime socket sent nothing (not even a heartbeat) for 60 s; closing it");
                 break;
@@ -160,7 +171,7 @@ pub async fn run(state: Arc<State>, ws: WebSocket, vsn: Vsn, apikey: Token) {
     // queued that reply when it read the frame; the writer sends it when it closes), so that
     // the client sees a clean close rather than an aborted connection (1006).
     let mut writer = writer;
-    if client_closed && conn.sink.close() {
+    if (client_closed || conn.closing) && conn.sink.close() {
         drop(conn);
         let _ = tokio::time::timeout(CLOSE_REPLY_TIMEOUT, &mut writer).await;
     } else {
@@ -297,6 +308,26 @@ impl Conn {
             );
             return;
         }
+        let limits = &self.state.limits;
+        if self.user.is_none() && limits.users() >= limits.max_users {
+            self.reply(
+                &m,
+                false,
+                json!({"reason": "ConnectionRateLimitReached: Too many connected users"}),
+            );
+            return;
+        }
+        if limits.joins.triggered() {
+            // The socket goes too, as Supabase Realtime disconnects it.
+            self.reply(
+                &m,
+                false,
+                json!({"reason": "ClientJoinRateLimitReached: Too many joins per second"}),
+            );
+            self.closing = true;
+            return;
+        }
+        limits.joins.add(1);
         if self.channels.len() >= self.state.config.max_channels_per_socket {
             self.reply(
                 &m,
@@ -447,6 +478,9 @@ impl Conn {
                 ack,
             },
         );
+        if self.user.is_none() {
+            self.user = Some(self.state.limits.user());
+        }
         // Always listed, empty when the channel subscribes to no changes.
         let response = json!({ "postgres_changes": echoed });
         self.reply(&m, true, response);
@@ -516,6 +550,8 @@ impl Conn {
         if !c.perms.broadcast_write {
             return;
         }
+        // Counted as sent, whatever becomes of it.
+        self.state.limits.events.add(1);
         let (key, id, ack) = (c.key.clone(), c.id, c.ack);
         let size = match &p.body {
             BroadcastBody::Json(t) => t.len(),
@@ -691,6 +727,20 @@ impl Conn {
         self.state.hub.leave(&c.key, c.id);
         self.system(topic, c.join_ref.as_deref(), "system", false, message);
         self.push_close(topic, c.join_ref.as_deref());
+    }
+
+    /// Close the channels the hub asked to close (over the message rate).
+    fn on_control(&mut self) {
+        for (id, message) in self.sink.control.take() {
+            let topic = self
+                .channels
+                .iter()
+                .find(|(_, c)| c.id == id)
+                .map(|(t, _)| t.clone());
+            if let Some(topic) = topic {
+                self.close_channel(&topic, message);
+            }
+        }
     }
 
     /// Close every channel whose token expired.

@@ -668,3 +668,178 @@ async fn like_ilike_and_isdistinct_filters_select_rows() {
     );
     rt.stop().await;
 }
+
+/// A socket the server refuses at the upgrade: its status and JSON body.
+async fn refused(url: &str) -> (u16, Value) {
+    match tokio_tungstenite::connect_async(url).await {
+        Ok(_) => panic!("the socket was accepted"),
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => (
+            r.status().as_u16(),
+            serde_json::from_slice(r.body().as_deref().unwrap_or(b"null")).unwrap(),
+        ),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Rates counted in 100 ms buckets, averaged over the last 12 (1.2 s).
+const TICK: Duration = Duration::from_millis(100);
+
+#[tokio::test]
+async fn joins_over_the_rate_are_refused_and_the_socket_closed() {
+    let db = basalt_testkit::fresh_db().await;
+    let rt = Served::start_with(basalt_realtime::Config {
+        max_joins_per_second: 2,
+        rate_tick: TICK,
+        ..config(&db.url)
+    })
+    .await;
+    let mut c = Client::connect(&rt.ws_url(&anon())).await;
+    for i in 0..5 {
+        let r = c.join(&format!("room-{i}"), json!({}), None).await;
+        assert_eq!(r["status"], "ok", "{r}");
+    }
+    // Once a bucket has closed at 50 joins/s, a join is refused and the socket ends.
+    tokio::time::sleep(TICK + TICK / 2).await;
+    c.send(json!(["9", "9", "realtime:late", "phx_join", {"config": {}}]))
+        .await;
+    assert_eq!(
+        reply_frame(&mut c, "9").await,
+        json!(["9", "9", "realtime:late", "phx_reply",
+               {"status": "error",
+                "response": {"reason": "ClientJoinRateLimitReached: Too many joins per second"}}])
+    );
+    assert!(c.next(T).await.is_none(), "the socket is closed");
+    // A new socket is refused at the upgrade while the rate stays over the limit…
+    assert_eq!(
+        refused(&rt.ws_url(&anon())).await,
+        (429, json!({"error": "Too many joins per second"}))
+    );
+    // …and accepted again once the joins left the window.
+    tokio::time::sleep(TICK * 13).await;
+    let mut c = Client::connect(&rt.ws_url(&anon())).await;
+    assert_eq!(c.join("again", json!({}), None).await["status"], "ok");
+    rt.stop().await;
+}
+
+#[tokio::test]
+async fn sockets_over_the_concurrent_users_are_refused() {
+    let db = basalt_testkit::fresh_db().await;
+    let rt = Served::start_with(basalt_realtime::Config {
+        max_concurrent_users: 1,
+        ..config(&db.url)
+    })
+    .await;
+    let mut a = Client::connect(&rt.ws_url(&anon())).await;
+    let mut b = Client::connect(&rt.ws_url(&anon())).await;
+    // A socket counts from its first join; its further joins are its own.
+    assert_eq!(a.join("one", json!({}), None).await["status"], "ok");
+    assert_eq!(a.join("two", json!({}), None).await["status"], "ok");
+    b.send(json!(["1", "1", "realtime:one", "phx_join", {"config": {}}]))
+        .await;
+    assert_eq!(
+        reply_frame(&mut b, "1").await,
+        json!(["1", "1", "realtime:one", "phx_reply",
+               {"status": "error",
+                "response": {"reason": "ConnectionRateLimitReached: Too many connected users"}}])
+    );
+    assert_eq!(
+        refused(&rt.ws_url(&anon())).await,
+        (429, json!({"error": "Too many connected users"}))
+    );
+    // When the counted socket goes, another may join.
+    drop(a);
+    let mut joined = false;
+    for i in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let r = b.join(&format!("retry-{i}"), json!({}), None).await;
+        if r["status"] == "ok" {
+            joined = true;
+            break;
+        }
+    }
+    assert!(joined, "the socket joins once the first one closed");
+    rt.stop().await;
+}
+
+#[tokio::test]
+async fn messages_over_the_rate_close_the_channels_that_receive_them() {
+    let db = basalt_testkit::fresh_db().await;
+    let rt = Served::start_with(basalt_realtime::Config {
+        max_events_per_second: 5,
+        rate_tick: TICK,
+        ..config(&db.url)
+    })
+    .await;
+    let mut a = Client::connect(&rt.ws_url(&anon())).await;
+    let mut b = Client::connect(&rt.ws_url(&anon())).await;
+    let mut quiet = Client::connect(&rt.ws_url(&anon())).await;
+    assert_eq!(a.join("room", json!({}), None).await["status"], "ok");
+    assert_eq!(b.join("room", json!({}), None).await["status"], "ok");
+    assert_eq!(
+        quiet.join("elsewhere", json!({}), None).await["status"],
+        "ok"
+    );
+    // A batch larger than the rate left is refused whole.
+    let batch: Vec<Value> = (0..6)
+        .map(|n| json!({"topic": "room", "event": "e", "payload": {"n": n}}))
+        .collect();
+    let (status, body) = post(
+        &rt,
+        "/api/broadcast",
+        &json!({"messages": batch}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 429);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"message": "Too many messages to broadcast, please reduce the batch size"})
+    );
+    assert!(b.next(QUIET).await.is_none());
+    // 10 sends and 10 deliveries in one bucket: 200 messages/s.
+    for n in 0..10 {
+        a.send(json!(["1", null, "realtime:room", "broadcast",
+                      {"type": "broadcast", "event": "e", "payload": {"n": n}}]))
+            .await;
+    }
+    for _ in 0..10 {
+        assert_eq!(b.next(T).await.unwrap().event(), Some("broadcast"));
+    }
+    tokio::time::sleep(TICK + TICK / 2).await;
+    // Over the rate: the channel that receives a message gets it, then is closed.
+    a.send(json!(["1", null, "realtime:room", "broadcast",
+                  {"type": "broadcast", "event": "e", "payload": {"n": 10}}]))
+        .await;
+    assert_eq!(b.next(T).await.unwrap().event(), Some("broadcast"));
+    assert_eq!(
+        text(b.next(T).await.unwrap()),
+        json!(["1", null, "realtime:room", "system",
+               {"extension": "system", "status": "error",
+                "message": "Too many messages per second", "channel": "room"}])
+    );
+    assert_eq!(
+        text(b.next(T).await.unwrap()),
+        json!(["1", "1", "realtime:room", "phx_close", {}])
+    );
+    // The sender (no `self`) received nothing and keeps its channel; so does a quiet channel.
+    assert!(a.next(QUIET).await.is_none());
+    assert!(quiet.next(QUIET).await.is_none());
+    // Over HTTP: 429.
+    let one = json!({"messages": [{"topic": "room", "event": "e", "payload": {}}]}).to_string();
+    let (status, body) = post(&rt, "/api/broadcast", &one).await;
+    assert_eq!(status, 429);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"message": "You have exceeded your rate limit"})
+    );
+    let (status, body) = post(&rt, "/api/broadcast/room/events/e", "{}").await;
+    assert_eq!(status, 429);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"message": "You have exceeded your rate limit"})
+    );
+    // Once the window passed, broadcasting works again.
+    tokio::time::sleep(TICK * 13).await;
+    let (status, _) = post(&rt, "/api/broadcast", &one).await;
+    assert_eq!(status, 202);
+    rt.stop().await;
+}
