@@ -29,8 +29,8 @@ pub enum ApiError {
     /// 400 `bad_json`: the body is not the JSON the endpoint takes.
     #[error("Could not parse request body as JSON: {0}")]
     BadJson(String),
-    /// 413: the body is over the size limit.
-    #[error("Request body too large")]
+    /// 413 `request_entity_too_large`: the body is over the size limit.
+    #[error("Request body too large (max {} bytes)", crate::extract::BODY_LIMIT)]
     TooLarge,
     /// 400 `invalid_credentials`.
     #[error("Invalid login credentials")]
@@ -199,7 +199,7 @@ impl ApiError {
             Validation(_) => (400, "validation_failed"),
             Unprocessable(_) => (422, "validation_failed"),
             BadJson(_) => (400, "bad_json"),
-            TooLarge => (413, "request_too_large"),
+            TooLarge => (413, "request_entity_too_large"),
             InvalidCredentials | UnsupportedGrant => (400, "invalid_credentials"),
             EmailNotConfirmed => (400, "email_not_confirmed"),
             PhoneNotConfirmed => (400, "phone_not_confirmed"),

@@ -125,7 +125,11 @@ async fn malformed_and_oversized_bodies() {
     let r = raw(big.into_bytes()).await.unwrap();
     assert_eq!(r.status(), 413);
     let body: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(body["code"], "request_too_large");
+    assert_eq!(body["code"], "request_entity_too_large");
+    assert_eq!(
+        body["message"],
+        "Request body too large (max 1048576 bytes)"
+    );
 
     let grant = a.post("/token?grant_type=magic", json!({})).await;
     assert_eq!(grant.status, 400);
