@@ -285,7 +285,7 @@ async fn update_user_metadata_password_and_email() {
         200
     );
 
-    // Autoconfirm: the email changes at once.
+    // Even with autoconfirm, a permanent user's new address waits for its confirmation.
     let em = a
         .call(
             Method::PUT,
@@ -295,10 +295,11 @@ async fn update_user_metadata_password_and_email() {
         )
         .await;
     assert_eq!(em.status, 200, "{}", em.body);
-    assert_eq!(em.body["email"], "h2@example.com");
+    assert_eq!(em.body["email"], "h@example.com");
+    assert_eq!(em.body["new_email"], "h2@example.com");
     assert_eq!(
         a.sign_in("h2@example.com", "second-password").await.status,
-        200
+        400
     );
     // Taken addresses are refused.
     a.signup("taken@example.com", "long-enough").await;

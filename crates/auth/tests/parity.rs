@@ -1,6 +1,7 @@
 //! Details supabase-js and supabase-py users see: what the admin API accepts when creating
 //! users, where a followed email link puts its session or its error (fragment, query, the `sb`
-//! marker), links of PKCE flows, and the fields of `GET /settings`.
+//! marker), links of PKCE flows, email changes under autoconfirm, and the fields of
+//! `GET /settings`.
 #![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 mod common;
@@ -225,4 +226,48 @@ async fn settings_have_every_field() {
     assert_eq!(s.body["saml_private_key_next_configured"], false);
     assert_eq!(s.body["passkeys_enabled"], false);
     assert_eq!(s.body["sms_provider"], "");
+}
+
+#[tokio::test]
+async fn with_autoconfirm_only_anonymous_users_change_address_at_once() {
+    let a = start(|c| c.anonymous_enabled = true).await;
+    let session = a.signup("perm@example.com", "long-enough").await.body;
+    let token = session["access_token"].as_str().unwrap().to_string();
+    let change = |token: String, email: &'static str| {
+        let a = &a;
+        async move {
+            a.call(Method::PUT, "/user", &token, Some(json!({"email": email})))
+                .await
+        }
+    };
+
+    // A permanent user: the change waits for a confirmation, sent to both addresses.
+    let r = change(token.clone(), "perm2@example.com").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["email"], "perm@example.com");
+    assert_eq!(r.body["new_email"], "perm2@example.com");
+    assert!(r.body["email_change_sent_at"].is_string());
+    let to_new = a.mail("perm2@example.com").await;
+    assert_eq!(to_new.len(), 1);
+    assert_eq!(to_new[0]["type"], "email_change");
+    assert_eq!(a.mail("perm@example.com").await.len(), 1);
+    // Under autoconfirm one confirmation completes it.
+    let (_, f) = fragment_of(&a.follow(&link_of(&to_new[0])).await);
+    assert!(f.contains_key("access_token"), "{f:?}");
+    let me = a.get_as("/user", &token).await;
+    assert_eq!(me.body["email"], "perm2@example.com");
+    assert!(
+        me.body.get("new_email").is_none_or(Value::is_null),
+        "{}",
+        me.body
+    );
+
+    // An anonymous user: the address is theirs at once, and they are anonymous no more.
+    let anon = a.post("/signup", json!({})).await.body;
+    let anon_token = anon["access_token"].as_str().unwrap().to_string();
+    let r = change(anon_token, "was-anon@example.com").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["email"], "was-anon@example.com");
+    assert_eq!(r.body["is_anonymous"], false);
+    assert!(a.mail("was-anon@example.com").await.is_empty());
 }

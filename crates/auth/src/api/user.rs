@@ -163,7 +163,9 @@ pub async fn update_user(
                     return Err(ApiError::EmailExists);
                 }
             }
-            if config.mailer.autoconfirm {
+            // Autoconfirm lets an anonymous user take an address at once (much like signing
+            // up); a permanent user always confirms a new address by email.
+            if config.mailer.autoconfirm && user.is_anonymous {
                 apply_email_change(&tx, &user, &e).await?;
             } else {
                 let redirect = redirect_target(config, query.get("redirect_to"));

@@ -220,7 +220,9 @@ async fn apply(
                 Slot::EmailChangeNew => Slot::EmailChangeCurrent,
                 _ => Slot::EmailChangeNew,
             };
+            // With autoconfirm one confirmation is enough, even of a secure change.
             if state.config.mailer.secure_email_change
+                && !state.config.mailer.autoconfirm
                 && !other.hash_of(&user).is_empty()
                 && user.email_change_confirm_status == 0
             {
