@@ -195,9 +195,7 @@ impl Media {
             Media::GeoJson => "application/geo+json; charset=utf-8".into(),
             Media::OctetStream => "application/octet-stream".into(),
             Media::TextPlain => "text/plain; charset=utf-8".into(),
-            // `*/*` names no type: the body is sent as bytes.
-            Media::Domain(t) if t == "*/*" => "application/octet-stream".into(),
-            Media::Domain(t) => t.clone(),
+            Media::Domain(t) => handler_content_type(t),
             Media::Plan {
                 json,
                 for_media,
@@ -218,6 +216,30 @@ impl Media {
     }
     pub fn is_singular(&self) -> bool {
         matches!(self, Media::Object { .. })
+    }
+}
+
+/// The `Content-Type` of a body a media type handler (a domain named after a media type)
+/// produced. A type the API knows by name (compared without case) gets its canonical spelling
+/// and `; charset=utf-8`, as its own responses (`application/octet-stream` none); `*/*` names no
+/// type, so the body is bytes; any other type is answered as the domain names it.
+pub fn handler_content_type(media: &str) -> String {
+    let essence = media.split(';').next().unwrap_or("").trim();
+    let known = [
+        "application/json",
+        "application/geo+json",
+        "text/csv",
+        "text/plain",
+        "text/xml",
+        "application/openapi+json",
+        "application/x-www-form-urlencoded",
+    ];
+    if essence == "*/*" || essence.eq_ignore_ascii_case("application/octet-stream") {
+        return "application/octet-stream".into();
+    }
+    match known.iter().find(|k| k.eq_ignore_ascii_case(essence)) {
+        Some(k) => format!("{k}; charset=utf-8"),
+        None => media.to_string(),
     }
 }
 
@@ -984,6 +1006,19 @@ mod tests {
             );
         }
         assert_eq!(png("image/png").expect("png").content_type(), "image/png");
+        for (domain, ct) in [
+            ("text/plain", "text/plain; charset=utf-8"),
+            ("Text/XML", "text/xml; charset=utf-8"),
+            ("application/json", "application/json; charset=utf-8"),
+            (
+                "application/geo+json",
+                "application/geo+json; charset=utf-8",
+            ),
+            ("application/octet-stream", "application/octet-stream"),
+            ("text/special", "text/special"),
+        ] {
+            assert_eq!(Media::Domain(domain.into()).content_type(), ct);
+        }
         let e = png("text/csv, app/x").expect_err("406");
         assert_eq!(
             e.message,

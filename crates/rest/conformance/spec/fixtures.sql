@@ -159,5 +159,37 @@ CREATE TABLE car_models_partitioned_default PARTITION OF car_models_partitioned 
 INSERT INTO car_models_partitioned VALUES ('DeLorean', 1981), ('Murcielago', 2021);
 CREATE FUNCTION immutable_options() RETURNS integer LANGUAGE sql IMMUTABLE AS $$ SELECT 1 $$;
 
+-- MultipleSchemaSpec: a to-one relationship and a computed one in the specially named schema
+-- (its names table gets the column the relationship uses; no other relationship reaches it),
+-- media type handlers of v2 (an aggregate over v2.another_table and functions returning a
+-- domain of test and one of v2).
+CREATE TABLE "SPECIAL ""@/\#~_-".languages (id int PRIMARY KEY, name text);
+INSERT INTO "SPECIAL ""@/\#~_-".languages VALUES (1, 'English'), (2, 'Spanish');
+ALTER TABLE "SPECIAL ""@/\#~_-".names
+  ADD COLUMN language_id int REFERENCES "SPECIAL ""@/\#~_-".languages (id);
+UPDATE "SPECIAL ""@/\#~_-".names SET language_id = CASE id WHEN 3 THEN 2 ELSE 1 END;
+CREATE FUNCTION "SPECIAL ""@/\#~_-".computed_languages("SPECIAL ""@/\#~_-".names)
+  RETURNS SETOF "SPECIAL ""@/\#~_-".languages ROWS 1 LANGUAGE sql STABLE AS $$
+  SELECT * FROM "SPECIAL ""@/\#~_-".languages WHERE id = $1.language_id
+$$;
+CREATE DOMAIN test."text/plain" AS text;
+CREATE DOMAIN v2."text/special" AS text;
+CREATE FUNCTION v2.get_plain_text() RETURNS test."text/plain" LANGUAGE sql AS $$
+  SELECT 'plain'::test."text/plain"
+$$;
+CREATE FUNCTION v2.get_special_text() RETURNS v2."text/special" LANGUAGE sql AS $$
+  SELECT 'special'::v2."text/special"
+$$;
+CREATE FUNCTION v2.special_trans(state v2."text/special", next v2.another_table)
+  RETURNS v2."text/special" LANGUAGE sql AS $$ SELECT 'special'::v2."text/special" $$;
+CREATE AGGREGATE v2.special_agg(v2.another_table) (
+  initcond = '', stype = v2."text/special", sfunc = v2.special_trans
+);
+CREATE FUNCTION v2.plain_trans(state test."text/plain", next v2.another_table)
+  RETURNS test."text/plain" LANGUAGE sql AS $$ SELECT 'plain'::test."text/plain" $$;
+CREATE AGGREGATE v2.plain_agg(v2.another_table) (
+  initcond = '', stype = test."text/plain", sfunc = v2.plain_trans
+);
+
 ANALYZE;
 COMMIT;

@@ -45,13 +45,9 @@ pub(super) fn respond(a: &ReadAction, out: Outcome) -> Result<Response, ApiError
 
 /// A body a custom media handler's aggregate rendered: 200 with the handler's media type.
 pub(super) fn custom(media: &str, out: Outcome) -> Result<Response, ApiError> {
-    let ct = match media {
-        "application/json" => "application/json; charset=utf-8",
-        // A `*/*` handler names no type: bytes, unless its SQL sets `Content-Type`.
-        "*/*" => "application/octet-stream",
-        _ => media,
-    };
-    let mut resp = bytes_response(ct, out.row.bytes.clone().unwrap_or_default());
+    // A `*/*` handler names no type: bytes, unless its SQL sets `Content-Type`.
+    let ct = crate::request::handler_content_type(media);
+    let mut resp = bytes_response(&ct, out.row.bytes.clone().unwrap_or_default());
     *resp.status_mut() = StatusCode::OK;
     apply_gucs(&mut resp, &out.row)?;
     Ok(resp)
