@@ -1,5 +1,6 @@
 // Auth errors and redirects as supabase-js parses them, against `basalt start`: the error
-// classes and codes (`AuthApiError.code`, `isAuthWeakPasswordError`, `AuthSessionMissingError`),
+// classes and codes (`AuthApiError.code`, `isAuthWeakPasswordError`, `AuthSessionMissingError`,
+// `otp_disabled` for `shouldCreateUser: false`),
 // where a followed email link puts its error (implicit and PKCE flows), PKCE links exchanged by
 // `exchangeCodeForSession`, and what the admin API accepts.
 import { test, after, before } from 'node:test';
@@ -66,6 +67,13 @@ test('error classes and codes', async () => {
   assert.equal(same.error.status, 422);
   const other = await c.auth.updateUser({ email: 'weak@example.com' });
   assert.equal(other.error, null, 'an address nobody has is free');
+
+  // A one-time code for an address nobody has, without creating a user.
+  const otp = await client().auth.signInWithOtp({ email: 'stranger@example.com', options: { shouldCreateUser: false } });
+  assert.ok(isAuthApiError(otp.error));
+  assert.equal(otp.error.status, 422);
+  assert.equal(otp.error.code, 'otp_disabled');
+  assert.equal(otp.error.message, 'Signups not allowed for otp');
 
   // Signed out everywhere: the old session is gone, which supabase-js reports as missing.
   const holder = client();

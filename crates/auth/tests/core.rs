@@ -160,6 +160,12 @@ async fn signups_can_be_disabled() {
     assert_eq!(r.body["code"], "signup_disabled");
     let s = a.get_as("/settings", &a.anon.clone()).await;
     assert_eq!(s.body["disable_signup"], true);
+    // Codes and links for an unknown address would sign up: refused alike.
+    for path in ["/otp", "/magiclink"] {
+        let r = a.post(path, json!({"email": "new@example.com"})).await;
+        assert_eq!(r.status, 422, "{path}");
+        assert_eq!(r.body["code"], "signup_disabled");
+    }
 }
 
 #[tokio::test]

@@ -213,14 +213,16 @@ async fn magic_links_and_email_codes() {
     assert_eq!(claims["amr"][0]["method"], "magiclink");
     assert_eq!(claims["email"], "magic@example.com");
 
-    // Unknown address without create_user: same answer, nothing sent.
-    let quiet = a
+    // Unknown address without create_user: refused, nothing sent.
+    let refused = a
         .post(
             "/otp",
             json!({"email": "nobody@example.com", "create_user": false}),
         )
         .await;
-    assert_eq!(quiet.status, 200);
+    assert_eq!(refused.status, 422);
+    assert_eq!(refused.body["code"], "otp_disabled");
+    assert_eq!(refused.body["message"], "Signups not allowed for otp");
     assert!(a.mail("nobody@example.com").await.is_empty());
     // A wrong code.
     let wrong = a

@@ -104,14 +104,15 @@ async fn phone_otp_sign_in_and_test_numbers() {
         )
         .await;
     assert_eq!(v.status, 200, "{}", v.body);
-    // Unknown numbers without create_user: same answer, no user, no text.
-    let quiet = a
+    // Unknown numbers without create_user: refused, no user, no text.
+    let refused = a
         .post(
             "/otp",
             json!({"phone": "+15555550177", "create_user": false}),
         )
         .await;
-    assert_eq!(quiet.status, 200);
+    assert_eq!(refused.status, 422);
+    assert_eq!(refused.body["code"], "otp_disabled");
     assert!(a.mail("15555550177").await.is_empty());
     let resend = a
         .post("/resend", json!({"phone": "+15555550123", "type": "sms"}))

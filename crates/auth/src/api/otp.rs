@@ -1,6 +1,9 @@
 //! Emailed sign-in and recovery: `POST /otp` (magic link and code), `POST /magiclink`,
-//! `POST /recover` and `POST /resend`. Answers do not tell whether an address is registered:
-//! unknown addresses and per-user send intervals give the same `{}` as a sent message.
+//! `POST /recover` and `POST /resend`. Recovery and resending do not tell whether an address is
+//! registered: unknown addresses and per-user send intervals give the same `{}` as a sent
+//! message. Sign-in codes for an unknown address make a user, unless the request says not to
+//! (`create_user: false`: 422 `otp_disabled`) or sign-ups are off (422 `signup_disabled`), as
+//! supabase-js's `signInWithOtp({ options: { shouldCreateUser } })` expects.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -73,16 +76,44 @@ pub async fn otp(
     ratelimit::check(&state, Limit::Otp, client.ip).await?;
     let has_phone = p.phone.as_deref().is_some_and(|ph| !ph.is_empty());
     let has_email = p.email.as_deref().is_some_and(|e| !e.is_empty());
-    match (has_email, has_phone) {
-        (true, true) => Err(ApiError::Validation(
+    if has_email && has_phone {
+        return Err(ApiError::Validation(
             "Only an email address or phone number should be provided".into(),
-        )),
+        ));
+    }
+    if !p.create_user && !is_registered(&state, &p).await? {
+        return Err(ApiError::Coded {
+            status: 422,
+            code: "otp_disabled",
+            message: "Signups not allowed for otp".into(),
+        });
+    }
+    match (has_email, has_phone) {
         (false, true) => phone_otp(&state, p).await,
         (true, false) => magic(&state, &query, p).await,
-        (false, false) => Err(ApiError::Validation(
+        _ => Err(ApiError::Validation(
             "One of email or phone must be set".into(),
         )),
     }
+}
+
+/// Whether the address or number of a sign-in request belongs to a user (one that is not
+/// well-formed belongs to nobody).
+async fn is_registered(state: &AppState, p: &OtpParams) -> Result<bool, ApiError> {
+    let db = state.pool.get().await?;
+    if let Some(e) = p.email.as_deref().filter(|e| !e.is_empty()) {
+        return Ok(match users::validate_email(e) {
+            Ok(e) => users::by_email(&**db, &e).await?.is_some(),
+            Err(_) => false,
+        });
+    }
+    if let Some(ph) = p.phone.as_deref().filter(|ph| !ph.is_empty()) {
+        return Ok(match users::validate_phone(ph) {
+            Ok(ph) => users::by_phone(&**db, &ph).await?.is_some(),
+            Err(_) => false,
+        });
+    }
+    Ok(true)
 }
 
 /// A sign-in code by text message; a new number gets a user when `create_user` allows.
@@ -98,7 +129,10 @@ async fn phone_otp(state: &AppState, p: OtpParams) -> Result<Response, ApiError>
     let user = match users::by_phone(&tx, &phone).await? {
         Some(u) => u,
         None => {
-            if !p.create_user || config.disable_signup {
+            if config.disable_signup {
+                return Err(ApiError::SignupDisabled);
+            }
+            if !p.create_user {
                 return Ok(Json(json!({})).into_response());
             }
             users::insert(
@@ -151,8 +185,10 @@ async fn magic(state: &AppState, query: &Query, p: OtpParams) -> Result<Response
     let user = match users::by_email(&tx, &email).await? {
         Some(u) => u,
         None => {
-            if !p.create_user || config.disable_signup {
-                // Same answer as for a known address.
+            if config.disable_signup {
+                return Err(ApiError::SignupDisabled);
+            }
+            if !p.create_user {
                 return Ok(Json(json!({})).into_response());
             }
             users::insert(&tx, NewUser::email(&config.jwt.aud, &email, "", data)).await?
