@@ -338,12 +338,7 @@ pub fn negotiate(
                 Producer::Rpc { text: true, .. } => Some(Media::TextPlain),
                 _ => None,
             },
-            t if (t == "application/vnd.pgrst.plan"
-                || t == "application/vnd.pgrst.plan+json"
-                || t == "application/vnd.pgrst.plan+text")
-                && plan_enabled
-                && producer != Producer::Root =>
-            {
+            t if is_plan(t) && plan_enabled && producer != Producer::Root => {
                 let for_media = match item.params.get("for").map(String::as_str) {
                     Some("application/vnd.pgrst.object")
                     | Some("application/vnd.pgrst.object+json") => {
@@ -352,26 +347,7 @@ pub fn negotiate(
                     Some("text/csv") => "text/csv".to_string(),
                     _ => "application/json".to_string(),
                 };
-                let options = item
-                    .params
-                    .get("options")
-                    .map(|o| {
-                        o.split('|')
-                            .map(|s| s.trim().to_string())
-                            .filter(|s| {
-                                matches!(
-                                    s.as_str(),
-                                    "analyze" | "verbose" | "settings" | "buffers" | "wal"
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                Some(Media::Plan {
-                    json: t.ends_with("+json"),
-                    for_media,
-                    options,
-                })
+                Some(plan_media(item, for_media))
             }
             _ => None,
         };
@@ -380,6 +356,41 @@ pub fn negotiate(
         }
     }
     Err(unavailable(raw))
+}
+
+/// Whether `ty` asks for the plan (`application/vnd.pgrst.plan`, `+json`, `+text`).
+fn is_plan(ty: &str) -> bool {
+    matches!(
+        ty,
+        "application/vnd.pgrst.plan"
+            | "application/vnd.pgrst.plan+json"
+            | "application/vnd.pgrst.plan+text"
+    )
+}
+
+/// The plan `item` asks for, of the body `for_media` would have; options it does not know are
+/// left out.
+fn plan_media(item: &AcceptItem, for_media: String) -> Media {
+    let options = item
+        .params
+        .get("options")
+        .map(|o| {
+            o.split('|')
+                .map(|s| s.trim().to_string())
+                .filter(|s| {
+                    matches!(
+                        s.as_str(),
+                        "analyze" | "verbose" | "settings" | "buffers" | "wal"
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Media::Plan {
+        json: item.ty.ends_with("+json"),
+        for_media,
+        options,
+    }
 }
 
 /// PGRST107 naming the types `accept` listed.
@@ -396,23 +407,35 @@ fn unavailable(accept: &str) -> ApiError {
 
 /// The media type a function returning the media-type domain `domain` answers `accept` with:
 /// a `*/*` domain answers any type; another answers its own type when `accept` lists it, its
-/// `type/*` range or `*/*` (PGRST107 otherwise).
-pub fn negotiate_domain(accept: Option<&str>, domain: &str) -> Result<Media, ApiError> {
+/// `type/*` range or `*/*`, or the plan of that body when a plan `for` it comes first
+/// (PGRST107 otherwise).
+pub fn negotiate_domain(
+    accept: Option<&str>,
+    domain: &str,
+    plan_enabled: bool,
+) -> Result<Media, ApiError> {
     if domain == "*/*" {
         return Ok(Media::Domain(domain.to_string()));
     }
     let raw = accept.unwrap_or("*/*");
     let items = parse_accept(raw);
-    let range = domain.split('/').next().map(|t| format!("{t}/*"));
-    let accepted = items.is_empty()
-        || items
-            .iter()
-            .any(|i| i.ty == domain || i.ty == "*/*" || Some(&i.ty) == range.as_ref());
-    if accepted {
-        Ok(Media::Domain(domain.to_string()))
-    } else {
-        Err(unavailable(raw))
+    if items.is_empty() {
+        return Ok(Media::Domain(domain.to_string()));
     }
+    let range = domain.split('/').next().map(|t| format!("{t}/*"));
+    for i in &items {
+        if i.ty == domain || i.ty == "*/*" || Some(&i.ty) == range.as_ref() {
+            return Ok(Media::Domain(domain.to_string()));
+        }
+        let for_domain = i
+            .params
+            .get("for")
+            .is_some_and(|f| f.eq_ignore_ascii_case(domain));
+        if plan_enabled && is_plan(&i.ty) && for_domain {
+            return Ok(plan_media(i, domain.to_string()));
+        }
+    }
+    Err(unavailable(raw))
 }
 
 fn default_media(p: Producer) -> Media {
@@ -996,9 +1019,9 @@ mod tests {
 
     #[test]
     fn media_type_domains_answer_their_own_type() {
-        let any = negotiate_domain(Some("app/bingo"), "*/*").expect("any");
+        let any = negotiate_domain(Some("app/bingo"), "*/*", true).expect("any");
         assert_eq!(any.content_type(), "application/octet-stream");
-        let png = |accept| negotiate_domain(Some(accept), "image/png");
+        let png = |accept| negotiate_domain(Some(accept), "image/png", true);
         for accept in ["image/png", "image/*", "text/html, */*;q=0.8"] {
             assert_eq!(
                 png(accept).expect(accept),
@@ -1006,6 +1029,21 @@ mod tests {
             );
         }
         assert_eq!(png("image/png").expect("png").content_type(), "image/png");
+        let plan = negotiate_domain(
+            Some("application/vnd.pgrst.plan+json; for=\"Text/XML\"; options=verbose"),
+            "text/xml",
+            true,
+        );
+        assert_eq!(
+            plan.expect("plan").content_type(),
+            "application/vnd.pgrst.plan+json; for=\"text/xml\"; options=verbose; charset=utf-8"
+        );
+        let off = negotiate_domain(
+            Some("application/vnd.pgrst.plan; for=\"text/xml\""),
+            "text/xml",
+            false,
+        );
+        assert_eq!(off.expect_err("406").code, "PGRST107");
         for (domain, ct) in [
             ("text/plain", "text/plain; charset=utf-8"),
             ("Text/XML", "text/xml; charset=utf-8"),

@@ -89,9 +89,11 @@ pub(super) fn plan(input: &PlanInput<'_>, name: &str) -> Result<CallAction, ApiE
     };
     let negotiated = match &routine.media_type {
         // A function returning a media-type domain answers with that type.
-        Some(d) if !table_like => {
-            request::negotiate_domain(input.header(axum::http::header::ACCEPT), &d.media)
-        }
+        Some(d) if !table_like => request::negotiate_domain(
+            input.header(axum::http::header::ACCEPT),
+            &d.media,
+            input.config.plan_enabled,
+        ),
         _ => input.media(producer),
     };
     let media = match (negotiated, &custom) {
@@ -118,10 +120,18 @@ pub(super) fn plan(input: &PlanInput<'_>, name: &str) -> Result<CallAction, ApiE
         tx.strict_max = None;
     }
     Ok(CallAction {
-        raw_body: matches!(
-            media,
-            Media::OctetStream | Media::TextPlain | Media::Domain(_)
-        ) && !table_like,
+        // The plan of a media-type domain's body explains the statement that sends it raw.
+        raw_body: match &media {
+            Media::OctetStream | Media::TextPlain | Media::Domain(_) => !table_like,
+            Media::Plan { for_media, .. } => {
+                !table_like
+                    && routine
+                        .media_type
+                        .as_ref()
+                        .is_some_and(|d| &d.media == for_media)
+            }
+            _ => false,
+        },
         minimal: req.prefer.return_ == Some(Return::Minimal) && !is_get,
         routine,
         args: call.args,
