@@ -293,6 +293,7 @@ pub async fn broadcast(
             event: m.event,
             body: BroadcastBody::Json(m.payload.to_string()),
             meta: m.id.map(|id| json!({ "id": id }).to_string()),
+            text: true,
         };
         deliver(&state, topic, m.private, &msg);
     }
@@ -328,6 +329,7 @@ pub async fn broadcast_event(
         event,
         body,
         meta: None,
+        text: false,
     };
     publish(&state, &token, &topic, private, msg).await?;
     Ok(StatusCode::ACCEPTED)

@@ -130,6 +130,10 @@ pub struct Broadcast {
     pub body: BroadcastBody,
     /// Metadata JSON text.
     pub meta: Option<String>,
+    /// A Phoenix broadcast of a JSON payload (a message of `POST /api/broadcast`, a client's
+    /// text push): a text frame on every `vsn`. Otherwise a user broadcast, which `vsn` 2.0.0
+    /// sockets receive as a binary frame.
+    pub text: bool,
 }
 
 impl Broadcast {
@@ -141,8 +145,9 @@ impl Broadcast {
         };
         let ev = Value::String(self.event.clone());
         Some(match &self.meta {
-            Some(m) => format!(r#"{{"type":"broadcast","event":{ev},"payload":{p},"meta":{m}}}"#),
-            None => format!(r#"{{"type":"broadcast","event":{ev},"payload":{p}}}"#),
+            // Keys in the order Supabase Realtime writes them (sorted).
+            Some(m) => format!(r#"{{"event":{ev},"meta":{m},"payload":{p},"type":"broadcast"}}"#),
+            None => format!(r#"{{"event":{ev},"payload":{p},"type":"broadcast"}}"#),
         })
     }
 }
@@ -313,6 +318,7 @@ impl Hub {
         local_only: bool,
     ) {
         let mut v1: Option<Option<String>> = None;
+        let mut v2_text: Option<Option<String>> = None;
         let mut v2: Option<Result<Vec<u8>, Option<String>>> = None;
         // Over the project's message rate, every channel that receives one is closed after it.
         let over = self.limits.events.triggered();
@@ -334,6 +340,16 @@ impl Hub {
                             let f = v1.get_or_insert_with(|| {
                                 msg.text_payload().map(|p| {
                                     phoenix::encode_raw(Vsn::V1, None, &key.topic, "broadcast", &p)
+                                })
+                            });
+                            if let Some(f) = f {
+                                m.sink.text(f.clone());
+                            }
+                        }
+                        Vsn::V2 if msg.text => {
+                            let f = v2_text.get_or_insert_with(|| {
+                                msg.text_payload().map(|p| {
+                                    phoenix::encode_raw(Vsn::V2, None, &key.topic, "broadcast", &p)
                                 })
                             });
                             if let Some(f) = f {
@@ -628,6 +644,7 @@ mod tests {
             event: "cursor".into(),
             body: BroadcastBody::Json(r#"{"x":1}"#.into()),
             meta: None,
+            text: false,
         };
         h.broadcast(&key(), Some(1), &msg, false);
         assert!(ra.try_recv().is_err(), "sender without self gets nothing");

@@ -39,7 +39,8 @@ pub fn encode(node: &str, r: &Relay) -> Value {
                 ),
             };
             json!({"node": node, "kind": "broadcast", "topic": key.topic, "private": key.private,
-                   "event": msg.event, "json": json_body, "bin": bin, "meta": msg.meta})
+                   "event": msg.event, "json": json_body, "bin": bin, "meta": msg.meta,
+                   "text": msg.text})
         }
         Relay::Presence { key, joins, leaves } => {
             json!({"node": node, "kind": "presence", "topic": key.topic, "private": key.private,
@@ -92,6 +93,7 @@ pub fn decode(v: &Value) -> Option<(String, Relay)> {
                     event: v.get("event")?.as_str()?.to_owned(),
                     body,
                     meta: v.get("meta").and_then(Value::as_str).map(str::to_owned),
+                    text: v.get("text").and_then(Value::as_bool).unwrap_or(false),
                 },
             }
         }
@@ -247,6 +249,7 @@ mod tests {
                     event: "e".into(),
                     body: BroadcastBody::Json(r#"{"a":1}"#.into()),
                     meta: None,
+                    text: true,
                 },
             },
             Relay::Broadcast {
@@ -255,6 +258,7 @@ mod tests {
                     event: "e".into(),
                     body: BroadcastBody::Binary(vec![0u8, 255, 3].into()),
                     meta: Some(r#"{"id":"x"}"#.into()),
+                    text: false,
                 },
             },
             Relay::Presence {

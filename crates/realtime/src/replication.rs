@@ -497,6 +497,7 @@ fn message_broadcast(info: &RelInfo, row: &[Cell]) -> Option<(TopicKey, Broadcas
             event,
             body: BroadcastBody::Json(payload.to_owned()),
             meta,
+            text: false,
         },
     ))
 }

@@ -231,7 +231,7 @@ impl Conn {
 
     async fn on_binary(&mut self, data: &[u8]) {
         match phoenix::decode_binary(self.vsn, data) {
-            Ok(p) => self.on_broadcast_push(p),
+            Ok(p) => self.on_broadcast_push(p, false),
             Err(e) => tracing::debug!(error = %e, "ignoring unreadable binary realtime frame"),
         }
     }
@@ -260,14 +260,17 @@ impl Conn {
                 let event = p.get("event").and_then(Value::as_str).unwrap_or("");
                 let body =
                     BroadcastBody::Json(p.get("payload").cloned().unwrap_or(json!({})).to_string());
-                self.on_broadcast_push(BroadcastPush {
-                    join_ref: m.join_ref.clone(),
-                    reference: m.reference.clone(),
-                    topic: m.topic.clone(),
-                    event: event.to_owned(),
-                    meta: None,
-                    body,
-                });
+                self.on_broadcast_push(
+                    BroadcastPush {
+                        join_ref: m.join_ref.clone(),
+                        reference: m.reference.clone(),
+                        topic: m.topic.clone(),
+                        event: event.to_owned(),
+                        meta: None,
+                        body,
+                    },
+                    true,
+                );
             }
             "presence" => self.presence(m),
             _ => {
@@ -540,7 +543,9 @@ impl Conn {
     /// A client broadcast: relayed to the channel, answered only when the channel asked for
     /// acks (`ok`, or `payload_size_exceeded` for a payload over the limit); dropped unanswered
     /// without write permission.
-    fn on_broadcast_push(&mut self, p: BroadcastPush) {
+    /// A text push (`text`) is relayed as a Phoenix broadcast, a text frame on every `vsn`; a
+    /// binary push as a user broadcast, without the push's metadata.
+    fn on_broadcast_push(&mut self, p: BroadcastPush, text: bool) {
         let Some(c) = self.channels.get(&p.topic) else {
             if p.reference.is_some() {
                 self.reply_push(&p, false, json!({"reason": "unmatched topic"}));
@@ -568,10 +573,15 @@ impl Conn {
             reference,
             topic,
             event,
-            meta,
+            meta: _,
             body,
         } = p;
-        let msg = Broadcast { event, body, meta };
+        let msg = Broadcast {
+            event,
+            body,
+            meta: None,
+            text,
+        };
         self.state.hub.broadcast(&key, Some(id), &msg, false);
         if ack {
             self.send(phoenix::reply(

@@ -489,16 +489,12 @@ async fn batch_broadcast_validates_every_message_first() {
     )
     .await;
     assert_eq!((status, body.as_str()), (202, ""));
-    let got = c
-        .wait_for(T, |f| f.event() == Some("broadcast"))
-        .await
-        .unwrap();
-    let Frame::Binary(bytes) = got else {
-        panic!("binary broadcast expected")
-    };
-    let text = String::from_utf8_lossy(&bytes);
-    assert!(text.contains(r#"{"id":"m-1"}"#), "{text}");
-    assert!(text.ends_with(r#"{"n":1}"#), "{text}");
+    // A Phoenix broadcast: a text frame on vsn 2.0.0 too, keys as Supabase Realtime orders them.
+    frame(&mut c, "broadcast").await;
+    assert_eq!(
+        c.raw.last().unwrap(),
+        r#"[null,null,"realtime:room","broadcast",{"event":"e","meta":{"id":"m-1"},"payload":{"n":1},"type":"broadcast"}]"#
+    );
     rt.stop().await;
 }
 
@@ -841,5 +837,37 @@ async fn messages_over_the_rate_close_the_channels_that_receive_them() {
     tokio::time::sleep(TICK * 13).await;
     let (status, _) = post(&rt, "/api/broadcast", &one).await;
     assert_eq!(status, 202);
+    rt.stop().await;
+}
+
+#[tokio::test]
+async fn text_pushes_reach_vsn_2_as_text_and_binary_pushes_without_their_metadata() {
+    let db = basalt_testkit::fresh_db().await;
+    let rt = Served::start(&db.url).await;
+    let mut a = Client::connect(&rt.ws_url(&anon())).await;
+    let mut b = Client::connect(&rt.ws_url(&anon())).await;
+    assert_eq!(a.join("room", json!({}), None).await["status"], "ok");
+    assert_eq!(b.join("room", json!({}), None).await["status"], "ok");
+    // A text push is relayed as a Phoenix broadcast: a text frame, keys sorted.
+    a.send(json!(["1", null, "realtime:room", "broadcast",
+                  {"type": "broadcast", "event": "t", "payload": {"n": 1}}]))
+        .await;
+    frame(&mut b, "broadcast").await;
+    assert_eq!(
+        b.raw.last().unwrap(),
+        r#"[null,null,"realtime:room","broadcast",{"event":"t","payload":{"n":1},"type":"broadcast"}]"#
+    );
+    // A binary push (kind 3, with metadata) arrives as kind 4 without metadata.
+    let (topic, meta, payload) = ("realtime:room", r#"{"persist":true}"#, r#"{"n":2}"#);
+    let mut push = vec![3u8, 1, 0, topic.len() as u8, 1, meta.len() as u8, 1];
+    for s in ["1", topic, "b", meta, payload] {
+        push.extend_from_slice(s.as_bytes());
+    }
+    a.send_binary(push).await;
+    let mut expected = vec![4u8, topic.len() as u8, 1, 0, 1];
+    for s in [topic, "b", payload] {
+        expected.extend_from_slice(s.as_bytes());
+    }
+    assert_eq!(b.next(T).await, Some(Frame::Binary(expected)));
     rt.stop().await;
 }
