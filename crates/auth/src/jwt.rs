@@ -40,7 +40,34 @@ pub fn refusal(e: &basalt_identity::TokenError) -> String {
         TokenError::IssuedInFuture => {
             "token has invalid claims: token used before issued".to_string()
         }
+        TokenError::Parts(_) => {
+            "token is malformed: token contains an invalid number of segments".to_string()
+        }
+        TokenError::Malformed => "token is malformed".to_string(),
+        TokenError::Signature => "token signature is invalid: signature is invalid".to_string(),
         other => other.to_string(),
     };
     format!("invalid JWT: unable to parse or verify signature, {why}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use basalt_identity::TokenError;
+
+    #[test]
+    fn refusals_in_supabase_auth_words() {
+        assert_eq!(
+            refusal(&TokenError::Parts(1)),
+            "invalid JWT: unable to parse or verify signature, token is malformed: token contains an invalid number of segments"
+        );
+        assert_eq!(
+            refusal(&TokenError::Signature),
+            "invalid JWT: unable to parse or verify signature, token signature is invalid: signature is invalid"
+        );
+        assert_eq!(
+            refusal(&TokenError::Expired { ago: 5 }),
+            "invalid JWT: unable to parse or verify signature, token has invalid claims: token is expired"
+        );
+    }
 }

@@ -216,6 +216,27 @@ async fn pkce_links_carry_the_flow_marker_and_errors_in_the_query() {
 }
 
 #[tokio::test]
+async fn refused_tokens_are_worded_as_supabase_auth_words_them() {
+    let a = start(|_| {}).await;
+    let garbage = a.get_as("/user", "garbage").await;
+    assert_eq!(garbage.status, 403);
+    assert_eq!(garbage.body["code"], "bad_jwt");
+    assert_eq!(
+        garbage.body["message"],
+        "invalid JWT: unable to parse or verify signature, token is malformed: token contains an invalid number of segments"
+    );
+    let session = a.signup("sig@example.com", "long-enough").await.body;
+    let token = session["access_token"].as_str().unwrap();
+    let forged = format!("{}.c2lnbmF0dXJl", token.rsplit_once('.').unwrap().0);
+    let bad = a.get_as("/user", &forged).await;
+    assert_eq!(bad.status, 403);
+    assert_eq!(
+        bad.body["message"],
+        "invalid JWT: unable to parse or verify signature, token signature is invalid: signature is invalid"
+    );
+}
+
+#[tokio::test]
 async fn settings_have_every_field() {
     let a = start(|_| {}).await;
     let anon = a.anon.clone();
