@@ -113,8 +113,8 @@ pub enum ApiError {
     /// 400 `reauthentication_needed`.
     #[error("Password update requires reauthentication")]
     ReauthenticationNeeded,
-    /// 400 `reauthentication_not_valid`.
-    #[error("Requested nonce is invalid or has expired")]
+    /// 422 `reauthentication_not_valid`.
+    #[error("Nonce has expired or is invalid")]
     ReauthenticationInvalid,
     /// `insufficient_aal` (403, or 401 on user updates).
     #[error("{message}")]
@@ -225,7 +225,7 @@ impl ApiError {
             RefreshTokenAlreadyUsed => (400, "refresh_token_already_used"),
             OtpExpired(_) => (403, "otp_expired"),
             ReauthenticationNeeded => (400, "reauthentication_needed"),
-            ReauthenticationInvalid => (400, "reauthentication_not_valid"),
+            ReauthenticationInvalid => (422, "reauthentication_not_valid"),
             InsufficientAal { status, .. } => (*status, "insufficient_aal"),
             FactorNotFound => (404, "mfa_factor_not_found"),
             FactorNameConflict(_) => (422, "mfa_factor_name_conflict"),

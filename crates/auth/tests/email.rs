@@ -482,8 +482,9 @@ async fn reauthentication_nonce_for_password_changes() {
             Some(json!({"password": "next-password", "nonce": "000000"})),
         )
         .await;
-    assert_eq!(wrong.status, 400);
+    assert_eq!(wrong.status, 422);
     assert_eq!(wrong.body["code"], "reauthentication_not_valid");
+    assert_eq!(wrong.body["message"], "Nonce has expired or is invalid");
     let ok = a
         .call(
             Method::PUT,

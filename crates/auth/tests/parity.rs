@@ -237,6 +237,84 @@ async fn refused_tokens_are_worded_as_supabase_auth_words_them() {
 }
 
 #[tokio::test]
+async fn reauthentication_by_text_and_its_refusals() {
+    let a = start(|c| {
+        c.phone_enabled = true;
+        c.sms.autoconfirm = true;
+        c.secure_password_change = true;
+        c.anonymous_enabled = true;
+    })
+    .await;
+    let s = a
+        .post(
+            "/signup",
+            json!({"phone": "+15555550142", "password": "long-enough"}),
+        )
+        .await;
+    assert_eq!(s.status, 200, "{}", s.body);
+    let token = s.body["access_token"].as_str().unwrap().to_string();
+
+    // A phone user's nonce comes by text message.
+    let r = a.get_as("/reauthenticate", &token).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body, json!({}));
+    let nonce = a.mail("15555550142").await[0]["otp"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let wrong = a
+        .call(
+            Method::PUT,
+            "/user",
+            &token,
+            Some(json!({"password": "next-password", "nonce": "000000"})),
+        )
+        .await;
+    assert_eq!(wrong.status, 422);
+    assert_eq!(wrong.body["code"], "reauthentication_not_valid");
+    assert_eq!(wrong.body["message"], "Nonce has expired or is invalid");
+    let ok = a
+        .call(
+            Method::PUT,
+            "/user",
+            &token,
+            Some(json!({"password": "next-password", "nonce": nonce})),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+
+    // Nobody to send a nonce to.
+    let anon = a.post("/signup", json!({})).await.body;
+    let r = a
+        .get_as("/reauthenticate", anon["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["code"], "validation_failed");
+    assert_eq!(
+        r.body["message"],
+        "Reauthentication requires the user to have an email or a phone number"
+    );
+
+    // An address not confirmed yet.
+    let service = a.service.clone();
+    let made = a
+        .call(
+            Method::POST,
+            "/admin/users",
+            &service,
+            Some(json!({"email": "unconfirmed@example.com", "password": "long-enough"})),
+        )
+        .await;
+    let now = chrono::Utc::now().timestamp();
+    let forged = sign(&json!({"sub": made.body["id"], "role": "authenticated",
+        "aud": "authenticated", "exp": now + 600, "iat": now}));
+    let r = a.get_as("/reauthenticate", &forged).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.body["code"], "email_not_confirmed");
+    assert_eq!(r.body["message"], "Please verify your email first.");
+}
+
+#[tokio::test]
 async fn settings_have_every_field() {
     let a = start(|_| {}).await;
     let anon = a.anon.clone();

@@ -404,22 +404,41 @@ pub async fn reauthenticate(
     let tx = crate::state::begin(&mut conn).await?;
     let authed = authenticate(&state, &headers, &tx).await?;
     let user = authed.user;
-    if user.email.is_empty() {
-        return Err(ApiError::Unprocessable(
+    if user.email.is_empty() && user.phone.is_empty() {
+        return Err(ApiError::Validation(
             "Reauthentication requires the user to have an email or a phone number".into(),
         ));
     }
-    let site = state.config.site_url.clone();
-    onetime::send(
-        &state,
-        &tx,
-        &user,
-        Slot::Reauthentication,
-        Kind::Reauthentication,
-        &user.email,
-        &site,
-    )
-    .await?;
+    if !user.email.is_empty() {
+        if user.email_confirmed_at.is_none() {
+            return Err(ApiError::Coded {
+                status: 422,
+                code: "email_not_confirmed",
+                message: "Please verify your email first.".into(),
+            });
+        }
+        let site = state.config.site_url.clone();
+        onetime::send(
+            &state,
+            &tx,
+            &user,
+            Slot::Reauthentication,
+            Kind::Reauthentication,
+            &user.email,
+            &site,
+        )
+        .await?;
+    } else {
+        if user.phone_confirmed_at.is_none() {
+            return Err(ApiError::Coded {
+                status: 422,
+                code: "phone_not_confirmed",
+                message: "Please verify your phone first.".into(),
+            });
+        }
+        let phone = user.phone.clone();
+        onetime::send_sms(&state, &tx, &user, Slot::Reauthentication, &phone).await?;
+    }
     tx.commit().await?;
     Ok(Json(json!({})).into_response())
 }
