@@ -15,7 +15,8 @@ pub fn check_strength(rules: &PasswordConfig, password: &str) -> Result<(), ApiE
     }
     let mut reasons = Vec::new();
     let mut messages = Vec::new();
-    if password.chars().count() < rules.min_length {
+    // Lengths count bytes, as the rules have always been applied.
+    if password.len() < rules.min_length {
         reasons.push("length");
         messages.push(format!(
             "Password should be at least {} characters.",
@@ -25,17 +26,12 @@ pub fn check_strength(rules: &PasswordConfig, password: &str) -> Result<(), ApiE
     let missing = rules
         .required_characters
         .iter()
-        .any(|set| !password.chars().any(|c| set.contains(c)));
+        .any(|set| !set.is_empty() && !password.chars().any(|c| set.contains(c)));
     if missing {
         reasons.push("characters");
         messages.push(format!(
             "Password should contain at least one character of each: {}.",
-            rules
-                .required_characters
-                .iter()
-                .map(|s| format!("\"{s}\""))
-                .collect::<Vec<_>>()
-                .join(", ")
+            rules.required_characters.join(", ")
         ));
     }
     if reasons.is_empty() {
@@ -77,9 +73,24 @@ mod tests {
         let r = rules(6, &["abc", "123"]);
         assert!(check_strength(&r, "aaaa11").is_ok());
         match check_strength(&r, "aaaaaa") {
-            Err(ApiError::WeakPassword { reasons, .. }) => assert_eq!(reasons, vec!["characters"]),
+            Err(ApiError::WeakPassword { message, reasons }) => {
+                assert_eq!(reasons, vec!["characters"]);
+                assert_eq!(
+                    message,
+                    "Password should contain at least one character of each: abc, 123."
+                );
+            }
             other => panic!("unexpected {other:?}"),
         }
+        // An empty set asks for nothing.
+        assert!(check_strength(&rules(6, &["", "a"]), "aaaaaa").is_ok());
+    }
+
+    #[test]
+    fn length_counts_bytes() {
+        let r = rules(6, &[]);
+        assert!(check_strength(&r, "ééé").is_ok());
+        assert!(check_strength(&r, "éé").is_err());
     }
 
     #[test]

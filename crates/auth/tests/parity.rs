@@ -315,6 +315,32 @@ async fn reauthentication_by_text_and_its_refusals() {
 }
 
 #[tokio::test]
+async fn weak_password_reasons_and_words() {
+    let a = start(|c| {
+        c.password.min_length = 8;
+        c.password.required_characters = vec![
+            "abcdefghijklmnopqrstuvwxyz".into(),
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZ".into(),
+            "0123456789".into(),
+        ];
+    })
+    .await;
+    let r = a.signup("pw@example.com", "short").await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.body["code"], "weak_password");
+    assert_eq!(
+        r.body["weak_password"]["reasons"],
+        json!(["length", "characters"])
+    );
+    assert_eq!(
+        r.body["message"],
+        "Password should be at least 8 characters. Password should contain at least one \
+         character of each: abcdefghijklmnopqrstuvwxyz, ABCDEFGHIJKLMNOPQRSTUVWXYZ, 0123456789."
+    );
+    assert_eq!(a.signup("pw@example.com", "Good-Pass1").await.status, 200);
+}
+
+#[tokio::test]
 async fn settings_have_every_field() {
     let a = start(|_| {}).await;
     let anon = a.anon.clone();
