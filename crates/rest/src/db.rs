@@ -233,6 +233,11 @@ impl Drop for Held {
 /// function, the main statement, and either nothing (an implicit transaction, committed by the
 /// pipeline's `Sync`) or the explicit end. Otherwise the transaction is explicit and its end is a
 /// second round trip.
+/// Run before a transaction the configuration or `Prefer: tx=rollback` rolls back: deferred
+/// constraints are checked as a commit would check them, so the request fails as it would if
+/// it committed.
+const CHECK_DEFERRED: &str = "SET CONSTRAINTS ALL IMMEDIATE";
+
 pub async fn run(
     pool: &wire::Pool,
     gens: &Arc<Generations>,
@@ -317,7 +322,12 @@ pub async fn run(
     if !implicit {
         match end_known {
             Some(true) => steps.push(Step::plain("COMMIT")),
-            Some(false) => steps.push(Step::plain("ROLLBACK")),
+            Some(false) => {
+                if job.explain.is_none() {
+                    steps.push(Step::plain(CHECK_DEFERRED));
+                }
+                steps.push(Step::plain("ROLLBACK"));
+            }
             None => {}
         }
     }
@@ -366,15 +376,21 @@ pub async fn run(
             plan: None,
         });
     }
-    let end = match decide(&row, planned) {
-        Ok(true) => "COMMIT",
-        Ok(false) => "ROLLBACK",
+    let end: &[Step] = match decide(&row, planned) {
+        Ok(true) => &[Step::plain("COMMIT")],
+        Ok(false) => &[Step::plain(CHECK_DEFERRED), Step::plain("ROLLBACK")],
         Err(e) => {
             let _ = conn.pipeline(&[Step::plain("ROLLBACK")]).await;
             return Err(e);
         }
     };
-    conn.pipeline(&[Step::plain(end)]).await.map_err(fail)?;
+    if let Err(e) = conn.pipeline(end).await {
+        if conn.in_transaction() {
+            // When this fails the connection is broken and is closed on drop.
+            let _ = conn.pipeline(&[Step::plain("ROLLBACK")]).await;
+        }
+        return Err(fail(e));
+    }
     Ok(Outcome {
         row,
         planned,

@@ -207,5 +207,20 @@ CREATE TABLE "Surr_Gen_Default_Upsert" (
 );
 INSERT INTO "Surr_Gen_Default_Upsert" (name, extra) VALUES ('value cs', 'existing value cs');
 
+-- RollbackSpec: a stable set-returning function over items, and a function violating a
+-- unique constraint that can be deferred.
+CREATE FUNCTION search(id bigint) RETURNS SETOF items LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN QUERY SELECT items.id FROM items WHERE items.id = search.id;
+END $$;
+CREATE TABLE deferrable_unique_constraint (col int UNIQUE DEFERRABLE INITIALLY IMMEDIATE);
+CREATE FUNCTION raise_constraint(deferred bool DEFAULT false) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  IF deferred THEN
+    SET CONSTRAINTS ALL DEFERRED;
+  END IF;
+  INSERT INTO deferrable_unique_constraint VALUES (1), (1);
+END $$;
+
 ANALYZE;
 COMMIT;
