@@ -222,5 +222,10 @@ BEGIN
   INSERT INTO deferrable_unique_constraint VALUES (1), (1);
 END $$;
 
+-- RawOutputTypesSpec: a function returning projects below an id.
+CREATE FUNCTION get_projects_below(id int) RETURNS SETOF projects LANGUAGE sql AS $$
+  SELECT * FROM projects WHERE projects.id < $1
+$$;
+
 ANALYZE;
 COMMIT;
