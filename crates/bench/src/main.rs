@@ -2,13 +2,16 @@
 //! drives Postgres directly through tokio-postgres with the statements a REST request needs
 //! (begin, role and claims, the query, commit — pipelined in one round trip) at a given
 //! concurrency: the ceiling no HTTP layer can beat. `bcrypt` measures the password-hash ceiling.
-//! `jwt` mints the tokens the HTTP workloads send.
+//! `jwt` mints the tokens the HTTP workloads send. `forward` is the edge function benchmark's
+//! floor: a proxy that only forwards, to a function served by Deno alone.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
+
+mod forward;
 use rand::Rng;
 
 #[derive(Parser)]
@@ -60,6 +63,14 @@ enum Cmd {
         tokens: String,
         #[arg(long, default_value_t = 10.0)]
         seconds: f64,
+    },
+    /// The edge function benchmark's floor: forward HTTP/1.1 from `127.0.0.1:port` to the
+    /// server on unix socket `socket` and do nothing else (see `forward.rs`).
+    Forward {
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        socket: std::path::PathBuf,
     },
     /// Print an HS256 JWT for `claims` signed with `secret`.
     Jwt {
@@ -158,6 +169,7 @@ async fn main() -> anyhow::Result<()> {
                 run_refresh(&url, tokens, Duration::from_secs_f64(seconds)).await?
             );
         }
+        Cmd::Forward { port, socket } => forward::run(port, socket).await?,
         Cmd::Jwt { secret, claims } => {
             let claims: serde_json::Value = serde_json::from_str(&claims)?;
             let token = jsonwebtoken::encode(
