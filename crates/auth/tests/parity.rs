@@ -341,6 +341,43 @@ async fn weak_password_reasons_and_words() {
 }
 
 #[tokio::test]
+async fn resending_an_email_change_mails_both_addresses_again() {
+    let a = start(|_| {}).await;
+    let token = a.signup("cur@example.com", "long-enough").await.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = a
+        .call(
+            Method::PUT,
+            "/user",
+            &token,
+            Some(json!({"email": "next@example.com"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let first_current = link_of(&a.mail("cur@example.com").await[0]);
+    let again = a
+        .post(
+            "/resend",
+            json!({"type": "email_change", "email": "cur@example.com"}),
+        )
+        .await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    let to_current = a.mail("cur@example.com").await;
+    let to_new = a.mail("next@example.com").await;
+    assert_eq!((to_current.len(), to_new.len()), (2, 2));
+    // The first links are spent by the new ones.
+    let (_, f) = fragment_of(&a.follow(&first_current).await);
+    assert_eq!(f["error_code"], "otp_expired");
+    // Under autoconfirm one of the new links completes the change.
+    let (_, f) = fragment_of(&a.follow(&link_of(&to_current[0])).await);
+    assert!(f.contains_key("access_token"), "{f:?}");
+    let me = a.get_as("/user", &token).await;
+    assert_eq!(me.body["email"], "next@example.com");
+}
+
+#[tokio::test]
 async fn settings_have_every_field() {
     let a = start(|_| {}).await;
     let anon = a.anon.clone();

@@ -316,17 +316,10 @@ pub async fn resend(
             )
             .await?;
         } else if kind == "email_change" && !user.email_change.is_empty() {
+            // Fresh tokens to both addresses, as when the change was asked for.
             let new_email = user.email_change.clone();
-            onetime::send(
-                &state,
-                &tx,
-                &user,
-                Slot::EmailChangeNew,
-                Kind::EmailChange,
-                &new_email,
-                &redirect,
-            )
-            .await?;
+            crate::api::user::send_email_change(&state, &tx, user.id, &new_email, &redirect)
+                .await?;
         }
     }
     tx.commit().await?;

@@ -169,41 +169,10 @@ pub async fn update_user(
                 apply_email_change(&tx, &user, &e).await?;
             } else {
                 let redirect = redirect_target(config, query.get("redirect_to"));
-                tx.execute(
-                    "UPDATE auth.users SET email_change = $2, email_change_confirm_status = 0, \
-                       email_change_token_current = '', updated_at = now() WHERE id = $1",
-                    &[&user.id, &e],
-                )
-                .await?;
                 if let Some(c) = &challenge {
                     flow::create(&tx, user.id, crate::sessions::method::EMAIL_CHANGE, c).await?;
                 }
-                let user = users::by_id(&tx, user.id)
-                    .await?
-                    .ok_or(ApiError::JwtUserNotFound)?;
-                onetime::send(
-                    &state,
-                    &tx,
-                    &user,
-                    Slot::EmailChangeNew,
-                    Kind::EmailChange,
-                    &e,
-                    &redirect,
-                )
-                .await?;
-                if config.mailer.secure_email_change && !user.email.is_empty() {
-                    // Same send, second address: the per-user interval was checked just above.
-                    onetime::deliver(
-                        &state,
-                        &tx,
-                        &user,
-                        Slot::EmailChangeCurrent,
-                        Kind::EmailChange,
-                        &user.email,
-                        &redirect,
-                    )
-                    .await?;
-                }
+                send_email_change(&state, &tx, user.id, &e, &redirect).await?;
             }
         }
     }
@@ -213,6 +182,54 @@ pub async fn update_user(
     let body = users::to_json(&tx, &user).await?;
     tx.commit().await?;
     Ok(Json(body).into_response())
+}
+
+/// Start (or restart) a change of the user's address to `new_email`: a confirmation to the new
+/// address and, with secure email change, one to the current address, each a fresh token;
+/// refused within the per-user interval.
+pub async fn send_email_change(
+    state: &AppState,
+    tx: &impl GenericClient,
+    user_id: uuid::Uuid,
+    new_email: &str,
+    redirect: &str,
+) -> Result<(), ApiError> {
+    let user = users::by_id(tx, user_id)
+        .await?
+        .ok_or(ApiError::JwtUserNotFound)?;
+    onetime::check_frequency(state, Slot::EmailChangeNew.sent_at(&user))?;
+    tx.execute(
+        "UPDATE auth.users SET email_change = $2, email_change_confirm_status = 0, \
+           email_change_token_current = '', updated_at = now() WHERE id = $1",
+        &[&user_id, &new_email],
+    )
+    .await?;
+    let user = users::by_id(tx, user_id)
+        .await?
+        .ok_or(ApiError::JwtUserNotFound)?;
+    onetime::deliver(
+        state,
+        tx,
+        &user,
+        Slot::EmailChangeNew,
+        Kind::EmailChange,
+        new_email,
+        redirect,
+    )
+    .await?;
+    if state.config.mailer.secure_email_change && !user.email.is_empty() {
+        onetime::deliver(
+            state,
+            tx,
+            &user,
+            Slot::EmailChangeCurrent,
+            Kind::EmailChange,
+            &user.email,
+            redirect,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Check the reauthentication nonce a password change needs when the session is not fresh.
