@@ -263,23 +263,16 @@ async fn reauthentication_by_text_and_its_refusals() {
         .unwrap()
         .to_string();
     let wrong = a
-        .call(
-            Method::PUT,
-            "/user",
+        .update_user(
             &token,
-            Some(json!({"password": "next-password", "nonce": "000000"})),
+            json!({"password": "next-password", "nonce": "000000"}),
         )
         .await;
     assert_eq!(wrong.status, 422);
     assert_eq!(wrong.body["code"], "reauthentication_not_valid");
     assert_eq!(wrong.body["message"], "Nonce has expired or is invalid");
     let ok = a
-        .call(
-            Method::PUT,
-            "/user",
-            &token,
-            Some(json!({"password": "next-password", "nonce": nonce})),
-        )
+        .update_user(&token, json!({"password": "next-password", "nonce": nonce}))
         .await;
     assert_eq!(ok.status, 200, "{}", ok.body);
 
@@ -343,17 +336,9 @@ async fn weak_password_reasons_and_words() {
 #[tokio::test]
 async fn resending_an_email_change_mails_both_addresses_again() {
     let a = start(|_| {}).await;
-    let token = a.signup("cur@example.com", "long-enough").await.body["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = a.signed_up("cur@example.com", "long-enough").await;
     let r = a
-        .call(
-            Method::PUT,
-            "/user",
-            &token,
-            Some(json!({"email": "next@example.com"})),
-        )
+        .update_user(&token, json!({"email": "next@example.com"}))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let first_current = link_of(&a.mail("cur@example.com").await[0]);
@@ -397,10 +382,7 @@ async fn with_autoconfirm_only_anonymous_users_change_address_at_once() {
     let token = session["access_token"].as_str().unwrap().to_string();
     let change = |token: String, email: &'static str| {
         let a = &a;
-        async move {
-            a.call(Method::PUT, "/user", &token, Some(json!({"email": email})))
-                .await
-        }
+        async move { a.update_user(&token, json!({"email": email})).await }
     };
 
     // A permanent user: the change waits for a confirmation, sent to both addresses.

@@ -140,6 +140,20 @@ impl Auth {
             .expect("request")
     }
 
+    /// `PUT /user` as the holder of `token` (supabase-js's `updateUser`).
+    pub async fn update_user(&self, token: &str, body: Value) -> Res {
+        self.call(Method::PUT, "/user", token, Some(body)).await
+    }
+
+    /// Sign up (autoconfirm) and return the session's access token.
+    pub async fn signed_up(&self, email: &str, password: &str) -> String {
+        let r = self.signup(email, password).await;
+        r.body["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {}", r.body))
+            .to_string()
+    }
+
     /// The `confirmation_token` column of the user with address `email`.
     pub async fn confirmation_token(&self, email: &str) -> String {
         let db = self.db.client().await;
