@@ -102,7 +102,22 @@ async fn totp_enroll_challenge_verify_raises_aal() {
         )
         .await;
     assert_eq!(replay.status, 422);
-    assert_eq!(replay.body["code"], "mfa_challenge_expired");
+    assert_eq!(replay.body["code"], "mfa_ip_address_mismatch");
+    // A challenge nobody asked for.
+    let unknown = a
+        .call(
+            Method::POST,
+            &format!("/factors/{factor}/verify"),
+            &t2,
+            Some(json!({"challenge_id": "00000000-0000-4000-8000-000000000000", "code": code})),
+        )
+        .await;
+    assert_eq!(unknown.status, 422);
+    assert_eq!(unknown.body["code"], "mfa_factor_not_found");
+    assert_eq!(
+        unknown.body["message"],
+        "MFA factor with the provided challenge ID not found"
+    );
 
     // Refreshing keeps aal2.
     let r = a

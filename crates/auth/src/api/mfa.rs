@@ -76,7 +76,7 @@ pub async fn enroll(
         }
         _ => {
             return Err(ApiError::Validation(
-                "factor_type needs to be totp, phone or webauthn".into(),
+                "factor_type needs to be totp, phone, or webauthn".into(),
             ))
         }
     }
@@ -237,8 +237,8 @@ pub async fn verify(
         .map_err(|_| ApiError::Validation("challenge_id must be a UUID".into()))?;
     let row = tx
         .query_opt(
-            "SELECT verified_at IS NOT NULL, created_at + make_interval(secs => $3) < now() \
-             FROM auth.mfa_challenges WHERE id = $1 AND factor_id = $2 FOR UPDATE",
+            "SELECT verified_at IS NOT NULL, created_at + make_interval(secs => $3) < now(), \
+               ip_address FROM auth.mfa_challenges WHERE id = $1 AND factor_id = $2 FOR UPDATE",
             &[
                 &challenge_id,
                 &factor_id,
@@ -246,9 +246,25 @@ pub async fn verify(
             ],
         )
         .await?
-        .ok_or_else(|| ApiError::ChallengeExpired(challenge_text.clone()))?;
+        .ok_or_else(|| ApiError::Coded {
+            status: 422,
+            code: "mfa_factor_not_found",
+            message: "MFA factor with the provided challenge ID not found".into(),
+        })?;
     let (used, expired): (bool, bool) = (row.get(0), row.get(1));
-    if used || expired {
+    let challenged_from: Option<std::net::IpAddr> = row.get(2);
+    let here = client
+        .ip
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    // A challenge answers once, from where it was asked for.
+    if used || challenged_from.is_some_and(|ip| ip != here) {
+        return Err(ApiError::Coded {
+            status: 422,
+            code: "mfa_ip_address_mismatch",
+            message: "Challenge and verify IP addresses mismatch.".into(),
+        });
+    }
+    if expired {
         tx.execute(
             "DELETE FROM auth.mfa_challenges WHERE id = $1",
             &[&challenge_id],
