@@ -227,5 +227,11 @@ CREATE FUNCTION get_projects_below(id int) RETURNS SETOF projects LANGUAGE sql A
   SELECT * FROM projects WHERE projects.id < $1
 $$;
 
+-- HttpHeaderSpec: a function replacing the default Vary header.
+CREATE FUNCTION custom_vary_hdr() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM set_config('response.headers', '[{"Vary": "X-Test-Accept"}]', true);
+END $$;
+
 ANALYZE;
 COMMIT;

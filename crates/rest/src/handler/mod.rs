@@ -164,6 +164,7 @@ async fn process(
         answered = answer(&ctx, timing).await;
     }
     let mut resp = answered.map_err(|e| strict_timezone(&ctx.req, e))?;
+    respond::default_vary(resp.headers_mut());
     if let Some(p) = &ctx.req.profile_echo {
         if let Ok(v) = HeaderValue::from_str(p) {
             resp.headers_mut()

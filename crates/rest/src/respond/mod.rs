@@ -52,6 +52,17 @@ fn allow_response(allow: &str) -> Response {
     r
 }
 
+/// The `Vary` of every answered response (errors and CORS preflights have none): the request
+/// headers that change the answer. A `Vary` the database set is kept instead.
+pub fn default_vary(headers: &mut axum::http::HeaderMap) {
+    if !headers.contains_key(header::VARY) {
+        headers.insert(
+            header::VARY,
+            HeaderValue::from_static("Accept, Prefer, Range"),
+        );
+    }
+}
+
 /// Set a header (values that are not valid header text are left out).
 pub fn set(resp: &mut Response, name: &'static str, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {

@@ -442,3 +442,18 @@ fn sql_set_status_and_headers_win() {
     let e = respond(&ActionPlan::Read(read(None, 0)), Some(out)).unwrap_err();
     assert_eq!(e.code, "PGRST112");
 }
+
+#[test]
+fn vary_defaults_unless_the_database_set_one() {
+    let mut h = axum::http::HeaderMap::new();
+    super::default_vary(&mut h);
+    assert_eq!(h["vary"], "Accept, Prefer, Range");
+    let mut own = axum::http::HeaderMap::new();
+    own.insert(
+        "vary",
+        axum::http::HeaderValue::from_static("X-Test-Accept"),
+    );
+    super::default_vary(&mut own);
+    assert_eq!(own.get_all("vary").iter().count(), 1);
+    assert_eq!(own["vary"], "X-Test-Accept");
+}
