@@ -133,8 +133,11 @@ test('refresh rotates the refresh token', async () => {
   const again = await other.auth.refreshSession({ refresh_token: first });
   assert.equal(again.error, null);
   assert.equal(again.data.session.refresh_token, r.data.session.refresh_token);
-  const missing = await client().auth.refreshSession({ refresh_token: 'not-a-token' });
+  const missing = await client().auth.refreshSession({ refresh_token: 'abcdefghij12' });
   assert.equal(missing.error.code, 'refresh_token_not_found');
+  const malformed = await client().auth.refreshSession({ refresh_token: 'not-a-token' });
+  assert.equal(malformed.error.code, 'validation_failed');
+  assert.equal(malformed.error.message, 'Refresh token is not valid');
 });
 
 test('update the user, then sign out', async () => {

@@ -99,7 +99,7 @@ pub enum ApiError {
     #[error("Session from session_id claim in JWT does not exist")]
     SessionNotFound,
     /// 400 `session_expired`.
-    #[error("Session Expired")]
+    #[error("Invalid Refresh Token: Session Expired")]
     SessionExpired,
     /// 400 `refresh_token_not_found`.
     #[error("Invalid Refresh Token: Refresh Token Not Found")]

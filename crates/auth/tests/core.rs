@@ -203,10 +203,19 @@ async fn refresh_rotates_and_tolerates_a_quick_retry() {
         )
         .await;
     assert_eq!(r2.status, 200);
-    let missing = a
+    let malformed = a
         .post(
             "/token?grant_type=refresh_token",
             json!({"refresh_token": "nope"}),
+        )
+        .await;
+    assert_eq!(malformed.status, 400);
+    assert_eq!(malformed.body["code"], "validation_failed");
+    assert_eq!(malformed.body["message"], "Refresh token is not valid");
+    let missing = a
+        .post(
+            "/token?grant_type=refresh_token",
+            json!({"refresh_token": "abcdefghij12"}),
         )
         .await;
     assert_eq!(missing.status, 400);
@@ -677,6 +686,7 @@ async fn sessions_end_at_their_timebox_and_after_inactivity() {
         .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.body["code"], "session_expired");
+    assert_eq!(r.body["message"], "Invalid Refresh Token: Session Expired");
 
     let b = start(|c| c.refresh.inactivity_timeout = Some(std::time::Duration::from_secs(1))).await;
     let s = b.signup("idle@example.com", "long-enough").await.body;

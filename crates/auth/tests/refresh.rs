@@ -195,7 +195,8 @@ async fn refresh_records_and_answers_as_before() {
     assert_eq!(banned.status, 400);
     assert_eq!(banned.body["code"], "user_banned");
     let empty = refresh(&a, "").await;
-    assert_eq!(empty.body["code"], "refresh_token_not_found");
+    assert_eq!(empty.body["code"], "validation_failed");
+    assert_eq!(empty.body["message"], "Refresh token is not valid");
 }
 
 #[tokio::test]

@@ -129,10 +129,23 @@ async fn refresh_grant(
     p: TokenParams,
 ) -> Result<Value, ApiError> {
     let token = p.refresh_token.unwrap_or_default();
-    if token.is_empty() {
-        return Err(ApiError::RefreshTokenNotFound);
+    if !plausible_refresh_token(&token) {
+        return Err(ApiError::Validation("Refresh token is not valid".into()));
     }
     sessions::refresh(state, &token, client).await
+}
+
+/// Whether a refresh token has a shape one can have: at least 12 characters, and exactly 12
+/// only as the lowercase letters and digits of the classic format. Anything else is refused
+/// before it is looked up.
+fn plausible_refresh_token(token: &str) -> bool {
+    match token.len() {
+        0..=11 => false,
+        12 => token
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+        _ => true,
+    }
 }
 
 async fn pkce_grant(state: &AppState, client: &Client, p: TokenParams) -> Result<Value, ApiError> {
@@ -162,4 +175,18 @@ async fn pkce_grant(state: &AppState, client: &Client, p: TokenParams) -> Result
     let session = sessions::start(state, &tx, &user, &auth_method, client).await?;
     tx.commit().await?;
     Ok(session)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plausible_refresh_token;
+
+    #[test]
+    fn refresh_token_shapes() {
+        assert!(!plausible_refresh_token(""));
+        assert!(!plausible_refresh_token("not-a-token"));
+        assert!(plausible_refresh_token("abcdefghij12"));
+        assert!(!plausible_refresh_token("ABCDEFGHIJ12"));
+        assert!(plausible_refresh_token("xKrvTGaKqCNVMphU7RvWfAmEbI3q1LP5"));
+    }
 }
