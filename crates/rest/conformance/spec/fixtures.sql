@@ -233,5 +233,30 @@ BEGIN
   PERFORM set_config('response.headers', '[{"Vary": "X-Test-Accept"}]', true);
 END $$;
 
+-- PostGISSpec, only where load.sh created test.shops (PostGIS present): beacons of a shop with
+-- two geometry columns (the one foreign key to a shared table here: shops has no other
+-- relationship, so no embed becomes ambiguous), and a function returning one shop.
+DO $do$
+BEGIN
+  IF to_regclass('test.shops') IS NULL THEN
+    RETURN;
+  END IF;
+  EXECUTE $q$
+    CREATE TABLE shop_bles (
+      id int PRIMARY KEY, name text, coords geometry(POINT, 4326),
+      range_area geometry(POLYGON, 4326), shop_id int REFERENCES shops (id)
+    );
+    INSERT INTO shop_bles (id, name, coords, shop_id, range_area) VALUES
+      (1, 'Beacon-1', 'SRID=4326;POINT(-71.10044 42.373695)', 1, ST_GeomFromGeoJSON(
+        '{"type": "Polygon", "coordinates": [ [ [ -71.10045254230499, 42.37387083326593 ], [ -71.10048070549963, 42.37377126199953 ], [ -71.10039688646793, 42.37375838212269 ], [ -71.10037006437777, 42.37385844878863 ], [ -71.10045254230499, 42.37387083326593 ] ] ]}')),
+      (2, 'Beacon-2', 'SRID=4326;POINT(-71.10044 42.373695)', 1, ST_GeomFromGeoJSON(
+        '{"type": "Polygon", "coordinates": [ [ [ -71.10034391283989, 42.37385299961788 ], [ -71.10036939382553, 42.373756895982865 ], [ -71.1002916097641, 42.373745997623224 ], [ -71.1002641171217, 42.37384408279195 ], [ -71.10034391283989, 42.37385299961788 ] ] ]}'));
+    CREATE FUNCTION get_shop(id int) RETURNS shops LANGUAGE sql AS $f$
+      SELECT * FROM shops WHERE shops.id = $1
+    $f$;
+  $q$;
+END
+$do$;
+
 ANALYZE;
 COMMIT;
