@@ -258,5 +258,11 @@ BEGIN
 END
 $do$;
 
+-- PgSafeUpdateSpec: tables full updates and deletes may reach.
+CREATE TABLE unsafe_update_items (id int PRIMARY KEY, name text);
+CREATE TABLE unsafe_delete_items (id int PRIMARY KEY, name text);
+INSERT INTO unsafe_update_items VALUES (1, 'item-1'), (2, 'item-2');
+INSERT INTO unsafe_delete_items VALUES (1, 'item-1'), (2, 'item-2');
+
 ANALYZE;
 COMMIT;
