@@ -140,6 +140,19 @@ async fn followed_links_put_sessions_and_errors_in_the_fragment() {
     );
     assert_eq!(f.get("sb").map(String::as_str), Some(""));
 
+    // A token hash is verified alone.
+    let r = a
+        .post(
+            "/verify",
+            json!({"type": "email", "token_hash": "abc", "email": "imp@example.com"}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.body["message"],
+        "Only the token_hash and type should be provided"
+    );
+
     // A link without a type or a token is refused outright, in JSON.
     for (path, message) in [
         ("/verify?token=abc", "Verify requires a verification type"),

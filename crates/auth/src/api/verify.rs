@@ -292,6 +292,12 @@ pub async fn verify_post(
     }
     let email = p.email.unwrap_or_default();
     let phone = p.phone.unwrap_or_default();
+    let redirect_given = p.redirect_to.as_deref().is_some_and(|r| !r.is_empty());
+    if !token_hash.is_empty() && (!email.is_empty() || !phone.is_empty() || redirect_given) {
+        return Err(ApiError::Validation(
+            "Only the token_hash and type should be provided".into(),
+        ));
+    }
     if !token.is_empty() && email.is_empty() == phone.is_empty() {
         return Err(ApiError::Validation(
             "Only an email address or phone number should be provided on verify".into(),
