@@ -376,6 +376,20 @@ async fn resending_an_email_change_mails_both_addresses_again() {
 }
 
 #[tokio::test]
+async fn wallet_sign_in_is_a_disabled_provider() {
+    let a = start(|_| {}).await;
+    let r = a
+        .post(
+            "/token?grant_type=web3",
+            json!({"chain": "solana", "message": "m", "signature": "s"}),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.body["code"], "web3_provider_disabled");
+    assert_eq!(r.body["message"], "Web3 provider is disabled");
+}
+
+#[tokio::test]
 async fn settings_have_every_field() {
     let a = start(|_| {}).await;
     let anon = a.anon.clone();

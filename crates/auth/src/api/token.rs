@@ -32,6 +32,14 @@ pub async fn token(
     Body(p): Body<TokenParams>,
 ) -> Result<Response, ApiError> {
     let grant = query.get("grant_type").unwrap_or("");
+    if grant == "web3" {
+        // Sign-in with a Solana or Ethereum wallet is a provider basalt does not offer.
+        return Err(ApiError::Coded {
+            status: 422,
+            code: "web3_provider_disabled",
+            message: "Web3 provider is disabled".into(),
+        });
+    }
     if !matches!(grant, "password" | "refresh_token" | "pkce") {
         return Err(ApiError::UnsupportedGrant);
     }
