@@ -75,6 +75,11 @@ test('error classes and codes', async () => {
   assert.equal(otp.error.code, 'otp_disabled');
   assert.equal(otp.error.message, 'Signups not allowed for otp');
 
+  // Single sign-on through SAML is not offered.
+  const sso = await client().auth.signInWithSSO({ domain: 'example.com' });
+  assert.equal(sso.error.status, 404);
+  assert.equal(sso.error.code, 'saml_provider_disabled');
+
   // Signed out everywhere: the old session is gone, which supabase-js reports as missing.
   const holder = client();
   await holder.auth.setSession(s.data.session);

@@ -106,6 +106,9 @@ pub async fn router(config: Config) -> Result<Router, Error> {
             get(external::api::link_authorize),
         )
         .route("/user/identities/{id}", delete(external::api::unlink))
+        .route("/sso", post(meta::saml_disabled))
+        .route("/sso/saml/metadata", get(meta::saml_disabled))
+        .route("/sso/saml/acs", post(meta::saml_disabled))
         .route("/signup", post(signup::signup))
         .route("/token", post(external::api::token))
         .route("/logout", post(user::logout))

@@ -390,6 +390,19 @@ async fn wallet_sign_in_is_a_disabled_provider() {
 }
 
 #[tokio::test]
+async fn saml_single_sign_on_is_disabled() {
+    let a = start(|_| {}).await;
+    let r = a.post("/sso", json!({"domain": "example.com"})).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.body["code"], "saml_provider_disabled");
+    assert_eq!(r.body["message"], "SAML 2.0 is disabled");
+    let anon = a.anon.clone();
+    let m = a.get_as("/sso/saml/metadata", &anon).await;
+    assert_eq!(m.status, 404);
+    assert_eq!(m.body["code"], "saml_provider_disabled");
+}
+
+#[tokio::test]
 async fn settings_have_every_field() {
     let a = start(|_| {}).await;
     let anon = a.anon.clone();

@@ -70,6 +70,16 @@ pub async fn settings(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
+/// `POST /sso`, `/sso/saml/*`: single sign-on through SAML identity providers is not offered,
+/// which clients learn as 404 `saml_provider_disabled`.
+pub async fn saml_disabled() -> ApiError {
+    ApiError::Coded {
+        status: 404,
+        code: "saml_provider_disabled",
+        message: "SAML 2.0 is disabled".into(),
+    }
+}
+
 pub async fn jwks(State(state): State<AppState>) -> Response {
     Json(state.keys.jwks()).into_response()
 }
