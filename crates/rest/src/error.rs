@@ -61,6 +61,8 @@ pub enum Code {
     InvalidPath,
     /// PGRST126: The OpenAPI root is disabled.
     OpenApiDisabled,
+    /// PGRST127: A feature basalt does not implement (as PostgREST does not).
+    NotImplemented,
     /// PGRST128: limit/offset on PATCH or DELETE of a view.
     LimitOnView,
     /// PGRST200: No relationship between the tables in the schema cache.
@@ -116,6 +118,7 @@ impl Code {
             Code::MaxAffected => "PGRST124",
             Code::InvalidPath => "PGRST125",
             Code::OpenApiDisabled => "PGRST126",
+            Code::NotImplemented => "PGRST127",
             Code::LimitOnView => "PGRST128",
             Code::NoRelationship => "PGRST200",
             Code::AmbiguousRelationship => "PGRST201",
@@ -159,7 +162,7 @@ impl Code {
             Code::MaxAffected => 400,
             Code::InvalidPath => 404,
             Code::OpenApiDisabled => 404,
-            Code::LimitOnView => 400,
+            Code::NotImplemented | Code::LimitOnView => 400,
             Code::NoRelationship => 400,
             Code::AmbiguousRelationship => 300,
             Code::NoFunction => 404,

@@ -403,6 +403,9 @@ impl<'a> Planner<'a> {
                     };
                     let alias = self.next_alias(&target.name);
                     let child = self.node(source, Some(target), alias, &e.select, &[])?;
+                    if e.spread && !relationship.to_one() && !child.spread_aggregates().is_empty() {
+                        return Err(to_many_spread_aggregates());
+                    }
                     let hidden = e.select.iter().all(|s| matches!(s, SelectItem::Embed(_)))
                         && child.embeds.iter().all(|c| c.hidden);
                     plan.embeds.push(EmbedPlan {
@@ -742,6 +745,13 @@ fn cols(pairs: &[(String, String)], source: bool) -> String {
         .join(", ")
 }
 
+/// PGRST127: a to-many spread (one array per column) cannot hold aggregates, its own or those
+/// a to-one spread inside it lifts.
+fn to_many_spread_aggregates() -> ApiError {
+    ApiError::new(Code::NotImplemented, "Feature not implemented")
+        .with_details("Aggregates are not implemented for one-to-many or many-to-many spreads.")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -882,6 +892,25 @@ mod tests {
         let mut p = Planner::new(cache, "public", aggregates);
         let rel = p.relation(table)?.qi.clone();
         p.read(Source::Relation(rel.clone()), Some(rel), &q, true)
+    }
+
+    #[test]
+    fn to_many_spreads_refuse_aggregates() {
+        let c = cache();
+        for q in [
+            "select=name,...projects(name,id.sum())",
+            "select=...projects(count())",
+            "select=...projects(...clients(id.max()))",
+        ] {
+            let e = plan(&c, "clients", q).expect_err(q);
+            assert_eq!((e.code(), e.status.as_u16()), ("PGRST127", 400), "{q}");
+            assert_eq!(
+                e.details.as_deref(),
+                Some("Aggregates are not implemented for one-to-many or many-to-many spreads.")
+            );
+        }
+        plan(&c, "clients", "select=name,...projects(name)").expect("no aggregate");
+        plan(&c, "projects", "select=...clients(id.max())").expect("to-one");
     }
 
     #[test]
