@@ -403,6 +403,45 @@ async fn saml_single_sign_on_is_disabled() {
 }
 
 #[tokio::test]
+async fn asking_again_too_soon_is_429_for_recovery_and_codes() {
+    let a = start(|c| c.mailer.max_frequency = std::time::Duration::from_secs(60)).await;
+    a.signed_up("soon@example.com", "long-enough").await;
+    for path in ["/recover", "/otp", "/magiclink"] {
+        let first_time = path == "/recover";
+        let r = a.post(path, json!({"email": "soon@example.com"})).await;
+        if first_time {
+            assert_eq!(r.status, 200, "{path}: {}", r.body);
+            continue;
+        }
+        // Magic links and recovery share one per-user interval.
+        assert_eq!(r.status, 429, "{path}: {}", r.body);
+        assert_eq!(r.body["code"], "over_email_send_rate_limit");
+        let message = r.body["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("For security purposes, you can only request this after "),
+            "{message}"
+        );
+    }
+    assert_eq!(a.mail("soon@example.com").await.len(), 1);
+    let again = a
+        .post("/recover", json!({"email": "soon@example.com"}))
+        .await;
+    assert_eq!(again.status, 429);
+
+    // Without an address.
+    let r = a.post("/recover", json!({})).await;
+    assert_eq!(
+        (r.status, r.body["message"].as_str()),
+        (400, Some("Password recovery requires an email"))
+    );
+    let r = a.post("/magiclink", json!({})).await;
+    assert_eq!(
+        (r.status, r.body["message"].as_str()),
+        (422, Some("Password recovery requires an email"))
+    );
+}
+
+#[tokio::test]
 async fn settings_have_every_field() {
     let a = start(|_| {}).await;
     let anon = a.anon.clone();

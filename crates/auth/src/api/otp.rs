@@ -1,7 +1,8 @@
 //! Emailed sign-in and recovery: `POST /otp` (magic link and code), `POST /magiclink`,
 //! `POST /recover` and `POST /resend`. Recovery and resending do not tell whether an address is
-//! registered: unknown addresses and per-user send intervals give the same `{}` as a sent
-//! message. Sign-in codes for an unknown address make a user, unless the request says not to
+//! registered: unknown addresses give the same `{}` as a sent message; asking again within the
+//! per-user interval is 429 `over_email_send_rate_limit` ("For security purposes, you can only
+//! request this after N seconds."). Sign-in codes for an unknown address make a user, unless the request says not to
 //! (`create_user: false`: 422 `otp_disabled`) or sign-ups are off (422 `signup_disabled`), as
 //! supabase-js's `signInWithOtp({ options: { shouldCreateUser } })` expects.
 
@@ -46,17 +47,6 @@ impl Default for OtpParams {
             code_challenge: None,
             code_challenge_method: None,
         }
-    }
-}
-
-/// A per-user interval refusal reads as success, so it does not reveal the address.
-fn quiet(result: Result<(), ApiError>) -> Result<(), ApiError> {
-    match result {
-        Err(ApiError::OverEmailSendRateLimit(msg)) if msg.starts_with("For security") => {
-            tracing::info!("email not sent: {msg}");
-            Ok(())
-        }
-        other => other,
     }
 }
 
@@ -148,7 +138,7 @@ async fn phone_otp(state: &AppState, p: OtpParams) -> Result<Response, ApiError>
         }
     };
     if !user.is_banned() {
-        quiet(onetime::send_sms(state, &tx, &user, Slot::Confirmation, &phone).await)?;
+        onetime::send_sms(state, &tx, &user, Slot::Confirmation, &phone).await?;
     }
     tx.commit().await?;
     Ok(Json(json!({})).into_response())
@@ -161,6 +151,12 @@ pub async fn magiclink(
     Body(mut p): Body<OtpParams>,
 ) -> Result<Response, ApiError> {
     ratelimit::check(&state, Limit::Otp, client.ip).await?;
+    if p.email.as_deref().unwrap_or("").is_empty() {
+        // Supabase Auth's words for this endpoint, recovery's included.
+        return Err(ApiError::Unprocessable(
+            "Password recovery requires an email".into(),
+        ));
+    }
     p.create_user = true;
     magic(&state, &query, p).await
 }
@@ -228,7 +224,7 @@ async fn magic(state: &AppState, query: &Query, p: OtpParams) -> Result<Response
         .await
         .map(drop)
     };
-    quiet(sent)?;
+    sent?;
     tx.commit().await?;
     Ok(Json(json!({})).into_response())
 }
@@ -241,7 +237,13 @@ pub async fn recover(
 ) -> Result<Response, ApiError> {
     ratelimit::check(&state, Limit::Otp, client.ip).await?;
     let config = &state.config;
-    let email = users::validate_email(p.email.as_deref().unwrap_or(""))?;
+    let email = p.email.as_deref().unwrap_or("");
+    if email.is_empty() {
+        return Err(ApiError::Validation(
+            "Password recovery requires an email".into(),
+        ));
+    }
+    let email = users::validate_email(email)?;
     let challenge = flow::challenge(
         p.code_challenge_method.as_deref(),
         p.code_challenge.as_deref(),
@@ -262,7 +264,7 @@ pub async fn recover(
                 json!({}),
             )
             .await?;
-            let sent = onetime::send(
+            onetime::send(
                 &state,
                 &tx,
                 &user,
@@ -271,9 +273,7 @@ pub async fn recover(
                 &email,
                 &redirect,
             )
-            .await
-            .map(drop);
-            quiet(sent)?;
+            .await?;
         }
     }
     tx.commit().await?;
