@@ -60,6 +60,11 @@ test('error classes and codes', async () => {
   assert.equal(dup.error.code, 'email_exists');
   assert.equal(dup.error.status, 422);
 
+  // Signing up a confirmed address again (phones autoconfirm in the CLI's default config).
+  const twice = await client().auth.signUp({ email: 'taken@example.com', password: 'long-enough' });
+  assert.equal(twice.error.code, 'user_already_exists');
+  assert.equal(twice.error.status, 422);
+
   const s = await c.auth.signInWithPassword({ email: 'taken@example.com', password: 'long-enough' });
   assert.equal(s.error, null);
   const same = await c.auth.updateUser({ password: 'long-enough' });

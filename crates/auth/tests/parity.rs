@@ -442,6 +442,30 @@ async fn asking_again_too_soon_is_429_for_recovery_and_codes() {
 }
 
 #[tokio::test]
+async fn a_repeated_sign_up_is_an_error_under_either_autoconfirm() {
+    // Email confirmations on, phone confirmations off (the Supabase CLI's default for phones).
+    let a = start(|c| {
+        c.mailer.autoconfirm = false;
+        c.sms.autoconfirm = true;
+    })
+    .await;
+    let service = a.service.clone();
+    let made = a
+        .call(
+            Method::POST,
+            "/admin/users",
+            &service,
+            Some(json!({"email": "twice@example.com", "password": "long-enough", "email_confirm": true})),
+        )
+        .await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let again = a.signup("twice@example.com", "long-enough").await;
+    assert_eq!(again.status, 422);
+    assert_eq!(again.body["code"], "user_already_exists");
+    assert_eq!(again.body["message"], "User already registered");
+}
+
+#[tokio::test]
 async fn settings_have_every_field() {
     let a = start(|_| {}).await;
     let anon = a.anon.clone();

@@ -152,7 +152,9 @@ pub async fn signup(
         };
         if confirmed {
             tx.commit().await?;
-            if config.mailer.autoconfirm || (phone.is_some() && config.sms.autoconfirm) {
+            // Either kind of autoconfirm makes a repeated sign-up an error rather than a
+            // look-alike answer (the Supabase CLI's default config autoconfirms phones).
+            if config.mailer.autoconfirm || config.sms.autoconfirm {
                 return Err(ApiError::UserAlreadyExists);
             }
             return Ok(
