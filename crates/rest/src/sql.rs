@@ -508,6 +508,8 @@ pub fn read_sql(
             Some((&plan.alias, emb)),
             ReadOptions {
                 hoist: emb.spread && to_one,
+                // db-max-rows caps every level of the read, not only the top one.
+                max_rows: opts.max_rows,
                 ..ReadOptions::default()
             },
         );
@@ -767,6 +769,19 @@ mod tests {
             text.contains("\"pgrst_body\"::jsonb AS \"clients\""),
             "{text}"
         );
+    }
+
+    #[test]
+    fn max_rows_caps_embedded_reads_too() {
+        let c = cache();
+        let q = parse_query(&query_pairs("select=id,clients(name)"), false).expect("parses");
+        let plan = plan_of(&c, "projects", &q);
+        let opts = ReadOptions {
+            max_rows: Some(2),
+            ..ReadOptions::default()
+        };
+        let text = read_sql(&mut Sql::default(), &c, &plan, None, opts);
+        assert_eq!(text.matches("LIMIT 2").count(), 2, "{text}");
     }
 
     #[test]
