@@ -83,6 +83,7 @@ async fn signup_confirmation_through_the_mailbox() {
     assert_eq!(dup.status, 200);
     assert_ne!(dup.body["id"], me.body["id"]);
     assert_eq!(dup.body["identities"], json!([]));
+    assert_eq!(dup.body["role"], "");
     assert_eq!(a.mail("conf@example.com").await.len(), 1);
 }
 

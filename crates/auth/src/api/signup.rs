@@ -157,9 +157,13 @@ pub async fn signup(
             if config.mailer.autoconfirm || config.sms.autoconfirm {
                 return Err(ApiError::UserAlreadyExists);
             }
-            return Ok(
-                Json(obfuscated(&user.aud, email.as_deref(), provider, &data)).into_response(),
-            );
+            return Ok(Json(obfuscated(
+                &user.aud,
+                (email.as_deref(), phone.as_deref()),
+                provider,
+                &data,
+            ))
+            .into_response());
         }
         // Unconfirmed: send the confirmation again; the claimed identity is not trusted enough
         // to set anything on the row. A password other than the stored one means two claims
@@ -262,14 +266,19 @@ async fn confirm(
 
 /// What a repeated sign-up of a confirmed address sees while confirmations are on: a user that
 /// looks new, so the answer does not reveal that the address is registered.
-fn obfuscated(aud: &str, email: Option<&str>, provider: &str, data: &Value) -> Value {
+fn obfuscated(
+    aud: &str,
+    (email, phone): (Option<&str>, Option<&str>),
+    provider: &str,
+    data: &Value,
+) -> Value {
     let now = users::ts(&Utc::now());
     json!({
         "id": Uuid::new_v4().to_string(),
         "aud": if aud.is_empty() { "authenticated" } else { aud },
-        "role": "authenticated",
+        "role": "",
         "email": email.unwrap_or(""),
-        "phone": "",
+        "phone": phone.unwrap_or(""),
         "confirmation_sent_at": now,
         "app_metadata": {"provider": provider, "providers": [provider]},
         "user_metadata": data,
