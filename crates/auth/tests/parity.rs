@@ -466,6 +466,20 @@ async fn a_repeated_sign_up_is_an_error_under_either_autoconfirm() {
 }
 
 #[tokio::test]
+async fn under_autoconfirm_a_code_for_a_new_address_is_a_magic_link() {
+    let a = start(|_| {}).await;
+    let r = a.post("/otp", json!({"email": "fresh@example.com"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mail = a.mail("fresh@example.com").await;
+    assert_eq!(mail.len(), 1);
+    assert_eq!(mail[0]["type"], "magiclink");
+    let (_, f) = fragment_of(&a.follow(&link_of(&mail[0])).await);
+    assert_eq!(f["type"], "magiclink");
+    let me = a.get_as("/user", &f["access_token"]).await;
+    assert!(me.body["email_confirmed_at"].is_string());
+}
+
+#[tokio::test]
 async fn settings_have_every_field() {
     let a = start(|_| {}).await;
     let anon = a.anon.clone();

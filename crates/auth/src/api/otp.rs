@@ -187,7 +187,21 @@ async fn magic(state: &AppState, query: &Query, p: OtpParams) -> Result<Response
             if !p.create_user {
                 return Ok(Json(json!({})).into_response());
             }
-            users::insert(&tx, NewUser::email(&config.jwt.aud, &email, "", data)).await?
+            // Under autoconfirm the new user is confirmed at once and gets a magic link;
+            // otherwise the confirmation email signs them in.
+            let confirmed = config.mailer.autoconfirm;
+            let user = users::insert(
+                &tx,
+                NewUser {
+                    confirmed,
+                    ..NewUser::email(&config.jwt.aud, &email, "", data)
+                },
+            )
+            .await?;
+            if confirmed {
+                users::mark_email_verified(&tx, user.id).await?;
+            }
+            user
         }
     };
     if user.is_banned() {
