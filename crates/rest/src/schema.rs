@@ -820,6 +820,9 @@ impl SchemaCache {
                 },
             })
             .collect();
+        for rels in relationships.values_mut() {
+            override_by_computed(rels);
+        }
         Ok(SchemaCache {
             relations,
             relationships,
@@ -904,9 +907,62 @@ impl SchemaCache {
     }
 }
 
+/// A computed relationship named after a relation replaces the relationships its source table
+/// has with that relation (foreign keys, many-to-many through a junction): the function is the
+/// user's definition of how the two relate.
+fn override_by_computed(rels: &mut Vec<Relationship>) {
+    let overriding: Vec<Qi> = rels.iter().filter_map(|r| r.computed.clone()).collect();
+    rels.retain(|r| r.computed.is_some() || !overriding.contains(&r.target));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn computed_relationships_named_after_a_table_replace_its_foreign_keys() {
+        let mut rels = vec![
+            rel(
+                "videogames",
+                "designers",
+                Cardinality::ManyToOne,
+                &[("designer_id", "id")],
+                "fk",
+            ),
+            rel(
+                "videogames",
+                "studios",
+                Cardinality::ManyToOne,
+                &[("studio_id", "id")],
+                "fk2",
+            ),
+            Relationship {
+                computed: Some(Qi::new("s", "designers")),
+                computed_single: true,
+                ..rel(
+                    "videogames",
+                    "designers",
+                    Cardinality::ManyToOne,
+                    &[],
+                    "designers",
+                )
+            },
+            Relationship {
+                computed: Some(Qi::new("s", "computed_studios")),
+                computed_single: true,
+                ..rel(
+                    "videogames",
+                    "studios",
+                    Cardinality::ManyToOne,
+                    &[],
+                    "computed_studios",
+                )
+            },
+        ];
+        override_by_computed(&mut rels);
+        let kept: Vec<&str> = rels.iter().map(|r| r.constraint.as_str()).collect();
+        assert_eq!(kept, ["fk2", "designers", "computed_studios"]);
+    }
 
     fn rel(
         src: &str,

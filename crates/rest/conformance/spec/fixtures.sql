@@ -264,5 +264,69 @@ CREATE TABLE unsafe_delete_items (id int PRIMARY KEY, name text);
 INSERT INTO unsafe_update_items VALUES (1, 'item-1'), (2, 'item-2');
 INSERT INTO unsafe_delete_items VALUES (1, 'item-1'), (2, 'item-2');
 
+-- ComputedRelsSpec: a to-one computed relationship without SETOF, functions returning the
+-- videogames and designers, computed self joins of web_content, computed relationships that
+-- override foreign keys (and empty the result), computed relationships between tables with no
+-- foreign key between them, a computed relationship through a join table, overloaded computed
+-- relationships, and computed relationships on both sides of projects/clients.
+CREATE FUNCTION computed_designers_noset(videogames) RETURNS designers LANGUAGE sql STABLE AS $$
+  SELECT * FROM designers WHERE id = $1.designer_id
+$$;
+CREATE FUNCTION getallvideogames() RETURNS SETOF videogames LANGUAGE sql STABLE AS $$
+  SELECT * FROM videogames
+$$;
+CREATE FUNCTION getalldesigners() RETURNS SETOF designers LANGUAGE sql STABLE AS $$
+  SELECT * FROM designers
+$$;
+CREATE FUNCTION child_web_content(web_content) RETURNS SETOF web_content LANGUAGE sql STABLE AS $$
+  SELECT * FROM web_content WHERE $1.id = p_web_id
+$$;
+CREATE FUNCTION parent_web_content(web_content) RETURNS SETOF web_content LANGUAGE sql STABLE ROWS 1 AS $$
+  SELECT * FROM web_content WHERE $1.p_web_id = id
+$$;
+CREATE FUNCTION designers(videogames) RETURNS SETOF designers LANGUAGE sql STABLE ROWS 1 AS $$
+  SELECT * FROM designers WHERE false
+$$;
+CREATE FUNCTION videogames(designers) RETURNS SETOF videogames LANGUAGE sql STABLE AS $$
+  SELECT * FROM videogames WHERE false
+$$;
+CREATE TABLE second (id int PRIMARY KEY, name text);
+CREATE TABLE second_1 (id int PRIMARY KEY, name text);
+CREATE TABLE first_1 (
+  id int PRIMARY KEY, name text,
+  second_id_1 int REFERENCES second UNIQUE, second_id_2 int REFERENCES second UNIQUE
+);
+CREATE FUNCTION second_1(first_1) RETURNS SETOF second_1 LANGUAGE sql STABLE ROWS 1 AS $$
+  SELECT * FROM second_1 WHERE id = $1.second_id_1
+$$;
+CREATE FUNCTION first_1(second_1) RETURNS SETOF first_1 LANGUAGE sql STABLE ROWS 1 AS $$
+  SELECT * FROM first_1 WHERE second_id_1 = $1.id
+$$;
+CREATE TABLE fee (fee_id int PRIMARY KEY);
+CREATE TABLE baz (baz_id int PRIMARY KEY);
+CREATE TABLE janedoe (janedoe_id int PRIMARY KEY, baz_id int REFERENCES baz (baz_id));
+CREATE TABLE johnsmith (
+  johnsmith_id int PRIMARY KEY, fee_id int REFERENCES fee (fee_id), baz_id int REFERENCES baz (baz_id)
+);
+CREATE FUNCTION jsbaz(fee) RETURNS SETOF baz LANGUAGE sql STABLE AS $$
+  SELECT b.* FROM baz b JOIN johnsmith js ON js.baz_id = b.baz_id WHERE js.fee_id = $1.fee_id
+$$;
+CREATE FUNCTION computed_clients(projects) RETURNS SETOF clients ROWS 1 LANGUAGE sql STABLE AS $$
+  SELECT * FROM clients WHERE id = $1.client_id
+$$;
+CREATE FUNCTION computed_projects(clients) RETURNS SETOF projects ROWS 1 LANGUAGE sql STABLE AS $$
+  SELECT * FROM projects WHERE client_id = $1.id
+$$;
+CREATE FUNCTION computed_rel_overload(items) RETURNS SETOF items2 LANGUAGE sql AS $$
+  SELECT * FROM items2 LIMIT 1
+$$;
+CREATE FUNCTION computed_rel_overload(items2) RETURNS SETOF items2 LANGUAGE sql AS $$
+  SELECT * FROM items2 LIMIT 2
+$$;
+CREATE FUNCTION search2(id bigint) RETURNS SETOF items2 LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN QUERY SELECT items2.id FROM items2 WHERE items2.id = search2.id;
+END $$;
+
 ANALYZE;
 COMMIT;
