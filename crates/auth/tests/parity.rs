@@ -480,6 +480,59 @@ async fn under_autoconfirm_a_code_for_a_new_address_is_a_magic_link() {
 }
 
 #[tokio::test]
+async fn generated_links_as_the_admin_api_makes_them() {
+    let a = start(|c| c.mailer.secure_email_change = false).await;
+    let service = a.service.clone();
+    let link = |body: Value| {
+        let service = service.clone();
+        let a = &a;
+        async move {
+            a.call(Method::POST, "/admin/generate_link", &service, Some(body))
+                .await
+        }
+    };
+
+    // A magic link for an unknown address signs the user up: a sign-up link.
+    let r = link(json!({"type": "magiclink", "email": "gl-new@example.com"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["verification_type"], "signup");
+    assert_eq!(r.body["email"], "gl-new@example.com");
+    let action = r.body["action_link"].as_str().unwrap().to_string();
+    assert!(action.contains("type=signup"), "{action}");
+    let (_, f) = fragment_of(&a.follow(&action).await);
+    assert_eq!(f["type"], "signup");
+
+    // A sign-up link for a new address needs a password ...
+    let r = link(json!({"type": "signup", "email": "gl-pw@example.com"})).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["message"], "Signup requires a valid password");
+    // ... but not for an address waiting for its confirmation.
+    let r = link(json!({"type": "invite", "email": "gl-wait@example.com"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = link(json!({"type": "signup", "email": "gl-wait@example.com", "data": {"k": 1}})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["user_metadata"]["k"], 1);
+
+    // The current address's link exists only with secure email change.
+    let r = link(
+        json!({"type": "email_change_current", "email": "gl-wait@example.com",
+                        "new_email": "gl-other@example.com"}),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.body["message"],
+        "Enable secure email change to generate link for current email"
+    );
+    let r = link(json!({"type": "bogus", "email": "gl-wait@example.com"})).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.body["message"],
+        "Invalid email action link type requested: bogus"
+    );
+}
+
+#[tokio::test]
 async fn settings_have_every_field() {
     let a = start(|_| {}).await;
     let anon = a.anon.clone();

@@ -544,25 +544,42 @@ pub async fn generate_link(
     let requested = query.get("redirect_to").or(p.redirect_to.as_deref());
     let redirect = redirect_target(config, requested);
     let data = metadata(p.data)?;
-    let hashed = match p.password.as_deref().filter(|pw| !pw.is_empty()) {
-        Some(pw) => {
-            password::check_strength(&config.password, pw)?;
-            Some(hash(pw.to_string()).await?)
-        }
-        None => None,
-    };
     let mut conn = state.pool.get().await?;
     let tx = crate::state::begin(&mut conn).await?;
     let existing = users::by_email(&tx, &email).await?;
+    // A magic link for an address nobody has signs a new user up instead (with no password).
+    let requested_signup = kind == "signup";
+    let kind = if kind == "magiclink" && existing.is_none() {
+        "signup".to_string()
+    } else {
+        kind
+    };
     let (user, slot, address, link_type) = match kind.as_str() {
         "signup" => {
-            let hashed = hashed.ok_or_else(|| {
-                ApiError::Validation("Password is required for signup links".into())
-            })?;
             let user = match existing {
                 Some(u) if u.is_confirmed() => return Err(ApiError::EmailExists),
-                Some(u) => u,
+                Some(u) => {
+                    tx.execute(
+                        "UPDATE auth.users SET raw_user_meta_data = $2, updated_at = now() \
+                         WHERE id = $1",
+                        &[&u.id, &users::merge_metadata(&u.user_metadata, &data)],
+                    )
+                    .await?;
+                    u
+                }
                 None => {
+                    let hashed = match p.password.as_deref().filter(|pw| !pw.is_empty()) {
+                        Some(pw) => {
+                            password::check_strength(&config.password, pw)?;
+                            hash(pw.to_string()).await?
+                        }
+                        None if requested_signup => {
+                            return Err(ApiError::Validation(
+                                "Signup requires a valid password".into(),
+                            ))
+                        }
+                        None => String::new(),
+                    };
                     users::insert(&tx, NewUser::email(&config.jwt.aud, &email, &hashed, data))
                         .await?
                 }
@@ -584,6 +601,11 @@ pub async fn generate_link(
         }
         "email_change_current" | "email_change_new" => {
             let user = existing.ok_or(ApiError::UserNotFound("User with this email not found"))?;
+            if kind == "email_change_current" && !config.mailer.secure_email_change {
+                return Err(ApiError::Validation(
+                    "Enable secure email change to generate link for current email".into(),
+                ));
+            }
             let new_email = users::validate_email(p.new_email.as_deref().unwrap_or(""))?;
             if users::by_email(&tx, &new_email).await?.is_some() {
                 return Err(ApiError::EmailExists);
@@ -605,10 +627,10 @@ pub async fn generate_link(
                 (user, Slot::EmailChangeNew, new_email, "email_change")
             }
         }
-        _ => {
-            return Err(ApiError::Validation(
-                "Invalid email action link type requested".into(),
-            ))
+        other => {
+            return Err(ApiError::Validation(format!(
+                "Invalid email action link type requested: {other}"
+            )))
         }
     };
     let issued = onetime::issue(&state, &tx, user.id, slot, &address).await?;
