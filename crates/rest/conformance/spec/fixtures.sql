@@ -328,5 +328,34 @@ BEGIN
   RETURN QUERY SELECT items2.id FROM items2 WHERE items2.id = search2.id;
 END $$;
 
+-- ExtraSearchPathSpec: extensions in public (the runner's extra search path) whose operators
+-- and functions the requests use, and a foreign key followed through views of which the
+-- middle one is in public.
+CREATE EXTENSION IF NOT EXISTS ltree WITH SCHEMA public;
+CREATE EXTENSION IF NOT EXISTS isn WITH SCHEMA public;
+CREATE TABLE ltree_sample (path public.ltree);
+INSERT INTO ltree_sample VALUES ('Top'), ('Top.Science'), ('Top.Science.Astronomy'),
+  ('Top.Science.Astronomy.Astrophysics'), ('Top.Science.Astronomy.Cosmology'), ('Top.Hobbies'),
+  ('Top.Hobbies.Amateurs_Astronomy'), ('Top.Collections'), ('Top.Collections.Pictures'),
+  ('Top.Collections.Pictures.Astronomy'), ('Top.Collections.Pictures.Astronomy.Stars'),
+  ('Top.Collections.Pictures.Astronomy.Galaxies'), ('Top.Collections.Pictures.Astronomy.Astronauts');
+CREATE FUNCTION number_of_labels(ltree_sample) RETURNS integer LANGUAGE sql AS $$
+  SELECT nlevel($1.path)
+$$;
+CREATE TABLE isn_sample (id public.isbn, name text);
+INSERT INTO isn_sample VALUES ('978-0-393-04002-9', 'Mathematics: From the Birth of Numbers');
+CREATE FUNCTION is_valid_isbn(input text) RETURNS boolean LANGUAGE sql AS $$
+  SELECT is_valid(input::isbn)
+$$;
+CREATE TABLE public.public_consumers (id serial PRIMARY KEY, name text);
+CREATE TABLE public.public_orders (
+  id serial PRIMARY KEY, consumer integer NOT NULL REFERENCES public.public_consumers (id),
+  number integer NOT NULL
+);
+CREATE VIEW orders_view AS SELECT * FROM public.public_orders;
+CREATE VIEW consumers_view AS SELECT * FROM public.public_consumers;
+CREATE VIEW public.consumers_extra AS SELECT * FROM consumers_view;
+CREATE VIEW consumers_extra_view AS SELECT * FROM public.consumers_extra;
+
 ANALYZE;
 COMMIT;
