@@ -220,3 +220,30 @@ test('resumable uploads (TUS) through /storage/v1/upload/resumable', async () =>
   const r = await userClient(ALICE).storage.from('user-files').download(`${ALICE}/tus.txt`);
   assert.equal(await text(r.data), 'helloworld');
 });
+
+test('download, exists and info: public buckets for any caller, missing buckets named', async () => {
+  const admin = adminClient().storage;
+  assert.equal((await admin.createBucket('open-reads', { public: true })).error, null);
+  assert.equal((await admin.from('open-reads').upload('a.txt', 'public bytes', { contentType: 'text/plain' })).error, null);
+  // The anon key and another user have no select policy on storage.objects, yet a public
+  // bucket's objects download, exist and describe themselves.
+  for (const client of [anonClient(), userClient(BOB)]) {
+    const files = client.storage.from('open-reads');
+    const r = await files.download('a.txt');
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.equal(await text(r.data), 'public bytes');
+    assert.equal((await files.exists('a.txt')).data, true);
+    const info = await files.info('a.txt');
+    assert.equal(info.error, null, JSON.stringify(info.error));
+    assert.equal(info.data.size, 12);
+    assert.equal(info.data.bucketId, 'open-reads');
+  }
+  // A bucket that does not exist is named as such.
+  const r = await adminClient().storage.from('no-such-bucket').download('a.txt');
+  assert.equal(r.error.message, 'Bucket not found');
+  assert.equal(r.error.statusCode, '404');
+  assert.equal(r.error.status, 400);
+  const info = await adminClient().storage.from('no-such-bucket').info('a.txt');
+  assert.equal(info.error.message, 'Bucket not found');
+  assert.equal((await adminClient().storage.from('no-such-bucket').exists('a.txt')).data, false);
+});

@@ -38,7 +38,38 @@ fn stored(row: &tokio_postgres::Row) -> Result<Stored, ApiError> {
     })
 }
 
-/// Looks an object up as the caller (RLS decides) or, for `Access::Public`, in a public bucket.
+/// Prepares `tx` to read an object of `bucket` the way `access` allows, as storage-api's object
+/// reads do: the bucket must exist (`NoSuchBucket`); a public bucket's objects are read without
+/// row level security; otherwise the caller's policies decide. A caller without a valid token
+/// (`Access::Optional` only; `Access::Authenticated` refuses it) and `Access::Public` read public
+/// buckets only, and are told `NoSuchBucket` about any other.
+pub async fn prepare_read(
+    tx: &deadpool_postgres::Transaction<'_>,
+    state: &State,
+    h: &HeaderMap,
+    bucket: &str,
+    access: Access,
+) -> Result<(), ApiError> {
+    let caller = match access {
+        Access::Authenticated => Some(state.caller(h)?),
+        Access::Optional => state.caller(h).ok(),
+        Access::Public => None,
+    };
+    let public = tx
+        .query_opt(
+            "SELECT public FROM storage.buckets WHERE id = $1",
+            &[&bucket],
+        )
+        .await?
+        .map(|r| r.get::<_, Option<bool>>(0).unwrap_or(false));
+    match (public, caller) {
+        (Some(true), _) => Ok(()),
+        (Some(false), Some(caller)) => act_as(tx, &caller).await,
+        _ => Err(ApiError::NoSuchBucket),
+    }
+}
+
+/// Looks an object up for a download or HEAD, as [`prepare_read`] allows.
 pub async fn lookup(
     state: &State,
     h: &HeaderMap,
@@ -48,25 +79,34 @@ pub async fn lookup(
 ) -> Result<Stored, ApiError> {
     let mut conn = state.db.conn().await?;
     let tx = conn.transaction().await?;
-    match access {
-        Access::Authenticated => act_as(&tx, &state.caller(h)?).await?,
-        Access::Public => {
-            let public = tx
-                .query_opt(
-                    "SELECT public FROM storage.buckets WHERE id = $1",
-                    &[&bucket],
-                )
-                .await?
-                .and_then(|r| r.get::<_, Option<bool>>(0))
-                .unwrap_or(false);
-            if !public {
-                return Err(ApiError::NoSuchBucket);
-            }
-        }
-    }
+    prepare_read(&tx, state, h, bucket, access).await?;
+    read_in(tx, bucket, name).await
+}
+
+/// Reads the object's row in `tx` (prepared for the caller) and commits.
+async fn read_in(
+    tx: deadpool_postgres::Transaction<'_>,
+    bucket: &str,
+    name: &str,
+) -> Result<Stored, ApiError> {
     let row = tx.query_opt(SELECT_STORED, &[&bucket, &name]).await?;
     tx.commit().await?;
     stored(&row.ok_or(ApiError::NoSuchKey)?)
+}
+
+/// Looks an object up as the caller of `h` (a valid token required), whose policies alone
+/// decide, whatever the bucket: image renders and signing a URL.
+pub async fn lookup_as_caller(
+    state: &State,
+    h: &HeaderMap,
+    bucket: &str,
+    name: &str,
+) -> Result<Stored, ApiError> {
+    let caller = state.caller(h)?;
+    let mut conn = state.db.conn().await?;
+    let tx = conn.transaction().await?;
+    act_as(&tx, &caller).await?;
+    read_in(tx, bucket, name).await
 }
 
 /// Looks an object up without a caller (signed URLs: the token already authorised it).

@@ -39,21 +39,7 @@ pub async fn info(
 ) -> Result<Response, ApiError> {
     let mut conn = state.db.conn().await?;
     let tx = conn.transaction().await?;
-    match access {
-        Access::Authenticated => act_as(&tx, &state.caller(h)?).await?,
-        Access::Public => {
-            let public: Option<bool> = tx
-                .query_opt(
-                    "SELECT public FROM storage.buckets WHERE id = $1",
-                    &[&bucket],
-                )
-                .await?
-                .map(|r| r.get::<_, Option<bool>>(0).unwrap_or(false));
-            if public != Some(true) {
-                return Err(ApiError::NoSuchBucket);
-            }
-        }
-    }
+    crate::download::prepare_read(&tx, state, h, bucket, access).await?;
     let sql = format!(
         "SELECT json_build_object('id', o.id, 'version', o.version, 'name', o.name, 'bucket_id', o.bucket_id, \
            'size', (o.metadata->>'size')::bigint, 'content_type', o.metadata->>'mimetype', \

@@ -10,8 +10,12 @@ use crate::limits::normalize_key;
 /// How an object read is authorised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// By the caller's JWT and RLS.
+    /// By the caller's JWT (required): RLS decides, except in a public bucket, whose objects any
+    /// caller may read (`/object/authenticated/…`, `/object/info/authenticated/…`).
     Authenticated,
+    /// As [`Access::Authenticated`], but a missing or invalid JWT makes an unauthenticated caller,
+    /// who reads public buckets only (`/object/{bucket}/…`, `/object/info/{bucket}/…`).
+    Optional,
     /// Without a token, when the bucket is public.
     Public,
 }
@@ -222,7 +226,7 @@ pub fn resolve(method: &Method, path: &str) -> Result<Route, ApiError> {
             Route::Info {
                 bucket,
                 name,
-                access: Access::Authenticated,
+                access: Access::Optional,
             }
         }
         ["object", "public", ..] if get_like => {
@@ -252,7 +256,7 @@ pub fn resolve(method: &Method, path: &str) -> Result<Route, ApiError> {
                 Method::GET | Method::HEAD => Route::Download {
                     bucket,
                     name,
-                    access: Access::Authenticated,
+                    access: Access::Optional,
                 },
                 Method::POST => Route::Upload {
                     bucket,
@@ -339,7 +343,15 @@ mod tests {
             Route::Info {
                 bucket: "av".into(),
                 name: "f/a.png".into(),
-                access: Access::Authenticated
+                access: Access::Optional
+            }
+        );
+        assert_eq!(
+            r(Method::HEAD, "/object/av/f/a.png"),
+            Route::Download {
+                bucket: "av".into(),
+                name: "f/a.png".into(),
+                access: Access::Optional
             }
         );
         assert_eq!(

@@ -10,10 +10,10 @@ use serde_json::Value;
 
 use crate::app::{json, query_param, typed_body, State};
 use crate::db::act_as;
-use crate::download::{lookup, lookup_as_service, serve};
+use crate::download::{lookup_as_caller, lookup_as_service, serve};
 use crate::error::ApiError;
 use crate::render::Transform;
-use crate::route::{Access, UploadMode};
+use crate::route::UploadMode;
 use crate::upload::{incoming, probe, store, upsert_header, Target};
 
 /// Lifetime of a signed upload URL (two hours, as storage-api).
@@ -72,7 +72,7 @@ pub async fn sign_one(
         }
         _ => None,
     };
-    lookup(state, h, bucket, name, Access::Authenticated).await?;
+    lookup_as_caller(state, h, bucket, name).await?;
     if let Some(t) = transform {
         let token = state
             .keys

@@ -1,5 +1,5 @@
 //! Image transformations at Supabase's paths: `/render/image/authenticated/{bucket}/{name}`
-//! (the caller's JWT and RLS decide, through the same lookup as a download),
+//! (the caller's JWT and RLS decide, whatever the bucket),
 //! `/render/image/public/{bucket}/{name}` (public buckets) and
 //! `/render/image/sign/{bucket}/{name}?token=` (a signed URL whose token carries the
 //! transformations, made by `POST /object/sign` with a `transform`). Options: `width`, `height`
@@ -30,7 +30,7 @@ use tokio::sync::Semaphore;
 
 use crate::app::{query_param, State};
 use crate::blob::object_key;
-use crate::download::{lookup, lookup_as_service, Stored};
+use crate::download::{lookup, lookup_as_caller, lookup_as_service, Stored};
 use crate::error::ApiError;
 use crate::route::{Access, RenderAccess};
 
@@ -154,14 +154,17 @@ pub async fn handle(
     };
     let max = renderer.max_dimension();
     let (obj, t, expires) = match access {
-        RenderAccess::Authenticated | RenderAccess::Public => {
+        RenderAccess::Authenticated => {
             let t = Transform::from_query(query, max)?;
-            let access = if access == RenderAccess::Public {
-                Access::Public
-            } else {
-                Access::Authenticated
-            };
-            (lookup(state, h, bucket, name, access).await?, t, None)
+            (lookup_as_caller(state, h, bucket, name).await?, t, None)
+        }
+        RenderAccess::Public => {
+            let t = Transform::from_query(query, max)?;
+            (
+                lookup(state, h, bucket, name, Access::Public).await?,
+                t,
+                None,
+            )
         }
         RenderAccess::Signed => {
             let token = query_param(query, "token")
