@@ -466,6 +466,38 @@ pub fn merge_metadata(base: &Value, patch: &Value) -> Value {
     Value::Object(out)
 }
 
+/// Give the user a new password hash. Whatever was sent for the old one (confirmation,
+/// recovery, email and phone change, reauthentication tokens) is void, and every session ends
+/// but `keep` (the session that changed it, if any).
+pub async fn set_password(
+    db: &impl GenericClient,
+    id: Uuid,
+    hash: &str,
+    keep: Option<Uuid>,
+) -> Result<(), ApiError> {
+    db.execute(
+        "UPDATE auth.users SET encrypted_password = $2, confirmation_token = '', \
+           confirmation_sent_at = NULL, recovery_token = '', recovery_sent_at = NULL, \
+           email_change_token_current = '', email_change_token_new = '', \
+           email_change_sent_at = NULL, phone_change_token = '', phone_change_sent_at = NULL, \
+           reauthentication_token = '', reauthentication_sent_at = NULL, updated_at = now() \
+         WHERE id = $1",
+        &[&id, &hash],
+    )
+    .await?;
+    db.execute(
+        "DELETE FROM auth.one_time_tokens WHERE user_id = $1",
+        &[&id],
+    )
+    .await?;
+    db.execute(
+        "DELETE FROM auth.sessions WHERE user_id = $1 AND id IS DISTINCT FROM $2",
+        &[&id, &keep],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Normalise and check an email address the way GoTrue does (lower-cased, `x@y.z` shape).
 pub fn validate_email(email: &str) -> Result<String, ApiError> {
     let email = email.trim();

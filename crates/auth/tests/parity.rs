@@ -533,6 +533,56 @@ async fn generated_links_as_the_admin_api_makes_them() {
 }
 
 #[tokio::test]
+async fn a_new_password_ends_sessions_and_voids_emailed_links() {
+    let a = start(|_| {}).await;
+    let s = a.signup("pwreset@example.com", "long-enough").await.body;
+    let token = s["access_token"].as_str().unwrap().to_string();
+    let id = s["user"]["id"].as_str().unwrap().to_string();
+
+    // The user changes it: a pending recovery link dies, this session lives on.
+    let other = a.sign_in("pwreset@example.com", "long-enough").await.body;
+    assert_eq!(
+        a.post("/recover", json!({"email": "pwreset@example.com"}))
+            .await
+            .status,
+        200
+    );
+    let recovery = link_of(&a.mail("pwreset@example.com").await[0]);
+    let r = a
+        .update_user(&token, json!({"password": "second-password"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(a.get_as("/user", &token).await.status, 200);
+    let gone = a
+        .get_as("/user", other["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(gone.body["code"], "session_not_found");
+    let (_, f) = fragment_of(&a.follow(&recovery).await);
+    assert_eq!(f["error_code"], "otp_expired");
+
+    // The admin sets one: every session ends.
+    let service = a.service.clone();
+    let r = a
+        .call(
+            Method::PUT,
+            &format!("/admin/users/{id}"),
+            &service,
+            Some(json!({"password": "third-password"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let after = a.get_as("/user", &token).await;
+    assert_eq!(after.status, 403);
+    assert_eq!(after.body["code"], "session_not_found");
+    assert_eq!(
+        a.sign_in("pwreset@example.com", "third-password")
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
 async fn settings_have_every_field() {
     let a = start(|_| {}).await;
     let anon = a.anon.clone();

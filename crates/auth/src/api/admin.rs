@@ -278,11 +278,7 @@ pub async fn update_user(
         .await?
         .ok_or(ApiError::UserNotFound("User not found"))?;
     if let Some(h) = new_hash {
-        tx.execute(
-            "UPDATE auth.users SET encrypted_password = $2, updated_at = now() WHERE id = $1",
-            &[&id, &h],
-        )
-        .await?;
+        users::set_password(&tx, id, &h, None).await?;
     }
     if let Some(e) = p.email.as_deref().filter(|e| !e.is_empty()) {
         let e = users::validate_email(e)?;

@@ -135,23 +135,14 @@ pub async fn update_user(
             return Err(ApiError::SamePassword);
         }
         let hashed = crate::api::signup::hash(pw).await?;
-        tx.execute(
-            "UPDATE auth.users SET encrypted_password = $2, updated_at = now() WHERE id = $1",
-            &[&user.id, &hashed],
-        )
-        .await?;
+        // Other sessions of the user end with the old password, as do its emailed tokens.
+        users::set_password(&tx, user.id, &hashed, authed.session_id).await?;
         audit::record(
             &tx,
             &user,
             audit::Action::UpdatedPassword,
             client.ip,
             json!({}),
-        )
-        .await?;
-        // Other sessions of the user end with the old password.
-        tx.execute(
-            "DELETE FROM auth.sessions WHERE user_id = $1 AND id IS DISTINCT FROM $2",
-            &[&user.id, &authed.session_id],
         )
         .await?;
     }
