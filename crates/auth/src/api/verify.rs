@@ -322,8 +322,9 @@ pub async fn verify_post(
             tx.commit().await?;
             Ok(Json(json!({"msg": SINGLE_CONFIRMATION, "code": 200})).into_response())
         }
-        Ok(Outcome::Verified { user, method }) => {
-            let session = sessions::start(&state, &tx, &user, method, &client).await?;
+        Ok(Outcome::Verified { user, .. }) => {
+            // Every verified token signs in by `otp`; only a PKCE exchange names the flow.
+            let session = sessions::start(&state, &tx, &user, method::OTP, &client).await?;
             tx.commit().await?;
             Ok(Json(session).into_response())
         }
@@ -419,7 +420,9 @@ async fn verify_link(
             let max_age = state.config.mailer.otp_exp;
             match flow::issue_code(&tx, user.id, flow_method(kind, method), max_age).await? {
                 Some(code) => Link::Code(code),
-                None => Link::Session(sessions::start(state, &tx, &user, method, client).await?),
+                None => {
+                    Link::Session(sessions::start(state, &tx, &user, method::OTP, client).await?)
+                }
             }
         }
     };
