@@ -86,6 +86,7 @@ test('buckets: create, head, list, delete; a non-empty bucket is refused', async
 
   const dup = await refusal(s3.send(new CreateBucketCommand({ Bucket: 's3-buckets' })));
   assert.equal(dup.$metadata.httpStatusCode, 409);
+  assert.equal(dup.name, 'BucketAlreadyExists');
 
   await s3.send(new PutObjectCommand({ Bucket: 's3-buckets', Key: 'x.txt', Body: 'x' }));
   const full = await refusal(s3.send(new DeleteBucketCommand({ Bucket: 's3-buckets' })));

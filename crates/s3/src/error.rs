@@ -1,7 +1,7 @@
 //! Storage errors as S3 errors: the code and status an S3 client expects, with storage-api's
 //! message.
 
-use basalt_storage::api::ApiError;
+use basalt_storage::api::{ApiError, Existing};
 use http::StatusCode;
 use s3s::{S3Error, S3ErrorCode};
 
@@ -21,7 +21,8 @@ pub fn s3_error(e: ApiError) -> S3Error {
         ApiError::NoSuchKey => (C::NoSuchKey, StatusCode::NOT_FOUND),
         ApiError::NoSuchUpload => (C::NoSuchUpload, StatusCode::NOT_FOUND),
         ApiError::NotFound(_) => (C::NoSuchKey, StatusCode::NOT_FOUND),
-        ApiError::Duplicate => (C::BucketAlreadyOwnedByYou, StatusCode::CONFLICT),
+        ApiError::Duplicate(Existing::Bucket) => (C::BucketAlreadyExists, StatusCode::CONFLICT),
+        ApiError::Duplicate(_) => return custom(e.code(), StatusCode::CONFLICT, message),
         ApiError::BucketNotEmpty => (C::BucketNotEmpty, StatusCode::CONFLICT),
         ApiError::AccessDenied(_) | ApiError::InvalidJwt(_) | ApiError::ExpiredToken => {
             (C::AccessDenied, StatusCode::FORBIDDEN)
@@ -79,6 +80,12 @@ mod tests {
         assert_eq!(e.status_code(), Some(StatusCode::UNSUPPORTED_MEDIA_TYPE));
         let e = s3_error(ApiError::BucketNotEmpty);
         assert_eq!(e.code(), &S3ErrorCode::BucketNotEmpty);
+        assert_eq!(e.status_code(), Some(StatusCode::CONFLICT));
+        let e = s3_error(ApiError::Duplicate(Existing::Bucket));
+        assert_eq!(e.code(), &S3ErrorCode::BucketAlreadyExists);
+        assert_eq!(e.status_code(), Some(StatusCode::CONFLICT));
+        let e = s3_error(ApiError::Duplicate(Existing::Key));
+        assert_eq!(e.code().as_str(), "KeyAlreadyExists");
         assert_eq!(e.status_code(), Some(StatusCode::CONFLICT));
     }
 }

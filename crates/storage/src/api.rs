@@ -22,7 +22,7 @@ use crate::upload::{bucket_limits, probe, store, Incoming, Target};
 use crate::{Config, Error};
 
 pub use crate::auth::Caller;
-pub use crate::error::ApiError;
+pub use crate::error::{ApiError, Existing};
 
 impl Caller {
     /// The service role: bypasses row level security.

@@ -193,7 +193,8 @@ pub async fn create_as(
             &b.allowed_mime_types,
         ],
     )
-    .await?;
+    .await
+    .map_err(|e| ApiError::from_db(&e).naming(crate::error::Existing::Bucket))?;
     tx.commit().await?;
     Ok(())
 }

@@ -7,6 +7,19 @@
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+/// What already exists when a write is refused as a duplicate: storage-api names each with its
+/// own `code` (`KeyAlreadyExists`, `BucketAlreadyExists`, `ResourceAlreadyExists`), all with
+/// `error` `Duplicate` and status 409.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// An object at that name (an upload, copy or signed upload without upsert).
+    Key,
+    /// A bucket with that id.
+    Bucket,
+    /// Any other unique row (a move onto an existing object).
+    Resource,
+}
+
 /// A failed storage request.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -17,7 +30,7 @@ pub enum ApiError {
     #[error("Upload not found")]
     NoSuchUpload,
     #[error("The resource already exists")]
-    Duplicate,
+    Duplicate(Existing),
     #[error("The bucket you tried to delete is not empty")]
     BucketNotEmpty,
     #[error("{0}")]
@@ -63,7 +76,7 @@ impl ApiError {
         use ApiError::*;
         match self {
             NoSuchBucket | NoSuchKey | NoSuchUpload | NotFound(_) => 404,
-            Duplicate | BucketNotEmpty => 409,
+            Duplicate(_) | BucketNotEmpty => 409,
             AccessDenied(_) => 403,
             EntityTooLarge => 413,
             InvalidMimeType(_) => 415,
@@ -84,7 +97,9 @@ impl ApiError {
             NoSuchKey => "NoSuchKey",
             NotFound(_) => "NotFound",
             NoSuchUpload => "NoSuchUpload",
-            Duplicate => "Duplicate",
+            Duplicate(Existing::Key) => "KeyAlreadyExists",
+            Duplicate(Existing::Bucket) => "BucketAlreadyExists",
+            Duplicate(Existing::Resource) => "ResourceAlreadyExists",
             BucketNotEmpty => "ResourceNotEmpty",
             AccessDenied(_) => "AccessDenied",
             InvalidJwt(_) => "InvalidJWT",
@@ -110,7 +125,7 @@ impl ApiError {
             NoSuchBucket => "Bucket not found",
             NoSuchKey => "not_found",
             NotFound(_) => "Not Found",
-            Duplicate => "Duplicate",
+            Duplicate(_) => "Duplicate",
             AccessDenied(_) => "Unauthorized",
             InvalidBucketName => "Invalid Input",
             EntityTooLarge => "Payload too large",
@@ -147,7 +162,8 @@ impl ApiError {
     }
 
     /// Maps a database error the way storage-api does: RLS refusals become `AccessDenied`,
-    /// unique violations `Duplicate`, foreign-key violations on delete `ResourceNotEmpty`.
+    /// unique violations `Duplicate` (`ResourceAlreadyExists`; callers that know what was
+    /// written name it more exactly), foreign-key violations on delete `ResourceNotEmpty`.
     pub fn from_db(e: &tokio_postgres::Error) -> ApiError {
         use tokio_postgres::error::SqlState;
         let Some(db) = e.as_db_error() else {
@@ -162,7 +178,7 @@ impl ApiError {
             };
             ApiError::AccessDenied(msg)
         } else if *code == SqlState::UNIQUE_VIOLATION {
-            ApiError::Duplicate
+            ApiError::Duplicate(Existing::Resource)
         } else if *code == SqlState::FOREIGN_KEY_VIOLATION {
             ApiError::BucketNotEmpty
         } else if *code == SqlState::INVALID_PARAMETER_VALUE || *code == SqlState::UNDEFINED_OBJECT
@@ -173,6 +189,16 @@ impl ApiError {
             ApiError::Internal("The connection to the database timed out".into())
         } else {
             ApiError::Internal(format!("{}: {}", code.code(), db.message()))
+        }
+    }
+}
+
+impl ApiError {
+    /// A duplicate named as `what`; any other error unchanged.
+    pub fn naming(self, what: Existing) -> ApiError {
+        match self {
+            ApiError::Duplicate(_) => ApiError::Duplicate(what),
+            other => other,
         }
     }
 }
@@ -267,10 +293,17 @@ mod tests {
             e.body(),
             serde_json::json!({"statusCode":"404","code":"NoSuchKey","error":"not_found","message":"Object not found"})
         );
-        let d = ApiError::Duplicate.body();
-        assert_eq!(d["statusCode"], "409");
-        assert_eq!(d["error"], "Duplicate");
-        assert_eq!(d["message"], "The resource already exists");
+        for (kind, code) in [
+            (Existing::Key, "KeyAlreadyExists"),
+            (Existing::Bucket, "BucketAlreadyExists"),
+            (Existing::Resource, "ResourceAlreadyExists"),
+        ] {
+            let d = ApiError::Duplicate(kind).body();
+            assert_eq!(d["statusCode"], "409");
+            assert_eq!(d["code"], code);
+            assert_eq!(d["error"], "Duplicate");
+            assert_eq!(d["message"], "The resource already exists");
+        }
         assert_eq!(
             ApiError::Internal("x".into()).http_status(),
             StatusCode::INTERNAL_SERVER_ERROR

@@ -38,7 +38,7 @@ mod tus;
 mod upload;
 
 pub use config::{Backend, BucketSeed, Config, S3Config};
-pub use error::ApiError;
+pub use error::{ApiError, Existing};
 pub use render::ImageConfig;
 
 /// Errors building the service.

@@ -376,7 +376,7 @@ pub async fn copy_as(
         },
     };
     if existing.is_some() && !upsert {
-        let refusal = ApiError::Duplicate;
+        let refusal = ApiError::Duplicate(crate::error::Existing::Key);
         let owner = caller.owner_uuid();
         return Err(
             crate::upload::refusal_after_policy(&tx, &target, &version, owner, refusal).await,

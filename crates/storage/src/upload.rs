@@ -26,7 +26,7 @@ use crate::app::{json, State};
 use crate::auth::Caller;
 use crate::blob::object_key;
 use crate::db::{act_as, act_as_system};
-use crate::error::ApiError;
+use crate::error::{ApiError, Existing};
 use crate::limits::{mime_allowed, valid_bucket_name, valid_key};
 use crate::route::UploadMode;
 
@@ -350,7 +350,14 @@ pub async fn probe(
         .as_deref()
         .and_then(|s| uuid::Uuid::parse_str(s).ok());
     if existing.is_some() && t.mode == UploadMode::Create {
-        return Err(refusal_after_policy(&tx, t, &version, owner, ApiError::Duplicate).await);
+        return Err(refusal_after_policy(
+            &tx,
+            t,
+            &version,
+            owner,
+            ApiError::Duplicate(Existing::Key),
+        )
+        .await);
     }
     write_row(&tx, t, &existing, &version, owner, &Value::Null, &None).await?;
     tx.rollback().await?;
@@ -378,7 +385,7 @@ pub async fn store(state: &State, t: &Target<'_>, inc: Incoming) -> Result<uuid:
         .as_deref()
         .and_then(|s| uuid::Uuid::parse_str(s).ok());
     let refusal = match (t.mode, &existing) {
-        (UploadMode::Create, Some(_)) => Some(ApiError::Duplicate),
+        (UploadMode::Create, Some(_)) => Some(ApiError::Duplicate(Existing::Key)),
         (UploadMode::Update, None) => Some(ApiError::NoSuchKey),
         _ => None,
     };
@@ -440,7 +447,7 @@ pub async fn refusal_after_policy(
         mode: UploadMode::Create,
     };
     match write_row(tx, &insert, &None, version, owner, &Value::Null, &None).await {
-        Ok(_) | Err(ApiError::Duplicate) => refusal,
+        Ok(_) | Err(ApiError::Duplicate(_)) => refusal,
         Err(e) => e,
     }
 }
@@ -490,14 +497,15 @@ pub async fn write_row(
                 user_metadata,
             ],
         )
-        .await?;
+        .await
+        .map_err(|e| ApiError::from_db(&e).naming(Existing::Key))?;
     if n == 1 {
         return Ok((id, None));
     }
     // A concurrent upload created the object after we looked: replace it.
     let found = existing_row(tx, t.bucket, t.name)
         .await?
-        .ok_or(ApiError::Duplicate)?;
+        .ok_or(ApiError::Duplicate(Existing::Key))?;
     update_row(tx, t, &found, &row).await
 }
 
