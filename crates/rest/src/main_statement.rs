@@ -58,12 +58,15 @@ impl Column {
         }
     }
 
-    /// The SQL type the value is cast to.
-    fn cast(self) -> &'static str {
+    /// The SQL type the value is cast to (`None`: the body stays `json` or `text` as its
+    /// expression gives it, both read back as their text, so an `EXPLAIN` shows the expression
+    /// itself).
+    fn cast(self) -> Option<&'static str> {
         match self {
-            Column::Total | Column::Page | Column::Inserted => "int8",
-            Column::Bytes => "bytea",
-            _ => "text",
+            Column::Total | Column::Page | Column::Inserted => Some("int8"),
+            Column::Bytes => Some("bytea"),
+            Column::Body => None,
+            _ => Some("text"),
         }
     }
 }
@@ -117,8 +120,10 @@ impl MainSelect<'_> {
                 Column::Bytes => self.bytes,
             };
             out.push_str(expr.unwrap_or("NULL"));
-            out.push_str("::");
-            out.push_str(c.cast());
+            if let Some(cast) = c.cast() {
+                out.push_str("::");
+                out.push_str(cast);
+            }
             out.push_str(" AS \"");
             out.push_str(c.name());
             out.push('"');
@@ -179,7 +184,7 @@ mod tests {
         let expected = [
             "NULL::int8 AS \"total\"",
             "pg_catalog.count(*)::int8 AS \"page_total\"",
-            "json_agg(\"_postgrest_t\")::text::text AS \"body\"",
+            "json_agg(\"_postgrest_t\")::text AS \"body\"",
             "AS \"pgrst_headers\"",
             "AS \"pgrst_status\"",
             "NULL::text AS \"location\"",

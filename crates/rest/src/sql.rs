@@ -623,12 +623,12 @@ pub enum BodyShape {
 /// The expression rendering `_postgrest_t` rows as the body text.
 pub fn body_expr(shape: BodyShape) -> &'static str {
     match shape {
-        BodyShape::Array => "coalesce(json_agg(\"_postgrest_t\"), '[]')::text",
+        BodyShape::Array => "coalesce(json_agg(\"_postgrest_t\"), '[]')",
         BodyShape::ArrayStripped => {
             "coalesce(json_agg(json_strip_nulls(row_to_json(\"_postgrest_t\"))), '[]')::text"
         }
         BodyShape::Object { strip_nulls: false } => {
-            "coalesce((json_agg(\"_postgrest_t\")->0)::text, '')"
+            "coalesce(json_agg(\"_postgrest_t\")->0, 'null')"
         }
         BodyShape::Object { strip_nulls: true } => {
             "coalesce(json_strip_nulls(json_agg(\"_postgrest_t\")->0)::text, '')"
