@@ -1,5 +1,6 @@
 //! Listing a "folder": the direct children of a prefix, with deeper names folded into folder
-//! entries, as storage-api's `storage.search()` returns them. The options are parsed and
+//! entries, as storage-api's `storage.search()` returns them (the prefix and `search` match
+//! case-insensitively, names sort case-insensitively). The options are parsed and
 //! validated here and turned into one SQL statement with bind parameters; sort columns come
 //! from a fixed list.
 
@@ -109,13 +110,20 @@ pub fn plan(opts: &ListOptions) -> Result<ListPlan, ApiError> {
     };
     let search = opts.search.clone().unwrap_or_default();
     let pattern = format!("{}%", escape_like(&search));
-    let tie = if column == "name" { "" } else { ", name" };
+    // As storage-api: names sort case-insensitively by byte, a folder where its names start
+    // (`dir/…` after `dir.txt`, before `dir2`); other columns list the folders first, by name
+    // in the same order, then the objects.
+    let key = if column == "name" {
+        format!("lower(name || CASE WHEN id IS NULL THEN '/' ELSE '' END) COLLATE \"C\" {order}")
+    } else {
+        format!("\"{column}\" {order} NULLS FIRST, lower(name) COLLATE \"C\" {order}")
+    };
     let sql = format!(
         "WITH m AS ( \
            SELECT o.id, o.updated_at, o.created_at, o.last_accessed_at, o.metadata, \
                   substr(o.name, char_length($2::text) + 1) AS rest \
            FROM storage.objects o \
-           WHERE o.bucket_id = $1 AND starts_with(o.name, $2::text) \
+           WHERE o.bucket_id = $1 AND starts_with(lower(o.name), lower($2::text)) \
          ), e AS ( \
            SELECT split_part(rest, '/', 1) AS name, NULL::uuid AS id, NULL::timestamptz AS updated_at, \
                   NULL::timestamptz AS created_at, NULL::timestamptz AS last_accessed_at, NULL::jsonb AS metadata \
@@ -125,8 +133,8 @@ pub fn plan(opts: &ListOptions) -> Result<ListPlan, ApiError> {
          ) \
          SELECT coalesce(json_agg(json_build_object('name', name, 'id', id, \
                   'updated_at', {u}, 'created_at', {c}, 'last_accessed_at', {l}, 'metadata', metadata) \
-                  ORDER BY \"{column}\" {order} NULLS FIRST{tie}), '[]'::json) \
-         FROM (SELECT * FROM e WHERE name ILIKE $3 ORDER BY \"{column}\" {order} NULLS FIRST{tie} \
+                  ORDER BY {key}), '[]'::json) \
+         FROM (SELECT * FROM e WHERE name ILIKE $3 ORDER BY {key} \
                LIMIT $4 OFFSET $5) page",
         u = crate::db::iso("updated_at"),
         c = crate::db::iso("created_at"),
@@ -151,7 +159,9 @@ mod tests {
         assert_eq!(p.prefix, "");
         assert_eq!(p.pattern, "%");
         assert_eq!((p.limit, p.offset), (100, 0));
-        assert!(p.sql.contains("ORDER BY \"name\" ASC"));
+        assert!(p.sql.contains(
+            "ORDER BY lower(name || CASE WHEN id IS NULL THEN '/' ELSE '' END) COLLATE \"C\" ASC"
+        ));
     }
 
     #[test]
@@ -167,7 +177,7 @@ mod tests {
         assert_eq!((p.limit, p.offset), (10, 5));
         assert!(p
             .sql
-            .contains("ORDER BY \"created_at\" DESC NULLS FIRST, name"));
+            .contains("ORDER BY \"created_at\" DESC NULLS FIRST, lower(name) COLLATE \"C\" DESC"));
     }
 
     #[test]
