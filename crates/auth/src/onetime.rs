@@ -265,6 +265,24 @@ pub async fn deliver(
     Ok(issued)
 }
 
+/// Supabase Auth's words for a channel it cannot send over.
+const INVALID_CHANNEL: &str = "Invalid channel, supported values are 'sms' or 'whatsapp'. \
+     'whatsapp' is only supported if Twilio or Twilio Verify is used as the provider.";
+
+/// The channel a request asks codes to be sent over (`sms` when it names none): `whatsapp`
+/// only through Twilio or Twilio Verify.
+pub fn channel(state: &AppState, requested: Option<&str>) -> Result<&'static str, ApiError> {
+    let twilio = state
+        .sms
+        .as_ref()
+        .is_some_and(|s| matches!(s.provider().name(), "twilio" | "twilio_verify"));
+    match requested.unwrap_or("") {
+        "" | "sms" => Ok("sms"),
+        "whatsapp" if twilio => Ok("whatsapp"),
+        _ => Err(ApiError::Validation(INVALID_CHANNEL.into())),
+    }
+}
+
 /// Text a sign-in or confirmation code to the user's phone, as GoTrue's
 /// `sendPhoneConfirmation`: test numbers get their fixed code and no message; otherwise the
 /// per-user interval (`[auth.sms] max_frequency`) and the project's SMS limit apply, and the
@@ -276,6 +294,7 @@ pub async fn send_sms(
     user: &User,
     slot: Slot,
     phone: &str,
+    channel: &'static str,
 ) -> Result<(), ApiError> {
     let sms = &state.config.sms;
     if let Some(fixed) = sms.test_otp.get(phone) {
@@ -319,7 +338,7 @@ pub async fn send_sms(
             .await;
     };
     let message = crate::sms::render(&sms.template, &issued.otp);
-    match sender.send(phone, &message, "sms", &issued.otp).await {
+    match sender.send(phone, &message, channel, &issued.otp).await {
         Ok(id) => {
             tracing::debug!(provider = sender.provider().name(), message_id = %id, "text sent");
             Ok(())

@@ -583,6 +583,50 @@ async fn a_new_password_ends_sessions_and_voids_emailed_links() {
 }
 
 #[tokio::test]
+async fn message_channels_are_checked() {
+    let a = start(|c| c.phone_enabled = true).await;
+    // WhatsApp needs Twilio; none is configured here.
+    for (path, body) in [
+        (
+            "/otp",
+            json!({"phone": "+15555550188", "channel": "whatsapp"}),
+        ),
+        (
+            "/signup",
+            json!({"phone": "+15555550188", "password": "long-enough", "channel": "whatsapp"}),
+        ),
+        (
+            "/otp",
+            json!({"phone": "+15555550188", "channel": "pigeon"}),
+        ),
+    ] {
+        let r = a.post(path, body).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        assert!(
+            r.body["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Invalid channel, supported values are 'sms' or 'whatsapp'."),
+            "{}",
+            r.body
+        );
+    }
+    let r = a
+        .post("/otp", json!({"email": "ch@example.com", "channel": "sms"}))
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.body["message"],
+        "Channel should only be specified with Phone OTP"
+    );
+    // Text messages need nothing more.
+    let r = a
+        .post("/otp", json!({"phone": "+15555550188", "channel": "sms"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[tokio::test]
 async fn settings_have_every_field() {
     let a = start(|_| {}).await;
     let anon = a.anon.clone();

@@ -104,6 +104,20 @@ async fn twilio_sends_the_code_and_it_signs_in() {
         .await;
     assert_eq!(wrong.status, 403);
     sign_in_with(&a, &code).await;
+
+    // Asked for over WhatsApp: Twilio gets a WhatsApp message.
+    let r = a
+        .post(
+            "/otp",
+            json!({"phone": format!("+{PHONE}"), "channel": "whatsapp"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let seen = fake.seen();
+    let w = seen.last().unwrap();
+    assert_eq!(w.field("To"), "whatsapp:+15555550123");
+    assert_eq!(w.field("Channel"), "whatsapp");
+    sign_in_with(&a, &code_in(w.field("Body"))).await;
 }
 
 #[tokio::test]

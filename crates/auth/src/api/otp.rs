@@ -30,6 +30,7 @@ pub struct OtpParams {
     pub phone: Option<String>,
     pub data: Option<Value>,
     pub create_user: bool,
+    pub channel: Option<String>,
     #[serde(rename = "type")]
     pub kind: Option<String>,
     pub code_challenge: Option<String>,
@@ -43,6 +44,7 @@ impl Default for OtpParams {
             phone: None,
             data: None,
             create_user: true,
+            channel: None,
             kind: None,
             code_challenge: None,
             code_challenge_method: None,
@@ -69,6 +71,11 @@ pub async fn otp(
     if has_email && has_phone {
         return Err(ApiError::Validation(
             "Only an email address or phone number should be provided".into(),
+        ));
+    }
+    if has_email && p.channel.as_deref().is_some_and(|c| !c.is_empty()) {
+        return Err(ApiError::Validation(
+            "Channel should only be specified with Phone OTP".into(),
         ));
     }
     if !p.create_user && !is_registered(&state, &p).await? {
@@ -113,6 +120,7 @@ async fn phone_otp(state: &AppState, p: OtpParams) -> Result<Response, ApiError>
         return Err(phone_unsupported());
     }
     let phone = users::validate_phone(p.phone.as_deref().unwrap_or(""))?;
+    let channel = onetime::channel(state, p.channel.as_deref())?;
     let data = crate::api::signup::metadata(p.data)?;
     let mut conn = state.pool.get().await?;
     let tx = crate::state::begin(&mut conn).await?;
@@ -138,7 +146,7 @@ async fn phone_otp(state: &AppState, p: OtpParams) -> Result<Response, ApiError>
         }
     };
     if !user.is_banned() {
-        onetime::send_sms(state, &tx, &user, Slot::Confirmation, &phone).await?;
+        onetime::send_sms(state, &tx, &user, Slot::Confirmation, &phone, channel).await?;
     }
     tx.commit().await?;
     Ok(Json(json!({})).into_response())
@@ -353,7 +361,7 @@ async fn resend_sms(state: &AppState, p: OtpParams) -> Result<Response, ApiError
     let tx = crate::state::begin(&mut conn).await?;
     if let Some(user) = users::by_phone(&tx, &phone).await? {
         if user.phone_confirmed_at.is_none() {
-            onetime::send_sms(state, &tx, &user, Slot::Confirmation, &phone).await?;
+            onetime::send_sms(state, &tx, &user, Slot::Confirmation, &phone, "sms").await?;
         }
     }
     tx.commit().await?;

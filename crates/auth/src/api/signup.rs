@@ -103,6 +103,11 @@ pub async fn signup(
         p.code_challenge.as_deref(),
     )?;
     let data = metadata(p.data)?;
+    // Codes for a phone sign-up go over the channel asked for (text by default).
+    let channel = match &phone {
+        Some(_) => onetime::channel(&state, p.channel.as_deref())?,
+        None => "sms",
+    };
     let (email, phone) = match (email, phone) {
         (Some(e), None) => {
             if !config.email_enabled {
@@ -179,7 +184,7 @@ pub async fn signup(
             &state,
             &tx,
             &user,
-            (email.as_deref(), phone.as_deref()),
+            (email.as_deref(), phone.as_deref().map(|ph| (ph, channel))),
             challenge.as_ref(),
             &redirect,
         )
@@ -221,7 +226,7 @@ pub async fn signup(
         &state,
         &tx,
         &user,
-        (email.as_deref(), phone.as_deref()),
+        (email.as_deref(), phone.as_deref().map(|ph| (ph, channel))),
         challenge.as_ref(),
         &redirect,
     )
@@ -236,12 +241,12 @@ async fn confirm(
     state: &AppState,
     tx: &tokio_postgres::Transaction<'_>,
     user: &users::User,
-    (email, phone): (Option<&str>, Option<&str>),
+    (email, phone): (Option<&str>, Option<(&str, &'static str)>),
     challenge: Option<&flow::Challenge>,
     redirect: &str,
 ) -> Result<Value, ApiError> {
-    if let Some(ph) = phone {
-        onetime::send_sms(state, tx, user, Slot::Confirmation, ph).await?;
+    if let Some((ph, channel)) = phone {
+        onetime::send_sms(state, tx, user, Slot::Confirmation, ph, channel).await?;
     }
     if let Some(e) = email {
         if let Some(c) = challenge {

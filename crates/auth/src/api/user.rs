@@ -38,6 +38,7 @@ pub struct UpdateParams {
     pub nonce: Option<String>,
     pub data: Option<Value>,
     pub app_metadata: Option<Value>,
+    pub channel: Option<String>,
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<String>,
 }
@@ -98,7 +99,8 @@ pub async fn update_user(
                     &[&user.id, &ph],
                 )
                 .await?;
-                onetime::send_sms(&state, &tx, &user, Slot::PhoneChange, &ph).await?;
+                let channel = onetime::channel(&state, p.channel.as_deref())?;
+                onetime::send_sms(&state, &tx, &user, Slot::PhoneChange, &ph, channel).await?;
             }
         }
     }
@@ -445,7 +447,7 @@ pub async fn reauthenticate(
             });
         }
         let phone = user.phone.clone();
-        onetime::send_sms(&state, &tx, &user, Slot::Reauthentication, &phone).await?;
+        onetime::send_sms(&state, &tx, &user, Slot::Reauthentication, &phone, "sms").await?;
     }
     tx.commit().await?;
     Ok(Json(json!({})).into_response())
