@@ -287,7 +287,8 @@ pub fn channel(state: &AppState, requested: Option<&str>) -> Result<&'static str
 /// `sendPhoneConfirmation`: test numbers get their fixed code and no message; otherwise the
 /// per-user interval (`[auth.sms] max_frequency`) and the project's SMS limit apply, and the
 /// code goes through the SMS provider (`[auth.sms] template`) or, without one, into the
-/// development mailbox. A provider's refusal is 422 `sms_send_failed`.
+/// development mailbox. A provider's refusal is 422 `sms_send_failed`. Returns the provider's
+/// message id, when a provider sent it.
 pub async fn send_sms(
     state: &AppState,
     db: &impl GenericClient,
@@ -295,11 +296,11 @@ pub async fn send_sms(
     slot: Slot,
     phone: &str,
     channel: &'static str,
-) -> Result<(), ApiError> {
+) -> Result<Option<String>, ApiError> {
     let sms = &state.config.sms;
     if let Some(fixed) = sms.test_otp.get(phone) {
         store(db, user.id, slot, phone, fixed.clone()).await?;
-        return Ok(());
+        return Ok(None);
     }
     if let Some(last) = slot.sent_at(user) {
         let min = chrono::Duration::from_std(sms.max_frequency).unwrap_or_default();
@@ -310,7 +311,7 @@ pub async fn send_sms(
                 code: "over_sms_send_rate_limit",
                 message: format!(
                     "For security purposes, you can only request this after {} seconds.",
-                    (left + 999) / 1000
+                    left / 1000
                 ),
             });
         }
@@ -319,7 +320,7 @@ pub async fn send_sms(
     let otp = crypto::random_otp(sms.otp_length);
     let issued = store(db, user.id, slot, phone, otp).await?;
     let Some(sender) = &state.sms else {
-        return state
+        state
             .mailer
             .send(
                 db,
@@ -335,13 +336,14 @@ pub async fn send_sms(
                     data: user.user_metadata.clone(),
                 },
             )
-            .await;
+            .await?;
+        return Ok(None);
     };
     let message = crate::sms::render(&sms.template, &issued.otp);
     match sender.send(phone, &message, channel, &issued.otp).await {
         Ok(id) => {
             tracing::debug!(provider = sender.provider().name(), message_id = %id, "text sent");
-            Ok(())
+            Ok(Some(id).filter(|id| !id.is_empty()))
         }
         Err(e) => {
             let kind = match slot {

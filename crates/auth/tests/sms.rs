@@ -113,6 +113,8 @@ async fn twilio_sends_the_code_and_it_signs_in() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
+    // The provider's message id comes back, as supabase-js's `messageId`.
+    assert_eq!(r.body["message_id"], "SM123");
     let seen = fake.seen();
     let w = seen.last().unwrap();
     assert_eq!(w.field("To"), "whatsapp:+15555550123");

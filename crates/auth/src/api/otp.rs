@@ -145,11 +145,16 @@ async fn phone_otp(state: &AppState, p: OtpParams) -> Result<Response, ApiError>
             .await?
         }
     };
+    let mut answer = json!({});
     if !user.is_banned() {
-        onetime::send_sms(state, &tx, &user, Slot::Confirmation, &phone, channel).await?;
+        if let Some(id) =
+            onetime::send_sms(state, &tx, &user, Slot::Confirmation, &phone, channel).await?
+        {
+            answer["message_id"] = id.into();
+        }
     }
     tx.commit().await?;
-    Ok(Json(json!({})).into_response())
+    Ok(Json(answer).into_response())
 }
 
 pub async fn magiclink(
@@ -359,11 +364,16 @@ async fn resend_sms(state: &AppState, p: OtpParams) -> Result<Response, ApiError
     let phone = users::validate_phone(p.phone.as_deref().unwrap_or(""))?;
     let mut conn = state.pool.get().await?;
     let tx = crate::state::begin(&mut conn).await?;
+    let mut answer = json!({});
     if let Some(user) = users::by_phone(&tx, &phone).await? {
         if user.phone_confirmed_at.is_none() {
-            onetime::send_sms(state, &tx, &user, Slot::Confirmation, &phone, "sms").await?;
+            if let Some(id) =
+                onetime::send_sms(state, &tx, &user, Slot::Confirmation, &phone, "sms").await?
+            {
+                answer["message_id"] = id.into();
+            }
         }
     }
     tx.commit().await?;
-    Ok(Json(json!({})).into_response())
+    Ok(Json(answer).into_response())
 }
