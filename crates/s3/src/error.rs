@@ -27,7 +27,7 @@ pub fn s3_error(e: ApiError) -> S3Error {
         ApiError::AccessDenied(_) | ApiError::InvalidJwt(_) | ApiError::ExpiredToken => {
             (C::AccessDenied, StatusCode::FORBIDDEN)
         }
-        ApiError::InvalidSignature => (C::SignatureDoesNotMatch, StatusCode::FORBIDDEN),
+        ApiError::InvalidSignature(_) => (C::SignatureDoesNotMatch, StatusCode::FORBIDDEN),
         ApiError::InvalidKey(_) => (C::InvalidArgument, StatusCode::BAD_REQUEST),
         ApiError::InvalidBucketName => (C::InvalidBucketName, StatusCode::BAD_REQUEST),
         ApiError::EntityTooLarge => (C::EntityTooLarge, StatusCode::PAYLOAD_TOO_LARGE),

@@ -59,6 +59,35 @@ pub struct UrlClaims {
     /// (`height:100,width:200,resize:cover`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transformations: Option<String>,
+    /// What the token allows (`download` or `upload`). Tokens without it are told apart by the
+    /// `upsert` claim, which only upload tokens carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// What a URL token allows: reading the object (signed download and render URLs) or writing it
+/// (signed upload URLs). A token is only accepted for what it was issued for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Download,
+    Upload,
+}
+
+impl Scope {
+    fn claim(self) -> &'static str {
+        match self {
+            Scope::Download => "download",
+            Scope::Upload => "upload",
+        }
+    }
+
+    /// Whether `claims` were issued for this scope.
+    fn admits(self, claims: &UrlClaims) -> bool {
+        match claims.scope.as_deref() {
+            Some(s) => s == self.claim(),
+            None => (self == Scope::Upload) == claims.upsert.is_some(),
+        }
+    }
 }
 
 /// HS256 validation; `leeway` seconds of clock skew are tolerated on `exp`/`nbf`.
@@ -102,17 +131,23 @@ impl Keys {
         })
     }
 
-    /// Signs a URL token for `bucket/name`, valid for `expires_in` seconds.
-    pub fn sign_url(
+    /// Signs a download URL token for `bucket/name`, valid for `expires_in` seconds.
+    pub fn sign_url(&self, url: String, expires_in: i64) -> Result<String, ApiError> {
+        self.sign_claims(url, expires_in, Scope::Download, |_| {})
+    }
+
+    /// Signs an upload URL token for `bucket/name`: the upload's owner and whether it may
+    /// overwrite.
+    pub fn sign_upload_url(
         &self,
         url: String,
         expires_in: i64,
         owner: Option<String>,
-        upsert: Option<bool>,
+        upsert: bool,
     ) -> Result<String, ApiError> {
-        self.sign_claims(url, expires_in, |c| {
+        self.sign_claims(url, expires_in, Scope::Upload, |c| {
             c.owner = owner;
-            c.upsert = upsert;
+            c.upsert = Some(upsert);
         })
     }
 
@@ -123,7 +158,7 @@ impl Keys {
         expires_in: i64,
         transformations: String,
     ) -> Result<String, ApiError> {
-        self.sign_claims(url, expires_in, |c| {
+        self.sign_claims(url, expires_in, Scope::Download, |c| {
             c.transformations = Some(transformations)
         })
     }
@@ -132,6 +167,7 @@ impl Keys {
         &self,
         url: String,
         expires_in: i64,
+        scope: Scope,
         extra: impl FnOnce(&mut UrlClaims),
     ) -> Result<String, ApiError> {
         let iat = chrono::Utc::now().timestamp();
@@ -142,14 +178,20 @@ impl Keys {
             owner: None,
             upsert: None,
             transformations: None,
+            scope: Some(scope.claim().to_string()),
         };
         extra(&mut claims);
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| ApiError::Internal(format!("sign url token: {e}")))
     }
 
-    /// Verifies a URL token and that it was issued for `expected_url`.
-    pub fn verify_url(&self, token: &str, expected_url: &str) -> Result<UrlClaims, ApiError> {
+    /// Verifies a URL token and that it was issued for `scope` and `expected_url`.
+    pub fn verify_url(
+        &self,
+        token: &str,
+        expected_url: &str,
+        scope: Scope,
+    ) -> Result<UrlClaims, ApiError> {
         // URL tokens are issued by this service's clock: they expire exactly.
         let claims = jsonwebtoken::decode::<UrlClaims>(token, &self.decoding, &validation(0))
             .map_err(|e| match e.kind() {
@@ -157,8 +199,14 @@ impl Keys {
                 _ => ApiError::InvalidJwt(jwt_message(&e)),
             })?
             .claims;
+        if !scope.admits(&claims) {
+            return Err(ApiError::InvalidSignature(format!(
+                "Token is not scoped for {}",
+                scope.claim()
+            )));
+        }
         if claims.url != expected_url {
-            return Err(ApiError::InvalidSignature);
+            return Err(ApiError::InvalidSignature("Invalid signature".into()));
         }
         Ok(claims)
     }
@@ -240,21 +288,38 @@ mod tests {
     #[test]
     fn url_tokens() {
         let keys = Keys::new("secret", None);
-        let t = keys
-            .sign_url("b/a.png".into(), 60, None, None)
-            .expect("sign");
-        assert_eq!(keys.verify_url(&t, "b/a.png").expect("ok").url, "b/a.png");
+        let t = keys.sign_url("b/a.png".into(), 60).expect("sign");
+        let read = |t: &str, url: &str| keys.verify_url(t, url, Scope::Download);
+        assert_eq!(read(&t, "b/a.png").expect("ok").url, "b/a.png");
         assert!(matches!(
-            keys.verify_url(&t, "b/other.png"),
-            Err(ApiError::InvalidSignature)
+            read(&t, "b/other.png"),
+            Err(ApiError::InvalidSignature(m)) if m == "Invalid signature"
         ));
-        let old = keys
-            .sign_url("b/a.png".into(), -60, None, None)
+        let old = keys.sign_url("b/a.png".into(), -60).expect("sign");
+        assert!(matches!(read(&old, "b/a.png"), Err(ApiError::ExpiredToken)));
+        assert!(read("garbage", "b/a.png").is_err());
+        // A token is accepted only for what it was issued for.
+        let up = keys
+            .sign_upload_url("b/a.png".into(), 60, None, false)
             .expect("sign");
+        assert!(keys.verify_url(&up, "b/a.png", Scope::Upload).is_ok());
         assert!(matches!(
-            keys.verify_url(&old, "b/a.png"),
-            Err(ApiError::ExpiredToken)
+            read(&up, "b/a.png"),
+            Err(ApiError::InvalidSignature(m)) if m == "Token is not scoped for download"
         ));
-        assert!(keys.verify_url("garbage", "b/a.png").is_err());
+        assert!(matches!(
+            keys.verify_url(&t, "b/a.png", Scope::Upload),
+            Err(ApiError::InvalidSignature(m)) if m == "Token is not scoped for upload"
+        ));
+        // Tokens without a scope: those with `upsert` are upload tokens, the rest downloads.
+        let legacy = |claims: serde_json::Value| token("secret", claims);
+        let exp = chrono::Utc::now().timestamp() + 60;
+        let dl = legacy(serde_json::json!({"url": "b/a.png", "iat": 0, "exp": exp}));
+        assert!(read(&dl, "b/a.png").is_ok());
+        assert!(keys.verify_url(&dl, "b/a.png", Scope::Upload).is_err());
+        let ul =
+            legacy(serde_json::json!({"url": "b/a.png", "iat": 0, "exp": exp, "upsert": false}));
+        assert!(keys.verify_url(&ul, "b/a.png", Scope::Upload).is_ok());
+        assert!(read(&ul, "b/a.png").is_err());
     }
 }

@@ -55,8 +55,8 @@ pub enum ApiError {
     MissingParameter(String),
     #[error("The provided token has expired.")]
     ExpiredToken,
-    #[error("Invalid signature")]
-    InvalidSignature,
+    #[error("{0}")]
+    InvalidSignature(String),
     #[error("{0}")]
     NotFound(String),
     /// A TUS protocol error with its own HTTP status.
@@ -85,7 +85,9 @@ impl ApiError {
             Internal(_) => 500,
             InsufficientStorage => 507,
             InvalidJwt(_) | InvalidKey(_) | InvalidBucketName | InvalidRequest(_)
-            | InvalidFileSizeLimit | MissingParameter(_) | ExpiredToken | InvalidSignature => 400,
+            | InvalidFileSizeLimit | MissingParameter(_) | ExpiredToken | InvalidSignature(_) => {
+                400
+            }
         }
     }
 
@@ -111,7 +113,7 @@ impl ApiError {
             InvalidRequest(_) | InvalidFileSizeLimit => "InvalidRequest",
             MissingParameter(_) => "MissingParameter",
             ExpiredToken => "ExpiredToken",
-            InvalidSignature => "InvalidSignature",
+            InvalidSignature(_) => "InvalidSignature",
             Tus { .. } => "TusError",
             InsufficientStorage => "InsufficientStorage",
             Internal(_) => "InternalError",

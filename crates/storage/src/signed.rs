@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::app::{json, query_param, typed_body, State};
+use crate::auth::Scope;
 use crate::db::act_as;
 use crate::download::{lookup_as_caller, lookup_as_service, serve};
 use crate::error::ApiError;
@@ -81,9 +82,7 @@ pub async fn sign_one(
             "signedURL": format!("/render/image/sign/{bucket}/{name}?token={token}")
         })));
     }
-    let token = state
-        .keys
-        .sign_url(format!("{bucket}/{name}"), secs, None, None)?;
+    let token = state.keys.sign_url(format!("{bucket}/{name}"), secs)?;
     Ok(json(
         serde_json::json!({ "signedURL": sign_path(bucket, name, &token) }),
     ))
@@ -118,9 +117,7 @@ pub async fn sign_many(
     let mut out = Vec::with_capacity(b.paths.len());
     for p in &b.paths {
         if visible.contains(p) {
-            let token = state
-                .keys
-                .sign_url(format!("{bucket}/{p}"), secs, None, None)?;
+            let token = state.keys.sign_url(format!("{bucket}/{p}"), secs)?;
             out.push(serde_json::json!({
                 "error": null, "path": p, "signedURL": sign_path(bucket, p, &token)
             }));
@@ -150,7 +147,9 @@ pub async fn download(
     head: bool,
 ) -> Result<Response, ApiError> {
     let token = token_of(query)?;
-    state.keys.verify_url(&token, &format!("{bucket}/{name}"))?;
+    state
+        .keys
+        .verify_url(&token, &format!("{bucket}/{name}"), Scope::Download)?;
     let obj = lookup_as_service(state, bucket, name).await?;
     serve(state, h, query, &obj, head).await
 }
@@ -177,11 +176,11 @@ pub async fn sign_upload(
         },
     };
     probe(state, &target, None).await?;
-    let token = state.keys.sign_url(
+    let token = state.keys.sign_upload_url(
         format!("{bucket}/{name}"),
         UPLOAD_URL_SECONDS,
         caller.sub().map(str::to_string),
-        Some(upsert),
+        upsert,
     )?;
     Ok(json(serde_json::json!({
         "url": format!("/object/upload/sign/{bucket}/{name}?token={token}"),
@@ -201,13 +200,7 @@ pub async fn upload(
     let token = token_of(query)?;
     let claims = state
         .keys
-        .verify_url(&token, &format!("{bucket}/{name}"))
-        .map_err(|e| match e {
-            ApiError::InvalidSignature => {
-                ApiError::InvalidRequest("Invalid upload Signature".into())
-            }
-            other => other,
-        })?;
+        .verify_url(&token, &format!("{bucket}/{name}"), Scope::Upload)?;
     let target = Target {
         bucket,
         name,

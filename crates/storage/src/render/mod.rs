@@ -29,6 +29,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
 
 use crate::app::{query_param, State};
+use crate::auth::Scope;
 use crate::blob::object_key;
 use crate::download::{lookup, lookup_as_caller, lookup_as_service, Stored};
 use crate::error::ApiError;
@@ -170,7 +171,10 @@ pub async fn handle(
             let token = query_param(query, "token")
                 .filter(|t| !t.is_empty())
                 .ok_or_else(|| ApiError::MissingParameter("token".into()))?;
-            let claims = state.keys.verify_url(&token, &format!("{bucket}/{name}"))?;
+            let claims =
+                state
+                    .keys
+                    .verify_url(&token, &format!("{bucket}/{name}"), Scope::Download)?;
             let t = Transform::from_claim(claims.transformations.as_deref().unwrap_or(""), max);
             let expires = std::time::UNIX_EPOCH
                 + std::time::Duration::from_secs(u64::try_from(claims.exp).unwrap_or(0));
