@@ -505,7 +505,8 @@ async fn admin_users_api() {
     let got = a.get_as(&format!("/admin/users/{id}"), &service).await;
     assert_eq!(got.body["email"], "k@example.com");
     let bad_id = a.get_as("/admin/users/not-a-uuid", &service).await;
-    assert_eq!(bad_id.status, 400);
+    assert_eq!(bad_id.status, 404);
+    assert_eq!(bad_id.body["code"], "validation_failed");
     let missing = a
         .get_as(&format!("/admin/users/{}", uuid::Uuid::new_v4()), &service)
         .await;

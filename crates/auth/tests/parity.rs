@@ -93,6 +93,36 @@ async fn admin_created_users_skip_the_password_rules() {
         "Phone number already registered by another user"
     );
 
+    // Ids that are not ids.
+    let r = a
+        .call(Method::GET, "/admin/users/not-a-uuid", &service, None)
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (404, Some("validation_failed"))
+    );
+    assert_eq!(r.body["message"], "user_id must be an UUID");
+    let nil = admin(
+        Method::POST,
+        "/admin/users",
+        json!({"email": "nil@example.com", "id": "00000000-0000-0000-0000-000000000000"}),
+    )
+    .await;
+    assert_eq!(
+        (nil.status, nil.body["message"].as_str()),
+        (400, Some("ID cannot be a nil uuid"))
+    );
+    let bad = admin(
+        Method::POST,
+        "/admin/users",
+        json!({"email": "bad@example.com", "id": "x"}),
+    )
+    .await;
+    assert_eq!(
+        (bad.status, bad.body["message"].as_str()),
+        (400, Some("ID must conform to the uuid v4 format"))
+    );
+
     // Updating a password through the admin API does check it.
     let id = made.body["id"].as_str().unwrap();
     let weak = a

@@ -19,8 +19,13 @@ use crate::state::AppState;
 use crate::users::{self, NewUser, User};
 use crate::{audit, password};
 
+/// The user id of an admin path: not an id is 404 `validation_failed`, as Supabase Auth says.
 fn parse_id(id: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id).map_err(|_| ApiError::Validation("user_id must be an UUID".into()))
+    Uuid::parse_str(id).map_err(|_| ApiError::Coded {
+        status: 404,
+        code: "validation_failed",
+        message: "user_id must be an UUID".into(),
+    })
 }
 
 async fn load(db: &impl tokio_postgres::GenericClient, id: Uuid) -> Result<User, ApiError> {
@@ -175,7 +180,17 @@ pub async fn create_user(
         _ => String::new(),
     };
     let id = match p.id.as_deref() {
-        Some(s) => parse_id(s)?,
+        Some(s) => match Uuid::parse_str(s) {
+            Ok(id) if id.is_nil() => {
+                return Err(ApiError::Validation("ID cannot be a nil uuid".into()))
+            }
+            Ok(id) => id,
+            Err(_) => {
+                return Err(ApiError::Validation(
+                    "ID must conform to the uuid v4 format".into(),
+                ))
+            }
+        },
         None => Uuid::new_v4(),
     };
     let provider = if email.is_some() { "email" } else { "phone" };
@@ -429,7 +444,11 @@ pub async fn delete_factor(
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
     let id = parse_id(&id)?;
-    let factor = Uuid::parse_str(&factor).map_err(|_| ApiError::FactorNotFound)?;
+    let factor = Uuid::parse_str(&factor).map_err(|_| ApiError::Coded {
+        status: 404,
+        code: "validation_failed",
+        message: "factor_id must be an UUID".into(),
+    })?;
     let mut conn = state.pool.get().await?;
     let tx = crate::state::begin(&mut conn).await?;
     let all = users::factors_json(&tx, id).await?;
