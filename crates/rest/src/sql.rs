@@ -510,6 +510,11 @@ pub fn read_sql(
                 hoist: emb.spread && to_one,
                 // db-max-rows caps every level of the read, not only the top one.
                 max_rows: opts.max_rows,
+                // What a to-one spread passes up to an aggregating read is grouped by there,
+                // embedded values included: those must be jsonb (json has no equality).
+                jsonb_embeds: emb.spread
+                    && to_one
+                    && (aggregating || opts.hoist && opts.jsonb_embeds),
                 ..ReadOptions::default()
             },
         );
@@ -702,6 +707,38 @@ mod tests {
         c
     }
 
+    /// [`cache`] with the one-to-many relationship clients -> projects too.
+    fn cache_with_clients_projects() -> SchemaCache {
+        let mut c = cache();
+        c.relationships.insert(
+            Qi::new("s", "clients"),
+            vec![Relationship {
+                source: Qi::new("s", "clients"),
+                target: Qi::new("s", "projects"),
+                cardinality: Cardinality::OneToMany,
+                columns: vec![("id".into(), "client_id".into())],
+                constraint: "fk".into(),
+                computed: None,
+                computed_single: false,
+            }],
+        );
+        c
+    }
+
+    /// The SQL of a read of projects in schema `s` with `query`, aggregates allowed.
+    fn aggregating_read(c: &SchemaCache, query: &str) -> String {
+        let q = parse_query(&query_pairs(query), false).expect("parses");
+        let plan = Planner::new(c, "s", true)
+            .read(
+                Source::Relation(Qi::new("s", "projects")),
+                Some(Qi::new("s", "projects")),
+                &q,
+                true,
+            )
+            .expect("plans");
+        read_sql(&mut Sql::default(), c, &plan, None, ReadOptions::default())
+    }
+
     /// The plan of a read of `table` in schema `s`.
     fn plan_of(c: &SchemaCache, table: &str, q: &crate::request::QueryParams) -> ReadPlan {
         Planner::new(c, "s", false)
@@ -786,19 +823,7 @@ mod tests {
 
     #[test]
     fn a_spread_to_many_embed_gives_each_column_as_an_array() {
-        let mut c = cache();
-        c.relationships.insert(
-            Qi::new("s", "clients"),
-            vec![Relationship {
-                source: Qi::new("s", "clients"),
-                target: Qi::new("s", "projects"),
-                cardinality: Cardinality::OneToMany,
-                columns: vec![("id".into(), "client_id".into())],
-                constraint: "fk".into(),
-                computed: None,
-                computed_single: false,
-            }],
-        );
+        let c = cache_with_clients_projects();
         let q = parse_query(
             &query_pairs("select=client:name,...projects(project:name,id)"),
             false,
@@ -820,18 +845,7 @@ mod tests {
 
     #[test]
     fn aggregates_of_a_to_one_spread_are_computed_by_the_embedding_read() {
-        let c = cache();
-        let q = parse_query(&query_pairs("select=...clients(name,n:id.count())"), false)
-            .expect("parses");
-        let plan = Planner::new(&c, "s", true)
-            .read(
-                Source::Relation(Qi::new("s", "projects")),
-                Some(Qi::new("s", "projects")),
-                &q,
-                true,
-            )
-            .expect("plans");
-        let text = read_sql(&mut Sql::default(), &c, &plan, None, ReadOptions::default());
+        let text = aggregating_read(&cache(), "select=...clients(name,n:id.count())");
         // The spread selects the aggregate's input; the outer read aggregates and groups.
         assert!(
             text.contains("count(\"projects_lat_0\".\"n\") AS \"n\""),
@@ -842,6 +856,21 @@ mod tests {
             text.contains("GROUP BY \"projects_lat_0\".\"name\""),
             "{text}"
         );
+    }
+
+    #[test]
+    fn embeds_a_to_one_spread_passes_to_an_aggregating_read_are_jsonb() {
+        let c = cache_with_clients_projects();
+        let read = |select: &str| aggregating_read(&c, select);
+        // Grouped by the embedded projects the spread passes up: jsonb.
+        let grouped = read("select=...clients(projects(name),n:id.count())");
+        assert!(
+            grouped.contains("'[]'::jsonb) AS \"projects\""),
+            "{grouped}"
+        );
+        // Without aggregates the embed keeps its json.
+        let plain = read("select=...clients(projects(name))");
+        assert!(!plain.contains("jsonb"), "{plain}");
     }
 
     #[test]

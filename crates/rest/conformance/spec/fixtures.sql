@@ -357,5 +357,35 @@ CREATE VIEW consumers_view AS SELECT * FROM public.public_consumers;
 CREATE VIEW public.consumers_extra AS SELECT * FROM consumers_view;
 CREATE VIEW consumers_extra_view AS SELECT * FROM public.consumers_extra;
 
+-- AggregateFunctionsSpec: factories, their processes (with a category, a cost, supervisors
+-- through a junction table) and buildings.
+CREATE TABLE factories (id int PRIMARY KEY, name text);
+CREATE TABLE process_categories (id int PRIMARY KEY, name text);
+CREATE TABLE processes (
+  id int PRIMARY KEY, name text, factory_id int REFERENCES factories (id),
+  category_id int REFERENCES process_categories (id)
+);
+CREATE TABLE process_costs (process_id int REFERENCES processes (id) PRIMARY KEY, cost numeric);
+CREATE TABLE supervisors (id int PRIMARY KEY, name text);
+CREATE TABLE process_supervisor (
+  process_id int REFERENCES processes (id), supervisor_id int REFERENCES supervisors (id),
+  PRIMARY KEY (process_id, supervisor_id)
+);
+CREATE TABLE factory_buildings (
+  id int PRIMARY KEY, code char(4), size numeric, "type" char(1),
+  factory_id int REFERENCES factories (id), inspections jsonb
+);
+INSERT INTO factories VALUES (1, 'Factory A'), (2, 'Factory B'), (3, 'Factory C'), (4, 'Factory D');
+INSERT INTO process_categories VALUES (1, 'Batch'), (2, 'Mass');
+INSERT INTO processes VALUES (1, 'Process A1', 1, 1), (2, 'Process A2', 1, 2), (3, 'Process B1', 2, 1),
+  (4, 'Process B2', 2, 1), (5, 'Process C1', 3, 2), (6, 'Process C2', 3, 2), (7, 'Process XX', 3, 2),
+  (8, 'Process YY', 3, 2);
+INSERT INTO process_costs VALUES (1, 150.00), (2, 200.00), (3, 180.00), (4, 70.00), (5, 40.00),
+  (6, 70.00), (8, 40.00);
+INSERT INTO supervisors VALUES (1, 'Mary'), (2, 'John'), (3, 'Peter'), (4, 'Sarah'), (5, 'Jane');
+INSERT INTO process_supervisor VALUES (1, 1), (2, 2), (3, 3), (3, 4), (4, 1), (4, 2), (5, 3), (6, 3);
+INSERT INTO factory_buildings VALUES (1, 'A001', 150, 'A', 1, NULL), (2, 'A002', 200, 'B', 1, NULL),
+  (3, 'B001', 50, 'A', 2, NULL), (4, 'C001', 120, 'C', 3, NULL);
+
 ANALYZE;
 COMMIT;
