@@ -167,6 +167,27 @@ test('private channel: refused without a policy, joined with one', async () => {
   await ca.removeAllChannels();
 });
 
+test('private channel with broadcast replay: stored broadcasts since an instant arrive first, marked replayed', async () => {
+  const since = Date.now() - 500;
+  // Two transactions: one insert time each.
+  b.sql(`select realtime.send('{"n":1}'::jsonb, 'replay', 'team-a', true)`);
+  b.sql(`select realtime.send('{"n":2}'::jsonb, 'replay', 'team-a', true)`);
+  await sleep(300);
+  const ca = client(A);
+  const got = [];
+  const ch = ca.channel('team-a', { config: { private: true, broadcast: { replay: { since, limit: 1 } } } })
+    .on('broadcast', { event: 'replay' }, (m) => got.push(m));
+  assert.equal(await subscribe(ch), 'SUBSCRIBED');
+  assert.ok(await until(() => got.length === 1));
+  await sleep(300);
+  assert.equal(got.length, 1, JSON.stringify(got));
+  assert.equal(got[0].type, 'broadcast');
+  assert.deepEqual(got[0].payload, { n: 2 });
+  assert.equal(got[0].meta.replayed, true);
+  assert.match(got[0].meta.id, /^[0-9a-f-]{36}$/);
+  await ca.removeAllChannels();
+});
+
 test('a refreshed token keeps the channel joined; an expired one closes it with a system message', async () => {
   const now = () => Math.floor(Date.now() / 1000);
   const token = (exp) => b.sign({ sub: A, role: 'authenticated', aud: 'authenticated', iat: now(), exp });

@@ -121,6 +121,8 @@ pub struct Member {
     pub broadcast_read: bool,
     /// May receive presence state and diffs.
     pub presence_read: bool,
+    /// Ids of the stored broadcasts replayed at the join: not delivered again.
+    pub replayed: Vec<String>,
 }
 
 /// A user broadcast.
@@ -137,6 +139,12 @@ pub struct Broadcast {
 }
 
 impl Broadcast {
+    /// The `realtime.messages` id a database broadcast carries in its meta.
+    fn stored_id(&self) -> Option<String> {
+        let meta: Value = serde_json::from_str(self.meta.as_deref()?).ok()?;
+        meta.get("id")?.as_str().map(str::to_owned)
+    }
+
     /// The JSON payload of a text `broadcast` frame; `None` for binary bodies (vsn 1 cannot carry
     /// them).
     fn text_payload(&self) -> Option<String> {
@@ -324,12 +332,20 @@ impl Hub {
         let over = self.limits.events.triggered();
         let mut delivered = 0;
         let mut closing = Vec::new();
+        // The stored message id of a database broadcast, read when a member replayed some.
+        let mut msg_id: Option<Option<String>> = None;
         {
             let topics = self.topics.read();
             if let Some(t) = topics.get(key) {
                 for (id, m) in &t.members {
                     if (Some(*id) == from && !m.self_broadcast) || !m.broadcast_read {
                         continue;
+                    }
+                    if !m.replayed.is_empty() {
+                        let mid = msg_id.get_or_insert_with(|| msg.stored_id());
+                        if mid.as_ref().is_some_and(|i| m.replayed.contains(i)) {
+                            continue;
+                        }
                     }
                     delivered += 1;
                     if over {
@@ -603,6 +619,18 @@ mod tests {
         (Hub::new("n1".into(), tx), rx)
     }
 
+    /// A member that reads everything, without `self`.
+    fn member(sink: Sink, replayed: Vec<String>) -> Member {
+        Member {
+            sink,
+            join_ref: "1".into(),
+            self_broadcast: false,
+            broadcast_read: true,
+            presence_read: true,
+            replayed,
+        }
+    }
+
     fn key() -> TopicKey {
         TopicKey {
             topic: "realtime:room".into(),
@@ -615,30 +643,8 @@ mod tests {
         let (h, mut relay) = hub();
         let (a, mut ra) = Sink::new(Vsn::V2, 16);
         let (b, mut rb) = Sink::new(Vsn::V1, 16);
-        h.join(
-            &key(),
-            1,
-            Member {
-                sink: a,
-                join_ref: "1".into(),
-                self_broadcast: false,
-                broadcast_read: true,
-                presence_read: true,
-            },
-            true,
-        );
-        h.join(
-            &key(),
-            2,
-            Member {
-                sink: b,
-                join_ref: "1".into(),
-                self_broadcast: false,
-                broadcast_read: true,
-                presence_read: true,
-            },
-            true,
-        );
+        h.join(&key(), 1, member(a, Vec::new()), true);
+        h.join(&key(), 2, member(b, Vec::new()), true);
         assert!(matches!(relay.try_recv(), Ok(Relay::PresenceSync { .. })));
         let msg = Broadcast {
             event: "cursor".into(),
@@ -660,21 +666,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_stored_broadcast_replayed_at_the_join_is_not_delivered_again() {
+        let (h, _relay) = hub();
+        let (a, mut ra) = Sink::new(Vsn::V2, 16);
+        h.join(&key(), 1, member(a, vec!["m1".into()]), false);
+        let stored = |id: &str| Broadcast {
+            event: "e".into(),
+            body: BroadcastBody::Json("{}".into()),
+            meta: Some(json!({ "id": id }).to_string()),
+            text: false,
+        };
+        h.broadcast(&key(), None, &stored("m1"), true);
+        assert!(ra.try_recv().is_err(), "replayed already");
+        h.broadcast(&key(), None, &stored("m2"), true);
+        assert!(matches!(ra.try_recv(), Ok(WsMessage::Binary(_))));
+    }
+
+    #[tokio::test]
     async fn presence_track_replace_untrack() {
         let (h, _relay) = hub();
         let (a, mut ra) = Sink::new(Vsn::V2, 16);
-        h.join(
-            &key(),
-            1,
-            Member {
-                sink: a,
-                join_ref: "1".into(),
-                self_broadcast: false,
-                broadcast_read: true,
-                presence_read: true,
-            },
-            true,
-        );
+        h.join(&key(), 1, member(a, Vec::new()), true);
         h.track(&key(), 1, "u1", json!({"online_at": 1}));
         let st = h.presence_state(&key());
         assert_eq!(st["u1"]["metas"][0]["online_at"], 1);

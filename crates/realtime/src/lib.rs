@@ -35,6 +35,7 @@ pub mod limits;
 pub mod node;
 pub mod pgoutput;
 pub mod phoenix;
+pub mod replay;
 pub mod replication;
 pub mod rls;
 pub mod socket;

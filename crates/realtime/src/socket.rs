@@ -380,6 +380,13 @@ impl Conn {
             Perms::ALL
         };
         let broadcast = config.get("broadcast").cloned().unwrap_or(json!({}));
+        let replayed = match self.replay(&key, &perms, broadcast.get("replay")).await {
+            Ok(r) => r,
+            Err(reason) => {
+                self.reply(&m, false, json!({ "reason": reason }));
+                return;
+            }
+        };
         let self_broadcast = flag(broadcast.get("self"));
         let ack = flag(broadcast.get("ack"));
         let presence = config.get("presence").cloned().unwrap_or(json!({}));
@@ -453,6 +460,7 @@ impl Conn {
                 self_broadcast,
                 broadcast_read: perms.broadcast_read,
                 presence_read: perms.presence_read,
+                replayed: replayed.iter().map(|s| s.id.clone()).collect(),
             },
             presence_enabled,
         );
@@ -487,19 +495,12 @@ impl Conn {
         // Always listed, empty when the channel subscribes to no changes.
         let response = json!({ "postgres_changes": echoed });
         self.reply(&m, true, response);
+        for stored in &replayed {
+            self.push(&m, "broadcast", stored.frame_payload());
+        }
         // Without presence read permission no state is pushed at all.
         if presence_enabled && perms.presence_read {
-            let state = self.state.hub.presence_state(&key);
-            self.send(phoenix::encode(
-                self.vsn,
-                &Message {
-                    join_ref: m.join_ref.clone(),
-                    reference: None,
-                    topic: m.topic.clone(),
-                    event: "presence_state".into(),
-                    payload: state,
-                },
-            ));
+            self.push(&m, "presence_state", self.state.hub.presence_state(&key));
         }
         if let Some(why) = refused {
             self.system(
@@ -525,6 +526,49 @@ impl Conn {
                 true,
                 "Subscribed to PostgreSQL",
             );
+        }
+    }
+
+    /// Push `event` to the channel `join` joined.
+    fn push(&self, join: &Message, event: &str, payload: Value) {
+        self.send(phoenix::encode(
+            self.vsn,
+            &Message {
+                join_ref: join.join_ref.clone(),
+                reference: None,
+                topic: join.topic.clone(),
+                event: event.into(),
+                payload,
+            },
+        ));
+    }
+
+    /// The stored broadcasts a join's `config.broadcast.replay` asks for, or the join's error
+    /// reason: replay needs a private channel whose broadcasts the caller may read.
+    async fn replay(
+        &self,
+        key: &TopicKey,
+        perms: &Perms,
+        option: Option<&Value>,
+    ) -> Result<Vec<crate::replay::Stored>, String> {
+        let Some(option) = option else {
+            return Ok(Vec::new());
+        };
+        if !key.private {
+            return Err(crate::replay::ReplayError::PublicChannel.to_string());
+        }
+        if !perms.broadcast_read {
+            return Err(format!(
+                "Unauthorized: You do not have permissions to read from this Channel topic: {}",
+                key.sub_topic()
+            ));
+        }
+        match crate::replay::Replay::parse(option) {
+            None => Ok(Vec::new()),
+            Some(Err(e)) => Err(e.to_string()),
+            Some(Ok(r)) => crate::replay::fetch(&self.state.pool, key.sub_topic(), r)
+                .await
+                .map_err(|e| e.to_string()),
         }
     }
 

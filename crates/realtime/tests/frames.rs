@@ -182,13 +182,10 @@ async fn refreshed_tokens_same_ignored_bad_signature_closes() {
 const A: &str = "11111111-1111-1111-1111-111111111111";
 const B: &str = "22222222-2222-2222-2222-222222222222";
 
-#[tokio::test]
-async fn private_channel_refresh_and_broadcast_without_write() {
-    let db = basalt_testkit::fresh_db().await;
-    let rt = Served::start(&db.url).await;
-    // Everybody may read presence; only A may read broadcasts; nobody may write.
+/// Everybody may read presence; only A may read broadcasts; nobody may write.
+async fn read_policies(db: &basalt_testkit::TestDb) {
     sql(
-        &db,
+        db,
         &format!(
             "CREATE POLICY presence_all ON realtime.messages FOR SELECT TO authenticated
                USING (realtime.messages.extension = 'presence');
@@ -197,6 +194,13 @@ async fn private_channel_refresh_and_broadcast_without_write() {
         ),
     )
     .await;
+}
+
+#[tokio::test]
+async fn private_channel_refresh_and_broadcast_without_write() {
+    let db = basalt_testkit::fresh_db().await;
+    let rt = Served::start(&db.url).await;
+    read_policies(&db).await;
     let private = json!({"private": true, "broadcast": {"ack": true}});
     let mut c = Client::connect(&rt.ws_url(&anon())).await;
     assert_eq!(
@@ -869,5 +873,117 @@ async fn text_pushes_reach_vsn_2_as_text_and_binary_pushes_without_their_metadat
         expected.extend_from_slice(s.as_bytes());
     }
     assert_eq!(b.next(T).await, Some(Frame::Binary(expected)));
+    rt.stop().await;
+}
+
+#[tokio::test]
+async fn a_private_join_replays_stored_broadcasts_since_an_instant() {
+    let db = basalt_testkit::fresh_db().await;
+    let rt = Served::start(&db.url).await;
+    read_policies(&db).await;
+    sql(
+        &db,
+        r#"INSERT INTO realtime.messages (id, topic, extension, event, payload, private, inserted_at)
+             VALUES ('00000000-0000-0000-0000-000000000001', 'news', 'broadcast', 'e', '{"n": 1}', true,
+                     localtimestamp - interval '3 minutes'),
+                    ('00000000-0000-0000-0000-000000000002', 'news', 'broadcast', 'e', '{"n": 2}', true,
+                     localtimestamp - interval '2 minutes'),
+                    ('00000000-0000-0000-0000-000000000003', 'news', 'broadcast', 'f',
+                     '{"z": 1, "a": {"y": 2, "b": 3}}', true, localtimestamp - interval '1 minute'),
+                    ('00000000-0000-0000-0000-000000000004', 'news', 'broadcast', 'e', '{}', false,
+                     localtimestamp - interval '1 minute'),
+                    ('00000000-0000-0000-0000-000000000005', 'news', 'presence', 'e', '{}', true,
+                     localtimestamp - interval '1 minute'),
+                    ('00000000-0000-0000-0000-000000000006', 'other', 'broadcast', 'e', '{}', true,
+                     localtimestamp - interval '1 minute');"#,
+    )
+    .await;
+    // The inserts were broadcast live to nobody; let the node read past them.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let since: i64 = db
+        .client()
+        .await
+        .query_one(
+            "SELECT (extract(epoch FROM now() - interval '150 seconds') * 1000)::bigint",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let mut a = Client::connect(&rt.ws_url(&anon())).await;
+    let join = |r: &str, config: Value, token: &str| {
+        let frame = json!([r, r, "realtime:news", "phx_join",
+                           {"config": config, "access_token": token}]);
+        (r.to_owned(), frame)
+    };
+    // The newest `limit` messages since `since`, oldest first, after the reply.
+    let (r, f) = join(
+        "1",
+        json!({"private": true, "broadcast": {"replay": {"since": since, "limit": 1}}}),
+        &user(A),
+    );
+    a.send(f).await;
+    assert_eq!(reply_frame(&mut a, &r).await[4]["status"], "ok");
+    frame(&mut a, "broadcast").await;
+    assert_eq!(
+        a.raw.last().unwrap(),
+        r#"["1",null,"realtime:news","broadcast",{"event":"f","meta":{"id":"00000000-0000-0000-0000-000000000003","replayed":true},"payload":{"a":{"b":3,"y":2},"z":1},"type":"broadcast"}]"#
+    );
+    assert!(a.next(QUIET).await.is_none());
+    let (r, f) = join(
+        "2",
+        json!({"private": true, "broadcast": {"replay": {"since": since}}}),
+        &user(A),
+    );
+    a.send(f).await;
+    assert_eq!(reply_frame(&mut a, &r).await[4]["status"], "ok");
+    let replayed: Vec<Value> = a
+        .collect("broadcast", QUIET)
+        .await
+        .into_iter()
+        .map(|f| f.payload())
+        .collect();
+    assert_eq!(
+        replayed,
+        vec![
+            json!({"event": "e", "meta": {"id": "00000000-0000-0000-0000-000000000002", "replayed": true},
+                   "payload": {"n": 2}, "type": "broadcast"}),
+            json!({"event": "f", "meta": {"id": "00000000-0000-0000-0000-000000000003", "replayed": true},
+                   "payload": {"a": {"b": 3, "y": 2}, "z": 1}, "type": "broadcast"}),
+        ]
+    );
+    // Refusals, each the join's error reason.
+    let refused = |reason: &str| json!({"status": "error", "response": {"reason": reason}});
+    let mut b = Client::connect(&rt.ws_url(&anon())).await;
+    let (r, f) = join(
+        "1",
+        json!({"private": true, "broadcast": {"replay": {"since": since}}}),
+        &user(B),
+    );
+    b.send(f).await;
+    assert_eq!(
+        reply_frame(&mut b, &r).await[4],
+        refused("Unauthorized: You do not have permissions to read from this Channel topic: news")
+    );
+    let (r, f) = join(
+        "2",
+        json!({"broadcast": {"replay": {"since": since}}}),
+        &user(B),
+    );
+    b.send(f).await;
+    assert_eq!(
+        reply_frame(&mut b, &r).await[4],
+        refused("UnableToReplayMessages: Replay is not allowed for public channels")
+    );
+    let (r, f) = join(
+        "3",
+        json!({"private": true, "broadcast": {"replay": {"since": "yesterday"}}}),
+        &user(A),
+    );
+    a.send(f).await;
+    assert_eq!(
+        reply_frame(&mut a, &r).await[4],
+        refused("UnableToReplayMessages: Replay params are not valid")
+    );
     rt.stop().await;
 }
