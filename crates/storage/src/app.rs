@@ -145,11 +145,25 @@ async fn run(state: Shared, req: Request) -> Result<Response, ApiError> {
             name,
             access,
         } => render::handle(&state, h, &query, &bucket, &name, access, head).await,
-        Route::TusCreate => tus::create(&state, h, &full_path, body).await,
         Route::TusOptions => Ok(tus::options()),
-        Route::TusHead(id) => tus::head(&state, h, &id).await,
-        Route::TusPatch(id) => tus::patch(&state, h, &id, body).await,
-        Route::TusDelete(id) => tus::delete(&state, h, &id).await,
+        // A token is checked before the TUS server sees the request; what the server refuses
+        // after that is answered in its plain-text form.
+        Route::TusCreate => {
+            let caller = state.caller(h)?;
+            tus::plain(tus::create(&state, &caller, h, &full_path, body).await)
+        }
+        Route::TusHead(id) => {
+            let caller = state.caller(h)?;
+            tus::plain(tus::head(&state, &caller, &id).await)
+        }
+        Route::TusPatch(id) => {
+            let caller = state.caller(h)?;
+            tus::plain(tus::patch(&state, &caller, h, &id, body).await)
+        }
+        Route::TusDelete(id) => {
+            let caller = state.caller(h)?;
+            tus::plain(tus::delete(&state, &caller, &id).await)
+        }
     }
 }
 

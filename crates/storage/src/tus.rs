@@ -61,6 +61,33 @@ fn tus_err(status: u16, message: &str) -> ApiError {
     }
 }
 
+/// The refusal of an upload longer than the bucket or server allows, in the TUS server's words.
+fn too_large() -> ApiError {
+    tus_err(413, "Maximum size exceeded\n")
+}
+
+/// A failed TUS request as Supabase's TUS server answers it: the error's own status
+/// (`statusCode`: 404 for a missing bucket, 403 for a refusing policy, 409 for an existing
+/// object…) with its message as a plain-text body, which tus-js-client hands to `onError`.
+/// Requests refused before reaching the TUS server (no valid token) keep the JSON error body.
+pub fn plain(result: Result<Response, ApiError>) -> Result<Response, ApiError> {
+    let e = match result {
+        Ok(r) => return Ok(r),
+        Err(e) => e,
+    };
+    if let ApiError::Internal(detail) = &e {
+        tracing::error!(error = %detail, "storage: internal error in a resumable upload");
+    }
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut r = tus_response(status);
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    *r.body_mut() = Body::from(e.to_string());
+    Ok(r)
+}
+
 /// Parses `Upload-Metadata`: `key base64,key base64,key`.
 pub fn parse_metadata(h: &str) -> Result<HashMap<String, String>, ApiError> {
     let mut out = HashMap::new();
@@ -116,11 +143,11 @@ fn header_u64(h: &HeaderMap, name: &str) -> Option<u64> {
 /// `POST /upload/resumable`.
 pub async fn create(
     state: &State,
+    caller: &Caller,
     h: &HeaderMap,
     base_path: &str,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let caller = state.caller(h)?;
     let length = header_u64(h, "upload-length")
         .ok_or_else(|| tus_err(400, "Upload-Length or Upload-Defer-Length header required"))?;
     let meta = parse_metadata(
@@ -167,10 +194,14 @@ pub async fn create(
     };
     probe(
         state,
-        &target(&caller, &info),
+        &target(caller, &info),
         Some((&info.content_type, info.length)),
     )
-    .await?;
+    .await
+    .map_err(|e| match e {
+        ApiError::EntityTooLarge => too_large(),
+        other => other,
+    })?;
     let id = uuid::Uuid::new_v4().to_string();
     let bytes = serde_json::to_vec(&info).map_err(|e| ApiError::Internal(e.to_string()))?;
     state
@@ -184,7 +215,7 @@ pub async fn create(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/offset+octet-stream"));
     let offset = if has_body {
-        append(state, &caller, &id, &info, 0, body).await?
+        append(state, caller, &id, &info, 0, body).await?
     } else {
         0
     };
@@ -211,23 +242,28 @@ fn target<'a>(caller: &'a Caller, info: &'a UploadInfo) -> Target<'a> {
     }
 }
 
+/// An upload that does not exist (or is not the caller's), in the TUS server's words.
+fn not_found() -> ApiError {
+    tus_err(404, "The file for this url was not found\n")
+}
+
 /// The upload's description, visible only to the role and subject who created it.
 async fn load(state: &State, caller: &Caller, id: &str) -> Result<UploadInfo, ApiError> {
     if !valid_id(id) {
-        return Err(ApiError::NoSuchUpload);
+        return Err(not_found());
     }
     let raw = state
         .blobs
         .get_small(&info_key(id))
         .await
         .map_err(|e| match e {
-            ApiError::NoSuchKey => ApiError::NoSuchUpload,
+            ApiError::NoSuchKey => not_found(),
             other => other,
         })?;
     let info: UploadInfo =
         serde_json::from_slice(&raw).map_err(|e| ApiError::Internal(e.to_string()))?;
     if !info.created_by(caller) {
-        return Err(ApiError::NoSuchUpload);
+        return Err(not_found());
     }
     Ok(info)
 }
@@ -259,9 +295,8 @@ async fn chunks(state: &State, id: &str) -> Result<(Vec<(u64, Path)>, u64), ApiE
 }
 
 /// `HEAD /upload/resumable/{id}`.
-pub async fn head(state: &State, h: &HeaderMap, id: &str) -> Result<Response, ApiError> {
-    let caller = state.caller(h)?;
-    let info = load(state, &caller, id).await?;
+pub async fn head(state: &State, caller: &Caller, id: &str) -> Result<Response, ApiError> {
+    let info = load(state, caller, id).await?;
     let (_, offset) = chunks(state, id).await?;
     let mut r = tus_response(StatusCode::OK);
     let hs = r.headers_mut();
@@ -277,11 +312,11 @@ pub async fn head(state: &State, h: &HeaderMap, id: &str) -> Result<Response, Ap
 /// `PATCH /upload/resumable/{id}`.
 pub async fn patch(
     state: &State,
+    caller: &Caller,
     h: &HeaderMap,
     id: &str,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let caller = state.caller(h)?;
     let ct_ok = h
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -294,8 +329,8 @@ pub async fn patch(
     }
     let claimed = header_u64(h, "upload-offset")
         .ok_or_else(|| tus_err(400, "Upload-Offset header required"))?;
-    let info = load(state, &caller, id).await?;
-    let offset = append(state, &caller, id, &info, claimed, body).await?;
+    let info = load(state, caller, id).await?;
+    let offset = append(state, caller, id, &info, claimed, body).await?;
     let mut r = tus_response(StatusCode::NO_CONTENT);
     r.headers_mut()
         .insert("upload-offset", HeaderValue::from(offset));
@@ -327,7 +362,7 @@ async fn append(
             .write(&part_key(id, offset), stream, remaining)
             .await
             .map_err(|e| match e {
-                ApiError::EntityTooLarge => tus_err(413, "Maximum size exceeded"),
+                ApiError::EntityTooLarge => too_large(),
                 other => other,
             })?
     };
@@ -363,9 +398,8 @@ async fn finish(
 }
 
 /// `DELETE /upload/resumable/{id}`.
-pub async fn delete(state: &State, h: &HeaderMap, id: &str) -> Result<Response, ApiError> {
-    let caller = state.caller(h)?;
-    load(state, &caller, id).await?;
+pub async fn delete(state: &State, caller: &Caller, id: &str) -> Result<Response, ApiError> {
+    load(state, caller, id).await?;
     let (parts, _) = chunks(state, id).await?;
     let mut all: Vec<Path> = parts.into_iter().map(|(_, p)| p).collect();
     all.push(info_key(id));

@@ -97,7 +97,7 @@ async fn resumable_upload_in_chunks() {
         .send()
         .await
         .expect("head as bob");
-    assert_eq!(r.status(), 400);
+    assert_eq!(r.status(), 404);
 
     let r = patch(&env, &alice, &location, 300_000, &data[300_000..]).await;
     assert_eq!(r.status(), 204);
@@ -119,12 +119,26 @@ async fn resumable_upload_in_chunks() {
 #[tokio::test]
 async fn resumable_upload_checks_policies_and_limits_up_front() {
     let env = Env::start().await;
+    // Refusals come in the TUS server's form: the status itself and a plain-text message.
     let r = create(&env, &user(BOB), &format!("{ALICE}/nope.txt"), 10).await;
-    let body = expect_error(r, "403").await;
-    assert_eq!(body["code"], "AccessDenied");
+    expect_tus_error(r, 403, "new row violates row-level security policy").await;
     // The bucket allows 50 MB.
     let r = create(&env, &user(ALICE), &format!("{ALICE}/huge.txt"), 60_000_000).await;
-    expect_error(r, "413").await;
+    expect_tus_error(r, 413, "Maximum size exceeded\n").await;
+    let r = env
+        .http
+        .post(env.url("/upload/resumable"))
+        .header("authorization", service())
+        .header("upload-length", "10")
+        .header("upload-metadata", metadata("nope", "a.txt", "text/plain"))
+        .send()
+        .await
+        .expect("create");
+    expect_tus_error(r, 404, "Bucket not found").await;
+    // A caller without a valid token is refused before the TUS server, in JSON.
+    let r = create(&env, "Bearer not.a.jwt", &format!("{ALICE}/x.txt"), 10).await;
+    let body = expect_error(r, "403").await;
+    assert_eq!(body["code"], "AccessDenied");
     let r = env
         .http
         .post(env.url("/upload/resumable"))
@@ -141,7 +155,12 @@ async fn resumable_upload_checks_policies_and_limits_up_front() {
         .send()
         .await
         .expect("create");
-    expect_error(r, "415").await;
+    expect_tus_error(
+        r,
+        415,
+        "mime type application/x-msdownload is not supported",
+    )
+    .await;
     assert!(env.files().is_empty());
 }
 
@@ -187,7 +206,7 @@ async fn creation_with_upload_and_termination() {
         .expect("terminate");
     assert_eq!(r.status(), 204);
     let r = patch(&env, &alice, &location, 5, b"67890").await;
-    expect_error(r, "404").await;
+    expect_tus_error(r, 404, "The file for this url was not found\n").await;
     assert_eq!(env.count_objects().await, 1);
     assert_eq!(env.files().len(), 1, "files: {:?}", env.files());
 }

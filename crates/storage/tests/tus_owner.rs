@@ -66,9 +66,9 @@ async fn refused(env: &Env, auth: &str, location: &str, offset: usize) {
         reqwest::Method::DELETE,
     ] {
         let r = tus(env, m.clone(), auth, location, offset, b"xx").await;
-        assert_eq!(r.status(), 400, "{m} answers like a missing upload");
+        assert_eq!(r.status(), 404, "{m} answers like a missing upload");
         if m != reqwest::Method::HEAD {
-            expect_error(r, "404").await;
+            expect_tus_error(r, 404, "The file for this url was not found\n").await;
         }
     }
 }

@@ -190,3 +190,12 @@ pub async fn expect_error(resp: reqwest::Response, status_code: &str) -> serde_j
     }
     body
 }
+
+/// Asserts a refusal of the TUS server: HTTP `status`, the `Tus-Resumable` header and the
+/// message as a plain-text body.
+pub async fn expect_tus_error(resp: reqwest::Response, status: u16, message: &str) {
+    assert_eq!(resp.status().as_u16(), status);
+    assert_eq!(resp.headers()["tus-resumable"], "1.0.0");
+    let text = resp.text().await.expect("body");
+    assert_eq!(text, message);
+}
