@@ -657,6 +657,43 @@ async fn message_channels_are_checked() {
 }
 
 #[tokio::test]
+async fn admin_user_list_sorting_and_links() {
+    let a = start(|_| {}).await;
+    let service = a.service.clone();
+    for n in 1..=3 {
+        a.signed_up(&format!("list{n}@example.com"), "long-enough")
+            .await;
+    }
+    let asc = a
+        .get_as("/admin/users?sort=created_at%20asc&per_page=2", &service)
+        .await;
+    assert_eq!(asc.status, 200, "{}", asc.body);
+    assert_eq!(asc.body["users"][0]["email"], "list1@example.com");
+    assert_eq!(
+        asc.headers.get("link").unwrap(),
+        "</admin/users?page=2&per_page=2&sort=created_at+asc>; rel=\"next\", \
+         </admin/users?page=2&per_page=2&sort=created_at+asc>; rel=\"last\""
+    );
+    let desc = a.get_as("/admin/users", &service).await;
+    assert_eq!(desc.body["users"][0]["email"], "list3@example.com");
+    assert_eq!(
+        desc.headers.get("link").unwrap(),
+        "</admin/users?page=1>; rel=\"last\""
+    );
+    let bad = a.get_as("/admin/users?sort=email", &service).await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(
+        bad.body["message"],
+        "Bad Sort Parameters: bad field for sort 'email'"
+    );
+    let bad = a.get_as("/admin/users?per_page=abc", &service).await;
+    assert_eq!(
+        bad.body["message"],
+        "Bad Pagination Parameters: strconv.ParseUint: parsing \"abc\": invalid syntax"
+    );
+}
+
+#[tokio::test]
 async fn settings_have_every_field() {
     let a = start(|_| {}).await;
     let anon = a.anon.clone();

@@ -40,23 +40,8 @@ pub async fn list_users(
     query: Query,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
-    let page: i64 = match query.get("page") {
-        None => 1,
-        Some(p) => p
-            .parse()
-            .ok()
-            .filter(|p: &i64| *p > 0)
-            .ok_or_else(|| ApiError::Validation("Bad Pagination Parameters".into()))?,
-    };
-    let per_page: i64 = match query.get("per_page") {
-        None => 50,
-        Some(p) => p
-            .parse()
-            .ok()
-            .filter(|p: &i64| *p > 0)
-            .ok_or_else(|| ApiError::Validation("Bad Pagination Parameters".into()))?
-            .min(1000),
-    };
+    let page = super::paging::page(&query)?;
+    let newest_first = super::paging::newest_first(&query)?;
     let filter = query
         .get("filter")
         .map(|f| format!("%{}%", f.replace(['%', '_'], "")));
@@ -69,33 +54,28 @@ pub async fn list_users(
         )
         .await?
         .get(0);
+    let order = if newest_first {
+        "created_at DESC NULLS LAST, id"
+    } else {
+        "created_at ASC NULLS FIRST, id"
+    };
     let sql = format!(
         "SELECT {} FROM auth.users \
          WHERE ($1::text IS NULL OR email ILIKE $1 OR raw_user_meta_data ->> 'full_name' ILIKE $1) \
-         ORDER BY created_at DESC NULLS LAST, id LIMIT $2 OFFSET $3",
+         ORDER BY {order} LIMIT $2 OFFSET $3",
         users::USER_COLUMNS
     );
     let rows = db
-        .query(&sql, &[&filter, &per_page, &((page - 1) * per_page)])
+        .query(&sql, &[&filter, &page.per_page, &page.offset()])
         .await?;
     let mut list = Vec::with_capacity(rows.len());
     for r in &rows {
         list.push(users::to_json(db, &User::from_row(r)).await?);
     }
-    let last = ((total + per_page - 1) / per_page).max(1);
-    let mut links = Vec::new();
-    if last > page {
-        links.push(format!(
-            "</admin/users?page={}&per_page={per_page}>; rel=\"next\"",
-            page + 1
-        ));
-    }
-    links.push(format!(
-        "</admin/users?page={last}&per_page={per_page}>; rel=\"last\""
-    ));
+    let links = super::paging::link("/admin/users", &query, page, total);
     let mut res = Json(json!({"users": list, "aud": state.config.jwt.aud})).into_response();
     let h = res.headers_mut();
-    if let Ok(v) = http::HeaderValue::from_str(&links.join(", ")) {
+    if let Ok(v) = http::HeaderValue::from_str(&links) {
         h.insert("link", v);
     }
     h.insert("x-total-count", http::HeaderValue::from(total));

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod meta;
 pub mod mfa;
 pub mod otp;
+pub mod paging;
 pub mod signup;
 pub mod token;
 pub mod user;
