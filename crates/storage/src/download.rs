@@ -197,12 +197,16 @@ const URI_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHAN
     .remove(b'(')
     .remove(b')');
 
-/// The `Content-Disposition` of `?download=<file>`: the name escaped as a URI component, in
-/// both the plain and the RFC 5987 parameter (so `report.pdf` stays `report.pdf` for clients
-/// that only read `filename`).
+/// The `Content-Disposition` of `?download=<file>`, as storage-api sends it: the name escaped
+/// as a URI component, in both the plain and the RFC 5987 parameter (so `report.pdf` stays
+/// `report.pdf` for clients that only read `filename`); a bare `?download` names no file (the
+/// client takes the URL's).
 pub(crate) fn attachment(file: &str) -> String {
+    if file.is_empty() {
+        return "attachment;".to_string();
+    }
     let enc = percent_encoding::utf8_percent_encode(file, URI_COMPONENT);
-    format!("attachment; filename={enc}; filename*=UTF-8''{enc};")
+    format!("attachment; filename={enc}; filename*=UTF-8''{enc}")
 }
 
 fn hv(s: &str) -> Option<HeaderValue> {
@@ -290,12 +294,7 @@ pub async fn serve(
     }
     let mut resp = Response::new(Body::empty());
     if let Some(dl) = query_param(query, "download") {
-        let file = if dl.is_empty() {
-            obj.name.rsplit('/').next().unwrap_or("").to_string()
-        } else {
-            dl
-        };
-        if let Some(v) = hv(&attachment(&file)) {
+        if let Some(v) = hv(&attachment(&dl)) {
             resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
         }
     }

@@ -255,12 +255,7 @@ impl Renderer {
             headers.insert("x-transformations", v);
         }
         if let Some(dl) = query_param(query, "download") {
-            let value = if dl.is_empty() {
-                "attachment;".to_string()
-            } else {
-                crate::download::attachment(&dl)
-            };
-            if let Some(v) = hv(&value) {
+            if let Some(v) = hv(&crate::download::attachment(&dl)) {
                 headers.insert(header::CONTENT_DISPOSITION, v);
             }
         }
