@@ -44,7 +44,7 @@ pub async fn info(
         "SELECT json_build_object('id', o.id, 'version', o.version, 'name', o.name, 'bucket_id', o.bucket_id, \
            'size', (o.metadata->>'size')::bigint, 'content_type', o.metadata->>'mimetype', \
            'cache_control', o.metadata->>'cacheControl', 'etag', o.metadata->>'eTag', \
-           'metadata', coalesce(o.user_metadata, '{{}}'::jsonb), 'last_modified', {}, 'created_at', {}) \
+           'metadata', o.user_metadata, 'last_modified', {}, 'created_at', {}) \
          FROM storage.objects o WHERE o.bucket_id = $1 AND o.name = $2",
         iso("o.updated_at"),
         iso("o.created_at")

@@ -87,6 +87,9 @@ async fn public_buckets_are_read_by_any_caller_on_every_object_route() {
         assert_eq!(info["name"], "dir/a.txt");
         assert_eq!(info["bucket_id"], "pub");
         assert_eq!(info["size"], 4);
+        // Uploaded without user metadata: `metadata` is null, as storage-api answers.
+        assert_eq!(info["metadata"], Value::Null);
+        assert_eq!(info["content_type"], "text/plain");
     }
     for auth in [&anon, &bob] {
         let r = get(&env, "/object/authenticated/pub/dir/a.txt", Some(auth)).await;
