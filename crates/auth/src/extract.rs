@@ -162,7 +162,9 @@ pub async fn authenticate(
     let session_id = match claims.get("session_id").and_then(Value::as_str) {
         None | Some("") => None,
         Some(s) => {
-            let sid = Uuid::parse_str(s).map_err(|_| ApiError::SessionNotFound)?;
+            let sid = Uuid::parse_str(s).map_err(|_| {
+                ApiError::BadJwt("invalid claim: session_id claim must be a UUID".into())
+            })?;
             let exists = db
                 .query_opt(
                     "SELECT 1 FROM auth.sessions WHERE id = $1 AND user_id = $2",
@@ -176,6 +178,10 @@ pub async fn authenticate(
             Some(sid)
         }
     };
+    // A ban keeps the user's sessions but refuses the tokens issued before it.
+    if user.is_banned() {
+        return Err(ApiError::UserBanned { status: 403 });
+    }
     Ok(Authed {
         claims,
         user,

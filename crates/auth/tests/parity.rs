@@ -694,6 +694,60 @@ async fn admin_user_list_sorting_and_links() {
 }
 
 #[tokio::test]
+async fn a_ban_refuses_tokens_and_lifting_it_restores_them() {
+    let a = start(|_| {}).await;
+    let s = a.signup("banned@example.com", "long-enough").await.body;
+    let token = s["access_token"].as_str().unwrap().to_string();
+    let refresh = s["refresh_token"].as_str().unwrap().to_string();
+    let id = s["user"]["id"].as_str().unwrap().to_string();
+    let service = a.service.clone();
+    let ban = |duration: &'static str| {
+        let (a, service, id) = (&a, service.clone(), id.clone());
+        async move {
+            a.call(
+                Method::PUT,
+                &format!("/admin/users/{id}"),
+                &service,
+                Some(json!({"ban_duration": duration})),
+            )
+            .await
+        }
+    };
+    assert_eq!(ban("24h").await.status, 200);
+    let me = a.get_as("/user", &token).await;
+    assert_eq!(me.status, 403);
+    assert_eq!(me.body["code"], "user_banned");
+    assert_eq!(me.body["message"], "User is banned");
+    let r = a
+        .post(
+            "/token?grant_type=refresh_token",
+            json!({"refresh_token": refresh}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (400, Some("user_banned"))
+    );
+    // Lifted: the same session works again.
+    assert_eq!(ban("none").await.status, 200);
+    assert_eq!(a.get_as("/user", &token).await.status, 200);
+
+    // A session id that is not one.
+    let now = chrono::Utc::now().timestamp();
+    let odd = sign(
+        &json!({"sub": id, "role": "authenticated", "aud": "authenticated",
+        "exp": now + 600, "session_id": "nope"}),
+    );
+    let r = a.get_as("/user", &odd).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.body["code"], "bad_jwt");
+    assert_eq!(
+        r.body["message"],
+        "invalid claim: session_id claim must be a UUID"
+    );
+}
+
+#[tokio::test]
 async fn settings_have_every_field() {
     let a = start(|_| {}).await;
     let anon = a.anon.clone();

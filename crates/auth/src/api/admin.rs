@@ -344,10 +344,6 @@ pub async fn update_user(
     if p.email_confirm == Some(true) {
         users::mark_email_verified(&tx, id).await?;
     }
-    if ban.flatten().is_some() {
-        tx.execute("DELETE FROM auth.sessions WHERE user_id = $1", &[&id])
-            .await?;
-    }
     let user = load(&tx, id).await?;
     let body = users::to_json(&tx, &user).await?;
     tx.commit().await?;
