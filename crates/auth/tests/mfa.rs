@@ -155,7 +155,19 @@ async fn totp_enroll_challenge_verify_raises_aal() {
     let un = a
         .call(Method::DELETE, &format!("/factors/{factor}"), &fresh, None)
         .await;
-    assert_eq!(un.status, 403);
+    assert_eq!(un.status, 422);
+    assert_eq!(un.body["code"], "insufficient_aal");
+    assert_eq!(
+        un.body["message"],
+        "AAL2 required to unenroll verified factor"
+    );
+    let odd = a
+        .call(Method::DELETE, "/factors/not-a-factor", &fresh, None)
+        .await;
+    assert_eq!(
+        (odd.status, odd.body["code"].as_str()),
+        (404, Some("validation_failed"))
+    );
 
     // Admin view of the factors.
     let service = a.service.clone();

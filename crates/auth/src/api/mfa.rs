@@ -159,7 +159,11 @@ async fn factor(
     user_id: Uuid,
     id: &str,
 ) -> Result<(Uuid, String, String), ApiError> {
-    let id = Uuid::parse_str(id).map_err(|_| ApiError::FactorNotFound)?;
+    let id = Uuid::parse_str(id).map_err(|_| ApiError::Coded {
+        status: 404,
+        code: "validation_failed",
+        message: "factor_id must be an UUID".into(),
+    })?;
     let row = db
         .query_opt(
             "SELECT status::text, coalesce(secret, '') FROM auth.mfa_factors \
@@ -312,7 +316,7 @@ pub async fn unenroll(
     let (factor_id, status, _) = factor(&tx, authed.user.id, &id).await?;
     if status == "verified" && authed.aal() != "aal2" {
         return Err(ApiError::InsufficientAal {
-            status: 403,
+            status: 422,
             message: "AAL2 required to unenroll verified factor",
         });
     }
