@@ -25,9 +25,14 @@ pub struct Call {
     pub args: Vec<(String, Option<String>, bool)>,
 }
 
+/// The text an argument value is bound as, for a parameter of `type_name`. A string for a
+/// `json`/`jsonb` parameter is that JSON string (quoted), not JSON text to parse: arguments are
+/// a JSON object whose values the parameters take as they are, whether it came as the body or
+/// was built from the query string or a form.
 fn value_text(v: &Value, type_name: &str) -> Option<String> {
     match v {
         Value::Null => None,
+        Value::String(_) if matches!(type_name, "json" | "jsonb") => Some(v.to_string()),
         Value::String(s) => Some(s.clone()),
         Value::Array(items) if type_name.ends_with("[]") => {
             let texts: Vec<String> = items
@@ -391,5 +396,11 @@ mod tests {
             Some("{\"a\":1}")
         );
         assert_eq!(value_text(&json!(null), "int"), None);
+        assert_eq!(
+            value_text(&json!("{ \"key\": 3 }"), "json").as_deref(),
+            Some("\"{ \\\"key\\\": 3 }\"")
+        );
+        assert_eq!(value_text(&json!("x"), "jsonb").as_deref(), Some("\"x\""));
+        assert_eq!(value_text(&json!("x"), "text").as_deref(), Some("x"));
     }
 }

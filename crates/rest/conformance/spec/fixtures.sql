@@ -387,5 +387,96 @@ INSERT INTO process_supervisor VALUES (1, 1), (2, 2), (3, 3), (3, 4), (4, 1), (4
 INSERT INTO factory_buildings VALUES (1, 'A001', 150, 'A', 1, NULL), (2, 'A002', 200, 'B', 1, NULL),
   (3, 'B001', 50, 'A', 2, NULL), (4, 'C001', 120, 'C', 3, NULL);
 
+-- RpcSpec: functions returning enums, domains, ranges, rows of scalars, a composite domain, a
+-- table row, null, records; overloads (by type, with defaults, with the same parameter names,
+-- for forms); a variety of argument types; OUT parameters; VARIADIC next to a plain one; a
+-- function named like its result column; quoted identifiers.
+CREATE DOMAIN one_nine AS integer CHECK (VALUE >= 1 AND VALUE <= 9);
+CREATE DOMAIN composite_domain AS point_2d;
+CREATE FUNCTION ret_enum(val text) RETURNS enum_menagerie_type LANGUAGE sql AS $$
+  SELECT val::enum_menagerie_type
+$$;
+CREATE FUNCTION ret_domain(val integer) RETURNS one_nine LANGUAGE sql AS $$ SELECT val::one_nine $$;
+CREATE FUNCTION ret_range(low integer, up integer) RETURNS int4range LANGUAGE sql AS $$
+  SELECT int4range(low, up)
+$$;
+CREATE FUNCTION ret_scalars() RETURNS TABLE (a text, b enum_menagerie_type, c one_nine, d int4range)
+  LANGUAGE sql AS $$
+  SELECT row('scalars'::text, enum_first(null::enum_menagerie_type), 1::one_nine, int4range(10, 20))
+$$;
+CREATE FUNCTION ret_composite_domain() RETURNS composite_domain LANGUAGE sql AS $$
+  SELECT row(10, 5)::composite_domain
+$$;
+CREATE FUNCTION single_article(id integer) RETURNS articles LANGUAGE sql AS $$
+  SELECT a.* FROM articles a WHERE a.id = $1
+$$;
+CREATE FUNCTION ret_null() RETURNS int LANGUAGE sql AS $$ SELECT null::int $$;
+CREATE FUNCTION returns_record() RETURNS record LANGUAGE sql AS $$
+  SELECT * FROM projects LIMIT 1
+$$;
+CREATE FUNCTION returns_record_params(id int, name text) RETURNS record LANGUAGE sql AS $$
+  SELECT * FROM projects p WHERE p.id = $1 AND p.name LIKE $2
+$$;
+CREATE FUNCTION returns_setof_record() RETURNS SETOF record LANGUAGE sql AS $$
+  SELECT * FROM projects LIMIT 2
+$$;
+CREATE FUNCTION returns_setof_record_params(id int, name text) RETURNS SETOF record LANGUAGE sql AS $$
+  SELECT * FROM projects p WHERE p.id >= $1 AND p.name LIKE $2
+$$;
+CREATE FUNCTION ret_point_overloaded(x int, y int) RETURNS point_2d LANGUAGE sql AS $$
+  SELECT row(x, y)::point_2d
+$$;
+CREATE FUNCTION ret_point_overloaded(x json) RETURNS json LANGUAGE sql AS $$ SELECT $1 $$;
+CREATE FUNCTION varied_arguments(
+  double double precision, "varchar" character varying, "boolean" boolean, date date,
+  money money, enum enum_menagerie_type, arr text[], "integer" integer DEFAULT 42,
+  "json" json DEFAULT '{}', jsonb jsonb DEFAULT '{}'
+) RETURNS json LANGUAGE sql IMMUTABLE AS $$
+  SELECT json_build_object(
+    'double', double, 'varchar', "varchar", 'boolean', "boolean", 'date', date, 'money', money,
+    'enum', enum, 'arr', arr, 'integer', "integer", 'json', json, 'jsonb', jsonb
+  )
+$$;
+CREATE FUNCTION json_argument(arg json) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+  SELECT json_typeof(arg)
+$$;
+CREATE FUNCTION overloaded_html_form() RETURNS SETOF int LANGUAGE sql AS $$ VALUES (1), (2), (3) $$;
+CREATE FUNCTION overloaded_html_form(single_param json) RETURNS json LANGUAGE sql AS $$
+  SELECT single_param
+$$;
+CREATE FUNCTION overloaded_html_form(a int, b int) RETURNS int LANGUAGE sql AS $$ SELECT a + b $$;
+CREATE FUNCTION overloaded_html_form(a text, b text, c text) RETURNS text LANGUAGE sql AS $$
+  SELECT a || b || c
+$$;
+CREATE FUNCTION overloaded_default(opt_param text DEFAULT 'Code w7') RETURNS SETOF tasks
+  LANGUAGE sql AS $$ SELECT * FROM tasks WHERE name LIKE opt_param $$;
+CREATE FUNCTION overloaded_default(must_param int) RETURNS jsonb LANGUAGE sql AS $$
+  SELECT row_to_json(r)::jsonb FROM (SELECT must_param AS val) AS r
+$$;
+CREATE FUNCTION overloaded_default(a int, opt_param text DEFAULT 'Design IOS') RETURNS SETOF tasks
+  LANGUAGE sql AS $$ SELECT * FROM tasks WHERE name LIKE opt_param AND id > a $$;
+CREATE FUNCTION overloaded_default(a int, must_param int) RETURNS jsonb LANGUAGE sql AS $$
+  SELECT row_to_json(r)::jsonb FROM (SELECT a, must_param AS val) AS r
+$$;
+CREATE FUNCTION overloaded_same_args(arg integer) RETURNS json LANGUAGE sql AS $$
+  SELECT json_build_object('type', pg_typeof(arg), 'value', arg)
+$$;
+CREATE FUNCTION overloaded_same_args(arg xml) RETURNS json LANGUAGE sql AS $$
+  SELECT json_build_object('type', pg_typeof(arg), 'value', arg)
+$$;
+CREATE FUNCTION overloaded_same_args(arg text, num integer DEFAULT 0) RETURNS json LANGUAGE sql AS $$
+  SELECT json_build_object('type', pg_typeof(arg), 'value', arg)
+$$;
+CREATE FUNCTION single_json_out_param(a int, b text, OUT my_json json) LANGUAGE sql AS $$
+  SELECT json_build_object('a', a, 'b', b)
+$$;
+CREATE FUNCTION sayhello_variadic(name text, VARIADIC v text[]) RETURNS text IMMUTABLE
+  LANGUAGE sql AS $$ SELECT 'Hello, ' || name $$;
+CREATE FUNCTION test() RETURNS TABLE (test text, value int) LANGUAGE sql AS $$ VALUES ('hello', 1) $$;
+CREATE FUNCTION "quotedFunction"("user" text, "fullName" text, "SSN" text) RETURNS jsonb
+  LANGUAGE sql AS $$
+  SELECT format('{"user": "%s", "fullName": "%s", "SSN": "%s"}', "user", "fullName", "SSN")::jsonb
+$$;
+
 ANALYZE;
 COMMIT;

@@ -40,11 +40,7 @@ pub(super) fn job(a: &CallAction, cache: &SchemaCache) -> Result<Job, ApiError> 
         }
         CallShape::Scalar => {
             let call_sql = sql::call_sql(&mut sql, &routine.qi, &a.args);
-            let from = if routine.returns_set {
-                format!("SELECT \"pgrst_v\" AS \"pgrst_scalar\" FROM {call_sql} AS \"pgrst_v\"")
-            } else {
-                format!("SELECT {call_sql} AS \"pgrst_scalar\"")
-            };
+            let from = scalar_source(&call_sql, routine.returns_set, &routine.return_type);
             let body = if routine.returns_void {
                 "NULL".to_string()
             } else if names_rows(&a.media) {
@@ -94,4 +90,36 @@ pub(super) fn job(a: &CallAction, cache: &SchemaCache) -> Result<Job, ApiError> 
         explain: explain(&a.media),
         end: a.tx.end(),
     })
+}
+
+/// The rows of a call whose result is not a table: one value per row, named `pgrst_scalar`. A
+/// set of anonymous records has no columns to name in `FROM`, so such a function runs in the
+/// select list, each record one value.
+fn scalar_source(call_sql: &str, returns_set: bool, return_type: &str) -> String {
+    if returns_set && return_type != "record" {
+        format!("SELECT \"pgrst_v\" AS \"pgrst_scalar\" FROM {call_sql} AS \"pgrst_v\"")
+    } else {
+        format!("SELECT {call_sql} AS \"pgrst_scalar\"")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scalar_source;
+
+    #[test]
+    fn sets_of_records_are_called_in_the_select_list() {
+        assert_eq!(
+            scalar_source("f()", true, "record"),
+            "SELECT f() AS \"pgrst_scalar\""
+        );
+        assert_eq!(
+            scalar_source("f()", true, "int4"),
+            "SELECT \"pgrst_v\" AS \"pgrst_scalar\" FROM f() AS \"pgrst_v\""
+        );
+        assert_eq!(
+            scalar_source("f()", false, "int4"),
+            "SELECT f() AS \"pgrst_scalar\""
+        );
+    }
 }
