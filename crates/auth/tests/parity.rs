@@ -748,6 +748,28 @@ async fn a_ban_refuses_tokens_and_lifting_it_restores_them() {
 }
 
 #[tokio::test]
+async fn a_second_unnamed_factor_conflicts_with_the_first() {
+    let a = start(|_| {}).await;
+    let token = a.signed_up("mfa2@example.com", "long-enough").await;
+    let enroll = |body: Value| {
+        let (a, token) = (&a, token.clone());
+        async move { a.call(Method::POST, "/factors", &token, Some(body)).await }
+    };
+    let first = enroll(json!({"factor_type": "totp"})).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.body["friendly_name"], "");
+    let second = enroll(json!({"factor_type": "totp"})).await;
+    assert_eq!(second.status, 422);
+    assert_eq!(second.body["code"], "mfa_factor_name_conflict");
+    assert_eq!(
+        second.body["message"],
+        "A factor with the friendly name \"\" for this user already exists"
+    );
+    let named = enroll(json!({"factor_type": "totp", "friendly_name": "phone"})).await;
+    assert_eq!(named.status, 200, "{}", named.body);
+}
+
+#[tokio::test]
 async fn settings_have_every_field() {
     let a = start(|_| {}).await;
     let anon = a.anon.clone();

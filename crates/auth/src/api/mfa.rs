@@ -87,6 +87,26 @@ pub async fn enroll(
         });
     }
     let user = &authed.user;
+    // Unverified factors never challenged are forgotten after five minutes.
+    tx.execute(
+        "DELETE FROM auth.mfa_factors f WHERE f.user_id = $1 AND f.status <> 'verified' \
+           AND NOT EXISTS (SELECT 1 FROM auth.mfa_challenges c WHERE c.factor_id = f.id) \
+           AND f.created_at + interval '300 seconds' < now()",
+        &[&user.id],
+    )
+    .await?;
+    // Checked in Supabase Auth's order; an empty name is a name too.
+    let friendly = p.friendly_name.unwrap_or_default();
+    let taken = tx
+        .query_opt(
+            "SELECT 1 FROM auth.mfa_factors WHERE user_id = $1 AND coalesce(friendly_name, '') = $2",
+            &[&user.id, &friendly],
+        )
+        .await?
+        .is_some();
+    if taken {
+        return Err(ApiError::FactorNameConflict(friendly));
+    }
     let total: i64 = tx
         .query_one(
             "SELECT count(*) FROM auth.mfa_factors WHERE user_id = $1",
@@ -102,19 +122,6 @@ pub async fn enroll(
             status: 403,
             message: "AAL2 required to enroll a new factor",
         });
-    }
-    let friendly = p.friendly_name.unwrap_or_default();
-    if !friendly.trim().is_empty() {
-        let taken = tx
-            .query_opt(
-                "SELECT 1 FROM auth.mfa_factors WHERE user_id = $1 AND friendly_name = $2",
-                &[&user.id, &friendly],
-            )
-            .await?
-            .is_some();
-        if taken {
-            return Err(ApiError::FactorNameConflict(friendly));
-        }
     }
     let issuer = p.issuer.filter(|i| !i.is_empty()).unwrap_or_else(|| {
         url::Url::parse(&config.site_url)
