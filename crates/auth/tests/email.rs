@@ -325,7 +325,7 @@ async fn email_change_confirmed_from_both_addresses() {
         )
         .await;
     assert_eq!(first.status, 200, "{}", first.body);
-    assert_eq!(first.body["code"], 200);
+    assert_eq!(first.body["code"], "200");
     assert!(first.body["msg"]
         .as_str()
         .unwrap()

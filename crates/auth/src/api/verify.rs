@@ -320,7 +320,7 @@ pub async fn verify_post(
     match apply(&state, &tx, &kind, user, slot).await {
         Ok(Outcome::Partial) => {
             tx.commit().await?;
-            Ok(Json(json!({"msg": SINGLE_CONFIRMATION, "code": 200})).into_response())
+            Ok(Json(json!({"msg": SINGLE_CONFIRMATION, "code": "200"})).into_response())
         }
         Ok(Outcome::Verified { user, .. }) => {
             // Every verified token signs in by `otp`; only a PKCE exchange names the flow.
