@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::route::{resolve, Route};
-use crate::{buckets, download, objects, render, signed, sweep, tus, upload, Error};
+use crate::{buckets, download, list_v2, objects, render, signed, sweep, tus, upload, Error};
 
 /// What every request needs.
 pub struct State {
@@ -126,7 +126,7 @@ async fn run(state: Shared, req: Request) -> Result<Response, ApiError> {
         }
         Route::DeleteObjects { bucket } => objects::delete_many(&state, h, &bucket, body).await,
         Route::List { bucket } => objects::list(&state, h, &bucket, body).await,
-        Route::ListV2 { bucket } => objects::list_v2(&state, h, &bucket, body).await,
+        Route::ListV2 { bucket } => list_v2::handle(&state, h, &bucket, body).await,
         Route::Move => objects::move_object(&state, h, body).await,
         Route::Copy => objects::copy_object(&state, h, body).await,
         Route::SignUrl { bucket, name } => signed::sign_one(&state, h, &bucket, &name, body).await,

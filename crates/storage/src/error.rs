@@ -53,6 +53,8 @@ pub enum ApiError {
     InvalidFileSizeLimit,
     #[error("Missing Required Parameter {0}")]
     MissingParameter(String),
+    #[error("Invalid Parameter {0}")]
+    InvalidParameter(String),
     #[error("The provided token has expired.")]
     ExpiredToken,
     #[error("{0}")]
@@ -85,9 +87,8 @@ impl ApiError {
             Internal(_) => 500,
             InsufficientStorage => 507,
             InvalidJwt(_) | InvalidKey(_) | InvalidBucketName | InvalidRequest(_)
-            | InvalidFileSizeLimit | MissingParameter(_) | ExpiredToken | InvalidSignature(_) => {
-                400
-            }
+            | InvalidFileSizeLimit | MissingParameter(_) | InvalidParameter(_) | ExpiredToken
+            | InvalidSignature(_) => 400,
         }
     }
 
@@ -112,6 +113,7 @@ impl ApiError {
             InvalidRange { .. } => "InvalidRange",
             InvalidRequest(_) | InvalidFileSizeLimit => "InvalidRequest",
             MissingParameter(_) => "MissingParameter",
+            InvalidParameter(_) => "InvalidParameter",
             ExpiredToken => "ExpiredToken",
             InvalidSignature(_) => "InvalidSignature",
             Tus { .. } => "TusError",

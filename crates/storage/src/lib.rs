@@ -29,6 +29,7 @@ mod download;
 mod error;
 mod limits;
 mod list;
+mod list_v2;
 mod objects;
 mod render;
 mod route;

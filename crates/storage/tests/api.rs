@@ -943,13 +943,25 @@ async fn listing_options_and_list_v2() {
         .await
         .expect("json");
     assert_eq!(v2["hasNext"], true);
-    let keys: Vec<&str> = v2["objects"]
+    let names: Vec<(&str, &str)> = v2["objects"]
         .as_array()
         .expect("objects")
         .iter()
-        .map(|o| o["key"].as_str().expect("key"))
+        .map(|o| {
+            (
+                o["name"].as_str().expect("name"),
+                o["key"].as_str().expect("key"),
+            )
+        })
         .collect();
-    assert_eq!(keys, ["l/a.txt", "l/b.txt", "l/c_x.txt"]);
+    assert_eq!(
+        names,
+        [
+            ("l/a.txt", "a.txt"),
+            ("l/b.txt", "b.txt"),
+            ("l/c_x.txt", "c_x.txt")
+        ]
+    );
     let body =
         json!({"prefix": "l/", "limit": 3, "with_delimiter": true, "cursor": v2["nextCursor"]});
     let v2: Value = env
@@ -959,7 +971,7 @@ async fn listing_options_and_list_v2() {
         .await
         .expect("json");
     assert_eq!(v2["hasNext"], false);
-    assert_eq!(v2["folders"], json!([{"name": "sub", "key": "l/sub/"}]));
+    assert_eq!(v2["folders"], json!([{"id": null, "name": "l/sub/"}]));
 }
 
 #[tokio::test]
