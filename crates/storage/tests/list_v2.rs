@@ -11,17 +11,7 @@ use common::*;
 use serde_json::{json, Value};
 
 async fn put(env: &Env, path: &str) {
-    let r = env
-        .http
-        .post(env.url(&format!("/object/user-files/{path}")))
-        .header("authorization", service())
-        .header("content-type", "text/plain")
-        .header("x-upsert", "true")
-        .body("x")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{path}");
+    put_text(env, "user-files", path, b"x").await;
     // Distinct times to the millisecond, which the time sorts compare.
     tokio::time::sleep(std::time::Duration::from_millis(3)).await;
 }

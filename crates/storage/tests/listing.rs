@@ -22,19 +22,6 @@ async fn names(env: &Env, body: Value) -> Vec<String> {
         .collect()
 }
 
-async fn put(env: &Env, path: &str) {
-    let r = env
-        .http
-        .post(env.url(&format!("/object/user-files/{path}")))
-        .header("authorization", service())
-        .header("content-type", "text/plain")
-        .body("x")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{path}");
-}
-
 #[tokio::test]
 async fn names_sort_case_insensitively_with_folders_in_place() {
     let env = Env::start().await;
@@ -47,7 +34,7 @@ async fn names_sort_case_insensitively_with_folders_in_place() {
         "f/dir2.txt",
         "f/Cats/c.txt",
     ] {
-        put(&env, p).await;
+        put_text(&env, "user-files", p, b"x").await;
     }
     let asc = [
         "apple.txt",

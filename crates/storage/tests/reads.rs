@@ -10,19 +10,6 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-async fn put(env: &Env, bucket: &str, path: &str, data: &[u8]) {
-    let r = env
-        .http
-        .post(env.url(&format!("/object/{bucket}/{path}")))
-        .header("authorization", service())
-        .header("content-type", "text/plain")
-        .body(data.to_vec())
-        .send()
-        .await
-        .expect("upload");
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
-}
-
 /// `method path` with an optional `Authorization` header.
 async fn call(
     env: &Env,
@@ -51,8 +38,8 @@ async fn setup() -> Env {
         )
         .await;
     assert_eq!(r.status(), 200);
-    put(&env, "pub", "dir/a.txt", b"open").await;
-    put(
+    put_text(&env, "pub", "dir/a.txt", b"open").await;
+    put_text(
         &env,
         "user-files",
         &format!("{ALICE}/secret.txt"),

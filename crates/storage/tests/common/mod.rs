@@ -199,3 +199,24 @@ pub async fn expect_tus_error(resp: reqwest::Response, status: u16, message: &st
     let text = resp.text().await.expect("body");
     assert_eq!(text, message);
 }
+
+/// Stores `data` at `bucket/path` as the service role (`text/plain`, replacing any object).
+pub async fn put_text(env: &Env, bucket: &str, path: &str, data: &[u8]) {
+    let r = env
+        .http
+        .post(env.url(&format!("/object/{bucket}/{path}")))
+        .header("authorization", service())
+        .header("content-type", "text/plain")
+        .header("x-upsert", "true")
+        .body(data.to_vec())
+        .send()
+        .await
+        .expect("upload");
+    let status = r.status();
+    assert_eq!(
+        status,
+        200,
+        "{path}: {}",
+        r.text().await.unwrap_or_default()
+    );
+}
