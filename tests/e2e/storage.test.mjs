@@ -247,3 +247,31 @@ test('download, exists and info: public buckets for any caller, missing buckets 
   assert.equal(info.error.message, 'Bucket not found');
   assert.equal((await adminClient().storage.from('no-such-bucket').exists('a.txt')).data, false);
 });
+
+test('list sorts names case-insensitively; listV2 pages every sort with folders', async () => {
+  const admin = adminClient().storage;
+  assert.equal((await admin.createBucket('sorted', { public: false })).error, null);
+  const files = admin.from('sorted');
+  for (const p of ['b.txt', 'Cats/1.txt', 'a.txt', 'Zed.txt', 'dir/x.txt', 'dir.txt']) {
+    assert.equal((await files.upload(p, p, { contentType: 'text/plain' })).error, null);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  let r = await files.list('');
+  assert.equal(r.error, null);
+  assert.deepEqual(r.data.map((f) => f.name), ['a.txt', 'b.txt', 'Cats', 'dir.txt', 'dir', 'Zed.txt']);
+  assert.deepEqual(r.data.map((f) => f.id === null), [false, false, true, false, true, false]);
+
+  r = await files.listV2({ with_delimiter: true, limit: 4 });
+  assert.equal(r.error, null, JSON.stringify(r.error));
+  assert.equal(r.data.hasNext, true);
+  assert.deepEqual(r.data.folders, [{ id: null, name: 'Cats/' }]);
+  assert.deepEqual(r.data.objects.map((o) => o.name), ['Zed.txt', 'a.txt', 'b.txt']);
+  r = await files.listV2({ with_delimiter: true, limit: 4, cursor: r.data.nextCursor });
+  assert.equal(r.data.hasNext, false);
+  assert.deepEqual(r.data.folders.map((f) => f.name), ['dir/']);
+  assert.deepEqual(r.data.objects.map((o) => o.name), ['dir.txt']);
+
+  r = await files.listV2({ with_delimiter: true, sortBy: { column: 'created_at', order: 'desc' } });
+  assert.deepEqual(r.data.objects.map((o) => o.name), ['dir.txt', 'Zed.txt', 'a.txt', 'b.txt']);
+  assert.deepEqual(r.data.folders.map((f) => f.name), ['dir/', 'Cats/']);
+});
