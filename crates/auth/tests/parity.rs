@@ -170,6 +170,23 @@ async fn followed_links_put_sessions_and_errors_in_the_fragment() {
     );
     assert_eq!(f.get("sb").map(String::as_str), Some(""));
 
+    // A token hash nobody holds is refused as a link is.
+    let r = a
+        .post("/verify", json!({"type": "signup", "token_hash": "abc"}))
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (403, Some("otp_expired"))
+    );
+    assert_eq!(r.body["message"], "Email link is invalid or has expired");
+    let r = a
+        .post("/verify", json!({"type": "sms", "token_hash": "abc"}))
+        .await;
+    assert_eq!(
+        (r.status, r.body["message"].as_str()),
+        (400, Some("Invalid email verification type"))
+    );
+
     // A token hash is verified alone.
     let r = a
         .post(

@@ -306,7 +306,13 @@ pub async fn verify_post(
     slots(&kind)?;
     let mut conn = state.pool.get().await?;
     let tx = crate::state::begin(&mut conn).await?;
-    let found = if !token_hash.is_empty() {
+    let by_link = !token_hash.is_empty();
+    let found = if by_link {
+        if kind == "sms" || kind == "phone_change" {
+            return Err(ApiError::Validation(
+                "Invalid email verification type".into(),
+            ));
+        }
         by_hash(&tx, &kind, &token_hash).await?
     } else if !phone.is_empty() {
         if kind != "sms" && kind != "phone_change" {
@@ -316,8 +322,18 @@ pub async fn verify_post(
     } else {
         by_code(&tx, &kind, &email, &token).await?
     };
-    let (user, slot) = found.ok_or(ApiError::OtpExpired("Token has expired or is invalid"))?;
-    match apply(&state, &tx, &kind, user, slot).await {
+    // A token hash is an email link's token, and refused in a link's words.
+    let refused = if by_link {
+        "Email link is invalid or has expired"
+    } else {
+        "Token has expired or is invalid"
+    };
+    let (user, slot) = found.ok_or(ApiError::OtpExpired(refused))?;
+    let applied = match apply(&state, &tx, &kind, user, slot).await {
+        Err(ApiError::OtpExpired(_)) => Err(ApiError::OtpExpired(refused)),
+        other => other,
+    };
+    match applied {
         Ok(Outcome::Partial) => {
             tx.commit().await?;
             Ok(Json(json!({"msg": SINGLE_CONFIRMATION, "code": "200"})).into_response())
