@@ -7,6 +7,16 @@ use crate::error::{ApiError, Code};
 use crate::schema::{Qi, Routine, SchemaCache};
 use crate::sql::array_literal;
 
+/// Where named argument values came from, which decides how a string value reads for a
+/// `json`/`jsonb` parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgSource {
+    /// A JSON body: each value is given as JSON, so a string is a JSON string.
+    Json,
+    /// The query string, a form or CSV: each value is the parameter's text.
+    Text,
+}
+
 /// Arguments as given by the client.
 #[derive(Debug, Clone)]
 pub enum Args {
@@ -25,14 +35,14 @@ pub struct Call {
     pub args: Vec<(String, Option<String>, bool)>,
 }
 
-/// The text an argument value is bound as, for a parameter of `type_name`. A string for a
-/// `json`/`jsonb` parameter is that JSON string (quoted), not JSON text to parse: arguments are
-/// a JSON object whose values the parameters take as they are, whether it came as the body or
-/// was built from the query string or a form.
-fn value_text(v: &Value, type_name: &str) -> Option<String> {
+/// The text an argument value is bound as, for a parameter of `type_name`. From a JSON body, a
+/// string for a `json`/`jsonb` parameter is that JSON string (quoted), not JSON text to parse.
+fn value_text(v: &Value, type_name: &str, source: ArgSource) -> Option<String> {
     match v {
         Value::Null => None,
-        Value::String(_) if matches!(type_name, "json" | "jsonb") => Some(v.to_string()),
+        Value::String(_) if source == ArgSource::Json && matches!(type_name, "json" | "jsonb") => {
+            Some(v.to_string())
+        }
         Value::String(s) => Some(s.clone()),
         Value::Array(items) if type_name.ends_with("[]") => {
             let texts: Vec<String> = items
@@ -52,13 +62,32 @@ fn signature(qi: &Qi, names: &[String]) -> String {
     format!("{}.{}({})", qi.schema, qi.name, names.join(", "))
 }
 
-/// Pick the function `name` in `schema` that accepts `args`.
+/// Pick the function `name` in `schema` that accepts `args` (from a JSON body when `from_body`,
+/// else from the query string).
 pub fn resolve(
     cache: &SchemaCache,
     schema: &str,
     name: &str,
     args: &Args,
     from_body: bool,
+) -> Result<Call, ApiError> {
+    let source = if from_body {
+        ArgSource::Json
+    } else {
+        ArgSource::Text
+    };
+    resolve_from(cache, schema, name, args, from_body, source)
+}
+
+/// [`resolve`] for arguments from `source` (a form body's values are text, as the query
+/// string's).
+pub fn resolve_from(
+    cache: &SchemaCache,
+    schema: &str,
+    name: &str,
+    args: &Args,
+    from_body: bool,
+    source: ArgSource,
 ) -> Result<Call, ApiError> {
     let qi = Qi::new(schema, name);
     let candidates: Vec<&Routine> = cache
@@ -229,7 +258,11 @@ pub fn resolve(
                 } else {
                     values[values.len() - 1].clone()
                 };
-                out.push((p.name.clone(), value_text(&v, &p.type_name), p.variadic));
+                out.push((
+                    p.name.clone(),
+                    value_text(&v, &p.type_name, source),
+                    p.variadic,
+                ));
             }
             out
         }
@@ -388,19 +421,30 @@ mod tests {
     #[test]
     fn arrays_become_literals() {
         assert_eq!(
-            value_text(&json!(["hi", "a\"b"]), "text[]").as_deref(),
+            value_text(&json!(["hi", "a\"b"]), "text[]", ArgSource::Json).as_deref(),
             Some("{\"hi\",\"a\\\"b\"}")
         );
         assert_eq!(
-            value_text(&json!({"a": 1}), "json").as_deref(),
+            value_text(&json!({"a": 1}), "json", ArgSource::Json).as_deref(),
             Some("{\"a\":1}")
         );
-        assert_eq!(value_text(&json!(null), "int"), None);
+        assert_eq!(value_text(&json!(null), "int", ArgSource::Json), None);
         assert_eq!(
-            value_text(&json!("{ \"key\": 3 }"), "json").as_deref(),
+            value_text(&json!("{ \"key\": 3 }"), "json", ArgSource::Json).as_deref(),
             Some("\"{ \\\"key\\\": 3 }\"")
         );
-        assert_eq!(value_text(&json!("x"), "jsonb").as_deref(), Some("\"x\""));
-        assert_eq!(value_text(&json!("x"), "text").as_deref(), Some("x"));
+        assert_eq!(
+            value_text(&json!("x"), "jsonb", ArgSource::Json).as_deref(),
+            Some("\"x\"")
+        );
+        assert_eq!(
+            value_text(&json!("x"), "text", ArgSource::Json).as_deref(),
+            Some("x")
+        );
+        // From the query string or a form the text is the JSON to read.
+        assert_eq!(
+            value_text(&json!("{\"a\":1}"), "json", ArgSource::Text).as_deref(),
+            Some("{\"a\":1}")
+        );
     }
 }

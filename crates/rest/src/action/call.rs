@@ -8,7 +8,7 @@ use super::{PlanInput, TxPlan};
 use crate::error::ApiError;
 use crate::plan::{Planner, ReadPlan, Source};
 use crate::request::{self, Count, Media, PreferenceScope, Producer, QueryParams, Return};
-use crate::rpc::{self, Args};
+use crate::rpc::{self, ArgSource, Args};
 use crate::schema::{MediaHandler, Qi, Routine};
 
 /// How a function's result is read.
@@ -57,12 +57,12 @@ pub(super) fn plan(input: &PlanInput<'_>, name: &str) -> Result<CallAction, ApiE
     let req = input.req;
     let is_get = req.method == Method::GET || req.method == Method::HEAD;
     let mut q = input.query_params()?;
-    let args = if is_get {
-        query_args(input, name, &q)
+    let (args, source) = if is_get {
+        (query_args(input, name, &q), ArgSource::Text)
     } else {
         body_args(input, &q)?
     };
-    let call = rpc::resolve(input.cache, &req.schema, name, &args, !is_get)?;
+    let call = rpc::resolve_from(input.cache, &req.schema, name, &args, !is_get, source)?;
     let routine = call.routine;
     // GET: query keys naming arguments are arguments, the rest filter the result; POST: the
     // arguments came in the body, so every key filters.
@@ -169,32 +169,31 @@ fn query_args(input: &PlanInput<'_>, name: &str, q: &QueryParams) -> Args {
 }
 
 /// `POST`: the arguments of the body, as its media type gives them.
-fn body_args(input: &PlanInput<'_>, q: &QueryParams) -> Result<Args, ApiError> {
+fn body_args(input: &PlanInput<'_>, q: &QueryParams) -> Result<(Args, ArgSource), ApiError> {
     let ct = input.content_type();
     let body = input.body;
     if ct.starts_with("application/octet-stream")
         || ct.starts_with("text/plain")
         || ct.starts_with("application/xml")
     {
-        return Ok(Args::Raw(body.to_vec()));
+        return Ok((Args::Raw(body.to_vec()), ArgSource::Text));
     }
     if ct.starts_with("application/x-www-form-urlencoded") {
         // An HTML form: repeated keys fill a variadic argument, as repeated query keys do.
-        return Ok(Args::Named(
-            form_urlencoded::parse(body)
-                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
-                .collect(),
-        ));
+        let pairs = form_urlencoded::parse(body)
+            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+            .collect();
+        return Ok((Args::Named(pairs), ArgSource::Text));
     }
     if ct.starts_with("text/csv") {
         // The first row's fields, named by the header, are the arguments (as a JSON array's
         // first object is).
         let p = crate::mutate::csv_payload(body, q.columns.as_deref())?;
         let row = p.values.into_iter().next().unwrap_or_default();
-        return Ok(Args::Named(named_args(row, q)));
+        return Ok((Args::Named(named_args(row, q)), ArgSource::Text));
     }
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Args::Named(Vec::new()));
+        return Ok((Args::Named(Vec::new()), ArgSource::Json));
     }
     let v: Value =
         serde_json::from_slice(body).map_err(|_| ApiError::body("Empty or invalid json"))?;
@@ -203,12 +202,13 @@ fn body_args(input: &PlanInput<'_>, q: &QueryParams) -> Result<Args, ApiError> {
         other => other,
     };
     if input.req.prefer.single_object {
-        return Ok(Args::Single(v));
+        return Ok((Args::Single(v), ArgSource::Json));
     }
-    Ok(match v {
+    let args = match v {
         Value::Object(m) => Args::Named(named_args(m, q)),
         other => Args::Single(other),
-    })
+    };
+    Ok((args, ArgSource::Json))
 }
 
 /// The keys of a body object that are arguments: `columns=` names them; the others are ignored.
@@ -251,7 +251,7 @@ mod tests {
             headers: &headers,
             body,
         };
-        body_args(&input, &input.query_params()?)
+        body_args(&input, &input.query_params()?).map(|(args, _)| args)
     }
 
     #[test]
