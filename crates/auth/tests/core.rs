@@ -337,6 +337,11 @@ async fn update_user_metadata_password_and_email() {
         )
         .await;
     assert_eq!(admin_only.status, 403);
+    assert_eq!(admin_only.body["code"], "not_admin");
+    assert_eq!(
+        admin_only.body["message"],
+        "Updating app_metadata requires admin privileges"
+    );
 }
 
 #[tokio::test]

@@ -59,7 +59,11 @@ pub async fn update_user(
         .await?
         .ok_or(ApiError::JwtUserNotFound)?;
     if p.app_metadata.is_some() {
-        return Err(ApiError::NotAdmin);
+        return Err(ApiError::Coded {
+            status: 403,
+            code: "not_admin",
+            message: "Updating app_metadata requires admin privileges".into(),
+        });
     }
     let email = p.email.filter(|e| !e.trim().is_empty());
     let new_password = p.password.filter(|pw| !pw.is_empty());
