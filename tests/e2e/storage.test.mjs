@@ -275,3 +275,15 @@ test('list sorts names case-insensitively; listV2 pages every sort with folders'
   assert.deepEqual(r.data.objects.map((o) => o.name), ['dir.txt', 'Zed.txt', 'a.txt', 'b.txt']);
   assert.deepEqual(r.data.folders.map((f) => f.name), ['dir/', 'Cats/']);
 });
+
+test('update() of a missing file creates it, where the policies allow the insert', async () => {
+  const alice = userClient(ALICE).storage.from('user-files');
+  let r = await alice.update(`${ALICE}/made-by-update.txt`, 'fresh', { contentType: 'text/plain' });
+  assert.equal(r.error, null, JSON.stringify(r.error));
+  assert.equal(r.data.path, `${ALICE}/made-by-update.txt`);
+  assert.equal(await text((await alice.download(`${ALICE}/made-by-update.txt`)).data), 'fresh');
+  r = await userClient(BOB).storage.from('user-files').update(`${ALICE}/bob-was-here.txt`, 'no', { contentType: 'text/plain' });
+  assert.equal(r.error.statusCode, '403');
+  assert.equal(r.error.message, 'new row violates row-level security policy');
+  assert.equal((await alice.remove([`${ALICE}/made-by-update.txt`])).error, null);
+});

@@ -31,15 +31,13 @@ pub enum RenderAccess {
     Signed,
 }
 
-/// Whether an upload may create, replace, or only replace.
+/// Whether an upload may create only, or create or replace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UploadMode {
     /// `POST` without `x-upsert: true`: refuse an existing object.
     Create,
-    /// `POST` with `x-upsert: true`: create or replace.
+    /// `POST` with `x-upsert: true`, and `PUT` (supabase-js `update`): create or replace.
     Upsert,
-    /// `PUT`: replace an existing object.
-    Update,
 }
 
 /// Every storage endpoint.

@@ -200,9 +200,8 @@ pub async fn handle(
     body: Body,
 ) -> Result<Response, ApiError> {
     let caller = state.caller(h)?;
-    let mode = if put {
-        UploadMode::Update
-    } else if upsert_header(h) {
+    // `PUT` (supabase-js `update`) creates a missing object too, as storage-api's does.
+    let mode = if put || upsert_header(h) {
         UploadMode::Upsert
     } else {
         UploadMode::Create
@@ -386,7 +385,6 @@ pub async fn store(state: &State, t: &Target<'_>, inc: Incoming) -> Result<uuid:
         .and_then(|s| uuid::Uuid::parse_str(s).ok());
     let refusal = match (t.mode, &existing) {
         (UploadMode::Create, Some(_)) => Some(ApiError::Duplicate(Existing::Key)),
-        (UploadMode::Update, None) => Some(ApiError::NoSuchKey),
         _ => None,
     };
     if let Some(refusal) = refusal {

@@ -487,17 +487,44 @@ async fn upsert_update_and_duplicates() {
             .as_ref(),
         b"four"
     );
+    // `PUT` (supabase-js `update`) of a missing object creates it, as storage-api's does, when
+    // the caller's policies allow the insert.
     let r = env
         .http
         .put(env.url(&format!("/object/user-files/{ALICE}/missing.txt")))
         .header("authorization", &alice)
+        .header("content-type", "text/plain")
         .body("x")
         .send()
         .await
         .expect("update missing");
-    expect_error(r, "404").await;
-    // Replaced versions' bytes are gone: one object, one file.
-    assert_eq!(env.files().len(), 1, "files: {:?}", env.files());
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        download(&env, &alice, "user-files", &format!("{ALICE}/missing.txt"))
+            .await
+            .bytes()
+            .await
+            .expect("bytes")
+            .as_ref(),
+        b"x"
+    );
+    let r = env
+        .http
+        .put(env.url(&format!("/object/user-files/{ALICE}/bob.txt")))
+        .header("authorization", user(BOB))
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .expect("update in another's folder");
+    let body = expect_error(r, "403").await;
+    assert_eq!(
+        body["message"],
+        "new row violates row-level security policy"
+    );
+    // Replaced versions' bytes are gone: two objects, two files.
+    assert_eq!(env.count_objects().await, 2);
+    assert_eq!(env.files().len(), 2, "files: {:?}", env.files());
 }
 
 #[tokio::test]
