@@ -144,7 +144,7 @@ pub enum ApiError {
     #[error("{message}")]
     FlowStateNotFound { status: u16, message: &'static str },
     /// 422 `flow_state_expired`.
-    #[error("Flow state has expired")]
+    #[error("invalid flow state, flow state has expired")]
     FlowStateExpired,
     /// 400 `bad_code_verifier`.
     #[error("code challenge does not match previously saved code verifier")]

@@ -259,6 +259,34 @@ async fn pkce_links_carry_the_flow_marker_and_errors_in_the_query() {
     }
     assert!(!q.contains_key("sb"));
 
+    // An auth code left too long is refused as expired.
+    assert_eq!(signup("pk3@example.com").await.status, 200);
+    let late = a
+        .follow(&link_of(&a.mail("pk3@example.com").await[0]))
+        .await;
+    let late_code = params(late.split_once('?').unwrap().1)["code"].clone();
+    a.db.client()
+        .await
+        .execute(
+            "UPDATE auth.flow_state SET auth_code_issued_at = now() - interval '1 hour' \
+             WHERE auth_code = $1",
+            &[&late_code],
+        )
+        .await
+        .unwrap();
+    let r = a
+        .post(
+            "/token?grant_type=pkce",
+            json!({"auth_code": late_code, "code_verifier": verifier}),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.body["code"], "flow_state_expired");
+    assert_eq!(
+        r.body["message"],
+        "invalid flow state, flow state has expired"
+    );
+
     // The emailed code of a PKCE sign-up verifies too.
     assert_eq!(signup("pk2@example.com").await.status, 200);
     let otp = a.mail("pk2@example.com").await[0]["otp"]
