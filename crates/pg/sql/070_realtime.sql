@@ -26,15 +26,58 @@ LANGUAGE sql STABLE AS $$
   SELECT nullif(current_setting('realtime.topic', true), '')::text
 $$;
 
+-- Broadcasts carry a JSON `payload` or, from realtime.send_binary, a `binary_payload`.
+-- (Altered only when missing: a Supabase-made realtime.messages, owned by another role, has it.)
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                 WHERE attrelid = 'realtime.messages'::regclass AND attname = 'binary_payload'
+                   AND NOT attisdropped) THEN
+    ALTER TABLE realtime.messages ADD COLUMN binary_payload bytea;
+  END IF;
+END
+$$;
+
 -- Broadcast `payload` as `event` to `topic` from SQL. Runs as the caller: RLS on
--- realtime.messages applies (trigger functions that call it are usually SECURITY DEFINER).
+-- realtime.messages applies, with realtime.topic() set to `topic` (trigger functions that call it
+-- are usually SECURITY DEFINER). The payload gets the message's id as `id` unless it has one. A
+-- failure is a warning, never an error of the caller's transaction.
 CREATE OR REPLACE FUNCTION realtime.send(payload jsonb, event text, topic text, private boolean DEFAULT true)
 RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  generated_id uuid;
+  final_payload jsonb;
 BEGIN
-  INSERT INTO realtime.messages (payload, event, topic, private, extension)
-  VALUES (payload, event, topic, private, 'broadcast');
-EXCEPTION WHEN OTHERS THEN
-  RAISE WARNING 'ErrorSendingBroadcastMessage: %', SQLERRM;
+  BEGIN
+    generated_id := gen_random_uuid();
+    IF payload ? 'id' THEN
+      final_payload := payload;
+    ELSE
+      final_payload := jsonb_set(payload, '{id}', to_jsonb(generated_id));
+    END IF;
+    EXECUTE format('SET LOCAL realtime.topic TO %L', topic);
+    INSERT INTO realtime.messages (id, payload, event, topic, private, extension)
+    VALUES (generated_id, final_payload, event, topic, private, 'broadcast');
+  EXCEPTION WHEN OTHERS THEN
+    RAISE WARNING 'WarnSendingBroadcastMessage: %', SQLERRM;
+  END;
+END
+$$;
+
+-- Broadcast bytes as `event` to `topic`: vsn 2.0.0 sockets receive them as a binary payload.
+CREATE OR REPLACE FUNCTION realtime.send_binary(payload bytea, event text, topic text, private boolean DEFAULT true)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  generated_id uuid;
+BEGIN
+  BEGIN
+    generated_id := gen_random_uuid();
+    EXECUTE format('SET LOCAL realtime.topic TO %L', topic);
+    INSERT INTO realtime.messages (id, binary_payload, event, topic, private, extension)
+    VALUES (generated_id, payload, event, topic, private, 'broadcast');
+  EXCEPTION WHEN OTHERS THEN
+    RAISE WARNING 'WarnSendingBroadcastMessage: %', SQLERRM;
+  END;
 END
 $$;
 
@@ -50,16 +93,19 @@ BEGIN
     RAISE EXCEPTION 'function can only be triggered for each row, not for each statement';
   END IF;
   IF operation = 'INSERT' OR operation = 'UPDATE' OR operation = 'DELETE' THEN
-    row_data := jsonb_build_object('old_record', to_jsonb(old), 'record', to_jsonb(new),
+    row_data := jsonb_build_object('old_record', old, 'record', new,
       'operation', operation, 'table', table_name, 'schema', table_schema);
-    PERFORM realtime.send(row_data, event_name, topic_name, true);
+    PERFORM realtime.send(row_data, event_name, topic_name);
   ELSE
     RAISE EXCEPTION 'Unexpected operation type: %', operation;
   END IF;
+EXCEPTION WHEN OTHERS THEN
+  RAISE EXCEPTION 'Failed to process the row: %', SQLERRM;
 END
 $$;
 
 GRANT EXECUTE ON FUNCTION realtime.topic(), realtime.send(jsonb, text, text, boolean),
+  realtime.send_binary(bytea, text, text, boolean),
   realtime.broadcast_changes(text, text, text, text, text, record, record, text)
   TO anon, authenticated, service_role;
 

@@ -88,7 +88,8 @@ fn sorted(v: Value) -> Value {
     }
 }
 
-/// The private broadcasts of `topic` (the channel name) to replay, oldest first. `inserted_at`
+/// The private JSON broadcasts of `topic` (the channel name) to replay, oldest first (bytes
+/// from `realtime.send_binary` are not replayed). `inserted_at`
 /// holds the server's local time of the insert, so `since` is read in the server's time zone.
 pub async fn fetch(
     pool: &deadpool_postgres::Pool,
@@ -104,6 +105,7 @@ pub async fn fetch(
             "SELECT id::text, coalesce(event, ''), coalesce(payload, '{}'::jsonb) FROM (
                SELECT id, event, payload, inserted_at FROM realtime.messages
                WHERE topic = $1 AND private IS TRUE AND extension = 'broadcast'
+                 AND binary_payload IS NULL
                  AND inserted_at >= (to_timestamp($2::bigint / 1000.0)
                                      AT TIME ZONE current_setting('TimeZone'))
                  AND inserted_at < localtimestamp + interval '1 minute'

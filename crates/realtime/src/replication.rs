@@ -469,6 +469,11 @@ impl Reader {
     }
 }
 
+/// The bytes of a `bytea` in its text output (`\x` and hex digits).
+fn bytea(text: &str) -> Option<Vec<u8>> {
+    hex::decode(text.strip_prefix("\\x")?).ok()
+}
+
 /// A row of `realtime.messages` as the broadcast it stands for.
 fn message_broadcast(info: &RelInfo, row: &[Cell]) -> Option<(TopicKey, Broadcast)> {
     let get = |name: &str| {
@@ -484,9 +489,16 @@ fn message_broadcast(info: &RelInfo, row: &[Cell]) -> Option<(TopicKey, Broadcas
     let topic = get("topic")?;
     let private = matches!(get("private"), Some("t"));
     let event = get("event").unwrap_or("").to_owned();
-    let payload = get("payload").unwrap_or("{}");
-    // The payload is jsonb text: valid JSON by construction, but check anyway.
-    serde_json::from_str::<Value>(payload).ok()?;
+    // Bytes (realtime.send_binary) before JSON; a row with neither is no broadcast.
+    let body = match (get("binary_payload"), get("payload")) {
+        (Some(hex), _) => BroadcastBody::Binary(bytea(hex)?.into()),
+        (None, Some(payload)) => {
+            // jsonb text: valid JSON by construction, but check anyway.
+            serde_json::from_str::<Value>(payload).ok()?;
+            BroadcastBody::Json(payload.to_owned())
+        }
+        (None, None) => return None,
+    };
     let meta = get("id").map(|id| serde_json::json!({"id": id}).to_string());
     Some((
         TopicKey {
@@ -495,9 +507,23 @@ fn message_broadcast(info: &RelInfo, row: &[Cell]) -> Option<(TopicKey, Broadcas
         },
         Broadcast {
             event,
-            body: BroadcastBody::Json(payload.to_owned()),
+            body,
             meta,
             text: false,
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_bytea_text() {
+        assert_eq!(bytea("\\x00ff10"), Some(vec![0, 255, 16]));
+        assert_eq!(bytea("\\x"), Some(vec![]));
+        assert_eq!(bytea("\\x0"), None);
+        assert_eq!(bytea("\\xzz"), None);
+        assert_eq!(bytea("00"), None);
+    }
 }

@@ -987,3 +987,98 @@ async fn a_private_join_replays_stored_broadcasts_since_an_instant() {
     );
     rt.stop().await;
 }
+
+/// A kind-4 frame's metadata text.
+fn kind4_meta(f: &[u8]) -> String {
+    let (t, e, m) = (f[1] as usize, f[2] as usize, f[3] as usize);
+    String::from_utf8(f[5 + t + e..5 + t + e + m].to_vec()).unwrap()
+}
+
+/// A kind-4 frame: topic, event, metadata, encoding (1 JSON, 0 bytes), payload.
+fn kind4(topic: &str, event: &str, meta: &str, encoding: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![
+        4u8,
+        topic.len() as u8,
+        event.len() as u8,
+        meta.len() as u8,
+        encoding,
+    ];
+    for s in [topic, event, meta] {
+        f.extend_from_slice(s.as_bytes());
+    }
+    f.extend_from_slice(payload);
+    f
+}
+
+#[tokio::test]
+async fn database_broadcasts_carry_their_id_and_bytes_as_supabase_realtime_sends_them() {
+    let db = basalt_testkit::fresh_db().await;
+    let rt = Served::start(&db.url).await;
+    sql(
+        &db,
+        "CREATE POLICY read_team ON realtime.messages FOR SELECT TO authenticated
+           USING (realtime.topic() = 'team');
+         CREATE POLICY write_team ON realtime.messages FOR INSERT TO authenticated
+           WITH CHECK (realtime.topic() = 'team');",
+    )
+    .await;
+    let mut c = Client::connect(&rt.ws_url(&anon())).await;
+    let r = c
+        .join("team", json!({"private": true}), Some(&user(A)))
+        .await;
+    assert_eq!(r["status"], "ok", "{r}");
+    // As the user: the insert policy sees realtime.topic(); to another topic it refuses, and
+    // realtime.send only warns.
+    let as_user = format!(
+        "BEGIN; SET LOCAL ROLE authenticated;
+         SELECT set_config('request.jwt.claims', '{{\"sub\": \"{A}\", \"role\": \"authenticated\"}}', true);
+         SELECT realtime.send('{{\"secret\": 1}}', 'ev', 'other', true);
+         SELECT realtime.send('{{\"m\": 1}}', 'ev', 'team', true);
+         COMMIT;"
+    );
+    sql(&db, &as_user).await;
+    let Some(Frame::Binary(f)) = c.next(T).await else {
+        panic!("binary broadcast expected")
+    };
+    let meta = kind4_meta(&f);
+    let id = serde_json::from_str::<Value>(&meta).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The payload got the message id; the jsonb text is sent as Postgres writes it.
+    let payload = format!(r#"{{"m": 1, "id": "{id}"}}"#);
+    assert_eq!(
+        f,
+        kind4("realtime:team", "ev", &meta, 1, payload.as_bytes())
+    );
+    assert_eq!(meta, format!(r#"{{"id":"{id}"}}"#));
+    // Bytes from realtime.send_binary arrive as a binary payload.
+    sql(
+        &db,
+        "SELECT realtime.send_binary('\\x00ff10'::bytea, 'bin', 'team', true)",
+    )
+    .await;
+    let Some(Frame::Binary(f)) = c.next(T).await else {
+        panic!("binary broadcast expected")
+    };
+    let meta = kind4_meta(&f);
+    assert_eq!(f, kind4("realtime:team", "bin", &meta, 0, &[0, 255, 16]));
+    assert!(
+        c.next(QUIET).await.is_none(),
+        "nothing from the refused send"
+    );
+    // broadcast_changes refuses statement-level triggers, as the error names.
+    let err = db
+        .client()
+        .await
+        .batch_execute(
+            "SELECT realtime.broadcast_changes('team', 'e', 'INSERT', 't', 'public', NULL, NULL, 'STATEMENT')",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.as_db_error().unwrap().message(),
+        "Failed to process the row: function can only be triggered for each row, not for each statement"
+    );
+    rt.stop().await;
+}
