@@ -1,7 +1,8 @@
 -- Objects the ported spec cases need that the shared fixture (load.sh) lacks, loaded by run.sh
 -- after load.sh. Written for basalt's cases after the shape PostgREST's spec fixture gives them
--- (names, columns, the rows a case reads); nothing here references a shared table by foreign
--- key, so no existing embed becomes ambiguous, and nothing is added to the area schemas.
+-- (names, columns, the rows a case reads). Foreign keys reach a shared table only where it has
+-- no other relationship (test.shops, the special schema's names), so no existing embed becomes
+-- ambiguous; nothing is added to the area schemas.
 BEGIN;
 SET search_path = test, public;
 
