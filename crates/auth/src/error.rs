@@ -322,14 +322,9 @@ pub fn is_new_format(version: Option<&str>) -> bool {
     }
 }
 
+/// A real calendar date written `YYYY-MM-DD` (`2024-13-45` is not one).
 fn is_date(v: &str) -> bool {
-    let b = v.as_bytes();
-    b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+    v.len() == 10 && chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok()
 }
 
 /// Render pending errors in the format the request asked for, and echo its API version.
@@ -395,6 +390,7 @@ mod tests {
         assert!(is_new_format(Some("2025-06-30")));
         assert!(!is_new_format(Some("2023-12-31")));
         assert!(!is_new_format(Some("garbage!!!")));
+        assert!(!is_new_format(Some("2024-13-45")));
         assert!(!is_new_format(None));
     }
 
