@@ -815,6 +815,78 @@ async fn a_second_unnamed_factor_conflicts_with_the_first() {
 }
 
 #[tokio::test]
+async fn resend_checks_its_parameters_and_resends_number_changes() {
+    let a = start(|c| {
+        c.phone_enabled = true;
+        c.sms.max_frequency = std::time::Duration::ZERO;
+    })
+    .await;
+    for (body, message) in [
+        (
+            json!({"type": "signup"}),
+            "Type provided requires an email address",
+        ),
+        (
+            json!({"type": "sms"}),
+            "Type provided requires a phone number",
+        ),
+        (
+            json!({"type": "signup", "email": "r@example.com", "phone": "+15555550160"}),
+            "Only an email address or phone number should be provided.",
+        ),
+        (
+            json!({"type": "email_change"}),
+            "Missing email address or phone number",
+        ),
+    ] {
+        let r = a.post("/resend", body.clone()).await;
+        assert_eq!(r.status, 400, "{body}");
+        assert_eq!(r.body["message"], message, "{body}");
+    }
+
+    // A phone user changing number: the code for the new number is sent again.
+    let s = a
+        .post(
+            "/signup",
+            json!({"phone": "+15555550160", "password": "long-enough"}),
+        )
+        .await;
+    assert_eq!(s.status, 200, "{}", s.body);
+    let code = a.mail("15555550160").await[0]["otp"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v = a
+        .post(
+            "/verify",
+            json!({"phone": "+15555550160", "token": code, "type": "sms"}),
+        )
+        .await;
+    let token = v.body["access_token"].as_str().unwrap().to_string();
+    let r = a
+        .update_user(&token, json!({"phone": "+15555550161"}))
+        .await;
+    assert_eq!(r.body["new_phone"], "15555550161", "{}", r.body);
+    let r = a
+        .post(
+            "/resend",
+            json!({"type": "phone_change", "phone": "+15555550160"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let texts = a.mail("15555550161").await;
+    assert_eq!(texts.len(), 2);
+    let v = a
+        .post(
+            "/verify",
+            json!({"phone": "+15555550161", "token": texts[0]["otp"], "type": "phone_change"}),
+        )
+        .await;
+    assert_eq!(v.status, 200, "{}", v.body);
+    assert_eq!(v.body["user"]["phone"], "15555550161");
+}
+
+#[tokio::test]
 async fn settings_have_every_field() {
     let a = start(|_| {}).await;
     let anon = a.anon.clone();

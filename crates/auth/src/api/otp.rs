@@ -316,17 +316,44 @@ pub async fn resend(
     ratelimit::check(&state, Limit::Otp, client.ip).await?;
     let config = &state.config;
     let kind = p.kind.as_deref().unwrap_or("");
-    match kind {
-        "signup" | "email_change" => {}
-        "sms" => return resend_sms(&state, p).await,
-        "phone_change" => return Err(phone_unsupported()),
-        _ => {
+    if !matches!(kind, "signup" | "email_change" | "sms" | "phone_change") {
+        return Err(ApiError::Validation(
+            "Missing one of these types: signup, email_change, sms, phone_change".into(),
+        ));
+    }
+    let given = |v: &Option<String>| v.as_deref().filter(|s| !s.is_empty()).map(str::to_string);
+    let (email, phone) = (given(&p.email), given(&p.phone));
+    if email.is_none() && kind == "signup" {
+        return Err(ApiError::Validation(
+            "Type provided requires an email address".into(),
+        ));
+    }
+    if phone.is_none() && kind == "sms" {
+        return Err(ApiError::Validation(
+            "Type provided requires a phone number".into(),
+        ));
+    }
+    let email = match (email, phone) {
+        (Some(_), Some(_)) => {
             return Err(ApiError::Validation(
-                "Missing one of these types: signup, email_change, sms, phone_change".into(),
+                "Only an email address or phone number should be provided.".into(),
             ))
         }
+        (None, None) => {
+            return Err(ApiError::Validation(
+                "Missing email address or phone number".into(),
+            ))
+        }
+        (None, Some(ph)) => return resend_sms(&state, kind, &ph).await,
+        (Some(e), None) => e,
+    };
+    if !config.email_enabled {
+        return Err(ApiError::EmailProviderDisabled {
+            status: 400,
+            message: "Email logins are disabled",
+        });
     }
-    let email = users::validate_email(p.email.as_deref().unwrap_or(""))?;
+    let email = users::validate_email(&email)?;
     let redirect = redirect_target(config, query.get("redirect_to"));
     let mut conn = state.pool.get().await?;
     let tx = crate::state::begin(&mut conn).await?;
@@ -353,26 +380,31 @@ pub async fn resend(
     Ok(Json(json!({})).into_response())
 }
 
-/// `resend` of a sign-up or sign-in code by text message.
-async fn resend_sms(state: &AppState, p: OtpParams) -> Result<Response, ApiError> {
+/// `resend` of a sign-up code (`sms`) or a number-change code (`phone_change`, to the new
+/// number) by text message.
+async fn resend_sms(state: &AppState, kind: &str, phone: &str) -> Result<Response, ApiError> {
     if !state.config.phone_enabled {
         return Err(ApiError::PhoneProviderDisabled {
             status: 400,
             message: "Phone logins are disabled",
         });
     }
-    let phone = users::validate_phone(p.phone.as_deref().unwrap_or(""))?;
+    let phone = users::validate_phone(phone)?;
     let mut conn = state.pool.get().await?;
     let tx = crate::state::begin(&mut conn).await?;
     let mut answer = json!({});
-    if let Some(user) = users::by_phone(&tx, &phone).await? {
-        if user.phone_confirmed_at.is_none() {
-            if let Some(id) =
-                onetime::send_sms(state, &tx, &user, Slot::Confirmation, &phone, "sms").await?
-            {
-                answer["message_id"] = id.into();
-            }
+    let sent = match users::by_phone(&tx, &phone).await? {
+        Some(user) if kind == "sms" && user.phone_confirmed_at.is_none() => {
+            onetime::send_sms(state, &tx, &user, Slot::Confirmation, &phone, "sms").await?
         }
+        Some(user) if kind == "phone_change" && !user.phone_change.is_empty() => {
+            let to = user.phone_change.clone();
+            onetime::send_sms(state, &tx, &user, Slot::PhoneChange, &to, "sms").await?
+        }
+        _ => None,
+    };
+    if let Some(id) = sent {
+        answer["message_id"] = id.into();
     }
     tx.commit().await?;
     Ok(Json(answer).into_response())
