@@ -117,11 +117,11 @@ impl Keys {
         let token = authorization
             .map(|h| basalt_identity::bearer(h).unwrap_or(h.trim()))
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::AccessDenied("No authorization header".into()))?;
+            .ok_or_else(|| ApiError::AccessDenied("Invalid Compact JWS".into()))?;
         let verified = self
             .callers
             .verify(token)
-            .map_err(|e| ApiError::AccessDenied(refusal(&e).into()))?;
+            .map_err(|e| ApiError::AccessDenied(refusal(&e)))?;
         let role = verified.role().unwrap_or("anon").to_string();
         let mut claims = verified.map().clone();
         claims.insert("role".into(), serde_json::Value::String(role.clone()));
@@ -194,10 +194,7 @@ impl Keys {
     ) -> Result<UrlClaims, ApiError> {
         // URL tokens are issued by this service's clock: they expire exactly.
         let claims = jsonwebtoken::decode::<UrlClaims>(token, &self.decoding, &validation(0))
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => ApiError::ExpiredToken,
-                _ => ApiError::InvalidJwt(jwt_message(&e)),
-            })?
+            .map_err(|e| ApiError::InvalidJwt(jwt_message(&e)))?
             .claims;
         if !scope.admits(&claims) {
             return Err(ApiError::InvalidSignature(format!(
@@ -212,26 +209,38 @@ impl Keys {
     }
 }
 
-/// storage-api's words for a refused caller token.
-fn refusal(e: &basalt_identity::TokenError) -> &'static str {
+/// storage-api's words for a refused caller token (those of its JWT library, jose).
+fn refusal(e: &basalt_identity::TokenError) -> String {
     use basalt_identity::TokenError;
     match e {
-        TokenError::Expired { .. } => "jwt expired",
-        TokenError::NotYetValid => "jwt not active",
-        TokenError::Signature => "invalid signature",
-        TokenError::NoKey => "invalid algorithm",
-        _ => "jwt malformed",
+        TokenError::Parts(_) => "Invalid Compact JWS".into(),
+        TokenError::Malformed => "JWS Protected Header is invalid".into(),
+        TokenError::NotObject => "JWT Claims Set must be a top-level JSON object".into(),
+        TokenError::NoKey => "\"alg\" (Algorithm) Header Parameter value not allowed".into(),
+        TokenError::Signature => "signature verification failed".into(),
+        TokenError::Expired { .. } => EXPIRED.into(),
+        TokenError::NotYetValid => "\"nbf\" claim timestamp check failed".into(),
+        TokenError::IssuedInFuture => "\"iat\" claim timestamp check failed".into(),
+        TokenError::ClaimType(claim) => format!("\"{claim}\" claim must be a number"),
+        TokenError::AudienceType | TokenError::Audience => "unexpected \"aud\" claim value".into(),
     }
 }
+
+/// The refusal of an expired token (caller or URL token).
+const EXPIRED: &str = "\"exp\" claim timestamp check failed";
 
 fn jwt_message(e: &jsonwebtoken::errors::Error) -> String {
     use jsonwebtoken::errors::ErrorKind;
     match e.kind() {
-        ErrorKind::ExpiredSignature => "jwt expired".into(),
-        ErrorKind::InvalidSignature => "invalid signature".into(),
-        ErrorKind::ImmatureSignature => "jwt not active".into(),
-        ErrorKind::InvalidAlgorithm => "invalid algorithm".into(),
-        _ => "jwt malformed".into(),
+        ErrorKind::ExpiredSignature => EXPIRED.into(),
+        ErrorKind::InvalidSignature => "signature verification failed".into(),
+        ErrorKind::ImmatureSignature => "\"nbf\" claim timestamp check failed".into(),
+        ErrorKind::InvalidAlgorithm => {
+            "\"alg\" (Algorithm) Header Parameter value not allowed".into()
+        }
+        ErrorKind::InvalidToken => "Invalid Compact JWS".into(),
+        ErrorKind::Json(_) => "JWT Claims Set must be a top-level JSON object".into(),
+        _ => "JWS Protected Header is invalid".into(),
     }
 }
 
@@ -272,17 +281,27 @@ mod tests {
     #[test]
     fn caller_refused() {
         let keys = Keys::new("secret", None);
-        assert!(matches!(keys.caller(None), Err(ApiError::AccessDenied(_))));
+        let refused = |auth: Option<&str>| match keys.caller(auth) {
+            Err(ApiError::AccessDenied(m)) => m,
+            other => panic!("expected refusal, got {other:?}"),
+        };
+        // The words of storage-api's JWT library.
+        assert_eq!(refused(None), "Invalid Compact JWS");
+        assert_eq!(refused(Some("Bearer abc")), "Invalid Compact JWS");
+        assert_eq!(
+            refused(Some("Bearer a.b.c")),
+            "JWS Protected Header is invalid"
+        );
         let wrong = token("other", serde_json::json!({"role": "service_role"}));
-        match keys.caller(Some(&format!("Bearer {wrong}"))) {
-            Err(ApiError::AccessDenied(m)) => assert_eq!(m, "invalid signature"),
-            other => panic!("expected refusal, got {other:?}"),
-        }
+        assert_eq!(
+            refused(Some(&format!("Bearer {wrong}"))),
+            "signature verification failed"
+        );
         let expired = token("secret", serde_json::json!({"role": "anon", "exp": 1000}));
-        match keys.caller(Some(&format!("Bearer {expired}"))) {
-            Err(ApiError::AccessDenied(m)) => assert_eq!(m, "jwt expired"),
-            other => panic!("expected refusal, got {other:?}"),
-        }
+        assert_eq!(
+            refused(Some(&format!("Bearer {expired}"))),
+            "\"exp\" claim timestamp check failed"
+        );
     }
 
     #[test]
@@ -296,7 +315,10 @@ mod tests {
             Err(ApiError::InvalidSignature(m)) if m == "Invalid signature"
         ));
         let old = keys.sign_url("b/a.png".into(), -60).expect("sign");
-        assert!(matches!(read(&old, "b/a.png"), Err(ApiError::ExpiredToken)));
+        assert!(matches!(
+            read(&old, "b/a.png"),
+            Err(ApiError::InvalidJwt(m)) if m == "\"exp\" claim timestamp check failed"
+        ));
         assert!(read("garbage", "b/a.png").is_err());
         // A token is accepted only for what it was issued for.
         let up = keys

@@ -827,7 +827,8 @@ async fn signed_urls_work_until_they_expire() {
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let r = env.http.get(&short).send().await.expect("expired");
     let body = expect_error(r, "400").await;
-    assert_eq!(body["code"], "ExpiredToken");
+    assert_eq!(body["code"], "InvalidJWT");
+    assert_eq!(body["message"], "\"exp\" claim timestamp check failed");
 }
 
 #[tokio::test]

@@ -122,6 +122,15 @@ async fn private_buckets_keep_their_policies_and_hide_from_unauthenticated_calle
     let auth_path = format!("/object/authenticated/user-files/{ALICE}/secret.txt");
     let body = expect_error(get(&env, &auth_path, None).await, "403").await;
     assert_eq!(body["code"], "AccessDenied");
+    assert_eq!(body["error"], "Unauthorized");
+    assert_eq!(body["message"], "Invalid Compact JWS");
+    // An expired session is refused in storage-api's words.
+    let expired = format!(
+        "Bearer {}",
+        jwt(json!({"sub": ALICE, "role": "authenticated", "exp": 1000}))
+    );
+    let body = expect_error(get(&env, &auth_path, Some(&expired)).await, "403").await;
+    assert_eq!(body["message"], "\"exp\" claim timestamp check failed");
     let body = expect_error(get(&env, &auth_path, Some("Bearer not.a.jwt")).await, "403").await;
     assert_eq!(body["code"], "AccessDenied");
 }
