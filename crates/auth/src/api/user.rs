@@ -423,6 +423,8 @@ pub async fn reauthenticate(
             "Reauthentication requires the user to have an email or a phone number".into(),
         ));
     }
+    // `message_id` when a text goes through an SMS provider.
+    let mut answer = json!({});
     if !user.email.is_empty() {
         if user.email_confirmed_at.is_none() {
             return Err(ApiError::Coded {
@@ -451,8 +453,12 @@ pub async fn reauthenticate(
             });
         }
         let phone = user.phone.clone();
-        onetime::send_sms(&state, &tx, &user, Slot::Reauthentication, &phone, "sms").await?;
+        let sent =
+            onetime::send_sms(&state, &tx, &user, Slot::Reauthentication, &phone, "sms").await?;
+        if let Some(id) = sent {
+            answer["message_id"] = id.into();
+        }
     }
     tx.commit().await?;
-    Ok(Json(json!({})).into_response())
+    Ok(Json(answer).into_response())
 }
