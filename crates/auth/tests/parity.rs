@@ -893,6 +893,45 @@ async fn settings_have_every_field() {
     let s = a.get_as("/settings", &anon).await;
     assert_eq!(s.status, 200);
     assert_eq!(s.body["external"]["snapchat"], false);
+    // Exactly the providers Supabase Auth lists.
+    let mut names: Vec<&str> = s.body["external"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        vec![
+            "anonymous_users",
+            "apple",
+            "azure",
+            "bitbucket",
+            "discord",
+            "email",
+            "facebook",
+            "figma",
+            "fly",
+            "github",
+            "gitlab",
+            "google",
+            "kakao",
+            "keycloak",
+            "linkedin",
+            "linkedin_oidc",
+            "notion",
+            "phone",
+            "slack",
+            "slack_oidc",
+            "snapchat",
+            "spotify",
+            "twitch",
+            "twitter",
+            "workos",
+            "zoom"
+        ]
+    );
     assert_eq!(s.body["saml_enabled"], false);
     assert_eq!(s.body["saml_private_key_next_configured"], false);
     assert_eq!(s.body["passkeys_enabled"], false);

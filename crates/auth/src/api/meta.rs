@@ -46,7 +46,6 @@ pub async fn settings(State(state): State<AppState>) -> Response {
         "workos",
         "twitch",
         "twitter",
-        "x",
         "zoom",
     ] {
         external.insert(provider.into(), false.into());
