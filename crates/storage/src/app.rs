@@ -179,10 +179,22 @@ pub async fn json_body(body: Body) -> Result<serde_json::Value, ApiError> {
         .map_err(|e| ApiError::InvalidRequest(format!("Invalid JSON body: {e}")))
 }
 
-/// Deserializes a JSON body into `T`.
+/// Deserializes a JSON body into `T`. A missing field is described as storage-api's request
+/// validation describes it (`body must have required property 'paths'`).
 pub async fn typed_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ApiError> {
     let v = json_body(body).await?;
-    serde_json::from_value(v).map_err(|e| ApiError::InvalidRequest(format!("body/{e}")))
+    serde_json::from_value(v).map_err(|e| ApiError::InvalidRequest(body_error(&e.to_string())))
+}
+
+/// The message for a body that does not fit its schema, from serde's.
+fn body_error(serde: &str) -> String {
+    match serde
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split_once('`'))
+    {
+        Some((field, _)) => format!("body must have required property '{field}'"),
+        None => format!("body/{serde}"),
+    }
 }
 
 /// A JSON response with status 200.
@@ -195,4 +207,19 @@ pub fn query_param(query: &str, name: &str) -> Option<String> {
     form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn body_errors_read_like_request_validation() {
+        assert_eq!(
+            super::body_error("missing field `paths`"),
+            "body must have required property 'paths'"
+        );
+        assert_eq!(
+            super::body_error("invalid type: string \"x\", expected i64"),
+            "body/invalid type: string \"x\", expected i64"
+        );
+    }
 }

@@ -1059,6 +1059,13 @@ async fn unknown_routes_and_bad_bodies_are_storage_errors() {
     ] {
         expect_error(env.post_json(&svc, path, &body).await, "400").await;
     }
+    // A missing field reads as storage-api's request validation reads.
+    let r = env
+        .post_json(&svc, "/object/sign/user-files", &json!({"expiresIn": 60}))
+        .await;
+    let body = expect_error(r, "400").await;
+    assert_eq!(body["code"], "InvalidRequest");
+    assert_eq!(body["message"], "body must have required property 'paths'");
 }
 
 #[tokio::test]
