@@ -34,6 +34,7 @@ pub mod hub;
 pub mod limits;
 pub mod node;
 pub mod pgoutput;
+pub mod phash;
 pub mod phoenix;
 pub mod replay;
 pub mod replication;

@@ -50,19 +50,10 @@ struct Conn {
     closing: bool,
 }
 
-/// Stable id of a binding, the same for the same `event`/`schema`/`table`/`filter` (as
-/// supabase/realtime hashes the parameters).
+/// Id of a binding: `erlang:phash2` of its parameters as the client sent them, the id Supabase
+/// Realtime gives the same binding ([`crate::phash`]).
 pub fn binding_id(entry: &Value) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    for k in ["event", "schema", "table", "filter"] {
-        let v = entry.get(k).and_then(Value::as_str).unwrap_or("");
-        for b in k.bytes().chain(v.bytes()).chain([0u8]) {
-            h ^= u32::from(b);
-            h = h.wrapping_mul(0x0100_0193);
-        }
-    }
-    // Keep it a positive JavaScript-safe integer.
-    h & 0x7fff_ffff
+    crate::phash::phash2(entry)
 }
 
 /// A join option's truth: a boolean, or the text `true`/`false` in any case.

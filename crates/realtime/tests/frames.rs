@@ -1082,3 +1082,47 @@ async fn database_broadcasts_carry_their_id_and_bytes_as_supabase_realtime_sends
     );
     rt.stop().await;
 }
+
+#[tokio::test]
+async fn bindings_get_the_ids_supabase_realtime_gives_them() {
+    let db = basalt_testkit::fresh_db().await;
+    let rt = Served::start(&db.url).await;
+    sql(
+        &db,
+        "CREATE TABLE public.messages (id int PRIMARY KEY, room_id int);
+         ALTER PUBLICATION supabase_realtime ADD TABLE public.messages;",
+    )
+    .await;
+    let mut c = Client::connect(&rt.ws_url(&anon())).await;
+    // erlang:phash2 of each binding as sent: 100468891 and 64696116.
+    let reply = c
+        .join(
+            "room",
+            json!({"postgres_changes": [
+                {"event": "INSERT", "schema": "public"},
+                {"event": "*", "schema": "public", "table": "messages", "filter": "room_id=eq.1"}
+            ]}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        reply,
+        json!({"status": "ok", "response": {"postgres_changes": [
+            {"event": "INSERT", "schema": "public", "id": 100_468_891},
+            {"event": "*", "schema": "public", "table": "messages", "filter": "room_id=eq.1",
+             "id": 64_696_116}
+        ]}})
+    );
+    expect_subscribed(&mut c).await;
+    sql(&db, "INSERT INTO public.messages VALUES (1, 1)").await;
+    let change = frame(&mut c, "postgres_changes").await;
+    let mut ids: Vec<u64> = change[4]["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, vec![64_696_116, 100_468_891]);
+    rt.stop().await;
+}
