@@ -605,9 +605,8 @@ pub fn parse_select(input: &str) -> Result<Vec<SelectItem>, ApiError> {
         let select = std::mem::replace(&mut items, parent);
         items.push(SelectItem::Embed(head.with_select(select)));
     }
-    if !c.done() {
-        return Err(c.unexpected("\",\" or end of input"));
-    }
+    // What follows a complete list is left unread, as PostgREST's select parser leaves it
+    // (`select=name,projects(count)'` reads as `name,projects(count)`).
     Ok(items)
 }
 
@@ -1362,6 +1361,17 @@ mod tests {
     }
 
     #[test]
+    fn what_follows_a_complete_select_list_is_left_unread() {
+        let s = parse_select("name,projects(count)'").expect("stray quote");
+        assert_eq!(s.len(), 2);
+        let s = parse_select("name,...processes(name,...process_costs(cost)))").expect("extra )");
+        assert_eq!(s.len(), 2);
+        // Inside an embed the list must still close.
+        let e = parse_select("name,projects(count").expect_err("unclosed");
+        assert_eq!(e.code(), "PGRST100");
+    }
+
+    #[test]
     fn aggregates() {
         let s = parse_select("total:invoice_total.sum()::text,count()").expect("parses");
         assert!(matches!(
@@ -1715,8 +1725,8 @@ mod tests {
             assert_too_deep(&parse_select(&nested_select(10_000)).expect_err("deep"));
             // Unbalanced: only openings, only closings.
             assert_too_deep(&parse_select(&"a(".repeat(10_000)).expect_err("open"));
-            let e = parse_select(&")".repeat(10_000)).expect_err("close");
-            assert_eq!(e.code(), "PGRST100");
+            // Closings with nothing open end the (empty) list; the rest is left unread.
+            assert!(parse_select(&")".repeat(10_000)).expect("close").is_empty());
         });
     }
 

@@ -628,7 +628,8 @@ impl SchemaCache {
                     computed_single: false,
                 });
         }
-        // Many-to-many through junctions: a relation with two foreign keys.
+        // Many-to-many through junctions: a relation with two foreign keys whose columns are all
+        // part of its primary key.
         let mut by_junction: HashMap<u32, Vec<&Edge>> = HashMap::new();
         for e in &edges {
             by_junction.entry(e.src).or_default().push(e);
@@ -637,7 +638,10 @@ impl SchemaCache {
             let Some(jr) = by_oid.get(j) else { continue };
             for a in es {
                 for b in es {
-                    if std::ptr::eq(*a, *b) || a.name == b.name {
+                    if std::ptr::eq(*a, *b)
+                        || a.name == b.name
+                        || !junction_keys(&jr.pk, &a.src_cols, &b.src_cols)
+                    {
                         continue;
                     }
                     let (Some(ar), Some(br)) = (by_oid.get(&a.tgt), by_oid.get(&b.tgt)) else {
@@ -907,6 +911,12 @@ impl SchemaCache {
     }
 }
 
+/// Whether a relation with primary key `pk` joins two others as a junction through foreign keys
+/// on `a` and `b`: every column of both keys is part of the primary key.
+fn junction_keys(pk: &[String], a: &[String], b: &[String]) -> bool {
+    a.iter().chain(b).all(|c| pk.contains(c))
+}
+
 /// A computed relationship named after a relation replaces the relationships its source table
 /// has with that relation (foreign keys, many-to-many through a junction): the function is the
 /// user's definition of how the two relate.
@@ -918,6 +928,20 @@ fn override_by_computed(rels: &mut Vec<Relationship>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn junctions_hold_both_foreign_keys_in_their_primary_key() {
+        let cols = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let pk = cols(&["user_id", "task_id"]);
+        assert!(junction_keys(&pk, &cols(&["user_id"]), &cols(&["task_id"])));
+        // organizations(id) with manager_id and referee foreign keys is no junction.
+        assert!(!junction_keys(
+            &cols(&["id"]),
+            &cols(&["manager_id"]),
+            &cols(&["referee"])
+        ));
+        assert!(!junction_keys(&[], &cols(&["a"]), &cols(&["b"])));
+    }
 
     #[test]
     fn computed_relationships_named_after_a_table_replace_its_foreign_keys() {

@@ -358,8 +358,8 @@ CREATE VIEW consumers_view AS SELECT * FROM public.public_consumers;
 CREATE VIEW public.consumers_extra AS SELECT * FROM consumers_view;
 CREATE VIEW consumers_extra_view AS SELECT * FROM public.consumers_extra;
 
--- AggregateFunctionsSpec: factories, their processes (with a category, a cost, supervisors
--- through a junction table) and buildings.
+-- AggregateFunctionsSpec and SpreadQueriesSpec: factories, their processes (with a category, a
+-- cost, supervisors through a junction table) and buildings.
 CREATE TABLE factories (id int PRIMARY KEY, name text);
 CREATE TABLE process_categories (id int PRIMARY KEY, name text);
 CREATE TABLE processes (
@@ -385,8 +385,20 @@ INSERT INTO process_costs VALUES (1, 150.00), (2, 200.00), (3, 180.00), (4, 70.0
   (6, 70.00), (8, 40.00);
 INSERT INTO supervisors VALUES (1, 'Mary'), (2, 'John'), (3, 'Peter'), (4, 'Sarah'), (5, 'Jane');
 INSERT INTO process_supervisor VALUES (1, 1), (2, 2), (3, 3), (3, 4), (4, 1), (4, 2), (5, 3), (6, 3);
-INSERT INTO factory_buildings VALUES (1, 'A001', 150, 'A', 1, NULL), (2, 'A002', 200, 'B', 1, NULL),
-  (3, 'B001', 50, 'A', 2, NULL), (4, 'C001', 120, 'C', 3, NULL);
+INSERT INTO factory_buildings VALUES (1, 'A001', 150, 'A', 1, '{"ins": "2024C", "pending": true}'),
+  (2, 'A002', 200, 'A', 1, '{"ins": "2025A", "pending": true}'),
+  (3, 'B001', 50, 'B', 2, '{"ins": "2025A", "pending": true}'), (4, 'B002', 120, 'C', 2, '{"ins": "2023A"}'),
+  (5, 'C001', 240, 'B', 3, '{"ins": "2022B"}'), (6, 'D001', 310, 'A', 4, '{"ins": "2024C", "pending": true}');
+-- SpreadQueriesSpec: operators of processes, through a junction table.
+CREATE TABLE operators (id int PRIMARY KEY, name text, status jsonb);
+CREATE TABLE process_operator (
+  process_id int REFERENCES processes (id), operator_id int REFERENCES operators (id),
+  PRIMARY KEY (process_id, operator_id)
+);
+INSERT INTO operators VALUES (1, 'Anne', '{"id": "543210", "afk": true}'), (2, 'Louis', '{"id": "012345"}'),
+  (3, 'Jeff', '{"id": "666666", "afk": true}'), (4, 'Liz', '{"id": "999999"}'), (5, 'Alfred', '{"id": "000000"}');
+INSERT INTO process_operator VALUES (1, 1), (1, 2), (2, 1), (2, 2), (2, 3), (3, 3), (4, 1), (4, 3), (6, 3),
+  (6, 5), (7, 5);
 
 -- RpcSpec: functions returning enums, domains, ranges, rows of scalars, a composite domain, a
 -- table row, null, records; overloads (by type, with defaults, with the same parameter names,
