@@ -107,6 +107,10 @@ test('objects: put, head, get with Range, copy, list, delete', async () => {
     ContentType: 'text/plain', CacheControl: 'max-age=60', Metadata: { author: 'alice' },
   }));
   assert.ok(put.ETag);
+  // A key outside storage's character set is refused with Supabase Storage's code.
+  const badKey = await refusal(s3.send(new PutObjectCommand({ Bucket: 's3-objects', Key: 'caf\u00e9.txt', Body: 'x' })));
+  assert.equal(badKey.name, 'InvalidKey');
+  assert.equal(badKey.$metadata.httpStatusCode, 400);
 
   const head = await s3.send(new HeadObjectCommand({ Bucket: 's3-objects', Key: 'docs/hello.txt' }));
   assert.equal(head.ContentLength, 15);

@@ -28,7 +28,7 @@ pub fn s3_error(e: ApiError) -> S3Error {
             (C::AccessDenied, StatusCode::FORBIDDEN)
         }
         ApiError::InvalidSignature(_) => (C::SignatureDoesNotMatch, StatusCode::FORBIDDEN),
-        ApiError::InvalidKey(_) => (C::InvalidArgument, StatusCode::BAD_REQUEST),
+        ApiError::InvalidKey(_) => return custom("InvalidKey", StatusCode::BAD_REQUEST, message),
         ApiError::InvalidBucketName => (C::InvalidBucketName, StatusCode::BAD_REQUEST),
         ApiError::EntityTooLarge => (C::EntityTooLarge, StatusCode::PAYLOAD_TOO_LARGE),
         ApiError::InvalidMimeType(_) => {
@@ -84,6 +84,10 @@ mod tests {
         let e = s3_error(ApiError::Duplicate(Existing::Bucket));
         assert_eq!(e.code(), &S3ErrorCode::BucketAlreadyExists);
         assert_eq!(e.status_code(), Some(StatusCode::CONFLICT));
+        let e = s3_error(ApiError::InvalidKey("bad\u{e9}.txt".into()));
+        assert_eq!(e.code().as_str(), "InvalidKey");
+        assert_eq!(e.status_code(), Some(StatusCode::BAD_REQUEST));
+        assert_eq!(e.message(), Some("Invalid key: bad\u{e9}.txt"));
         let e = s3_error(ApiError::Duplicate(Existing::Key));
         assert_eq!(e.code().as_str(), "KeyAlreadyExists");
         assert_eq!(e.status_code(), Some(StatusCode::CONFLICT));
