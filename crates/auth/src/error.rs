@@ -242,7 +242,7 @@ impl ApiError {
             BadOAuthCallback(_) => (400, "bad_oauth_callback"),
             Coded { status, code, .. } => (*status, code),
             OAuth { .. } => (400, "invalid_request"),
-            Hook { status, .. } if *status >= 500 => (*status, "unexpected_failure"),
+            Hook { status, .. } if *status == 500 => (*status, "unexpected_failure"),
             Hook { status, .. } => (*status, "unknown"),
             OverSmsSendRateLimit => (429, "over_sms_send_rate_limit"),
             NotFound => (404, "not_found"),
@@ -392,6 +392,17 @@ mod tests {
         assert!(!is_new_format(Some("garbage!!!")));
         assert!(!is_new_format(Some("2024-13-45")));
         assert!(!is_new_format(None));
+    }
+
+    #[test]
+    fn hook_errors_without_a_code() {
+        let e = |status| ApiError::Hook {
+            status,
+            message: "no".into(),
+        };
+        assert_eq!(e(500).status_and_code(), (500, "unexpected_failure"));
+        assert_eq!(e(503).status_and_code(), (503, "unknown"));
+        assert_eq!(e(403).status_and_code(), (403, "unknown"));
     }
 
     #[test]
