@@ -491,5 +491,46 @@ CREATE FUNCTION "quotedFunction"("user" text, "fullName" text, "SSN" text) RETUR
   SELECT format('{"user": "%s", "fullName": "%s", "SSN": "%s"}', "user", "fullName", "SSN")::jsonb
 $$;
 
+-- EmbedDisambiguationSpec: two one-to-one foreign keys to the same table, orders with a
+-- billing and a shipping address (foreign keys renamed; the shared addresses have no other
+-- relationship), people sending messages to people, a self-referencing family tree, a
+-- foreign key on a case-sensitive column to a table with a punctuated name.
+CREATE TABLE first (
+  id int PRIMARY KEY, name text,
+  second_id_1 int REFERENCES second UNIQUE, second_id_2 int REFERENCES second UNIQUE
+);
+CREATE TABLE orders (
+  id int NOT NULL UNIQUE, name text NOT NULL,
+  billing_address_id int REFERENCES addresses (id), shipping_address_id int REFERENCES addresses (id)
+);
+ALTER TABLE orders RENAME CONSTRAINT orders_billing_address_id_fkey TO billing;
+ALTER TABLE orders RENAME CONSTRAINT orders_shipping_address_id_fkey TO shipping;
+INSERT INTO orders VALUES (1, 'order 1', 1, 2), (2, 'order 2', 3, 4);
+CREATE TABLE person (id integer PRIMARY KEY, name character varying NOT NULL);
+CREATE TABLE message (
+  id integer PRIMARY KEY, body text NOT NULL DEFAULT '',
+  sender bigint NOT NULL REFERENCES person (id), recipient bigint NOT NULL REFERENCES person (id)
+);
+INSERT INTO person VALUES (1, 'John'), (2, 'Jane'), (3, 'Jake'), (4, 'Julie');
+INSERT INTO message VALUES (1, 'Hello Jane', 1, 2), (2, 'Hi John', 2, 1), (3, 'How are you doing?', 1, 2),
+  (4, 'Hey Julie', 3, 4), (5, 'What''s up Jake', 4, 3);
+CREATE TABLE family_tree (id text NOT NULL PRIMARY KEY, name text NOT NULL, parent text);
+ALTER TABLE family_tree ADD CONSTRAINT pptr FOREIGN KEY (parent) REFERENCES family_tree (id);
+INSERT INTO family_tree VALUES ('1', 'Parental Unit', NULL), ('2', 'Kid One', '1'), ('3', 'Kid Two', '1'),
+  ('4', 'Grandkid One', '2'), ('5', 'Grandkid Two', '3');
+CREATE TABLE "Escap3e;" ("so6meIdColumn" integer PRIMARY KEY);
+CREATE TABLE "ghostBusters" ("escapeId" integer NOT NULL REFERENCES "Escap3e;" ("so6meIdColumn"));
+INSERT INTO "Escap3e;" VALUES (1), (2), (3), (4), (5);
+INSERT INTO "ghostBusters" VALUES (1), (3), (5);
+-- The shared sites/big_projects/jobs tables are created empty (only their relationships matter
+-- to the shared cases): the rows the disambiguation reads embed.
+INSERT INTO big_projects (big_project_id, name) VALUES (1, 'big project 1'), (2, 'big project 2');
+INSERT INTO sites (site_id, name, main_project_id) VALUES (1, 'site 1', 1), (2, 'site 2', NULL),
+  (3, 'site 3', 2), (4, 'site 4', NULL);
+INSERT INTO jobs (job_id, name, site_id, big_project_id) VALUES
+  ('bc5d5362-b881-438f-b9f5-7417e08704ed', 'job 1-1', 1, 1),
+  ('3bd52697-033b-4edd-8a28-46a9c04b7c1e', 'job 2-1', 2, 1),
+  ('e6e67e4e-19b1-11e9-ab14-d663bd873d93', 'job 2-2', 2, 2);
+
 ANALYZE;
 COMMIT;
