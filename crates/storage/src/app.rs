@@ -84,8 +84,17 @@ async fn dispatch(
     axum::extract::State(state): axum::extract::State<Shared>,
     req: Request,
 ) -> Response {
+    // An unknown route names itself, as storage-api's answer does: `Route GET:/nowhere not found`.
+    let route = format!(
+        "{}:{}",
+        req.method(),
+        req.uri().path_and_query().map_or("/", |p| p.as_str())
+    );
     match run(state, req).await {
         Ok(r) => r,
+        Err(ApiError::NotFound(_)) => {
+            ApiError::NotFound(format!("Route {route} not found")).into_response()
+        }
         Err(e) => e.into_response(),
     }
 }

@@ -98,7 +98,7 @@ impl ApiError {
         match self {
             NoSuchBucket => "NoSuchBucket",
             NoSuchKey => "NoSuchKey",
-            NotFound(_) => "NotFound",
+            NotFound(_) => "InvalidRequest",
             NoSuchUpload => "NoSuchUpload",
             Duplicate(Existing::Key) => "KeyAlreadyExists",
             Duplicate(Existing::Bucket) => "BucketAlreadyExists",

@@ -1041,7 +1041,11 @@ async fn unknown_routes_and_bad_bodies_are_storage_errors() {
     assert_eq!(r.status(), 404);
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["statusCode"], "404");
-    assert_eq!(body["code"], "NotFound");
+    assert_eq!(
+        body,
+        json!({"statusCode": "404", "code": "InvalidRequest", "error": "Not Found",
+               "message": "Route GET:/nowhere not found"})
+    );
     let r = env
         .http
         .post(env.url("/bucket"))

@@ -664,6 +664,10 @@ async fn routes_are_unknown_when_the_feature_is_off() {
     let r = get(&env, "/render/image/public/pics/a.png?width=10", None, None).await;
     assert_eq!(r.status, 404);
     assert_eq!(r.error()["statusCode"], "404");
+    assert_eq!(
+        r.error()["message"],
+        "Route GET:/render/image/public/pics/a.png?width=10 not found"
+    );
     // Signing with a transform gives a plain object URL, as storage-api does.
     let body = json!({"expiresIn": 60, "transform": {"width": 10}});
     let url = signed_url(&env, &service(), "pics/a.png", &body).await;
