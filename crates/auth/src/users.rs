@@ -500,34 +500,40 @@ pub async fn set_password(
 
 /// Normalise and check an email address the way GoTrue does (lower-cased, `x@y.z` shape).
 pub fn validate_email(email: &str) -> Result<String, ApiError> {
-    let email = email.trim();
     if email.is_empty() {
         return Err(ApiError::Validation("An email address is required".into()));
     }
     if email.len() > 255 {
         return Err(ApiError::Validation("An email address is too long".into()));
     }
-    let valid = match email.rsplit_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && !domain.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-                && !domain.contains("..")
-                && domain
-                    .chars()
-                    .all(|c| c.is_alphanumeric() || c == '.' || c == '-')
-        }
-        None => false,
-    };
-    if !valid {
+    if !email_shape(email) {
         return Err(ApiError::Validation(
             "Unable to validate email address: invalid format".into(),
         ));
     }
     Ok(email.to_lowercase())
+}
+
+/// The address shape Supabase Auth accepts: a local part of ASCII letters, digits and
+/// ``.!#$%&'*+/=?^_`{|}~-``, one `@`, then one or more dot-separated labels of 1–63 letters,
+/// digits and inner hyphens (`user@localhost` passes; spaces, non-ASCII and a trailing dot do
+/// not).
+fn email_shape(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    let local_ok = !local.is_empty()
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".!#$%&'*+/=?^_`{|}~-".contains(&b));
+    let label_ok = |l: &str| {
+        let b = l.as_bytes();
+        (1..=63).contains(&b.len())
+            && b.first().is_some_and(u8::is_ascii_alphanumeric)
+            && b.last().is_some_and(u8::is_ascii_alphanumeric)
+            && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+    };
+    local_ok && domain.split('.').all(label_ok)
 }
 
 /// Normalise a phone number to digits (GoTrue stores E.164 without the `+`).
@@ -550,11 +556,17 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(validate_email(" A@B.co ").unwrap(), "a@b.co");
+        assert_eq!(validate_email("A@B.co").unwrap(), "a@b.co");
+        assert!(validate_email(" a@b.co ").is_err());
         assert!(validate_email("").is_err());
         assert!(validate_email("nope").is_err());
-        assert!(validate_email("a@b").is_err());
+        assert!(validate_email("a@localhost").is_ok());
+        assert!(validate_email("a..b+tag@c.de").is_ok());
         assert!(validate_email("a b@c.d").is_err());
+        assert!(validate_email("a@b.co.").is_err());
+        assert!(validate_email("a@-b.co").is_err());
+        assert!(validate_email("a@b@c.co").is_err());
+        assert!(validate_email("üser@c.de").is_err());
         assert!(validate_email(&format!("{}@b.co", "a".repeat(300))).is_err());
     }
 
