@@ -536,18 +536,25 @@ fn email_shape(email: &str) -> bool {
     local_ok && domain.split('.').all(label_ok)
 }
 
-/// Normalise a phone number to digits (GoTrue stores E.164 without the `+`).
+/// Check a phone number as E.164 (a leading `+` and spaces dropped; 2–15 digits, no leading 0)
+/// and give it as stored, digits only.
 pub fn validate_phone(phone: &str) -> Result<String, ApiError> {
-    let digits: String = phone
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '+'))
-        .collect();
-    if digits.len() < 8 || digits.len() > 15 || !digits.chars().all(|c| c.is_ascii_digit()) {
+    let digits = format_phone(phone);
+    let b = digits.as_bytes();
+    let e164 = (2..=15).contains(&b.len())
+        && matches!(b.first(), Some(b'1'..=b'9'))
+        && b.iter().all(u8::is_ascii_digit);
+    if !e164 {
         return Err(ApiError::Validation(
             "Invalid phone number format (E.164 required)".into(),
         ));
     }
     Ok(digits)
+}
+
+/// A phone number as stored: one leading `+` and any spaces removed, nothing else changed.
+pub fn format_phone(phone: &str) -> String {
+    phone.strip_prefix('+').unwrap_or(phone).replace(' ', "")
 }
 
 #[cfg(test)]
@@ -572,8 +579,13 @@ mod tests {
 
     #[test]
     fn phones() {
-        assert_eq!(validate_phone("+1 (555) 123-4567").unwrap(), "15551234567");
-        assert!(validate_phone("12").is_err());
+        assert_eq!(validate_phone("+1 555 123 4567").unwrap(), "15551234567");
+        assert_eq!(validate_phone("12").unwrap(), "12");
+        assert!(validate_phone("+1 (555) 123-4567").is_err());
+        assert!(validate_phone("0123456789").is_err());
+        assert!(validate_phone("++15551234567").is_err());
+        assert!(validate_phone("1").is_err());
+        assert!(validate_phone("1234567890123456").is_err());
         assert!(validate_phone("+1555abc4567").is_err());
     }
 
