@@ -101,6 +101,8 @@ pub struct EmbedPlan {
     pub plan: ReadPlan,
     /// Output key.
     pub name: String,
+    /// The name the select gave the embedded resource (before any alias).
+    pub target: String,
     pub inner: bool,
     pub spread: bool,
     /// `rel()` with an empty select: used only for filtering.
@@ -412,6 +414,7 @@ impl<'a> Planner<'a> {
                         rel: relationship,
                         plan: child,
                         name,
+                        target: e.name.clone(),
                         inner: e.join == Some(JoinKind::Inner),
                         spread: e.spread,
                         hidden,
@@ -538,15 +541,7 @@ impl<'a> Planner<'a> {
                     .embeds
                     .iter()
                     .position(|e| &e.name == r)
-                    .ok_or_else(|| {
-                        ApiError::new(
-                            Code::NotEmbedded,
-                            format!("'{r}' is not an embedded resource in this request"),
-                        )
-                        .with_hint(format!(
-                            "Verify that '{r}' is included in the 'select' query parameter."
-                        ))
-                    })?;
+                    .ok_or_else(|| not_embedded(r))?;
                 let emb = &node.embeds[idx];
                 if !emb.rel.to_one() {
                     return Err(ApiError::new(
@@ -573,6 +568,7 @@ impl<'a> Planner<'a> {
     }
 }
 
+/// PGRST108 for `name`, which no embed is called.
 fn not_embedded(name: &str) -> ApiError {
     ApiError::new(
         Code::NotEmbedded,
@@ -583,14 +579,34 @@ fn not_embedded(name: &str) -> ApiError {
     ))
 }
 
+/// PGRST108 for the `name.` prefix of a filter, order, limit or offset, which no embed of
+/// `node` is called. When an aliased embed has `name` as its target, the error says to use the
+/// alias instead.
+fn not_embedded_in(node: &ReadPlan, name: &str) -> ApiError {
+    match node
+        .embeds
+        .iter()
+        .find(|e| e.target == name && e.name != name)
+    {
+        Some(aliased) => ApiError::new(
+            Code::NotEmbedded,
+            format!("'{name}' is not an embedded resource in this request"),
+        )
+        .with_details("Target names are not allowed in filters if they have an alias")
+        .with_hint(format!(
+            "Change '{name}' to '{}' in filters, orders or limits.",
+            aliased.name
+        )),
+        None => not_embedded(name),
+    }
+}
+
 fn find_node<'p>(plan: &'p mut ReadPlan, path: &[String]) -> Result<&'p mut ReadPlan, ApiError> {
     let mut node = plan;
     for seg in path {
-        let idx = node
-            .embeds
-            .iter()
-            .position(|e| &e.name == seg)
-            .ok_or_else(|| not_embedded(seg))?;
+        let Some(idx) = node.embeds.iter().position(|e| &e.name == seg) else {
+            return Err(not_embedded_in(node, seg));
+        };
         node = &mut node.embeds[idx].plan;
     }
     Ok(node)
@@ -911,6 +927,34 @@ mod tests {
         }
         plan(&c, "clients", "select=name,...projects(name)").expect("no aggregate");
         plan(&c, "projects", "select=...clients(id.max())").expect("to-one");
+    }
+
+    #[test]
+    fn a_target_name_with_an_alias_is_no_embed_name() {
+        let c = cache();
+        let e = plan(
+            &c,
+            "clients",
+            "select=id,the_projects:projects(id)&projects.id=eq.1",
+        )
+        .expect_err("target name");
+        assert_eq!(e.code(), "PGRST108");
+        assert_eq!(
+            e.details.as_deref(),
+            Some("Target names are not allowed in filters if they have an alias")
+        );
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("Change 'projects' to 'the_projects' in filters, orders or limits.")
+        );
+        let e = plan(&c, "clients", "select=id,projects(id)&other.limit=1").expect_err("unknown");
+        assert_eq!(e.details, None);
+        plan(
+            &c,
+            "clients",
+            "select=id,the_projects:projects(id)&the_projects.id=eq.1",
+        )
+        .expect("alias");
     }
 
     #[test]

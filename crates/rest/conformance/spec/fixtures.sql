@@ -120,6 +120,9 @@ CREATE TABLE private.referrals (site text, link int REFERENCES private.pages(lin
 CREATE VIEW pages AS SELECT * FROM private.pages;
 CREATE VIEW referrals AS SELECT * FROM private.referrals;
 GRANT SELECT ON materialized_projects, pages, referrals TO postgrest_test_anonymous;
+INSERT INTO private.pages VALUES (1, 'http://postgrest.org/en/v6.0/api.html'),
+  (2, 'http://postgrest.org/en/v6.0/admin.html');
+INSERT INTO private.referrals VALUES ('github.com', 1), ('hub.docker.com', 2);
 
 -- OptionsSpec: views that are auto-updatable or not, with INSTEAD OF triggers for some
 -- operations, a partitioned table and an immutable function (Allow).
