@@ -235,6 +235,7 @@ pub fn cors() -> CorsLayer {
         "upload-length",
         "upload-offset",
         "upload-metadata",
+        "x-signature",
         "x-source",
     ];
     let expose = [

@@ -155,23 +155,24 @@ async fn run(state: Shared, req: Request) -> Result<Response, ApiError> {
             access,
         } => render::handle(&state, h, &query, &bucket, &name, access, head).await,
         Route::TusOptions => Ok(tus::options()),
-        // A token is checked before the TUS server sees the request; what the server refuses
-        // after that is answered in its plain-text form.
-        Route::TusCreate => {
-            let caller = state.caller(h)?;
-            tus::plain(tus::create(&state, &caller, h, &full_path, body).await)
+        // A caller's token is checked before the TUS server sees the request; what the server
+        // refuses after that (a signed upload's `x-signature` too) is answered in its
+        // plain-text form.
+        Route::TusCreate { signed } => {
+            let actor = tus::Actor::of(&state, h, signed)?;
+            tus::plain(tus::create(&state, &actor, h, &full_path, body).await)
         }
-        Route::TusHead(id) => {
-            let caller = state.caller(h)?;
-            tus::plain(tus::head(&state, &caller, &id).await)
+        Route::TusHead { id, signed } => {
+            let actor = tus::Actor::of(&state, h, signed)?;
+            tus::plain(tus::head(&state, &actor, &id).await)
         }
-        Route::TusPatch(id) => {
-            let caller = state.caller(h)?;
-            tus::plain(tus::patch(&state, &caller, h, &id, body).await)
+        Route::TusPatch { id, signed } => {
+            let actor = tus::Actor::of(&state, h, signed)?;
+            tus::plain(tus::patch(&state, &actor, h, &id, body).await)
         }
-        Route::TusDelete(id) => {
-            let caller = state.caller(h)?;
-            tus::plain(tus::delete(&state, &caller, &id).await)
+        Route::TusDelete { id, signed } => {
+            let actor = tus::Actor::of(&state, h, signed)?;
+            tus::plain(tus::delete(&state, &actor, &id).await)
         }
     }
 }

@@ -103,11 +103,24 @@ pub enum Route {
         name: String,
         access: RenderAccess,
     },
-    TusCreate,
+    /// `POST /upload/resumable`; `signed`: `/upload/resumable/sign`, authorised by a signed
+    /// upload URL's token in `x-signature` (as are the other `signed` routes).
+    TusCreate {
+        signed: bool,
+    },
     TusOptions,
-    TusHead(String),
-    TusPatch(String),
-    TusDelete(String),
+    TusHead {
+        id: String,
+        signed: bool,
+    },
+    TusPatch {
+        id: String,
+        signed: bool,
+    },
+    TusDelete {
+        id: String,
+        signed: bool,
+    },
 }
 
 fn decode(seg: &str) -> Result<String, ApiError> {
@@ -151,18 +164,26 @@ pub fn resolve(method: &Method, path: &str) -> Result<Route, ApiError> {
             Method::DELETE => Route::DeleteBucket(id.to_string()),
             _ => return Err(not_found()),
         },
-        ["upload", "resumable"] | ["upload", "resumable", ""] => match m {
-            Method::POST => Route::TusCreate,
+        ["upload", "resumable"]
+        | ["upload", "resumable", ""]
+        | ["upload", "resumable", "sign"]
+        | ["upload", "resumable", "sign", ""] => match m {
+            Method::POST => Route::TusCreate {
+                signed: s.get(2) == Some(&"sign"),
+            },
             Method::OPTIONS => Route::TusOptions,
             _ => return Err(not_found()),
         },
-        ["upload", "resumable", id] if !id.is_empty() => match m {
-            Method::HEAD => Route::TusHead(id.to_string()),
-            Method::PATCH => Route::TusPatch(id.to_string()),
-            Method::DELETE => Route::TusDelete(id.to_string()),
-            Method::OPTIONS => Route::TusOptions,
-            _ => return Err(not_found()),
-        },
+        ["upload", "resumable", "sign", id] | ["upload", "resumable", id] if !id.is_empty() => {
+            let (id, signed) = (id.to_string(), s.len() == 4);
+            match m {
+                Method::HEAD => Route::TusHead { id, signed },
+                Method::PATCH => Route::TusPatch { id, signed },
+                Method::DELETE => Route::TusDelete { id, signed },
+                Method::OPTIONS => Route::TusOptions,
+                _ => return Err(not_found()),
+            }
+        }
         ["render", "image", kind, ..] if get_like => {
             let access = match *kind {
                 "authenticated" => RenderAccess::Authenticated,
@@ -454,14 +475,34 @@ mod tests {
 
     #[test]
     fn tus_and_unknown() {
-        assert_eq!(r(Method::POST, "/upload/resumable"), Route::TusCreate);
+        assert_eq!(
+            r(Method::POST, "/upload/resumable"),
+            Route::TusCreate { signed: false }
+        );
+        assert_eq!(
+            r(Method::POST, "/upload/resumable/sign"),
+            Route::TusCreate { signed: true }
+        );
+        assert_eq!(
+            r(Method::PATCH, "/upload/resumable/sign/abc"),
+            Route::TusPatch {
+                id: "abc".into(),
+                signed: true
+            }
+        );
         assert_eq!(
             r(Method::PATCH, "/upload/resumable/abc"),
-            Route::TusPatch("abc".into())
+            Route::TusPatch {
+                id: "abc".into(),
+                signed: false
+            }
         );
         assert_eq!(
             r(Method::HEAD, "/upload/resumable/abc"),
-            Route::TusHead("abc".into())
+            Route::TusHead {
+                id: "abc".into(),
+                signed: false
+            }
         );
         assert!(resolve(&Method::GET, "/nowhere").is_err());
         assert!(resolve(&Method::GET, "/object/av").is_err());

@@ -20,7 +20,7 @@ use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::app::State;
-use crate::auth::Caller;
+use crate::auth::{Caller, Scope, UrlClaims};
 use crate::error::ApiError;
 use crate::limits::{normalize_key, valid_bucket_name, valid_key};
 use crate::route::UploadMode;
@@ -45,12 +45,75 @@ pub struct UploadInfo {
     /// have none and are refused to everyone.
     #[serde(default)]
     pub role: Option<String>,
+    /// Created through `/upload/resumable/sign`: continued by whoever holds a signed upload
+    /// URL's token for the object, and by no caller.
+    #[serde(default)]
+    pub signed: bool,
+}
+
+/// Who drives a resumable upload.
+pub enum Actor {
+    /// A caller, by bearer token: their policies decide.
+    Caller(Caller),
+    /// The `x-signature` header of `/upload/resumable/sign`: a signed upload URL's token, which
+    /// authorised the write when it was made (its owner and upsert apply).
+    Signed(Option<String>),
+}
+
+impl Actor {
+    /// The actor of a request: the caller (refused here, in JSON, without a valid token) or,
+    /// on the signed routes, the `x-signature` header.
+    pub fn of(state: &State, h: &HeaderMap, signed: bool) -> Result<Actor, ApiError> {
+        if signed {
+            let token = h
+                .get("x-signature")
+                .and_then(|v| v.to_str().ok())
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
+            Ok(Actor::Signed(token))
+        } else {
+            Ok(Actor::Caller(state.caller(h)?))
+        }
+    }
+
+    fn caller(&self) -> Option<&Caller> {
+        match self {
+            Actor::Caller(c) => Some(c),
+            Actor::Signed(_) => None,
+        }
+    }
+
+    /// The claims of the signed token for `bucket/name`.
+    fn signature(&self, state: &State, bucket: &str, name: &str) -> Result<UrlClaims, ApiError> {
+        let Actor::Signed(token) = self else {
+            return Err(not_found());
+        };
+        let token = token
+            .as_deref()
+            .ok_or_else(|| ApiError::InvalidSignature("Missing x-signature header".into()))?;
+        state
+            .keys
+            .verify_url(token, &format!("{bucket}/{name}"), Scope::Upload)
+    }
 }
 
 impl UploadInfo {
-    /// Whether `caller` is the one who created the upload.
-    fn created_by(&self, caller: &Caller) -> bool {
-        self.role.as_deref() == Some(caller.role.as_str()) && self.owner.as_deref() == caller.sub()
+    /// Whether `actor` may see and continue the upload: the caller who created it, or for a
+    /// signed upload a valid token for its object.
+    fn continued_by(&self, state: &State, actor: &Actor) -> Result<bool, ApiError> {
+        Ok(match actor {
+            Actor::Caller(caller) => {
+                !self.signed
+                    && self.role.as_deref() == Some(caller.role.as_str())
+                    && self.owner.as_deref() == caller.sub()
+            }
+            Actor::Signed(_) => {
+                self.signed && {
+                    actor.signature(state, &self.bucket, &self.name)?;
+                    true
+                }
+            }
+        })
     }
 }
 
@@ -143,7 +206,7 @@ fn header_u64(h: &HeaderMap, name: &str) -> Option<u64> {
 /// `POST /upload/resumable`.
 pub async fn create(
     state: &State,
-    caller: &Caller,
+    actor: &Actor,
     h: &HeaderMap,
     base_path: &str,
     body: Body,
@@ -175,6 +238,19 @@ pub async fn create(
             serde_json::from_str(m).map_err(|_| ApiError::InvalidRequest("Invalid metadata".into()))
         })
         .transpose()?;
+    // Whose upload it is and whether it may overwrite: the caller's and `x-upsert`, or what the
+    // signed token says.
+    let (owner, role, upsert) = match actor {
+        Actor::Caller(c) => (
+            c.sub().map(str::to_string),
+            Some(c.role.clone()),
+            upsert_header(h),
+        ),
+        Actor::Signed(_) => {
+            let claims = actor.signature(state, &bucket, &name)?;
+            (claims.owner, None, claims.upsert.unwrap_or(false))
+        }
+    };
     let info = UploadInfo {
         content_type: meta
             .get("contentType")
@@ -186,15 +262,16 @@ pub async fn create(
             .unwrap_or_else(|| "no-cache".into()),
         user_metadata,
         length,
-        upsert: upsert_header(h),
-        owner: caller.sub().map(str::to_string),
-        role: Some(caller.role.clone()),
+        upsert,
+        owner,
+        role,
+        signed: matches!(actor, Actor::Signed(_)),
         bucket,
         name,
     };
     probe(
         state,
-        &target(caller, &info),
+        &target(actor, &info),
         Some((&info.content_type, info.length)),
     )
     .await
@@ -215,7 +292,7 @@ pub async fn create(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/offset+octet-stream"));
     let offset = if has_body {
-        append(state, caller, &id, &info, 0, body).await?
+        append(state, actor, &id, &info, 0, body).await?
     } else {
         0
     };
@@ -228,11 +305,11 @@ pub async fn create(
     Ok(r)
 }
 
-fn target<'a>(caller: &'a Caller, info: &'a UploadInfo) -> Target<'a> {
+fn target<'a>(actor: &'a Actor, info: &'a UploadInfo) -> Target<'a> {
     Target {
         bucket: &info.bucket,
         name: &info.name,
-        caller: Some(caller),
+        caller: actor.caller(),
         owner: info.owner.clone(),
         mode: if info.upsert {
             UploadMode::Upsert
@@ -247,8 +324,9 @@ fn not_found() -> ApiError {
     tus_err(404, "The file for this url was not found\n")
 }
 
-/// The upload's description, visible only to the role and subject who created it.
-async fn load(state: &State, caller: &Caller, id: &str) -> Result<UploadInfo, ApiError> {
+/// The upload's description, visible only to the role and subject who created it (or, for a
+/// signed upload, to holders of a token for its object).
+async fn load(state: &State, actor: &Actor, id: &str) -> Result<UploadInfo, ApiError> {
     if !valid_id(id) {
         return Err(not_found());
     }
@@ -262,7 +340,7 @@ async fn load(state: &State, caller: &Caller, id: &str) -> Result<UploadInfo, Ap
         })?;
     let info: UploadInfo =
         serde_json::from_slice(&raw).map_err(|e| ApiError::Internal(e.to_string()))?;
-    if !info.created_by(caller) {
+    if !info.continued_by(state, actor)? {
         return Err(not_found());
     }
     Ok(info)
@@ -295,8 +373,8 @@ async fn chunks(state: &State, id: &str) -> Result<(Vec<(u64, Path)>, u64), ApiE
 }
 
 /// `HEAD /upload/resumable/{id}`.
-pub async fn head(state: &State, caller: &Caller, id: &str) -> Result<Response, ApiError> {
-    let info = load(state, caller, id).await?;
+pub async fn head(state: &State, actor: &Actor, id: &str) -> Result<Response, ApiError> {
+    let info = load(state, actor, id).await?;
     let (_, offset) = chunks(state, id).await?;
     let mut r = tus_response(StatusCode::OK);
     let hs = r.headers_mut();
@@ -312,7 +390,7 @@ pub async fn head(state: &State, caller: &Caller, id: &str) -> Result<Response, 
 /// `PATCH /upload/resumable/{id}`.
 pub async fn patch(
     state: &State,
-    caller: &Caller,
+    actor: &Actor,
     h: &HeaderMap,
     id: &str,
     body: Body,
@@ -329,8 +407,8 @@ pub async fn patch(
     }
     let claimed = header_u64(h, "upload-offset")
         .ok_or_else(|| tus_err(400, "Upload-Offset header required"))?;
-    let info = load(state, caller, id).await?;
-    let offset = append(state, caller, id, &info, claimed, body).await?;
+    let info = load(state, actor, id).await?;
+    let offset = append(state, actor, id, &info, claimed, body).await?;
     let mut r = tus_response(StatusCode::NO_CONTENT);
     r.headers_mut()
         .insert("upload-offset", HeaderValue::from(offset));
@@ -340,7 +418,7 @@ pub async fn patch(
 /// Appends a chunk at `claimed`; completes the upload when it is whole. Returns the new offset.
 async fn append(
     state: &State,
-    caller: &Caller,
+    actor: &Actor,
     id: &str,
     info: &UploadInfo,
     claimed: u64,
@@ -368,18 +446,13 @@ async fn append(
     };
     let new_offset = offset + n;
     if new_offset == info.length {
-        finish(state, caller, id, info).await?;
+        finish(state, actor, id, info).await?;
     }
     Ok(new_offset)
 }
 
 /// Streams the chunks, in order, through the ordinary upload path, then removes them.
-async fn finish(
-    state: &State,
-    caller: &Caller,
-    id: &str,
-    info: &UploadInfo,
-) -> Result<(), ApiError> {
+async fn finish(state: &State, actor: &Actor, id: &str, info: &UploadInfo) -> Result<(), ApiError> {
     let (parts, _) = chunks(state, id).await?;
     let paths: Vec<Path> = parts.iter().map(|(_, p)| p.clone()).collect();
     let stream = state.blobs.concat(paths.clone());
@@ -390,7 +463,7 @@ async fn finish(
         content_length: Some(info.length),
         stream,
     };
-    store(state, &target(caller, info), inc).await?;
+    store(state, &target(actor, info), inc).await?;
     let mut all = paths;
     all.push(info_key(id));
     state.blobs.delete_quietly(all).await;
@@ -398,8 +471,8 @@ async fn finish(
 }
 
 /// `DELETE /upload/resumable/{id}`.
-pub async fn delete(state: &State, caller: &Caller, id: &str) -> Result<Response, ApiError> {
-    load(state, caller, id).await?;
+pub async fn delete(state: &State, actor: &Actor, id: &str) -> Result<Response, ApiError> {
+    load(state, actor, id).await?;
     let (parts, _) = chunks(state, id).await?;
     let mut all: Vec<Path> = parts.into_iter().map(|(_, p)| p).collect();
     all.push(info_key(id));
