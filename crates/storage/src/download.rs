@@ -130,7 +130,7 @@ pub async fn handle(
     head: bool,
 ) -> Result<Response, ApiError> {
     let obj = lookup(state, h, bucket, name, access).await?;
-    serve(state, h, query, &obj, head).await
+    serve(state, h, query, &obj, head, None).await
 }
 
 /// A parsed `Range` header, resolved against the object size.
@@ -222,12 +222,25 @@ fn etag_matches(if_none_match: &str, etag: &str) -> bool {
 }
 
 /// Streams `obj` as the response.
+/// The `Content-Type` an object is served with: its own, except that HTML is served as plain
+/// text, as storage-api serves it, so that stored pages never run as the project's origin.
+pub fn served_type(mime: &str) -> &str {
+    if mime.to_ascii_lowercase().contains("text/html") {
+        "text/plain"
+    } else {
+        mime
+    }
+}
+
+/// Serves `obj`'s bytes (or, for `head`, its headers). `expires` (an HTTP date: when a signed
+/// URL's token expires) is sent as `Expires` instead of the object's `Cache-Control`.
 pub async fn serve(
     state: &State,
     h: &HeaderMap,
     query: &str,
     obj: &Stored,
     head: bool,
+    expires: Option<String>,
 ) -> Result<Response, ApiError> {
     let etag = obj
         .metadata
@@ -256,10 +269,20 @@ pub async fn serve(
     if let Some(v) = hv(&last_modified) {
         common.insert(header::LAST_MODIFIED, v);
     }
-    if let Some(v) = hv(&cache) {
-        common.insert(header::CACHE_CONTROL, v);
+    match expires.as_deref() {
+        Some(at) => {
+            if let Some(v) = hv(at) {
+                common.insert(header::EXPIRES, v);
+            }
+        }
+        None => {
+            if let Some(v) = hv(&cache) {
+                common.insert(header::CACHE_CONTROL, v);
+            }
+        }
     }
     common.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    common.insert("x-robots-tag", HeaderValue::from_static("none"));
 
     let not_modified = match h.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
         Some(inm) => etag_matches(inm, &etag),
@@ -298,7 +321,7 @@ pub async fn serve(
             resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
         }
     }
-    if let Some(v) = hv(&mime) {
+    if let Some(v) = hv(served_type(&mime)) {
         resp.headers_mut().insert(header::CONTENT_TYPE, v);
     }
     resp.headers_mut().extend(common);

@@ -147,11 +147,18 @@ pub async fn download(
     head: bool,
 ) -> Result<Response, ApiError> {
     let token = token_of(query)?;
-    state
+    let claims = state
         .keys
         .verify_url(&token, &format!("{bucket}/{name}"), Scope::Download)?;
     let obj = lookup_as_service(state, bucket, name).await?;
-    serve(state, h, query, &obj, head).await
+    serve(state, h, query, &obj, head, Some(http_date(claims.exp))).await
+}
+
+/// The HTTP date of a token's `exp` (seconds since the epoch).
+pub fn http_date(exp: i64) -> String {
+    let at =
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(exp).unwrap_or(0));
+    httpdate::fmt_http_date(at)
 }
 
 /// `POST /object/upload/sign/{bucket}/{name}`: checks, by attempting the row write in a

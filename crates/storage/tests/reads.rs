@@ -184,3 +184,53 @@ async fn signing_still_asks_the_callers_policies_in_a_public_bucket() {
         .await;
     assert_eq!(r.status(), 200);
 }
+
+#[tokio::test]
+async fn served_headers_keep_pages_inert_and_signed_downloads_expire() {
+    let env = setup().await;
+    let r = env
+        .http
+        .post(env.url("/object/pub/page.html"))
+        .header("authorization", service())
+        .header("content-type", "text/html; charset=utf-8")
+        .header("cache-control", "max-age=60")
+        .body("<script>alert(1)</script>")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Stored as sent, served as plain text and not for indexing, as storage-api serves it.
+    let info: Value = get(&env, "/object/info/pub/page.html", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["content_type"], "text/html; charset=utf-8");
+    for path in ["/object/public/pub/page.html", "/object/pub/page.html"] {
+        let r = get(&env, path, None).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "text/plain");
+        assert_eq!(r.headers()["x-robots-tag"], "none");
+        assert_eq!(r.headers()["cache-control"], "max-age=60");
+    }
+    // A signed download says when its token expires instead of the object's caching.
+    let signed: Value = env
+        .post_json(
+            service(),
+            "/object/sign/pub/page.html",
+            &json!({"expiresIn": 120}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let r = get(&env, signed["signedURL"].as_str().unwrap(), None).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("cache-control").is_none());
+    let expires = httpdate::parse_http_date(r.headers()["expires"].to_str().unwrap()).unwrap();
+    let ahead = expires
+        .duration_since(std::time::SystemTime::now())
+        .unwrap()
+        .as_secs();
+    assert!((100..=121).contains(&ahead), "{ahead}");
+}

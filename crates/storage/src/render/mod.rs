@@ -176,10 +176,9 @@ pub async fn handle(
                     .keys
                     .verify_url(&token, &format!("{bucket}/{name}"), Scope::Download)?;
             let t = Transform::from_claim(claims.transformations.as_deref().unwrap_or(""), max);
-            let expires = std::time::UNIX_EPOCH
-                + std::time::Duration::from_secs(u64::try_from(claims.exp).unwrap_or(0));
+
             let obj = lookup_as_service(state, bucket, name).await?;
-            (obj, t, Some(httpdate::fmt_http_date(expires)))
+            (obj, t, Some(crate::signed::http_date(claims.exp)))
         }
     };
     renderer
