@@ -1,6 +1,6 @@
 // Auth errors and redirects as supabase-js parses them, against `basalt start`: the error
 // classes and codes (`AuthApiError.code`, `isAuthWeakPasswordError`, `AuthSessionMissingError`,
-// `otp_disabled` for `shouldCreateUser: false`),
+// `otp_disabled` for `shouldCreateUser: false`, `user_banned`),
 // where a followed email link puts its error (implicit and PKCE flows), PKCE links exchanged by
 // `exchangeCodeForSession`, and what the admin API accepts.
 import { test, after, before } from 'node:test';
@@ -104,6 +104,16 @@ test('the admin API creates users with any password', async () => {
   assert.equal(none.error.message, 'Cannot create a user without either an email or phone');
   const weakUpdate = await admin().updateUserById(made.data.user.id, { password: '1' });
   assert.ok(isAuthWeakPasswordError(weakUpdate.error));
+
+  // A ban refuses the session's token; lifting it lets the same session work again.
+  const c = client();
+  await c.auth.setSession(s.data.session);
+  assert.equal((await admin().updateUserById(made.data.user.id, { ban_duration: '1h' })).error, null);
+  const banned = await c.auth.getUser();
+  assert.equal(banned.error.code, 'user_banned');
+  assert.equal(banned.error.status, 403);
+  assert.equal((await admin().updateUserById(made.data.user.id, { ban_duration: 'none' })).error, null);
+  assert.equal((await c.auth.getUser()).error, null);
 });
 
 test('an implicit-flow link keeps its error in the fragment', async () => {
