@@ -338,6 +338,7 @@ impl Storage {
             dst_bucket: to.0,
             dst: to.1,
             upsert: true,
+            own_metadata: None,
         };
         match crate::objects::copy_as(&self.state, caller, &copy).await {
             Ok((id, _)) => self.object_by_id(id).await,

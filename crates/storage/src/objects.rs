@@ -154,12 +154,26 @@ struct MoveCopy {
     source_key: String,
     destination_key: String,
     destination_bucket: Option<String>,
+    /// Copy only: the copy's own `cacheControl` / `mimetype`, with `copyMetadata: false`.
+    #[serde(default)]
+    metadata: Option<FileMetadata>,
+    /// Copy only: whether the copy takes the source's metadata (default) or its own.
+    copy_metadata: Option<bool>,
+}
+
+/// `metadata` of a copy request.
+#[derive(Deserialize, Default, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct FileMetadata {
+    pub cache_control: Option<String>,
+    pub mimetype: Option<String>,
 }
 
 impl MoveCopy {
-    fn checked(self) -> Result<(String, String, String, String), ApiError> {
+    fn checked(&self) -> Result<(String, String, String, String), ApiError> {
         let dest_bucket = self
             .destination_bucket
+            .clone()
             .filter(|b| !b.is_empty())
             .unwrap_or_else(|| self.bucket_id.clone());
         let src = normalize_key(&self.source_key);
@@ -172,7 +186,7 @@ impl MoveCopy {
         if !valid_bucket_name(&self.bucket_id) || !valid_bucket_name(&dest_bucket) {
             return Err(ApiError::InvalidBucketName);
         }
-        Ok((self.bucket_id, src, dest_bucket, dst))
+        Ok((self.bucket_id.clone(), src, dest_bucket, dst))
     }
 }
 
@@ -223,34 +237,59 @@ pub async fn move_object(state: &State, h: &HeaderMap, body: Body) -> Result<Res
 }
 
 /// Copies an object: a new row (the caller's insert policy decides) pointing at a copy of the
-/// bytes under a fresh version.
+/// bytes under a fresh version. Answers the new row, with `Id` and `Key` (`bucket/name`).
 pub async fn copy_object(state: &State, h: &HeaderMap, body: Body) -> Result<Response, ApiError> {
     let caller = state.caller(h)?;
     let upsert = crate::upload::upsert_header(h);
-    let (src_bucket, src, dst_bucket, dst) = typed_body::<MoveCopy>(body).await?.checked()?;
+    let req = typed_body::<MoveCopy>(body).await?;
+    let (src_bucket, src, dst_bucket, dst) = req.checked()?;
+    // With `copyMetadata: false` the copy has the request's metadata: `metadata` for its type
+    // and caching, `x-metadata` for its user metadata.
+    let own = if req.copy_metadata == Some(false) {
+        let user = crate::upload::header_str(h, "x-metadata")
+            .map(crate::upload::parse_user_metadata_b64)
+            .transpose()?;
+        Some((req.metadata.clone().unwrap_or_default(), user))
+    } else {
+        None
+    };
     let copy = Copy {
         src_bucket: &src_bucket,
         src: &src,
         dst_bucket: &dst_bucket,
         dst: &dst,
         upsert,
+        own_metadata: own,
     };
     let (id, _version) = copy_as(state, &caller, &copy).await?;
-    Ok(json(serde_json::json!({
-        "Id": id,
-        "Key": format!("{dst_bucket}/{dst}"),
-        "name": dst,
-        "bucket_id": dst_bucket,
-    })))
+    let conn = state.db.conn().await?;
+    let row = conn
+        .query_one(
+            &format!(
+                "SELECT {} FROM storage.objects o WHERE o.id = $1",
+                object_json()
+            ),
+            &[&id],
+        )
+        .await?;
+    let mut out: Value = row.get(0);
+    if let Some(m) = out.as_object_mut() {
+        m.insert("Id".into(), Value::String(id.to_string()));
+        m.insert("Key".into(), Value::String(format!("{dst_bucket}/{dst}")));
+    }
+    Ok(json(out))
 }
 
-/// What a copy copies where; `upsert` replaces an object at the destination.
+/// What a copy copies where; `upsert` replaces an object at the destination. `own_metadata`:
+/// the copy's own type and caching (each kept from the source when not given) and user
+/// metadata, instead of the source's.
 pub struct Copy<'a> {
     pub src_bucket: &'a str,
     pub src: &'a str,
     pub dst_bucket: &'a str,
     pub dst: &'a str,
     pub upsert: bool,
+    pub own_metadata: Option<(FileMetadata, Option<Value>)>,
 }
 
 /// Copies an object as `caller`: its read policy on the source and insert (or, replacing,
@@ -276,8 +315,19 @@ pub async fn copy_as(
         .ok_or(ApiError::NoSuchKey)?;
     let src_version: Option<String> = source.get(0);
     let src_version = src_version.ok_or(ApiError::NoSuchKey)?;
-    let metadata: Option<Value> = source.get(1);
-    let user_metadata: Option<Value> = source.get(2);
+    let mut metadata: Option<Value> = source.get(1);
+    let mut user_metadata: Option<Value> = source.get(2);
+    if let Some((own, user)) = &c.own_metadata {
+        if let Some(m) = metadata.as_mut().and_then(Value::as_object_mut) {
+            if let Some(cc) = &own.cache_control {
+                m.insert("cacheControl".into(), Value::String(cc.clone()));
+            }
+            if let Some(mt) = &own.mimetype {
+                m.insert("mimetype".into(), Value::String(mt.clone()));
+            }
+        }
+        user_metadata = user.clone();
+    }
     let (content_type, size) = content_of(metadata.as_ref());
     limits.check(content_type, size)?;
     let version = uuid::Uuid::new_v4().simple().to_string();

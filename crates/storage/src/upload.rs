@@ -62,7 +62,8 @@ pub fn now_iso() -> String {
         .to_string()
 }
 
-fn header_str<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
+/// A request header's value, when it is text.
+pub fn header_str<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
