@@ -25,47 +25,38 @@ fn token_of(link: &str) -> String {
 async fn admin_created_users_skip_the_password_rules() {
     let a = start(|_| {}).await;
     let service = a.service.clone();
-    let admin = |method: Method, path: &'static str, body: Value| {
-        let service = service.clone();
-        let a = &a;
-        async move { a.call(method, path, &service, Some(body)).await }
-    };
 
     // An admin may give a user any password; the user still signs in with it (and is told
     // it is weak, as at every sign-in).
-    let made = admin(
-        Method::POST,
-        "/admin/users",
-        json!({"email": "short@example.com", "password": "1", "email_confirm": true}),
-    )
-    .await;
+    let made = a
+        .admin_post(
+            "/admin/users",
+            json!({"email": "short@example.com", "password": "1", "email_confirm": true}),
+        )
+        .await;
     assert_eq!(made.status, 200, "{}", made.body);
     let signed = a.sign_in("short@example.com", "1").await;
     assert_eq!(signed.status, 200, "{}", signed.body);
     assert_eq!(signed.body["weak_password"]["reasons"], json!(["length"]));
 
     // Neither address nor phone.
-    let none = admin(
-        Method::POST,
-        "/admin/users",
-        json!({"password": "whatever"}),
-    )
-    .await;
-    assert_eq!(none.status, 400);
-    assert_eq!(none.body["code"], "validation_failed");
-    assert_eq!(
-        none.body["message"],
-        "Cannot create a user without either an email or phone"
+    let none = a
+        .admin_post("/admin/users", json!({"password": "whatever"}))
+        .await;
+    none.assert_error(
+        400,
+        "validation_failed",
+        Some("Cannot create a user without either an email or phone"),
     );
 
     // A password and a hash at once.
-    let both = admin(
-        Method::POST,
-        "/admin/users",
-        json!({"email": "both@example.com", "password": "long-enough",
+    let both = a
+        .admin_post(
+            "/admin/users",
+            json!({"email": "both@example.com", "password": "long-enough",
                "password_hash": "$2a$10$abcdefghijklmnopqrstuu7B2Wv0jdX6yq2mYVmKqYQ0JfFQm7zyK"}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(both.status, 400);
     assert_eq!(
         both.body["message"],
@@ -73,24 +64,17 @@ async fn admin_created_users_skip_the_password_rules() {
     );
 
     // A taken phone number, in the admin API's words.
-    let first = admin(
-        Method::POST,
-        "/admin/users",
-        json!({"phone": "+15550001111"}),
-    )
-    .await;
+    let first = a
+        .admin_post("/admin/users", json!({"phone": "+15550001111"}))
+        .await;
     assert_eq!(first.status, 200, "{}", first.body);
-    let again = admin(
-        Method::POST,
-        "/admin/users",
-        json!({"phone": "+15550001111"}),
-    )
-    .await;
-    assert_eq!(again.status, 422);
-    assert_eq!(again.body["code"], "phone_exists");
-    assert_eq!(
-        again.body["message"],
-        "Phone number already registered by another user"
+    let again = a
+        .admin_post("/admin/users", json!({"phone": "+15550001111"}))
+        .await;
+    again.assert_error(
+        422,
+        "phone_exists",
+        Some("Phone number already registered by another user"),
     );
 
     // Ids that are not ids.
@@ -102,22 +86,22 @@ async fn admin_created_users_skip_the_password_rules() {
         (404, Some("validation_failed"))
     );
     assert_eq!(r.body["message"], "user_id must be an UUID");
-    let nil = admin(
-        Method::POST,
-        "/admin/users",
-        json!({"email": "nil@example.com", "id": "00000000-0000-0000-0000-000000000000"}),
-    )
-    .await;
+    let nil = a
+        .admin_post(
+            "/admin/users",
+            json!({"email": "nil@example.com", "id": "00000000-0000-0000-0000-000000000000"}),
+        )
+        .await;
     assert_eq!(
         (nil.status, nil.body["message"].as_str()),
         (400, Some("ID cannot be a nil uuid"))
     );
-    let bad = admin(
-        Method::POST,
-        "/admin/users",
-        json!({"email": "bad@example.com", "id": "x"}),
-    )
-    .await;
+    let bad = a
+        .admin_post(
+            "/admin/users",
+            json!({"email": "bad@example.com", "id": "x"}),
+        )
+        .await;
     assert_eq!(
         (bad.status, bad.body["message"].as_str()),
         (400, Some("ID must conform to the uuid v4 format"))
@@ -133,8 +117,7 @@ async fn admin_created_users_skip_the_password_rules() {
             Some(json!({"password": "2"})),
         )
         .await;
-    assert_eq!(weak.status, 422);
-    assert_eq!(weak.body["code"], "weak_password");
+    weak.assert_error(422, "weak_password", None);
     assert_eq!(weak.body["weak_password"]["reasons"], json!(["length"]));
 }
 
@@ -209,8 +192,7 @@ async fn followed_links_put_sessions_and_errors_in_the_fragment() {
         ),
     ] {
         let r = a.get_as(path, &anon).await;
-        assert_eq!(r.status, 400, "{path}");
-        assert_eq!(r.body["code"], "validation_failed");
+        r.assert_error(400, "validation_failed", None);
         assert_eq!(r.body["message"], message);
     }
 }
@@ -280,11 +262,10 @@ async fn pkce_links_carry_the_flow_marker_and_errors_in_the_query() {
             json!({"auth_code": late_code, "code_verifier": verifier}),
         )
         .await;
-    assert_eq!(r.status, 422);
-    assert_eq!(r.body["code"], "flow_state_expired");
-    assert_eq!(
-        r.body["message"],
-        "invalid flow state, flow state has expired"
+    r.assert_error(
+        422,
+        "flow_state_expired",
+        Some("invalid flow state, flow state has expired"),
     );
 
     // The emailed code of a PKCE sign-up verifies too.
@@ -307,12 +288,7 @@ async fn pkce_links_carry_the_flow_marker_and_errors_in_the_query() {
 async fn refused_tokens_are_worded_as_supabase_auth_words_them() {
     let a = start(|_| {}).await;
     let garbage = a.get_as("/user", "garbage").await;
-    assert_eq!(garbage.status, 403);
-    assert_eq!(garbage.body["code"], "bad_jwt");
-    assert_eq!(
-        garbage.body["message"],
-        "invalid JWT: unable to parse or verify signature, token is malformed: token contains an invalid number of segments"
-    );
+    garbage.assert_error(403, "bad_jwt", Some("invalid JWT: unable to parse or verify signature, token is malformed: token contains an invalid number of segments"));
     let session = a.signup("sig@example.com", "long-enough").await.body;
     let token = session["access_token"].as_str().unwrap();
     let forged = format!("{}.c2lnbmF0dXJl", token.rsplit_once('.').unwrap().0);
@@ -356,9 +332,11 @@ async fn reauthentication_by_text_and_its_refusals() {
             json!({"password": "next-password", "nonce": "000000"}),
         )
         .await;
-    assert_eq!(wrong.status, 422);
-    assert_eq!(wrong.body["code"], "reauthentication_not_valid");
-    assert_eq!(wrong.body["message"], "Nonce has expired or is invalid");
+    wrong.assert_error(
+        422,
+        "reauthentication_not_valid",
+        Some("Nonce has expired or is invalid"),
+    );
     let ok = a
         .update_user(&token, json!({"password": "next-password", "nonce": nonce}))
         .await;
@@ -369,11 +347,10 @@ async fn reauthentication_by_text_and_its_refusals() {
     let r = a
         .get_as("/reauthenticate", anon["access_token"].as_str().unwrap())
         .await;
-    assert_eq!(r.status, 400);
-    assert_eq!(r.body["code"], "validation_failed");
-    assert_eq!(
-        r.body["message"],
-        "Reauthentication requires the user to have an email or a phone number"
+    r.assert_error(
+        400,
+        "validation_failed",
+        Some("Reauthentication requires the user to have an email or a phone number"),
     );
 
     // An address not confirmed yet.
@@ -390,8 +367,7 @@ async fn reauthentication_by_text_and_its_refusals() {
     let forged = sign(&json!({"sub": made.body["id"], "role": "authenticated",
         "aud": "authenticated", "exp": now + 600, "iat": now}));
     let r = a.get_as("/reauthenticate", &forged).await;
-    assert_eq!(r.status, 422, "{}", r.body);
-    assert_eq!(r.body["code"], "email_not_confirmed");
+    r.assert_error(422, "email_not_confirmed", None);
     assert_eq!(r.body["message"], "Please verify your email first.");
 }
 
@@ -407,8 +383,7 @@ async fn weak_password_reasons_and_words() {
     })
     .await;
     let r = a.signup("pw@example.com", "short").await;
-    assert_eq!(r.status, 422);
-    assert_eq!(r.body["code"], "weak_password");
+    r.assert_error(422, "weak_password", None);
     assert_eq!(
         r.body["weak_password"]["reasons"],
         json!(["length", "characters"])
@@ -459,22 +434,21 @@ async fn wallet_sign_in_is_a_disabled_provider() {
             json!({"chain": "solana", "message": "m", "signature": "s"}),
         )
         .await;
-    assert_eq!(r.status, 422);
-    assert_eq!(r.body["code"], "web3_provider_disabled");
-    assert_eq!(r.body["message"], "Web3 provider is disabled");
+    r.assert_error(
+        422,
+        "web3_provider_disabled",
+        Some("Web3 provider is disabled"),
+    );
 }
 
 #[tokio::test]
 async fn saml_single_sign_on_is_disabled() {
     let a = start(|_| {}).await;
     let r = a.post("/sso", json!({"domain": "example.com"})).await;
-    assert_eq!(r.status, 404);
-    assert_eq!(r.body["code"], "saml_provider_disabled");
-    assert_eq!(r.body["message"], "SAML 2.0 is disabled");
+    r.assert_error(404, "saml_provider_disabled", Some("SAML 2.0 is disabled"));
     let anon = a.anon.clone();
     let m = a.get_as("/sso/saml/metadata", &anon).await;
-    assert_eq!(m.status, 404);
-    assert_eq!(m.body["code"], "saml_provider_disabled");
+    m.assert_error(404, "saml_provider_disabled", None);
 }
 
 #[tokio::test]
@@ -489,8 +463,7 @@ async fn asking_again_too_soon_is_429_for_recovery_and_codes() {
             continue;
         }
         // Magic links and recovery share one per-user interval.
-        assert_eq!(r.status, 429, "{path}: {}", r.body);
-        assert_eq!(r.body["code"], "over_email_send_rate_limit");
+        r.assert_error(429, "over_email_send_rate_limit", None);
         let message = r.body["message"].as_str().unwrap();
         assert!(
             message.starts_with("For security purposes, you can only request this after "),
@@ -535,9 +508,7 @@ async fn a_repeated_sign_up_is_an_error_under_either_autoconfirm() {
         .await;
     assert_eq!(made.status, 200, "{}", made.body);
     let again = a.signup("twice@example.com", "long-enough").await;
-    assert_eq!(again.status, 422);
-    assert_eq!(again.body["code"], "user_already_exists");
-    assert_eq!(again.body["message"], "User already registered");
+    again.assert_error(422, "user_already_exists", Some("User already registered"));
 }
 
 #[tokio::test]
@@ -647,8 +618,7 @@ async fn a_new_password_ends_sessions_and_voids_emailed_links() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let after = a.get_as("/user", &token).await;
-    assert_eq!(after.status, 403);
-    assert_eq!(after.body["code"], "session_not_found");
+    after.assert_error(403, "session_not_found", None);
     assert_eq!(
         a.sign_in("pwreset@example.com", "third-password")
             .await
@@ -760,9 +730,7 @@ async fn a_ban_refuses_tokens_and_lifting_it_restores_them() {
     };
     assert_eq!(ban("24h").await.status, 200);
     let me = a.get_as("/user", &token).await;
-    assert_eq!(me.status, 403);
-    assert_eq!(me.body["code"], "user_banned");
-    assert_eq!(me.body["message"], "User is banned");
+    me.assert_error(403, "user_banned", Some("User is banned"));
     let r = a
         .post(
             "/token?grant_type=refresh_token",
@@ -784,11 +752,10 @@ async fn a_ban_refuses_tokens_and_lifting_it_restores_them() {
         "exp": now + 600, "session_id": "nope"}),
     );
     let r = a.get_as("/user", &odd).await;
-    assert_eq!(r.status, 403);
-    assert_eq!(r.body["code"], "bad_jwt");
-    assert_eq!(
-        r.body["message"],
-        "invalid claim: session_id claim must be a UUID"
+    r.assert_error(
+        403,
+        "bad_jwt",
+        Some("invalid claim: session_id claim must be a UUID"),
     );
 }
 
@@ -804,11 +771,10 @@ async fn a_second_unnamed_factor_conflicts_with_the_first() {
     assert_eq!(first.status, 200, "{}", first.body);
     assert_eq!(first.body["friendly_name"], "");
     let second = enroll(json!({"factor_type": "totp"})).await;
-    assert_eq!(second.status, 422);
-    assert_eq!(second.body["code"], "mfa_factor_name_conflict");
-    assert_eq!(
-        second.body["message"],
-        "A factor with the friendly name \"\" for this user already exists"
+    second.assert_error(
+        422,
+        "mfa_factor_name_conflict",
+        Some("A factor with the friendly name \"\" for this user already exists"),
     );
     let named = enroll(json!({"factor_type": "totp", "friendly_name": "phone"})).await;
     assert_eq!(named.status, 200, "{}", named.body);

@@ -67,6 +67,19 @@ pub struct Res {
     pub body: Value,
 }
 
+impl Res {
+    /// Assert an error answer in the 2024-01-01 shape: its status, `code` and, when given,
+    /// `message`.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str, message: Option<&str>) {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(self.body["code"], code, "{}", self.body);
+        if let Some(m) = message {
+            assert_eq!(self.body["message"], m, "{}", self.body);
+        }
+    }
+}
+
 impl Auth {
     /// A request the way supabase-js sends it (API version header, bearer `token`).
     pub async fn call(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> Res {
@@ -138,6 +151,12 @@ impl Auth {
             .send()
             .await
             .expect("request")
+    }
+
+    /// A `POST` to the admin API with the service key.
+    pub async fn admin_post(&self, path: &str, body: Value) -> Res {
+        let service = self.service.clone();
+        self.call(Method::POST, path, &service, Some(body)).await
     }
 
     /// `PUT /user` as the holder of `token` (supabase-js's `updateUser`).
