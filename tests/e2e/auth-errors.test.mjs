@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import ws from 'ws';
 import { isAuthApiError, isAuthWeakPasswordError, isAuthSessionMissingError } from '@supabase/supabase-js';
 import { startBasalt } from './lib/basalt.mjs';
+import { mailFor as mailbox, follow } from './lib/mailbox.mjs';
 
 let b;
 before(async () => {
@@ -30,20 +31,8 @@ function client(auth = {}) {
 }
 const admin = () => b.client(b.serviceKey, { realtime: { transport: ws } }).auth.admin;
 
-async function mailFor(email) {
-  const r = await fetch(`${b.url}/auth/v1/basalt/mail?email=${encodeURIComponent(email)}`, {
-    headers: { apikey: b.serviceKey, authorization: `Bearer ${b.serviceKey}` },
-  });
-  assert.equal(r.status, 200);
-  return (await r.json()).messages;
-}
-
-/** Follow an email link like a browser; returns the redirect's URL. */
-async function follow(link) {
-  const r = await fetch(link, { redirect: 'manual' });
-  assert.equal(r.status, 303);
-  return new URL(r.headers.get('location'));
-}
+/** The development mailbox for an address, newest first. */
+const mailFor = (email) => mailbox(b, email);
 
 test('error classes and codes', async () => {
   const c = client();

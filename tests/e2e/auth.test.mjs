@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import ws from 'ws';
 import { startBasalt } from './lib/basalt.mjs';
+import { mailFor as mailbox, follow } from './lib/mailbox.mjs';
 
 /** A supabase-js client of instance `inst` (Node 20 needs `ws` for realtime). */
 function client(inst = b, key = inst.anonKey, auth = {}) {
@@ -37,20 +38,7 @@ create policy "own notes" on public.notes for all to authenticated using (owner 
 after(async () => { await b?.stop(); });
 
 /** The development mailbox for an address, newest first. */
-async function mailFor(email) {
-  const r = await fetch(`${b.url}/auth/v1/basalt/mail?email=${encodeURIComponent(email)}`, {
-    headers: { apikey: b.serviceKey, authorization: `Bearer ${b.serviceKey}` },
-  });
-  assert.equal(r.status, 200);
-  return (await r.json()).messages;
-}
-
-/** Follow an email link like a browser would; returns the redirect's URL. */
-async function follow(link) {
-  const r = await fetch(link, { redirect: 'manual' });
-  assert.equal(r.status, 303);
-  return new URL(r.headers.get('location'));
-}
+const mailFor = (email) => mailbox(b, email);
 
 function base32Decode(s) {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
