@@ -134,6 +134,20 @@ test('objects: put, head, get with Range, copy, list, delete', async () => {
   assert.ok(copy.CopyObjectResult.ETag);
   const copied = await s3.send(new GetObjectCommand({ Bucket: 's3-objects', Key: 'docs/copy.txt' }));
   assert.equal((await bytes(copied.Body)).toString(), 'hello, S3 world');
+  // COPY (the default) keeps the source's metadata; REPLACE takes the request's.
+  assert.equal(copied.ContentType, 'text/plain');
+  assert.deepEqual(copied.Metadata, { author: 'alice' });
+  await s3.send(new CopyObjectCommand({
+    Bucket: 's3-objects', Key: 'docs/replaced.json', CopySource: 's3-objects/docs/hello.txt',
+    MetadataDirective: 'REPLACE', ContentType: 'application/json', CacheControl: 'max-age=5',
+    Metadata: { reviewed: 'yes' },
+  }));
+  const replaced = await s3.send(new HeadObjectCommand({ Bucket: 's3-objects', Key: 'docs/replaced.json' }));
+  assert.equal(replaced.ContentType, 'application/json');
+  assert.equal(replaced.CacheControl, 'max-age=5');
+  assert.deepEqual(replaced.Metadata, { reviewed: 'yes' });
+  assert.equal(replaced.ContentLength, 15);
+  await s3.send(new DeleteObjectCommand({ Bucket: 's3-objects', Key: 'docs/replaced.json' }));
 
   for (const k of ['a.txt', 'b/one.txt', 'b/two.txt', 'c/d/three.txt']) {
     await s3.send(new PutObjectCommand({ Bucket: 's3-objects', Key: k, Body: k }));

@@ -361,13 +361,22 @@ impl S3 for BasaltS3 {
                 ))
             }
         };
+        // `REPLACE`: the copy has the request's type, caching and metadata, as Supabase
+        // Storage's S3 endpoint gives it; `COPY` (the default) keeps the source's.
+        let i = req.input;
+        let replace = i
+            .metadata_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == "REPLACE")
+            .then(|| NewObject {
+                content_type: i.content_type.clone(),
+                cache_control: i.cache_control.clone(),
+                user_metadata: user_metadata(i.metadata.clone()),
+                content_length: None,
+            });
         let info = self
             .storage
-            .copy(
-                &c,
-                (&src_bucket, &src_key),
-                (&req.input.bucket, &req.input.key),
-            )
+            .copy(&c, (&src_bucket, &src_key), (&i.bucket, &i.key), replace)
             .await
             .map_err(s3_error)?;
         ok(CopyObjectOutput {

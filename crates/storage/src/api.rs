@@ -320,12 +320,15 @@ impl Storage {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    /// Copies an object as `caller`, replacing any object at the destination.
+    /// Copies an object as `caller`, replacing any object at the destination. With `replace`
+    /// the copy has that type, caching and user metadata (an absent type or caching is
+    /// dropped) instead of the source's.
     pub async fn copy(
         &self,
         caller: &Caller,
         from: (&str, &str),
         to: (&str, &str),
+        replace: Option<NewObject>,
     ) -> Result<ObjectInfo, ApiError> {
         for k in [from.1, to.1] {
             if !valid_key(k) {
@@ -338,7 +341,14 @@ impl Storage {
             dst_bucket: to.0,
             dst: to.1,
             upsert: true,
-            own_metadata: None,
+            own_metadata: replace.map(|o| crate::objects::OwnMetadata {
+                file: crate::objects::FileMetadata {
+                    cache_control: o.cache_control,
+                    mimetype: o.content_type,
+                },
+                user: o.user_metadata,
+                keep_unspecified: false,
+            }),
         };
         match crate::objects::copy_as(&self.state, caller, &copy).await {
             Ok((id, _)) => self.object_by_id(id).await,

@@ -249,7 +249,11 @@ pub async fn copy_object(state: &State, h: &HeaderMap, body: Body) -> Result<Res
         let user = crate::upload::header_str(h, "x-metadata")
             .map(crate::upload::parse_user_metadata_b64)
             .transpose()?;
-        Some((req.metadata.clone().unwrap_or_default(), user))
+        Some(OwnMetadata {
+            file: req.metadata.clone().unwrap_or_default(),
+            user,
+            keep_unspecified: true,
+        })
     } else {
         None
     };
@@ -281,15 +285,22 @@ pub async fn copy_object(state: &State, h: &HeaderMap, body: Body) -> Result<Res
 }
 
 /// What a copy copies where; `upsert` replaces an object at the destination. `own_metadata`:
-/// the copy's own type and caching (each kept from the source when not given) and user
-/// metadata, instead of the source's.
+/// the copy's own metadata instead of the source's.
 pub struct Copy<'a> {
     pub src_bucket: &'a str,
     pub src: &'a str,
     pub dst_bucket: &'a str,
     pub dst: &'a str,
     pub upsert: bool,
-    pub own_metadata: Option<(FileMetadata, Option<Value>)>,
+    pub own_metadata: Option<OwnMetadata>,
+}
+
+/// A copy's own metadata: its type and caching, its user metadata, and whether a type or
+/// caching not given is kept from the source (the Storage API) or dropped (S3's `REPLACE`).
+pub struct OwnMetadata {
+    pub file: FileMetadata,
+    pub user: Option<Value>,
+    pub keep_unspecified: bool,
 }
 
 /// Copies an object as `caller`: its read policy on the source and insert (or, replacing,
@@ -317,16 +328,24 @@ pub async fn copy_as(
     let src_version = src_version.ok_or(ApiError::NoSuchKey)?;
     let mut metadata: Option<Value> = source.get(1);
     let mut user_metadata: Option<Value> = source.get(2);
-    if let Some((own, user)) = &c.own_metadata {
+    if let Some(own) = &c.own_metadata {
         if let Some(m) = metadata.as_mut().and_then(Value::as_object_mut) {
-            if let Some(cc) = &own.cache_control {
-                m.insert("cacheControl".into(), Value::String(cc.clone()));
-            }
-            if let Some(mt) = &own.mimetype {
-                m.insert("mimetype".into(), Value::String(mt.clone()));
+            for (key, value) in [
+                ("cacheControl", &own.file.cache_control),
+                ("mimetype", &own.file.mimetype),
+            ] {
+                match value {
+                    Some(v) => {
+                        m.insert(key.into(), Value::String(v.clone()));
+                    }
+                    None if !own.keep_unspecified => {
+                        m.remove(key);
+                    }
+                    None => {}
+                }
             }
         }
-        user_metadata = user.clone();
+        user_metadata = own.user.clone();
     }
     let (content_type, size) = content_of(metadata.as_ref());
     limits.check(content_type, size)?;
