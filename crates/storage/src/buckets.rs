@@ -159,7 +159,8 @@ pub async fn create(state: &State, h: &HeaderMap, body: Body) -> Result<Response
         allowed_mime_types: mimes,
     };
     create_as(state, &caller, &new).await?;
-    Ok(json(serde_json::json!({ "name": id })))
+    // The name asked for, as storage-api answers (supabase-js sends the id as both).
+    Ok(json(serde_json::json!({ "name": name })))
 }
 
 /// A bucket to create.

@@ -77,9 +77,10 @@ pub fn plan(opts: &ListOptions) -> Result<ListPlan, ApiError> {
     if !prefix.is_empty() && !prefix.ends_with('/') {
         prefix.push('/');
     }
+    // At most 1,500 entries a page, as storage-api's search() answers.
     let limit = at_least("body/limit", opts.limit, 1)?
         .unwrap_or(100)
-        .min(1000);
+        .min(1500);
     let offset = at_least("body/offset", opts.offset, 0)?.unwrap_or(0);
     let sort = opts.sort_by.clone().unwrap_or_default();
     let column = match sort.column.as_deref().unwrap_or("name") {
@@ -175,6 +176,11 @@ mod tests {
         assert_eq!(p.prefix, "folder/");
         assert_eq!(p.pattern, "a\\_b%");
         assert_eq!((p.limit, p.offset), (10, 5));
+        let many = ListOptions {
+            limit: Some(5000),
+            ..Default::default()
+        };
+        assert_eq!(plan(&many).expect("plan").limit, 1500);
         assert!(p
             .sql
             .contains("ORDER BY \"created_at\" DESC NULLS FIRST, lower(name) COLLATE \"C\" DESC"));

@@ -51,6 +51,12 @@ async fn each_duplicate_names_what_exists() {
     )
     .await;
 
+    // A bucket whose id and name differ is answered with its name.
+    let r = env
+        .post_json(&svc, "/bucket", &json!({"id": "box2", "name": "Box Two"}))
+        .await;
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"name": "Box Two"}));
+
     assert_eq!(upload(&env, "a.txt", false).await.status(), 200);
     assert_eq!(upload(&env, "b.txt", false).await.status(), 200);
     duplicate(upload(&env, "a.txt", false).await, "KeyAlreadyExists").await;
