@@ -1,6 +1,7 @@
 // Realtime's project limits as supabase-js sees them, with Supabase Realtime's TENANT_MAX_*
 // variables set low: over the message rate a receiving channel gets the system error and is
-// closed; over the join rate a subscribe fails with the reason.
+// closed; over the join rate a subscribe fails with the reason; a sixth presence push within the
+// client window (the default 5 per 30 s) closes the channel.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import ws from 'ws';
@@ -33,6 +34,21 @@ function subscribe(channel) {
     });
   });
 }
+
+test('a sixth presence push within 30 s closes the channel with the client presence limit', async () => {
+  const ch = client().channel('lobby', { config: { presence: { key: 'me' } } });
+  const system = [];
+  const states = [];
+  ch.on('presence', { event: 'sync' }, () => {});
+  ch.on('system', {}, (m) => system.push(m));
+  await new Promise((resolve) => ch.subscribe((s) => { states.push(s); if (s === 'SUBSCRIBED') resolve(); }));
+  for (let n = 0; n < 5; n++) assert.equal(await ch.track({ n }), 'ok');
+  ch.track({ n: 5 });
+  for (let i = 0; i < 50 && system.length === 0; i++) await sleep(100);
+  assert.deepEqual(system, [{ extension: 'system', status: 'error', message: 'Client presence rate limit exceeded', channel: 'lobby' }]);
+  await sleep(200);
+  assert.equal(states.at(-1), 'CLOSED');
+});
 
 test('over the message rate, a channel receiving a broadcast gets the system error and closes', async () => {
   const a = client().channel('room');

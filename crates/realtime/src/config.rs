@@ -53,6 +53,12 @@ pub struct Config {
     pub max_joins_per_second: u64,
     /// The bucket the rates are counted in (5 s); they are averaged over the last 12 buckets.
     pub rate_tick: std::time::Duration,
+    /// Presence pushes one channel may send per [`Config::presence_window`] (5;
+    /// `CLIENT_PRESENCE_MAX_CALLS`); one more closes the channel with the system error
+    /// `Client presence rate limit exceeded`.
+    pub presence_max_calls: u32,
+    /// The window of [`Config::presence_max_calls`] (30 s; `CLIENT_PRESENCE_WINDOW_MS`).
+    pub presence_window: std::time::Duration,
 }
 
 impl Default for Config {
@@ -76,6 +82,8 @@ impl Default for Config {
             max_events_per_second: 100,
             max_joins_per_second: 100,
             rate_tick: std::time::Duration::from_secs(5),
+            presence_max_calls: 5,
+            presence_window: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -172,9 +180,9 @@ impl Config {
         c
     }
 
-    /// Supabase Realtime's tenant limit variables: `TENANT_MAX_CONCURRENT_USERS`,
+    /// Supabase Realtime's limit variables: `TENANT_MAX_CONCURRENT_USERS`,
     /// `TENANT_MAX_EVENTS_PER_SECOND`, `TENANT_MAX_JOINS_PER_SECOND`,
-    /// `TENANT_MAX_CHANNELS_PER_CLIENT`.
+    /// `TENANT_MAX_CHANNELS_PER_CLIENT`, `CLIENT_PRESENCE_MAX_CALLS`, `CLIENT_PRESENCE_WINDOW_MS`.
     pub fn read_tenant_limits(&mut self) -> Result<(), Error> {
         fn num(name: &str) -> Result<Option<u64>, Error> {
             env(name)
@@ -197,6 +205,12 @@ impl Config {
         }
         if let Some(n) = num("TENANT_MAX_CHANNELS_PER_CLIENT")? {
             self.max_channels_per_socket = size(n);
+        }
+        if let Some(n) = num("CLIENT_PRESENCE_MAX_CALLS")? {
+            self.presence_max_calls = u32::try_from(n).unwrap_or(u32::MAX);
+        }
+        if let Some(n) = num("CLIENT_PRESENCE_WINDOW_MS")? {
+            self.presence_window = std::time::Duration::from_millis(n);
         }
         Ok(())
     }

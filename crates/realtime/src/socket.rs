@@ -35,6 +35,8 @@ struct Channel {
     /// The `access_token` the channel was joined or last refreshed with, if it sent one.
     raw_token: Option<String>,
     ack: bool,
+    /// Presence pushes in the current window, and when the window ends.
+    presence_calls: (u32, Option<tokio::time::Instant>),
 }
 
 struct Conn {
@@ -478,6 +480,7 @@ impl Conn {
                     .and_then(Value::as_str)
                     .map(str::to_owned),
                 ack,
+                presence_calls: (0, None),
             },
         );
         if self.user.is_none() {
@@ -634,12 +637,39 @@ impl Conn {
     /// does: `ok`, a bare `error` for an unknown event or without write permission, a reason
     /// for a meta that is no object, and the channel closed for a meta too large.
     fn presence(&mut self, m: Message) {
-        let Some(c) = self.channels.get(&m.topic) else {
+        if !self.channels.contains_key(&m.topic) {
             self.reply(&m, false, json!({"reason": "unmatched topic"}));
             return;
-        };
+        }
         let Some(event) = m.payload.get("event").and_then(Value::as_str) else {
             self.reply(&m, true, json!({}));
+            return;
+        };
+        // So many presence pushes per window and channel, whatever they ask.
+        let now = tokio::time::Instant::now();
+        let (max, window) = (
+            self.state.config.presence_max_calls,
+            self.state.config.presence_window,
+        );
+        let over = match self.channels.get_mut(&m.topic) {
+            Some(ch) => match ch.presence_calls {
+                (_, Some(end)) if now <= end && ch.presence_calls.0 >= max => true,
+                (n, Some(end)) if now <= end => {
+                    ch.presence_calls = (n + 1, Some(end));
+                    false
+                }
+                _ => {
+                    ch.presence_calls = (1, Some(now + window));
+                    false
+                }
+            },
+            None => false,
+        };
+        if over {
+            self.close_channel(&m.topic, "Client presence rate limit exceeded");
+            return;
+        }
+        let Some(c) = self.channels.get(&m.topic) else {
             return;
         };
         match event.to_ascii_lowercase().as_str() {

@@ -1126,3 +1126,54 @@ async fn bindings_get_the_ids_supabase_realtime_gives_them() {
     assert_eq!(ids, vec![64_696_116, 100_468_891]);
     rt.stop().await;
 }
+
+#[tokio::test]
+async fn presence_pushes_over_the_clients_rate_close_the_channel() {
+    let db = basalt_testkit::fresh_db().await;
+    let rt = Served::start_with(basalt_realtime::Config {
+        presence_max_calls: 2,
+        presence_window: Duration::from_millis(500),
+        ..config(&db.url)
+    })
+    .await;
+    let mut c = Client::connect(&rt.ws_url(&anon())).await;
+    let presence = json!({"presence": {"key": "me", "enabled": true}});
+    assert_eq!(c.join("room", presence.clone(), None).await["status"], "ok");
+    let track = |r: &str, n: u32| {
+        json!(["1", r, "realtime:room", "presence",
+               {"type": "presence", "event": "track", "payload": {"n": n}}])
+    };
+    // Two pushes in the window are answered; the third closes the channel, unanswered.
+    c.send(track("2", 1)).await;
+    assert_eq!(reply_frame(&mut c, "2").await[4]["status"], "ok");
+    c.send(json!(["1", "3", "realtime:room", "presence",
+                  {"type": "presence", "event": "untrack"}]))
+        .await;
+    assert_eq!(reply_frame(&mut c, "3").await[4]["status"], "ok");
+    c.send(track("4", 2)).await;
+    assert_eq!(
+        frame(&mut c, "system").await,
+        json!(["1", null, "realtime:room", "system",
+               {"extension": "system", "status": "error",
+                "message": "Client presence rate limit exceeded", "channel": "room"}])
+    );
+    assert_eq!(
+        frame(&mut c, "phx_close").await,
+        json!(["1", "1", "realtime:room", "phx_close", {}])
+    );
+    assert!(c
+        .wait_for(QUIET, |f| f.event() == Some("phx_reply"))
+        .await
+        .is_none());
+    // A new window allows as many again.
+    let r = c.join("room", presence, None).await;
+    assert_eq!(r["status"], "ok");
+    for (r, n) in [("6", 3), ("7", 4)] {
+        c.send(track(r, n)).await;
+        assert_eq!(reply_frame(&mut c, r).await[4]["status"], "ok");
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    c.send(track("8", 5)).await;
+    assert_eq!(reply_frame(&mut c, "8").await[4]["status"], "ok");
+    rt.stop().await;
+}
