@@ -537,15 +537,19 @@ pub async fn build_app(
         open_paths: &[],
         own_cors: false,
     });
+    // `[realtime] enabled = false`: not served, and no replication slot is taken.
     #[cfg(feature = "realtime")]
-    mounts.push(Mount {
-        prefix: "/realtime/v1",
-        router: basalt_realtime::router(basalt_realtime::Config::from_platform(platform)).await?,
-        needs_apikey: true,
-        hide_query_key: false,
-        open_paths: &[],
-        own_cors: false,
-    });
+    if platform.config.realtime.enabled {
+        mounts.push(Mount {
+            prefix: "/realtime/v1",
+            router: basalt_realtime::router(basalt_realtime::Config::from_platform(platform))
+                .await?,
+            needs_apikey: true,
+            hide_query_key: false,
+            open_paths: &[],
+            own_cors: false,
+        });
+    }
     #[cfg(feature = "functions")]
     mounts.push(Mount {
         prefix: "/functions/v1",

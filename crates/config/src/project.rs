@@ -15,6 +15,7 @@ pub struct ProjectConfig {
     pub db: DbConfig,
     pub auth: AuthConfig,
     pub storage: StorageConfig,
+    pub realtime: RealtimeConfig,
     /// `[functions.<name>]`.
     pub functions: BTreeMap<String, FunctionConfig>,
     pub edge_runtime: EdgeRuntimeConfig,
@@ -85,6 +86,20 @@ impl Default for DbConfig {
             major_version: None,
             seed: SeedConfig::default(),
         }
+    }
+}
+
+/// `[realtime]`, as the Supabase CLI writes it: `enabled = false` leaves `/realtime/v1`
+/// unserved (and no replication slot held). Its `ip_version` and `max_header_length` are not read.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RealtimeConfig {
+    pub enabled: bool,
+}
+
+impl Default for RealtimeConfig {
+    fn default() -> Self {
+        RealtimeConfig { enabled: true }
     }
 }
 
@@ -292,6 +307,13 @@ OPENAI = "sk"
         assert_eq!(c.edge_runtime.secrets["OPENAI"], "sk");
         assert_eq!(c.studio.port, 54323);
         assert!(c.studio.enabled && c.studio.password.is_none());
+        assert!(c.realtime.enabled);
+        assert!(
+            !load("[realtime]\nenabled = false\nmax_header_length = 4096\n")
+                .unwrap()
+                .realtime
+                .enabled
+        );
         let c = load("[studio]\nport = 54400\npassword = \"pw\"\n").unwrap();
         assert_eq!(
             (c.studio.port, c.studio.password.as_deref()),
