@@ -448,8 +448,8 @@ async fn resumable_upload_across_nodes(
         .send()
         .await
         .unwrap();
-    // Storage's wire format: HTTP 400, `statusCode` 404 in the body (a HEAD has none).
-    assert_eq!(r.status(), 400);
+    // The TUS server's answer for an upload it does not know: 404.
+    assert_eq!(r.status(), 404);
     let r = http
         .get(format!(
             "{}/storage/v1/object/authenticated/shared/{name}",
