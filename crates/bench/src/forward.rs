@@ -5,40 +5,16 @@
 //! of its own, one hop away, on this machine. basalt's own throughput is read against it.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
+use basalt_edge::SocketConnector;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-/// Connects the client to the unix socket, whatever the request's URI says.
-#[derive(Clone)]
-struct Socket(Arc<PathBuf>);
-
-impl tower::Service<http::Uri> for Socket {
-    type Response = TokioIo<tokio::net::UnixStream>;
-    type Error = std::io::Error;
-    type Future = std::pin::Pin<
-        Box<dyn std::future::Future<Output = std::io::Result<Self::Response>> + Send>,
-    >;
-
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: http::Uri) -> Self::Future {
-        let path = self.0.clone();
-        Box::pin(async move { Ok(TokioIo::new(tokio::net::UnixStream::connect(&*path).await?)) })
-    }
-}
-
 /// Serve on `127.0.0.1:port` until killed, forwarding to `socket`.
 pub async fn run(port: u16, socket: PathBuf) -> anyhow::Result<()> {
-    let client: Client<Socket, Incoming> =
-        Client::builder(TokioExecutor::new()).build(Socket(Arc::new(socket)));
+    let client: Client<SocketConnector, Incoming> =
+        Client::builder(TokioExecutor::new()).build(SocketConnector::new(socket));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("listening");
     loop {

@@ -31,3 +31,4 @@ pub use layout::{FunctionSpec, Layout};
 pub use outcome::EdgeError;
 pub use runtime::{hop_by_hop, Runtime, SetupError, RECHECK};
 pub use settings::{Limits, Settings};
+pub use worker::SocketConnector;

@@ -26,9 +26,17 @@ struct Stderr {
 /// Numbers the workers' sockets within this process.
 static NEXT_SOCKET: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Connects a worker's HTTP client to its unix socket.
+/// Connects an HTTP client to one unix socket, whatever the request's URI names (a worker's
+/// client to its worker; the functions benchmark's forwarder to Deno alone).
 #[derive(Clone)]
-pub(crate) struct SocketConnector(Arc<PathBuf>);
+pub struct SocketConnector(Arc<PathBuf>);
+
+impl SocketConnector {
+    /// A connector to the socket at `path`.
+    pub fn new(path: PathBuf) -> SocketConnector {
+        SocketConnector(Arc::new(path))
+    }
+}
 
 impl tower::Service<http::Uri> for SocketConnector {
     type Response = TokioIo<tokio::net::UnixStream>;
@@ -231,8 +239,7 @@ impl Worker {
             Ok(()) => Ok(Arc::new(Worker {
                 fingerprint,
                 pid,
-                client: Client::builder(TokioExecutor::new())
-                    .build(SocketConnector(Arc::new(socket))),
+                client: Client::builder(TokioExecutor::new()).build(SocketConnector::new(socket)),
                 exit: exit_rx,
                 control: control_tx,
                 killed: AtomicBool::new(false),
