@@ -944,3 +944,55 @@ async fn with_autoconfirm_only_anonymous_users_change_address_at_once() {
     assert_eq!(r.body["is_anonymous"], false);
     assert!(a.mail("was-anon@example.com").await.is_empty());
 }
+
+#[tokio::test]
+async fn a_pkce_link_whose_flow_state_is_gone_signs_nobody_in() {
+    let a = start(|c| c.mailer.autoconfirm = false).await;
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    let r = a
+        .post(
+            "/signup",
+            json!({"email": "gone@example.com", "password": "long-enough",
+                   "code_challenge": challenge, "code_challenge_method": "s256"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let link = link_of(&a.mail("gone@example.com").await[0]);
+    assert!(token_of(&link).starts_with("pkce_"), "{link}");
+    let db = a.db.client().await;
+    db.execute(
+        "DELETE FROM auth.flow_state WHERE user_id = \
+           (SELECT id FROM auth.users WHERE email = 'gone@example.com')",
+        &[],
+    )
+    .await
+    .unwrap();
+
+    // The browser is sent back with the error (query and fragment), not with a session.
+    let location = a.follow(&link).await;
+    let (base, f) = fragment_of(&location);
+    let q = params(base.split_once('?').unwrap().1);
+    for p in [&q, &f] {
+        assert_eq!(p["error"], "invalid_request", "{location}");
+        assert_eq!(p["error_code"], "flow_state_not_found");
+        assert_eq!(
+            p["error_description"],
+            "No associated flow state found. 422: No valid flow state found for user."
+        );
+    }
+    assert!(!q.contains_key("code") && !f.contains_key("access_token"));
+
+    // Nothing was verified and no session exists.
+    let row = db
+        .query_one(
+            "SELECT email_confirmed_at IS NULL, confirmation_token, \
+               (SELECT count(*) FROM auth.sessions s WHERE s.user_id = u.id) \
+             FROM auth.users u WHERE email = 'gone@example.com'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(row.get::<_, bool>(0));
+    assert_eq!(row.get::<_, String>(1), token_of(&link));
+    assert_eq!(row.get::<_, i64>(2), 0);
+}

@@ -36,6 +36,10 @@ pub struct VerifyParams {
 const SINGLE_CONFIRMATION: &str =
     "Confirmation link accepted. Please proceed to confirm link sent to the other email";
 
+/// The refusal of a PKCE link whose flow state no longer exists.
+const NO_FLOW_STATE: &str =
+    "No associated flow state found. 422: No valid flow state found for user.";
+
 /// What a successful verification leads to.
 enum Outcome {
     /// The user is verified; sign them in by `method`.
@@ -436,6 +440,14 @@ async fn verify_link(
             let max_age = state.config.mailer.otp_exp;
             match flow::issue_code(&tx, user.id, flow_method(kind, method), max_age).await? {
                 Some(code) => Link::Code(code),
+                // A PKCE link whose flow state is gone signs nobody in (and, the transaction
+                // dropped, verifies nothing): the browser gets the error instead.
+                None if token.starts_with(flow::TOKEN_PREFIX) => {
+                    return Err(ApiError::FlowStateNotFound {
+                        status: 400,
+                        message: NO_FLOW_STATE,
+                    })
+                }
                 None => {
                     Link::Session(sessions::start(state, &tx, &user, method::OTP, client).await?)
                 }
