@@ -193,7 +193,7 @@ pub async fn json_body(body: Body) -> Result<serde_json::Value, ApiError> {
 /// validation describes it (`body must have required property 'paths'`).
 pub async fn typed_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ApiError> {
     let v = json_body(body).await?;
-    serde_json::from_value(v).map_err(|e| ApiError::InvalidRequest(body_error(&e.to_string())))
+    serde_json::from_value(v).map_err(|e| ApiError::Validation(body_error(&e.to_string())))
 }
 
 /// The message for a body that does not fit its schema, from serde's.

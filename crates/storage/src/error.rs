@@ -49,6 +49,10 @@ pub enum ApiError {
     InvalidRange { size: u64 },
     #[error("{0}")]
     InvalidRequest(String),
+    /// A request body that does not fit the route's schema (`body must have required property
+    /// 'prefix'`): `code` `InvalidRequest`, `error` `Error`, as request validation reports it.
+    #[error("{0}")]
+    Validation(String),
     #[error("Invalid file size format, hint: use 20GB / 20MB / 30KB / 3B")]
     InvalidFileSizeLimit,
     #[error("Missing Required Parameter {0}")]
@@ -87,8 +91,8 @@ impl ApiError {
             Internal(_) => 500,
             InsufficientStorage => 507,
             InvalidJwt(_) | InvalidKey(_) | InvalidBucketName | InvalidRequest(_)
-            | InvalidFileSizeLimit | MissingParameter(_) | InvalidParameter(_) | ExpiredToken
-            | InvalidSignature(_) => 400,
+            | Validation(_) | InvalidFileSizeLimit | MissingParameter(_) | InvalidParameter(_)
+            | ExpiredToken | InvalidSignature(_) => 400,
         }
     }
 
@@ -111,7 +115,7 @@ impl ApiError {
             EntityTooLarge => "EntityTooLarge",
             InvalidMimeType(_) => "InvalidMimeType",
             InvalidRange { .. } => "InvalidRange",
-            InvalidRequest(_) | InvalidFileSizeLimit => "InvalidRequest",
+            InvalidRequest(_) | Validation(_) | InvalidFileSizeLimit => "InvalidRequest",
             MissingParameter(_) => "MissingParameter",
             InvalidParameter(_) => "InvalidParameter",
             ExpiredToken => "ExpiredToken",
@@ -136,6 +140,7 @@ impl ApiError {
             InvalidMimeType(_) => "invalid_mime_type",
             InvalidRange { .. } => "invalid_range",
             InsufficientStorage => "Insufficient Storage",
+            Validation(_) => "Error",
             other => other.code(),
         }
     }

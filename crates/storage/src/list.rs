@@ -19,8 +19,8 @@ pub struct SortBy {
 #[derive(Debug, Clone, Deserialize, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ListOptions {
-    #[serde(default)]
-    pub prefix: Option<String>,
+    /// Required, as in storage-api's schema: a body without it is refused.
+    pub prefix: String,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
     pub sort_by: Option<SortBy>,
@@ -72,7 +72,7 @@ pub fn query_int(query: &str, name: &str, min: i64) -> Result<Option<i64>, ApiEr
 /// Plans a list query. Parameters: `$1` bucket, `$2` prefix, `$3` pattern, `$4` limit,
 /// `$5` offset.
 pub fn plan(opts: &ListOptions) -> Result<ListPlan, ApiError> {
-    let mut prefix = opts.prefix.clone().unwrap_or_default();
+    let mut prefix = opts.prefix.clone();
     prefix = prefix.trim_start_matches('/').to_string();
     if !prefix.is_empty() && !prefix.ends_with('/') {
         prefix.push('/');

@@ -131,8 +131,10 @@ pub async fn list(
     bucket: &str,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let caller = state.caller(h)?;
+    // The body is validated before the caller is authenticated, as request validation precedes
+    // authentication in storage-api.
     let opts: ListOptions = typed_body(body).await?;
+    let caller = state.caller(h)?;
     let p = plan(&opts)?;
     let mut conn = state.db.conn().await?;
     let tx = conn.transaction().await?;

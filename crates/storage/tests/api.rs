@@ -952,7 +952,7 @@ async fn listing_options_and_list_v2() {
     )
     .await;
     assert!(names(none).await.is_empty());
-    let root = list(&env, &svc, "user-files", json!({})).await;
+    let root = list(&env, &svc, "user-files", json!({"prefix": ""})).await;
     assert_eq!(names(root).await, ["l", "other.txt"]);
     let r = list(
         &env,
