@@ -996,3 +996,57 @@ async fn a_pkce_link_whose_flow_state_is_gone_signs_nobody_in() {
     assert_eq!(row.get::<_, String>(1), token_of(&link));
     assert_eq!(row.get::<_, i64>(2), 0);
 }
+
+#[tokio::test]
+async fn an_admin_email_change_confirms_only_when_told() {
+    let a = start(|c| c.mailer.autoconfirm = false).await;
+    let service = a.service.clone();
+    let created = a
+        .admin_post(
+            "/admin/users",
+            json!({"email": "before@example.com", "password": "long-enough"}),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    assert!(created.body["email_confirmed_at"].is_null());
+    let path = format!("/admin/users/{}", created.body["id"].as_str().unwrap());
+
+    // A new address without `email_confirm` stays unconfirmed, unverified, and unmailed.
+    let r = a
+        .call(
+            Method::PUT,
+            &path,
+            &service,
+            Some(json!({"email": "after@example.com"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["email"], "after@example.com");
+    assert!(r.body["email_confirmed_at"].is_null(), "{}", r.body);
+    assert!(r.body["confirmed_at"].is_null(), "{}", r.body);
+    let identity = &r.body["identities"][0];
+    assert_eq!(identity["identity_data"]["email"], "after@example.com");
+    assert_eq!(identity["identity_data"]["email_verified"], false);
+    assert!(a.mail("after@example.com").await.is_empty());
+    let refused = a.sign_in("after@example.com", "long-enough").await;
+    refused.assert_error(400, "email_not_confirmed", None);
+
+    // With `email_confirm: true` the new address is confirmed and verified.
+    let r = a
+        .call(
+            Method::PUT,
+            &path,
+            &service,
+            Some(json!({"email": "third@example.com", "email_confirm": true})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body["email_confirmed_at"].is_string(), "{}", r.body);
+    let identity = &r.body["identities"][0];
+    assert_eq!(identity["identity_data"]["email"], "third@example.com");
+    assert_eq!(identity["identity_data"]["email_verified"], true);
+    assert_eq!(
+        a.sign_in("third@example.com", "long-enough").await.status,
+        200
+    );
+}

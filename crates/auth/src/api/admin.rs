@@ -281,7 +281,7 @@ pub async fn update_user(
             if users::by_email(&tx, &e).await?.is_some() {
                 return Err(ApiError::EmailExists);
             }
-            crate::api::user::apply_email_change(&tx, &user, &e).await?;
+            set_email(&tx, &user, &e, p.email_confirm == Some(true)).await?;
         }
     }
     if let Some(ph) = p.phone.as_deref().filter(|e| !e.is_empty()) {
@@ -348,6 +348,53 @@ pub async fn update_user(
     let body = users::to_json(&tx, &user).await?;
     tx.commit().await?;
     Ok(Json(body).into_response())
+}
+
+/// Give a user `new_email` by the admin API: only the address changes. Its confirmation
+/// (`email_confirmed_at`) is left as it was (`email_confirm: true` confirms it afterwards), no
+/// mail is sent, pending email changes stay, and the email identity (created when missing)
+/// carries the address with `email_verified` as `confirm` says.
+async fn set_email(
+    db: &impl tokio_postgres::GenericClient,
+    user: &User,
+    new_email: &str,
+    confirm: bool,
+) -> Result<(), ApiError> {
+    db.execute(
+        "UPDATE auth.users SET email = $2, is_anonymous = is_anonymous AND NOT $3, \
+           updated_at = now(), \
+           raw_app_meta_data = CASE WHEN coalesce(raw_app_meta_data ->> 'provider', '') = '' \
+             THEN coalesce(raw_app_meta_data, '{}'::jsonb) || '{\"provider\": \"email\", \"providers\": [\"email\"]}'::jsonb \
+             ELSE raw_app_meta_data END \
+         WHERE id = $1",
+        &[&user.id, &new_email, &confirm],
+    )
+    .await
+    .map_err(|e| match e.code() {
+        Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => ApiError::EmailExists,
+        _ => ApiError::from(e),
+    })?;
+    let updated = db
+        .execute(
+            "UPDATE auth.identities SET identity_data = identity_data || \
+               jsonb_build_object('email', $2::text, 'email_verified', $3::bool), updated_at = now() \
+             WHERE user_id = $1 AND provider = 'email'",
+            &[&user.id, &new_email, &confirm],
+        )
+        .await?;
+    if updated == 0 {
+        // Created unverified; `email_confirm: true` marks it verified with the user.
+        users::insert_identity(
+            db,
+            user,
+            "email",
+            &user.id.to_string(),
+            Some(new_email),
+            None,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// The body of admin delete.
