@@ -154,7 +154,7 @@ async fn run(state: Shared, req: Request) -> Result<Response, ApiError> {
             name,
             access,
         } => render::handle(&state, h, &query, &bucket, &name, access, head).await,
-        Route::TusOptions => Ok(tus::options()),
+        Route::TusOptions => Ok(tus::options(state.config.file_size_limit)),
         // A caller's token is checked before the TUS server sees the request; what the server
         // refuses after that (a signed upload's `x-signature` too) is answered in its
         // plain-text form.

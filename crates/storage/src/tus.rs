@@ -185,14 +185,41 @@ fn tus_response(status: StatusCode) -> Response {
     r
 }
 
-/// `OPTIONS`: what this server supports.
-pub fn options() -> Response {
+/// The request headers a TUS exchange uses, as the TUS server lists them in its CORS answers.
+const TUS_HEADERS: &str = "Authorization, Content-Type, Location, Tus-Extension, Tus-Max-Size, \
+     Tus-Resumable, Tus-Version, Upload-Concat, Upload-Defer-Length, Upload-Length, \
+     Upload-Metadata, Upload-Offset, X-HTTP-Method-Override, X-Requested-With, \
+     X-Forwarded-Host, X-Forwarded-Proto, Forwarded";
+
+/// The headers Supabase Storage adds to those a client may send.
+const STORAGE_HEADERS: &str = "Authorization, X-Upsert, Upload-Expires, ApiKey, x-signature";
+
+/// `OPTIONS`: what this server supports, as Supabase Storage's TUS server answers it: 204 with
+/// the protocol version and extensions, the largest upload allowed (`max_size`, the global
+/// file size limit; 0 leaves it out) and the CORS headers a browser's preflight needs.
+pub fn options(max_size: u64) -> Response {
     let mut r = tus_response(StatusCode::NO_CONTENT);
     let h = r.headers_mut();
     h.insert("tus-version", HeaderValue::from_static("1.0.0"));
     h.insert(
         "tus-extension",
         HeaderValue::from_static("creation,creation-with-upload,termination"),
+    );
+    if max_size > 0 {
+        h.insert("tus-max-size", HeaderValue::from(max_size));
+    }
+    h.insert(
+        "access-control-allow-methods",
+        HeaderValue::from_static("POST, HEAD, PATCH, OPTIONS, DELETE"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("{TUS_HEADERS}, {STORAGE_HEADERS}")) {
+        h.insert("access-control-allow-headers", v);
+    }
+    h.insert("access-control-max-age", HeaderValue::from_static("86400"));
+    h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+    h.insert(
+        "access-control-expose-headers",
+        HeaderValue::from_static(TUS_HEADERS),
     );
     r
 }

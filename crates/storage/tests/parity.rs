@@ -50,3 +50,67 @@ async fn list_without_prefix_is_refused_as_request_validation() {
     let names: Vec<Value> = r.json::<Vec<Value>>().await.expect("json");
     assert!(names.iter().any(|o| o["name"] == "a.txt"), "{names:?}");
 }
+
+#[tokio::test]
+async fn tus_options_answers_204_with_limits_and_cors_headers() {
+    let env = Env::start_with(|c| c.file_size_limit = 5 * 1024 * 1024).await;
+    for path in [
+        "/upload/resumable",
+        "/upload/resumable/",
+        "/upload/resumable/sign",
+        "/upload/resumable/some-upload-id",
+    ] {
+        // No token and no Tus-Resumable: OPTIONS is answered for anyone.
+        let r = env
+            .http
+            .request(reqwest::Method::OPTIONS, env.url(path))
+            .header("origin", "https://app.example")
+            .send()
+            .await
+            .expect("options");
+        assert_eq!(r.status(), 204, "{path}");
+        let h = r.headers();
+        let get = |n: &str| {
+            h.get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        assert_eq!(get("tus-resumable"), "1.0.0", "{path}");
+        assert_eq!(get("tus-version"), "1.0.0", "{path}");
+        assert_eq!(
+            get("tus-extension"),
+            "creation,creation-with-upload,termination",
+            "{path}"
+        );
+        assert_eq!(get("tus-max-size"), "5242880", "{path}");
+        assert_eq!(
+            get("access-control-allow-methods"),
+            "POST, HEAD, PATCH, OPTIONS, DELETE",
+            "{path}"
+        );
+        let allowed = get("access-control-allow-headers");
+        for name in [
+            "Authorization",
+            "Tus-Resumable",
+            "Upload-Length",
+            "Upload-Metadata",
+            "Upload-Offset",
+            "X-Upsert",
+            "ApiKey",
+            "x-signature",
+        ] {
+            assert!(
+                allowed.split(", ").any(|a| a == name),
+                "{path}: {name} in {allowed}"
+            );
+        }
+        assert_eq!(get("access-control-max-age"), "86400", "{path}");
+        assert_eq!(get("access-control-allow-origin"), "*", "{path}");
+        assert!(
+            get("access-control-expose-headers").contains("Upload-Offset"),
+            "{path}"
+        );
+        assert_eq!(r.bytes().await.expect("body").len(), 0, "{path}");
+    }
+}
