@@ -545,7 +545,7 @@ async fn admin_users_api() {
         200
     );
 
-    // Soft delete: the row stays for foreign keys, the address and sign-in go.
+    // Soft delete: the row stays for foreign keys, the address (obfuscated) and sign-in go.
     let soft = a
         .call(Method::POST, "/admin/users", &service, Some(json!({"email": "soft@example.com", "password": "long-enough", "email_confirm": true})))
         .await;
@@ -561,7 +561,10 @@ async fn admin_users_api() {
     assert_eq!(r.status, 200);
     let kept = a.get_as(&format!("/admin/users/{soft_id}"), &service).await;
     assert!(kept.body["deleted_at"].is_string());
-    assert_eq!(kept.body["email"], "");
+    // Its address is kept obfuscated (a 43-character hash), no longer an address.
+    let kept_email = kept.body["email"].as_str().unwrap();
+    assert_eq!(kept_email.len(), 43, "{kept_email}");
+    assert!(!kept_email.contains('@'));
     assert_eq!(
         a.sign_in("soft@example.com", "long-enough").await.status,
         400

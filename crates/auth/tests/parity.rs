@@ -1,7 +1,7 @@
 //! Details supabase-js and supabase-py users see: what the admin API accepts when creating
 //! users, where a followed email link puts its session or its error (fragment, query, the `sb`
-//! marker), links of PKCE flows, email changes under autoconfirm, and the fields of
-//! `GET /settings`.
+//! marker), links of PKCE flows (and of lost flow states), email changes under autoconfirm and
+//! by the admin API, soft deletes, and the fields of `GET /settings`.
 #![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 mod common;
@@ -1049,4 +1049,104 @@ async fn an_admin_email_change_confirms_only_when_told() {
         a.sign_in("third@example.com", "long-enough").await.status,
         200
     );
+}
+
+/// base64url (unpadded) of the SHA-256 of `user_id` followed by `value`.
+fn obfuscated(user_id: &str, value: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{user_id}{value}"));
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
+}
+
+#[tokio::test]
+async fn a_soft_deleted_user_keeps_obfuscated_addresses() {
+    let a = start(|_| {}).await;
+    let service = a.service.clone();
+    let created = a
+        .admin_post(
+            "/admin/users",
+            json!({"email": "soft@example.com", "phone": "15551234567", "password": "long-enough",
+                   "email_confirm": true, "user_metadata": {"name": "Soft"}}),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        a.sign_in("soft@example.com", "long-enough").await.status,
+        200
+    );
+    let path = format!("/admin/users/{id}");
+    let soft_delete = || {
+        a.call(
+            Method::DELETE,
+            &path,
+            &service,
+            Some(json!({"should_soft_delete": true})),
+        )
+    };
+    let r = soft_delete().await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body, json!({}));
+
+    let db = a.db.client().await;
+    let uid: uuid::Uuid = id.parse().unwrap();
+    let row = db
+        .query_one(
+            "SELECT email, phone, email_change, phone_change, encrypted_password IS NULL, \
+               raw_user_meta_data, deleted_at IS NOT NULL, \
+               (SELECT count(*) FROM auth.sessions s WHERE s.user_id = u.id) \
+             FROM auth.users u WHERE id = $1",
+            &[&uid],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), obfuscated(&id, "soft@example.com"));
+    assert_eq!(
+        row.get::<_, String>(1),
+        obfuscated(&id, "15551234567")[..15]
+    );
+    assert_eq!(row.get::<_, String>(2), obfuscated(&id, ""));
+    assert_eq!(row.get::<_, String>(3), obfuscated(&id, "")[..15]);
+    assert!(row.get::<_, bool>(4));
+    assert_eq!(row.get::<_, Value>(5), json!({}));
+    assert!(row.get::<_, bool>(6));
+    assert_eq!(row.get::<_, i64>(7), 0);
+
+    // Identities stay, emptied, under obfuscated provider ids.
+    let ids = db
+        .query(
+            "SELECT provider, provider_id, identity_data FROM auth.identities \
+             WHERE user_id = $1 ORDER BY provider",
+            &[&uid],
+        )
+        .await
+        .unwrap();
+    assert!(!ids.is_empty());
+    for i in &ids {
+        let provider: String = i.get(0);
+        assert_eq!(i.get::<_, Value>(2), json!({}));
+        assert_eq!(
+            i.get::<_, String>(1),
+            obfuscated(&id, &format!("{provider}:{id}"))
+        );
+    }
+
+    // The address is free again, and a second soft delete changes nothing.
+    assert_eq!(
+        a.sign_in("soft@example.com", "long-enough").await.status,
+        400
+    );
+    assert_eq!(
+        a.signup("soft@example.com", "long-enough").await.status,
+        200
+    );
+    let again = soft_delete().await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    let email: String = db
+        .query_one("SELECT email FROM auth.users WHERE id = $1", &[&uid])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(email, obfuscated(&id, "soft@example.com"));
 }

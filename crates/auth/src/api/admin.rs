@@ -397,6 +397,50 @@ async fn set_email(
     Ok(())
 }
 
+/// `value` made unreadable for good but still unique per user: base64url (unpadded) of the
+/// SHA-256 of the user id's text followed by `value`, in SQL.
+fn obfuscated(value: &str) -> String {
+    format!(
+        "rtrim(translate(encode(sha256(convert_to(id::text || coalesce({value}, ''), 'UTF8')), \
+           'base64'), '+/', '-_'), '=')"
+    )
+}
+
+/// Soft-delete user `id`: the row stays (for foreign keys) with its addresses obfuscated (so they
+/// can be signed up with again and are never found), no password, tokens, metadata, sessions or
+/// factors; its identities stay with their data emptied and their provider ids obfuscated.
+async fn soft_delete(db: &impl tokio_postgres::GenericClient, id: Uuid) -> Result<(), ApiError> {
+    let sql = format!(
+        "UPDATE auth.users SET deleted_at = now(), updated_at = now(), email = {}, \
+           phone = left({}, 15), email_change = {}, phone_change = left({}, 15), \
+           encrypted_password = NULL, confirmation_token = '', recovery_token = '', \
+           email_change_token_new = '', email_change_token_current = '', \
+           phone_change_token = '', reauthentication_token = '', \
+           raw_app_meta_data = '{{}}'::jsonb, raw_user_meta_data = '{{}}'::jsonb WHERE id = $1",
+        obfuscated("email"),
+        obfuscated("phone"),
+        obfuscated("email_change"),
+        obfuscated("phone_change"),
+    );
+    db.execute(&sql, &[&id]).await?;
+    db.execute(
+        "UPDATE auth.identities SET identity_data = '{}'::jsonb, updated_at = now(), \
+           provider_id = rtrim(translate(encode(sha256(convert_to( \
+             user_id::text || provider || ':' || provider_id, 'UTF8')), 'base64'), '+/', '-_'), '=') \
+         WHERE user_id = $1",
+        &[&id],
+    )
+    .await?;
+    for table in ["one_time_tokens", "sessions", "mfa_factors"] {
+        db.execute(
+            &format!("DELETE FROM auth.{table} WHERE user_id = $1"),
+            &[&id],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// The body of admin delete.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -424,21 +468,9 @@ pub async fn delete_user(
     )
     .await?;
     if p.should_soft_delete {
-        // The row stays (for foreign keys) but can no longer sign in or be found by address.
-        tx.execute(
-            "UPDATE auth.users SET deleted_at = now(), updated_at = now(), email = NULL, \
-               phone = NULL, encrypted_password = '', confirmation_token = '', \
-               recovery_token = '', email_change_token_new = '', email_change_token_current = '', \
-               raw_app_meta_data = '{}'::jsonb, raw_user_meta_data = '{}'::jsonb WHERE id = $1",
-            &[&id],
-        )
-        .await?;
-        tx.execute("DELETE FROM auth.identities WHERE user_id = $1", &[&id])
-            .await?;
-        tx.execute("DELETE FROM auth.sessions WHERE user_id = $1", &[&id])
-            .await?;
-        tx.execute("DELETE FROM auth.mfa_factors WHERE user_id = $1", &[&id])
-            .await?;
+        if user.deleted_at.is_none() {
+            soft_delete(&tx, id).await?;
+        }
     } else {
         tx.execute("DELETE FROM auth.users WHERE id = $1", &[&id])
             .await?;
