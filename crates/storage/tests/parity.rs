@@ -1,5 +1,6 @@
 //! Corner cases where basalt answers exactly as storage-api does: request validation of the list
-//! body, the TUS `OPTIONS` answer, and the destination bucket's limits on a move.
+//! body and the TUS `OPTIONS` answer. (A move ignoring the destination bucket's limits:
+//! `move_copy_limits.rs`.)
 #![allow(clippy::unwrap_used)] // test setup: a failure is the test failing
 
 mod common;

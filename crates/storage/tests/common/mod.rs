@@ -79,6 +79,16 @@ impl Env {
             .expect("request")
     }
 
+    /// `GET path` with a token.
+    pub async fn get(&self, auth: impl AsRef<str>, path: impl AsRef<str>) -> reqwest::Response {
+        self.http
+            .get(self.url(path.as_ref()))
+            .header("authorization", auth.as_ref())
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// Runs SQL as the superuser and returns the first column of every row as text.
     pub async fn sql(&self, q: &str) -> Vec<String> {
         let c = self.db.client().await;
