@@ -61,7 +61,7 @@ def test_buckets_and_objects(basalt):
     assert r.status_code == 200 and r.content == b"first quarter"
     r = httpx.get(f.create_signed_url("reports/2026/q1.txt", 60, {"download": "q1.txt"})["signedURL"])
     assert r.status_code == 200
-    assert r.headers["content-disposition"] == "attachment; filename=q1.txt; filename*=UTF-8''q1.txt;"
+    assert r.headers["content-disposition"] == "attachment; filename=q1.txt; filename*=UTF-8''q1.txt"
     many = f.create_signed_urls(["readme.md", "reports/2026/q2.txt"], 60)
     assert [httpx.get(m["signedURL"]).content for m in many] == [b"# docs v3", b"second quarter!"]
 
