@@ -80,7 +80,8 @@ def test_buckets_and_objects(basalt):
     f.upload("x/1.txt", b"1", {"content-type": "text/plain"})
     f.upload("y.txt", b"2", {"content-type": "text/plain"})
     page = f.list_v2({"prefix": "", "with_delimiter": True})
-    assert [d.name for d in page.folders] == ["x"]
+    # Folders end with the delimiter, as Supabase Storage names them.
+    assert [d.name for d in page.folders] == ["x/"]
     assert [o.name for o in page.objects] == ["y.txt"] and page.hasNext is False
     assert s.update_bucket("py-docs", {"public": True, "file_size_limit": 10}) == {"message": "Successfully updated"}
     assert (s.get_bucket("py-docs").public, s.get_bucket("py-docs").file_size_limit) == (True, 10)
