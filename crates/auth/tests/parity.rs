@@ -270,10 +270,7 @@ async fn pkce_links_carry_the_flow_marker_and_errors_in_the_query() {
 
     // The emailed code of a PKCE sign-up verifies too.
     assert_eq!(signup("pk2@example.com").await.status, 200);
-    let otp = a.mail("pk2@example.com").await[0]["otp"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let otp = a.otp("pk2@example.com").await;
     let v = a
         .post(
             "/verify",
@@ -322,10 +319,7 @@ async fn reauthentication_by_text_and_its_refusals() {
     let r = a.get_as("/reauthenticate", &token).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body, json!({}));
-    let nonce = a.mail("15555550142").await[0]["otp"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let nonce = a.otp("15555550142").await;
     let wrong = a
         .update_user(
             &token,
@@ -818,10 +812,7 @@ async fn resend_checks_its_parameters_and_resends_number_changes() {
         )
         .await;
     assert_eq!(s.status, 200, "{}", s.body);
-    let code = a.mail("15555550160").await[0]["otp"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let code = a.otp("15555550160").await;
     let v = a
         .post(
             "/verify",

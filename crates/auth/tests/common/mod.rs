@@ -197,6 +197,12 @@ impl Auth {
         assert_eq!(r.status, 200, "{}", r.body);
         r.body["messages"].as_array().cloned().unwrap_or_default()
     }
+
+    /// The one-time code of the newest message to `to` (an address or a number without `+`).
+    pub async fn otp(&self, to: &str) -> String {
+        let mail = self.mail(to).await;
+        mail[0]["otp"].as_str().unwrap_or_default().to_string()
+    }
 }
 
 pub fn urlencode(s: &str) -> String {
